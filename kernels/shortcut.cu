@@ -1,0 +1,36 @@
+// shortcut.cu: ResNet's parameter-free "option A" shortcut.
+// x (N,C,H,W) -> y (N,K,OH,OW), OH = ceil(H/stride), OW = ceil(W/stride):
+//   y[n][k][oh][ow] = x[n][k-pad][oh*stride][ow*stride] for pad <= k < pad+C,
+//   else 0, with pad = (K-C)/2.
+#include "common.cuh"
+
+extern "C" __global__ void shortcut_pad_forward(const float *x, float *y, int N, int C, int H, int W, int K, int OH,
+						int OW, int stride)
+{
+	int pad = (K - C) / 2;
+	grid_stride(i, (long long)N * K * OH * OW)
+	{
+		int ow = i % OW, oh = (i / OW) % OH;
+		int k = (i / ((long long)OH * OW)) % K;
+		long long n = i / ((long long)K * OH * OW);
+		int c = k - pad;
+		y[i] = (c >= 0 && c < C) ? x[((n * C + c) * H + oh * stride) * W + ow * stride] : 0.f;
+	}
+}
+
+// shortcut_pad_backward: dx[n][c][h][w] = dy[n][c+pad][h/stride][w/stride]
+// where h and w are multiples of stride, else 0.
+extern "C" __global__ void shortcut_pad_backward(const float *dy, float *dx, int N, int C, int H, int W, int K, int OH,
+						 int OW, int stride)
+{
+	int pad = (K - C) / 2;
+	grid_stride(i, (long long)N * C * H * W)
+	{
+		int w = i % W, h = (i / W) % H;
+		int c = (i / ((long long)H * W)) % C;
+		long long n = i / ((long long)C * H * W);
+		dx[i] = (h % stride == 0 && w % stride == 0)
+				? dy[((n * K + c + pad) * OH + h / stride) * OW + w / stride]
+				: 0.f;
+	}
+}
