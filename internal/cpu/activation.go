@@ -1,0 +1,66 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// ActivationForward: y = f(x) elementwise, any shape; y may be x.
+// relu: max(x, 0); sigmoid: 1/(1+e^-x); tanh: tanh x.
+func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
+	c := b.call(a.String() + " forward")
+	xd := c.data("x", x, 0)
+	yd := c.data("y", y, 0)
+	c.check(len(xd) == len(yd), "x %v and y %v differ in size", x.Shape, y.Shape)
+	c.check(a == tensor.ReLU || a == tensor.Sigmoid || a == tensor.Tanh, "unknown activation")
+	if !c.ok() {
+		return
+	}
+	parallelElems(len(xd), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := xd[i]
+			switch a {
+			case tensor.ReLU:
+				if !(v > 0) && v == v { // NaN passes through, as in PyTorch
+					v = 0
+				}
+			case tensor.Sigmoid:
+				v = float32(1 / (1 + math.Exp(-float64(v))))
+			case tensor.Tanh:
+				v = float32(math.Tanh(float64(v)))
+			}
+			yd[i] = v
+		}
+	})
+}
+
+// ActivationBackward: dx = dy · f'(x), written with y = f(x); dx may be dy.
+// relu: dy if y > 0 else 0; sigmoid: dy·y·(1-y); tanh: dy·(1-y²).
+func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tensor) {
+	c := b.call(a.String() + " backward")
+	yd := c.data("y", y, 0)
+	dyd := c.data("dy", dy, 0)
+	dxd := c.data("dx", dx, 0)
+	c.check(len(yd) == len(dyd) && len(yd) == len(dxd), "y %v, dy %v and dx %v differ in size", y.Shape, dy.Shape, dx.Shape)
+	c.check(a == tensor.ReLU || a == tensor.Sigmoid || a == tensor.Tanh, "unknown activation")
+	if !c.ok() {
+		return
+	}
+	parallelElems(len(yd), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v, g := yd[i], dyd[i]
+			switch a {
+			case tensor.ReLU:
+				if v <= 0 { // a NaN y passes dy through, as in PyTorch
+					g = 0
+				}
+			case tensor.Sigmoid:
+				g *= v * (1 - v)
+			case tensor.Tanh:
+				g *= 1 - v*v
+			}
+			dxd[i] = g
+		}
+	})
+}

@@ -1,0 +1,177 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// batchNorm is the geometry of x (N,C,...): channel c of sample n is the
+// contiguous run x[(n*C+c)*L : (n*C+c+1)*L], L the product of the dimensions after C
+// (H*W for (N,C,H,W), 1 for (N,C)).
+type batchNorm struct{ N, C, L int }
+
+func newBatchNorm(c *call, x *tensor.Tensor) batchNorm {
+	c.check(len(x.Shape) >= 2, "x is %v, want (N,C) or (N,C,H,W)", x.Shape)
+	if c.err != nil {
+		return batchNorm{}
+	}
+	return batchNorm{N: x.Shape[0], C: x.Shape[1], L: tensor.Shape(x.Shape[2:]).Numel()}
+}
+
+// channel calls f with each run of channel ch, one per sample.
+func (g batchNorm) channel(x []float32, ch int, f func(run []float32, n int)) {
+	for n := range g.N {
+		f(x[(n*g.C+ch)*g.L:(n*g.C+ch+1)*g.L], n)
+	}
+}
+
+// BatchNormForwardTrain: x (N,C,H,W) or (N,C), gamma, beta, runMean, runVar,
+// saveMean, saveInvStd (C) -> y (x's shape). Per channel, with m = N*H*W values:
+//
+//	mean = Σx/m, var = Σ(x-mean)²/m (biased), invstd = 1/sqrt(var+eps)
+//	y = gamma·(x-mean)·invstd + beta
+//	runMean = (1-momentum)·runMean + momentum·mean
+//	runVar  = (1-momentum)·runVar  + momentum·var·m/(m-1) (unbiased)
+//
+// Statistics are accumulated in float64.
+func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams) {
+	c := b.call("batchnorm forward train")
+	xd := c.data("x", x, 0)
+	yd := c.data("y", y, 0)
+	gd := c.data("gamma", gamma, 1)
+	bd := c.data("beta", beta, 1)
+	rm := c.data("running mean", runMean, 1)
+	rv := c.data("running var", runVar, 1)
+	sm := c.data("save mean", saveMean, 1)
+	si := c.data("save invstd", saveInvStd, 1)
+	g := newBatchNorm(c, x)
+	c.shape("y", y, x.Shape...)
+	for _, t := range []*tensor.Tensor{gamma, beta, runMean, runVar, saveMean, saveInvStd} {
+		c.check(t.Shape.Equal(tensor.Shape{g.C}), "per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+	}
+	m := g.N * g.L
+	c.check(m > 1, "x %v has one value per channel: a batch needs more than one", x.Shape)
+	if !c.ok() {
+		return
+	}
+	mom := float64(p.Momentum)
+	parallelFor(g.C, func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			var sum float64
+			g.channel(xd, ch, func(run []float32, _ int) {
+				for _, v := range run {
+					sum += float64(v)
+				}
+			})
+			mean := sum / float64(m)
+			var sq float64
+			g.channel(xd, ch, func(run []float32, _ int) {
+				for _, v := range run {
+					d := float64(v) - mean
+					sq += d * d
+				}
+			})
+			variance := sq / float64(m)
+			invstd := 1 / math.Sqrt(variance+float64(p.Eps))
+			scale := float64(gd[ch]) * invstd
+			shift := float64(bd[ch]) - mean*scale
+			g.channel(xd, ch, func(run []float32, n int) {
+				out := yd[(n*g.C+ch)*g.L:]
+				for i, v := range run {
+					out[i] = float32(float64(v)*scale + shift)
+				}
+			})
+			sm[ch] = float32(mean)
+			si[ch] = float32(invstd)
+			rm[ch] = float32((1-mom)*float64(rm[ch]) + mom*mean)
+			rv[ch] = float32((1-mom)*float64(rv[ch]) + mom*variance*float64(m)/float64(m-1))
+		}
+	})
+}
+
+// BatchNormForwardInfer: as the training forward with the running statistics:
+// y = gamma·(x-runMean)/sqrt(runVar+eps) + beta.
+func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams) {
+	c := b.call("batchnorm forward infer")
+	xd := c.data("x", x, 0)
+	yd := c.data("y", y, 0)
+	gd := c.data("gamma", gamma, 1)
+	bd := c.data("beta", beta, 1)
+	rm := c.data("running mean", runMean, 1)
+	rv := c.data("running var", runVar, 1)
+	g := newBatchNorm(c, x)
+	c.shape("y", y, x.Shape...)
+	for _, t := range []*tensor.Tensor{gamma, beta, runMean, runVar} {
+		c.check(t.Shape.Equal(tensor.Shape{g.C}), "per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+	}
+	if !c.ok() {
+		return
+	}
+	parallelFor(g.C, func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			invstd := 1 / math.Sqrt(float64(rv[ch])+float64(p.Eps))
+			scale := float64(gd[ch]) * invstd
+			shift := float64(bd[ch]) - float64(rm[ch])*scale
+			g.channel(xd, ch, func(run []float32, n int) {
+				out := yd[(n*g.C+ch)*g.L:]
+				for i, v := range run {
+					out[i] = float32(float64(v)*scale + shift)
+				}
+			})
+		}
+	})
+}
+
+// BatchNormBackward: x, dy (N,C,H,W) or (N,C), gamma, saveMean, saveInvStd (C)
+// -> dx (x's shape), dgamma, dbeta (C). Per channel, with xhat = (x-mean)·invstd
+// and m values:
+//
+//	dbeta  = Σ dy
+//	dgamma = Σ dy·xhat
+//	dx     = gamma·invstd/m · (m·dy - dbeta - xhat·dgamma)
+func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
+	c := b.call("batchnorm backward")
+	xd := c.data("x", x, 0)
+	dyd := c.data("dy", dy, 0)
+	dxd := c.data("dx", dx, 0)
+	gd := c.data("gamma", gamma, 1)
+	sm := c.data("save mean", saveMean, 1)
+	si := c.data("save invstd", saveInvStd, 1)
+	dgd := c.data("dgamma", dgamma, 1)
+	dbd := c.data("dbeta", dbeta, 1)
+	g := newBatchNorm(c, x)
+	c.shape("dy", dy, x.Shape...)
+	c.shape("dx", dx, x.Shape...)
+	for _, t := range []*tensor.Tensor{gamma, saveMean, saveInvStd, dgamma, dbeta} {
+		c.check(t.Shape.Equal(tensor.Shape{g.C}), "per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+	}
+	if !c.ok() {
+		return
+	}
+	m := float64(g.N * g.L)
+	parallelFor(g.C, func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			mean, invstd := float64(sm[ch]), float64(si[ch])
+			var sdy, sdyx float64
+			g.channel(xd, ch, func(run []float32, n int) {
+				d := dyd[(n*g.C+ch)*g.L:]
+				for i, v := range run {
+					sdy += float64(d[i])
+					sdyx += float64(d[i]) * (float64(v) - mean) * invstd
+				}
+			})
+			k := float64(gd[ch]) * invstd / m
+			g.channel(xd, ch, func(run []float32, n int) {
+				d := dyd[(n*g.C+ch)*g.L:]
+				out := dxd[(n*g.C+ch)*g.L:]
+				for i, v := range run {
+					xhat := (float64(v) - mean) * invstd
+					out[i] = float32(k * (m*float64(d[i]) - sdy - xhat*sdyx))
+				}
+			})
+			dgd[ch] = float32(sdyx)
+			dbd[ch] = float32(sdy)
+		}
+	})
+}

@@ -1,0 +1,53 @@
+package cpu
+
+import (
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// channelCopy checks small (N,Cs,H,W) against channels [off, off+Cs) of big
+// (N,Cb,H,W) and returns, per sample, the lengths of both runs.
+func channelCopy(c *call, small, big *tensor.Tensor, off int) (n, smallRun, bigRun, offset int) {
+	c.check(small.Shape[0] == big.Shape[0] && small.Shape[2] == big.Shape[2] && small.Shape[3] == big.Shape[3],
+		"%v and %v differ in batch or size", small.Shape, big.Shape)
+	c.check(off >= 0 && off+small.Shape[1] <= big.Shape[1],
+		"channels [%d, %d) lie outside the %d of %v", off, off+small.Shape[1], big.Shape[1], big.Shape)
+	hw := small.Shape[2] * small.Shape[3]
+	return small.Shape[0], small.Shape[1] * hw, big.Shape[1] * hw, off * hw
+}
+
+// CopyChannels: src (N,Cs,H,W) -> channels [off, off+Cs) of dst (N,Cd,H,W);
+// the other channels of dst are left as they are.
+func (b *Backend) CopyChannels(dst, src *tensor.Tensor, off int) {
+	c := b.call("copy channels")
+	dd := c.data("dst", dst, 4)
+	sd := c.data("src", src, 4)
+	if c.err != nil {
+		c.ok()
+		return
+	}
+	n, run, stride, at := channelCopy(c, src, dst, off)
+	if !c.ok() {
+		return
+	}
+	for i := range n {
+		copy(dd[i*stride+at:i*stride+at+run], sd[i*run:(i+1)*run])
+	}
+}
+
+// ExtractChannels: channels [off, off+Cd) of src (N,Cs,H,W) -> dst (N,Cd,H,W).
+func (b *Backend) ExtractChannels(dst, src *tensor.Tensor, off int) {
+	c := b.call("extract channels")
+	dd := c.data("dst", dst, 4)
+	sd := c.data("src", src, 4)
+	if c.err != nil {
+		c.ok()
+		return
+	}
+	n, run, stride, at := channelCopy(c, dst, src, off)
+	if !c.ok() {
+		return
+	}
+	for i := range n {
+		copy(dd[i*run:(i+1)*run], sd[i*stride+at:i*stride+at+run])
+	}
+}

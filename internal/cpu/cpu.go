@@ -1,0 +1,157 @@
+// Package cpu is cnnctl's pure-Go backend and the reference every other
+// backend is checked against: each op is written as plain loops that read as
+// its specification, with the shapes of its arguments in comments.
+//
+// Dimension letters are those of package tensor: N batch, C input channels,
+// H W input size, K output channels, OH OW output size, R S kernel size,
+// I linear inputs, O linear outputs.
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// Backend runs every op on the host. Its methods may be called from one
+// goroutine at a time; the big ops spread their work over
+// runtime.GOMAXPROCS goroutines themselves.
+type Backend struct {
+	mu  sync.Mutex
+	err error
+}
+
+var _ tensor.Backend = (*Backend)(nil)
+
+// New returns a CPU backend. It holds no resources beyond Go memory.
+func New() *Backend { return &Backend{} }
+
+// Name says how many threads the backend uses.
+func (b *Backend) Name() string {
+	return fmt.Sprintf("cpu (%d threads)", runtime.GOMAXPROCS(0))
+}
+
+// Err returns the first error recorded by an op, or nil.
+func (b *Backend) Err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// Sync returns Err: every op has finished when its method returns.
+func (b *Backend) Sync() error { return b.Err() }
+
+// Close returns Err; the garbage collector frees the buffers.
+func (b *Backend) Close() error { return b.Err() }
+
+func (b *Backend) record(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// call checks one op's arguments. The first failed check is recorded on the
+// backend, and ok then reports false so the op does nothing.
+type call struct {
+	be  *Backend
+	op  string
+	err error
+}
+
+func (b *Backend) call(op string) *call { return &call{be: b, op: op} }
+
+// data returns the elements t views, checking that t belongs to this backend,
+// lies inside its buffer and, when rank > 0, has rank dimensions.
+func (c *call) data(name string, t *tensor.Tensor, rank int) []float32 {
+	if c.err != nil {
+		return nil
+	}
+	buf, ok := t.Buf.(*buffer)
+	if !ok {
+		c.fail("%s (%v) is a %T, not a cpu buffer", name, t.Shape, t.Buf)
+		return nil
+	}
+	if rank > 0 && len(t.Shape) != rank {
+		c.fail("%s is %v, want %d dimensions", name, t.Shape, rank)
+		return nil
+	}
+	n := t.Numel()
+	if t.Off < 0 || t.Off+n > len(buf.data) {
+		c.fail("%s (%v at offset %d) lies outside its buffer of %d elements", name, t.Shape, t.Off, len(buf.data))
+		return nil
+	}
+	return buf.data[t.Off : t.Off+n : t.Off+n]
+}
+
+// shape checks that t has exactly the dimensions want.
+func (c *call) shape(name string, t *tensor.Tensor, want ...int) {
+	if c.err == nil && !t.Shape.Equal(want) {
+		c.fail("%s is %v, want %v", name, t.Shape, tensor.Shape(want))
+	}
+}
+
+// check records the failure described by format unless cond holds.
+func (c *call) check(cond bool, format string, args ...any) {
+	if c.err == nil && !cond {
+		c.fail(format, args...)
+	}
+}
+
+func (c *call) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = c.errorf(format, args...)
+	}
+}
+
+// errorf returns an error that names the backend and the op.
+func (c *call) errorf(format string, args ...any) error {
+	return fmt.Errorf("cpu: %s: %s", c.op, fmt.Sprintf(format, args...))
+}
+
+// ok records the first failure, if any, and reports whether the op may run.
+func (c *call) ok() bool {
+	if c.err != nil {
+		c.be.record(c.err)
+		return false
+	}
+	return true
+}
+
+// parallelFor splits [0, n) into contiguous ranges, one per goroutine up to
+// runtime.GOMAXPROCS, and runs f on each. It returns when all are done.
+func parallelFor(n int, f func(worker, lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		if n > 0 {
+			f(0, 0, n)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(w, lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// workers is how many ranges parallelFor(n, ...) makes.
+func workers(n int) int { return max(1, min(runtime.GOMAXPROCS(0), n)) }
+
+// parallelElems is parallelFor for cheap elementwise loops: below 1<<15
+// elements it runs f on the caller's goroutine.
+func parallelElems(n int, f func(lo, hi int)) {
+	if n < 1<<15 {
+		f(0, n)
+		return
+	}
+	parallelFor(n, func(_, lo, hi int) { f(lo, hi) })
+}

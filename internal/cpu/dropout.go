@@ -1,0 +1,32 @@
+package cpu
+
+import (
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// DropoutForward: x, mask, y (any shape, all the same size). For element i,
+// u = philoxUniform(seed, counter, i) (see philox.go);
+// mask[i] = 1/(1-p) (computed in float32) if u >= p, else 0; y[i] = x[i]*mask[i].
+// p = 0 keeps everything, p = 1 drops everything.
+func (b *Backend) DropoutForward(x, mask, y *tensor.Tensor, p float32, seed, counter uint64) {
+	c := b.call("dropout forward")
+	xd := c.data("x", x, 0)
+	md := c.data("mask", mask, 0)
+	yd := c.data("y", y, 0)
+	c.check(len(xd) == len(md) && len(xd) == len(yd), "x %v, mask %v and y %v differ in size", x.Shape, mask.Shape, y.Shape)
+	c.check(p >= 0 && p <= 1, "p = %g, want 0 <= p <= 1", p)
+	if !c.ok() {
+		return
+	}
+	scale := 1 / (1 - p)
+	parallelElems(len(xd), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			m := float32(0)
+			if philoxUniform(seed, counter, uint64(i)) >= p {
+				m = scale
+			}
+			md[i] = m
+			yd[i] = xd[i] * m
+		}
+	})
+}

@@ -1,0 +1,31 @@
+package cpu
+
+import (
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// Add: y = a + b elementwise (same element count); y may be a or b.
+func (b *Backend) Add(a, bt, y *tensor.Tensor) {
+	b.binary("add", a, bt, y, func(u, v float32) float32 { return u + v })
+}
+
+// Mul: y = a * b elementwise (same element count); y may be a or b.
+func (b *Backend) Mul(a, bt, y *tensor.Tensor) {
+	b.binary("mul", a, bt, y, func(u, v float32) float32 { return u * v })
+}
+
+func (b *Backend) binary(op string, a, bt, y *tensor.Tensor, f func(u, v float32) float32) {
+	c := b.call(op)
+	ad := c.data("a", a, 0)
+	bd := c.data("b", bt, 0)
+	yd := c.data("y", y, 0)
+	c.check(len(ad) == len(bd) && len(ad) == len(yd), "a %v, b %v and y %v differ in size", a.Shape, bt.Shape, y.Shape)
+	if !c.ok() {
+		return
+	}
+	parallelElems(len(yd), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			yd[i] = f(ad[i], bd[i])
+		}
+	})
+}

@@ -1,0 +1,390 @@
+package tensortest
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// Cases returns every shared case, op by op. The list is built afresh on
+// each call; callers may filter it by Op.
+func Cases() []Case {
+	var cs []Case
+	for _, f := range []func() []Case{
+		memoryCases, convCases, linearCases, poolCases, activationCases, batchNormCases,
+		elementwiseCases, shortcutCases, channelCases, dropoutCases, softmaxCases, optimCases,
+	} {
+		cs = append(cs, f()...)
+	}
+	return cs
+}
+
+// uniform draws from [lo, hi).
+func uniform(lo, hi float32) func(r *rand.Rand) float32 {
+	return func(r *rand.Rand) float32 { return lo + (hi-lo)*r.Float32() }
+}
+
+// class draws a class index in [0, k), stored as float32.
+func class(k int) func(r *rand.Rand) float32 {
+	return func(r *rand.Rand) float32 { return float32(r.IntN(k)) }
+}
+
+var signed = uniform(-1, 1)
+
+// in is an input, out a pure output, inout an input the op updates.
+func in(name string, s ...int) Arg { return Arg{Name: name, Shape: s, Init: signed} }
+func out(name string, s ...int) Arg {
+	return Arg{Name: name, Shape: s, Out: true}
+}
+func inout(name string, init func(*rand.Rand) float32, s ...int) Arg {
+	return Arg{Name: name, Shape: s, Init: init, Out: true}
+}
+func with(a Arg, init func(*rand.Rand) float32) Arg { a.Init = init; return a }
+
+func memoryCases() []Case {
+	var cs []Case
+	for _, n := range []int{1, 7, 1000, 70001} {
+		cs = append(cs,
+			Case{Op: "Fill", Name: fmt.Sprint(n), Args: []Arg{out("t", n)},
+				Run: func(be tensor.Backend, t Tensors) { be.Fill(t["t"], 0.25) }},
+			Case{Op: "Copy", Name: fmt.Sprint(n), Args: []Arg{in("src", n), out("dst", n)},
+				Run: func(be tensor.Backend, t Tensors) { be.Copy(t["dst"], t["src"]) }},
+		)
+	}
+	return cs
+}
+
+// conv is one convolution geometry: x (N,C,H,W), w (K,C,R,S).
+type conv struct {
+	N, C, H, W, K, R, S int
+	p                   tensor.ConvParams
+	bias                bool
+}
+
+func convCases() []Case {
+	sq := func(stride, pad int) tensor.ConvParams {
+		return tensor.ConvParams{StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+	}
+	geoms := []conv{
+		{2, 5, 7, 6, 3, 1, 1, sq(1, 0), true},                                                    // 1x1
+		{1, 3, 8, 8, 4, 3, 3, sq(1, 1), true},                                                    // batch 1, same padding
+		{2, 3, 8, 8, 4, 3, 3, sq(1, 1), false},                                                   // no bias
+		{3, 6, 9, 7, 5, 3, 3, sq(2, 1), true},                                                    // stride 2, odd sizes
+		{2, 3, 11, 10, 7, 5, 5, sq(1, 2), true},                                                  // 5x5, padding 2
+		{2, 4, 9, 9, 3, 5, 5, sq(2, 0), true},                                                    // 5x5 stride 2, no padding
+		{2, 6, 9, 9, 5, 1, 1, sq(2, 0), false},                                                   // 1x1 stride 2 (ResNet projection)
+		{2, 3, 10, 11, 4, 2, 2, sq(3, 0), true},                                                  // stride > kernel
+		{2, 3, 9, 8, 5, 3, 1, tensor.ConvParams{StrideH: 2, StrideW: 1, PadH: 1, PadW: 0}, true}, // non-square kernel, stride, padding
+		{33, 3, 6, 6, 33, 3, 3, sq(1, 1), true},                                                  // batch > 32, K not a multiple of 32
+		{2, 33, 5, 5, 65, 3, 3, sq(1, 1), true},                                                  // C, K not multiples of 32
+		{2, 3, 15, 15, 4, 7, 7, sq(2, 3), true},                                                  // 7x7 stem
+		{1, 3, 31, 31, 3, 11, 11, sq(4, 2), true},                                                // 11x11 stride 4
+		{1, 1, 1, 1, 1, 1, 1, sq(1, 0), true},                                                    // the smallest
+		{2, 2, 3, 3, 3, 3, 3, sq(1, 2), true},                                                    // padding makes the output larger
+	}
+	var cs []Case
+	for _, g := range geoms {
+		oh := (g.H+2*g.p.PadH-g.R)/g.p.StrideH + 1
+		ow := (g.W+2*g.p.PadW-g.S)/g.p.StrideW + 1
+		name := fmt.Sprintf("N%d C%d %dx%d K%d %dx%d s%dx%d p%dx%d", g.N, g.C, g.H, g.W, g.K, g.R, g.S,
+			g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW)
+		p := g.p
+		fwd := []Arg{in("x", g.N, g.C, g.H, g.W), in("w", g.K, g.C, g.R, g.S), out("y", g.N, g.K, oh, ow)}
+		filter := []Arg{in("x", g.N, g.C, g.H, g.W), in("dy", g.N, g.K, oh, ow), out("dw", g.K, g.C, g.R, g.S)}
+		if g.bias {
+			fwd = append(fwd, in("b", g.K))
+			filter = append(filter, out("db", g.K))
+		} else {
+			name += " nobias"
+		}
+		cs = append(cs,
+			Case{Op: "Conv2DForward", Name: name, Args: fwd,
+				Run: func(be tensor.Backend, t Tensors) { be.Conv2DForward(t["x"], t["w"], t["b"], t["y"], p) }},
+			Case{Op: "Conv2DBackwardData", Name: name,
+				Args: []Arg{in("dy", g.N, g.K, oh, ow), in("w", g.K, g.C, g.R, g.S), out("dx", g.N, g.C, g.H, g.W)},
+				Run:  func(be tensor.Backend, t Tensors) { be.Conv2DBackwardData(t["dy"], t["w"], t["dx"], p) }},
+			Case{Op: "Conv2DBackwardFilter", Name: name, Args: filter,
+				Run: func(be tensor.Backend, t Tensors) { be.Conv2DBackwardFilter(t["x"], t["dy"], t["dw"], t["db"], p) }},
+		)
+	}
+	return cs
+}
+
+func linearCases() []Case {
+	var cs []Case
+	for _, g := range []struct {
+		N, I, O int
+		bias    bool
+	}{
+		{1, 1, 1, true}, {2, 5, 3, true}, {3, 7, 4, false}, {33, 17, 10, true}, {64, 100, 33, true}, {3, 257, 65, true},
+	} {
+		name := fmt.Sprintf("N%d I%d O%d", g.N, g.I, g.O)
+		fwd := []Arg{in("x", g.N, g.I), in("w", g.O, g.I), out("y", g.N, g.O)}
+		bwd := []Arg{in("x", g.N, g.I), in("w", g.O, g.I), in("dy", g.N, g.O), out("dx", g.N, g.I), out("dw", g.O, g.I)}
+		if g.bias {
+			fwd = append(fwd, in("b", g.O))
+			bwd = append(bwd, out("db", g.O))
+		} else {
+			name += " nobias"
+		}
+		run := func(be tensor.Backend, t Tensors) {
+			be.LinearBackward(t["x"], t["w"], t["dy"], t["dx"], t["dw"], t["db"])
+		}
+		cs = append(cs,
+			Case{Op: "LinearForward", Name: name, Args: fwd,
+				Run: func(be tensor.Backend, t Tensors) { be.LinearForward(t["x"], t["w"], t["b"], t["y"]) }},
+			Case{Op: "LinearBackward", Name: name, Args: bwd, Run: run},
+			// The first layer wants no dx.
+			Case{Op: "LinearBackward", Name: name + " nodx", Args: without(bwd, "dx"), Run: run},
+		)
+	}
+	return cs
+}
+
+// without returns args less the one called name.
+func without(args []Arg, name string) []Arg {
+	var r []Arg
+	for _, a := range args {
+		if a.Name != name {
+			r = append(r, a)
+		}
+	}
+	return r
+}
+
+func poolCases() []Case {
+	sq := func(size, stride, pad int) tensor.PoolParams {
+		return tensor.PoolParams{R: size, S: size, StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+	}
+	var cs []Case
+	for _, g := range []struct {
+		N, C, H, W int
+		p          tensor.PoolParams
+	}{
+		{2, 3, 8, 8, sq(2, 2, 0)},   // the usual 2x2
+		{2, 3, 9, 9, sq(2, 2, 0)},   // odd size: the last row and column are dropped
+		{2, 3, 9, 7, sq(3, 2, 1)},   // ResNet stem, padding
+		{1, 3, 13, 13, sq(3, 2, 0)}, // AlexNet, overlapping windows
+		{2, 3, 8, 8, sq(3, 1, 1)},   // stride 1, same padding (Inception)
+		{2, 3, 7, 7, sq(1, 2, 0)},   // stride > window
+		{2, 3, 11, 10, sq(5, 2, 2)}, // 5x5, padding 2
+		{2, 5, 7, 7, sq(7, 7, 0)},   // global pooling
+		{2, 3, 10, 9, tensor.PoolParams{R: 3, S: 2, StrideH: 3, StrideW: 1, PadH: 1, PadW: 0}}, // non-square
+		{33, 5, 6, 6, sq(2, 2, 0)}, // batch > 32
+		{2, 33, 5, 5, sq(3, 2, 1)}, // C not a multiple of 32
+	} {
+		p := g.p
+		oh := (g.H+2*p.PadH-p.R)/p.StrideH + 1
+		ow := (g.W+2*p.PadW-p.S)/p.StrideW + 1
+		name := fmt.Sprintf("N%d C%d %dx%d win%dx%d s%dx%d p%dx%d", g.N, g.C, g.H, g.W, p.R, p.S, p.StrideH, p.StrideW, p.PadH, p.PadW)
+		x, y := in("x", g.N, g.C, g.H, g.W), out("y", g.N, g.C, oh, ow)
+		dy, dx := in("dy", g.N, g.C, oh, ow), out("dx", g.N, g.C, g.H, g.W)
+		cs = append(cs,
+			Case{Op: "MaxPool2DForward", Name: name, Args: []Arg{x, y},
+				Run: func(be tensor.Backend, t Tensors) { be.MaxPool2DForward(t["x"], t["y"], p) }},
+			Case{Op: "MaxPool2DBackward", Name: name, Args: []Arg{x, dy, dx},
+				Run: func(be tensor.Backend, t Tensors) { be.MaxPool2DBackward(t["x"], t["dy"], t["dx"], p) }},
+			Case{Op: "AvgPool2DForward", Name: name, Args: []Arg{x, y},
+				Run: func(be tensor.Backend, t Tensors) { be.AvgPool2DForward(t["x"], t["y"], p) }},
+			Case{Op: "AvgPool2DBackward", Name: name, Args: []Arg{dy, dx},
+				Run: func(be tensor.Backend, t Tensors) { be.AvgPool2DBackward(t["dy"], t["dx"], p) }},
+		)
+	}
+	return cs
+}
+
+func activationCases() []Case {
+	var cs []Case
+	for _, a := range []tensor.Activation{tensor.ReLU, tensor.Sigmoid, tensor.Tanh} {
+		// y = f(x) lies in f's range.
+		yInit := map[tensor.Activation]func(*rand.Rand) float32{
+			tensor.ReLU: uniform(-1, 1), tensor.Sigmoid: uniform(0, 1), tensor.Tanh: uniform(-1, 1),
+		}[a]
+		for _, s := range []tensor.Shape{{1}, {3, 7}, {2, 3, 5, 5}, {33, 16, 9, 9}} {
+			name := a.String() + " " + s.String()
+			cs = append(cs,
+				Case{Op: "ActivationForward", Name: name, Args: []Arg{with(in("x", s...), uniform(-6, 6)), out("y", s...)},
+					Run: func(be tensor.Backend, t Tensors) { be.ActivationForward(a, t["x"], t["y"]) }},
+				Case{Op: "ActivationForward", Name: name + " inplace", Args: []Arg{inout("x", uniform(-6, 6), s...)},
+					Run: func(be tensor.Backend, t Tensors) { be.ActivationForward(a, t["x"], t["x"]) }},
+				Case{Op: "ActivationBackward", Name: name, Args: []Arg{with(in("y", s...), yInit), in("dy", s...), out("dx", s...)},
+					Run: func(be tensor.Backend, t Tensors) { be.ActivationBackward(a, t["y"], t["dy"], t["dx"]) }},
+				Case{Op: "ActivationBackward", Name: name + " inplace", Args: []Arg{with(in("y", s...), yInit), inout("dy", signed, s...)},
+					Run: func(be tensor.Backend, t Tensors) { be.ActivationBackward(a, t["y"], t["dy"], t["dy"]) }},
+			)
+		}
+	}
+	return cs
+}
+
+func batchNormCases() []Case {
+	var cs []Case
+	for _, s := range []tensor.Shape{{2, 3, 5, 5}, {1, 4, 3, 3}, {33, 5, 4, 4}, {4, 33, 2, 3}, {2, 7}, {33, 10}, {64, 65}} {
+		for _, p := range []tensor.BatchNormParams{{Momentum: 0.1, Eps: 1e-5}, {Momentum: 0.01, Eps: 1e-3}} {
+			c := s[1]
+			name := fmt.Sprintf("%v momentum %g eps %g", s, p.Momentum, p.Eps)
+			x := with(in("x", s...), uniform(-2, 3)) // a mean away from 0
+			gamma, beta := with(in("gamma", c), uniform(0.5, 1.5)), in("beta", c)
+			mean, variance := inout("runMean", signed, c), inout("runVar", uniform(0.5, 1.5), c)
+			cs = append(cs,
+				Case{Op: "BatchNormForwardTrain", Name: name,
+					Args: []Arg{x, gamma, beta, mean, variance, out("y", s...), out("saveMean", c), out("saveInvStd", c)},
+					Run: func(be tensor.Backend, t Tensors) {
+						be.BatchNormForwardTrain(t["x"], t["gamma"], t["beta"], t["runMean"], t["runVar"], t["y"], t["saveMean"], t["saveInvStd"], p)
+					}},
+				Case{Op: "BatchNormForwardInfer", Name: name,
+					Args: []Arg{x, gamma, beta, with(in("runMean", c), signed), with(in("runVar", c), uniform(0.5, 1.5)), out("y", s...)},
+					Run: func(be tensor.Backend, t Tensors) {
+						be.BatchNormForwardInfer(t["x"], t["gamma"], t["beta"], t["runMean"], t["runVar"], t["y"], p)
+					}},
+			)
+		}
+		c := s[1]
+		cs = append(cs, Case{Op: "BatchNormBackward", Name: s.String(),
+			Args: []Arg{with(in("x", s...), uniform(-2, 3)), in("dy", s...), with(in("gamma", c), uniform(0.5, 1.5)),
+				with(in("saveMean", c), uniform(0, 1)), with(in("saveInvStd", c), uniform(0.5, 2)),
+				out("dx", s...), out("dgamma", c), out("dbeta", c)},
+			Run: func(be tensor.Backend, t Tensors) {
+				be.BatchNormBackward(t["x"], t["dy"], t["gamma"], t["saveMean"], t["saveInvStd"], t["dx"], t["dgamma"], t["dbeta"])
+			}})
+	}
+	return cs
+}
+
+func elementwiseCases() []Case {
+	var cs []Case
+	ops := map[string]func(be tensor.Backend, a, b, y *tensor.Tensor){
+		"Add": func(be tensor.Backend, a, b, y *tensor.Tensor) { be.Add(a, b, y) },
+		"Mul": func(be tensor.Backend, a, b, y *tensor.Tensor) { be.Mul(a, b, y) },
+	}
+	for _, op := range []string{"Add", "Mul"} {
+		f := ops[op]
+		for _, s := range []tensor.Shape{{1}, {5, 3}, {2, 3, 7, 7}, {33, 8, 16, 16}} {
+			cs = append(cs,
+				Case{Op: op, Name: s.String(), Args: []Arg{in("a", s...), in("b", s...), out("y", s...)},
+					Run: func(be tensor.Backend, t Tensors) { f(be, t["a"], t["b"], t["y"]) }},
+				Case{Op: op, Name: s.String() + " y=a", Args: []Arg{inout("a", signed, s...), in("b", s...)},
+					Run: func(be tensor.Backend, t Tensors) { f(be, t["a"], t["b"], t["a"]) }},
+				Case{Op: op, Name: s.String() + " y=b", Args: []Arg{in("a", s...), inout("b", signed, s...)},
+					Run: func(be tensor.Backend, t Tensors) { f(be, t["a"], t["b"], t["b"]) }},
+			)
+		}
+	}
+	return cs
+}
+
+func shortcutCases() []Case {
+	var cs []Case
+	for _, g := range []struct{ N, C, H, W, K, stride int }{
+		{2, 16, 8, 8, 32, 2}, // ResNet-20's downsampling
+		{3, 5, 7, 9, 9, 2},   // odd sizes: ceil(H/2)
+		{2, 4, 6, 6, 7, 1},   // K-C odd
+		{2, 3, 5, 5, 3, 1},   // identity
+		{33, 3, 7, 8, 6, 3},  // stride 3, batch > 32
+	} {
+		oh, ow := (g.H+g.stride-1)/g.stride, (g.W+g.stride-1)/g.stride
+		name := fmt.Sprintf("N%d C%d %dx%d K%d s%d", g.N, g.C, g.H, g.W, g.K, g.stride)
+		stride := g.stride
+		cs = append(cs,
+			Case{Op: "ShortcutPadForward", Name: name, Args: []Arg{in("x", g.N, g.C, g.H, g.W), out("y", g.N, g.K, oh, ow)},
+				Run: func(be tensor.Backend, t Tensors) { be.ShortcutPadForward(t["x"], t["y"], stride) }},
+			Case{Op: "ShortcutPadBackward", Name: name, Args: []Arg{in("dy", g.N, g.K, oh, ow), out("dx", g.N, g.C, g.H, g.W)},
+				Run: func(be tensor.Backend, t Tensors) { be.ShortcutPadBackward(t["dy"], t["dx"], stride) }},
+		)
+	}
+	return cs
+}
+
+func channelCases() []Case {
+	var cs []Case
+	for _, g := range []struct{ N, Cs, Cd, H, W, off int }{
+		{2, 3, 8, 5, 5, 0}, {2, 3, 8, 5, 5, 5}, {3, 5, 17, 4, 3, 6}, {33, 1, 2, 3, 3, 1}, {2, 4, 4, 7, 7, 0},
+	} {
+		name := fmt.Sprintf("N%d %d of %d at %d %dx%d", g.N, g.Cs, g.Cd, g.off, g.H, g.W)
+		off := g.off
+		cs = append(cs,
+			// The channels outside [off, off+Cs) keep their values.
+			Case{Op: "CopyChannels", Name: name, Args: []Arg{inout("dst", signed, g.N, g.Cd, g.H, g.W), in("src", g.N, g.Cs, g.H, g.W)},
+				Run: func(be tensor.Backend, t Tensors) { be.CopyChannels(t["dst"], t["src"], off) }},
+			Case{Op: "ExtractChannels", Name: name, Args: []Arg{out("dst", g.N, g.Cs, g.H, g.W), in("src", g.N, g.Cd, g.H, g.W)},
+				Run: func(be tensor.Backend, t Tensors) { be.ExtractChannels(t["dst"], t["src"], off) }},
+		)
+	}
+	return cs
+}
+
+func dropoutCases() []Case {
+	var cs []Case
+	for _, g := range []struct {
+		n             int
+		p             float32
+		seed, counter uint64
+	}{
+		{1, 0.5, 1, 0}, {1000, 0, 42, 7}, {1001, 0.1, 42, 7}, {4097, 0.5, 0xdeadbeefcafe, 1 << 40},
+		{70001, 0.5, 3, 12345}, {999, 0.9, 1<<63 + 5, 1<<32 + 1}, {100, 1, 9, 9},
+	} {
+		name := fmt.Sprintf("n%d p%g seed%#x counter%#x", g.n, g.p, g.seed, g.counter)
+		cs = append(cs, Case{Op: "DropoutForward", Name: name, Args: []Arg{in("x", g.n), out("mask", g.n), out("y", g.n)},
+			Run: func(be tensor.Backend, t Tensors) {
+				be.DropoutForward(t["x"], t["mask"], t["y"], g.p, g.seed, g.counter)
+			}})
+	}
+	return cs
+}
+
+func softmaxCases() []Case {
+	var cs []Case
+	for _, g := range []struct {
+		N, K  int
+		scale float32
+	}{
+		{1, 1, 1}, {2, 10, 3}, {33, 10, 3}, {64, 1000, 3}, {5, 7, 80}, // large logits: needs the max subtracted
+	} {
+		for _, eps := range []float32{0, 0.1} {
+			name := fmt.Sprintf("N%d K%d scale%g smoothing%g", g.N, g.K, g.scale, eps)
+			args := []Arg{with(in("logits", g.N, g.K), uniform(-g.scale, g.scale)), with(in("labels", g.N), class(g.K)),
+				out("loss", g.N), out("dlogits", g.N, g.K)}
+			run := func(be tensor.Backend, t Tensors) {
+				be.SoftmaxCrossEntropy(t["logits"], t["labels"], t["loss"], t["dlogits"], eps)
+			}
+			cs = append(cs,
+				Case{Op: "SoftmaxCrossEntropy", Name: name, Args: args, Run: run},
+				Case{Op: "SoftmaxCrossEntropy", Name: name + " nograd", Args: without(args, "dlogits"), Run: run},
+			)
+		}
+	}
+	return cs
+}
+
+func optimCases() []Case {
+	var cs []Case
+	for _, p := range []tensor.SGDParams{
+		{LR: 0.1},
+		{LR: 0.1, Momentum: 0.9},
+		{LR: 0.1, Momentum: 0.9, WeightDecay: 5e-4},
+		{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, Nesterov: true},
+	} {
+		for _, n := range []int{1, 1001, 70001} {
+			name := fmt.Sprintf("n%d lr%g momentum%g wd%g nesterov=%t", n, p.LR, p.Momentum, p.WeightDecay, p.Nesterov)
+			cs = append(cs, Case{Op: "SGDUpdate", Name: name,
+				Args: []Arg{inout("w", signed, n), in("g", n), inout("v", signed, n)},
+				Run:  func(be tensor.Backend, t Tensors) { be.SGDUpdate(t["w"], t["g"], t["v"], p) }})
+		}
+	}
+	for _, p := range []tensor.AdamParams{
+		{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 1},
+		{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2, Step: 10},
+		{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2, Decoupled: true, Step: 1},
+		{LR: 3e-4, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6, WeightDecay: 0.05, Decoupled: true, Step: 1000},
+	} {
+		for _, n := range []int{1, 1001, 70001} {
+			name := fmt.Sprintf("n%d lr%g betas%g,%g eps%g wd%g decoupled=%t step%d", n, p.LR, p.Beta1, p.Beta2, p.Eps,
+				p.WeightDecay, p.Decoupled, p.Step)
+			cs = append(cs, Case{Op: "AdamUpdate", Name: name,
+				Args: []Arg{inout("w", signed, n), in("g", n), inout("m", uniform(-0.1, 0.1), n), inout("v", uniform(0, 0.1), n)},
+				Run:  func(be tensor.Backend, t Tensors) { be.AdamUpdate(t["w"], t["g"], t["m"], t["v"], p) }})
+		}
+	}
+	return cs
+}
