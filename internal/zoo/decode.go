@@ -1,0 +1,645 @@
+package zoo
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// Error is a problem at a place in a model file.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// layerKeys lists the keys each layer type accepts besides type, name and repeat.
+var layerKeys = map[string][]string{
+	"conv2d":        {"out", "kernel", "stride", "padding", "bias"},
+	"linear":        {"out", "bias"},
+	"maxpool":       {"kernel", "stride", "padding"},
+	"avgpool":       {"kernel", "stride", "padding"},
+	"dropout":       {"p"},
+	"batchnorm":     {"momentum", "eps"},
+	"relu":          {},
+	"sigmoid":       {},
+	"tanh":          {},
+	"flatten":       {},
+	"globalavgpool": {},
+	"sequential":    {"layers"},
+	"residual":      {"body", "shortcut", "post"},
+	"concat":        {"branches"},
+	"pad":           {"out", "stride"},
+}
+
+var topKeys = []string{"name", "description", "input", "classes", "layers"}
+
+// layerTypes returns the known layer types, sorted.
+func layerTypes() []string {
+	ts := make([]string, 0, len(layerKeys))
+	for t := range layerKeys {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	return ts
+}
+
+// Parse decodes a model file's bytes; file names the file in errors.
+func Parse(file string, data []byte) (*Spec, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, syntaxError(file, data, err)
+	}
+	d := &decoder{file: file}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &Error{Pos{file, 1, 1}, "empty model file: want name, description, input and layers"}
+	}
+	return d.spec(doc.Content[0])
+}
+
+var lineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a YAML parser error into file:line:col. The parser
+// reports only the line, so the column points at the likely culprit: a tab,
+// a second ": " on the line, or else the line's first character.
+func syntaxError(file string, data []byte, err error) error {
+	m := lineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{Pos{file, 1, 1}, strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[2]
+	lines := strings.Split(string(data), "\n")
+	col := 1
+	if line >= 1 && line <= len(lines) {
+		text := lines[line-1]
+		col = len(text) - len(strings.TrimLeft(text, " ")) + 1
+		switch {
+		case strings.Contains(msg, "cannot start any token") && strings.ContainsAny(text, "\t@`"):
+			col = strings.IndexAny(text, "\t@`") + 1
+		case strings.Contains(msg, "mapping values are not allowed"):
+			if i := strings.Index(text, ": "); i >= 0 {
+				if j := strings.Index(text[i+2:], ":"); j >= 0 {
+					col = i + 2 + j + 1
+				}
+			}
+		}
+	}
+	return &Error{Pos{file, line, col}, "YAML syntax: " + msg}
+}
+
+type decoder struct {
+	file string
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{d.file, n.Line, n.Column} }
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) error {
+	return &Error{d.pos(n), fmt.Sprintf(format, args...)}
+}
+
+// field is one key: value pair of a mapping.
+type field struct {
+	key, val *yaml.Node
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return strconv.Quote(n.Value)
+	}
+	return "an unexpected YAML node"
+}
+
+// mapping checks that n is a mapping with known, distinct keys and returns
+// its fields by key, in file order.
+func (d *decoder) mapping(n *yaml.Node, what string, known []string) (map[string]field, []string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nil, d.errorf(n, "%s: expected a mapping, got %s", what, kindName(n))
+	}
+	fields := map[string]field{}
+	var order []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			return nil, nil, d.errorf(k, "%s: keys must be plain words", what)
+		}
+		if !contains(known, k.Value) {
+			return nil, nil, d.errorf(k, "%s: unknown key %q%s", what, k.Value, suggest(k.Value, known, "keys"))
+		}
+		if f, dup := fields[k.Value]; dup {
+			return nil, nil, d.errorf(k, "%s: key %q given twice (first at line %d)", what, k.Value, f.key.Line)
+		}
+		fields[k.Value] = field{k, v}
+		order = append(order, k.Value)
+	}
+	return fields, order, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns ` (did you mean "x"?)` for the nearest candidate within a
+// small edit distance, or `; known <what>: a, b, c`.
+func suggest(word string, candidates []string, what string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		if dist := editDistance(word, c); dist < bestD {
+			best, bestD = c, dist
+		}
+	}
+	if best != "" && bestD <= max(2, len(word)/3) {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	if len(candidates) == 0 {
+		return "; this layer type takes no other keys"
+	}
+	return fmt.Sprintf("; known %s: %s", what, strings.Join(candidates, ", "))
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func (d *decoder) str(f field) (string, error) {
+	if f.val.Kind != yaml.ScalarNode || f.val.Tag == "!!null" {
+		return "", d.errorf(f.val, "%s: expected a string, got %s", f.key.Value, kindName(f.val))
+	}
+	return f.val.Value, nil
+}
+
+func (d *decoder) integer(f field) (int, error) {
+	v := f.val
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!int" {
+		if n, err := strconv.Atoi(v.Value); err == nil {
+			return n, nil
+		}
+	}
+	return 0, d.errorf(v, "%s: expected an integer, got %s", f.key.Value, kindName(v))
+}
+
+func (d *decoder) positive(f field) (int, error) {
+	n, err := d.integer(f)
+	if err == nil && n <= 0 {
+		err = d.errorf(f.val, "%s: must be positive, got %d", f.key.Value, n)
+	}
+	return n, err
+}
+
+func (d *decoder) float(f field) (float64, error) {
+	v := f.val
+	if v.Kind == yaml.ScalarNode && (v.Tag == "!!float" || v.Tag == "!!int") {
+		if x, err := strconv.ParseFloat(v.Value, 64); err == nil {
+			return x, nil
+		}
+	}
+	return 0, d.errorf(v, "%s: expected a number, got %s", f.key.Value, kindName(v))
+}
+
+func (d *decoder) boolean(f field) (bool, error) {
+	v := f.val
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" {
+		if b, err := strconv.ParseBool(strings.ToLower(v.Value)); err == nil {
+			return b, nil
+		}
+	}
+	return false, d.errorf(v, "%s: expected true or false, got %s", f.key.Value, kindName(v))
+}
+
+// pair reads "3" or "[3, 5]" as (H, W); min is the smallest allowed value.
+func (d *decoder) pair(f field, min int) ([2]int, error) {
+	v := f.val
+	var p [2]int
+	if v.Kind == yaml.SequenceNode {
+		if len(v.Content) != 2 {
+			return p, d.errorf(v, "%s: expected an integer or [height, width], got a list of %d", f.key.Value, len(v.Content))
+		}
+		for i, e := range v.Content {
+			n, err := d.integer(field{f.key, resolve(e)})
+			if err != nil {
+				return p, err
+			}
+			p[i] = n
+		}
+	} else {
+		n, err := d.integer(f)
+		if err != nil {
+			return p, err
+		}
+		p = [2]int{n, n}
+	}
+	for _, n := range p {
+		if n < min {
+			what := "positive"
+			if min == 0 {
+				what = "zero or positive"
+			}
+			return p, d.errorf(v, "%s: must be %s, got %d", f.key.Value, what, n)
+		}
+	}
+	return p, nil
+}
+
+func (d *decoder) spec(root *yaml.Node) (*Spec, error) {
+	root = resolve(root)
+	fields, _, err := d.mapping(root, "model", topKeys)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spec{File: d.file, Classes: DefaultClasses}
+	f, ok := fields["name"]
+	if !ok {
+		return nil, d.errorf(root, "model: missing name")
+	}
+	if s.Name, err = d.str(f); err != nil {
+		return nil, err
+	}
+	if f, ok := fields["description"]; ok {
+		if s.Description, err = d.str(f); err != nil {
+			return nil, err
+		}
+	}
+	if f, ok := fields["input"]; ok {
+		text, err := d.str(f)
+		if err != nil {
+			return nil, err
+		}
+		in, err := tensor.ParseShape(text)
+		if err == nil && len(in) != 1 && len(in) != 3 {
+			err = errors.New("want CxHxW or F")
+		}
+		if err != nil {
+			return nil, d.errorf(f.val, "input: %q is not a shape like 3x32x32: %v", text, err)
+		}
+		s.Input = in
+	}
+	if f, ok := fields["classes"]; ok {
+		if s.Classes, err = d.positive(f); err != nil {
+			return nil, err
+		}
+	}
+	f, ok = fields["layers"]
+	if !ok {
+		return nil, d.errorf(root, "model: missing layers")
+	}
+	if s.Layers, err = d.list(f); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// list decodes a non-empty list of layers, expanding repeats and checking
+// that sibling names are distinct.
+func (d *decoder) list(f field) ([]*Layer, error) {
+	v := f.val
+	if v.Kind != yaml.SequenceNode {
+		return nil, d.errorf(v, "%s: expected a list of layers, got %s", f.key.Value, kindName(v))
+	}
+	if len(v.Content) == 0 {
+		return nil, d.errorf(v, "%s: expected at least one layer", f.key.Value)
+	}
+	var out []*Layer
+	for _, n := range v.Content {
+		ls, err := d.layer(resolve(n))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ls...)
+	}
+	return out, checkSiblings(out)
+}
+
+// checkSiblings rejects two siblings with one name, unless both are the same
+// parameter-free layer: PyTorch calls one module twice (GoogLeNet's maxpool).
+func checkSiblings(ls []*Layer) error {
+	seen := map[string]*Layer{}
+	for _, l := range ls {
+		first, dup := seen[l.Name]
+		if !dup {
+			seen[l.Name] = l
+			continue
+		}
+		if sameStateless(first, l) {
+			continue
+		}
+		return &Error{l.Pos, fmt.Sprintf("duplicate name %q (first at line %d): siblings need distinct names, except a parameter-free layer used twice", l.Name, first.Pos.Line)}
+	}
+	return nil
+}
+
+func sameStateless(a, b *Layer) bool {
+	switch a.Type {
+	case "maxpool", "avgpool", "relu", "sigmoid", "tanh", "flatten", "globalavgpool", "dropout":
+	default:
+		return false
+	}
+	return a.Type == b.Type && a.Kernel == b.Kernel && a.Stride == b.Stride && a.Padding == b.Padding && a.P == b.P
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_\-{}]+$`)
+
+// layer decodes one layer mapping (several when it has repeat).
+func (d *decoder) layer(n *yaml.Node) ([]*Layer, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, d.errorf(n, "layer: expected a mapping with type and name, got %s", kindName(n))
+	}
+	// Find the type first: it decides which keys are allowed.
+	var typ string
+	var typeNode *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "type" {
+			typeNode = resolve(n.Content[i+1])
+			if typeNode.Kind != yaml.ScalarNode || typeNode.Tag == "!!null" {
+				return nil, d.errorf(typeNode, "type: expected a layer type, got %s", kindName(typeNode))
+			}
+			typ = typeNode.Value
+		}
+	}
+	if typeNode == nil {
+		return nil, d.errorf(n, "layer: missing type (one of %s)", strings.Join(layerTypes(), ", "))
+	}
+	keys, ok := layerKeys[typ]
+	if !ok {
+		return nil, d.errorf(typeNode, "unknown layer type %q%s", typ, suggest(typ, layerTypes(), "types"))
+	}
+	known := append([]string{"type", "name", "repeat"}, keys...)
+	fields, _, err := d.mapping(n, typ, known)
+	if err != nil {
+		return nil, err
+	}
+	l := &Layer{Type: typ, Pos: d.pos(n), Bias: true, P: 0.5, Momentum: 0.1, Eps: 1e-5}
+	f, ok := fields["name"]
+	if !ok {
+		return nil, d.errorf(n, "%s: missing name (the PyTorch module name relative to its parent, e.g. conv1 or 0)", typ)
+	}
+	if f.val.Kind != yaml.ScalarNode || f.val.Tag == "!!null" || f.val.Value == "" {
+		return nil, d.errorf(f.val, "name: expected a name, got %s", kindName(f.val))
+	}
+	l.Name = f.val.Value
+	if !nameRE.MatchString(l.Name) {
+		return nil, d.errorf(f.val, "name: %q may hold only letters, digits, _ and - (the dots of full names come from nesting)", l.Name)
+	}
+	if err := d.params(l, fields); err != nil {
+		return nil, err
+	}
+	f, ok = fields["repeat"]
+	if !ok {
+		if strings.ContainsAny(l.Name, "{}") {
+			return nil, d.errorf(fields["name"].val, "name: %q uses {i} but the layer has no repeat", l.Name)
+		}
+		return []*Layer{l}, nil
+	}
+	return d.repeat(l, f, fields["name"].val)
+}
+
+// repeat expands "repeat: {count: N, start: S}": N copies named with {i}
+// replaced by S, S+1, ...
+func (d *decoder) repeat(l *Layer, f field, nameNode *yaml.Node) ([]*Layer, error) {
+	rf, _, err := d.mapping(f.val, "repeat", []string{"count", "start"})
+	if err != nil {
+		return nil, err
+	}
+	c, ok := rf["count"]
+	if !ok {
+		return nil, d.errorf(f.val, "repeat: missing count")
+	}
+	count, err := d.positive(c)
+	if err != nil {
+		return nil, err
+	}
+	start := 0
+	if s, ok := rf["start"]; ok {
+		if start, err = d.integer(s); err != nil {
+			return nil, err
+		}
+		if start < 0 {
+			return nil, d.errorf(s.val, "start: must be zero or positive, got %d", start)
+		}
+	}
+	if strings.Count(l.Name, "{i}") != 1 || strings.Count(l.Name, "{") != 1 {
+		return nil, d.errorf(nameNode, "name: a repeated layer's name must contain {i} once (e.g. \"{i}\" or \"block{i}\"), got %q", l.Name)
+	}
+	out := make([]*Layer, count)
+	for i := range out {
+		c := *l
+		c.Name = strings.Replace(l.Name, "{i}", strconv.Itoa(start+i), 1)
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// params decodes the type-specific keys (already checked to be allowed).
+func (d *decoder) params(l *Layer, fields map[string]field) error {
+	var err error
+	if f, ok := fields["out"]; ok {
+		if f.val.Kind == yaml.ScalarNode && f.val.Value == "classes" && f.val.Tag == "!!str" {
+			l.OutClasses = true
+		} else if l.Out, err = d.integer(f); err != nil {
+			return d.errorf(f.val, "out: expected an integer or classes, got %s", kindName(f.val))
+		} else if l.Out <= 0 {
+			return d.errorf(f.val, "out: must be positive, got %d", l.Out)
+		}
+	} else if l.Type == "conv2d" || l.Type == "linear" || l.Type == "pad" {
+		return d.errorf(fields["type"].key, "%s %q: missing out (a size, or classes)", l.Type, l.Name)
+	}
+	if f, ok := fields["kernel"]; ok {
+		if l.Kernel, err = d.pair(f, 1); err != nil {
+			return err
+		}
+	} else if l.Type == "conv2d" || l.Type == "maxpool" || l.Type == "avgpool" {
+		return d.errorf(fields["type"].key, "%s %q: missing kernel", l.Type, l.Name)
+	}
+	switch l.Type {
+	case "conv2d":
+		l.Stride = [2]int{1, 1}
+	case "maxpool", "avgpool":
+		l.Stride = l.Kernel // PyTorch: stride defaults to the kernel size
+	}
+	if f, ok := fields["stride"]; ok {
+		if l.Stride, err = d.pair(f, 1); err != nil {
+			return err
+		}
+		if l.Type == "pad" && l.Stride[0] != l.Stride[1] {
+			return d.errorf(f.val, "stride: a pad shortcut takes one stride for both axes")
+		}
+	} else if l.Type == "pad" {
+		return d.errorf(fields["type"].key, "pad %q: missing stride", l.Name)
+	}
+	if f, ok := fields["padding"]; ok {
+		if l.Padding, err = d.pair(f, 0); err != nil {
+			return err
+		}
+	}
+	if f, ok := fields["bias"]; ok {
+		if l.Bias, err = d.boolean(f); err != nil {
+			return err
+		}
+	}
+	if f, ok := fields["p"]; ok {
+		if l.P, err = d.float(f); err != nil {
+			return err
+		}
+		if l.P < 0 || l.P >= 1 {
+			return d.errorf(f.val, "p: must be in [0, 1), got %v", l.P)
+		}
+	}
+	if f, ok := fields["momentum"]; ok {
+		if l.Momentum, err = d.float(f); err != nil {
+			return err
+		}
+		if l.Momentum < 0 || l.Momentum > 1 {
+			return d.errorf(f.val, "momentum: must be in [0, 1], got %v", l.Momentum)
+		}
+	}
+	if f, ok := fields["eps"]; ok {
+		if l.Eps, err = d.float(f); err != nil {
+			return err
+		}
+		if l.Eps <= 0 {
+			return d.errorf(f.val, "eps: must be positive, got %v", l.Eps)
+		}
+	}
+	switch l.Type {
+	case "sequential":
+		f, ok := fields["layers"]
+		if !ok {
+			return d.errorf(fields["type"].key, "sequential %q: missing layers", l.Name)
+		}
+		l.Layers, err = d.list(f)
+		return err
+	case "residual":
+		return d.residual(l, fields)
+	case "concat":
+		return d.concat(l, fields)
+	}
+	return nil
+}
+
+func (d *decoder) residual(l *Layer, fields map[string]field) error {
+	f, ok := fields["body"]
+	if !ok {
+		return d.errorf(fields["type"].key, "residual %q: missing body", l.Name)
+	}
+	var err error
+	if l.Body, err = d.list(f); err != nil {
+		return err
+	}
+	if f, ok := fields["shortcut"]; ok {
+		switch v := f.val; {
+		case v.Kind == yaml.ScalarNode && v.Value == "identity":
+		case v.Kind == yaml.MappingNode:
+			ls, err := d.layer(v)
+			if err != nil {
+				return err
+			}
+			l.Shortcut = ls
+		case v.Kind == yaml.SequenceNode:
+			if l.Shortcut, err = d.list(f); err != nil {
+				return err
+			}
+		default:
+			return d.errorf(v, "shortcut: expected identity, a layer or a list of layers, got %s", kindName(v))
+		}
+	}
+	// Body and shortcut share the block's name space.
+	if err := checkSiblings(append(append([]*Layer(nil), l.Body...), l.Shortcut...)); err != nil {
+		return err
+	}
+	if f, ok := fields["post"]; ok {
+		post, err := d.str(f)
+		if err != nil {
+			return err
+		}
+		acts := []string{"relu", "sigmoid", "tanh"}
+		if !contains(acts, post) {
+			return d.errorf(f.val, "post: unknown activation %q%s", post, suggest(post, acts, "activations"))
+		}
+		l.Post = post
+	}
+	return nil
+}
+
+func (d *decoder) concat(l *Layer, fields map[string]field) error {
+	f, ok := fields["branches"]
+	if !ok {
+		return d.errorf(fields["type"].key, "concat %q: missing branches", l.Name)
+	}
+	v := f.val
+	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+		return d.errorf(v, "branches: expected a list of branches ({name, layers}), got %s", kindName(v))
+	}
+	for _, bn := range v.Content {
+		bn = resolve(bn)
+		bf, _, err := d.mapping(bn, "branch", []string{"type", "name", "layers"})
+		if err != nil {
+			return err
+		}
+		b := &Layer{Type: "sequential", Pos: d.pos(bn)}
+		if t, ok := bf["type"]; ok && t.val.Value != "sequential" {
+			return d.errorf(t.val, "branch: type must be sequential (or left out), got %s", kindName(t.val))
+		}
+		nf, ok := bf["name"]
+		if !ok {
+			return d.errorf(bn, "branch: missing name (the PyTorch module name, e.g. b1)")
+		}
+		if nf.val.Kind != yaml.ScalarNode || nf.val.Value == "" || !nameRE.MatchString(nf.val.Value) || strings.ContainsAny(nf.val.Value, "{}") {
+			return d.errorf(nf.val, "name: expected a name, got %s", kindName(nf.val))
+		}
+		b.Name = nf.val.Value
+		lf, ok := bf["layers"]
+		if !ok {
+			return d.errorf(bn, "branch %q: missing layers", b.Name)
+		}
+		if b.Layers, err = d.list(lf); err != nil {
+			return err
+		}
+		l.Branches = append(l.Branches, b)
+	}
+	return checkSiblings(l.Branches)
+}
