@@ -65,24 +65,48 @@ func Parse(file string, data []byte) (*Spec, error) {
 	return d.spec(doc.Content[0])
 }
 
-var lineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var lineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-// syntaxError turns a YAML parser error into file:line:col. The parser
-// reports only the line, so the column points at the likely culprit: a tab,
-// a second ": " on the line, or else the line's first character.
+// parserMessages are the YAML parser's (not scanner's) errors: for those
+// the library reports the 0-based line where the enclosing construct (the
+// flow mapping, the block sequence) starts.
+var parserMessages = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected key",
+	"did not find expected node content", "did not find expected <document start>",
+	"found incompatible YAML document", "found undefined tag handle",
+}
+
+// syntaxError turns a YAML library error into file:line:col. The library
+// reports only a line, so the column points at the likely culprit: the
+// unclosed bracket, a tab, a second ": " on the line, or else the line's
+// first character.
 func syntaxError(file string, data []byte, err error) error {
-	m := lineRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return &Error{Pos{file, 1, 1}, strings.TrimPrefix(err.Error(), "yaml: ")}
+	line, msg := 1, strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		msg = m[2]
+		if m[1] != "" {
+			line, _ = strconv.Atoi(m[1])
+		}
 	}
-	line, _ := strconv.Atoi(m[1])
-	msg := m[2]
+	parser := contains(parserMessages, msg)
+	if parser && strings.HasPrefix(err.Error(), "yaml: line ") {
+		line++
+	}
 	lines := strings.Split(string(data), "\n")
 	col := 1
 	if line >= 1 && line <= len(lines) {
 		text := lines[line-1]
 		col = len(text) - len(strings.TrimLeft(text, " ")) + 1
 		switch {
+		case parser && strings.HasSuffix(msg, "'}'") && strings.Contains(text, "{"):
+			col = strings.LastIndex(text, "{") + 1
+			msg += " (for the { here)"
+		case parser && strings.HasSuffix(msg, "']'") && strings.Contains(text, "["):
+			col = strings.LastIndex(text, "[") + 1
+			msg += " (for the [ here)"
+		case parser:
+			msg += " (in the block that starts here)"
 		case strings.Contains(msg, "cannot start any token") && strings.ContainsAny(text, "\t@`"):
 			col = strings.IndexAny(text, "\t@`") + 1
 		case strings.Contains(msg, "mapping values are not allowed"):
