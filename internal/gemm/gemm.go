@@ -1,0 +1,388 @@
+// Package gemm is a single-precision matrix multiply for the CPU backend.
+//
+// Sgemm follows BLAS sgemm with row-major storage. It packs panels of A and B
+// (the GotoBLAS/BLIS design), blocks for the caches, and runs a register-blocked
+// micro-kernel: AVX-512 or AVX2+FMA assembly on amd64, chosen at run time, or a
+// portable Go kernel elsewhere. Large products are split across
+// runtime.GOMAXPROCS goroutines.
+//
+// Dimension letters: C is M×N, op(A) is M×K, op(B) is K×N.
+package gemm
+
+//go:generate go run asm_gen.go
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Reference computes C = alpha*op(A)*op(B) + beta*C with plain loops. It is the
+// specification Sgemm is tested against. beta == 0 ignores the contents of C.
+func Reference(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				var av, bv float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += av * bv
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
+}
+
+// microKernel computes the MR×NR tile acc = Σ_p a[p*MR+i]*b[p*NR+j] for p < k
+// (k ≥ 1) and stores c[i*ldc+j] = acc, or acc + beta*c[i*ldc+j] when loadC.
+// a is a packed k×MR micro-panel of A, b a packed k×NR micro-panel of B.
+type microKernel func(k int, a, b, c []float32, ldc int, loadC bool, beta float32)
+
+// kernel is one micro-kernel with its tile and cache-block sizes.
+type kernel struct {
+	name   string
+	mr, nr int
+	mc     int // rows of A packed per block (L2), a multiple of mr
+	kc     int // depth of a packed block (a kc×nr B micro-panel stays in L1)
+	nc     int // columns of B packed per block (L3), a multiple of nr
+	fn     microKernel
+}
+
+// family is a set of micro-kernels for one instruction set; Sgemm picks the
+// tile height that wastes the fewest rows of M.
+type family struct {
+	name    string
+	kernels []*kernel
+}
+
+var (
+	active     atomic.Pointer[family]
+	detectOnce sync.Once
+)
+
+// SetKernel forces the micro-kernel family: "generic" (portable Go), "avx2"
+// or "avx512". It returns an error if the CPU or build does not support it.
+// It is meant for tests and benchmarks; the default is the fastest supported.
+func SetKernel(name string) error {
+	for _, f := range families() {
+		if f.name == name {
+			active.Store(f)
+			return nil
+		}
+	}
+	return fmt.Errorf("gemm: kernel %q not supported on this CPU or build (have %v)", name, Kernels())
+}
+
+// Kernel reports the name of the micro-kernel family Sgemm uses.
+func Kernel() string { return current().name }
+
+// Kernels lists the supported micro-kernel families, fastest last.
+func Kernels() []string {
+	var names []string
+	for _, f := range families() {
+		names = append(names, f.name)
+	}
+	return names
+}
+
+func current() *family {
+	if f := active.Load(); f != nil {
+		return f
+	}
+	detectOnce.Do(func() {
+		fs := families()
+		active.CompareAndSwap(nil, fs[len(fs)-1])
+	})
+	return active.Load()
+}
+
+// families returns the generic family first, then the assembly ones the CPU supports.
+func families() []*family {
+	return append([]*family{genericFamily}, asmFamilies()...)
+}
+
+// pick returns the kernel of f whose tile height covers m with the least waste,
+// preferring the taller tile on ties.
+func (f *family) pick(m int) *kernel {
+	best := f.kernels[0]
+	bestWaste := -1.0
+	for _, kr := range f.kernels {
+		tiles := (m + kr.mr - 1) / kr.mr
+		waste := float64(tiles*kr.mr-m) / float64(tiles*kr.mr)
+		// A small bonus for taller tiles: fewer B reloads per FMA.
+		score := waste - 0.002*float64(kr.mr)
+		if bestWaste < 0 || score < bestWaste {
+			best, bestWaste = kr, score
+		}
+	}
+	return best
+}
+
+// parallelMinWork is the m*n*k below which Sgemm stays on one goroutine:
+// about 2 MFLOP, tens of microseconds, where spawning would not pay.
+const parallelMinWork = 1 << 20
+
+// workspace holds one worker's packing buffers.
+type workspace struct {
+	a, b []float32
+	tile []float32
+}
+
+var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C, op(X) = X or Xᵀ, row-major.
+// A is M×K (K×M if transA) with leading dimension lda; B is K×N (N×K if
+// transB) with ldb; C is M×N with ldc. beta == 0 ignores the contents of C.
+// Invalid arguments panic, as out-of-range slice indexing would.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
+	kr := current().pick(m)
+
+	workers := runtime.GOMAXPROCS(0)
+	if m*n*k < parallelMinWork {
+		workers = 1
+	}
+	// Split the longer of M and N into tile-aligned chunks, one per worker.
+	splitN := n >= m
+	tiles, tile := (n+kr.nr-1)/kr.nr, kr.nr
+	if !splitN {
+		tiles, tile = (m+kr.mr-1)/kr.mr, kr.mr
+	}
+	workers = min(workers, tiles)
+	if workers <= 1 {
+		ws := workspaces.Get().(*workspace)
+		blocked(ws, kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		workspaces.Put(ws)
+		return
+	}
+	per := (tiles + workers - 1) / workers * tile
+	chunks := (tiles*tile + per - 1) / per
+	var wg sync.WaitGroup
+	wg.Add(chunks - 1)
+	for w := 1; w < chunks; w++ {
+		go func() {
+			defer wg.Done()
+			chunk(kr, splitN, w*per, (w+1)*per, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}()
+	}
+	chunk(kr, splitN, 0, per, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	wg.Wait()
+}
+
+// chunk computes columns [lo, hi) of C (rows if !splitN) on the calling goroutine.
+func chunk(kr *kernel, splitN bool, lo, hi int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ws := workspaces.Get().(*workspace)
+	if splitN {
+		hi = min(hi, n)
+		var bs []float32
+		if transB {
+			bs = b[lo*ldb:]
+		} else {
+			bs = b[lo:]
+		}
+		blocked(ws, kr, transA, transB, m, hi-lo, k, alpha, a, lda, bs, ldb, beta, c[lo:], ldc)
+	} else {
+		hi = min(hi, m)
+		var as []float32
+		if transA {
+			as = a[lo:]
+		} else {
+			as = a[lo*lda:]
+		}
+		blocked(ws, kr, transA, transB, hi-lo, n, k, alpha, as, lda, b, ldb, beta, c[lo*ldc:], ldc)
+	}
+	workspaces.Put(ws)
+}
+
+func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	check := func(name string, x []float32, rows, cols, ld int) {
+		if ld < max(cols, 1) {
+			panic(fmt.Sprintf("gemm: ld%s=%d < %d", name, ld, cols))
+		}
+		if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("gemm: len(%s)=%d < %d", name, len(x), (rows-1)*ld+cols))
+		}
+	}
+	check("a", a, ar, ac, lda)
+	check("b", b, br, bc, ldb)
+	check("c", c, m, n, ldc)
+}
+
+// scale sets C = beta*C, or C = 0 when beta == 0.
+func scale(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// blocked runs the GotoBLAS loop nest on one goroutine: for each nc-wide block
+// of columns and kc-deep slice of K, pack B (kc×nc), then for each mc-tall block
+// of rows pack alpha*A (mc×kc) and sweep the micro-kernel over the tiles.
+func blocked(ws *workspace, kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := kr.mr, kr.nr
+	kc := min(kr.kc, k)
+	// Balance the K slices so the last one is not tiny.
+	if slices := (k + kc - 1) / kc; slices > 1 {
+		kc = (k + slices - 1) / slices
+	}
+	nc := min(kr.nc, roundUp(n, nr))
+	mc := min(kr.mc, roundUp(m, mr))
+	ws.a = grow(ws.a, mc*kc)
+	ws.b = grow(ws.b, nc*kc)
+	ws.tile = grow(ws.tile, mr*nr)
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			packB(ws.b, b, ldb, transB, pc, jc, kb, nb, nr)
+			bet, loadC := beta, beta != 0
+			if pc > 0 {
+				bet, loadC = 1, true
+			}
+			for ic := 0; ic < m; ic += mc {
+				mb := min(mc, m-ic)
+				packA(ws.a, a, lda, transA, ic, pc, mb, kb, mr, alpha)
+				macro(kr, mb, nb, kb, ws.a, ws.b, c[ic*ldc+jc:], ldc, loadC, bet, ws.tile)
+			}
+		}
+	}
+}
+
+// macro sweeps the micro-kernel over an mb×nb block of C from packed A and B.
+func macro(kr *kernel, mb, nb, kb int, pa, pb, c []float32, ldc int, loadC bool, beta float32, tile []float32) {
+	mr, nr := kr.mr, kr.nr
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		bp := pb[jr*kb:]
+		for ir := 0; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			ap := pa[ir*kb:]
+			if mm == mr && nn == nr {
+				kr.fn(kb, ap, bp, c[ir*ldc+jr:], ldc, loadC, beta)
+				continue
+			}
+			kr.fn(kb, ap, bp, tile, nr, false, 0)
+			for i := 0; i < mm; i++ {
+				row := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+nn]
+				t := tile[i*nr : i*nr+nn]
+				if loadC {
+					for j := range row {
+						row[j] = t[j] + beta*row[j]
+					}
+				} else {
+					copy(row, t)
+				}
+			}
+		}
+	}
+}
+
+// packA packs alpha*op(A)[ic:ic+mb, pc:pc+kb] into micro-panels of mr rows:
+// panel r holds, for each p, the mr values of rows r*mr.., zero-padded past mb.
+func packA(dst, a []float32, lda int, transA bool, ic, pc, mb, kb, mr int, alpha float32) {
+	for ir := 0; ir < mb; ir += mr {
+		mm := min(mr, mb-ir)
+		panel := dst[ir*kb : ir*kb+mr*kb]
+		if transA {
+			// op(A)[i,p] = a[p*lda+i]: each p reads mm contiguous values.
+			for p := 0; p < kb; p++ {
+				src := a[(pc+p)*lda+ic+ir:]
+				d := panel[p*mr : p*mr+mr]
+				for i := 0; i < mm; i++ {
+					d[i] = alpha * src[i]
+				}
+				clear(d[mm:])
+			}
+			continue
+		}
+		for i := 0; i < mm; i++ {
+			src := a[(ic+ir+i)*lda+pc : (ic+ir+i)*lda+pc+kb]
+			for p, v := range src {
+				panel[p*mr+i] = alpha * v
+			}
+		}
+		if mm < mr {
+			for p := 0; p < kb; p++ {
+				clear(panel[p*mr+mm : p*mr+mr])
+			}
+		}
+	}
+}
+
+// packB packs op(B)[pc:pc+kb, jc:jc+nb] into micro-panels of nr columns:
+// panel j holds, for each p, the nr values of columns j*nr.., zero-padded past nb.
+func packB(dst, b []float32, ldb int, transB bool, pc, jc, kb, nb, nr int) {
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		panel := dst[jr*kb : jr*kb+nr*kb]
+		if !transB {
+			for p := 0; p < kb; p++ {
+				src := b[(pc+p)*ldb+jc+jr:]
+				d := panel[p*nr : p*nr+nr]
+				copy(d[:nn], src[:nn])
+				clear(d[nn:])
+			}
+			continue
+		}
+		// op(B)[p,j] = b[j*ldb+p]: column j of op(B) is contiguous.
+		for j := 0; j < nn; j++ {
+			src := b[(jc+jr+j)*ldb+pc : (jc+jr+j)*ldb+pc+kb]
+			for p, v := range src {
+				panel[p*nr+j] = v
+			}
+		}
+		if nn < nr {
+			for p := 0; p < kb; p++ {
+				clear(panel[p*nr+nn : p*nr+nr])
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}

@@ -1,0 +1,215 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// forEachKernel runs f once per supported kernel family, restoring the default after.
+func forEachKernel(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	defer active.Store(nil)
+	for _, name := range Kernels() {
+		t.Run(name, func(t *testing.T) {
+			if err := SetKernel(name); err != nil {
+				t.Fatal(err)
+			}
+			f(t)
+		})
+	}
+}
+
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	padA, padB     int // extra leading-dimension elements
+	padC           int
+	alpha, beta    float32
+}
+
+func (tc gemmCase) String() string {
+	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d pad=%d,%d,%d alpha=%g beta=%g",
+		tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.padA, tc.padB, tc.padC, tc.alpha, tc.beta)
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}
+
+// runCase checks Sgemm against Reference with tolerance 1e-5 relative to
+// Σ|alpha·a·b| + |beta·c| per element.
+func runCase(t *testing.T, r *rand.Rand, tc gemmCase) {
+	t.Helper()
+	ar, ac := tc.m, tc.k
+	if tc.transA {
+		ar, ac = tc.k, tc.m
+	}
+	br, bc := tc.k, tc.n
+	if tc.transB {
+		br, bc = tc.n, tc.k
+	}
+	lda, ldb, ldc := max(ac, 1)+tc.padA, max(bc, 1)+tc.padB, max(tc.n, 1)+tc.padC
+	a := randSlice(r, max(ar*lda, 1))
+	b := randSlice(r, max(br*ldb, 1))
+	c := randSlice(r, max(tc.m*ldc, 1))
+	if tc.beta == 0 {
+		for i := range c {
+			c[i] = float32(math.NaN())
+		}
+	}
+	want := append([]float32(nil), c...)
+	got := append([]float32(nil), c...)
+	Reference(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+	Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+	// Magnitude bound per element: Σ|a||b|, computed with Reference on |a|, |b|.
+	absA, absB := abs(a), abs(b)
+	bound := make([]float32, len(c))
+	Reference(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, absA, lda, absB, ldb, 0, bound, ldc)
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < ldc; j++ {
+			idx := i*ldc + j
+			g, w := got[idx], want[idx]
+			if j >= tc.n { // padding must be untouched
+				if math.Float32bits(g) != math.Float32bits(c[idx]) {
+					t.Fatalf("%v: padding C[%d,%d] changed to %g", tc, i, j, g)
+				}
+				continue
+			}
+			tol := 1e-5 * (float64(abs32(tc.alpha))*float64(bound[idx]) + float64(abs32(tc.beta*c[idx])) + 1e-3)
+			if math.IsNaN(float64(g)) || math.Abs(float64(g-w)) > tol {
+				t.Fatalf("%v: C[%d,%d] = %g, want %g (tol %g)", tc, i, j, g, w, tol)
+			}
+		}
+	}
+}
+
+func abs(s []float32) []float32 {
+	o := make([]float32, len(s))
+	for i, v := range s {
+		o[i] = abs32(v)
+	}
+	return o
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+func TestSgemmRandomShapes(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		alphas := []float32{1, -0.5, 2}
+		betas := []float32{0, 1, 0.25}
+		for it := 0; it < 400; it++ {
+			tc := gemmCase{
+				transA: it&1 != 0, transB: it&2 != 0,
+				m: 1 + r.IntN(70), n: 1 + r.IntN(70), k: 1 + r.IntN(70),
+				alpha: alphas[r.IntN(len(alphas))], beta: betas[r.IntN(len(betas))],
+			}
+			if r.IntN(2) == 0 {
+				tc.padA, tc.padB, tc.padC = r.IntN(5), r.IntN(5), r.IntN(5)
+			}
+			runCase(t, r, tc)
+		}
+	})
+}
+
+func TestSgemmLargeShapes(t *testing.T) {
+	cases := []gemmCase{
+		{m: 16, n: 1250, k: 150, alpha: 1},
+		{m: 64, n: 700, k: 576, alpha: 1, beta: 1},
+		{m: 200, n: 300, k: 600, alpha: 0.5, beta: 0, transA: true, padA: 3, padC: 1},
+		{m: 300, n: 100, k: 513, alpha: 1, beta: -1, transB: true, padB: 2},
+		{m: 257, n: 4100, k: 17, alpha: 1, beta: 0, transA: true, transB: true},
+		{m: 33, n: 29, k: 1000, alpha: 1, beta: 0.5},
+	}
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, tc := range cases {
+			runCase(t, r, tc)
+		}
+	})
+}
+
+func TestSgemmDegenerate(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, tc := range []gemmCase{
+			{m: 3, n: 4, k: 0, alpha: 1, beta: 0},
+			{m: 3, n: 4, k: 0, alpha: 1, beta: 2},
+			{m: 3, n: 4, k: 5, alpha: 0, beta: 0.5},
+			{m: 3, n: 4, k: 5, alpha: 0, beta: 0},
+			{m: 1, n: 1, k: 1, alpha: 1, beta: 0},
+		} {
+			runCase(t, r, tc)
+		}
+		Sgemm(false, false, 0, 5, 5, 1, nil, 5, make([]float32, 25), 5, 0, nil, 5)
+	})
+}
+
+func TestSgemmSingleAndMultiThread(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 3} {
+		runtime.GOMAXPROCS(procs)
+		runCase(t, r, gemmCase{m: 130, n: 517, k: 70, alpha: 1, beta: 0.5})
+		runCase(t, r, gemmCase{m: 517, n: 130, k: 70, alpha: 1, beta: 0, transA: true})
+	}
+}
+
+func TestSetKernelUnknown(t *testing.T) {
+	if err := SetKernel("sse9"); err == nil {
+		t.Fatal("SetKernel(sse9) succeeded")
+	}
+}
+
+func TestSgemmAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, s := range []struct{ m, n, k int }{{20, 30, 40}, {64, 2048, 576}} {
+		a, b, c := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+		f := func() { Sgemm(false, false, s.m, s.n, s.k, 1, a, s.k, b, s.n, 0, c, s.n) }
+		f()
+		if n := testing.AllocsPerRun(20, f); n != 0 {
+			t.Errorf("m=%d n=%d k=%d: %v allocs per Sgemm, want 0", s.m, s.n, s.k, n)
+		}
+	}
+}
+
+var benchShapes = []struct {
+	name    string
+	m, n, k int
+}{
+	{"lenet-conv2", 16, 128 * 10 * 10, 150},
+	{"resnet-s3", 64, 128 * 8 * 8, 576},
+	{"square-ish", 256, 4096, 256},
+	{"512cube", 512, 512, 512},
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	defer active.Store(nil)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, kname := range Kernels() {
+		for _, procs := range []int{1, 2} {
+			for _, s := range benchShapes {
+				b.Run(fmt.Sprintf("%s/%s/threads=%d", kname, s.name, procs), func(b *testing.B) {
+					if err := SetKernel(kname); err != nil {
+						b.Fatal(err)
+					}
+					runtime.GOMAXPROCS(procs)
+					r := rand.New(rand.NewPCG(1, 1))
+					a, bm, c := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+					for b.Loop() {
+						Sgemm(false, false, s.m, s.n, s.k, 1, a, s.k, bm, s.n, 0, c, s.n)
+					}
+					flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}
