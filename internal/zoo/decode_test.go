@@ -179,3 +179,26 @@ func TestDecodeFeatures(t *testing.T) {
 		t.Errorf("params %d, want %d", r.Params, want)
 	}
 }
+
+func TestDecodeAliases(t *testing.T) {
+	src := head + `  - type: sequential
+    name: s1
+    layers: &pair
+      - {type: conv2d, name: conv, out: 3, kernel: 3, padding: 1}
+      - {type: relu, name: relu}
+  - type: sequential
+    name: s2
+    layers: *pair
+`
+	s, err := Parse("m.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, _, err := Count(s, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params != 2*(3*3*9+3) {
+		t.Errorf("params %d, want %d", params, 2*(3*3*9+3))
+	}
+}

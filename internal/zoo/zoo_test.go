@@ -256,3 +256,41 @@ func TestSummaryGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEExample keeps the worked example of configs/README.md valid.
+func TestREADMEExample(t *testing.T) {
+	data, err := os.ReadFile("../../configs/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i := strings.Index(text, "## Worked example")
+	if i < 0 {
+		t.Fatal("README has no worked example")
+	}
+	text = text[i:]
+	start := strings.Index(text, "```yaml\n") + len("```yaml\n")
+	end := strings.Index(text[start:], "```")
+	s, err := Parse("README.md", []byte(text[start:start+end]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Summary(s, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stem 864 + bn 64 + conv1 18432 + bn1 128 + conv2 36864 + bn2 128 +
+	// downsample 2048 + 128 + fc 650.
+	if r.Params != 59_306 {
+		t.Errorf("params %d, want 59,306", r.Params)
+	}
+	names := map[string]bool{}
+	for _, row := range r.Rows {
+		names[row.Name] = true
+	}
+	for _, n := range []string{"block.conv1", "block.downsample.0", "fc"} {
+		if !names[n] {
+			t.Errorf("no layer %s", n)
+		}
+	}
+}
