@@ -651,7 +651,8 @@ def save_safetensors(path, tensors, metadata=None):
     """Write an ordered list of (name, tensor) pairs as F32 safetensors."""
     header = {}
     if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+        # Sorted keys, like cnnctl's Go writer, so both write identical bytes.
+        header["__metadata__"] = {str(k): str(metadata[k]) for k in sorted(metadata)}
     blobs = []
     offset = 0
     for name, t in tensors:

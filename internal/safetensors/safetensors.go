@@ -154,7 +154,7 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 		return nil, formatErr("", "header length %d exceeds the %d bytes after it", n, size-8)
 	}
 	header := make([]byte, n)
-	if _, err := r.ReadAt(header, 8); err != nil {
+	if _, err := readAt(r, header, 8); err != nil {
 		return nil, fmt.Errorf("read header: %w", err)
 	}
 	entries, meta, err := parseHeader(header)
@@ -169,12 +169,21 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 	file := &File{Tensors: make([]Tensor, len(entries)), Metadata: meta}
 	for i, e := range entries {
 		raw := make([]byte, e.end-e.begin)
-		if _, err := r.ReadAt(raw, dataStart+int64(e.begin)); err != nil {
+		if _, err := readAt(r, raw, dataStart+int64(e.begin)); err != nil {
 			return nil, fmt.Errorf("read tensor %q: %w", e.name, err)
 		}
 		file.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, Data: decode(e.dtype, raw)}
 	}
 	return file, nil
+}
+
+// readAt is r.ReadAt except that an empty read always succeeds (some
+// readers report io.EOF for an empty read at the end).
+func readAt(r io.ReaderAt, p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return r.ReadAt(p, off)
 }
 
 // checkLayout sorts entries by offset and checks that each tensor's byte
