@@ -1,0 +1,404 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// Backend runs every op on one GPU with cnnctl's kernels. All driver calls
+// happen on one goroutine locked to its OS thread, which holds the CUDA
+// context; methods may be called from any goroutine, one at a time or not.
+// Kernels run in order on the default stream: methods return once their
+// work is queued, and Sync waits for it.
+type Backend struct {
+	device int
+	info   Info
+
+	work  chan func()
+	reply chan struct{}
+	// callMu makes do's send and receive one exchange.
+	callMu sync.Mutex
+
+	mu     sync.Mutex
+	err    error
+	closed bool
+
+	// The fields below belong to the device goroutine.
+	ctx  cu.CUContext
+	mod  cu.Module
+	fns  map[string]cu.Function
+	pool *pool
+}
+
+var _ tensor.Backend = (*Backend)(nil)
+
+// kernelNames lists every kernel that New looks up in the fatbin.
+var kernelNames = []string{
+	"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "conv2d_backward_bias",
+	"linear_forward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias", "sum_splits",
+	"maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
+	"batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward",
+	"softmax_cross_entropy", "activation_forward", "activation_backward",
+	"add", "mul", "fill", "copy", "shortcut_pad_forward", "shortcut_pad_backward",
+	"copy_channels", "extract_channels", "dropout_forward", "sgd_update", "adam_update", "augment",
+}
+
+// New opens GPU device (0 for the first), creates a context on it and loads
+// the kernels. Without a usable GPU the error wraps ErrNoDevice:
+// "no CUDA device: <reason>".
+func New(device int) (*Backend, error) {
+	if err := initError(); err != nil {
+		return nil, err
+	}
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("%w: count devices: %v", ErrNoDevice, err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: the driver found no GPU", ErrNoDevice)
+	}
+	if device < 0 || device >= n {
+		return nil, fmt.Errorf("%w: device %d asked for, %d present (0 to %d)", ErrNoDevice, device, n, n-1)
+	}
+	b := &Backend{device: device, work: make(chan func()), reply: make(chan struct{})}
+	ready := make(chan error)
+	go b.loop(ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// loop is the device goroutine: it locks its OS thread, makes the context
+// current there and runs every piece of work sent to b.work. It never
+// unlocks the thread, so the thread ends with the goroutine.
+func (b *Backend) loop(ready chan<- error) {
+	runtime.LockOSThread()
+	if err := b.open(); err != nil {
+		if b.ctx != (cu.CUContext{}) {
+			b.ctx.Destroy()
+		}
+		ready <- err
+		return
+	}
+	ready <- nil
+	for f := range b.work {
+		f()
+		b.reply <- struct{}{}
+	}
+}
+
+// open creates the context, loads the fatbin and reads the device's facts.
+func (b *Backend) open() error {
+	dev, err := cu.GetDevice(b.device)
+	if err != nil {
+		return fmt.Errorf("%w: get device %d: %v", ErrNoDevice, b.device, err)
+	}
+	info, err := deviceInfo(dev, b.device)
+	if err != nil {
+		return err
+	}
+	if b.ctx, err = dev.MakeContext(cu.SchedAuto); err != nil {
+		return fmt.Errorf("gpu: create context on device %d: %w", b.device, err)
+	}
+	if err := cu.SetCurrentContext(b.ctx); err != nil {
+		return fmt.Errorf("gpu: make context current: %w", err)
+	}
+	if info.FreeMem, info.TotalMem, err = cu.MemInfo(); err != nil {
+		return fmt.Errorf("gpu: memory info: %w", err)
+	}
+	b.info = info
+	if b.mod, err = cu.LoadData(kernelsFatbin); err != nil {
+		return fmt.Errorf("gpu: load kernels.fatbin (sm_70/80/90 + compute_90 PTX) on %s (sm_%d%d): %w; rebuild with make kernels",
+			info.Name, info.Major, info.Minor, err)
+	}
+	b.fns = make(map[string]cu.Function, len(kernelNames))
+	for _, name := range kernelNames {
+		fn, err := b.mod.Function(name)
+		if err != nil {
+			return fmt.Errorf("gpu: kernels.fatbin has no kernel %s (%w): rebuild with make kernels", name, err)
+		}
+		b.fns[name] = fn
+	}
+	b.pool = newPool(
+		func(n int64) (uintptr, error) { p, err := cu.MemAlloc(n); return uintptr(p), err },
+		func(p uintptr) error { return cu.MemFree(cu.DevicePtr(p)) },
+	)
+	return nil
+}
+
+// do runs f on the device goroutine and waits for it. After Close it
+// records an error instead.
+func (b *Backend) do(op string, f func()) {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		b.record(fmt.Errorf("gpu: %s: backend is closed", op))
+		return
+	}
+	b.callMu.Lock()
+	defer b.callMu.Unlock()
+	b.work <- f
+	<-b.reply
+}
+
+func (b *Backend) record(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// Name says which GPU this is.
+func (b *Backend) Name() string { return b.info.String() }
+
+// Info describes the backend's GPU, with the free memory when it was opened.
+func (b *Backend) Info() Info { return b.info }
+
+// Err returns the first error the backend met, or nil. Errors of kernels
+// that are still running show only after Sync.
+func (b *Backend) Err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// Sync waits for all queued work and returns Err().
+func (b *Backend) Sync() error {
+	b.do("sync", func() {
+		if err := cu.Synchronize(); err != nil {
+			b.record(fmt.Errorf("gpu: sync (a kernel failed since the last sync): %w", err))
+		}
+	})
+	return b.Err()
+}
+
+// Close waits for queued work, then destroys the context, which frees every
+// buffer and the kernels. It returns Err().
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return b.Err()
+	}
+	b.do("close", func() {
+		if err := cu.Synchronize(); err != nil {
+			b.record(fmt.Errorf("gpu: close: sync: %w", err))
+		}
+		if err := b.ctx.Destroy(); err != nil {
+			b.record(fmt.Errorf("gpu: close: destroy context: %w", err))
+		}
+	})
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	close(b.work)
+	return b.Err()
+}
+
+// buffer is one pooled block of device memory holding n float32.
+type buffer struct {
+	be    *Backend
+	ptr   cu.DevicePtr
+	n     int
+	size  int64 // the pool's class size in bytes
+	freed bool
+}
+
+func (m *buffer) Len() int { return m.n }
+
+// New allocates a zero-filled tensor from the pool. When the GPU is out of
+// memory it records an error saying how much was asked and is free, and
+// returns a tensor that every op rejects.
+func (b *Backend) New(s tensor.Shape) *tensor.Tensor {
+	n := s.Numel()
+	t := &tensor.Tensor{Shape: s.Clone(), Buf: &buffer{be: b, n: n, freed: true}}
+	if n < 0 || n > math.MaxInt32 {
+		b.record(fmt.Errorf("gpu: new %v: %d elements, at most %d supported", s, n, math.MaxInt32))
+		return t
+	}
+	bytes := int64(n) * 4
+	b.do("new", func() {
+		ptr, size, err := b.pool.get(bytes, isOOM)
+		if err != nil {
+			free, total, _ := cu.MemInfo()
+			b.record(oomError(fmt.Sprintf("new %v", s), bytes, free, total, b.pool.held+b.pool.cached, err))
+			return
+		}
+		if err := cu.MemsetD32(cu.DevicePtr(ptr), 0, int64(n)); err != nil {
+			b.pool.put(ptr, size)
+			b.record(fmt.Errorf("gpu: new %v: zero fill: %w", s, err))
+			return
+		}
+		t.Buf = &buffer{be: b, ptr: cu.DevicePtr(ptr), n: n, size: size}
+	})
+	return t
+}
+
+// oomError explains a failed allocation; out of memory, it says how much
+// was asked and is free, and suggests a smaller batch.
+func oomError(what string, bytes, free, total, held int64, err error) error {
+	if !isOOM(err) {
+		return fmt.Errorf("gpu: %s: alloc %d bytes: %w", what, bytes, err)
+	}
+	return fmt.Errorf("gpu: %s: out of GPU memory: asked for %d bytes (%s), %s free of %s, %s held by cnnctl; try a smaller --batch-size: %w",
+		what, bytes, mib(bytes), mib(free), mib(total), mib(held), err)
+}
+
+func isOOM(err error) bool { return errors.Is(err, cu.OutOfMemory) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// Free returns t's buffer to the pool. The memory is reused by later work
+// in stream order, so work queued on it before finishes first.
+func (b *Backend) Free(t *tensor.Tensor) {
+	m, ok := t.Buf.(*buffer)
+	if !ok || m.be != b {
+		b.record(fmt.Errorf("gpu: free %v: not a buffer of this backend (%T)", t.Shape, t.Buf))
+		return
+	}
+	b.do("free", func() {
+		if m.freed {
+			if m.ptr != 0 {
+				b.record(fmt.Errorf("gpu: free %v: freed twice", t.Shape))
+			}
+			return
+		}
+		m.freed = true
+		b.pool.put(uintptr(m.ptr), m.size)
+	})
+}
+
+// Upload copies host values into t (synchronously).
+func (b *Backend) Upload(t *tensor.Tensor, src []float32) {
+	c := b.call("upload")
+	ptr := c.ptr("t", t, 0)
+	c.check(len(src) == t.Numel(), "%d values for %v (%d elements)", len(src), t.Shape, t.Numel())
+	if !c.ok() || len(src) == 0 {
+		return
+	}
+	b.do(c.op, func() {
+		c.driver("copy to device", cu.MemcpyHtoD(ptr, unsafe.Pointer(&src[0]), int64(4*len(src))))
+	})
+}
+
+// Download copies t into dst, waiting for the work queued before.
+func (b *Backend) Download(dst []float32, t *tensor.Tensor) {
+	c := b.call("download")
+	ptr := c.ptr("t", t, 0)
+	c.check(len(dst) == t.Numel(), "%d values for %v (%d elements)", len(dst), t.Shape, t.Numel())
+	if !c.ok() || len(dst) == 0 {
+		return
+	}
+	b.do(c.op, func() {
+		c.driver("copy to host", cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), ptr, int64(4*len(dst))))
+	})
+}
+
+// call checks one op's arguments; the first failure is recorded on the
+// backend and ok then reports false, so the op does nothing. Later errors of
+// an op whose arguments were fine (driver errors) are recorded by driver.
+type call struct {
+	be  *Backend
+	op  string
+	err error
+}
+
+func (b *Backend) call(op string) *call {
+	c := &call{be: b, op: op}
+	if b.Err() != nil {
+		// After the first error ops do nothing: the error is sticky.
+		c.err = errSkipped
+	}
+	return c
+}
+
+// errSkipped marks ops skipped after an earlier error; it is never recorded.
+var errSkipped = errors.New("skipped after an earlier error")
+
+// ptr returns the device address of t's first element, checking that t
+// belongs to this backend, is live, lies inside its buffer and, when
+// rank > 0, has rank dimensions.
+func (c *call) ptr(name string, t *tensor.Tensor, rank int) cu.DevicePtr {
+	if c.err != nil {
+		return 0
+	}
+	if t == nil {
+		c.fail("%s is nil", name)
+		return 0
+	}
+	m, ok := t.Buf.(*buffer)
+	switch {
+	case !ok || m.be != c.be:
+		c.fail("%s (%v) is a %T, not a buffer of this GPU backend", name, t.Shape, t.Buf)
+	case m.freed:
+		c.fail("%s (%v) has been freed (or its allocation failed)", name, t.Shape)
+	case rank > 0 && len(t.Shape) != rank:
+		c.fail("%s is %v, want %d dimensions", name, t.Shape, rank)
+	case t.Off < 0 || t.Off+t.Numel() > m.n:
+		c.fail("%s (%v at offset %d) lies outside its buffer of %d elements", name, t.Shape, t.Off, m.n)
+	default:
+		return m.ptr + cu.DevicePtr(4*t.Off)
+	}
+	return 0
+}
+
+// opt is ptr for an optional tensor: nil gives the null address.
+func (c *call) opt(name string, t *tensor.Tensor, rank int) cu.DevicePtr {
+	if t == nil {
+		return 0
+	}
+	return c.ptr(name, t, rank)
+}
+
+// shape checks that t has exactly the dimensions want.
+func (c *call) shape(name string, t *tensor.Tensor, want ...int) {
+	if c.err == nil && t != nil && !t.Shape.Equal(want) {
+		c.fail("%s is %v, want %v", name, t.Shape, tensor.Shape(want))
+	}
+}
+
+// check records the failure described by format unless cond holds.
+func (c *call) check(cond bool, format string, args ...any) {
+	if c.err == nil && !cond {
+		c.fail(format, args...)
+	}
+}
+
+func (c *call) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("gpu: %s: %s", c.op, fmt.Sprintf(format, args...))
+	}
+}
+
+// ok records the first failure, if any, and reports whether the op may run.
+func (c *call) ok() bool {
+	if c.err == errSkipped {
+		return false
+	}
+	if c.err != nil {
+		c.be.record(c.err)
+		return false
+	}
+	return true
+}
+
+// driver records a failed driver call of this op.
+func (c *call) driver(what string, err error) {
+	if err != nil {
+		c.be.record(fmt.Errorf("gpu: %s: %s: %w", c.op, what, err))
+	}
+}

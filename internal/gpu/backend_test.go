@@ -1,0 +1,244 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"gorgonia.org/cu"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+	"github.com/cnnctl/cnnctl/internal/tensor/tensortest"
+)
+
+// newBackend opens GPU 0, or skips the test (saying why) where there is none.
+func newBackend(t testing.TB) *Backend {
+	t.Helper()
+	be, err := New(0)
+	if errors.Is(err, ErrNoDevice) {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := be.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return be
+}
+
+// TestInterposer runs everywhere: this binary got to main, so cu's init did
+// not exit, and without a GPU New says why.
+func TestInterposer(t *testing.T) {
+	err := initError()
+	if err == nil {
+		t.Logf("cuInit succeeded")
+		return
+	}
+	if !errors.Is(err, ErrNoDevice) || !strings.HasPrefix(err.Error(), "no CUDA device: cuInit: ") {
+		t.Fatalf("initError() = %q, want it to wrap ErrNoDevice as \"no CUDA device: cuInit: …\"", err)
+	}
+	if _, err2 := New(0); err2 == nil || err2.Error() != err.Error() {
+		t.Errorf("New(0) error %v, want %v", err2, err)
+	}
+	if _, err2 := Devices(); err2 == nil || err2.Error() != err.Error() {
+		t.Errorf("Devices() error %v, want %v", err2, err)
+	}
+	t.Logf("no GPU here, as expected: %v", err)
+}
+
+func TestOOMMessage(t *testing.T) {
+	err := oomError("new 128x64x32x32", 1<<30, 1<<29, 80<<30, 3<<30, cu.OutOfMemory)
+	for _, want := range []string{"asked for 1073741824 bytes", "512.0 MiB free of 81920.0 MiB", "--batch-size"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+	if !errors.Is(err, cu.OutOfMemory) {
+		t.Errorf("%v does not wrap cu.OutOfMemory", err)
+	}
+}
+
+func TestKernelArgs(t *testing.T) {
+	c := &call{be: &Backend{}, op: "test"}
+	got := c.kernelArgs([]any{cu.DevicePtr(0x1234), -2, float32(1.5), int64(-3), uint64(1 << 40), true})
+	want := []uint64{0x1234, 0xfffffffe, uint64(math.Float32bits(1.5)), math.MaxUint64 - 2, 1 << 40, 1}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("slot %d = %#x, want %#x", i, got[i], want[i])
+		}
+	}
+	c.kernelArgs([]any{1 << 40})
+	if c.err == nil {
+		t.Error("an int beyond 32 bits was accepted")
+	}
+}
+
+// TestBackend checks every op against the CPU reference on the shared cases.
+func TestBackend(t *testing.T) {
+	tensortest.CheckBackend(t, newBackend(t))
+}
+
+func TestDevices(t *testing.T) {
+	infos, err := Devices()
+	if errors.Is(err, ErrNoDevice) {
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		t.Log(in)
+		if in.SMs <= 0 || in.TotalMem <= 0 || in.FreeMem <= 0 || in.Name == "" {
+			t.Errorf("implausible %+v", in)
+		}
+	}
+}
+
+// TestPoolReuse checks that a freed buffer is handed out again.
+func TestPoolReuse(t *testing.T) {
+	be := newBackend(t)
+	a := be.New(tensor.Shape{1000})
+	p := a.Buf.(*buffer).ptr
+	be.Free(a)
+	b := be.New(tensor.Shape{900})
+	if got := b.Buf.(*buffer).ptr; got != p {
+		t.Errorf("New after Free got %v, want the freed %v", got, p)
+	}
+	v := make([]float32, 900)
+	v[17] = 1
+	be.Download(v, b)
+	if v[17] != 0 {
+		t.Error("a reused buffer is not zero-filled")
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOutOfMemory asks for more than the GPU has and wants the explanation.
+func TestOutOfMemory(t *testing.T) {
+	be := newBackend(t)
+	var held []*tensor.Tensor
+	for range 1000 {
+		held = append(held, be.New(tensor.Shape{math.MaxInt32}))
+		if be.Err() != nil {
+			break
+		}
+	}
+	err := be.Err()
+	if err == nil || !strings.Contains(err.Error(), "--batch-size") {
+		t.Errorf("after %d buffers of 8 GiB: err %v, want out of memory with advice", len(held), err)
+	}
+	t.Log(err)
+}
+
+// TestDeterministic runs the split-K filter gradient twice: results must be
+// bit-identical.
+func TestDeterministic(t *testing.T) {
+	be := newBackend(t)
+	x, dy, dw := be.New(tensor.Shape{64, 16, 32, 32}), be.New(tensor.Shape{64, 32, 32, 32}), be.New(tensor.Shape{32, 16, 3, 3})
+	be.Upload(x, random(x.Numel(), 1))
+	be.Upload(dy, random(dy.Numel(), 2))
+	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	first, second := make([]float32, dw.Numel()), make([]float32, dw.Numel())
+	be.Conv2DBackwardFilter(x, dy, dw, nil, p)
+	be.Download(first, dw)
+	be.Conv2DBackwardFilter(x, dy, dw, nil, p)
+	be.Download(second, dw)
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range first {
+		if math.Float32bits(first[i]) != math.Float32bits(second[i]) {
+			t.Fatalf("dw[%d] = %g then %g", i, first[i], second[i])
+		}
+	}
+}
+
+func random(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = r.Float32()*2 - 1
+	}
+	return v
+}
+
+// TestAugment checks the GPU augmentation against a plain loop.
+func TestAugment(t *testing.T) {
+	be := newBackend(t)
+	const n, c, h, w, pad = 5, 3, 7, 9, 2
+	r := rand.New(rand.NewPCG(3, 4))
+	src := make([]uint8, n*c*h*w)
+	for i := range src {
+		src[i] = uint8(r.IntN(256))
+	}
+	crops := make([]int32, 3*n)
+	for i := range n {
+		crops[3*i], crops[3*i+1], crops[3*i+2] = int32(r.IntN(2*pad+1)), int32(r.IntN(2*pad+1)), int32(i%2)
+	}
+	p := AugmentParams{H: h, W: w, Pad: pad, Mean: []float32{0.4, 0.5, 0.6}, Std: []float32{0.2, 0.25, 0.3}}
+	dst := be.New(tensor.Shape{n, c, h, w})
+	be.Augment(dst, src, crops, p)
+	got := make([]float32, dst.Numel())
+	be.Download(got, dst)
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for s := range n {
+		for ch := range c {
+			for y := range h {
+				for x := range w {
+					sx := x
+					if crops[3*s+2] == 1 {
+						sx = w - 1 - x
+					}
+					iy, ix := y+int(crops[3*s])-pad, sx+int(crops[3*s+1])-pad
+					v := float32(0)
+					if iy >= 0 && iy < h && ix >= 0 && ix < w {
+						v = float32(src[((s*c+ch)*h+iy)*w+ix])
+					}
+					want := (v/255 - p.Mean[ch]) / p.Std[ch]
+					i := ((s*c+ch)*h+y)*w + x
+					if math.Abs(float64(got[i]-want)) > 1e-5 {
+						t.Fatalf("dst[%d,%d,%d,%d] = %g, want %g", s, ch, y, x, got[i], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkConv2D times the three convolution kernels on a ResNet-20 layer
+// (128x16x32x32, 3x3, 16 filters) and reports GFLOP/s.
+func BenchmarkConv2D(b *testing.B) {
+	be := newBackend(b)
+	x, w, y := be.New(tensor.Shape{128, 16, 32, 32}), be.New(tensor.Shape{16, 16, 3, 3}), be.New(tensor.Shape{128, 16, 32, 32})
+	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	flops := 2.0 * 128 * 16 * 32 * 32 * 16 * 9
+	for _, bc := range []struct {
+		name string
+		run  func()
+	}{
+		{"forward", func() { be.Conv2DForward(x, w, nil, y, p) }},
+		{"backward_data", func() { be.Conv2DBackwardData(y, w, x, p) }},
+		{"backward_filter", func() { be.Conv2DBackwardFilter(x, y, w, nil, p) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				bc.run()
+			}
+			if err := be.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -1,0 +1,18 @@
+//go:build cuda
+
+package gpu
+
+import "github.com/cnnctl/cnnctl/internal/tensor"
+
+// DropoutForward: mask[i] = 1/(1-p) if the Philox4x32-10 uniform of (seed,
+// counter, i) is >= p, else 0; y = x * mask. The same recipe as
+// internal/cpu/philox.go, so masks are equal on both backends.
+func (b *Backend) DropoutForward(x, mask, y *tensor.Tensor, p float32, seed, counter uint64) {
+	c := b.call("dropout forward")
+	xp, mp, yp := c.ptr("x", x, 0), c.ptr("mask", mask, 0), c.ptr("y", y, 0)
+	c.check(c.err != nil || x.Numel() == mask.Numel() && x.Numel() == y.Numel(),
+		"x %v, mask %v and y %v differ in size", x.Shape, mask.Shape, y.Shape)
+	c.check(p >= 0 && p <= 1, "p = %g, want 0 <= p <= 1", p)
+	scale := 1 / (1 - p) // float32, as the CPU computes it
+	c.launch("dropout_forward", b.grid1D(x.Numel()), xp, mp, yp, int64(x.Numel()), p, scale, seed, counter)
+}

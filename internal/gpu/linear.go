@@ -1,0 +1,75 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"gorgonia.org/cu"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// LinearForward: x (N,I), w (O,I), b (O) or nil -> y (N,O) = x·wᵀ + b.
+func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
+	c := b.call("linear forward")
+	xp, wp, yp := c.ptr("x", x, 2), c.ptr("w", w, 2), c.ptr("y", y, 2)
+	bp := c.opt("b", bias, 1)
+	if c.err != nil {
+		c.ok()
+		return
+	}
+	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
+	c.shape("w", w, out, in)
+	c.shape("b", bias, out)
+	c.shape("y", y, n, out)
+	d := dims{gx: ceilDiv(out, gemmTile), gy: ceilDiv(n, gemmTile), gz: 1, block: 256}
+	c.launch("linear_forward", d, xp, wp, bp, yp, n, in, out)
+}
+
+// LinearBackward: x (N,I), w (O,I), dy (N,O) -> dx (N,I) or nil, dw (O,I),
+// db (O) or nil. dx = dy·w; dw = dyᵀ·x (reduction over N split over blocks
+// when the output is small); db = Σ_n dy.
+func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
+	c := b.call("linear backward")
+	xp, wp, dyp, dwp := c.ptr("x", x, 2), c.ptr("w", w, 2), c.ptr("dy", dy, 2), c.ptr("dw", dw, 2)
+	dxp, dbp := c.opt("dx", dx, 2), c.opt("db", db, 1)
+	if c.err != nil {
+		c.ok()
+		return
+	}
+	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
+	c.shape("w", w, out, in)
+	c.shape("dy", dy, n, out)
+	c.shape("dx", dx, n, in)
+	c.shape("dw", dw, out, in)
+	c.shape("db", db, out)
+	splits := splitK(ceilDiv(in, gemmTile)*ceilDiv(out, gemmTile), n, b.info.SMs)
+	data := c.kernelArgs([]any{dyp, wp, dxp, n, in, out})
+	filt := c.kernelArgs([]any{xp, dyp, cu.DevicePtr(0), n, in, out})
+	sum := c.kernelArgs([]any{cu.DevicePtr(0), dwp, splits, int64(out * in)})
+	bias := c.kernelArgs([]any{dyp, dbp, n, out})
+	if !c.ok() {
+		return
+	}
+	b.do(c.op, func() {
+		if dx != nil {
+			c.launchHere("linear_backward_data", dims{gx: ceilDiv(in, gemmTile), gy: ceilDiv(n, gemmTile), gz: 1, block: 256}, data)
+		}
+		d := dims{gx: ceilDiv(in, gemmTile), gy: ceilDiv(out, gemmTile), gz: splits, block: 256}
+		if splits == 1 {
+			filt[2] = uint64(dwp)
+			c.launchHere("linear_backward_filter", d, filt)
+		} else {
+			ws, release, ok := c.scratch(int64(splits) * int64(out*in) * 4)
+			if !ok {
+				return
+			}
+			filt[2], sum[0] = uint64(ws), uint64(ws)
+			c.launchHere("linear_backward_filter", d, filt)
+			c.launchHere("sum_splits", b.grid1D(out*in), sum)
+			release()
+		}
+		if db != nil {
+			c.launchHere("linear_backward_bias", b.grid1D(out), bias)
+		}
+	})
+}

@@ -1,0 +1,23 @@
+//go:build !cuda
+
+package gpu
+
+import "github.com/cnnctl/cnnctl/internal/tensor"
+
+// Backend is the CUDA backend; in this build (no cuda tag) there is none and
+// New always fails with ErrNotBuilt. The embedded interface only gives the
+// type the methods of the real one.
+type Backend struct {
+	tensor.Backend
+}
+
+var _ tensor.Backend = (*Backend)(nil)
+
+// New returns ErrNotBuilt: this binary was built without CUDA.
+func New(device int) (*Backend, error) { return nil, ErrNotBuilt }
+
+// Devices returns ErrNotBuilt: this binary was built without CUDA.
+func Devices() ([]Info, error) { return nil, ErrNotBuilt }
+
+// Augment is never reached: New fails in this build.
+func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p AugmentParams) {}
