@@ -26,6 +26,9 @@ func NewLoss(be tensor.Backend, smoothing float32) *Loss {
 // indices stored as float32, and keeps the gradient for Backward.
 func (l *Loss) Forward(logits, labels *tensor.Tensor) float32 {
 	n := logits.Shape[0]
+	if n == 0 {
+		return 0
+	}
 	z := logits.View(tensor.Shape{n, logits.Numel() / n})
 	loss := ensure(l.be, &l.loss, tensor.Shape{n})
 	dz := ensure(l.be, &l.dlogits, z.Shape)
@@ -49,6 +52,9 @@ func (l *Loss) Backward() *tensor.Tensor { return l.grad }
 // class order, as torch.topk does. It copies logits and labels to the host.
 func (l *Loss) Correct(logits, labels *tensor.Tensor) (top1, top5 int) {
 	n := logits.Shape[0]
+	if n == 0 {
+		return 0, 0
+	}
 	k := logits.Numel() / n
 	l.host = grow(l.host, n*k)
 	l.hostLabels = grow(l.hostLabels, n)
