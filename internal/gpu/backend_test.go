@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -15,12 +16,13 @@ import (
 	"github.com/cnnctl/cnnctl/internal/tensor/tensortest"
 )
 
-// newBackend opens GPU 0, or skips the test (saying why) where there is none.
+// newBackend opens GPU 0, or skips the test (saying why) where there is
+// none; with CNNCTL_REQUIRE_GPU=1 (scripts/gpu-check.sh run) no GPU fails.
 func newBackend(t testing.TB) *Backend {
 	t.Helper()
 	be, err := New(0)
 	if errors.Is(err, ErrNoDevice) {
-		t.Skip(err.Error())
+		skipNoGPU(t, err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +33,14 @@ func newBackend(t testing.TB) *Backend {
 		}
 	})
 	return be
+}
+
+func skipNoGPU(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CNNCTL_REQUIRE_GPU") == "1" {
+		t.Fatalf("CNNCTL_REQUIRE_GPU=1: %v", err)
+	}
+	t.Skip(err.Error())
 }
 
 // TestInterposer runs everywhere: this binary got to main, so cu's init did
@@ -88,7 +98,7 @@ func TestBackend(t *testing.T) {
 func TestDevices(t *testing.T) {
 	infos, err := Devices()
 	if errors.Is(err, ErrNoDevice) {
-		t.Skip(err.Error())
+		skipNoGPU(t, err)
 	}
 	if err != nil {
 		t.Fatal(err)
