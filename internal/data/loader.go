@@ -39,8 +39,11 @@ type Batch struct {
 	Index  int // the batch's index within its epoch
 }
 
-// Loader prepares the batches of one split in background goroutines.
-// Epoch e's order and augmentation depend only on (Seed, e).
+// Loader prepares the batches of one split in background goroutines, into a
+// fixed set of reusable buffers (no allocation per batch). Epoch e's order
+// and augmentation depend only on (Seed, e), and batch b's augmentation only
+// on (Seed, e, b), so the number of workers and skipping batches do not
+// change them. One goroutine consumes one iterator at a time.
 type Loader struct {
 	s        *Split
 	o        LoaderOptions

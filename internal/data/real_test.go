@@ -49,3 +49,27 @@ func TestRealCIFARJPEG(t *testing.T) {
 		}
 	}
 }
+
+// TestRealFashionMNIST opens Debian's dataset-fashion-mnist files when installed.
+func TestRealFashionMNIST(t *testing.T) {
+	if _, err := os.Stat(DefaultFashionMNISTDir); err != nil {
+		t.Skipf("%v (apt-get install dataset-fashion-mnist)", err)
+	}
+	d, err := Open("fashion-mnist:", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Train.N != 60000 || d.Test.N != 10000 || d.Train.C != 1 || d.Train.H != 28 || d.Train.W != 28 {
+		t.Fatalf("shape %d/%d %dx%dx%d", d.Train.N, d.Test.N, d.Train.C, d.Train.H, d.Train.W)
+	}
+	si := d.Train.Stats("train", 10)
+	for c, n := range si.Counts {
+		if n != 6000 {
+			t.Errorf("class %s has %d images", d.Classes[c], n)
+		}
+	}
+	if m := si.Mean[0]; m < 0.28 || m > 0.29 {
+		t.Errorf("mean %.4f, want about 0.2860", m)
+	}
+	t.Logf("mean %.4f std %.4f", si.Mean[0], si.Std[0])
+}
