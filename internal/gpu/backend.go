@@ -42,6 +42,9 @@ type Backend struct {
 
 var _ tensor.Backend = (*Backend)(nil)
 
+// Built reports whether this binary has the CUDA engine.
+const Built = true
+
 // kernelNames lists every kernel that New looks up in the fatbin.
 var kernelNames = []string{
 	"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "conv2d_backward_bias",

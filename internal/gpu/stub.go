@@ -13,6 +13,9 @@ type Backend struct {
 
 var _ tensor.Backend = (*Backend)(nil)
 
+// Built reports whether this binary has the CUDA engine.
+const Built = false
+
 // New returns ErrNotBuilt: this binary was built without CUDA.
 func New(device int) (*Backend, error) { return nil, ErrNotBuilt }
 
