@@ -5,12 +5,12 @@
 //
 // Every kernel has the Go signature
 //
-//	func name(k int, a, b, c *float32, ldc int, loadC int, beta float32)
+//	func name(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 //
-// and computes the MR×NR tile acc = Σ_p a[p*MR+i] * b[p*NR+j] over p < k (k ≥ 1),
+// and computes the MR×NR tile acc = Σ_p a[p*MR+i] * b[p*ldb+j] over p < k (k ≥ 1),
 // then stores c[i*ldc+j] = acc (loadC == 0) or c[i*ldc+j] = acc + beta*c[i*ldc+j].
 // a is a packed A micro-panel (k×MR, MR contiguous values per p), b a packed B
-// micro-panel (k×NR, NR contiguous values per p).
+// micro-panel or B itself (k×NR, NR contiguous values per p, rows ldb apart).
 package main
 
 import (
@@ -61,7 +61,6 @@ func main() {
 
 func gen(w func(string, ...any), s kernelSpec) {
 	lanes := s.lanes()
-	nr := s.nv * lanes
 	vbytes := lanes * 4
 	reg := func(i int) string { return fmt.Sprintf("%s%d", s.reg, i) }
 	bReg := func(v int) string { return reg(v) }
@@ -72,13 +71,17 @@ func gen(w func(string, ...any), s kernelSpec) {
 	}
 
 	w("")
-	w("// func %s(k int, a, b, c *float32, ldc int, loadC int, beta float32)", s.name)
-	w("TEXT ·%s(SB), NOSPLIT, $0-52", s.name)
+	w("// func %s(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)", s.name)
+	w("TEXT ·%s(SB), NOSPLIT, $0-60", s.name)
 	w("\tMOVQ k+0(FP), CX")
 	w("\tMOVQ a+8(FP), SI")
 	w("\tMOVQ b+16(FP), DI")
-	w("\tMOVQ c+24(FP), DX")
-	w("\tMOVQ ldc+32(FP), R8")
+	w("\tMOVQ ldb+24(FP), R9")
+	w("\tSHLQ $2, R9")
+	w("\tLEAQ (R9)(R9*2), R10")
+	w("\tLEAQ (R9*4), R11")
+	w("\tMOVQ c+32(FP), DX")
+	w("\tMOVQ ldc+40(FP), R8")
 	w("\tSHLQ $2, R8")
 	for i := 0; i < s.mr; i++ {
 		for v := 0; v < s.nv; v++ {
@@ -87,7 +90,7 @@ func gen(w func(string, ...any), s kernelSpec) {
 	}
 	step := func(u int) {
 		for v := 0; v < s.nv; v++ {
-			w("\tVMOVUPS %d(DI), %s", (u*nr+v*lanes)*4, bReg(v))
+			w("\tVMOVUPS %d%s, %s", v*vbytes, []string{"(DI)", "(DI)(R9*1)", "(DI)(R9*2)", "(DI)(R10*1)"}[u], bReg(v))
 		}
 		for i := 0; i < s.mr; i++ {
 			w("\tVBROADCASTSS %d(SI), %s", (u*s.mr+i)*4, bc(i))
@@ -107,7 +110,7 @@ func gen(w func(string, ...any), s kernelSpec) {
 		step(u)
 	}
 	w("\tADDQ $%d, SI", s.mr*4*s.unroll)
-	w("\tADDQ $%d, DI", nr*4*s.unroll)
+	w("\tADDQ R11, DI")
 	w("\tDECQ BX")
 	w("\tJNZ loop")
 	w("tail:")
@@ -116,14 +119,14 @@ func gen(w func(string, ...any), s kernelSpec) {
 	w("tailloop:")
 	step(0)
 	w("\tADDQ $%d, SI", s.mr*4)
-	w("\tADDQ $%d, DI", nr*4)
+	w("\tADDQ R9, DI")
 	w("\tDECQ CX")
 	w("\tJNZ tailloop")
 	w("store:")
-	w("\tMOVQ loadC+40(FP), AX")
+	w("\tMOVQ loadC+48(FP), AX")
 	w("\tTESTQ AX, AX")
 	w("\tJZ storeonly")
-	w("\tVBROADCASTSS beta+48(FP), %s", bReg(0))
+	w("\tVBROADCASTSS beta+56(FP), %s", bReg(0))
 	for i := 0; i < s.mr; i++ {
 		for v := 0; v < s.nv; v++ {
 			w("\tVFMADD231PS %d(DX), %s, %s", v*vbytes, bReg(0), acc(i, v))
@@ -153,8 +156,8 @@ func log2(n int) int {
 	for 1<<r < n {
 		r++
 	}
-	if 1<<r != n {
-		log.Fatalf("unroll %d is not a power of two", n)
+	if 1<<r != n || n > 4 {
+		log.Fatalf("unroll %d is not 1, 2 or 4", n)
 	}
 	return r
 }

@@ -47,10 +47,11 @@ func Reference(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	}
 }
 
-// microKernel computes the MR×NR tile acc = Σ_p a[p*MR+i]*b[p*NR+j] for p < k
+// microKernel computes the MR×NR tile acc = Σ_p a[p*MR+i]*b[p*ldb+j] for p < k
 // (k ≥ 1) and stores c[i*ldc+j] = acc, or acc + beta*c[i*ldc+j] when loadC.
-// a is a packed k×MR micro-panel of A, b a packed k×NR micro-panel of B.
-type microKernel func(k int, a, b, c []float32, ldc int, loadC bool, beta float32)
+// a is a packed k×MR micro-panel of A; b is a packed k×NR micro-panel of B
+// (ldb == NR) or a k×NR window of B itself.
+type microKernel func(k int, a, b []float32, ldb int, c []float32, ldc int, loadC bool, beta float32)
 
 // kernel is one micro-kernel with its tile and cache-block sizes.
 type kernel struct {
@@ -267,13 +268,29 @@ func blocked(ws *workspace, kr *kernel, transA, transB bool, m, n, k int, alpha 
 	nc := min(kr.nc, roundUp(n, nr))
 	mc := min(kr.mc, roundUp(m, mr))
 	ws.a = grow(ws.a, mc*kc)
-	ws.b = grow(ws.b, nc*kc)
+	// Without transB, the micro-kernel reads full panels of B in place: for
+	// the short, wide products of convolutions, packing B would cost about
+	// as much as the multiply. Only a ragged last panel is packed.
+	direct := !transB && m <= directMaxM
+	if direct {
+		ws.b = grow(ws.b, nr*kc)
+	} else {
+		ws.b = grow(ws.b, nc*kc)
+	}
 	ws.tile = grow(ws.tile, mr*nr)
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			packB(ws.b, b, ldb, transB, pc, jc, kb, nb, nr)
+			var bsrc []float32 // B block in place, or nil when packed
+			if direct {
+				bsrc = b[pc*ldb+jc:]
+				if full := nb / nr * nr; full < nb {
+					packB(ws.b, b, ldb, false, pc, jc+full, kb, nb-full, nr)
+				}
+			} else {
+				packB(ws.b, b, ldb, transB, pc, jc, kb, nb, nr)
+			}
 			bet, loadC := beta, beta != 0
 			if pc > 0 {
 				bet, loadC = 1, true
@@ -281,26 +298,41 @@ func blocked(ws *workspace, kr *kernel, transA, transB bool, m, n, k int, alpha 
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
 				packA(ws.a, a, lda, transA, ic, pc, mb, kb, mr, alpha)
-				macro(kr, mb, nb, kb, ws.a, ws.b, c[ic*ldc+jc:], ldc, loadC, bet, ws.tile)
+				macro(kr, mb, nb, kb, ws.a, bsrc, ldb, ws.b, c[ic*ldc+jc:], ldc, loadC, bet, ws.tile)
 			}
 		}
 	}
 }
 
-// macro sweeps the micro-kernel over an mb×nb block of C from packed A and B.
-func macro(kr *kernel, mb, nb, kb int, pa, pb, c []float32, ldc int, loadC bool, beta float32, tile []float32) {
+// directMaxM is the largest M for which Sgemm reads B in place rather than
+// packing it. A variable so benchmarks can compare both.
+var directMaxM = 1 << 30
+
+// macro sweeps the micro-kernel over an mb×nb block of C from packed A and
+// either B in place (bsrc with leading dimension ldb; full panels only) or
+// packed B (pb; with bsrc, pb holds just the ragged last panel).
+func macro(kr *kernel, mb, nb, kb int, pa, bsrc []float32, ldb int, pb, c []float32, ldc int, loadC bool, beta float32, tile []float32) {
 	mr, nr := kr.mr, kr.nr
 	for jr := 0; jr < nb; jr += nr {
 		nn := min(nr, nb-jr)
-		bp := pb[jr*kb:]
+		var bp []float32
+		bstride := nr
+		switch {
+		case bsrc == nil:
+			bp = pb[jr*kb:]
+		case nn == nr:
+			bp, bstride = bsrc[jr:], ldb
+		default:
+			bp = pb
+		}
 		for ir := 0; ir < mb; ir += mr {
 			mm := min(mr, mb-ir)
 			ap := pa[ir*kb:]
 			if mm == mr && nn == nr {
-				kr.fn(kb, ap, bp, c[ir*ldc+jr:], ldc, loadC, beta)
+				kr.fn(kb, ap, bp, bstride, c[ir*ldc+jr:], ldc, loadC, beta)
 				continue
 			}
-			kr.fn(kb, ap, bp, tile, nr, false, 0)
+			kr.fn(kb, ap, bp, bstride, tile, nr, false, 0)
 			for i := 0; i < mm; i++ {
 				row := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+nn]
 				t := tile[i*nr : i*nr+nn]

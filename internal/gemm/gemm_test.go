@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -8,7 +9,8 @@ import (
 	"testing"
 )
 
-// forEachKernel runs f once per supported kernel family, restoring the default after.
+// forEachKernel runs f once per supported kernel family, then once per
+// micro-kernel of each family on its own, restoring the default after.
 func forEachKernel(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
 	defer active.Store(nil)
@@ -19,6 +21,17 @@ func forEachKernel(t *testing.T, f func(t *testing.T)) {
 			}
 			f(t)
 		})
+	}
+	for _, fam := range families() {
+		if len(fam.kernels) == 1 {
+			continue
+		}
+		for _, kr := range fam.kernels {
+			t.Run(kr.name, func(t *testing.T) {
+				active.Store(&family{name: kr.name, kernels: []*kernel{kr}})
+				f(t)
+			})
+		}
 	}
 }
 
@@ -180,6 +193,12 @@ func TestSgemmAllocs(t *testing.T) {
 	}
 }
 
+var benchPackB = flag.Bool("packb", false, "benchmarks: always pack B, never read it in place")
+
+var benchMicro = flag.String("micro", "", "benchmarks: force this micro-kernel (e.g. avx512-12x32)")
+
+var benchKC = flag.Int("kc", 0, "benchmarks: override the kc block depth of every micro-kernel")
+
 var benchShapes = []struct {
 	name    string
 	m, n, k int
@@ -192,6 +211,10 @@ var benchShapes = []struct {
 
 func BenchmarkSgemm(b *testing.B) {
 	defer active.Store(nil)
+	if *benchPackB {
+		defer func(v int) { directMaxM = v }(directMaxM)
+		directMaxM = 0
+	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, kname := range Kernels() {
 		for _, procs := range []int{1, 2} {
@@ -200,16 +223,60 @@ func BenchmarkSgemm(b *testing.B) {
 					if err := SetKernel(kname); err != nil {
 						b.Fatal(err)
 					}
+					fam := current()
+					if *benchMicro != "" || *benchKC != 0 {
+						var ks []*kernel
+						for _, kr := range fam.kernels {
+							if *benchMicro == "" || kr.name == *benchMicro {
+								kr2 := *kr
+								if *benchKC != 0 {
+									kr2.kc = *benchKC
+								}
+								ks = append(ks, &kr2)
+							}
+						}
+						active.Store(&family{name: fam.name, kernels: ks})
+					}
 					runtime.GOMAXPROCS(procs)
 					r := rand.New(rand.NewPCG(1, 1))
 					a, bm, c := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+					cpu0 := cpuSeconds()
 					for b.Loop() {
 						Sgemm(false, false, s.m, s.n, s.k, 1, a, s.k, bm, s.n, 0, c, s.n)
 					}
-					flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
-					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					reportGFLOPs(b, 2*float64(s.m)*float64(s.n)*float64(s.k), cpu0)
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkMicroKernel times each micro-kernel alone on L1-resident panels:
+// the ceiling for Sgemm on one core.
+func BenchmarkMicroKernel(b *testing.B) {
+	const kc = 256
+	for _, f := range families() {
+		for _, kr := range f.kernels {
+			b.Run(kr.name, func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				pa, pb, c := randSlice(r, kr.mr*kc), randSlice(r, kr.nr*kc), make([]float32, kr.mr*kr.nr)
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					kr.fn(kc, pa, pb, kr.nr, c, kr.nr, true, 1)
+				}
+				reportGFLOPs(b, 2*float64(kr.mr*kr.nr*kc), cpu0)
+			})
+		}
+	}
+}
+
+// reportGFLOPs reports wall-clock GFLOP/s and, where CPU time is measurable,
+// GFLOP per CPU-second per core used ("GFLOP/cpu-s"), which the load of other
+// processes on a shared machine disturbs less.
+func reportGFLOPs(b *testing.B, flopsPerOp float64, cpu0 float64) {
+	flops := flopsPerOp * float64(b.N)
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := cpuSeconds() - cpu0; cpu0 > 0 && cpu > 0 {
+		b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 	}
 }

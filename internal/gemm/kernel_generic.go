@@ -11,16 +11,16 @@ var genericFamily = &family{
 
 // kernel4x4Generic is the microKernel for a 4×4 tile, kept in 16 scalar
 // accumulators so the compiler holds them in registers.
-func kernel4x4Generic(k int, a, b, c []float32, ldc int, loadC bool, beta float32) {
+func kernel4x4Generic(k int, a, b []float32, ldb int, c []float32, ldc int, loadC bool, beta float32) {
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
 	var c30, c31, c32, c33 float32
 	a = a[:4*k]
-	b = b[:4*k]
+	b = b[:(k-1)*ldb+4]
 	for p := 0; p < k; p++ {
 		av := a[4*p : 4*p+4 : 4*p+4]
-		bv := b[4*p : 4*p+4 : 4*p+4]
+		bv := b[ldb*p : ldb*p+4 : ldb*p+4]
 		a0, a1, a2, a3 := av[0], av[1], av[2], av[3]
 		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
 		c00 += a0 * b0
