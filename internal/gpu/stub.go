@@ -24,3 +24,6 @@ func Devices() ([]Info, error) { return nil, ErrNotBuilt }
 
 // Augment is never reached: New fails in this build.
 func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p AugmentParams) {}
+
+// Info is never reached: New fails in this build.
+func (b *Backend) Info() Info { return Info{} }
