@@ -50,8 +50,9 @@ func Reference(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 // microKernel computes the MR×NR tile acc = Σ_p a[p*MR+i]*b[p*ldb+j] for p < k
 // (k ≥ 1) and stores c[i*ldc+j] = acc, or acc + beta*c[i*ldc+j] when loadC.
 // a is a packed k×MR micro-panel of A; b is a packed k×NR micro-panel of B
-// (ldb == NR) or a k×NR window of B itself.
-type microKernel func(k int, a, b []float32, ldb int, c []float32, ldc int, loadC bool, beta float32)
+// (ldb == NR) or a k×NR window of B itself. pf, laid out like b, is the panel
+// the next call will read: a hint to prefetch, which kernels may ignore.
+type microKernel func(k int, a, b, pf []float32, ldb int, c []float32, ldc int, loadC bool, beta float32)
 
 // kernel is one micro-kernel with its tile and cache-block sizes.
 type kernel struct {
@@ -325,14 +326,22 @@ func macro(kr *kernel, mb, nb, kb int, pa, bsrc []float32, ldb int, pb, c []floa
 		default:
 			bp = pb
 		}
+		// The next panel of the same layout, to prefetch; bp itself at the end.
+		pf := bp
+		switch {
+		case bsrc == nil && jr+nr < nb:
+			pf = pb[(jr+nr)*kb:]
+		case bsrc != nil && jr+2*nr <= nb:
+			pf = bsrc[jr+nr:]
+		}
 		for ir := 0; ir < mb; ir += mr {
 			mm := min(mr, mb-ir)
 			ap := pa[ir*kb:]
 			if mm == mr && nn == nr {
-				kr.fn(kb, ap, bp, bstride, c[ir*ldc+jr:], ldc, loadC, beta)
+				kr.fn(kb, ap, bp, pf, bstride, c[ir*ldc+jr:], ldc, loadC, beta)
 				continue
 			}
-			kr.fn(kb, ap, bp, bstride, tile, nr, false, 0)
+			kr.fn(kb, ap, bp, pf, bstride, tile, nr, false, 0)
 			for i := 0; i < mm; i++ {
 				row := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+nn]
 				t := tile[i*nr : i*nr+nn]

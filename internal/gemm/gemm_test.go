@@ -262,7 +262,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 				pa, pb, c := randSlice(r, kr.mr*kc), randSlice(r, kr.nr*kc), make([]float32, kr.mr*kr.nr)
 				cpu0 := cpuSeconds()
 				for b.Loop() {
-					kr.fn(kc, pa, pb, kr.nr, c, kr.nr, true, 1)
+					kr.fn(kc, pa, pb, pb, kr.nr, c, kr.nr, true, 1)
 				}
 				reportGFLOPs(b, 2*float64(kr.mr*kr.nr*kc), cpu0)
 			})

@@ -9,34 +9,35 @@ import "golang.org/x/sys/cpu"
 // full panels and a full tile of C).
 //
 //go:noescape
-func kernel6x16AVX2(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
+func kernel6x16AVX2(k int, a, b, pf *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 
 //go:noescape
-func kernel4x16AVX2(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
+func kernel4x16AVX2(k int, a, b, pf *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 
 //go:noescape
-func kernel12x32AVX512(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
+func kernel12x32AVX512(k int, a, b, pf *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 
 //go:noescape
-func kernel8x32AVX512(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
+func kernel8x32AVX512(k int, a, b, pf *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 
 //go:noescape
-func kernel14x32AVX512(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
+func kernel14x32AVX512(k int, a, b, pf *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 
-type asmKernel func(k int, a, b *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
+type asmKernel func(k int, a, b, pf *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 
 // wrap adapts an assembly kernel to microKernel, checking the slice bounds
 // the assembly relies on.
 func wrap(fn asmKernel, mr, nr int) microKernel {
-	return func(k int, a, b []float32, ldb int, c []float32, ldc int, loadC bool, beta float32) {
+	return func(k int, a, b, pf []float32, ldb int, c []float32, ldc int, loadC bool, beta float32) {
 		_ = a[mr*k-1]
 		_ = b[(k-1)*ldb+nr-1]
+		_ = pf[(k-1)*ldb+nr-1]
 		_ = c[(mr-1)*ldc+nr-1]
 		l := 0
 		if loadC {
 			l = 1
 		}
-		fn(k, &a[0], &b[0], ldb, &c[0], ldc, l, beta)
+		fn(k, &a[0], &b[0], &pf[0], ldb, &c[0], ldc, l, beta)
 	}
 }
 

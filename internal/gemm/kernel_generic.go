@@ -11,7 +11,7 @@ var genericFamily = &family{
 
 // kernel4x4Generic is the microKernel for a 4×4 tile, kept in 16 scalar
 // accumulators so the compiler holds them in registers.
-func kernel4x4Generic(k int, a, b []float32, ldb int, c []float32, ldc int, loadC bool, beta float32) {
+func kernel4x4Generic(k int, a, b, _ []float32, ldb int, c []float32, ldc int, loadC bool, beta float32) {
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
