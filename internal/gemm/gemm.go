@@ -58,9 +58,10 @@ type microKernel func(k int, a, b, pf []float32, ldb int, c []float32, ldc int, 
 type kernel struct {
 	name   string
 	mr, nr int
-	mc     int // rows of A packed per block (L2), a multiple of mr
-	kc     int // depth of a packed block (a kc×nr B micro-panel stays in L1)
-	nc     int // columns of B packed per block (L3), a multiple of nr
+	mc     int     // rows of A packed per block (L2), a multiple of mr
+	kc     int     // depth of a packed block (a kc×nr B micro-panel stays in L1)
+	nc     int     // columns of B packed per block (L3), a multiple of nr
+	speed  float64 // FLOP rate of full tiles relative to the family's best
 	fn     microKernel
 }
 
@@ -117,18 +118,15 @@ func families() []*family {
 	return append([]*family{genericFamily}, asmFamilies()...)
 }
 
-// pick returns the kernel of f whose tile height covers m with the least waste,
-// preferring the taller tile on ties.
+// pick returns the kernel of f with the least estimated time for m rows:
+// rows computed (m rounded up to the tile height) over relative tile speed.
 func (f *family) pick(m int) *kernel {
-	best := f.kernels[0]
-	bestWaste := -1.0
+	var best *kernel
+	bestCost := 0.0
 	for _, kr := range f.kernels {
-		tiles := (m + kr.mr - 1) / kr.mr
-		waste := float64(tiles*kr.mr-m) / float64(tiles*kr.mr)
-		// A small bonus for taller tiles: fewer B reloads per FMA.
-		score := waste - 0.002*float64(kr.mr)
-		if bestWaste < 0 || score < bestWaste {
-			best, bestWaste = kr, score
+		cost := float64(roundUp(m, kr.mr)) / kr.speed
+		if best == nil || cost < bestCost {
+			best, bestCost = kr, cost
 		}
 	}
 	return best

@@ -266,6 +266,17 @@ func BenchmarkMicroKernel(b *testing.B) {
 				}
 				reportGFLOPs(b, 2*float64(kr.mr*kr.nr*kc), cpu0)
 			})
+			// The same on every core at once: the machine's attainable peak.
+			b.Run(kr.name+"/parallel", func(b *testing.B) {
+				b.RunParallel(func(p *testing.PB) {
+					r := rand.New(rand.NewPCG(1, 1))
+					pa, pb, c := randSlice(r, kr.mr*kc), randSlice(r, kr.nr*kc), make([]float32, kr.mr*kr.nr)
+					for p.Next() {
+						kr.fn(kc, pa, pb, pb, kr.nr, c, kr.nr, true, 1)
+					}
+				})
+				b.ReportMetric(2*float64(kr.mr*kr.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }

@@ -41,24 +41,24 @@ func wrap(fn asmKernel, mr, nr int) microKernel {
 	}
 }
 
-func newKernel(name string, fn asmKernel, mr, nr, mc, kc, nc int) *kernel {
-	return &kernel{name: name, mr: mr, nr: nr, mc: mc, kc: kc, nc: nc, fn: wrap(fn, mr, nr)}
+func newKernel(name string, fn asmKernel, speed float64, mr, nr, mc, kc, nc int) *kernel {
+	return &kernel{name: name, mr: mr, nr: nr, mc: mc, kc: kc, nc: nc, speed: speed, fn: wrap(fn, mr, nr)}
 }
 
 var (
 	avx2Family = &family{
 		name: "avx2",
 		kernels: []*kernel{
-			newKernel("avx2-6x16", kernel6x16AVX2, 6, 16, 144, 256, 4096),
-			newKernel("avx2-4x16", kernel4x16AVX2, 4, 16, 144, 256, 4096),
+			newKernel("avx2-6x16", kernel6x16AVX2, 1, 6, 16, 144, 256, 4096),
+			newKernel("avx2-4x16", kernel4x16AVX2, 0.85, 4, 16, 144, 256, 4096),
 		},
 	}
 	avx512Family = &family{
 		name: "avx512",
 		kernels: []*kernel{
-			newKernel("avx512-14x32", kernel14x32AVX512, 14, 32, 140, 256, 4096),
-			newKernel("avx512-12x32", kernel12x32AVX512, 12, 32, 144, 256, 4096),
-			newKernel("avx512-8x32", kernel8x32AVX512, 8, 32, 144, 256, 4096),
+			newKernel("avx512-14x32", kernel14x32AVX512, 0.98, 14, 32, 140, 256, 4096),
+			newKernel("avx512-12x32", kernel12x32AVX512, 1, 12, 32, 144, 256, 4096),
+			newKernel("avx512-8x32", kernel8x32AVX512, 0.95, 8, 32, 144, 256, 4096),
 		},
 	}
 )

@@ -5,7 +5,7 @@ package gemm
 var genericFamily = &family{
 	name: "generic",
 	kernels: []*kernel{
-		{name: "generic4x4", mr: 4, nr: 4, mc: 128, kc: 256, nc: 2048, fn: kernel4x4Generic},
+		{name: "generic4x4", mr: 4, nr: 4, speed: 1, mc: 128, kc: 256, nc: 2048, fn: kernel4x4Generic},
 	},
 }
 
