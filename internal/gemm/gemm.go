@@ -402,8 +402,21 @@ func packB(dst, b []float32, ldb int, transB bool, pc, jc, kb, nb, nr int) {
 			}
 			continue
 		}
-		// op(B)[p,j] = b[j*ldb+p]: column j of op(B) is contiguous.
-		for j := 0; j < nn; j++ {
+		// op(B)[p,j] = b[j*ldb+p]: column j of op(B) is contiguous. Read
+		// four columns at a time so each p writes four adjacent values.
+		j := 0
+		for ; j+4 <= nn; j += 4 {
+			off := (jc+jr+j)*ldb + pc
+			s0 := b[off : off+kb]
+			s1 := b[off+ldb : off+ldb+kb]
+			s2 := b[off+2*ldb : off+2*ldb+kb]
+			s3 := b[off+3*ldb : off+3*ldb+kb]
+			for p := range s0 {
+				d := panel[p*nr+j : p*nr+j+4 : p*nr+j+4]
+				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+			}
+		}
+		for ; j < nn; j++ {
 			src := b[(jc+jr+j)*ldb+pc : (jc+jr+j)*ldb+pc+kb]
 			for p, v := range src {
 				panel[p*nr+j] = v

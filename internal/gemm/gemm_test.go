@@ -199,14 +199,19 @@ var benchMicro = flag.String("micro", "", "benchmarks: force this micro-kernel (
 
 var benchKC = flag.Int("kc", 0, "benchmarks: override the kc block depth of every micro-kernel")
 
+// benchShapes are conv-as-GEMM products at batch 128 (forward: weights (K,CRS)
+// times columns (CRS, N·OH·OW)) and their backward passes.
 var benchShapes = []struct {
-	name    string
-	m, n, k int
+	name           string
+	transA, transB bool
+	m, n, k        int
 }{
-	{"lenet-conv2", 16, 128 * 10 * 10, 150},
-	{"resnet-s3", 64, 128 * 8 * 8, 576},
-	{"square-ish", 256, 4096, 256},
-	{"512cube", 512, 512, 512},
+	{"lenet-conv2", false, false, 16, 128 * 10 * 10, 150},
+	{"resnet-s3", false, false, 64, 128 * 8 * 8, 576},
+	{"resnet-s3-dW", false, true, 64, 576, 128 * 8 * 8},
+	{"resnet-s3-dX", true, false, 576, 128 * 8 * 8, 64},
+	{"square-ish", false, false, 256, 4096, 256},
+	{"512cube", false, false, 512, 512, 512},
 }
 
 func BenchmarkSgemm(b *testing.B) {
@@ -240,9 +245,16 @@ func BenchmarkSgemm(b *testing.B) {
 					runtime.GOMAXPROCS(procs)
 					r := rand.New(rand.NewPCG(1, 1))
 					a, bm, c := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+					lda, ldb := s.k, s.n
+					if s.transA {
+						lda = s.m
+					}
+					if s.transB {
+						ldb = s.k
+					}
 					cpu0 := cpuSeconds()
 					for b.Loop() {
-						Sgemm(false, false, s.m, s.n, s.k, 1, a, s.k, bm, s.n, 0, c, s.n)
+						Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 					}
 					reportGFLOPs(b, 2*float64(s.m)*float64(s.n)*float64(s.k), cpu0)
 				})

@@ -62,7 +62,12 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Error{Pos{file, 1, 1}, "empty model file: want name, description, input and layers"}
 	}
-	return d.spec(doc.Content[0])
+	s, err := d.spec(doc.Content[0])
+	if err != nil {
+		return nil, err
+	}
+	s.Source = append([]byte(nil), data...)
+	return s, nil
 }
 
 var lineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)

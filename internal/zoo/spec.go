@@ -35,6 +35,8 @@ type Spec struct {
 	// File is where the spec came from ("configs/models/lenet.yaml" for a
 	// built-in model, the path for a user file).
 	File string
+	// Source is the file's text, kept so a checkpoint can carry its model.
+	Source []byte
 }
 
 // Pos is a position in a model file.

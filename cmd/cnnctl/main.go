@@ -1,0 +1,10 @@
+// Command cnnctl trains, evaluates and benchmarks the classic CNNs.
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

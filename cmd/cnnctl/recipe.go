@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// loadRecipe reads a training recipe (YAML whose keys are train's flag
+// names, e.g. "batch-size: 128") into viper below the flags: a flag given
+// on the command line wins, then the recipe, then CNNCTL_*, then defaults.
+// Unknown keys are errors with the line and a suggestion.
+func loadRecipe(f *Factory, cmd *cobra.Command, path string) error {
+	b, err := readRecipe(path)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return usagef("recipe %s: %v", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return usagef("recipe %s:%d: expected a mapping of flag names to values", path, top.Line)
+	}
+	known := map[string]bool{}
+	var names []string
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		known[fl.Name] = true
+		names = append(names, fl.Name)
+	})
+	sort.Strings(names)
+	values := map[string]any{}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		switch k.Value {
+		case "config", "resume", "dry-run":
+			return usagef("recipe %s:%d: %q cannot be set in a recipe", path, k.Line, k.Value)
+		}
+		if !known[k.Value] {
+			msg := fmt.Sprintf("recipe %s:%d:%d: unknown key %q", path, k.Line, k.Column, k.Value)
+			if s := suggest(k.Value, names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return usageError{errors.New(msg)}
+		}
+		var val any
+		if err := v.Decode(&val); err != nil {
+			return usagef("recipe %s:%d: %s: %v", path, v.Line, k.Value, err)
+		}
+		if seq, ok := val.([]any); ok { // lists (mean, std) as the flag's comma form
+			parts := make([]string, len(seq))
+			for i, x := range seq {
+				parts[i] = fmt.Sprint(x)
+			}
+			val = strings.Join(parts, ",")
+		}
+		values[k.Value] = val
+	}
+	return f.Viper.MergeConfigMap(values)
+}
+
+// readRecipe reads a recipe by path, or by name from configs/recipes.
+func readRecipe(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return b, nil
+	}
+	if b, rerr := recipeByName(path); rerr == nil {
+		return b, nil
+	}
+	return nil, usagef("recipe: %v", err)
+}
+
+// suggest returns the candidate closest to s by edit distance, if close.
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD <= 2 || (bestD <= len(s)/2 && bestD <= 4) {
+		return best
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cnnctl/cnnctl/internal/checkpoint"
+	"github.com/cnnctl/cnnctl/internal/data"
+	"github.com/cnnctl/cnnctl/internal/tensor"
+	"github.com/cnnctl/cnnctl/internal/train"
+	"github.com/cnnctl/cnnctl/internal/zoo"
+)
+
+// trainResult is what train prints with --json.
+type trainResult struct {
+	Out        string  `json:"out"`
+	Epochs     int     `json:"epochs"`
+	Best       float64 `json:"best_top1"`
+	Last       string  `json:"last"`
+	BestPath   string  `json:"best"`
+	Metrics    string  `json:"metrics"`
+	Plot       string  `json:"plot,omitempty"`
+	TrainLoss  float64 `json:"train_loss"`
+	TrainTop1  float64 `json:"train_top1"`
+	ValTop1    float64 `json:"val_top1"`
+	ValLoss    float64 `json:"val_loss"`
+	Device     string  `json:"device"`
+	Params     int64   `json:"params"`
+	Interrupts bool    `json:"interrupted"`
+}
+
+func runTrain(o *trainOptions) error {
+	log := o.f.ErrOut
+	spec, err := zoo.Load(o.Model)
+	if err != nil {
+		return usageError{err}
+	}
+	var resume *checkpoint.Checkpoint
+	switch o.Resume {
+	case "":
+	case "auto":
+		last := filepath.Join(o.Out, "last")
+		if _, err := os.Stat(last); err == nil {
+			if resume, err = checkpoint.Load(last); err != nil {
+				return fmt.Errorf("--resume auto: %w", err)
+			}
+		} else {
+			fmt.Fprintf(log, "--resume auto: no %s yet, starting a new run\n", last)
+		}
+	default:
+		if resume, err = checkpoint.Load(o.Resume); err != nil {
+			return err
+		}
+	}
+	if resume != nil && resume.ConfigHash != spec.Hash() {
+		return fmt.Errorf("resume: the checkpoint was trained with model %q (config %s…), not %s (config %s…): pick the matching --model or another --out",
+			resume.Model, short(resume.ConfigHash), o.Model, short(spec.Hash()))
+	}
+
+	ds, err := data.Open(o.Data, data.Options{SkipBadImages: o.SkipBad, Workers: o.Workers, Seed: o.Seed})
+	if err != nil {
+		return err
+	}
+	for _, w := range ds.Warnings {
+		fmt.Fprintf(log, "data: warning: %s\n", w)
+	}
+	if len(ds.Skipped) > 0 {
+		fmt.Fprintf(log, "data: skipped %d files that do not decode (--skip-bad-images), e.g. %s\n", len(ds.Skipped), ds.Skipped[0])
+	}
+	trSplit, valSplit, valName, err := splits(ds, o.Val, o.Seed)
+	if err != nil {
+		return err
+	}
+	in := tensor.Shape{trSplit.C, trSplit.H, trSplit.W}
+	mean, _ := parseFloats(o.Mean, "--mean")
+	std, _ := parseFloats(o.Std, "--std")
+	if mean == nil {
+		mean = ds.Mean
+	}
+	if std == nil {
+		std = ds.Std
+	}
+	if len(mean) != in[0] || len(std) != in[0] {
+		return usagef("--mean/--std need one value per channel: the data has %d channels, got %d means and %d stds", in[0], len(mean), len(std))
+	}
+	for i, s := range std {
+		if !(s > 0) {
+			return usagef("--std: value %d is %g, must be positive", i+1, s)
+		}
+	}
+	if o.DryRun {
+		return dryRun(o, spec, in, len(ds.Classes), trSplit, valSplit)
+	}
+
+	be, err := openBackend(o.Device, log)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	model, err := zoo.Build(spec, be, in, len(ds.Classes), o.Seed)
+	if err != nil {
+		return err
+	}
+	aug := data.Augment{}
+	if strings.Contains(o.Augment, "crop") {
+		aug.Pad = o.CropPad
+	}
+	aug.HFlip = strings.Contains(o.Augment, "flip")
+	trLoader, err := data.NewLoader(trSplit, data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed, Mean: mean, Std: std, Augment: aug, Workers: o.Workers})
+	if err != nil {
+		return err
+	}
+	var val train.Source
+	if valSplit != nil {
+		vl, err := data.NewLoader(valSplit, data.LoaderOptions{BatchSize: o.Batch, Mean: mean, Std: std, Workers: o.Workers})
+		if err != nil {
+			return err
+		}
+		val = loaderSource{vl}
+	}
+	fmt.Fprintf(log, "model: %s, %s parameters, %s MACs/image, input %v, %d classes\n", spec.Name, commas(model.NumParams()), commas(model.MACs()), in, len(ds.Classes))
+	fmt.Fprintf(log, "data: %s, %d training images", ds.Name, trSplit.N)
+	if valSplit != nil {
+		fmt.Fprintf(log, ", validating on %s: %d images", valName, valSplit.N)
+	}
+	fmt.Fprintln(log)
+
+	recipe := map[string]any{}
+	for _, k := range []string{"epochs", "batch-size", "lr", "optimizer", "momentum", "nesterov", "weight-decay", "schedule", "warmup-epochs", "step-every", "step-gamma", "label-smoothing", "seed", "augment", "crop-padding", "val-split"} {
+		recipe[k] = o.f.Viper.Get(k)
+	}
+	run := &train.Run{
+		Cfg: train.Config{
+			Epochs: o.Epochs, BatchSize: o.Batch, LabelSmoothing: o.Smooth, Out: o.Out, NaNCheck: o.NaN,
+			KeepGoingOnSaveError: o.KeepGo,
+			Optimizer:            train.OptimizerConfig{Kind: o.Opt, Momentum: o.Mom, Nesterov: o.Nest, WeightDecay: o.WD, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			Schedule:             train.Schedule{Kind: o.Sched, BaseLR: o.LR, Epochs: o.Epochs, WarmupEpochs: o.Warmup, StepEvery: o.StepEv, StepGamma: o.StepG},
+		},
+		Model: model,
+		Train: loaderSource{trLoader},
+		Val:   val,
+		Meta: checkpoint.Meta{
+			Model: o.Model, ModelYAML: string(spec.Source), ConfigHash: spec.Hash(), Input: in, Classes: ds.Classes,
+			Mean: mean, Std: std, Data: o.Data, ValSplit: o.Val, Seed: o.Seed, Recipe: recipe,
+		},
+		Resume:   resume,
+		Progress: newProgress(log, o.f.ErrIsTerminal, o.Quiet),
+	}
+	if err := run.Cfg.Schedule.Validate(); err != nil {
+		return usageError{err}
+	}
+	if err := run.Cfg.Optimizer.Validate(); err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	res, err := run.Execute(ctx)
+	if res != nil && res.Stopped {
+		fmt.Fprintf(log, "interrupted: the state is saved in %s\ncontinue with the same command and --resume auto\n", res.LastPath)
+		return errInterrupted
+	}
+	if err != nil {
+		if errors.Is(err, train.ErrNonFinite) {
+			return fmt.Errorf("training diverged at %w", err)
+		}
+		return err
+	}
+	plot := filepath.Join(o.Out, "curves.png")
+	if ms, err := train.ReadMetrics(o.Out); err == nil && len(ms) > 0 {
+		if err := train.PlotCurves(ms, plot); err != nil {
+			fmt.Fprintf(log, "warning: %v\n", err)
+			plot = ""
+		}
+	} else {
+		plot = ""
+	}
+	out := trainResult{Out: o.Out, Epochs: res.Epochs, Best: res.Best, Last: res.LastPath, BestPath: res.BestPath,
+		Metrics: filepath.Join(o.Out, "metrics.csv"), Plot: plot, TrainLoss: res.Last.TrainLoss, TrainTop1: res.Last.TrainTop1,
+		ValTop1: res.Last.ValTop1, ValLoss: res.Last.ValLoss, Device: be.Name(), Params: model.NumParams()}
+	if o.JSON {
+		return printJSON(o.f, out)
+	}
+	fmt.Fprintf(o.f.Out, "trained %s for %d epochs: best top-1 %.4f\n", spec.Name, res.Epochs, res.Best)
+	fmt.Fprintf(o.f.Out, "checkpoints: %s, %s\nmetrics: %s\n", res.BestPath, res.LastPath, out.Metrics)
+	if plot != "" {
+		fmt.Fprintf(o.f.Out, "plot: %s\n", plot)
+	}
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// dryRun prints the plan: parameters, MACs and a memory estimate.
+func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, val *data.Split) error {
+	rep, err := zoo.Summary(spec, in, classes)
+	if err != nil {
+		return err
+	}
+	var act int64
+	for _, r := range rep.Rows {
+		if r.Leaf {
+			act += int64(r.Out.Numel())
+		}
+	}
+	slots := int64(3) // weights, grads, momentum
+	if o.Opt != "sgd" {
+		slots = 4
+	}
+	paramBytes := rep.Params * 4 * slots
+	// Each layer keeps its output and its input gradient for the backward.
+	actBytes := act * int64(o.Batch) * 4 * 2
+	w := o.f.Out
+	fmt.Fprintf(w, "model:       %s (%s)\n", spec.Name, spec.File)
+	fmt.Fprintf(w, "input:       %v, %d classes\n", in, classes)
+	fmt.Fprintf(w, "parameters:  %s (%s MACs/image)\n", commas(rep.Params), commas(rep.MACs))
+	fmt.Fprintf(w, "train split: %d images, %d steps/epoch at batch %d\n", tr.N, (tr.N+o.Batch-1)/o.Batch, o.Batch)
+	if val != nil {
+		fmt.Fprintf(w, "validation:  %d images\n", val.N)
+	}
+	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
+		mib(paramBytes), mib(actBytes), o.Batch, mib(paramBytes+actBytes))
+	fmt.Fprintf(w, "dry run: nothing trained\n")
+	return nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

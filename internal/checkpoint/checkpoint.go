@@ -1,0 +1,163 @@
+// Package checkpoint saves and loads training state. A checkpoint is a
+// safetensors file: the model's state_dict under its PyTorch keys, the
+// optimiser's buffers under "optim.<name>", and everything else (config,
+// epoch, classes, normalisation, recipe) as JSON in the metadata. Writes are
+// atomic, so a crash leaves the previous checkpoint intact.
+package checkpoint
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/cnnctl/cnnctl/internal/safetensors"
+)
+
+// Version is the checkpoint format version this build writes and reads.
+const Version = 1
+
+const (
+	formatName = "cnnctl-checkpoint"
+	metaKey    = "cnnctl"
+	optimKey   = "optim."
+)
+
+// ErrVersion is wrapped by errors about a checkpoint of another format version.
+var ErrVersion = errors.New("unsupported checkpoint version")
+
+// Meta is everything in a checkpoint that is not a tensor.
+type Meta struct {
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	// Model is the zoo name or YAML path the run was started with;
+	// ModelYAML the spec's text, so a checkpoint stands on its own.
+	Model      string `json:"model"`
+	ModelYAML  string `json:"model_yaml"`
+	ConfigHash string `json:"config_hash"`
+	Input      []int  `json:"input"`
+	Classes    []string `json:"classes"`
+	Mean       []float32 `json:"mean"`
+	Std        []float32 `json:"std"`
+	// Data is the --data spec of the training run.
+	Data string `json:"data,omitempty"`
+	// ValSplit and Seed rebuild the same validation split on eval.
+	ValSplit float64 `json:"val_split,omitempty"`
+	Seed     int64   `json:"seed"`
+	// Epoch is the number of completed epochs; Step the optimiser steps.
+	Epoch         int     `json:"epoch"`
+	Step          int64   `json:"step"`
+	OptimizerStep int     `json:"optimizer_step"`
+	BestTop1      float64 `json:"best_top1"`
+	ValTop1       float64 `json:"val_top1"`
+	// Recipe holds the resolved training options (flags and config).
+	Recipe map[string]any `json:"recipe,omitempty"`
+	// NumBatchesTracked per BatchNorm layer (PyTorch keeps it as int64).
+	NumBatchesTracked map[string]int64 `json:"num_batches_tracked,omitempty"`
+	// CRC is the CRC-32 (IEEE) of all tensor data in file order.
+	CRC uint32 `json:"crc32"`
+}
+
+// Named is one tensor of the model state.
+type Named struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// Checkpoint is a loaded or to-be-saved checkpoint.
+type Checkpoint struct {
+	Meta
+	// State is the model's state_dict (parameters and buffers) in order.
+	State []Named
+	// Optim holds the optimiser's buffers by name (may be empty).
+	Optim map[string][]float32
+}
+
+// Save writes ck to path atomically (temp file in the same folder, fsync,
+// rename, fsync of the folder).
+func Save(path string, ck *Checkpoint) error {
+	ck.Format, ck.Version = formatName, Version
+	tensors := make([]safetensors.Tensor, 0, len(ck.State)+len(ck.Optim))
+	for _, t := range ck.State {
+		tensors = append(tensors, safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: t.Data})
+	}
+	names := make([]string, 0, len(ck.Optim))
+	for k := range ck.Optim {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		v := ck.Optim[k]
+		tensors = append(tensors, safetensors.Tensor{Name: optimKey + k, Shape: []int{len(v)}, Data: v})
+	}
+	ck.CRC = checksum(tensors)
+	meta, err := json.Marshal(ck.Meta)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	md := map[string]string{metaKey: string(meta), "format": formatName, "version": strconv.Itoa(Version)}
+	if err := safetensors.WriteFile(path, tensors, md); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Load reads and verifies a checkpoint.
+func Load(path string) (*Checkpoint, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	raw, ok := f.Metadata[metaKey]
+	if !ok {
+		return nil, fmt.Errorf("load checkpoint %s: not a cnnctl checkpoint (a safetensors file without cnnctl metadata; to use PyTorch weights run 'cnnctl import')", path)
+	}
+	ck := &Checkpoint{Optim: map[string][]float32{}}
+	if err := json.Unmarshal([]byte(raw), &ck.Meta); err != nil {
+		return nil, fmt.Errorf("load checkpoint %s: metadata: %w", path, err)
+	}
+	if ck.Format != formatName {
+		return nil, fmt.Errorf("load checkpoint %s: format %q is not %q", path, ck.Format, formatName)
+	}
+	if ck.Version != Version {
+		return nil, fmt.Errorf("load checkpoint %s: format version %d, this cnnctl reads version %d: %w", path, ck.Version, Version, ErrVersion)
+	}
+	tensors := f.Tensors
+	if got := checksum(tensors); got != ck.CRC {
+		return nil, fmt.Errorf("load checkpoint %s: data checksum %08x does not match the recorded %08x: the file is corrupt", path, got, ck.CRC)
+	}
+	for _, t := range tensors {
+		if len(t.Name) > len(optimKey) && t.Name[:len(optimKey)] == optimKey {
+			ck.Optim[t.Name[len(optimKey):]] = t.Data
+			continue
+		}
+		ck.State = append(ck.State, Named{Name: t.Name, Shape: t.Shape, Data: t.Data})
+	}
+	return ck, nil
+}
+
+// checksum is the CRC-32 of every tensor's float32 bits, in order.
+func checksum(ts []safetensors.Tensor) uint32 {
+	h := crc32.NewIEEE()
+	var b [4]byte
+	buf := make([]byte, 0, 4096)
+	for _, t := range ts {
+		h.Write([]byte(t.Name))
+		for _, v := range t.Data {
+			u := math.Float32bits(v)
+			b[0], b[1], b[2], b[3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+			buf = append(buf, b[:]...)
+			if len(buf) == cap(buf) {
+				h.Write(buf)
+				buf = buf[:0]
+			}
+		}
+		h.Write(buf)
+		buf = buf[:0]
+	}
+	return h.Sum32()
+}

@@ -1,0 +1,103 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// EpochMetrics is one line of OUT/metrics.csv and OUT/metrics.jsonl.
+type EpochMetrics struct {
+	Epoch     int     `json:"epoch"`
+	Step      int64   `json:"step"`
+	LR        float64 `json:"lr"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainTop1 float64 `json:"train_top1"`
+	ValLoss   float64 `json:"val_loss"`
+	ValTop1   float64 `json:"val_top1"`
+	ValTop5   float64 `json:"val_top5"`
+	Seconds   float64 `json:"seconds"`
+	ImagesPS  float64 `json:"images_per_s"`
+	HasVal    bool    `json:"has_val"`
+}
+
+const csvHeader = "epoch,step,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds,images_per_s\n"
+
+// appendMetrics adds one epoch to both metric files, creating them with a
+// header when new. On resume the files are first cut back to the
+// checkpoint's epoch by truncateMetrics, so no epoch appears twice.
+func appendMetrics(dir string, m EpochMetrics) error {
+	csvPath := filepath.Join(dir, "metrics.csv")
+	_, statErr := os.Stat(csvPath)
+	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	if os.IsNotExist(statErr) {
+		if _, err := f.WriteString(csvHeader); err != nil {
+			f.Close()
+			return fmt.Errorf("write metrics: %w", err)
+		}
+	}
+	_, err = fmt.Fprintf(f, "%d,%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n",
+		m.Epoch, m.Step, m.LR, m.TrainLoss, m.TrainTop1, m.ValLoss, m.ValTop1, m.ValTop5, m.Seconds, m.ImagesPS)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	j, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	err = json.NewEncoder(j).Encode(m)
+	if cerr := j.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	return nil
+}
+
+// ReadMetrics loads OUT/metrics.jsonl.
+func ReadMetrics(dir string) ([]EpochMetrics, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	var out []EpochMetrics
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for dec.More() {
+		var m EpochMetrics
+		if err := dec.Decode(&m); err != nil {
+			return out, fmt.Errorf("read %s: %w", filepath.Join(dir, "metrics.jsonl"), err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// truncateMetrics rewrites both files keeping epochs <= upto.
+func truncateMetrics(dir string, upto int) error {
+	ms, err := ReadMetrics(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, "metrics.csv"))
+	os.Remove(filepath.Join(dir, "metrics.jsonl"))
+	for _, m := range ms {
+		if m.Epoch <= upto {
+			if err := appendMetrics(dir, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

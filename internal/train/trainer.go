@@ -1,0 +1,216 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cnnctl/cnnctl/internal/checkpoint"
+	"github.com/cnnctl/cnnctl/internal/layers"
+)
+
+// Config is a training run's recipe once flags, recipe file and defaults
+// have been resolved.
+type Config struct {
+	Epochs         int
+	BatchSize      int
+	Optimizer      OptimizerConfig
+	Schedule       Schedule
+	LabelSmoothing float64
+	Out            string
+	// NaNCheck is off, step (loss each step) or layer (also name the
+	// first layer with a non-finite output or gradient on failure).
+	NaNCheck string
+	// KeepGoingOnSaveError trains on when a checkpoint cannot be written.
+	KeepGoingOnSaveError bool
+}
+
+// Progress receives what a user wants to see while training.
+type Progress interface {
+	StartEpoch(epoch, epochs, batches int)
+	Step(batch int, loss, top1, imagesPerSec float64)
+	EndEpoch(m EpochMetrics)
+	Note(format string, args ...any)
+}
+
+// Run is one training run.
+type Run struct {
+	Cfg   Config
+	Model *layers.Model
+	Train Source
+	Val   Source // nil: no validation
+	// Meta is the static part of every checkpoint (model, classes,
+	// normalisation, data, recipe); epoch, step and scores are filled in.
+	Meta     checkpoint.Meta
+	Resume   *checkpoint.Checkpoint
+	Progress Progress
+}
+
+// ErrNonFinite is wrapped by the error that stops a diverged run.
+var ErrNonFinite = errors.New("non-finite loss")
+
+// Result summarises a finished (or stopped) run.
+type Result struct {
+	Epochs   int
+	Best     float64
+	Last     EpochMetrics
+	Stopped  bool // interrupted; OUT/last holds the state
+	LastPath string
+	BestPath string
+}
+
+// Execute trains until Cfg.Epochs epochs are done or ctx is cancelled, in
+// which case it finishes the current step, saves OUT/last and returns
+// ctx's error.
+func (r *Run) Execute(ctx context.Context) (*Result, error) {
+	cfg := r.Cfg
+	m := r.Model
+	be := m.Ctx.Backend
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("train: output folder: %w", err)
+	}
+	opt, err := NewOptimizer(m, cfg.Optimizer)
+	if err != nil {
+		return nil, err
+	}
+	meta := r.Meta
+	startEpoch, skip := 0, 0
+	var step int64
+	best := math.Inf(-1)
+	if ck := r.Resume; ck != nil {
+		if err := LoadState(m, ck); err != nil {
+			return nil, err
+		}
+		if len(ck.Optim) > 0 {
+			if err := opt.SetState(ck.Optim, ck.OptimizerStep); err != nil {
+				return nil, fmt.Errorf("resume: %w", err)
+			}
+		}
+		startEpoch, step = ck.Epoch, ck.Step
+		skip = int(ck.Step) - ck.Epoch*r.Train.Batches()
+		if skip < 0 || skip >= r.Train.Batches() {
+			skip = 0
+		}
+		if ck.BestTop1 > 0 || ck.Epoch > 0 {
+			best = ck.BestTop1
+		}
+		if err := truncateMetrics(cfg.Out, ck.Epoch); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		r.Progress.Note("resuming from epoch %d, step %d", ck.Epoch, ck.Step)
+	} else if err := truncateMetrics(cfg.Out, 0); err != nil {
+		return nil, err
+	}
+	st := newStepper(m, cfg.BatchSize, float32(cfg.LabelSmoothing))
+	res := &Result{LastPath: filepath.Join(cfg.Out, "last"), BestPath: filepath.Join(cfg.Out, "best"), Best: best}
+	batches := r.Train.Batches()
+	k := m.Out.Numel()
+
+	save := func(path string, epoch int, valTop1 float64) error {
+		ck, err := Snapshot(m, meta)
+		if err != nil {
+			return err
+		}
+		ck.Epoch, ck.Step, ck.OptimizerStep = epoch, step, opt.Step
+		ck.BestTop1, ck.ValTop1 = res.Best, valTop1
+		ck.Optim = opt.State()
+		if err := checkpoint.Save(path, ck); err != nil {
+			if cfg.KeepGoingOnSaveError {
+				r.Progress.Note("warning: %v (training goes on: --keep-going-on-save-error)", err)
+				return nil
+			}
+			return err
+		}
+		return nil
+	}
+
+	for epoch := startEpoch; epoch < cfg.Epochs; epoch++ {
+		r.Progress.StartEpoch(epoch, cfg.Epochs, batches)
+		t0 := time.Now()
+		var lossSum float64
+		var correct, seen int
+		it := r.Train.Epoch(epoch, skip)
+		bi := skip
+		skip = 0
+		var lr float64
+		for {
+			b, ok := it.Next()
+			if !ok {
+				break
+			}
+			lr = cfg.Schedule.LR(float64(epoch) + float64(bi)/float64(batches))
+			m.Ctx.Step = uint64(step)
+			loss, out := st.forward(b, true)
+			if cfg.NaNCheck != "off" && (math.IsNaN(loss) || math.IsInf(loss, 0)) {
+				it.Close()
+				where := ""
+				if cfg.NaNCheck == "layer" {
+					where = FirstNonFinite(m, out)
+				}
+				return res, fmt.Errorf("epoch %d step %d: %w (%v)%s; OUT/last keeps the last good state; try a lower --lr or --warmup-epochs", epoch+1, step, ErrNonFinite, loss, where)
+			}
+			m.Backward(st.loss.Backward())
+			opt.Update(lr)
+			if err := be.Err(); err != nil {
+				it.Close()
+				return res, fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
+			}
+			step++
+			bi++
+			lossSum += loss * float64(b.N)
+			for i := 0; i < b.N; i++ {
+				if p, _ := argmaxRank(st.logits[i*k:(i+1)*k], -1); p == int(b.Y[i]) {
+					correct++
+				}
+			}
+			seen += b.N
+			r.Progress.Step(bi, lossSum/float64(seen), float64(correct)/float64(seen), float64(seen)/time.Since(t0).Seconds())
+			if ctx.Err() != nil {
+				it.Close()
+				res.Stopped = true
+				if err := save(res.LastPath, epoch, 0); err != nil {
+					return res, fmt.Errorf("interrupted, and saving %s failed: %w", res.LastPath, err)
+				}
+				return res, ctx.Err()
+			}
+		}
+		it.Close()
+		secs := time.Since(t0).Seconds()
+		em := EpochMetrics{Epoch: epoch + 1, Step: step, LR: lr, Seconds: secs}
+		if seen > 0 {
+			em.TrainLoss, em.TrainTop1, em.ImagesPS = lossSum/float64(seen), float64(correct)/float64(seen), float64(seen)/secs
+		}
+		score := em.TrainTop1
+		if r.Val != nil {
+			ev, err := Evaluate(m, r.Val, meta.Classes, cfg.BatchSize)
+			if err != nil {
+				return res, err
+			}
+			em.HasVal, em.ValLoss, em.ValTop1, em.ValTop5 = true, ev.Loss, ev.Top1, ev.Top5
+			score = ev.Top1
+		}
+		if err := appendMetrics(cfg.Out, em); err != nil {
+			return res, err
+		}
+		r.Progress.EndEpoch(em)
+		improved := score > res.Best
+		if improved {
+			res.Best = score
+		}
+		if err := save(res.LastPath, epoch+1, score); err != nil {
+			return res, err
+		}
+		if improved {
+			if err := save(res.BestPath, epoch+1, score); err != nil {
+				return res, err
+			}
+		}
+		res.Last = em
+		res.Epochs = epoch + 1
+	}
+	return res, nil
+}
