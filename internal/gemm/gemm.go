@@ -373,7 +373,20 @@ func packA(dst, a []float32, lda int, transA bool, ic, pc, mb, kb, mr int, alpha
 			}
 			continue
 		}
-		for i := 0; i < mm; i++ {
+		// Four rows at a time, so each p writes four adjacent values.
+		i := 0
+		for ; i+4 <= mm; i += 4 {
+			off := (ic+ir+i)*lda + pc
+			s0 := a[off : off+kb]
+			s1 := a[off+lda : off+lda+kb]
+			s2 := a[off+2*lda : off+2*lda+kb]
+			s3 := a[off+3*lda : off+3*lda+kb]
+			for p := range s0 {
+				d := panel[p*mr+i : p*mr+i+4 : p*mr+i+4]
+				d[0], d[1], d[2], d[3] = alpha*s0[p], alpha*s1[p], alpha*s2[p], alpha*s3[p]
+			}
+		}
+		for ; i < mm; i++ {
 			src := a[(ic+ir+i)*lda+pc : (ic+ir+i)*lda+pc+kb]
 			for p, v := range src {
 				panel[p*mr+i] = alpha * v
@@ -403,17 +416,22 @@ func packB(dst, b []float32, ldb int, transB bool, pc, jc, kb, nb, nr int) {
 			continue
 		}
 		// op(B)[p,j] = b[j*ldb+p]: column j of op(B) is contiguous. Read
-		// four columns at a time so each p writes four adjacent values.
+		// eight columns at a time so each p writes eight adjacent values.
 		j := 0
-		for ; j+4 <= nn; j += 4 {
+		for ; j+8 <= nn; j += 8 {
 			off := (jc+jr+j)*ldb + pc
 			s0 := b[off : off+kb]
 			s1 := b[off+ldb : off+ldb+kb]
 			s2 := b[off+2*ldb : off+2*ldb+kb]
 			s3 := b[off+3*ldb : off+3*ldb+kb]
+			s4 := b[off+4*ldb : off+4*ldb+kb]
+			s5 := b[off+5*ldb : off+5*ldb+kb]
+			s6 := b[off+6*ldb : off+6*ldb+kb]
+			s7 := b[off+7*ldb : off+7*ldb+kb]
 			for p := range s0 {
-				d := panel[p*nr+j : p*nr+j+4 : p*nr+j+4]
+				d := panel[p*nr+j : p*nr+j+8 : p*nr+j+8]
 				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+				d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
 			}
 		}
 		for ; j < nn; j++ {
