@@ -91,10 +91,13 @@ underscores), e.g. CNNCTL_BATCH_SIZE=64.`,
 		newSummaryCmd(f, nil),
 		newDeviceCmd(f, nil),
 		newTrainCmd(f, nil),
+		newEvalCmd(f, nil),
+		newPredictCmd(f, nil),
+		newExportCmd(f),
+		newImportCmd(f),
+		newBenchCmd(f),
+		newDataCmd(f),
 	)
-	for _, c := range plannedCmds() {
-		root.AddCommand(c)
-	}
 	return root
 }
 

@@ -35,11 +35,11 @@ type Meta struct {
 	Version int    `json:"version"`
 	// Model is the zoo name or YAML path the run was started with;
 	// ModelYAML the spec's text, so a checkpoint stands on its own.
-	Model      string `json:"model"`
-	ModelYAML  string `json:"model_yaml"`
-	ConfigHash string `json:"config_hash"`
-	Input      []int  `json:"input"`
-	Classes    []string `json:"classes"`
+	Model      string    `json:"model"`
+	ModelYAML  string    `json:"model_yaml"`
+	ConfigHash string    `json:"config_hash"`
+	Input      []int     `json:"input"`
+	Classes    []string  `json:"classes"`
 	Mean       []float32 `json:"mean"`
 	Std        []float32 `json:"std"`
 	// Data is the --data spec of the training run.
