@@ -6,11 +6,11 @@
 For each model NAME (default: all 17 of torch_zoo.NAMES):
 
 OUTDIR/NAME.weights.safetensors
-    Every state_dict entry under its exact PyTorch key, in state_dict order, all F32.
+    Every state_dict entry under its exact PyTorch key, in state_dict order: F32,
+    num_batches_tracked I64.
     Weights are seeded random (not PyTorch's default init; see randomize()), BatchNorm
-    layers get non-trivial running statistics (see randomize()). num_batches_tracked (int64 in PyTorch)
-    is stored as F32 too (its value is a small integer, exact in float32); convert it
-    back with .long() -- torch_roundtrip.py does.
+    layers get non-trivial running statistics (see randomize()). num_batches_tracked
+    (int64 in PyTorch) is stored as I64, as safetensors.torch.save_file stores it.
 
 OUTDIR/NAME.io.safetensors
     input       (4,3,32,32)  seeded N(0,1) batch
@@ -104,7 +104,7 @@ def meta(name, seed, what):
         "seed": str(seed),
         "torch": torch.__version__,
         "content": what,
-        "num_batches_tracked": "stored as F32; int64 in PyTorch",
+        "num_batches_tracked": "I64, as in PyTorch",
     }
 
 

@@ -648,7 +648,8 @@ _DTYPES = {"F32": ("<f4", 4), "F16": ("<f2", 2), "F64": ("<f8", 8), "I64": ("<i8
 
 
 def save_safetensors(path, tensors, metadata=None):
-    """Write an ordered list of (name, tensor) pairs as F32 safetensors."""
+    """Write an ordered list of (name, tensor) pairs as safetensors: int64 tensors
+    (BatchNorm's num_batches_tracked) as I64, like safetensors.torch, all others as F32."""
     header = {}
     if metadata:
         # Sorted keys, like cnnctl's Go writer, so both write identical bytes.
@@ -658,9 +659,12 @@ def save_safetensors(path, tensors, metadata=None):
     for name, t in tensors:
         if name in header:
             raise ValueError("%s: duplicate tensor %r" % (path, name))
-        a = t.detach().to(torch.float32).contiguous().cpu().numpy().astype("<f4")
+        if t.dtype == torch.int64:
+            dtype, a = "I64", t.detach().contiguous().cpu().numpy().astype("<i8")
+        else:
+            dtype, a = "F32", t.detach().to(torch.float32).contiguous().cpu().numpy().astype("<f4")
         b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape),
+        header[name] = {"dtype": dtype, "shape": list(a.shape),
                         "data_offsets": [offset, offset + len(b)]}
         offset += len(b)
         blobs.append(b)

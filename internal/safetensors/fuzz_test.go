@@ -15,6 +15,7 @@ func FuzzRead(f *testing.F) {
 	err := Write(&buf, []Tensor{
 		{Name: "w", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}},
 		{Name: "s", Shape: []int{}, Data: []float32{5}},
+		{Name: "n", Shape: []int{}, Int64: []int64{-6}},
 	}, map[string]string{"k": "v"})
 	if err != nil {
 		f.Fatal(err)
@@ -53,6 +54,14 @@ func FuzzRead(f *testing.F) {
 			for j := range want.Shape {
 				if got.Shape[j] != want.Shape[j] {
 					t.Fatalf("tensor %q: shape %v, want %v", want.Name, got.Shape, want.Shape)
+				}
+			}
+			if (got.Int64 == nil) != (want.Int64 == nil) || len(got.Int64) != len(want.Int64) {
+				t.Fatalf("tensor %q: Int64 %v, want %v", want.Name, got.Int64, want.Int64)
+			}
+			for j := range want.Int64 {
+				if got.Int64[j] != want.Int64[j] {
+					t.Fatalf("tensor %q: Int64[%d] %d, want %d", want.Name, j, got.Int64[j], want.Int64[j])
 				}
 			}
 			for j := range want.Data {

@@ -12,9 +12,10 @@
 // cover it exactly, without overlaps or holes. Data is little-endian,
 // row-major.
 //
-// Write produces F32 only, in the order given, with the header padded with
-// spaces to a multiple of 8 bytes. Read accepts F32, F16 and BF16 and
-// returns float32. Read is strict: it rejects anything the specification
+// Write produces F32 (and I64 for tensors given as Int64, such as PyTorch's
+// int64 BatchNorm num_batches_tracked), in the order given, with the header
+// padded with spaces to a multiple of 8 bytes. Read accepts F32, F16, BF16
+// and I64 and returns float32 (I64 tensors also as Int64). Read is strict: it rejects anything the specification
 // does not allow (see FormatError), so every file it accepts can be written
 // back by Write.
 //
@@ -83,6 +84,10 @@ type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
+	// Int64, when not nil, makes the tensor an I64 one: Write writes these
+	// values and ignores Data. Read fills it for I64 tensors, and Data with
+	// the same values rounded to float32.
+	Int64 []int64
 }
 
 // File is the content of a safetensors file.
@@ -104,7 +109,7 @@ func (f *File) Get(name string) (Tensor, bool) {
 }
 
 // dtypeSizes lists the dtypes Read converts, with their size in bytes.
-var dtypeSizes = map[string]int{"F32": 4, "F16": 2, "BF16": 2}
+var dtypeSizes = map[string]int{"F32": 4, "F16": 2, "BF16": 2, "I64": 8}
 
 // entry is one tensor's header record.
 type entry struct {
@@ -173,6 +178,9 @@ func Read(r io.ReaderAt, size int64) (*File, error) {
 			return nil, fmt.Errorf("read tensor %q: %w", e.name, err)
 		}
 		file.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, Data: decode(e.dtype, raw)}
+		if e.dtype == "I64" {
+			file.Tensors[i].Int64 = decodeInt64(raw)
+		}
 	}
 	return file, nil
 }
@@ -258,6 +266,12 @@ func decode(dtype string, raw []byte) []float32 {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		}
 		return out
+	case "I64":
+		out := make([]float32, len(raw)/8)
+		for i := range out {
+			out[i] = float32(int64(binary.LittleEndian.Uint64(raw[8*i:])))
+		}
+		return out
 	case "F16":
 		out := make([]float32, len(raw)/2)
 		for i := range out {
@@ -271,6 +285,15 @@ func decode(dtype string, raw []byte) []float32 {
 		}
 		return out
 	}
+}
+
+// decodeInt64 converts little-endian I64 data.
+func decodeInt64(raw []byte) []int64 {
+	out := make([]int64, len(raw)/8)
+	for i := range out {
+		out[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+	}
+	return out
 }
 
 // f16ToF32 converts an IEEE 754 binary16 value exactly.
@@ -399,7 +422,7 @@ func parseEntry(dec *json.Decoder) (entry, error) {
 				return e, fmt.Errorf("dtype: %v", err)
 			}
 			if _, ok := dtypeSizes[e.dtype]; !ok {
-				return e, fmt.Errorf("dtype %q is not supported (F32, F16 and BF16 are)", e.dtype)
+				return e, fmt.Errorf("dtype %q is not supported (F32, F16, BF16 and I64 are)", e.dtype)
 			}
 		case "shape":
 			dims, err := uintArray(dec)

@@ -168,6 +168,50 @@ func TestHalfPrecision(t *testing.T) {
 	}
 }
 
+// TestInt64 writes and reads an I64 tensor (PyTorch's num_batches_tracked)
+// between F32 ones: values exact in Int64, rounded in Data.
+func TestInt64(t *testing.T) {
+	in := []Tensor{
+		{Name: "bn.running_var", Shape: []int{2}, Data: []float32{1, 2}},
+		{Name: "bn.num_batches_tracked", Shape: []int{}, Int64: []int64{1<<40 + 1}},
+		{Name: "v", Shape: []int{2}, Int64: []int64{-3, 7}},
+		{Name: "empty", Shape: []int{0}, Int64: []int64{}},
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"bn.num_batches_tracked":{"dtype":"I64","shape":[],"data_offsets":[8,16]}`; !strings.Contains(buf.String(), want) {
+		t.Fatalf("header lacks %s:\n%s", want, buf.String())
+	}
+	f, err := readBytes(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Tensors[0].Int64 != nil {
+		t.Errorf("F32 tensor read with Int64 %v", f.Tensors[0].Int64)
+	}
+	for i, want := range in[1:] {
+		got := f.Tensors[i+1]
+		if got.Int64 == nil || len(got.Int64) != len(want.Int64) || len(got.Data) != len(want.Int64) {
+			t.Fatalf("%s: Int64 %v Data %v, want %v", want.Name, got.Int64, got.Data, want.Int64)
+		}
+		for j, v := range want.Int64 {
+			if got.Int64[j] != v || got.Data[j] != float32(v) {
+				t.Errorf("%s[%d]: %d (%v), want %d", want.Name, j, got.Int64[j], got.Data[j], v)
+			}
+		}
+	}
+	var again bytes.Buffer
+	if err := Write(&again, f.Tensors, nil); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
+		t.Errorf("re-encoding differs (%v)", err)
+	}
+	bad := []Tensor{{Name: "n", Shape: []int{2}, Int64: []int64{1}}}
+	if err := Write(&again, bad, nil); err == nil || !strings.Contains(err.Error(), "does not hold 1 values") {
+		t.Errorf("short Int64: error %v", err)
+	}
+}
+
 func TestReadRejects(t *testing.T) {
 	four := make([]byte, 4)
 	eight := make([]byte, 8)
@@ -186,7 +230,7 @@ func TestReadRejects(t *testing.T) {
 		{"trailing data", rawFile(`{}{}`, nil), "after the JSON object"},
 		{"invalid utf8", rawFile("{\"x\xff\":{}}", nil), "UTF-8"},
 		{"unknown dtype", rawFile(`{"x":{"dtype":"F99","shape":[1],"data_offsets":[0,4]}}`, four), `tensor "x": dtype "F99"`},
-		{"unsupported dtype", rawFile(`{"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}`, eight), `dtype "I64" is not supported`},
+		{"unsupported dtype", rawFile(`{"x":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}}`, eight), `dtype "I32" is not supported`},
 		{"byte count", rawFile(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}`, four), `tensor "x": shape [2] of F32 needs 8 bytes`},
 		{"bf16 byte count", rawFile(`{"x":{"dtype":"BF16","shape":[1],"data_offsets":[0,4]}}`, four), "needs 2 bytes"},
 		{"out of range", rawFile(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, four), `tensor "x": data_offsets [0, 8] run past`},

@@ -15,8 +15,8 @@ import (
 	"unicode/utf8"
 )
 
-// Write writes tensors as F32 in the order given, header entries and data
-// alike, with metadata (may be nil) as the header's __metadata__.
+// Write writes tensors as F32 (I64 where Int64 is not nil) in the order
+// given, header entries and data alike, with metadata (may be nil) as the header's __metadata__.
 func Write(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 	header, err := encodeHeader(tensors, metadata)
 	if err != nil {
@@ -27,11 +27,18 @@ func Write(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(header)))
 	bw.Write(lenBuf[:])
 	bw.Write(header)
-	var buf [4]byte
+	var buf [8]byte
 	for _, t := range tensors {
+		if t.Int64 != nil {
+			for _, v := range t.Int64 {
+				binary.LittleEndian.PutUint64(buf[:], uint64(v))
+				bw.Write(buf[:])
+			}
+			continue
+		}
 		for _, v := range t.Data {
 			binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
-			bw.Write(buf[:])
+			bw.Write(buf[:4])
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -76,22 +83,26 @@ func encodeHeader(tensors []Tensor, metadata map[string]string) ([]byte, error) 
 			return nil, formatErr(t.Name, "duplicate name")
 		}
 		seen[t.Name] = true
+		dtype, size, n := "F32", uint64(4), len(t.Data)
+		if t.Int64 != nil {
+			dtype, size, n = "I64", 8, len(t.Int64)
+		}
 		numel, ok := numElements(t.Shape)
-		if !ok || numel != uint64(len(t.Data)) {
-			return nil, formatErr(t.Name, "shape %v does not hold %d values", t.Shape, len(t.Data))
+		if !ok || numel != uint64(n) {
+			return nil, formatErr(t.Name, "shape %v does not hold %d values", t.Shape, n)
 		}
 		if i > 0 || len(metadata) > 0 {
 			b.WriteByte(',')
 		}
 		writeString(&b, t.Name)
-		b.WriteString(`:{"dtype":"F32","shape":[`)
+		b.WriteString(`:{"dtype":"` + dtype + `","shape":[`)
 		for j, d := range t.Shape {
 			if j > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteString(strconv.Itoa(d))
 		}
-		end := offset + 4*numel
+		end := offset + size*numel
 		fmt.Fprintf(&b, `],"data_offsets":[%d,%d]}`, offset, end)
 		offset = end
 	}
