@@ -14,7 +14,7 @@ import (
 
 // loadRecipe reads a training recipe (YAML whose keys are train's flag
 // names, e.g. "batch-size: 128") into viper below the flags: a flag given
-// on the command line wins, then the recipe, then CNNCTL_*, then defaults.
+// on the command line wins, then CNNCTL_*, then the recipe, then defaults.
 // Unknown keys are errors with the line and a suggestion.
 func loadRecipe(f *Factory, cmd *cobra.Command, path string) error {
 	b, err := readRecipe(path)

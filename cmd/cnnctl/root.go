@@ -38,7 +38,7 @@ var errNoCUDA = errors.New("no usable CUDA device")
 var errInterrupted = errors.New("interrupted")
 
 // Factory carries what every command needs: the streams and the one viper
-// instance (flags > config file > CNNCTL_* environment > defaults).
+// instance (flags > CNNCTL_* environment > config file > defaults).
 type Factory struct {
 	In     io.Reader
 	Out    io.Writer

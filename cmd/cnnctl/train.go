@@ -69,8 +69,8 @@ Data specs (--data KIND:PATH):
   imagefolder:DIR|.tar.gz DIR/<class>/*.jpg|png (or DIR/train, DIR/test|val)
   synthetic[:CxHxW]       random images, for smoke tests
 
-Settings come from flags, then a recipe file (--config, YAML whose keys are
-these flag names), then CNNCTL_* environment variables, then the defaults.
+Settings come from flags, then CNNCTL_* environment variables, then a recipe
+file (--config, YAML whose keys are these flag names), then the defaults.
 Ctrl-C finishes the current step, saves --out/last and exits; continue with
 --resume auto.`,
 		Example: `  cnnctl train --model lenet --data fashion-mnist --epochs 5 --lr 0.01 --optimizer sgd --momentum 0.9
@@ -132,7 +132,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	return cmd
 }
 
-// resolve reads every value back through viper (flag > recipe > env >
+// resolve reads every value back through viper (flag > env > recipe >
 // default) and rejects bad settings before any work.
 func (o *trainOptions) resolve() error {
 	v := o.f.Viper
