@@ -12,6 +12,21 @@ import (
 // on be and initialises them from seed. The spec is walked first, so shape
 // errors carry the file position of the layer.
 func Build(spec *Spec, be tensor.Backend, in tensor.Shape, classes int, seed int64) (*layers.Model, error) {
+	return BuildWith(spec, be, in, classes, seed, BuildOptions{})
+}
+
+// BuildOptions changes how BuildWith makes the layers.
+type BuildOptions struct {
+	// Wrap, when set, is applied to every leaf layer (not to sequential,
+	// residual and concat containers) as it is made; what it returns takes
+	// the leaf's place. A wrapper must keep the leaf's Name, Type and
+	// MACs, and delegate Setup, Forward and Backward (cnnctl bench wraps
+	// each leaf in a timer).
+	Wrap func(layers.Layer) layers.Layer
+}
+
+// BuildWith is Build with options.
+func BuildWith(spec *Spec, be tensor.Backend, in tensor.Shape, classes int, seed int64, opts BuildOptions) (*layers.Model, error) {
 	in, classes, err := resolveInput(spec, in, classes)
 	if err != nil {
 		return nil, err
@@ -19,7 +34,7 @@ func Build(spec *Spec, be tensor.Backend, in tensor.Shape, classes int, seed int
 	if _, err := Summary(spec, in, classes); err != nil {
 		return nil, err
 	}
-	b := builder{classes: classes}
+	b := builder{classes: classes, wrap: opts.Wrap}
 	children, err := b.list("", spec.Layers)
 	if err != nil {
 		return nil, err
@@ -34,6 +49,15 @@ func Build(spec *Spec, be tensor.Backend, in tensor.Shape, classes int, seed int
 
 type builder struct {
 	classes int
+	wrap    func(layers.Layer) layers.Layer
+}
+
+// leaf applies the Wrap option to a leaf layer.
+func (b builder) leaf(l layers.Layer) layers.Layer {
+	if b.wrap == nil {
+		return l
+	}
+	return b.wrap(l)
 }
 
 func (b builder) list(prefix string, ls []*Layer) ([]layers.Layer, error) {
@@ -67,6 +91,19 @@ var activations = map[string]tensor.Activation{
 }
 
 func (b builder) layer(prefix string, l *Layer) (layers.Layer, error) {
+	switch l.Type {
+	case "sequential", "residual", "concat":
+		return b.container(prefix, l)
+	}
+	made, err := b.plain(prefix, l)
+	if err != nil {
+		return nil, err
+	}
+	return b.leaf(made), nil
+}
+
+// plain makes a leaf layer.
+func (b builder) plain(prefix string, l *Layer) (layers.Layer, error) {
 	full := join(prefix, l.Name)
 	out := l.Out
 	if l.OutClasses {
@@ -95,6 +132,14 @@ func (b builder) layer(prefix string, l *Layer) (layers.Layer, error) {
 		return layers.NewBatchNorm(full, tensor.BatchNormParams{Momentum: float32(l.Momentum), Eps: float32(l.Eps)}), nil
 	case "pad":
 		return layers.NewShortcutPad(full, out, l.Stride[0]), nil
+	}
+	return nil, &Error{l.Pos, fmt.Sprintf("layer %q: unknown type %q", full, l.Type)}
+}
+
+// container makes a sequential, residual or concat block.
+func (b builder) container(prefix string, l *Layer) (layers.Layer, error) {
+	full := join(prefix, l.Name)
+	switch l.Type {
 	case "sequential":
 		children, err := b.list(full, l.Layers)
 		return layers.NewSequential(full, children...), err
@@ -111,7 +156,7 @@ func (b builder) layer(prefix string, l *Layer) (layers.Layer, error) {
 		}
 		if l.Post != "" {
 			// PyTorch's blocks call their one "relu" module (or F.relu) again.
-			post = layers.NewActivation(join(full, l.Post), activations[l.Post])
+			post = b.leaf(layers.NewActivation(join(full, l.Post), activations[l.Post]))
 		}
 		return layers.NewResidual(full, body, short, post), nil
 	case "concat":
