@@ -1,12 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/cnnctl/cnnctl/internal/zoo"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -47,11 +47,7 @@ func loadRecipe(f *Factory, cmd *cobra.Command, path string) error {
 			return usagef("recipe %s:%d: %q cannot be set in a recipe", path, k.Line, k.Value)
 		}
 		if !known[k.Value] {
-			msg := fmt.Sprintf("recipe %s:%d:%d: unknown key %q", path, k.Line, k.Column, k.Value)
-			if s := suggest(k.Value, names); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			return usageError{errors.New(msg)}
+			return usagef("recipe %s:%d:%d: unknown key %q%s", path, k.Line, k.Column, k.Value, zoo.Suggest(k.Value, names, "keys"))
 		}
 		var val any
 		if err := v.Decode(&val); err != nil {
@@ -79,38 +75,4 @@ func readRecipe(path string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, usagef("recipe: %v", err)
-}
-
-// suggest returns the candidate closest to s by edit distance, if close.
-func suggest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD <= 2 || (bestD <= len(s)/2 && bestD <= 4) {
-		return best
-	}
-	return ""
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -197,6 +197,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// Suggest returns ` (did you mean "x"?)` for the nearest candidate within a
+// small edit distance, or `; known <what>: a, b, c`: for other strict
+// readers (training recipes) to phrase their errors like model files do.
+func Suggest(word string, candidates []string, what string) string {
+	return suggest(word, candidates, what)
+}
+
 // suggest returns ` (did you mean "x"?)` for the nearest candidate within a
 // small edit distance, or `; known <what>: a, b, c`.
 func suggest(word string, candidates []string, what string) string {
