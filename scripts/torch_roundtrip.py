@@ -13,8 +13,9 @@ IMAGES are any mix of
   *.safetensors  tensor "input" (or the only tensor): (N,3,32,32) or (3,32,32), used as is
   *.png          8-bit gray/RGB/RGBA PNG, 32x32 (decoded here, no PIL needed)
   *.ppm          binary P6, 32x32
-PNG/PPM pixels are scaled to [0,1], then (x - mean) / std per channel (default mean 0,
-std 1, i.e. no normalisation).
+PNG/PPM pixels are scaled to [0,1], then (x - mean) / std per channel. Default: the
+mean and std that `cnnctl export` records in the file's metadata, else mean 0, std 1
+(no normalisation).
 
 Prints JSON to stdout:
   {"model": NAME, "checkpoint": CKPT, "predictions": [
@@ -141,12 +142,16 @@ def main(argv=None):
     ap.add_argument("checkpoint")
     ap.add_argument("name", choices=torch_zoo.NAMES)
     ap.add_argument("images", nargs="+")
-    ap.add_argument("--mean", type=floats, default=[0.0, 0.0, 0.0])
-    ap.add_argument("--std", type=floats, default=[1.0, 1.0, 1.0])
+    ap.add_argument("--mean", type=floats, default=None)
+    ap.add_argument("--std", type=floats, default=None)
     args = ap.parse_args(argv)
 
     model = torch_zoo.build(args.name)
-    tensors, _ = torch_zoo.load_safetensors(args.checkpoint)
+    tensors, meta = torch_zoo.load_safetensors(args.checkpoint)
+    if args.mean is None:
+        args.mean = json.loads(meta["mean"]) if "mean" in meta else [0.0, 0.0, 0.0]
+    if args.std is None:
+        args.std = json.loads(meta["std"]) if "std" in meta else [1.0, 1.0, 1.0]
     ref = model.state_dict()
     state = {k: (v.to(ref[k].dtype) if k in ref else v) for k, v in tensors.items()}
     try:
