@@ -81,7 +81,9 @@ func ReadMetrics(dir string) ([]EpochMetrics, error) {
 	return out, nil
 }
 
-// truncateMetrics rewrites both files keeping epochs <= upto.
+// truncateMetrics rewrites both files keeping epochs <= upto. The new files
+// are written in a temporary folder and renamed over the old ones, jsonl (the
+// one read back) last, so a crash in between loses no epoch.
 func truncateMetrics(dir string, upto int) error {
 	ms, err := ReadMetrics(dir)
 	if os.IsNotExist(err) {
@@ -90,13 +92,29 @@ func truncateMetrics(dir string, upto int) error {
 	if err != nil {
 		return err
 	}
-	os.Remove(filepath.Join(dir, "metrics.csv"))
-	os.Remove(filepath.Join(dir, "metrics.jsonl"))
+	tmp, err := os.MkdirTemp(dir, ".metrics.tmp-*")
+	if err != nil {
+		return fmt.Errorf("rewrite metrics: %w", err)
+	}
+	defer os.RemoveAll(tmp)
 	for _, m := range ms {
 		if m.Epoch <= upto {
-			if err := appendMetrics(dir, m); err != nil {
+			if err := appendMetrics(tmp, m); err != nil {
 				return err
 			}
+		}
+	}
+	for _, name := range []string{"metrics.csv", "metrics.jsonl"} {
+		src := filepath.Join(tmp, name)
+		if _, err := os.Stat(src); os.IsNotExist(err) {
+			err = os.Remove(filepath.Join(dir, name))
+			if err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("rewrite metrics: %w", err)
+			}
+			continue
+		}
+		if err := os.Rename(src, filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("rewrite metrics: %w", err)
 		}
 	}
 	return nil

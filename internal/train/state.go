@@ -113,22 +113,53 @@ func ApplyBatchCounts(m *layers.Model, counts map[string]int64) {
 	})
 }
 
-// FirstNonFinite names the first parameter whose value or gradient is not
-// finite, or, failing that, says the output is; for the diverged-run error.
-func FirstNonFinite(m *layers.Model, out *tensor.Tensor) string {
+// FirstNonFinite says where a diverged step went non-finite, for the
+// error: the first parameter whose value is not finite, else the first
+// layer whose output is not (found by running the batch x (N,C,H,W) again
+// layer by layer), else the first non-finite gradient of the previous step.
+// It changes BatchNorm running statistics: call it only to stop a run.
+func FirstNonFinite(m *layers.Model, x *tensor.Tensor) string {
 	be := m.Ctx.Backend
-	for _, p := range m.Params {
+	for _, p := range m.All() {
 		v := make([]float32, p.Shape.Numel())
 		be.Download(v, p.Value)
 		if i := nonFinite(v); i >= 0 {
-			return fmt.Sprintf("; first non-finite parameter: %s[%d] = %v", p.Name, i, v[i])
+			return fmt.Sprintf("; first non-finite parameter: %s[%d] = %v (the previous update overflowed)", p.Name, i, v[i])
 		}
+	}
+	if l, i, v, _ := firstNonFiniteOutput(be, m.Root, x); l != nil {
+		return fmt.Sprintf("; first non-finite output: layer %s (%s), output[%d] = %v, with finite input and parameters", l.Name(), l.Type(), i, v)
+	}
+	for _, p := range m.Params {
+		v := make([]float32, p.Shape.Numel())
 		be.Download(v, p.Grad)
 		if i := nonFinite(v); i >= 0 {
 			return fmt.Sprintf("; first non-finite gradient (previous step): %s[%d] = %v", p.Name, i, v[i])
 		}
 	}
-	return "; all parameters are finite: the activations overflowed (the logits went non-finite)"
+	return "; parameters and layer outputs are finite: the loss itself overflowed (the logits are too large)"
+}
+
+// firstNonFiniteOutput runs x through l and returns its output y; inside
+// a sequential container it runs the children one by one and descends into
+// the first that goes non-finite. Other containers (residual, concat) are
+// reported whole.
+func firstNonFiniteOutput(be tensor.Backend, l layers.Layer, x *tensor.Tensor) (bad layers.Layer, i int, v float32, y *tensor.Tensor) {
+	if seq, ok := l.(*layers.Sequential); ok {
+		for _, c := range seq.Layers {
+			if bad, i, v, x = firstNonFiniteOutput(be, c, x); bad != nil {
+				return bad, i, v, x
+			}
+		}
+		return nil, 0, 0, x
+	}
+	y = l.Forward(x, true)
+	h := make([]float32, y.Numel())
+	be.Download(h, y)
+	if i := nonFinite(h); i >= 0 {
+		return l, i, h[i], y
+	}
+	return nil, 0, 0, y
 }
 
 func nonFinite(v []float32) int {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/internal/checkpoint"
 	"github.com/cnnctl/cnnctl/internal/layers"
+	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
 // Config is a training run's recipe once flags, recipe file and defaults
@@ -73,6 +74,7 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("train: output folder: %w", err)
 	}
+	removeStaleTemps(cfg.Out, r.Progress)
 	opt, err := NewOptimizer(m, cfg.Optimizer)
 	if err != nil {
 		return nil, err
@@ -110,6 +112,11 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	batches := r.Train.Batches()
 	k := m.Out.Numel()
 
+	// saved is the epoch of the newest checkpoint in OUT/last (-1: none).
+	saved := -1
+	if r.Resume != nil {
+		saved = r.Resume.Epoch
+	}
 	save := func(path string, epoch int, valTop1 float64) error {
 		ck, err := Snapshot(m, meta)
 		if err != nil {
@@ -119,13 +126,28 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		ck.BestTop1, ck.ValTop1 = res.Best, valTop1
 		ck.Optim = opt.State()
 		if err := checkpoint.Save(path, ck); err != nil {
+			kept := "no earlier checkpoint was written"
+			if _, serr := os.Stat(path); serr == nil {
+				kept = path + " still holds the previous checkpoint"
+			}
 			if cfg.KeepGoingOnSaveError {
-				r.Progress.Note("warning: %v (training goes on: --keep-going-on-save-error)", err)
+				r.Progress.Note("warning: %v; %s (training goes on: --keep-going-on-save-error)", err, kept)
 				return nil
 			}
-			return err
+			return fmt.Errorf("%w; %s; free some space or pick a writable --out, then run again with --resume auto (or pass --keep-going-on-save-error to train on without checkpoints)", err, kept)
+		}
+		if path == res.LastPath {
+			saved = epoch
 		}
 		return nil
+	}
+	// diverged is the error for a non-finite loss.
+	diverged := func(epoch int, loss float64, where string) error {
+		kept := "no checkpoint had been written yet"
+		if saved >= 0 {
+			kept = fmt.Sprintf("%s keeps the last good state (epoch %d)", res.LastPath, saved)
+		}
+		return fmt.Errorf("epoch %d step %d: %w (%v)%s; %s; try a lower --lr (e.g. a tenth) or --warmup-epochs 1, and --nan-check layer to name the layer", epoch+1, step, ErrNonFinite, loss, where, kept)
 	}
 
 	for epoch := startEpoch; epoch < cfg.Epochs; epoch++ {
@@ -144,14 +166,14 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 			}
 			lr = cfg.Schedule.LR(float64(epoch) + float64(bi)/float64(batches))
 			m.Ctx.Step = uint64(step)
-			loss, out := st.forward(b, true)
+			loss, _ := st.forward(b, true)
 			if cfg.NaNCheck != "off" && (math.IsNaN(loss) || math.IsInf(loss, 0)) {
 				it.Close()
 				where := ""
 				if cfg.NaNCheck == "layer" {
-					where = FirstNonFinite(m, out)
+					where = FirstNonFinite(m, st.x.View(append(tensor.Shape{b.N}, m.In...)))
 				}
-				return res, fmt.Errorf("epoch %d step %d: %w (%v)%s; OUT/last keeps the last good state; try a lower --lr or --warmup-epochs", epoch+1, step, ErrNonFinite, loss, where)
+				return res, diverged(epoch, loss, where)
 			}
 			m.Backward(st.loss.Backward())
 			opt.Update(lr)
@@ -184,6 +206,11 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		if seen > 0 {
 			em.TrainLoss, em.TrainTop1, em.ImagesPS = lossSum/float64(seen), float64(correct)/float64(seen), float64(seen)/secs
 		}
+		// Whatever --nan-check says, a non-finite epoch loss never reaches
+		// the metrics or overwrites a good checkpoint.
+		if math.IsNaN(em.TrainLoss) || math.IsInf(em.TrainLoss, 0) {
+			return res, diverged(epoch, em.TrainLoss, " (found at the end of the epoch: --nan-check step stops at the step)")
+		}
 		score := em.TrainTop1
 		if r.Val != nil {
 			ev, err := Evaluate(m, r.Val, meta.Classes, cfg.BatchSize)
@@ -201,16 +228,32 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		if improved {
 			res.Best = score
 		}
-		if err := save(res.LastPath, epoch+1, score); err != nil {
-			return res, err
-		}
+		// best before last: a crash between the two leaves last one epoch
+		// behind, and the resumed run redoes that epoch and rewrites best.
+		// The other order would leave a last whose best_top1 no best holds.
 		if improved {
 			if err := save(res.BestPath, epoch+1, score); err != nil {
 				return res, err
 			}
 		}
+		if err := save(res.LastPath, epoch+1, score); err != nil {
+			return res, err
+		}
 		res.Last = em
 		res.Epochs = epoch + 1
 	}
 	return res, nil
+}
+
+// removeStaleTemps deletes the temporary files of checkpoint writes that a
+// crash (kill -9, power loss) interrupted; they are never read.
+func removeStaleTemps(dir string, p Progress) {
+	for _, pat := range []string{".last.tmp-*", ".best.tmp-*", ".metrics.tmp-*"} {
+		names, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, n := range names {
+			if os.RemoveAll(n) == nil {
+				p.Note("removed %s, left by an interrupted checkpoint write", n)
+			}
+		}
+	}
 }
