@@ -476,6 +476,10 @@ func (d *decoder) layer(n *yaml.Node) ([]*Layer, error) {
 
 // repeat expands "repeat: {count: N, start: S}": N copies named with {i}
 // replaced by S, S+1, ...
+// maxRepeat bounds repeat counts, so a typo cannot make the loader allocate
+// gigabytes (the deepest zoo model repeats a block 9 times).
+const maxRepeat = 1000
+
 func (d *decoder) repeat(l *Layer, f field, nameNode *yaml.Node) ([]*Layer, error) {
 	rf, _, err := d.mapping(f.val, "repeat", []string{"count", "start"})
 	if err != nil {
@@ -488,6 +492,9 @@ func (d *decoder) repeat(l *Layer, f field, nameNode *yaml.Node) ([]*Layer, erro
 	count, err := d.positive(c)
 	if err != nil {
 		return nil, err
+	}
+	if count > maxRepeat {
+		return nil, d.errorf(c.val, "repeat: count %d is more than %d", count, maxRepeat)
 	}
 	start := 0
 	if s, ok := rf["start"]; ok {
