@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/cnnctl/cnnctl/internal/train"
@@ -63,8 +64,9 @@ func (p *progress) EndEpoch(m train.EpochMetrics) {
 	fmt.Fprintln(p.w, line)
 }
 
+// Note prints a line; --quiet hides notes but never warnings.
 func (p *progress) Note(format string, args ...any) {
-	if p.quiet {
+	if p.quiet && !strings.HasPrefix(format, "warning") {
 		return
 	}
 	fmt.Fprintf(p.w, format+"\n", args...)

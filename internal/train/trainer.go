@@ -72,7 +72,7 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	m := r.Model
 	be := m.Ctx.Backend
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("train: output folder: %w", err)
+		return nil, fmt.Errorf("train: cannot create the output folder %s (--out): %w", cfg.Out, err)
 	}
 	removeStaleTemps(cfg.Out, r.Progress)
 	opt, err := NewOptimizer(m, cfg.Optimizer)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestResumeBitIdentical: on the CPU, 2 epochs straight, 1 epoch + --resume
+// for 1 more, and a run stopped by Ctrl-C in the middle of epoch 2 then
+// continued with --resume auto all end with bit-identical weights and
+// optimiser state.
+func TestResumeBitIdentical(t *testing.T) {
+	dir := t.TempDir()
+	straight := filepath.Join(dir, "straight")
+	if code, _, stderr := runCLI(t, trainArgs(straight, 2)...); code != 0 {
+		t.Fatalf("straight run: exit %d\n%s", code, stderr)
+	}
+	want := mustLoad(t, filepath.Join(straight, "last"))
+
+	t.Run("epoch boundary", func(t *testing.T) {
+		out := filepath.Join(dir, "split")
+		if code, _, stderr := runCLI(t, trainArgs(out, 1)...); code != 0 {
+			t.Fatalf("epoch 1: exit %d\n%s", code, stderr)
+		}
+		if code, _, stderr := runCLI(t, trainArgs(out, 2, "--resume", filepath.Join(out, "last"))...); code != 0 {
+			t.Fatalf("resume: exit %d\n%s", code, stderr)
+		}
+		sameState(t, want, mustLoad(t, filepath.Join(out, "last")), "1 epoch + resume vs 2 straight")
+	})
+
+	t.Run("ctrl-c mid-epoch", func(t *testing.T) {
+		bin := buildCLI(t)
+		out := filepath.Join(dir, "interrupted")
+		cmd := exec.Command(bin, trainArgs(out, 2)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Epoch 1 is saved, then wait a little into epoch 2.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(out, "last")); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("no OUT/last after 30 s\n%s", stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(100+rand.Intn(300)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGINT)
+		err := <-done
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+			t.Fatalf("after SIGINT: %v, want exit code %d\n%s", err, exitInterrupted, stderr.String())
+		}
+		mustContain(t, "the interrupted run's message", stderr.String(), "interrupted", filepath.Join(out, "last"), "--resume auto")
+		ck := mustLoad(t, filepath.Join(out, "last"))
+		if ck.Epoch != 1 || ck.Step <= stepsPerEpoch || ck.Step >= 2*stepsPerEpoch {
+			t.Fatalf("interrupted checkpoint at epoch %d step %d, want epoch 1 and a step inside epoch 2", ck.Epoch, ck.Step)
+		}
+		t.Logf("interrupted at step %d of %d", ck.Step, 2*stepsPerEpoch)
+		code, _, errOut := runCLI(t, trainArgs(out, 2, "--resume", "auto")...)
+		if code != 0 {
+			t.Fatalf("--resume auto: exit %d\n%s", code, errOut)
+		}
+		sameState(t, want, mustLoad(t, filepath.Join(out, "last")), "ctrl-c + --resume auto vs 2 straight")
+	})
+}
