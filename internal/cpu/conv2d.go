@@ -95,6 +95,10 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		b.conv2DForward(&g, xd, wd, bd, yd)
+		return
+	}
 	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
 	cols := make([]float32, workers(g.N)*crs*ohw)
 	parallelFor(g.N, func(worker, lo, hi int) {
@@ -130,6 +134,10 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvPara
 	g.geometry(c)
 	c.shape("dy", dy, g.N, g.K, g.OH, g.OW)
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		b.conv2DBackwardData(&g, dyd, wd, dxd)
 		return
 	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
@@ -169,6 +177,10 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 		c.shape("db", db, g.K)
 	}
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		b.conv2DBackwardFilter(&g, xd, dyd, dwd, dbd)
 		return
 	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W

@@ -1,6 +1,11 @@
-// Package cpu is cnnctl's pure-Go backend and the reference every other
-// backend is checked against: each op is written as plain loops that read as
-// its specification, with the shapes of its arguments in comments.
+// Package cpu is cnnctl's pure-Go backend. It holds two engines behind one
+// type: the reference (NewReference), where each op is written as plain
+// loops that read as its specification, with the shapes of its arguments in
+// comments, and every other backend is checked against it; and the fast
+// engine (New), where convolutions and linear layers run on internal/gemm
+// (im2col into reused buffers, several images per product where the images
+// are small) and the other ops are parallel tight loops. Both give the same
+// bits on every run with the same GOMAXPROCS.
 //
 // Dimension letters are those of package tensor: N batch, C input channels,
 // H W input size, K output channels, OH OW output size, R S kernel size,
@@ -12,6 +17,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/cnnctl/cnnctl/internal/gemm"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
@@ -21,16 +27,29 @@ import (
 type Backend struct {
 	mu  sync.Mutex
 	err error
+	// ref selects the plain-loop reference kernels.
+	ref bool
+	// scratch holds the fast engine's work buffers, [slot][worker], grown
+	// to the largest size asked for and reused by every later call.
+	scratch [numSlots][][]float32
 }
 
 var _ tensor.Backend = (*Backend)(nil)
 
-// New returns a CPU backend. It holds no resources beyond Go memory.
+// New returns the fast CPU backend. It holds no resources beyond Go memory.
 func New() *Backend { return &Backend{} }
 
-// Name says how many threads the backend uses.
+// NewReference returns the CPU backend that runs the plain-loop reference
+// kernels: the specification the fast engine and other backends are tested
+// against.
+func NewReference() *Backend { return &Backend{ref: true} }
+
+// Name says which engine runs and how many threads it uses.
 func (b *Backend) Name() string {
-	return fmt.Sprintf("cpu (%d threads)", runtime.GOMAXPROCS(0))
+	if b.ref {
+		return fmt.Sprintf("cpu reference (%d threads)", runtime.GOMAXPROCS(0))
+	}
+	return fmt.Sprintf("cpu (%d threads, gemm %s)", runtime.GOMAXPROCS(0), gemm.Kernel())
 }
 
 // Err returns the first error recorded by an op, or nil.
@@ -154,4 +173,29 @@ func parallelElems(n int, f func(lo, hi int)) {
 		return
 	}
 	parallelFor(n, func(_, lo, hi int) { f(lo, hi) })
+}
+
+// Scratch slots: the buffers one op may use at once, per worker.
+const (
+	slotCol     = iota // im2col matrix
+	slotGather         // dy gathered or y before scattering, several images
+	slotPartial        // one worker's share of a reduced gradient
+	numSlots
+)
+
+// bufs returns the scratch buffers of slot for workers workers, n elements
+// each, contents undefined. Callers are serialised (one op at a time) and
+// call it before starting their goroutines, so it needs no lock.
+func (b *Backend) bufs(slot, workers, n int) [][]float32 {
+	s := &b.scratch[slot]
+	for len(*s) < workers {
+		*s = append(*s, nil)
+	}
+	for w := range workers {
+		if cap((*s)[w]) < n {
+			(*s)[w] = make([]float32, n)
+		}
+		(*s)[w] = (*s)[w][:n:cap((*s)[w])]
+	}
+	return (*s)[:workers]
 }

@@ -4,17 +4,33 @@ import (
 	"testing"
 
 	"github.com/cnnctl/cnnctl/internal/cpu"
+	"github.com/cnnctl/cnnctl/internal/gemm"
 	"github.com/cnnctl/cnnctl/internal/tensor/tensortest"
 )
 
-// TestSharedCases runs the shared cases on a second CPU backend: the results
-// are trivially equal, but it exercises every case and the harness, and the
-// guard cells and NaN-poisoned outputs check the CPU ops themselves.
+// TestSharedCases runs the shared cases on the fast engine, once per gemm
+// micro-kernel family the CPU supports, against the plain-loop reference.
+// The guard cells and NaN-poisoned outputs check the fast kernels' edges.
 func TestSharedCases(t *testing.T) {
-	tensortest.CheckBackend(t, cpu.New())
+	defer gemm.SetKernel(gemm.Kernel())
+	for _, k := range gemm.Kernels() {
+		t.Run(k, func(t *testing.T) {
+			if err := gemm.SetKernel(k); err != nil {
+				t.Fatal(err)
+			}
+			tensortest.CheckBackend(t, cpu.New())
+		})
+	}
 }
 
-// BenchmarkCases times every shared case on the CPU backend, e.g.
+// TestReferenceSharedCases runs the shared cases on a second reference
+// backend: trivially equal, but it exercises the harness and the reference's
+// own edges.
+func TestReferenceSharedCases(t *testing.T) {
+	tensortest.CheckBackend(t, cpu.NewReference())
+}
+
+// BenchmarkCases times every shared case on the fast engine, e.g.
 // go test -run '^$' -bench 'Cases/Conv2DForward' ./internal/cpu
 func BenchmarkCases(b *testing.B) {
 	be := cpu.New()

@@ -28,6 +28,10 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		linearForward(n, in, out, xd, wd, bd, yd)
+		return
+	}
 	parallelFor(n, func(_, lo, hi int) {
 		matmul(false, true, hi-lo, out, in, xd[lo*in:], in, wd, in, yd[lo*out:], out, false)
 		if bd != nil {
@@ -70,6 +74,10 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
 		c.shape("db", db, out)
 	}
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		linearBackward(n, in, out, xd, wd, dyd, dxd, dwd, dbd)
 		return
 	}
 	if dxd != nil {

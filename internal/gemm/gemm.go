@@ -149,6 +149,17 @@ var workspaces = sync.Pool{New: func() any { return new(workspace) }}
 // transB) with ldb; C is M×N with ldc. beta == 0 ignores the contents of C.
 // Invalid arguments panic, as out-of-range slice indexing would.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmSerial is Sgemm on the calling goroutine alone, for callers that run
+// several products at once (one per image of a batch) and parallelise
+// around it. Each element of C gets the same bits as from Sgemm.
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemm(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
@@ -159,7 +170,6 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	kr := current().pick(m)
 
-	workers := runtime.GOMAXPROCS(0)
 	if m*n*k < parallelMinWork {
 		workers = 1
 	}

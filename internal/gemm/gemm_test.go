@@ -175,6 +175,32 @@ func TestSgemmSingleAndMultiThread(t *testing.T) {
 	}
 }
 
+// TestSgemmSerialSameBits checks that SgemmSerial gives exactly Sgemm's
+// result, so callers may pick either without changing their output.
+func TestSgemmSerialSameBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(3)
+	for _, d := range [][3]int{{130, 517, 70}, {517, 130, 300}, {64, 1024, 27}} {
+		m, n, k := d[0], d[1], d[2]
+		a, b := make([]float32, m*k), make([]float32, k*n)
+		for i := range a {
+			a[i] = r.Float32()*2 - 1
+		}
+		for i := range b {
+			b[i] = r.Float32()*2 - 1
+		}
+		c1, c2 := make([]float32, m*n), make([]float32, m*n)
+		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c1, n)
+		SgemmSerial(false, false, m, n, k, 1, a, k, b, n, 0, c2, n)
+		for i := range c1 {
+			if math.Float32bits(c1[i]) != math.Float32bits(c2[i]) {
+				t.Fatalf("%dx%dx%d: element %d: Sgemm %v, SgemmSerial %v", m, n, k, i, c1[i], c2[i])
+			}
+		}
+	}
+}
+
 func TestSetKernelUnknown(t *testing.T) {
 	if err := SetKernel("sse9"); err == nil {
 		t.Fatal("SetKernel(sse9) succeeded")

@@ -218,7 +218,7 @@ func CheckBackend(t *testing.T, be tensor.Backend) {
 // cases one kernel version supports).
 func CheckCases(t *testing.T, be tensor.Backend, cases []Case) {
 	t.Helper()
-	ref := cpu.New()
+	ref := cpu.NewReference()
 	for _, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
 			if err := Diff(be, ref, c); err != nil {

@@ -1,0 +1,344 @@
+package cpu
+
+import (
+	"runtime"
+
+	"github.com/cnnctl/cnnctl/internal/gemm"
+)
+
+// The fast engine's convolutions: the reference's im2col products on
+// internal/gemm. Images are taken in groups of nb, so that each product has
+// about groupCols columns (nb images × OH*OW pixels) even where the images
+// are small (the last layers of VGG: 2x2). A group's im2col matrix is
+// (C*R*S, nb*OH*OW): column i*OH*OW + p is pixel p of image i of the group.
+// Groups are spread over the workers, each product on one goroutine; with
+// fewer groups than workers (a small batch), one group at a time with the
+// product itself split over the workers. Both give the same bits.
+
+// groupCols is the number of product columns a group aims for.
+const groupCols = 256
+
+// sgemmFunc is gemm.Sgemm or gemm.SgemmSerial.
+type sgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// groups returns the images per group and the number of groups.
+func (g *conv2D) groups() (nb, count int) {
+	ohw := g.OH * g.OW
+	nb = max(1, min(g.N, (groupCols+ohw-1)/ohw))
+	return nb, (g.N + nb - 1) / nb
+}
+
+// pointwise reports a 1x1, stride 1, unpadded convolution, whose im2col
+// matrix is the image itself (C, H*W).
+func (g *conv2D) pointwise() bool {
+	p := g.p
+	return g.R == 1 && g.S == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0
+}
+
+// forGroups runs f(worker, group, mm) for every group and returns the number
+// of workers used: groups spread over the workers with mm single-threaded,
+// or, with fewer groups than GOMAXPROCS, all on worker 0 with mm parallel.
+func forGroups(count int, f func(worker, group int, mm sgemmFunc)) int {
+	if count < runtime.GOMAXPROCS(0) {
+		for gi := range count {
+			f(0, gi, gemm.Sgemm)
+		}
+		return 1
+	}
+	parallelFor(count, func(worker, lo, hi int) {
+		for gi := lo; gi < hi; gi++ {
+			f(worker, gi, gemm.SgemmSerial)
+		}
+	})
+	return workers(count)
+}
+
+// scratchWorkers is how many workers forGroups(count, ...) uses.
+func scratchWorkers(count int) int {
+	if count < runtime.GOMAXPROCS(0) {
+		return 1
+	}
+	return workers(count)
+}
+
+// validCols returns the output columns [lo, hi) whose input column
+// ow*stride - pad + s lies in [0, w).
+func validCols(out, w, stride, pad, s int) (lo, hi int) {
+	if pad > s {
+		lo = (pad - s + stride - 1) / stride
+	}
+	if last := w - 1 + pad - s; last >= 0 {
+		hi = min(out, last/stride+1)
+	}
+	lo = min(lo, out)
+	return lo, max(lo, hi)
+}
+
+// im2colFast writes im2col(x) for one image x (C,H,W) into col, whose rows
+// (C*R*S of them) start ld elements apart: the reference's im2col with
+// whole runs copied and only the padding cleared.
+func (g *conv2D) im2colFast(x, col []float32, ld int) {
+	sh, sw, ph, pw := g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW
+	ohw := g.OH * g.OW
+	for c := range g.C {
+		plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
+		for r := range g.R {
+			for s := range g.S {
+				row := col[((c*g.R+r)*g.S+s)*ld:][:ohw]
+				lo, hi := validCols(g.OW, g.W, sw, pw, s)
+				for oh := range g.OH {
+					out := row[oh*g.OW : (oh+1)*g.OW]
+					ih := oh*sh - ph + r
+					if ih < 0 || ih >= g.H {
+						clear(out)
+						continue
+					}
+					clear(out[:lo])
+					clear(out[hi:])
+					in := plane[ih*g.W : (ih+1)*g.W]
+					if sw == 1 {
+						copy(out[lo:hi], in[lo-pw+s:])
+						continue
+					}
+					for ow := lo; ow < hi; ow++ {
+						out[ow] = in[ow*sw-pw+s]
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2imFast adds col (C*R*S rows ld apart, OH*OW columns) into one image
+// x (C,H,W): the reference's col2im without per-pixel bounds checks.
+func (g *conv2D) col2imFast(col, x []float32, ld int) {
+	sh, sw, ph, pw := g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW
+	ohw := g.OH * g.OW
+	for c := range g.C {
+		plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
+		for r := range g.R {
+			for s := range g.S {
+				row := col[((c*g.R+r)*g.S+s)*ld:][:ohw]
+				lo, hi := validCols(g.OW, g.W, sw, pw, s)
+				if lo == hi {
+					continue
+				}
+				for oh := range g.OH {
+					ih := oh*sh - ph + r
+					if ih < 0 || ih >= g.H {
+						continue
+					}
+					src := row[oh*g.OW+lo : oh*g.OW+hi]
+					in := plane[ih*g.W : (ih+1)*g.W]
+					if sw == 1 {
+						dst := in[lo-pw+s:][:len(src)]
+						for i, v := range src {
+							dst[i] += v
+						}
+						continue
+					}
+					for i, v := range src {
+						in[(lo+i)*sw-pw+s] += v
+					}
+				}
+			}
+		}
+	}
+}
+
+// gatherDY copies dy of images [n0, n0+nb) (each (K, OH*OW)) into dst
+// (K, nb*OH*OW), the column layout of a group.
+func (g *conv2D) gatherDY(dy []float32, n0, nb int, dst []float32) {
+	ohw := g.OH * g.OW
+	for i := range nb {
+		img := dy[(n0+i)*g.K*ohw:]
+		for k := range g.K {
+			copy(dst[(k*nb+i)*ohw:][:ohw], img[k*ohw:(k+1)*ohw])
+		}
+	}
+}
+
+// conv2DForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
+// Per group: y (K, nb*OH*OW) = w · col + b, scattered to the images.
+func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
+	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
+	nb, count := g.groups()
+	direct := nb == 1 // y and (pointwise) x used in place
+	nw := scratchWorkers(count)
+	var cols, outs [][]float32
+	if !(direct && g.pointwise()) {
+		cols = b.bufs(slotCol, nw, crs*nb*ohw)
+	}
+	if !direct {
+		outs = b.bufs(slotGather, nw, g.K*nb*ohw)
+	}
+	forGroups(count, func(worker, gi int, mm sgemmFunc) {
+		n0 := gi * nb
+		m := min(nb, g.N-n0)
+		ld := m * ohw
+		var col []float32
+		if cols == nil {
+			col = xd[n0*chw : (n0+1)*chw]
+		} else {
+			col = cols[worker]
+			for i := range m {
+				g.im2colFast(xd[(n0+i)*chw:(n0+i+1)*chw], col[i*ohw:], ld)
+			}
+		}
+		if direct {
+			yn := yd[n0*g.K*ohw : (n0+1)*g.K*ohw]
+			beta := float32(0)
+			if bd != nil {
+				for k, v := range bd {
+					fill(yn[k*ohw:(k+1)*ohw], v)
+				}
+				beta = 1
+			}
+			mm(false, false, g.K, ohw, crs, 1, wd, crs, col, ld, beta, yn, ohw)
+			return
+		}
+		out := outs[worker]
+		mm(false, false, g.K, ld, crs, 1, wd, crs, col, ld, 0, out, ld)
+		for i := range m {
+			img := yd[(n0+i)*g.K*ohw:]
+			for k := range g.K {
+				dst := img[k*ohw : (k+1)*ohw]
+				src := out[(k*m+i)*ohw:][:ohw]
+				if bd == nil {
+					copy(dst, src)
+					continue
+				}
+				bk := bd[k]
+				for j, v := range src {
+					dst[j] = v + bk
+				}
+			}
+		}
+	})
+}
+
+// conv2DBackwardData: dy (N,K,OH,OW), w (K,C*R*S) -> dx (N,C,H,W).
+// Per group: col (C*R*S, nb*OH*OW) = wᵀ · dy, then col2im into each image.
+func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
+	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
+	nb, count := g.groups()
+	direct := nb == 1
+	nw := scratchWorkers(count)
+	var cols, dys [][]float32
+	if !(direct && g.pointwise()) {
+		cols = b.bufs(slotCol, nw, crs*nb*ohw)
+	}
+	if !direct {
+		dys = b.bufs(slotGather, nw, g.K*nb*ohw)
+	}
+	forGroups(count, func(worker, gi int, mm sgemmFunc) {
+		n0 := gi * nb
+		m := min(nb, g.N-n0)
+		ld := m * ohw
+		dyb := dyd[n0*g.K*ohw : (n0+1)*g.K*ohw]
+		if !direct {
+			dyb = dys[worker]
+			g.gatherDY(dyd, n0, m, dyb)
+		}
+		if cols == nil {
+			mm(true, false, crs, ld, g.K, 1, wd, crs, dyb, ld, 0, dxd[n0*chw:(n0+1)*chw], ohw)
+			return
+		}
+		col := cols[worker]
+		mm(true, false, crs, ld, g.K, 1, wd, crs, dyb, ld, 0, col, ld)
+		for i := range m {
+			dxn := dxd[(n0+i)*chw : (n0+i+1)*chw]
+			clear(dxn)
+			g.col2imFast(col[i*ohw:], dxn, ld)
+		}
+	})
+}
+
+// conv2DBackwardFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C*R*S), db (K) or nil.
+// Per group: dw += dy (K, nb*OH*OW) · colᵀ, accumulated per worker and the
+// workers' sums added in worker order; db[k] row sums in float64.
+func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
+	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
+	nb, count := g.groups()
+	direct := nb == 1
+	nw := scratchWorkers(count)
+	var cols, dys, parts [][]float32
+	if !(direct && g.pointwise()) {
+		cols = b.bufs(slotCol, nw, crs*nb*ohw)
+	}
+	if !direct {
+		dys = b.bufs(slotGather, nw, g.K*nb*ohw)
+	}
+	if nw > 1 {
+		parts = b.bufs(slotPartial, nw, g.K*crs)
+	}
+	forGroups(count, func(worker, gi int, mm sgemmFunc) {
+		n0 := gi * nb
+		m := min(nb, g.N-n0)
+		ld := m * ohw
+		dyb := dyd[n0*g.K*ohw : (n0+1)*g.K*ohw]
+		if !direct {
+			dyb = dys[worker]
+			g.gatherDY(dyd, n0, m, dyb)
+		}
+		var col []float32
+		if cols == nil {
+			col = xd[n0*chw : (n0+1)*chw]
+		} else {
+			col = cols[worker]
+			for i := range m {
+				g.im2colFast(xd[(n0+i)*chw:(n0+i+1)*chw], col[i*ohw:], ld)
+			}
+		}
+		part := dwd
+		if parts != nil {
+			part = parts[worker]
+		}
+		beta := float32(1)
+		if gi == firstGroup(count, nw, worker) {
+			beta = 0
+		}
+		mm(false, true, g.K, crs, ld, 1, dyb, ld, col, ld, beta, part, crs)
+	})
+	if parts != nil {
+		parallelElems(len(dwd), func(lo, hi int) {
+			dst := dwd[lo:hi]
+			copy(dst, parts[0][lo:hi])
+			for _, p := range parts[1:] {
+				src := p[lo:hi]
+				for i := range dst {
+					dst[i] += src[i]
+				}
+			}
+		})
+	}
+	if dbd != nil {
+		parallelFor(g.K, func(_, lo, hi int) {
+			for k := lo; k < hi; k++ {
+				var s float64
+				for n := range g.N {
+					for _, v := range dyd[(n*g.K+k)*ohw : (n*g.K+k+1)*ohw] {
+						s += float64(v)
+					}
+				}
+				dbd[k] = float32(s)
+			}
+		})
+	}
+}
+
+// firstGroup is the first group forGroups gives worker when nw workers
+// share count groups.
+func firstGroup(count, nw, worker int) int {
+	if nw <= 1 {
+		return 0
+	}
+	return worker * count / nw
+}
+
+// fill sets every element of s to v.
+func fill(s []float32, v float32) {
+	for i := range s {
+		s[i] = v
+	}
+}

@@ -1,0 +1,76 @@
+package cpu_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/cpu"
+	"github.com/cnnctl/cnnctl/internal/layers"
+	"github.com/cnnctl/cnnctl/internal/tensor"
+	"github.com/cnnctl/cnnctl/internal/train"
+	"github.com/cnnctl/cnnctl/internal/zoo"
+)
+
+// BenchmarkTrainStep times one SGD-momentum training step (forward, loss,
+// backward, update) at batch 128 of 3x32x32 for the models of issue 8, on
+// the fast engine, or on the reference with -bench 'TrainStep/ref/'.
+//
+//	go test -run '^$' -bench 'TrainStep/fast/lenet$' -benchtime 10x -count 5 ./internal/cpu
+func BenchmarkTrainStep(b *testing.B) {
+	engines := []struct {
+		name string
+		new  func() *cpu.Backend
+	}{{"fast", cpu.New}, {"ref", cpu.NewReference}}
+	for _, e := range engines {
+		for _, name := range []string{"lenet", "lenet-bn", "resnet", "resnet20", "alexnet", "nin", "vgg11-bn"} {
+			b.Run(e.name+"/"+name, func(b *testing.B) {
+				step, be := trainStep(b, e.new(), name, 128)
+				step() // warm-up: buffers allocated
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					step()
+				}
+				if err := be.Err(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
+			})
+		}
+	}
+}
+
+// trainStep builds model name on be with random data of batch n and
+// returns one training step.
+func trainStep(tb testing.TB, be *cpu.Backend, name string, n int) (func(), *cpu.Backend) {
+	spec, err := zoo.Load(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := zoo.Build(spec, be, tensor.Shape{3, 32, 32}, 10, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opt, err := train.NewOptimizer(m, train.OptimizerConfig{Kind: "sgd", Momentum: 0.9})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := make([]float32, n*3*32*32)
+	ys := make([]float32, n)
+	for i := range xs {
+		xs[i] = float32(rng.NormFloat64())
+	}
+	for i := range ys {
+		ys[i] = float32(rng.IntN(10))
+	}
+	x, y := be.New(tensor.Shape{n, 3, 32, 32}), be.New(tensor.Shape{n})
+	be.Upload(x, xs)
+	be.Upload(y, ys)
+	loss := layers.NewLoss(be, 0)
+	return func() {
+		loss.Forward(m.Forward(x, true), y)
+		m.Backward(loss.Backward())
+		opt.Update(0.01)
+	}, be
+}
