@@ -95,7 +95,7 @@ underscores), e.g. CNNCTL_BATCH_SIZE=64.`,
 		newPredictCmd(f, nil),
 		newExportCmd(f, nil),
 		newImportCmd(f, nil),
-		newBenchCmd(f),
+		newBenchCmd(f, nil),
 		newDataCmd(f),
 	)
 	return root

@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"github.com/cnnctl/cnnctl/internal/layers"
+)
+
+// cost is the work one leaf layer does on one batch.
+type cost struct {
+	fwdFLOPs, bwdFLOPs int64
+	fwdBytes, bwdBytes int64
+}
+
+// layerCost counts FLOPs and bytes for one batch of n through t, whose
+// layer has params trainable values (docs/bench-schema.md has the table):
+//
+//   - conv2d, linear: forward 2·MACs·n (a multiply-add is two FLOPs; bias
+//     adds not counted, like the MACs of `cnnctl models`); backward twice
+//     the forward (the data gradient and the filter gradient are one
+//     GEMM of the forward's size each; the bias gradient is not counted).
+//   - relu: 1 FLOP per output element forward, 1 backward; sigmoid, tanh:
+//     4 forward (exp counted as one), 3 backward.
+//   - maxpool2d, avgpool2d: R·S per output element forward and backward.
+//   - globalavgpool: 1 per input element forward and backward.
+//   - batchnorm: 7 per element forward in training (mean 1, variance 2,
+//     scale and shift 4), 4 in inference, 9 backward.
+//   - dropout: 2 per element forward (compare, multiply; the random
+//     numbers are not counted), 1 backward; shortcutpad (ResNet option A): 0.
+//   - flatten: a view, no FLOPs and no bytes.
+//
+// Bytes count each tensor once, 4 bytes per float32: forward reads the
+// input and the weights and writes the output; backward reads the input
+// (or saved output), the output gradient and the weights and writes the
+// input gradient and the weight gradient: 4·(2·in + out + 2·params).
+func layerCost(t *Timed, n int, params int64, train bool) cost {
+	in := int64(n) * int64(t.In.Numel())
+	out := int64(n) * int64(t.Out.Numel())
+	c := cost{
+		fwdBytes: 4 * (in + params + out),
+		bwdBytes: 4 * (2*in + out + 2*params),
+	}
+	switch t.Type() {
+	case "conv2d", "linear":
+		c.fwdFLOPs = 2 * t.MACs() * int64(n)
+		c.bwdFLOPs = 2 * c.fwdFLOPs
+	case "relu":
+		c.fwdFLOPs, c.bwdFLOPs = out, out
+	case "sigmoid", "tanh":
+		c.fwdFLOPs, c.bwdFLOPs = 4*out, 3*out
+	case "maxpool2d", "avgpool2d":
+		rs := int64(1)
+		if p, ok := t.Layer.(*layers.Pool2D); ok {
+			rs = int64(p.P.R * p.P.S)
+		}
+		c.fwdFLOPs, c.bwdFLOPs = rs*out, rs*out
+	case "globalavgpool":
+		c.fwdFLOPs, c.bwdFLOPs = in, in
+	case "batchnorm":
+		c.fwdFLOPs, c.bwdFLOPs = 7*in, 9*in
+		if !train {
+			c.fwdFLOPs = 4 * in
+		}
+	case "dropout":
+		c.fwdFLOPs, c.bwdFLOPs = 2*out, out
+	case "flatten":
+		c = cost{}
+	}
+	return c
+}
