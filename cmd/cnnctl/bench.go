@@ -102,7 +102,7 @@ per-layer and per-step ratios of two such files.`,
 	fl.BoolVar(&opts.All, "all", false, "run every zoo model (or --models), one line each")
 	fl.StringSliceVar(&opts.Models, "models", nil, "with --all: these models only (comma-separated)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed of the weights and the random batch")
-	cmd.AddCommand(newBenchCompareCmd(f, nil))
+	cmd.AddCommand(newBenchCompareCmd(f, nil), newBenchShowCmd(f))
 	return cmd
 }
 
@@ -309,6 +309,23 @@ the overhead and the throughputs with B/A. A ratio above 1 means B takes longer
 				return err
 			}
 			return bench.Compare(opts.f.Out, a, b)
+		},
+	}
+}
+
+// newBenchShowCmd prints a saved report as the terminal table.
+func newBenchShowCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:     "show FILE.json",
+		Short:   "Print a saved bench --json report (or a PyTorch one) as the table",
+		Example: "  cnnctl bench show resnet.json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := bench.ReadReport(args[0])
+			if err != nil {
+				return err
+			}
+			return r.WriteTable(f.Out)
 		},
 	}
 }

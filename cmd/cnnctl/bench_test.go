@@ -121,6 +121,10 @@ func TestBenchRun(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	out.Reset()
+	if code := run([]string{"bench", "show", a}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "conv1") {
+		t.Errorf("show: exit %d:\n%s", code, out.String())
+	}
 	if code := run([]string{"bench", "compare", a, filepath.Join(dir, "missing.json")}, nil, &out, &errOut); code != exitFailure {
 		t.Errorf("compare with a missing file: exit %d, want %d", code, exitFailure)
 	}
