@@ -129,3 +129,23 @@ func TestBenchRun(t *testing.T) {
 		t.Errorf("compare with a missing file: exit %d, want %d", code, exitFailure)
 	}
 }
+
+// TestDevicePeaks: `cnnctl device --json` lists the cached peaks.
+func TestDevicePeaks(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	path, err := bench.PeakCachePath()
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := bench.SavePeaks(path, &bench.Peaks{Device: "cpu (test)", GFLOPS: 3, GBPS: 4}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"device", "--json"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep struct{ Peaks []bench.Peaks }
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Peaks) != 1 || rep.Peaks[0].GFLOPS != 3 {
+		t.Errorf("device --json peaks: %+v, %v", rep.Peaks, err)
+	}
+}

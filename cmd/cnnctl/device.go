@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/cnnctl/cnnctl/internal/bench"
 	"github.com/cnnctl/cnnctl/internal/gpu"
 	"github.com/spf13/cobra"
 	xcpu "golang.org/x/sys/cpu"
@@ -47,6 +48,8 @@ type deviceReport struct {
 	GPUError  string     `json:"gpu_error,omitempty"`
 	CPU       cpuInfo    `json:"cpu"`
 	Auto      string     `json:"auto"` // what --device auto picks
+	// Peaks are those `cnnctl bench --peak` measured and cached.
+	Peaks []bench.Peaks `json:"peaks"`
 }
 
 func describeCPU() cpuInfo {
@@ -74,6 +77,11 @@ func runDevice(opts *deviceOptions) error {
 	if len(rep.GPUs) > 0 {
 		rep.Auto = "cuda:0"
 	}
+	peaks, peakPath, peakErr := bench.CachedPeaks()
+	rep.Peaks = peaks
+	if rep.Peaks == nil {
+		rep.Peaks = []bench.Peaks{}
+	}
 	if opts.JSON {
 		return printJSON(opts.f, rep)
 	}
@@ -86,5 +94,14 @@ func runDevice(opts *deviceOptions) error {
 	}
 	fmt.Fprintf(w, "CPU: %s, %d threads, SIMD: %s\n", rep.CPU.Arch, rep.CPU.Threads, strings.Join(rep.CPU.SIMD, " "))
 	fmt.Fprintf(w, "--device auto uses: %s\n", rep.Auto)
+	switch {
+	case peakErr != nil:
+		fmt.Fprintf(w, "peaks: %v\n", peakErr)
+	case len(peaks) == 0:
+		fmt.Fprintln(w, "peaks: none measured ('cnnctl bench --peak' measures this machine's)")
+	}
+	for _, p := range peaks {
+		fmt.Fprintf(w, "peaks of %s: %.1f GFLOP/s, %.1f GB/s (%s, %s; cached in %s)\n", p.Device, p.GFLOPS, p.GBPS, p.Method, p.MeasuredAt, peakPath)
+	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -159,4 +160,23 @@ func readPeaks(path string) (map[string]Peaks, error) {
 		return nil, fmt.Errorf("read peaks %s: %w (delete it and run 'cnnctl bench --peak')", path, err)
 	}
 	return all, nil
+}
+
+// CachedPeaks lists every device's cached peaks, sorted by device, and the
+// cache's path; none cached is an empty list.
+func CachedPeaks() ([]Peaks, string, error) {
+	path, err := PeakCachePath()
+	if err != nil {
+		return nil, "", err
+	}
+	all, err := readPeaks(path)
+	if err != nil {
+		return nil, path, err
+	}
+	out := make([]Peaks, 0, len(all))
+	for _, p := range all {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
+	return out, path, nil
 }
