@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/cnnctl/cnnctl/internal/zoo"
@@ -60,9 +61,37 @@ func loadRecipe(f *Factory, cmd *cobra.Command, path string) error {
 			}
 			val = strings.Join(parts, ",")
 		}
+		if err := checkRecipeType(cmd.Flags().Lookup(k.Value), val); err != nil {
+			return usagef("recipe %s:%d:%d: %s: %v", path, v.Line, v.Column, k.Value, err)
+		}
 		values[k.Value] = val
 	}
 	return f.Viper.MergeConfigMap(values)
+}
+
+// checkRecipeType rejects a value the flag could not take (viper would
+// read "epochs: many" as 0 and the error would blame --epochs 0).
+func checkRecipeType(fl *pflag.Flag, val any) error {
+	s := fmt.Sprint(val)
+	var err error
+	switch fl.Value.Type() {
+	case "int", "int64":
+		_, err = strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", s)
+		}
+	case "float64":
+		_, err = strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", s)
+		}
+	case "bool":
+		_, err = strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+	}
+	return nil
 }
 
 // readRecipe reads a recipe by path, or by name from configs/recipes.

@@ -91,6 +91,16 @@ func runTrain(o *trainOptions) error {
 			return usagef("--std: value %d is %g, must be positive", i+1, s)
 		}
 	}
+	// Shapes are checked before any work, and the model must end in one
+	// output per class.
+	rep, err := zoo.Summary(spec, in, len(ds.Classes))
+	if err != nil {
+		return err
+	}
+	if n := rep.Out.Numel(); n != len(ds.Classes) {
+		return fmt.Errorf("model %s (%s) ends with output %v per image, but the data has %d classes: end the model with a layer of out: classes (e.g. {type: linear, name: fc, out: classes})",
+			spec.Name, spec.File, rep.Out, len(ds.Classes))
+	}
 	if o.DryRun {
 		return dryRun(o, spec, in, len(ds.Classes), trSplit, valSplit)
 	}
