@@ -121,7 +121,11 @@ def bench(name, args):
     main = step if train else infer
     timed(main, args.warmup)
     step_ms = timed(main, args.iters)
-    infer_ms = timed(infer, args.iters) if train else step_ms
+    if train:
+        timed(infer, args.warmup)  # eval mode and no_grad take other oneDNN paths: warm them too
+        infer_ms = timed(infer, args.iters)
+    else:
+        infer_ms = step_ms
 
     # Per-layer forward times: hooks on leaf modules, a separate run.
     names = {m: k for k, m in model.named_modules()}

@@ -33,7 +33,7 @@ const lr = 1e-3
 
 // Run builds spec on be with a timer around every leaf layer and measures,
 // in this order: warmup steps; the whole step, timers off (Config.Iters
-// times); the inference forward, timers off; then the step again with the
+// times); warmup and timed inference forwards, timers off; then the step again with the
 // timers on, which gives the layer rows and the loss and update times.
 func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 	switch {
@@ -120,6 +120,9 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 	}
 	inferTimes := stepTimes
 	if cfg.Mode == "train" {
+		if _, err := repeat(cfg.Warmup, infer); err != nil {
+			return nil, err
+		}
 		if inferTimes, err = repeat(cfg.Iters, infer); err != nil {
 			return nil, err
 		}
