@@ -17,6 +17,10 @@ func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
 	if !c.ok() {
 		return
 	}
+	if !b.ref && a == tensor.ReLU {
+		parallelElems(len(xd), func(lo, hi int) { reluForward(xd[lo:hi], yd[lo:hi]) })
+		return
+	}
 	parallelElems(len(xd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := xd[i]
@@ -47,6 +51,10 @@ func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tens
 	if !c.ok() {
 		return
 	}
+	if !b.ref && a == tensor.ReLU {
+		parallelElems(len(yd), func(lo, hi int) { reluBackward(yd[lo:hi], dyd[lo:hi], dxd[lo:hi]) })
+		return
+	}
 	parallelElems(len(yd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v, g := yd[i], dyd[i]
@@ -63,4 +71,27 @@ func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tens
 			dxd[i] = g
 		}
 	})
+}
+
+// reluForward is the fast engine's relu: y = max(x, 0), NaN kept (Go's max
+// returns NaN for a NaN operand and orders -0 below 0).
+func reluForward(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
+
+// reluBackward is the fast engine's relu gradient: dx = dy where y > 0 or
+// y is NaN, else 0.
+func reluBackward(y, dy, dx []float32) {
+	dy = dy[:len(y)]
+	dx = dx[:len(y)]
+	for i, v := range y {
+		g := dy[i]
+		if v <= 0 {
+			g = 0
+		}
+		dx[i] = g
+	}
 }

@@ -180,6 +180,7 @@ const (
 	slotCol     = iota // im2col matrix
 	slotGather         // dy gathered or y before scattering, several images
 	slotPartial        // one worker's share of a reduced gradient
+	slotWeights        // weights rearranged (flipped kernels)
 	numSlots
 )
 

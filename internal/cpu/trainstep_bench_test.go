@@ -28,6 +28,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				step() // warm-up: buffers allocated
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := cpuSeconds()
 				for range b.N {
 					step()
 				}
@@ -35,6 +36,9 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
+				if used := cpuSeconds() - cpu0; used > 0 {
+					b.ReportMetric(used*1e3/float64(b.N), "cpu-ms/step")
+				}
 			})
 		}
 	}
