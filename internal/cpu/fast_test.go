@@ -41,6 +41,9 @@ func fastConvCases() []tensortest.Case {
 		{40, 6, 8, 8, 9, 1, 1, sq(1, 0), false},  // 1x1 gathered
 		{6, 4, 33, 33, 5, 5, 5, sq(2, 2), true},  // stride 2, one image per product
 		{9, 3, 12, 12, 4, 3, 3, sq(3, 1), true},  // stride 3
+		{6, 16, 9, 11, 5, 3, 3, sq(1, 1), true},  // backward data with flipped kernels
+		{4, 20, 7, 7, 6, 5, 5, sq(1, 0), false},  // flipped, unpadded
+		{3, 17, 20, 18, 4, 3, 3, sq(1, 2), true}, // flipped, one image per product
 		{3, 2, 19, 23, 3, 3, 5, tensor.ConvParams{StrideH: 1, StrideW: 2, PadH: 2, PadW: 1}, true},
 	} {
 		oh := (g.H+2*g.p.PadH-g.R)/g.p.StrideH + 1
