@@ -43,6 +43,17 @@ func (l *Loss) Forward(logits, labels *tensor.Tensor) float32 {
 	return float32(sum / float64(n))
 }
 
+// Free releases the loss's device buffers (it may be used again after).
+func (l *Loss) Free() {
+	for _, t := range []**tensor.Tensor{&l.loss, &l.dlogits} {
+		if *t != nil {
+			l.be.Free(*t)
+			*t = nil
+		}
+	}
+	l.grad = nil
+}
+
 // Backward returns the gradient of the mean loss with respect to the
 // logits of the last Forward, shaped as they were.
 func (l *Loss) Backward() *tensor.Tensor { return l.grad }

@@ -39,6 +39,13 @@ func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
 	}
 }
 
+// free releases the stepper's device tensors.
+func (s *stepper) free() {
+	s.be.Free(s.x)
+	s.be.Free(s.y)
+	s.loss.Free()
+}
+
 // forward uploads b and runs the model and the loss; it returns the mean
 // loss and leaves the logits on the host in s.logits.
 func (s *stepper) forward(b *Batch, train bool) (float64, *tensor.Tensor) {
@@ -63,6 +70,7 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 		return nil, fmt.Errorf("evaluate: model has %d outputs but the data has %d classes", k, len(classes))
 	}
 	s := newStepper(m, maxBatch, 0)
+	defer s.free() // evaluated every epoch: device memory must not pile up
 	ev := &Evaluation{Classes: classes, Confusion: make([][]int, k)}
 	for i := range ev.Confusion {
 		ev.Confusion[i] = make([]int, k)
