@@ -88,10 +88,12 @@ func reluBackward(y, dy, dx []float32) {
 	dy = dy[:len(y)]
 	dx = dx[:len(y)]
 	for i, v := range y {
-		g := dy[i]
+		// Selecting integer bits lets the compiler use a conditional move:
+		// with a branch, relu's random signs cost a misprediction each.
+		g := math.Float32bits(dy[i])
 		if v <= 0 {
 			g = 0
 		}
-		dx[i] = g
+		dx[i] = math.Float32frombits(g)
 	}
 }
