@@ -6,7 +6,7 @@ BIN       := bin
 DEMO_OUT  ?= runs/demo-lenet
 FUZZTIME  ?= 20s
 
-.PHONY: all build cuda kernels setup demo test test-go test-cuda test-torch fuzz bench bench-cpu soak clean
+.PHONY: all build cuda kernels setup demo test test-go test-cuda test-torch test-accuracy fuzz bench bench-cpu soak clean
 
 all: build
 
@@ -32,7 +32,7 @@ demo:
 	scripts/demo.sh $(DEMO_OUT)
 
 # Everything CI runs.
-test: setup test-go test-torch test-cuda fuzz
+test: setup test-go test-torch test-cuda test-accuracy fuzz
 
 test-go:
 	$(GO) vet ./...
@@ -64,3 +64,7 @@ soak: build
 
 clean:
 	rm -rf $(BIN) gpu-bundle internal/gpu/kernels.fatbin
+
+# LeNet on Fashion-MNIST and on the CIFAR-10 JPEGs must reach their accuracy bars.
+test-accuracy:
+	scripts/test-accuracy.sh

@@ -60,8 +60,8 @@ func PlotCurves(ms []EpochMetrics, path string) error {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}
-	acc.Legend.Top = false
-	acc.Legend.Left = false
+	loss.Legend.Top = true // loss falls: the top right is free
+	acc.Legend.Top = false // accuracy rises: the bottom right is free
 	img := vgimg.New(vg.Points(900), vg.Points(340))
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 3, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
