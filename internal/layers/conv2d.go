@@ -18,7 +18,13 @@ type Conv2D struct {
 	Bias    *Param // nil without bias
 
 	x, y, dx *tensor.Tensor
+	// skipDX leaves out the backward data: set by Model.Backward on the
+	// network's first layer, whose input gradient nothing uses.
+	skipDX bool
 }
+
+// SetSkipInputGrad makes Backward leave out dx and return nil.
+func (l *Conv2D) SetSkipInputGrad(skip bool) { l.skipDX = skip }
 
 // NewConv2D returns a convolution with k output channels and an r x s
 // kernel; the input channels come from the input shape. Its parameters are
@@ -75,6 +81,10 @@ func (l *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 
 // Backward: dy (N,K,OH,OW) -> dx (N,C,H,W); fills the weight and bias gradients.
 func (l *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	if l.skipDX {
+		l.be.Conv2DBackwardFilter(l.x, dy, l.Weight.Grad, grad(l.Bias), l.P)
+		return nil
+	}
 	dx := ensure(l.be, &l.dx, l.x.Shape)
 	l.be.Conv2DBackwardData(dy, l.Weight.Value, dx, l.P)
 	l.be.Conv2DBackwardFilter(l.x, dy, l.Weight.Grad, grad(l.Bias), l.P)

@@ -17,6 +17,7 @@ func build(t *testing.T, l Layer, in tensor.Shape) *Model {
 	if err != nil {
 		t.Fatalf("build %s: %v", l.Name(), err)
 	}
+	m.InputGrad = true
 	return m
 }
 
@@ -154,6 +155,7 @@ func (g gradCheck) run(t *testing.T) gradResult {
 	if err != nil {
 		t.Fatalf("build %s: %v", g.layer.Name(), err)
 	}
+	m.InputGrad = true
 	m.Ctx.Step = 5
 	// Move every value off PyTorch's init (BatchNorm's ones and zeros would
 	// hide mistakes), keeping running variances positive.

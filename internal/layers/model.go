@@ -22,6 +22,44 @@ type Model struct {
 	Weights *tensor.Tensor // all trainable values, contiguous
 	Grads   *tensor.Tensor // their gradients, same layout
 	State   *tensor.Tensor // all buffers, contiguous (may be nil)
+
+	// InputGrad makes Backward compute and return the gradient of the
+	// network's input. Training never needs it, so by default the first
+	// layer, when it can, skips that work and Backward returns nil.
+	InputGrad bool
+
+	// first is the model's first leaf when it can skip its input gradient.
+	first inputGradSkipper
+}
+
+// inputGradSkipper is a layer that can leave out the gradient of its input
+// (Backward then returns nil) when nothing before it needs one.
+type inputGradSkipper interface {
+	Layer
+	SetSkipInputGrad(skip bool)
+}
+
+// firstLeaf returns the layer that sees the network's input first, looking
+// through Sequentials and wrappers (such as cnnctl bench's timers); nil when
+// that layer cannot skip its input gradient. Containers that feed the input
+// to several branches (Residual, Concat) are not looked into: their inner
+// layers' dx are summed or needed.
+func firstLeaf(l Layer) inputGradSkipper {
+	for {
+		switch v := l.(type) {
+		case *Sequential:
+			if len(v.Layers) == 0 {
+				return nil
+			}
+			l = v.Layers[0]
+		case interface{ Unwrap() Layer }:
+			l = v.Unwrap()
+		case inputGradSkipper:
+			return v
+		default:
+			return nil
+		}
+	}
 }
 
 // Build sets up root for the per-sample input shape in, allocates the
@@ -33,7 +71,7 @@ func Build(be tensor.Backend, root Layer, in tensor.Shape, seed int64) (*Model, 
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Root: root, Ctx: ctx, In: in.Clone(), Out: out}
+	m := &Model{Root: root, Ctx: ctx, In: in.Clone(), Out: out, first: firstLeaf(root)}
 	seen := map[string]bool{}
 	var nw, ns int
 	for _, p := range ctx.params {
@@ -87,8 +125,13 @@ func (m *Model) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	return m.Root.Forward(x, train)
 }
 
-// Backward propagates dy (N, Out...) through the network, filling Grads.
+// Backward propagates dy (N, Out...) through the network, filling Grads. It
+// returns the gradient of the input (N, In...) when InputGrad is set, and
+// otherwise may return nil.
 func (m *Model) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	if m.first != nil {
+		m.first.SetSkipInputGrad(!m.InputGrad)
+	}
 	return m.Root.Backward(dy)
 }
 
