@@ -70,6 +70,10 @@ func (b *Backend) MaxPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		g.maxPoolFast(xd, yd)
+		return
+	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
 	parallelFor(g.N*g.C, func(_, lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
@@ -100,6 +104,10 @@ func (b *Backend) MaxPool2DBackward(x, dy, dx *tensor.Tensor, p tensor.PoolParam
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		g.maxPoolBackwardFast(xd, dyd, dxd)
+		return
+	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
 	parallelFor(g.N*g.C, func(_, lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
@@ -128,6 +136,10 @@ func (b *Backend) AvgPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 	g := newPool2D(c, x, p)
 	c.shape("y", y, g.N, g.C, g.OH, g.OW)
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		g.avgPoolFast(xd, yd)
 		return
 	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
@@ -164,6 +176,10 @@ func (b *Backend) AvgPool2DBackward(dy, dx *tensor.Tensor, p tensor.PoolParams) 
 	g := newPool2D(c, dx, p)
 	c.shape("dy", dy, g.N, g.C, g.OH, g.OW)
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		g.avgPoolBackwardFast(dyd, dxd)
 		return
 	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
