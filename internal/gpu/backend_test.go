@@ -181,51 +181,6 @@ func random(n int, seed uint64) []float32 {
 	return v
 }
 
-// TestAugment checks the GPU augmentation against a plain loop.
-func TestAugment(t *testing.T) {
-	be := newBackend(t)
-	const n, c, h, w, pad = 5, 3, 7, 9, 2
-	r := rand.New(rand.NewPCG(3, 4))
-	src := make([]uint8, n*c*h*w)
-	for i := range src {
-		src[i] = uint8(r.IntN(256))
-	}
-	crops := make([]int32, 3*n)
-	for i := range n {
-		crops[3*i], crops[3*i+1], crops[3*i+2] = int32(r.IntN(2*pad+1)), int32(r.IntN(2*pad+1)), int32(i%2)
-	}
-	p := AugmentParams{H: h, W: w, Pad: pad, Mean: []float32{0.4, 0.5, 0.6}, Std: []float32{0.2, 0.25, 0.3}}
-	dst := be.New(tensor.Shape{n, c, h, w})
-	be.Augment(dst, src, crops, p)
-	got := make([]float32, dst.Numel())
-	be.Download(got, dst)
-	if err := be.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	for s := range n {
-		for ch := range c {
-			for y := range h {
-				for x := range w {
-					sx := x
-					if crops[3*s+2] == 1 {
-						sx = w - 1 - x
-					}
-					iy, ix := y+int(crops[3*s])-pad, sx+int(crops[3*s+1])-pad
-					v := float32(0)
-					if iy >= 0 && iy < h && ix >= 0 && ix < w {
-						v = float32(src[((s*c+ch)*h+iy)*w+ix])
-					}
-					want := (v/255 - p.Mean[ch]) / p.Std[ch]
-					i := ((s*c+ch)*h+y)*w + x
-					if math.Abs(float64(got[i]-want)) > 1e-5 {
-						t.Fatalf("dst[%d,%d,%d,%d] = %g, want %g", s, ch, y, x, got[i], want)
-					}
-				}
-			}
-		}
-	}
-}
-
 // BenchmarkConv2D times the three convolution kernels on a ResNet-20 layer
 // (128x16x32x32, 3x3, 16 filters) and reports GFLOP/s.
 func BenchmarkConv2D(b *testing.B) {

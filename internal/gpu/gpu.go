@@ -10,6 +10,8 @@ package gpu
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
 // ErrNotBuilt is returned by New and Devices in binaries built without CUDA.
@@ -43,12 +45,6 @@ func DriverVersion(v int) string { return fmt.Sprintf("%d.%d", v/1000, v%1000/10
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
-// AugmentParams are the per-batch settings of Backend.Augment.
-type AugmentParams struct {
-	// H and W are the source images' size; N and C are dst's.
-	H, W int
-	// Pad is RandomCrop's zero padding on each side.
-	Pad int
-	// Mean and Std, one per channel, normalise x/255.
-	Mean, Std []float32
-}
+// AugmentParams are the per-batch settings of Backend.Augment
+// (tensor.Augmenter).
+type AugmentParams = tensor.AugmentParams

@@ -23,7 +23,9 @@ func New(device int) (*Backend, error) { return nil, ErrNotBuilt }
 func Devices() ([]Info, error) { return nil, ErrNotBuilt }
 
 // Augment is never reached: New fails in this build.
-func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p AugmentParams) {}
+func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p tensor.AugmentParams) {}
+
+var _ tensor.Augmenter = (*Backend)(nil)
 
 // Info is never reached: New fails in this build.
 func (b *Backend) Info() Info { return Info{} }
