@@ -9,32 +9,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CNNCTL:-bin/cnnctl}
 epochs=${SOAK_EPOCHS:-20}
-margin=${SOAK_RSS_MARGIN_MB:-64}
+margin=${SOAK_RSS_MARGIN_MB:-16}
 ratio=${SOAK_IPS_RATIO:-0.85}
 data=${SOAK_DATA:-fashion-mnist:/usr/share/datasets/fashion-mnist}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 "$bin" train --model lenet --data "$data" --epochs "$epochs" --batch-size 128 --lr 0.01 \
-  --optimizer sgd --momentum 0.9 --device cpu --out "$out/run" 2>"$out/log" &
-pid=$!
-: >"$out/rss"
-seen=0
-# One RSS sample per finished epoch, taken when its log line appears.
-while kill -0 "$pid" 2>/dev/null; do
-  n=$(grep -c '^epoch ' "$out/log" || true)
-  if ((n > seen)); then
-    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    for ((e = seen + 1; e <= n; e++)); do echo "$e $rss" >>"$out/rss"; done
-    seen=$n
-  fi
-  sleep 0.2
-done
-wait "$pid" || { cat "$out/log"; echo "soak: training failed"; exit 1; }
+  --optimizer sgd --momentum 0.9 --device cpu --out "$out/run" 2>"$out/log" ||
+  { cat "$out/log"; echo "soak: training failed"; exit 1; }
 
-# epoch lines: "epoch   3/20  train loss ... 2.9s  20345 img/s"
-grep '^epoch ' "$out/log" | awk '{print $(NF-1)}' >"$out/ips"
-paste -d' ' "$out/rss" "$out/ips" | awk -v margin="$margin" -v ratio="$ratio" -v epochs="$epochs" '
+# cnnctl records the resident memory at the end of each epoch (rss_mib) and
+# the throughput (images_per_s) in metrics.jsonl.
+/usr/bin/python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    print(m["epoch"], m["rss_mib"] * 1024, m["images_per_s"])
+' "$out/run/metrics.jsonl" >"$out/rows"
+awk -v margin="$margin" -v ratio="$ratio" -v epochs="$epochs" '
   { e = $1; rss[e] = $2 / 1024; ips[e] = $3; n = e
     printf "epoch %2d  RSS %7.1f MiB  %8.0f img/s\n", e, rss[e], ips[e] }
   END {
@@ -50,4 +43,4 @@ paste -d' ' "$out/rss" "$out/ips" | awk -v margin="$margin" -v ratio="$ratio" -v
     if (late < ratio * early) { print "soak: FAIL: throughput decays"; bad = 1 }
     if (!bad) print "soak: ok"
     exit bad
-  }'
+  }' "$out/rows"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 )
 
 // EpochMetrics is one line of OUT/metrics.csv and OUT/metrics.jsonl.
@@ -21,6 +22,9 @@ type EpochMetrics struct {
 	Seconds   float64 `json:"seconds"`
 	ImagesPS  float64 `json:"images_per_s"`
 	HasVal    bool    `json:"has_val"`
+	// RSSMiB is the process's resident memory at the end of the epoch,
+	// after garbage is returned to the OS (0 where /proc is missing).
+	RSSMiB float64 `json:"rss_mib"`
 }
 
 const csvHeader = "epoch,step,lr,train_loss,train_top1,val_loss,val_top1,val_top5,seconds,images_per_s\n"
@@ -118,4 +122,20 @@ func truncateMetrics(dir string, upto int) error {
 		}
 	}
 	return nil
+}
+
+// releaseMemory runs the garbage collector and returns free memory to the
+// OS at the end of an epoch, so a long run's footprint stays flat instead
+// of growing to the collector's next target, and reports the resident set.
+func releaseMemory() float64 {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, resident int64
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		return 0
+	}
+	return float64(resident*int64(os.Getpagesize())) / (1 << 20)
 }

@@ -220,6 +220,7 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 			em.HasVal, em.ValLoss, em.ValTop1, em.ValTop5 = true, ev.Loss, ev.Top1, ev.Top5
 			score = ev.Top1
 		}
+		em.RSSMiB = releaseMemory()
 		if err := appendMetrics(cfg.Out, em); err != nil {
 			return res, err
 		}
