@@ -1,5 +1,7 @@
 package cpu
 
+import "math"
+
 // The fast engine's pooling: the reference's loops, one plane (n, c) at a
 // time over the workers, with the window bounds hoisted out of the pixel
 // loops and 2x2 stride-2 unpadded windows (LeNet, VGG) specialised. The same
@@ -25,31 +27,64 @@ func (g *pool2D) is2x2() bool {
 	return p.R == 2 && p.S == 2 && p.StrideH == 2 && p.StrideW == 2 && p.PadH == 0 && p.PadW == 0
 }
 
-// max4 returns the maximum of a, b, c, d and its position 0..3 with the
+// key maps a float that is not NaN to an int32 in the same order, with -0
+// and +0 equal: compared as ints, the maximum's index comes from conditional
+// moves instead of branches that random data mispredicts half the time.
+func key(v float32) int32 {
+	b := int32(math.Float32bits(v + 0)) // -0 + 0 == +0
+	return b ^ (b >> 31 & 0x7fffffff)
+}
+
+// max4 returns the position 0..3 of the maximum of a, b, c, d with the
 // reference's rule: the first maximum, or the last NaN.
-func max4(a, b, c, d float32) (float32, int) {
-	best, at := a, 0
-	if b > best || b != b {
-		best, at = b, 1
+func max4(a, b, c, d float32) int {
+	if s := a + b + c + d; s != s { // a NaN (or +inf and -inf): rare, exact
+		at, best := 0, a
+		for i, v := range [3]float32{b, c, d} {
+			if v > best || v != v {
+				best, at = v, i+1
+			}
+		}
+		return at
 	}
-	if c > best || c != c {
-		best, at = c, 2
+	best, at := key(a), 0
+	if k := key(b); k > best {
+		best, at = k, 1
 	}
-	if d > best || d != d {
-		best, at = d, 3
+	if k := key(c); k > best {
+		best, at = k, 2
 	}
-	return best, at
+	if k := key(d); k > best {
+		at = 3
+	}
+	return at
 }
 
 // argmaxRows returns the index in plane (row length w) of the maximum of
 // rows [h0, h1), columns [w0, w1), as the reference's argmax.
 func argmaxRows(plane []float32, w, h0, h1, w0, w1 int) int {
 	at := h0*w + w0
-	best := plane[at] // as the reference's -inf start: the same comparisons follow
+	best := key(plane[at])
+	var sum float32
+	for h := h0; h < h1; h++ {
+		row := plane[h*w+w0 : h*w+w1]
+		for i, v := range row {
+			sum += v
+			if k := key(v); k > best {
+				best, at = k, h*w+w0+i
+			}
+		}
+	}
+	if sum == sum {
+		return at
+	}
+	// A NaN (or infinities of both signs): the reference's loop, exact.
+	at = h0*w + w0
+	fbest := plane[at]
 	for h := h0; h < h1; h++ {
 		for i, v := range plane[h*w+w0 : h*w+w1] {
-			if v > best || v != v {
-				best, at = v, h*w+w0+i
+			if v > fbest || v != v {
+				fbest, at = v, h*w+w0+i
 			}
 		}
 	}
@@ -69,7 +104,9 @@ func (g *pool2D) maxPoolFast(xd, yd []float32) {
 					r1 := plane[(2*oh+1)*W : (2*oh+2)*W]
 					row := out[oh*OW : (oh+1)*OW]
 					for ow := range row {
-						row[ow], _ = max4(r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1])
+						i := 2 * ow
+						a, b, c, d := r0[i], r0[i+1], r1[i], r1[i+1]
+						row[ow] = [4]float32{a, b, c, d}[max4(a, b, c, d)]
 					}
 				}
 				continue
@@ -99,21 +136,12 @@ func (g *pool2D) maxPoolBackwardFast(xd, dyd, dxd []float32) {
 				for oh := range g.OH {
 					r0 := plane[2*oh*W : (2*oh+1)*W]
 					r1 := plane[(2*oh+1)*W : (2*oh+2)*W]
-					d0 := dplane[2*oh*W : (2*oh+1)*W]
-					d1 := dplane[(2*oh+1)*W : (2*oh+2)*W]
+					d := dplane[2*oh*W : (2*oh+2)*W]
 					row := dout[oh*OW : (oh+1)*OW]
 					for ow, v := range row {
 						i := 2 * ow
-						switch _, at := max4(r0[i], r0[i+1], r1[i], r1[i+1]); at {
-						case 0:
-							d0[i] += v
-						case 1:
-							d0[i+1] += v
-						case 2:
-							d1[i] += v
-						default:
-							d1[i+1] += v
-						}
+						at := max4(r0[i], r0[i+1], r1[i], r1[i+1])
+						d[i+at>>1*W+at&1] += v
 					}
 				}
 				continue
