@@ -142,13 +142,11 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 			step++
 			m.Ctx.Step = step
 			logits := m.Forward(x, true)
-			dl, err := timeIt(func() { loss.Forward(logits, y) })
-			if err != nil {
-				return nil, fmt.Errorf("bench %s: %w", spec.Name, err)
-			}
+			// Timed as the layers are (device events where the backend has them).
+			dl := rec.Measure(func() { loss.Forward(logits, y) })
 			m.Backward(loss.Backward())
-			du, err := timeIt(func() { opt.Update(lr) })
-			if err != nil {
+			du := rec.Measure(func() { opt.Update(lr) })
+			if err := be.Err(); err != nil {
 				return nil, fmt.Errorf("bench %s: %w", spec.Name, err)
 			}
 			lossTimes = append(lossTimes, dl)
@@ -165,8 +163,11 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 		Schema: SchemaName, SchemaVersion: SchemaVersion, Tool: "cnnctl",
 		Date: date, Model: spec.Name, Device: be.Name(), Batch: n, Input: m.In.String(),
 		Mode: cfg.Mode, Iters: cfg.Iters, Warmup: cfg.Warmup,
-		Timing: "wall clock; each leaf layer's forward and backward bracketed by the backend's Sync, in a run separate from the step's",
+		Timing: TimingWall,
 		Layers: []Layer{},
+	}
+	if rec.DeviceTimed() {
+		r.Timing = TimingEvents
 	}
 	if cfg.Peaks != nil && cfg.Peaks.Device == be.Name() {
 		r.Peaks = cfg.Peaks

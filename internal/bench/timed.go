@@ -8,22 +8,53 @@ import (
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
+// Report.Timing for the two ways layer rows are timed.
+const (
+	TimingWall   = "wall clock; each leaf layer's forward and backward bracketed by the backend's Sync, in a run separate from the step's"
+	TimingEvents = "device events (CUDA); each leaf layer's forward and backward between two events on the stream, the end one waited for, in a run separate from the step's (which is wall clock)"
+)
+
 // Recorder wraps leaf layers in timers (pass its Wrap to
 // zoo.BuildOptions) and collects their times while On. Off, a timer only
 // forwards the call: the unhooked step runs the same layers without syncs.
 type Recorder struct {
 	be tensor.Backend
-	// On turns the timers on. Each timed Forward and Backward is bracketed
-	// by be.Sync(), so on an asynchronous device (CUDA) it measures the
-	// layer's kernels and launches, and nothing overlaps across layers.
+	// events is be's device timer, nil where it has none.
+	events tensor.EventTimer
+	// On turns the timers on. Where the backend has device timers
+	// (tensor.EventTimer: CUDA events), each timed Forward and Backward is
+	// the device time between a mark before and one after its work, and
+	// the end is waited for, so nothing overlaps across layers. Elsewhere
+	// each is bracketed by be.Sync() and timed with the wall clock.
 	On     bool
 	leaves []*Timed
 	seen   map[string]int
 }
 
-// NewRecorder returns a recorder whose timers sync be.
+// NewRecorder returns a recorder that times layers on be: with be's
+// device timers where it has them, else with Sync and the wall clock.
 func NewRecorder(be tensor.Backend) *Recorder {
-	return &Recorder{be: be, seen: map[string]int{}}
+	r := &Recorder{be: be, seen: map[string]int{}}
+	r.events, _ = be.(tensor.EventTimer)
+	return r
+}
+
+// DeviceTimed reports whether layers are timed with device events.
+func (r *Recorder) DeviceTimed() bool { return r.events != nil }
+
+// Measure returns how long fn's work takes: device time between two events
+// where the backend has them, else wall clock between two syncs.
+func (r *Recorder) Measure(fn func()) time.Duration {
+	if r.events != nil {
+		tm := r.events.StartTimer()
+		fn()
+		return tm.Stop()
+	}
+	r.be.Sync()
+	start := time.Now()
+	fn()
+	r.be.Sync()
+	return time.Since(start)
 }
 
 // Wrap wraps a leaf layer in a timer; it has zoo.BuildOptions.Wrap's type.
@@ -82,11 +113,8 @@ func (t *Timed) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	if !t.rec.On {
 		return t.Layer.Forward(x, train)
 	}
-	t.rec.be.Sync()
-	start := time.Now()
-	y := t.Layer.Forward(x, train)
-	t.rec.be.Sync()
-	t.curF += time.Since(start)
+	var y *tensor.Tensor
+	t.curF += t.rec.Measure(func() { y = t.Layer.Forward(x, train) })
 	return y
 }
 
@@ -95,11 +123,8 @@ func (t *Timed) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !t.rec.On {
 		return t.Layer.Backward(dy)
 	}
-	t.rec.be.Sync()
-	start := time.Now()
-	dx := t.Layer.Backward(dy)
-	t.rec.be.Sync()
-	t.curB += time.Since(start)
+	var dx *tensor.Tensor
+	t.curB += t.rec.Measure(func() { dx = t.Layer.Backward(dy) })
 	t.bwdCalled = true
 	return dx
 }

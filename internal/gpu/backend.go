@@ -38,6 +38,9 @@ type Backend struct {
 	mod  cu.Module
 	fns  map[string]cu.Function
 	pool *pool
+	// events are CUDA events free for timers (timer.go); the context's
+	// destruction frees them.
+	events []cu.Event
 }
 
 var _ tensor.Backend = (*Backend)(nil)

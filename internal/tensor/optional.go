@@ -36,8 +36,10 @@ type Augmenter interface {
 	//	v  = src[n][c][i+oy-Pad][j'+ox-Pad]    (0 outside the image)
 	//	dst[n][c][i][j] = (float32(v)/255 - Mean[c]) / Std[c]
 	//
-	// in float32, each operation rounded: the same bits as internal/data's
-	// loader, whose random offsets (dy, dx) are (oy-Pad, ox-Pad).
+	// in float32, each operation rounded. internal/data's loader computes
+	// the same (its random offsets (dy, dx) are (oy-Pad, ox-Pad)); the CPU
+	// reference gives its bits exactly, other backends agree within
+	// tensortest.Tol.
 	Augment(dst *Tensor, src []uint8, crops []int32, p AugmentParams)
 }
 
