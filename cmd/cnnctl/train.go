@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cnnctl/cnnctl/internal/train"
 	"github.com/spf13/cobra"
 )
 
@@ -177,6 +178,12 @@ func (o *trainOptions) resolve() error {
 	}
 	if err := checkDeviceFlag(o.Device); err != nil {
 		return err
+	}
+	if err := (train.Schedule{Kind: o.Sched, BaseLR: o.LR, Epochs: o.Epochs, WarmupEpochs: o.Warmup, StepEvery: o.StepEv, StepGamma: o.StepG}).Validate(); err != nil {
+		return usageError{err}
+	}
+	if err := (train.OptimizerConfig{Kind: o.Opt, Momentum: o.Mom, Nesterov: o.Nest, WeightDecay: o.WD}).Validate(); err != nil {
+		return usageError{err}
 	}
 	if _, err := parseFloats(o.Mean, "--mean"); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/internal/checkpoint"
 	"github.com/cnnctl/cnnctl/internal/data"
+	"github.com/cnnctl/cnnctl/internal/gpu"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/train"
 	"github.com/cnnctl/cnnctl/internal/zoo"
@@ -110,6 +111,13 @@ func runTrain(o *trainOptions) error {
 		return err
 	}
 	defer be.Close()
+	plan, err := planMemory(o, spec, in, len(ds.Classes))
+	if err != nil {
+		return err
+	}
+	if err := checkGPUMemory(be, plan, o.Batch); err != nil {
+		return err
+	}
 	model, err := zoo.Build(spec, be, in, len(ds.Classes), o.Seed)
 	if err != nil {
 		return err
@@ -208,11 +216,18 @@ func short(h string) string {
 	return h
 }
 
-// dryRun prints the plan: parameters, MACs and a memory estimate.
-func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, val *data.Split) error {
+// memoryPlan estimates the device memory a run needs: parameters with
+// their gradients and optimiser slots, plus per image every layer's output
+// and input gradient (kept for the backward).
+type memoryPlan struct {
+	params, paramBytes, macs int64
+	actPerImage              int64
+}
+
+func planMemory(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int) (memoryPlan, error) {
 	rep, err := zoo.Summary(spec, in, classes)
 	if err != nil {
-		return err
+		return memoryPlan{}, err
 	}
 	var act int64
 	for _, r := range rep.Rows {
@@ -224,19 +239,60 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	if o.Opt != "sgd" {
 		slots = 4
 	}
-	paramBytes := rep.Params * 4 * slots
-	// Each layer keeps its output and its input gradient for the backward.
-	actBytes := act * int64(o.Batch) * 4 * 2
+	return memoryPlan{params: rep.Params, macs: rep.MACs, paramBytes: rep.Params * 4 * slots, actPerImage: act * 4 * 2}, nil
+}
+
+func (p memoryPlan) bytes(batch int) int64 { return p.paramBytes + p.actPerImage*int64(batch) }
+
+// largestBatch is the biggest batch whose plan fits in free bytes.
+func (p memoryPlan) largestBatch(free int64) int64 {
+	if p.actPerImage == 0 || free <= p.paramBytes {
+		return 0
+	}
+	return (free - p.paramBytes) / p.actPerImage
+}
+
+// checkGPUMemory refuses a run whose plan exceeds the GPU's free memory,
+// before any work, with the numbers and the largest batch that fits.
+func checkGPUMemory(be tensor.Backend, p memoryPlan, batch int) error {
+	g, ok := be.(*gpu.Backend)
+	if !ok {
+		return nil
+	}
+	info := g.Info()
+	if need := p.bytes(batch); info.FreeMem > 0 && need > info.FreeMem {
+		return fmt.Errorf("out of GPU memory before starting: batch %d needs about %.0f MiB, %s has %.0f MiB free; the largest batch that fits is about %d (try --batch-size %d)",
+			batch, mib(need), info.Name, mib(info.FreeMem), p.largestBatch(info.FreeMem), p.largestBatch(info.FreeMem))
+	}
+	return nil
+}
+
+// dryRun prints the plan: parameters, MACs and the memory estimate, and
+// where a GPU is present, whether it fits and the largest batch that does.
+func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, val *data.Split) error {
+	p, err := planMemory(o, spec, in, classes)
+	if err != nil {
+		return err
+	}
 	w := o.f.Out
 	fmt.Fprintf(w, "model:       %s (%s)\n", spec.Name, spec.File)
 	fmt.Fprintf(w, "input:       %v, %d classes\n", in, classes)
-	fmt.Fprintf(w, "parameters:  %s (%s MACs/image)\n", commas(rep.Params), commas(rep.MACs))
+	fmt.Fprintf(w, "parameters:  %s (%s MACs/image)\n", commas(p.params), commas(p.macs))
 	fmt.Fprintf(w, "train split: %d images, %d steps/epoch at batch %d\n", tr.N, (tr.N+o.Batch-1)/o.Batch, o.Batch)
 	if val != nil {
 		fmt.Fprintf(w, "validation:  %d images\n", val.N)
 	}
 	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
-		mib(paramBytes), mib(actBytes), o.Batch, mib(paramBytes+actBytes))
+		mib(p.paramBytes), mib(p.actPerImage*int64(o.Batch)), o.Batch, mib(p.bytes(o.Batch)))
+	if o.Device != "cpu" {
+		if gpus, err := gpu.Devices(); err == nil && len(gpus) > 0 {
+			g := gpus[0]
+			fmt.Fprintf(w, "GPU:         %s: %.0f MiB free, fits: %v, largest batch about %d\n",
+				g.Name, mib(g.FreeMem), p.bytes(o.Batch) <= g.FreeMem, p.largestBatch(g.FreeMem))
+		} else if o.Device != "auto" {
+			fmt.Fprintf(w, "GPU:         none usable (%v)\n", err)
+		}
+	}
 	fmt.Fprintf(w, "dry run: nothing trained\n")
 	return nil
 }

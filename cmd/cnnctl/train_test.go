@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
 // parseTrain runs the train command's flag parsing, recipe loading and
@@ -92,6 +94,9 @@ func TestTrainRejectsBadSettings(t *testing.T) {
 		{[]string{"--model", "lenet", "--data", "synthetic", "--mean", "0.5,x"}, `--mean: "x" is not a number`},
 		{[]string{"--model", "lenet", "--data", "synthetic", "--config", badRecipe}, `unknown key "batchsize" (did you mean "batch-size"?)`},
 		{[]string{"--model", "lenet", "--data", "synthetic", "--config", "no-such-recipe"}, "recipe:"},
+		{[]string{"--model", "lenet", "--data", "synthetic", "--optimizer", "rmsprop"}, `unknown optimizer "rmsprop"`},
+		{[]string{"--model", "lenet", "--data", "synthetic", "--schedule", "linear"}, `unknown schedule "linear"`},
+		{[]string{"--model", "lenet", "--data", "synthetic", "--nesterov", "--momentum", "0"}, "--nesterov needs a positive --momentum"},
 	} {
 		_, err := parseTrain(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -118,4 +123,35 @@ func TestExitCodes(t *testing.T) {
 	if code := run([]string{"summary", "no-such-model"}, strings.NewReader(""), &out, &errOut); code != exitFailure || !strings.Contains(errOut.String(), "not a built-in model") {
 		t.Errorf("unknown model: exit %d, stderr %q", code, errOut.String())
 	}
+}
+
+func TestMemoryPlan(t *testing.T) {
+	o := &trainOptions{Opt: "sgd"}
+	spec := mustLoadSpec(t, "lenet")
+	p, err := planMemory(o, spec, []int{3, 32, 32}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.params != 62006 || p.paramBytes != 62006*4*3 {
+		t.Errorf("params %d (%d bytes), want 62006 (weights, grads, momentum)", p.params, p.paramBytes)
+	}
+	free := p.bytes(100)
+	if got := p.largestBatch(free); got != 100 {
+		t.Errorf("largest batch in exactly the plan of batch 100: %d", got)
+	}
+	if got := p.largestBatch(free - 1); got != 99 {
+		t.Errorf("one byte less: %d, want 99", got)
+	}
+	if got := p.largestBatch(p.paramBytes); got != 0 {
+		t.Errorf("no room for activations: %d, want 0", got)
+	}
+}
+
+func mustLoadSpec(t *testing.T, name string) *zoo.Spec {
+	t.Helper()
+	s, err := zoo.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -431,9 +431,9 @@ func decodeSource(root string, src *source, opts Options) (*Dataset, error) {
 	if len(bad) > 0 && !opts.SkipBadImages {
 		more := ""
 		if len(bad) > 1 {
-			more = fmt.Sprintf(" (and %d more bad images; SkipBadImages leaves them out)", len(bad)-1)
+			more = fmt.Sprintf(" (and %d more bad images)", len(bad)-1)
 		}
-		return nil, fmt.Errorf("imagefolder %s: %w%s", root, firstBad, more)
+		return nil, fmt.Errorf("imagefolder %s: %w%s; remove the file, or pass --skip-bad-images to leave bad images out", root, firstBad, more)
 	}
 	if len(order) > 1 {
 		var msg []string
