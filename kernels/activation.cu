@@ -30,7 +30,7 @@ extern "C" __global__ void activation_backward(const float *y, const float *dy, 
 		float v = y[i], d = dy[i];
 		switch (mode) {
 		case 0:
-			d = v > 0.f ? d : 0.f;
+			d = v <= 0.f ? 0.f : d; // a NaN y passes dy through, as in PyTorch and internal/cpu
 			break;
 		case 1:
 			d = d * v * (1.f - v);

@@ -29,12 +29,14 @@ extern "C" __global__ void batchnorm_forward_train(const float *x, const float *
 	}
 	double var = block_sum_d(acc, scratch) / (double)count;
 	double invstd = 1.0 / sqrt(var + (double)eps);
-	float scale = (float)(gamma[c] * invstd), shift = (float)(beta[c] - mean * gamma[c] * invstd);
+	// y = (x - mean)*scale + beta: subtracting the mean first keeps a large
+	// mean from cancelling against a folded shift (beta - mean*scale) in float.
+	float fmean = (float)mean, scale = (float)(gamma[c] * invstd), b = beta[c];
 	for (long long j = threadIdx.x; j < count; j += blockDim.x)
-		BN_AT(y, j) = fmaf(BN_AT(x, j), scale, shift);
+		BN_AT(y, j) = fmaf(BN_AT(x, j) - fmean, scale, b);
 	if (threadIdx.x == 0) {
 		double m = momentum;
-		double unbiased = count > 1 ? var * (double)count / (double)(count - 1) : var;
+		double unbiased = var * (double)count / (double)(count - 1); // count >= 2: the launcher checks
 		save_mean[c] = (float)mean;
 		save_invstd[c] = (float)invstd;
 		run_mean[c] = (float)((1.0 - m) * run_mean[c] + m * mean);
@@ -50,8 +52,8 @@ extern "C" __global__ void batchnorm_forward_infer(const float *x, const float *
 	grid_stride(i, (long long)N * C * L)
 	{
 		int c = (i / L) % C;
-		float scale = gamma[c] * rsqrtf(run_var[c] + eps);
-		y[i] = fmaf(x[i], scale, beta[c] - run_mean[c] * scale);
+		float scale = gamma[c] / sqrtf(run_var[c] + eps);
+		y[i] = fmaf(x[i] - run_mean[c], scale, beta[c]);
 	}
 }
 

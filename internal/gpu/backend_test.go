@@ -207,3 +207,18 @@ func BenchmarkConv2D(b *testing.B) {
 		})
 	}
 }
+
+// TestBatchNormOneValue wants training batch norm with one value per
+// channel refused (PyTorch refuses; the unbiased variance would be 0/0).
+func TestBatchNormOneValue(t *testing.T) {
+	be := newBackend(t)
+	x, y := be.New(tensor.Shape{1, 3}), be.New(tensor.Shape{1, 3})
+	ch := func() *tensor.Tensor { return be.New(tensor.Shape{3}) }
+	be.BatchNormForwardTrain(x, ch(), ch(), ch(), ch(), y, ch(), ch(), tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5})
+	if err := be.Err(); err == nil || !strings.Contains(err.Error(), "at least 2") {
+		t.Fatalf("err %v, want a refusal of 1 value per channel", err)
+	}
+	be.mu.Lock()
+	be.err = nil // the cleanup's Close would report it
+	be.mu.Unlock()
+}

@@ -41,6 +41,9 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, save
 	smp, sip := c.ptr("save mean", saveMean, 0), c.ptr("save invstd", saveInvStd, 0)
 	g := c.bn(x, named{"gamma", gamma}, named{"beta", beta}, named{"running mean", runMean}, named{"running var", runVar}, named{"save mean", saveMean}, named{"save invstd", saveInvStd})
 	c.check(c.err != nil || y.Shape.Equal(x.Shape), "y is %v, want x's %v", y.Shape, x.Shape)
+	// PyTorch refuses too: with one value per channel the batch variance
+	// is 0 and the unbiased running variance 0/0.
+	c.check(c.err != nil || g.N*g.L >= 2, "x is %v: %d value per channel, training statistics need at least 2", x.Shape, g.N*g.L)
 	c.launch("batchnorm_forward_train", dims{gx: g.C, gy: 1, gz: 1, block: bnThreads},
 		xp, gp, bp, rmp, rvp, yp, smp, sip, g.N, g.C, g.L, p.Momentum, p.Eps)
 }
