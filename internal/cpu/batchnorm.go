@@ -56,6 +56,10 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, save
 		return
 	}
 	mom := float64(p.Momentum)
+	if !b.ref {
+		g.forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si, mom, float64(p.Eps))
+		return
+	}
 	parallelFor(g.C, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			var sum float64
@@ -108,6 +112,10 @@ func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tens
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		g.forwardInferFast(xd, yd, gd, bd, rm, rv, float64(p.Eps))
+		return
+	}
 	parallelFor(g.C, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			invstd := 1 / math.Sqrt(float64(rv[ch])+float64(p.Eps))
@@ -147,6 +155,10 @@ func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgam
 		c.check(t.Shape.Equal(tensor.Shape{g.C}), "per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
 	}
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		g.backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd)
 		return
 	}
 	m := float64(g.N * g.L)

@@ -1,0 +1,137 @@
+package cpu
+
+import "math"
+
+// The fast engine's BatchNorm: two passes over each channel in float32
+// (statistics, then the output), channels spread over the workers when the
+// tensor is large. Each run of L values is summed in float32 with four
+// accumulators and the runs' sums are added in float64; the variance is
+// taken from sums shifted by the channel's first value, which keeps the
+// one-pass formula from cancelling when the mean is far from 0.
+
+// forChannels runs f on the channels [lo, hi) of C, over the workers when
+// the tensor has at least 1<<15 elements.
+func forChannels(c, elems int, f func(lo, hi int)) {
+	if elems < 1<<15 {
+		f(0, c)
+		return
+	}
+	parallelFor(c, func(_, lo, hi int) { f(lo, hi) })
+}
+
+// sumShifted returns Σ(v-s) and Σ(v-s)² over run.
+func sumShifted(run []float32, s float32) (sum, sq float64) {
+	var a0, a1, a2, a3, q0, q1, q2, q3 float32
+	i := 0
+	for ; i+4 <= len(run); i += 4 {
+		r := run[i : i+4 : i+4]
+		d0, d1, d2, d3 := r[0]-s, r[1]-s, r[2]-s, r[3]-s
+		a0, a1, a2, a3 = a0+d0, a1+d1, a2+d2, a3+d3
+		q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
+	}
+	for ; i < len(run); i++ {
+		d := run[i] - s
+		a0 += d
+		q0 += d * d
+	}
+	return float64((a0 + a1) + (a2 + a3)), float64((q0 + q1) + (q2 + q3))
+}
+
+// sumDot returns Σdy and Σdy·(x-mean) over a run.
+func sumDot(x, dy []float32, mean float32) (sum, dot float64) {
+	dy = dy[:len(x)]
+	var a0, a1, a2, a3, p0, p1, p2, p3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		r, d := x[i:i+4:i+4], dy[i:i+4:i+4]
+		a0, a1, a2, a3 = a0+d[0], a1+d[1], a2+d[2], a3+d[3]
+		p0, p1 = p0+d[0]*(r[0]-mean), p1+d[1]*(r[1]-mean)
+		p2, p3 = p2+d[2]*(r[2]-mean), p3+d[3]*(r[3]-mean)
+	}
+	for ; i < len(x); i++ {
+		a0 += dy[i]
+		p0 += dy[i] * (x[i] - mean)
+	}
+	return float64((a0 + a1) + (a2 + a3)), float64((p0 + p1) + (p2 + p3))
+}
+
+// affine writes y = x·scale + shift.
+func affine(x, y []float32, scale, shift float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = v*scale + shift
+	}
+}
+
+// forwardTrainFast is BatchNormForwardTrain on the fast engine.
+func (g batchNorm) forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si []float32, mom, eps float64) {
+	m := float64(g.N * g.L)
+	forChannels(g.C, len(xd), func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			x0 := xd[ch*g.L]
+			var sum, sq float64
+			for n := range g.N {
+				s, q := sumShifted(xd[(n*g.C+ch)*g.L:(n*g.C+ch+1)*g.L], x0)
+				sum, sq = sum+s, sq+q
+			}
+			d := sum / m
+			mean := float64(x0) + d
+			variance := max(0, sq/m-d*d)
+			invstd := 1 / math.Sqrt(variance+eps)
+			scale := float64(gd[ch]) * invstd
+			shift := float32(float64(bd[ch]) - mean*scale)
+			for n := range g.N {
+				o := (n*g.C + ch) * g.L
+				affine(xd[o:o+g.L], yd[o:o+g.L], float32(scale), shift)
+			}
+			sm[ch] = float32(mean)
+			si[ch] = float32(invstd)
+			rm[ch] = float32((1-mom)*float64(rm[ch]) + mom*mean)
+			rv[ch] = float32((1-mom)*float64(rv[ch]) + mom*variance*m/(m-1))
+		}
+	})
+}
+
+// forwardInferFast is BatchNormForwardInfer on the fast engine.
+func (g batchNorm) forwardInferFast(xd, yd, gd, bd, rm, rv []float32, eps float64) {
+	forChannels(g.C, len(xd), func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			invstd := 1 / math.Sqrt(float64(rv[ch])+eps)
+			scale := float64(gd[ch]) * invstd
+			shift := float32(float64(bd[ch]) - float64(rm[ch])*scale)
+			for n := range g.N {
+				o := (n*g.C + ch) * g.L
+				affine(xd[o:o+g.L], yd[o:o+g.L], float32(scale), shift)
+			}
+		}
+	})
+}
+
+// backwardFast is BatchNormBackward on the fast engine:
+// dx = k·m·dy - k·dbeta - k·invstd·dgamma·(x-mean), k = gamma·invstd/m.
+func (g batchNorm) backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
+	m := float64(g.N * g.L)
+	forChannels(g.C, len(xd), func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			mean, invstd := sm[ch], float64(si[ch])
+			var sdy, sdx float64
+			for n := range g.N {
+				o := (n*g.C + ch) * g.L
+				s, p := sumDot(xd[o:o+g.L], dyd[o:o+g.L], mean)
+				sdy, sdx = sdy+s, sdx+p
+			}
+			sdyx := sdx * invstd // Σ dy·xhat
+			k := float64(gd[ch]) * invstd / m
+			a, b, c := float32(k*m), float32(-k*invstd*sdyx), float32(-k*sdy)
+			for n := range g.N {
+				o := (n*g.C + ch) * g.L
+				x, dy, dx := xd[o:o+g.L], dyd[o:o+g.L], dxd[o:o+g.L]
+				for i, v := range x {
+					dx[i] = a*dy[i] + b*(v-mean) + c
+				}
+			}
+			dgd[ch] = float32(sdyx)
+			dbd[ch] = float32(sdy)
+		}
+	})
+}

@@ -1,0 +1,51 @@
+package cpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// TestFastBatchNormLarge checks the fast BatchNorm against the reference on
+// tensors big enough to run in parallel, with a mean far from 0 (the
+// shifted sums), with 1, 2 and 3 workers.
+func TestFastBatchNormLarge(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	p := tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5}
+	for _, procs := range []int{1, 2, 3} {
+		runtime.GOMAXPROCS(procs)
+		for _, s := range [][]int{{64, 16, 16, 16}, {32, 7, 13, 11}, {512, 100}} {
+			name := fmt.Sprintf("procs%d %v", procs, s)
+			r := rand.New(rand.NewPCG(uint64(len(s)), 3))
+			numel := tensor.Shape(s).Numel()
+			c := s[1]
+			xs := random(r, numel)
+			for i := range xs {
+				xs[i] = 40 + 3*xs[i]
+			}
+			dys, gs, bs := random(r, numel), random(r, c), random(r, c)
+			var outs [2][][]float32
+			for e, b := range []*Backend{New(), NewReference()} {
+				x, dy := from(b, xs, s...), from(b, dys, s...)
+				gamma, beta := from(b, gs, c), from(b, bs, c)
+				rm, rv := from(b, make([]float32, c), c), from(b, make([]float32, c), c)
+				y, dx := poisoned(b, s...), poisoned(b, s...)
+				sm, si, dg, db := poisoned(b, c), poisoned(b, c), poisoned(b, c), poisoned(b, c)
+				b.BatchNormForwardTrain(x, gamma, beta, rm, rv, y, sm, si, p)
+				b.BatchNormBackward(x, dy, gamma, sm, si, dx, dg, db)
+				yi := poisoned(b, s...)
+				b.BatchNormForwardInfer(x, gamma, beta, rm, rv, yi, p)
+				noErr(t, b)
+				for _, o := range []*tensor.Tensor{y, sm, si, rm, rv, dx, dg, db, yi} {
+					outs[e] = append(outs[e], values(b, o))
+				}
+			}
+			for o, what := range []string{"y", "saveMean", "saveInvStd", "runMean", "runVar", "dx", "dgamma", "dbeta", "y infer"} {
+				expect(t, name+" "+what, outs[0][o], f64(outs[1][o]), 1e-4)
+			}
+		}
+	}
+}
