@@ -6,15 +6,15 @@ import (
 
 // Add: y = a + b elementwise (same element count); y may be a or b.
 func (b *Backend) Add(a, bt, y *tensor.Tensor) {
-	b.binary("add", a, bt, y, func(u, v float32) float32 { return u + v })
+	b.binary("add", a, bt, y, func(u, v float32) float32 { return u + v }, addRange)
 }
 
 // Mul: y = a * b elementwise (same element count); y may be a or b.
 func (b *Backend) Mul(a, bt, y *tensor.Tensor) {
-	b.binary("mul", a, bt, y, func(u, v float32) float32 { return u * v })
+	b.binary("mul", a, bt, y, func(u, v float32) float32 { return u * v }, mulRange)
 }
 
-func (b *Backend) binary(op string, a, bt, y *tensor.Tensor, f func(u, v float32) float32) {
+func (b *Backend) binary(op string, a, bt, y *tensor.Tensor, f func(u, v float32) float32, fast func(a, b, y []float32)) {
 	c := b.call(op)
 	ad := c.data("a", a, 0)
 	bd := c.data("b", bt, 0)
@@ -23,9 +23,30 @@ func (b *Backend) binary(op string, a, bt, y *tensor.Tensor, f func(u, v float32
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		parallelElems(len(yd), func(lo, hi int) { fast(ad[lo:hi], bd[lo:hi], yd[lo:hi]) })
+		return
+	}
 	parallelElems(len(yd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			yd[i] = f(ad[i], bd[i])
 		}
 	})
+}
+
+// addRange writes y = a + b: the fast engine's loop, without the reference's
+// call per element.
+func addRange(a, b, y []float32) {
+	b, y = b[:len(a)], y[:len(a)]
+	for i, v := range a {
+		y[i] = v + b[i]
+	}
+}
+
+// mulRange writes y = a · b.
+func mulRange(a, b, y []float32) {
+	b, y = b[:len(a)], y[:len(a)]
+	for i, v := range a {
+		y[i] = v * b[i]
+	}
 }
