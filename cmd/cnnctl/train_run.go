@@ -127,7 +127,13 @@ func runTrain(o *trainOptions) error {
 		aug.Pad = o.CropPad
 	}
 	aug.HFlip = strings.Contains(o.Augment, "flip")
-	trLoader, err := data.NewLoader(trSplit, data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed, Mean: mean, Std: std, Augment: aug, Workers: o.Workers})
+	// A last batch of one image cannot be batch-normalised in train mode
+	// (PyTorch refuses it too): drop it rather than fail at the epoch's end.
+	dropLast := trSplit.N%o.Batch == 1
+	if dropLast {
+		fmt.Fprintf(log, "data: %d training images at batch %d leave a last batch of 1 image: it is dropped each epoch\n", trSplit.N, o.Batch)
+	}
+	trLoader, err := data.NewLoader(trSplit, data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed, Mean: mean, Std: std, Augment: aug, Workers: o.Workers, DropLast: dropLast})
 	if err != nil {
 		return err
 	}
