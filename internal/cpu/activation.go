@@ -18,10 +18,10 @@ func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
 		return
 	}
 	if !b.ref && a == tensor.ReLU {
-		b.parallelElems(len(xd), func(lo, hi int) { reluForward(xd[lo:hi], yd[lo:hi]) })
+		parallelElems(len(xd), func(lo, hi int) { reluForward(xd[lo:hi], yd[lo:hi]) })
 		return
 	}
-	b.parallelElems(len(xd), func(lo, hi int) {
+	parallelElems(len(xd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := xd[i]
 			switch a {
@@ -52,10 +52,10 @@ func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tens
 		return
 	}
 	if !b.ref && a == tensor.ReLU {
-		b.parallelElems(len(yd), func(lo, hi int) { reluBackward(yd[lo:hi], dyd[lo:hi], dxd[lo:hi]) })
+		parallelElems(len(yd), func(lo, hi int) { reluBackward(yd[lo:hi], dyd[lo:hi], dxd[lo:hi]) })
 		return
 	}
-	b.parallelElems(len(yd), func(lo, hi int) {
+	parallelElems(len(yd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v, g := yd[i], dyd[i]
 			switch a {

@@ -57,10 +57,10 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, save
 	}
 	mom := float64(p.Momentum)
 	if !b.ref {
-		b.batchNormTrainFast(g, xd, yd, gd, bd, rm, rv, sm, si, mom, float64(p.Eps))
+		g.forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si, mom, float64(p.Eps))
 		return
 	}
-	b.parallelFor(g.C, func(_, lo, hi int) {
+	parallelFor(g.C, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			var sum float64
 			g.channel(xd, ch, func(run []float32, _ int) {
@@ -113,10 +113,10 @@ func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tens
 		return
 	}
 	if !b.ref {
-		b.batchNormInferFast(g, xd, yd, gd, bd, rm, rv, float64(p.Eps))
+		g.forwardInferFast(xd, yd, gd, bd, rm, rv, float64(p.Eps))
 		return
 	}
-	b.parallelFor(g.C, func(_, lo, hi int) {
+	parallelFor(g.C, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			invstd := 1 / math.Sqrt(float64(rv[ch])+float64(p.Eps))
 			scale := float64(gd[ch]) * invstd
@@ -158,11 +158,11 @@ func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgam
 		return
 	}
 	if !b.ref {
-		b.batchNormBackwardFast(g, xd, dyd, dxd, gd, sm, si, dgd, dbd)
+		g.backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd)
 		return
 	}
 	m := float64(g.N * g.L)
-	b.parallelFor(g.C, func(_, lo, hi int) {
+	parallelFor(g.C, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			mean, invstd := float64(sm[ch]), float64(si[ch])
 			var sdy, sdyx float64

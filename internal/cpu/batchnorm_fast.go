@@ -11,12 +11,12 @@ import "math"
 
 // forChannels runs f on the channels [lo, hi) of C, over the workers when
 // the tensor has at least 1<<15 elements.
-func (b *Backend) forChannels(c, elems int, f func(lo, hi int)) {
+func forChannels(c, elems int, f func(lo, hi int)) {
 	if elems < 1<<15 {
 		f(0, c)
 		return
 	}
-	b.parallelFor(c, func(_, lo, hi int) { f(lo, hi) })
+	parallelFor(c, func(_, lo, hi int) { f(lo, hi) })
 }
 
 // sumShifted returns Σ(v-s) and Σ(v-s)² over run.
@@ -63,10 +63,10 @@ func affine(x, y []float32, scale, shift float32) {
 	}
 }
 
-// batchNormTrainFast is BatchNormForwardTrain on the fast engine.
-func (b *Backend) batchNormTrainFast(g batchNorm, xd, yd, gd, bd, rm, rv, sm, si []float32, mom, eps float64) {
+// forwardTrainFast is BatchNormForwardTrain on the fast engine.
+func (g batchNorm) forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si []float32, mom, eps float64) {
 	m := float64(g.N * g.L)
-	b.forChannels(g.C, len(xd), func(lo, hi int) {
+	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			x0 := xd[ch*g.L]
 			var sum, sq float64
@@ -92,9 +92,9 @@ func (b *Backend) batchNormTrainFast(g batchNorm, xd, yd, gd, bd, rm, rv, sm, si
 	})
 }
 
-// batchNormInferFast is BatchNormForwardInfer on the fast engine.
-func (b *Backend) batchNormInferFast(g batchNorm, xd, yd, gd, bd, rm, rv []float32, eps float64) {
-	b.forChannels(g.C, len(xd), func(lo, hi int) {
+// forwardInferFast is BatchNormForwardInfer on the fast engine.
+func (g batchNorm) forwardInferFast(xd, yd, gd, bd, rm, rv []float32, eps float64) {
+	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			invstd := 1 / math.Sqrt(float64(rv[ch])+eps)
 			scale := float64(gd[ch]) * invstd
@@ -107,11 +107,11 @@ func (b *Backend) batchNormInferFast(g batchNorm, xd, yd, gd, bd, rm, rv []float
 	})
 }
 
-// batchNormBackwardFast is BatchNormBackward on the fast engine:
+// backwardFast is BatchNormBackward on the fast engine:
 // dx = k·m·dy - k·dbeta - k·invstd·dgamma·(x-mean), k = gamma·invstd/m.
-func (b *Backend) batchNormBackwardFast(g batchNorm, xd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
+func (g batchNorm) backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
 	m := float64(g.N * g.L)
-	b.forChannels(g.C, len(xd), func(lo, hi int) {
+	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			mean, invstd := sm[ch], float64(si[ch])
 			var sdy, sdx float64

@@ -101,7 +101,7 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 	}
 	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
 	cols := make([]float32, workers(g.N)*crs*ohw)
-	b.parallelFor(g.N, func(worker, lo, hi int) {
+	parallelFor(g.N, func(worker, lo, hi int) {
 		col := cols[worker*crs*ohw : (worker+1)*crs*ohw]
 		for n := lo; n < hi; n++ {
 			g.im2col(xd[n*g.C*g.H*g.W:(n+1)*g.C*g.H*g.W], col)
@@ -142,7 +142,7 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvPara
 	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
 	cols := make([]float32, workers(g.N)*crs*ohw)
-	b.parallelFor(g.N, func(worker, lo, hi int) {
+	parallelFor(g.N, func(worker, lo, hi int) {
 		col := cols[worker*crs*ohw : (worker+1)*crs*ohw]
 		for n := lo; n < hi; n++ {
 			matmul(true, false, crs, ohw, g.K, wd, crs, dyd[n*g.K*ohw:], ohw, col, ohw, false)
@@ -187,7 +187,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	nw := workers(g.N)
 	cols := make([]float32, nw*crs*ohw)
 	partial := make([]float32, nw*g.K*crs) // one dw per worker, summed below
-	b.parallelFor(g.N, func(worker, lo, hi int) {
+	parallelFor(g.N, func(worker, lo, hi int) {
 		col := cols[worker*crs*ohw : (worker+1)*crs*ohw]
 		part := partial[worker*g.K*crs : (worker+1)*g.K*crs]
 		for n := lo; n < hi; n++ {

@@ -46,14 +46,14 @@ func (g *conv2D) pointwise() bool {
 // forGroups runs f(worker, group, mm) for every group and returns the number
 // of workers used: groups spread over the workers with mm single-threaded,
 // or, with fewer groups than GOMAXPROCS, all on worker 0 with mm parallel.
-func (b *Backend) forGroups(count int, f func(worker, group int, mm sgemmFunc)) int {
+func forGroups(count int, f func(worker, group int, mm sgemmFunc)) int {
 	if count < runtime.GOMAXPROCS(0) {
 		for gi := range count {
 			f(0, gi, gemm.Sgemm)
 		}
 		return 1
 	}
-	b.parallelFor(count, func(worker, lo, hi int) {
+	parallelFor(count, func(worker, lo, hi int) {
 		for gi := lo; gi < hi; gi++ {
 			f(worker, gi, gemm.SgemmSerial)
 		}
@@ -61,7 +61,7 @@ func (b *Backend) forGroups(count int, f func(worker, group int, mm sgemmFunc)) 
 	return workers(count)
 }
 
-// scratchWorkers is how many workers b.forGroups(count, ...) uses.
+// scratchWorkers is how many workers forGroups(count, ...) uses.
 func scratchWorkers(count int) int {
 	if count < runtime.GOMAXPROCS(0) {
 		return 1
@@ -208,7 +208,7 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 	if !direct {
 		outs = b.bufs(slotGather, nw, g.K*nb*ohw)
 	}
-	b.forGroups(count, func(worker, gi int, mm sgemmFunc) {
+	forGroups(count, func(worker, gi int, mm sgemmFunc) {
 		n0 := gi * nb
 		m := min(nb, g.N-n0)
 		ld := m * ohw
@@ -266,7 +266,7 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 		// wf (C,K,R,S): wf[c][k][r][s] = w[k][c][R-1-r][S-1-s].
 		wf := b.bufs(slotWeights, 1, len(wd))[0]
 		rs := g.R * g.S
-		b.parallelFor(g.C, func(_, lo, hi int) {
+		parallelFor(g.C, func(_, lo, hi int) {
 			for c := lo; c < hi; c++ {
 				for k := range g.K {
 					src := wd[(k*g.C+c)*rs : (k*g.C+c+1)*rs]
@@ -292,7 +292,7 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 	if !direct {
 		dys = b.bufs(slotGather, nw, g.K*nb*ohw)
 	}
-	b.forGroups(count, func(worker, gi int, mm sgemmFunc) {
+	forGroups(count, func(worker, gi int, mm sgemmFunc) {
 		n0 := gi * nb
 		m := min(nb, g.N-n0)
 		ld := m * ohw
@@ -333,7 +333,7 @@ func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
 	if nw > 1 {
 		parts = b.bufs(slotPartial, nw, g.K*crs)
 	}
-	b.forGroups(count, func(worker, gi int, mm sgemmFunc) {
+	forGroups(count, func(worker, gi int, mm sgemmFunc) {
 		n0 := gi * nb
 		m := min(nb, g.N-n0)
 		ld := m * ohw
@@ -362,7 +362,7 @@ func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
 		mm(false, true, g.K, crs, ld, 1, dyb, ld, col, ld, beta, part, crs)
 	})
 	if parts != nil {
-		b.parallelElems(len(dwd), func(lo, hi int) {
+		parallelElems(len(dwd), func(lo, hi int) {
 			dst := dwd[lo:hi]
 			copy(dst, parts[0][lo:hi])
 			for _, p := range parts[1:] {
@@ -374,7 +374,7 @@ func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
 		})
 	}
 	if dbd != nil {
-		b.parallelFor(g.K, func(_, lo, hi int) {
+		parallelFor(g.K, func(_, lo, hi int) {
 			for k := lo; k < hi; k++ {
 				var s float64
 				for n := range g.N {

@@ -32,8 +32,6 @@ type Backend struct {
 	// scratch holds the fast engine's work buffers, [slot][worker], grown
 	// to the largest size asked for and reused by every later call.
 	scratch [numSlots][][]float32
-	// pool runs the parallel loops' ranges.
-	pool pool
 }
 
 var _ tensor.Backend = (*Backend)(nil)
@@ -64,12 +62,8 @@ func (b *Backend) Err() error {
 // Sync returns Err: every op has finished when its method returns.
 func (b *Backend) Sync() error { return b.Err() }
 
-// Close stops the worker goroutines and returns Err; the garbage collector
-// frees the buffers. A backend that is never closed keeps its idle workers.
-func (b *Backend) Close() error {
-	b.pool.stop()
-	return b.Err()
-}
+// Close returns Err; the garbage collector frees the buffers.
+func (b *Backend) Close() error { return b.Err() }
 
 func (b *Backend) record(err error) {
 	b.mu.Lock()
@@ -146,11 +140,9 @@ func (c *call) ok() bool {
 	return true
 }
 
-// parallelFor splits [0, n) into contiguous ranges, one per worker up to
-// runtime.GOMAXPROCS, and runs f on each: range 0 on the caller, the others
-// on the backend's pool. It returns when all are done. The ranges depend
-// only on n and GOMAXPROCS, never on which goroutine runs them.
-func (b *Backend) parallelFor(n int, f func(worker, lo, hi int)) {
+// parallelFor splits [0, n) into contiguous ranges, one per goroutine up to
+// runtime.GOMAXPROCS, and runs f on each. It returns when all are done.
+func parallelFor(n int, f func(worker, lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 {
 		if n > 0 {
@@ -158,70 +150,16 @@ func (b *Backend) parallelFor(n int, f func(worker, lo, hi int)) {
 		}
 		return
 	}
-	p := &b.pool
-	if p.busy {
-		// Called from inside a parallel loop: goroutines of its own, as
-		// the pool's may all be waiting on this caller.
-		var wg sync.WaitGroup
-		for w := 1; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f(w, w*n/workers, (w+1)*n/workers)
-			}()
-		}
-		f(0, 0, n/workers)
-		wg.Wait()
-		return
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(w, lo, hi)
+		}()
 	}
-	p.start(workers - 1)
-	p.busy = true
-	p.wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		p.tasks <- task{f: f, worker: w, lo: w * n / workers, hi: (w + 1) * n / workers}
-	}
-	f(0, 0, n/workers)
-	p.wg.Wait()
-	p.busy = false
-}
-
-// pool is a backend's worker goroutines, started when a parallel loop
-// first needs them and kept until Close, so that an op costs no goroutine
-// start-ups (and their allocations).
-type pool struct {
-	tasks   chan task
-	started int
-	wg      sync.WaitGroup
-	busy    bool // a parallelFor is running on the pool
-}
-
-// task is one range of a parallel loop.
-type task struct {
-	f              func(worker, lo, hi int)
-	worker, lo, hi int
-}
-
-// start makes sure at least n workers run.
-func (p *pool) start(n int) {
-	if p.tasks == nil {
-		p.tasks = make(chan task, 64)
-	}
-	for ; p.started < n; p.started++ {
-		go func(tasks <-chan task) {
-			for t := range tasks {
-				t.f(t.worker, t.lo, t.hi)
-				p.wg.Done()
-			}
-		}(p.tasks)
-	}
-}
-
-// stop ends the workers; a later parallel loop starts new ones.
-func (p *pool) stop() {
-	if p.tasks != nil {
-		close(p.tasks)
-		p.tasks, p.started = nil, 0
-	}
+	wg.Wait()
 }
 
 // workers is how many ranges parallelFor(n, ...) makes.
@@ -229,12 +167,12 @@ func workers(n int) int { return max(1, min(runtime.GOMAXPROCS(0), n)) }
 
 // parallelElems is parallelFor for cheap elementwise loops: below 1<<15
 // elements it runs f on the caller's goroutine.
-func (b *Backend) parallelElems(n int, f func(lo, hi int)) {
+func parallelElems(n int, f func(lo, hi int)) {
 	if n < 1<<15 {
 		f(0, n)
 		return
 	}
-	b.parallelFor(n, func(_, lo, hi int) { f(lo, hi) })
+	parallelFor(n, func(_, lo, hi int) { f(lo, hi) })
 }
 
 // Scratch slots: the buffers one op may use at once, per worker.

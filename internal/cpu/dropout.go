@@ -19,7 +19,7 @@ func (b *Backend) DropoutForward(x, mask, y *tensor.Tensor, p float32, seed, cou
 		return
 	}
 	scale := 1 / (1 - p)
-	b.parallelElems(len(xd), func(lo, hi int) {
+	parallelElems(len(xd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			m := float32(0)
 			if philoxUniform(seed, counter, uint64(i)) >= p {

@@ -24,10 +24,10 @@ func (b *Backend) binary(op string, a, bt, y *tensor.Tensor, f func(u, v float32
 		return
 	}
 	if !b.ref {
-		b.parallelElems(len(yd), func(lo, hi int) { fast(ad[lo:hi], bd[lo:hi], yd[lo:hi]) })
+		parallelElems(len(yd), func(lo, hi int) { fast(ad[lo:hi], bd[lo:hi], yd[lo:hi]) })
 		return
 	}
-	b.parallelElems(len(yd), func(lo, hi int) {
+	parallelElems(len(yd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			yd[i] = f(ad[i], bd[i])
 		}

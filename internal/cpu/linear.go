@@ -32,7 +32,7 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 		linearForward(n, in, out, xd, wd, bd, yd)
 		return
 	}
-	b.parallelFor(n, func(_, lo, hi int) {
+	parallelFor(n, func(_, lo, hi int) {
 		matmul(false, true, hi-lo, out, in, xd[lo*in:], in, wd, in, yd[lo*out:], out, false)
 		if bd != nil {
 			for i := lo; i < hi; i++ {
@@ -77,15 +77,15 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
 		return
 	}
 	if !b.ref {
-		b.linearBackward(n, in, out, xd, wd, dyd, dxd, dwd, dbd)
+		linearBackward(n, in, out, xd, wd, dyd, dxd, dwd, dbd)
 		return
 	}
 	if dxd != nil {
-		b.parallelFor(n, func(_, lo, hi int) {
+		parallelFor(n, func(_, lo, hi int) {
 			matmul(false, false, hi-lo, in, out, dyd[lo*out:], out, wd, in, dxd[lo*in:], in, false)
 		})
 	}
-	b.parallelFor(out, func(_, lo, hi int) {
+	parallelFor(out, func(_, lo, hi int) {
 		// dw[lo:hi] (hi-lo, I) = dy[:, lo:hi]ᵀ · x, dy stored (N,O).
 		matmul(true, false, hi-lo, in, n, dyd[lo:], out, xd, in, dwd[lo*in:], in, false)
 	})

@@ -17,13 +17,13 @@ func linearForward(n, in, out int, xd, wd, bd, yd []float32) {
 
 // linearBackward: x (N,I), w (O,I), dy (N,O) -> dx (N,I) or nil, dw (O,I), db (O) or nil:
 // dx = dy · w, dw = dyᵀ · x, db = column sums of dy (float64).
-func (b *Backend) linearBackward(n, in, out int, xd, wd, dyd, dxd, dwd, dbd []float32) {
+func linearBackward(n, in, out int, xd, wd, dyd, dxd, dwd, dbd []float32) {
 	if dxd != nil {
 		gemm.Sgemm(false, false, n, in, out, 1, dyd, out, wd, in, 0, dxd, in)
 	}
 	gemm.Sgemm(true, false, out, in, n, 1, dyd, out, xd, in, 0, dwd, in)
 	if dbd != nil {
-		b.parallelFor(out, func(_, lo, hi int) {
+		parallelFor(out, func(_, lo, hi int) {
 			for o := lo; o < hi; o++ {
 				var s float64
 				for i := range n {

@@ -22,7 +22,7 @@ func (b *Backend) SGDUpdate(w, g, v *tensor.Tensor, p tensor.SGDParams) {
 	if !c.ok() {
 		return
 	}
-	b.parallelElems(len(wd), func(lo, hi int) {
+	parallelElems(len(wd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			grad := gd[i] + p.WeightDecay*wd[i]
 			vd[i] = p.Momentum*vd[i] + grad
@@ -62,7 +62,7 @@ func (b *Backend) AdamUpdate(w, g, m, v *tensor.Tensor, p tensor.AdamParams) {
 	if p.Decoupled {
 		decay = 1 - p.LR*p.WeightDecay
 	}
-	b.parallelElems(len(wd), func(lo, hi int) {
+	parallelElems(len(wd), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			grad := gd[i]
 			if p.Decoupled {

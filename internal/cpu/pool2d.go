@@ -71,11 +71,11 @@ func (b *Backend) MaxPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 		return
 	}
 	if !b.ref {
-		b.maxPoolFast(&g, xd, yd)
+		g.maxPoolFast(xd, yd)
 		return
 	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
-	b.parallelFor(g.N*g.C, func(_, lo, hi int) {
+	parallelFor(g.N*g.C, func(_, lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			plane := xd[nc*hw : (nc+1)*hw]
 			for oh := range g.OH {
@@ -105,11 +105,11 @@ func (b *Backend) MaxPool2DBackward(x, dy, dx *tensor.Tensor, p tensor.PoolParam
 		return
 	}
 	if !b.ref {
-		b.maxPoolBackwardFast(&g, xd, dyd, dxd)
+		g.maxPoolBackwardFast(xd, dyd, dxd)
 		return
 	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
-	b.parallelFor(g.N*g.C, func(_, lo, hi int) {
+	parallelFor(g.N*g.C, func(_, lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			plane := xd[nc*hw : (nc+1)*hw]
 			dplane := dxd[nc*hw : (nc+1)*hw]
@@ -139,12 +139,12 @@ func (b *Backend) AvgPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 		return
 	}
 	if !b.ref {
-		b.avgPoolFast(&g, xd, yd)
+		g.avgPoolFast(xd, yd)
 		return
 	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
 	scale := 1 / float32(p.R*p.S)
-	b.parallelFor(g.N*g.C, func(_, lo, hi int) {
+	parallelFor(g.N*g.C, func(_, lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			plane := xd[nc*hw : (nc+1)*hw]
 			for oh := range g.OH {
@@ -179,12 +179,12 @@ func (b *Backend) AvgPool2DBackward(dy, dx *tensor.Tensor, p tensor.PoolParams) 
 		return
 	}
 	if !b.ref {
-		b.avgPoolBackwardFast(&g, dyd, dxd)
+		g.avgPoolBackwardFast(dyd, dxd)
 		return
 	}
 	hw, ohw := g.H*g.W, g.OH*g.OW
 	scale := 1 / float32(p.R*p.S)
-	b.parallelFor(g.N*g.C, func(_, lo, hi int) {
+	parallelFor(g.N*g.C, func(_, lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			dplane := dxd[nc*hw : (nc+1)*hw]
 			clear(dplane)

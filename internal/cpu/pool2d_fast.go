@@ -13,12 +13,12 @@ const minPoolElems = 1 << 14
 
 // forPlanes runs f on the planes [lo, hi) of n, over the workers when x has
 // at least minPoolElems elements.
-func (b *Backend) forPlanes(n, elems int, f func(lo, hi int)) {
+func forPlanes(n, elems int, f func(lo, hi int)) {
 	if elems < minPoolElems {
 		f(0, n)
 		return
 	}
-	b.parallelFor(n, func(_, lo, hi int) { f(lo, hi) })
+	parallelFor(n, func(_, lo, hi int) { f(lo, hi) })
 }
 
 // is2x2 reports a 2x2 window with stride 2 and no padding.
@@ -92,9 +92,9 @@ func argmaxRows(plane []float32, w, h0, h1, w0, w1 int) int {
 }
 
 // maxPoolFast: x (N,C,H,W) -> y (N,C,OH,OW), as MaxPool2DForward.
-func (b *Backend) maxPoolFast(g *pool2D, xd, yd []float32) {
+func (g *pool2D) maxPoolFast(xd, yd []float32) {
 	hw, ohw, W, OW := g.H*g.W, g.OH*g.OW, g.W, g.OW
-	b.forPlanes(g.N*g.C, len(xd), func(lo, hi int) {
+	forPlanes(g.N*g.C, len(xd), func(lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			plane := xd[nc*hw : (nc+1)*hw]
 			out := yd[nc*ohw : (nc+1)*ohw]
@@ -124,9 +124,9 @@ func (b *Backend) maxPoolFast(g *pool2D, xd, yd []float32) {
 
 // maxPoolBackwardFast: x (N,C,H,W), dy (N,C,OH,OW) -> dx (N,C,H,W), as
 // MaxPool2DBackward.
-func (b *Backend) maxPoolBackwardFast(g *pool2D, xd, dyd, dxd []float32) {
+func (g *pool2D) maxPoolBackwardFast(xd, dyd, dxd []float32) {
 	hw, ohw, W, OW := g.H*g.W, g.OH*g.OW, g.W, g.OW
-	b.forPlanes(g.N*g.C, len(xd), func(lo, hi int) {
+	forPlanes(g.N*g.C, len(xd), func(lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			plane := xd[nc*hw : (nc+1)*hw]
 			dplane := dxd[nc*hw : (nc+1)*hw]
@@ -158,10 +158,10 @@ func (b *Backend) maxPoolBackwardFast(g *pool2D, xd, dyd, dxd []float32) {
 }
 
 // avgPoolFast: x (N,C,H,W) -> y (N,C,OH,OW), as AvgPool2DForward.
-func (b *Backend) avgPoolFast(g *pool2D, xd, yd []float32) {
+func (g *pool2D) avgPoolFast(xd, yd []float32) {
 	hw, ohw, W, OW := g.H*g.W, g.OH*g.OW, g.W, g.OW
 	scale := 1 / float32(g.p.R*g.p.S)
-	b.forPlanes(g.N*g.C, len(xd), func(lo, hi int) {
+	forPlanes(g.N*g.C, len(xd), func(lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			plane := xd[nc*hw : (nc+1)*hw]
 			out := yd[nc*ohw : (nc+1)*ohw]
@@ -183,10 +183,10 @@ func (b *Backend) avgPoolFast(g *pool2D, xd, yd []float32) {
 }
 
 // avgPoolBackwardFast: dy (N,C,OH,OW) -> dx (N,C,H,W), as AvgPool2DBackward.
-func (b *Backend) avgPoolBackwardFast(g *pool2D, dyd, dxd []float32) {
+func (g *pool2D) avgPoolBackwardFast(dyd, dxd []float32) {
 	hw, ohw, W, OW := g.H*g.W, g.OH*g.OW, g.W, g.OW
 	scale := 1 / float32(g.p.R*g.p.S)
-	b.forPlanes(g.N*g.C, len(dxd), func(lo, hi int) {
+	forPlanes(g.N*g.C, len(dxd), func(lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			dplane := dxd[nc*hw : (nc+1)*hw]
 			dout := dyd[nc*ohw : (nc+1)*ohw]
