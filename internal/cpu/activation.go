@@ -17,8 +17,15 @@ func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
 	if !c.ok() {
 		return
 	}
-	if !b.ref && a == tensor.ReLU {
-		parallelElems(len(xd), func(lo, hi int) { reluForward(xd[lo:hi], yd[lo:hi]) })
+	if !b.ref {
+		f := reluForward
+		switch a {
+		case tensor.Sigmoid:
+			f = sigmoidForward
+		case tensor.Tanh:
+			f = tanhForward
+		}
+		parallelElems(len(xd), func(lo, hi int) { f(xd[lo:hi], yd[lo:hi]) })
 		return
 	}
 	parallelElems(len(xd), func(lo, hi int) {

@@ -1,0 +1,73 @@
+package cpu
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// TestFastSigmoidTanh checks the float32-exp activations against float64
+// math over the whole useful range and the special values.
+func TestFastSigmoidTanh(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	xs := []float32{0, float32(math.Copysign(0, -1)), 1e-8, -1e-8, 0.1249, 0.125, -0.125, 1, -1, 20, -20, 87, -87, 88, -88, 89, -89, 1e4, -1e4,
+		float32(math.Inf(1)), float32(math.Inf(-1))}
+	for i := 0; i < 200000; i++ {
+		xs = append(xs, float32(rng.NormFloat64()*8))
+	}
+	ys := make([]float32, len(xs))
+	for _, c := range []struct {
+		name string
+		f    func(x, y []float32)
+		ref  func(float64) float64
+	}{
+		{"sigmoid", sigmoidForward, func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }},
+		{"tanh", tanhForward, math.Tanh},
+	} {
+		c.f(xs, ys)
+		worst, at := 0.0, 0
+		for i, x := range xs {
+			want := c.ref(float64(x))
+			err := math.Abs(float64(ys[i])-want) / math.Max(math.Abs(want), 1e-30)
+			if math.Abs(want) < 1e-30 {
+				err = math.Abs(float64(ys[i]))
+			}
+			if err > worst {
+				worst, at = err, i
+			}
+		}
+		// 1e-6 relative: well inside the 1e-4 the backends are held to.
+		if worst > 1e-6 {
+			t.Errorf("%s: worst relative error %.3g at x=%v (got %v, want %v)", c.name, worst, xs[at], ys[at], c.ref(float64(xs[at])))
+		} else {
+			t.Logf("%s: worst relative error %.3g", c.name, worst)
+		}
+		nan := []float32{float32(math.NaN())}
+		c.f(nan, nan)
+		if nan[0] == nan[0] {
+			t.Errorf("%s(NaN) = %v, want NaN", c.name, nan[0])
+		}
+	}
+}
+
+func BenchmarkSigmoid(b *testing.B) {
+	x := make([]float32, 1<<16)
+	for i := range x {
+		x[i] = float32(i%200-100) / 10
+	}
+	y := make([]float32, len(x))
+	b.Run("fast", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			sigmoidForward(x, y)
+		}
+		b.ReportMetric(float64(len(x)*b.N)/b.Elapsed().Seconds()/1e6, "Melem/s")
+	})
+	b.Run("float64", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for j, v := range x {
+				y[j] = float32(1 / (1 + math.Exp(-float64(v))))
+			}
+		}
+		b.ReportMetric(float64(len(x)*b.N)/b.Elapsed().Seconds()/1e6, "Melem/s")
+	})
+}
