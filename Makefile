@@ -1,7 +1,8 @@
 # cnnctl — see README.md. `make demo` runs the main job, `make test` the tests.
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN       := bin
 DEMO_OUT  ?= runs/demo-lenet
 FUZZTIME  ?= 20s

@@ -11,8 +11,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at link time by the Makefile (-X main.version=…).
-var version = "dev"
+// version and commit are set at link time by the Makefile (-X main.version=…).
+var (
+	version = "dev"
+	commit  = ""
+)
 
 type versionOptions struct {
 	f    *Factory
@@ -28,6 +31,10 @@ type versionInfo struct {
 
 func buildInfo() versionInfo {
 	vi := versionInfo{Version: version, Commit: "unknown", Go: runtime.Version(), CUDA: gpu.Built}
+	if commit != "" {
+		vi.Commit = commit
+		return vi
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
