@@ -11,20 +11,9 @@ import (
 	"github.com/cnnctl/cnnctl/internal/bench"
 )
 
-// parseBench runs the bench command's flag parsing and validation,
-// capturing the options instead of benchmarking.
 func parseBench(t *testing.T, args ...string) (*benchOptions, error) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	f := newFactory(strings.NewReader(""), &out, &errOut)
-	var got *benchOptions
-	cmd := newBenchCmd(f, func(o *benchOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	err := cmd.Execute()
-	return got, err
+	return parseCmd(t, newBenchCmd, args...)
 }
 
 func TestBenchFlags(t *testing.T) {

@@ -11,20 +11,9 @@ import (
 	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
-// parseTrain runs the train command's flag parsing, recipe loading and
-// validation with args, capturing the resolved options instead of training.
 func parseTrain(t *testing.T, args ...string) (*trainOptions, error) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	f := newFactory(strings.NewReader(""), &out, &errOut)
-	var got *trainOptions
-	cmd := newTrainCmd(f, func(o *trainOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	err := cmd.Execute()
-	return got, err
+	return parseCmd(t, newTrainCmd, args...)
 }
 
 func writeFile(t *testing.T, name, text string) string {

@@ -36,6 +36,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
+				b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
 				if used := cpuSeconds() - cpu0; used > 0 {
 					b.ReportMetric(used*1e3/float64(b.N), "cpu-ms/step")
 				}
