@@ -107,14 +107,18 @@ func runEval(o *evalOptions) error {
 	w := o.f.Out
 	fmt.Fprintf(w, "%s on %s (%s split, %d images)\n", o.Ckpt, ds.Name, name, ev.N)
 	fmt.Fprintf(w, "top-1 %.4f   top-5 %.4f   loss %.4f\n\n", ev.Top1, ev.Top5, ev.Loss)
+	width := len("class")
+	for i, c := range ev.Classes {
+		width = max(width, len(fmt.Sprintf("%d %s", i, c)))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "class\taccuracy\t\t")
+	fmt.Fprintf(tw, "%-*s\taccuracy\t\t", width, "class")
 	for i := range ev.Classes {
 		fmt.Fprintf(tw, "%d\t", i)
 	}
 	fmt.Fprintln(tw)
 	for i, c := range ev.Classes {
-		fmt.Fprintf(tw, "%d %s\t%.4f\t\t", i, c, ev.PerClass[i])
+		fmt.Fprintf(tw, "%-*s\t%.4f\t\t", width, fmt.Sprintf("%d %s", i, c), ev.PerClass[i])
 		for _, n := range ev.Confusion[i] {
 			fmt.Fprintf(tw, "%d\t", n)
 		}
