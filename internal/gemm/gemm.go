@@ -72,10 +72,7 @@ type family struct {
 	kernels []*kernel
 }
 
-var (
-	active     atomic.Pointer[family]
-	detectOnce sync.Once
-)
+var active atomic.Pointer[family]
 
 // SetKernel forces the micro-kernel family: "generic" (portable Go), "avx2"
 // or "avx512". It returns an error if the CPU or build does not support it.
@@ -106,10 +103,10 @@ func current() *family {
 	if f := active.Load(); f != nil {
 		return f
 	}
-	detectOnce.Do(func() {
-		fs := families()
-		active.CompareAndSwap(nil, fs[len(fs)-1])
-	})
+	// No sync.Once: tests reset active to nil to restore the default, and
+	// the default must then be chosen again.
+	fs := families()
+	active.CompareAndSwap(nil, fs[len(fs)-1])
 	return active.Load()
 }
 
