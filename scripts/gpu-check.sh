@@ -12,11 +12,20 @@
 # that would start with under 15 s left is recorded as SKIP(no time).
 #   TestBackend 120, TestModelStep 150, the other GPU tests 60, cnnctl device 30,
 #   bench --peak 45, bench resnet and vgg16-bn (--json) 60 each, lenet and resnet20 40 each,
-#   other packages' CUDA tests 60 each, the conv2d Go benchmark 30, train 2 epochs 150.
-# GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S and GPU_CHECK_TRAIN_S, when set, replace the
-# limits of the test, bench and train steps.
-# Files for the records under $OUT: gpu-check.log, summary.txt, bench-resnet.json,
-# bench-vgg16-bn.json (the peaks cache and the training run's output go to a temporary folder).
+#   other packages' CUDA tests 60 each, the conv2d Go benchmark 30, the PyTorch + cuDNN
+#   reference (part of `bench`) 90, train 2 epochs 150.
+# GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S, GPU_CHECK_TORCH_S and GPU_CHECK_TRAIN_S, when set,
+# replace the limits of the test, bench, PyTorch and train steps.
+# The PyTorch step (where `python3 -c 'import torch; assert torch.cuda.is_available()'`
+# works; else SKIP(no torch cuda), not a failure) runs scripts/torch_cpu_bench.py
+# --device cuda for resnet and vgg16-bn at batch 128 in four variants: fp32 (PyTorch's
+# defaults: cuDNN may use TF32), fp32 channels_last, bf16 AMP channels_last, and fp32 with
+# TF32 off; it prints the ratios cnnctl/PyTorch of the train-step medians into the log and
+# the summary (and `bench compare` PyTorch vs cnnctl into the log).
+# Files for the records under $OUT (at most 8 come back; these are 5): gpu-check.log,
+# summary.txt, bench-resnet.json, bench-vgg16-bn.json, torch-bench.json (a list of the
+# PyTorch reports, each with an extra key "variant"). The peaks cache, the per-variant
+# PyTorch files and the training run's output go to a temporary folder.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -97,6 +106,75 @@ step() {
 	echo "$name: $verdict"
 }
 
+# torch_bench LOGDIR DIR LIMIT [CNNCTL]: the PyTorch + cuDNN reference (run as
+# `scripts/gpu-check.sh torch-bench ...` by the run's step, so that `timeout` can wrap it).
+# Each variant gets what is left of LIMIT less 15 s for the summary; one that would
+# start with under 20 s left is skipped. Exits non-zero if a variant failed.
+torch_bench() {
+	local logdir=$1 dir=$2 limit=$3 cnn=${4:-} py=${PYTHON:-python3}
+	local deadline=$((SECONDS + limit - 15)) rc=0 v left
+	local -A flags=([fp32]="" [fp32-cl]="--channels-last" [bf16-cl]="--amp bf16 --channels-last"
+		[fp32-notf32]="--tf32 off")
+	mkdir -p "$dir"
+	for v in fp32 fp32-cl bf16-cl fp32-notf32; do
+		left=$((deadline - SECONDS))
+		if [ $left -lt 20 ]; then
+			echo "torch bench $v: skipped (no time)"
+			continue
+		fi
+		echo "--- torch bench $v (limit ${left}s)"
+		# shellcheck disable=SC2086 # flags are words
+		timeout -k 5 "$left" "$py" scripts/torch_cpu_bench.py --device cuda --model resnet --model vgg16-bn \
+			--batch-size 128 --iters 20 --warmup 5 --no-layers ${flags[$v]} -o "$dir/$v.json" || {
+			echo "torch bench $v: failed (rc=$?)"
+			rc=1
+		}
+	done
+	# One file for all the PyTorch reports; single ones for `bench compare`; the ratios.
+	"$py" - "$dir" "$logdir" <<'PY' || rc=1
+import json, os, sys
+d, logdir = sys.argv[1], sys.argv[2]
+names = {"fp32": "fp32", "fp32-cl": "fp32 channels_last", "bf16-cl": "bf16 AMP channels_last",
+         "fp32-notf32": "fp32, TF32 off"}
+allr, lines, pairs = [], [], []
+for v in names:
+    p = os.path.join(d, v + ".json")
+    if not os.path.exists(p):
+        continue
+    rs = json.load(open(p))
+    for r in rs if isinstance(rs, list) else [rs]:
+        r["variant"] = v
+        allr.append(r)
+        one = os.path.join(d, "torch-%s-%s.json" % (r["model"], v))
+        json.dump(r, open(one, "w"), indent=2)
+        ours = os.path.join(logdir, "bench-%s.json" % r["model"])
+        t = r["step"]["median_ms"]
+        if os.path.exists(ours):
+            c = json.load(open(ours))["step"]["median_ms"]
+            pairs.append(one + " " + ours)
+            lines.append("ratio cnnctl/PyTorch %-9s %-23s %6.2fx  (train step %.2f ms vs %.2f ms)"
+                         % (r["model"], names[v], c / t if t > 0 else float("nan"), c, t))
+        else:
+            lines.append("PyTorch %-9s %-23s train step %.2f ms (no cnnctl bench-%s.json)"
+                         % (r["model"], names[v], t, r["model"]))
+if allr:
+    json.dump(allr, open(os.path.join(logdir, "torch-bench.json"), "w"), indent=2)
+    print("devices: " + "; ".join(sorted({r["device"] for r in allr})))
+open(os.path.join(d, "ratios.txt"), "w").write("".join(l + "\n" for l in lines))
+open(os.path.join(d, "pairs.txt"), "w").write("".join(p + "\n" for p in pairs))
+print("\n".join(lines) if lines else "no PyTorch results")
+PY
+	if [ -x "$cnn" ] && [ -s "$dir/pairs.txt" ]; then
+		local a b
+		while read -r a b; do
+			echo
+			echo "--- bench compare $(basename "$a") (A, PyTorch) vs $(basename "$b") (B, cnnctl)"
+			"$cnn" bench compare "$a" "$b" || true
+		done <"$dir/pairs.txt"
+	fi
+	return $rc
+}
+
 want() { # want STEP: whether STEP was asked for (all when none named)
 	[ ${#STEPS[@]} -eq 0 ] && return 0
 	local s
@@ -151,6 +229,19 @@ run() {
 		step "bench gpu.test conv2d" 30 \
 			bash -c "cd internal/gpu && '$root/$BUNDLE/gpu.test' -test.run '^\$' -test.bench Conv2D -test.benchtime 20x"
 	fi
+	if want bench; then
+		if timeout -k 5 60 "${PYTHON:-python3}" -c 'import torch; assert torch.cuda.is_available()' >>"$LOG" 2>&1; then
+			local tl=${GPU_CHECK_TORCH_S:-90} left=$((DEADLINE - SECONDS)) rl
+			[ "$tl" -gt "$left" ] && tl=$left
+			step "torch bench (PyTorch+cuDNN)" "$tl" bash scripts/gpu-check.sh torch-bench "$logdir" "$scratch/torch" "$tl" "$cnn"
+			if [ -s "$scratch/torch/ratios.txt" ]; then
+				while IFS= read -r rl; do RESULTS+=("  $rl"); done <"$scratch/torch/ratios.txt"
+			fi
+		else
+			RESULTS+=("$(printf '%-34s %-16s' "torch bench (PyTorch+cuDNN)" "SKIP(no torch cuda)")")
+			echo "torch bench (PyTorch+cuDNN): SKIP(no torch cuda)" | tee -a "$LOG"
+		fi
+	fi
 	if [ -x "$cnn" ] && want train; then
 		if [ -f "$BUNDLE/cifar10-train-jpeg.tar.gz" ]; then
 			step "cnnctl train resnet" "${GPU_CHECK_TRAIN_S:-150}" "$cnn" train --model resnet \
@@ -175,6 +266,10 @@ build) build ;;
 run)
 	shift
 	run "$@"
+	;;
+torch-bench)
+	shift
+	torch_bench "$@"
 	;;
 *)
 	echo "usage: scripts/gpu-check.sh build | run [tests|device|bench|train ...]" >&2
