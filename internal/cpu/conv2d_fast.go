@@ -197,6 +197,10 @@ func (g *conv2D) gatherDY(dy []float32, n0, nb int, dst []float32) {
 // conv2DForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
 // Per group: y (K, nb*OH*OW) = w · col + b, scattered to the images.
 func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
+	if g.useIndirect() {
+		b.conv2DIndirectForward(g, xd, wd, bd, yd)
+		return
+	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
 	nb, count := g.groups()
 	direct := nb == 1 // y and (pointwise) x used in place
@@ -262,7 +266,9 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
 	p := g.p
-	if g.C >= flipMinC && p.StrideH == 1 && p.StrideW == 1 && p.PadH < g.R && p.PadW < g.S && !g.pointwise() {
+	flipped := conv2D{N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, R: g.R, S: g.S, OH: g.H, OW: g.W,
+		p: tensorConv(1, 1, g.R-1-p.PadH, g.S-1-p.PadW)}
+	if (g.C >= flipMinC || flipped.useIndirect()) && p.StrideH == 1 && p.StrideW == 1 && p.PadH < g.R && p.PadW < g.S && !g.pointwise() {
 		// wf (C,K,R,S): wf[c][k][r][s] = w[k][c][R-1-r][S-1-s].
 		wf := b.bufs(slotWeights, 1, len(wd))[0]
 		rs := g.R * g.S
@@ -277,9 +283,7 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 				}
 			}
 		})
-		t := conv2D{N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, R: g.R, S: g.S, OH: g.H, OW: g.W,
-			p: tensorConv(1, 1, g.R-1-p.PadH, g.S-1-p.PadW)}
-		b.conv2DForward(&t, dyd, wf, nil, dxd)
+		b.conv2DForward(&flipped, dyd, wf, nil, dxd)
 		return
 	}
 	nb, count := g.groups()
@@ -319,6 +323,18 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 // Per group: dw += dy (K, nb*OH*OW) · colᵀ, accumulated per worker and the
 // workers' sums added in worker order; db[k] row sums in float64.
 func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
+	if g.useIndirect() {
+		b.conv2DIndirectFilter(g, xd, dyd, dwd)
+	} else {
+		b.conv2DGemmFilter(g, xd, dyd, dwd)
+	}
+	if dbd != nil {
+		g.biasGrad(dyd, dbd)
+	}
+}
+
+// conv2DGemmFilter is conv2DBackwardFilter's weight gradient on im2col.
+func (b *Backend) conv2DGemmFilter(g *conv2D, xd, dyd, dwd []float32) {
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
 	nb, count := g.groups()
 	direct := nb == 1
@@ -373,19 +389,22 @@ func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
 			}
 		})
 	}
-	if dbd != nil {
-		parallelFor(g.K, func(_, lo, hi int) {
-			for k := lo; k < hi; k++ {
-				var s float64
-				for n := range g.N {
-					for _, v := range dyd[(n*g.K+k)*ohw : (n*g.K+k+1)*ohw] {
-						s += float64(v)
-					}
+}
+
+// biasGrad sets db[k] to the sum of dy over images and pixels, in float64.
+func (g *conv2D) biasGrad(dyd, dbd []float32) {
+	ohw := g.OH * g.OW
+	parallelFor(g.K, func(_, lo, hi int) {
+		for k := lo; k < hi; k++ {
+			var s float64
+			for n := range g.N {
+				for _, v := range dyd[(n*g.K+k)*ohw : (n*g.K+k+1)*ohw] {
+					s += float64(v)
 				}
-				dbd[k] = float32(s)
 			}
-		})
-	}
+			dbd[k] = float32(s)
+		}
+	})
 }
 
 // firstGroup is the first group forGroups gives worker when nw workers

@@ -29,9 +29,10 @@ var benchConvs = []struct {
 }
 
 // BenchmarkConv times the fast engine's convolution forward, backward-data
-// and backward-filter on benchConvs, in GFLOP/s (2·N·K·OH·OW·C·R·S per op).
+// and backward-filter on benchConvs, in GFLOP/s (2·N·K·OH·OW·C·R·S per op),
+// on each convolution path (auto = the engine's choice).
 //
-//	go test -run '^$' -bench 'Conv/' -count 5 ./internal/cpu
+//	go test -run '^$' -bench 'Conv/lenet1/(im2col|indirect)/' -count 5 ./internal/cpu
 func BenchmarkConv(b *testing.B) {
 	be := cpu.New()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -59,18 +60,21 @@ func BenchmarkConv(b *testing.B) {
 			{"bwddata", func() { be.Conv2DBackwardData(dy, w, dx, p) }},
 			{"bwdfilter", func() { be.Conv2DBackwardFilter(x, dy, dw, db, p) }},
 		} {
-			b.Run(fmt.Sprintf("%s/%s", g.name, op.name), func(b *testing.B) {
-				op.run()
-				b.ResetTimer()
-				cpu0 := cpuSeconds()
-				for range b.N {
+			for _, mode := range convModes {
+				b.Run(fmt.Sprintf("%s/%s/%s", g.name, mode.name, op.name), func(b *testing.B) {
+					defer cpu.SetIndirect(cpu.SetIndirect(mode.mode))
 					op.run()
-				}
-				b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				if used := cpuSeconds() - cpu0; used > 0 {
-					b.ReportMetric(flop*float64(b.N)/used/1e9, "GFLOP/cpu-s")
-				}
-			})
+					b.ResetTimer()
+					cpu0 := cpuSeconds()
+					for range b.N {
+						op.run()
+					}
+					b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					if used := cpuSeconds() - cpu0; used > 0 {
+						b.ReportMetric(flop*float64(b.N)/used/1e9, "GFLOP/cpu-s")
+					}
+				})
+			}
 		}
 		for _, t := range []*tensor.Tensor{x, w, bias, y, dy, dx, dw, db} {
 			be.Free(t)

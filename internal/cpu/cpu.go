@@ -32,6 +32,7 @@ type Backend struct {
 	// scratch holds the fast engine's work buffers, [slot][worker], grown
 	// to the largest size asked for and reused by every later call.
 	scratch [numSlots][][]float32
+	ints    []int // offsets of the indirect convolutions
 }
 
 var _ tensor.Backend = (*Backend)(nil)
@@ -181,8 +182,17 @@ const (
 	slotGather         // dy gathered or y before scattering, several images
 	slotPartial        // one worker's share of a reduced gradient
 	slotWeights        // weights rearranged (flipped kernels)
+	slotPacked         // weights packed for an indirect product
 	numSlots
 )
+
+// intBuf returns a reused []int of n elements, contents undefined.
+func (b *Backend) intBuf(n int) []int {
+	if cap(b.ints) < n {
+		b.ints = make([]int, n)
+	}
+	return b.ints[:n]
+}
 
 // bufs returns the scratch buffers of slot for workers workers, n elements
 // each, contents undefined. Callers are serialised (one op at a time) and

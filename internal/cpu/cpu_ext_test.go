@@ -9,19 +9,31 @@ import (
 )
 
 // TestSharedCases runs the shared cases on the fast engine, once per gemm
-// micro-kernel family the CPU supports, against the plain-loop reference.
-// The guard cells and NaN-poisoned outputs check the fast kernels' edges.
+// micro-kernel family the CPU supports and per convolution path (the
+// engine's choice, im2col only, indirect wherever it applies), against the
+// plain-loop reference. The guard cells and NaN-poisoned outputs check the
+// fast kernels' edges.
 func TestSharedCases(t *testing.T) {
 	defer gemm.SetKernel(gemm.Kernel())
+	defer cpu.SetIndirect(cpu.SetIndirect(0))
 	for _, k := range gemm.Kernels() {
-		t.Run(k, func(t *testing.T) {
-			if err := gemm.SetKernel(k); err != nil {
-				t.Fatal(err)
-			}
-			tensortest.CheckBackend(t, cpu.New())
-		})
+		for _, mode := range convModes {
+			t.Run(k+"/"+mode.name, func(t *testing.T) {
+				if err := gemm.SetKernel(k); err != nil {
+					t.Fatal(err)
+				}
+				cpu.SetIndirect(mode.mode)
+				tensortest.CheckBackend(t, cpu.New())
+			})
+		}
 	}
 }
+
+// convModes are the convolution paths for cpu.SetIndirect.
+var convModes = []struct {
+	name string
+	mode int
+}{{"auto", 0}, {"im2col", -1}, {"indirect", 1}}
 
 // TestReferenceSharedCases runs the shared cases on a second reference
 // backend: trivially equal, but it exercises the harness and the reference's

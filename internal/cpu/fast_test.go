@@ -45,6 +45,10 @@ func fastConvCases() []tensortest.Case {
 		{4, 20, 7, 7, 6, 5, 5, sq(1, 0), false},  // flipped, unpadded
 		{3, 17, 20, 18, 4, 3, 3, sq(1, 2), true}, // flipped, one image per product
 		{3, 2, 19, 23, 3, 3, 5, tensor.ConvParams{StrideH: 1, StrideW: 2, PadH: 2, PadW: 1}, true},
+		{7, 3, 32, 32, 6, 5, 5, sq(1, 0), true},                                                   // LeNet conv1: indirect, x read in place
+		{5, 6, 14, 14, 16, 5, 5, sq(1, 0), true},                                                  // LeNet conv2: indirect, flipped backward data
+		{3, 5, 9, 13, 7, 3, 5, tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 2}, true}, // indirect, padded, not square
+		{2, 1, 6, 6, 1, 6, 6, sq(1, 0), false},                                                    // kernel as large as the input: one output
 	} {
 		oh := (g.H+2*g.p.PadH-g.R)/g.p.StrideH + 1
 		ow := (g.W+2*g.p.PadW-g.S)/g.p.StrideW + 1
@@ -73,14 +77,18 @@ func fastConvCases() []tensortest.Case {
 }
 
 // TestFastConvPaths checks the fast convolutions against the reference on
-// fastConvCases with 1, 2 and 3 workers.
+// fastConvCases with 1, 2 and 3 workers, on each convolution path.
 func TestFastConvPaths(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, procs := range []int{1, 2, 3} {
-		t.Run(fmt.Sprintf("procs%d", procs), func(t *testing.T) {
-			runtime.GOMAXPROCS(procs)
-			tensortest.CheckCases(t, cpu.New(), fastConvCases())
-		})
+	defer cpu.SetIndirect(cpu.SetIndirect(0))
+	for _, mode := range convModes {
+		for _, procs := range []int{1, 2, 3} {
+			t.Run(fmt.Sprintf("%s/procs%d", mode.name, procs), func(t *testing.T) {
+				runtime.GOMAXPROCS(procs)
+				cpu.SetIndirect(mode.mode)
+				tensortest.CheckCases(t, cpu.New(), fastConvCases())
+			})
+		}
 	}
 }
 

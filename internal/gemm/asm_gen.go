@@ -45,6 +45,33 @@ var kernels = []kernelSpec{
 	{name: "kernel14x32AVX512", reg: "Z", mr: 14, nv: 2, unroll: 4},
 }
 
+// indirectKernels are the tiles of the indirect products (convolutions
+// without im2col): row p of B starts at b[offs[p]]. Their signature is
+//
+//	func name(k int, a, b *float32, offs *int, c *float32, ldc int)
+//
+// and they store c[i*ldc+j] = Σ_p a[p*MR+i] * b[offs[p]+j] for p < k (k ≥ 1).
+var indirectKernels = []kernelSpec{
+	{name: "indirect6x16AVX2", reg: "Y", mr: 6, nv: 2},
+	{name: "indirect6x64AVX512", reg: "Z", mr: 6, nv: 4},
+	{name: "indirect8x48AVX512", reg: "Z", mr: 8, nv: 3},
+	{name: "indirect12x32AVX512", reg: "Z", mr: 12, nv: 2},
+}
+
+// dotKernels are the tiles of the indirect dot products (the filter
+// gradient of a convolution): MR rows of dy against nv rows of B that start
+// at b[offs[q]]. Their signature is
+//
+//	func name(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
+//
+// and they add Σ_s dy[i*lddy+s*L+l] * b[offs[q]+s*L+l] over s < steps
+// (steps ≥ 1) to the vector acc[(i*NV+q)*L+l], L the lanes of a vector.
+var dotKernels = []kernelSpec{
+	{name: "dot4x3AVX2", reg: "Y", mr: 4, nv: 3},
+	{name: "dot6x4AVX512", reg: "Z", mr: 6, nv: 4},
+	{name: "dot8x3AVX512", reg: "Z", mr: 8, nv: 3},
+}
+
 // prefetch is the instruction that pulls the next B panel toward the core.
 var prefetch = "PREFETCHT0"
 
@@ -61,6 +88,12 @@ func main() {
 	w("#include \"textflag.h\"")
 	for _, s := range kernels {
 		gen(w, s)
+	}
+	for _, s := range indirectKernels {
+		genIndirect(w, s)
+	}
+	for _, s := range dotKernels {
+		genDot(w, s)
 	}
 	if err := os.WriteFile("kernel_amd64.s", buf.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -152,12 +185,124 @@ func gen(w func(string, ...any), s kernelSpec) {
 	w("\tVZEROUPPER")
 	w("\tRET")
 	w("storeonly:")
+	storeTile(w, s, acc)
+}
+
+// storeTile stores the MR×nv accumulators to the rows of C at DX, R8
+// bytes apart, and returns.
+func storeTile(w func(string, ...any), s kernelSpec, acc func(i, v int) string) {
 	for i := 0; i < s.mr; i++ {
 		for v := 0; v < s.nv; v++ {
-			w("\tVMOVUPS %s, %d(DX)", acc(i, v), v*vbytes)
+			w("\tVMOVUPS %s, %d(DX)", acc(i, v), v*s.lanes()*4)
 		}
 		if i < s.mr-1 {
 			w("\tADDQ R8, DX")
+		}
+	}
+	w("\tVZEROUPPER")
+	w("\tRET")
+}
+
+func maxRegs(reg string) int { return map[string]int{"Y": 16, "Z": 32}[reg] }
+
+func genIndirect(w func(string, ...any), s kernelSpec) {
+	vbytes := s.lanes() * 4
+	reg := func(i int) string { return fmt.Sprintf("%s%d", s.reg, i) }
+	bc := func(i int) string { return reg(s.nv + i%2) }
+	acc := func(i, v int) string { return reg(s.nv + 2 + i*s.nv + v) }
+	if s.nv+2+s.mr*s.nv > maxRegs(s.reg) {
+		log.Fatalf("%s: too many registers", s.name)
+	}
+	w("")
+	w("// func %s(k int, a, b *float32, offs *int, c *float32, ldc int)", s.name)
+	w("TEXT ·%s(SB), NOSPLIT, $0-48", s.name)
+	w("\tMOVQ k+0(FP), CX")
+	w("\tMOVQ a+8(FP), SI")
+	w("\tMOVQ b+16(FP), DI")
+	w("\tMOVQ offs+24(FP), R13")
+	w("\tMOVQ c+32(FP), DX")
+	w("\tMOVQ ldc+40(FP), R8")
+	w("\tSHLQ $2, R8")
+	for i := 0; i < s.mr; i++ {
+		for v := 0; v < s.nv; v++ {
+			w("\tVXORPS %s, %s, %s", acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+	w("loop:")
+	w("\tMOVQ (R13), AX")
+	w("\tLEAQ (DI)(AX*4), AX")
+	for v := 0; v < s.nv; v++ {
+		w("\tVMOVUPS %d(AX), %s", v*vbytes, reg(v))
+	}
+	for i := 0; i < s.mr; i++ {
+		w("\tVBROADCASTSS %d(SI), %s", i*4, bc(i))
+		for v := 0; v < s.nv; v++ {
+			w("\tVFMADD231PS %s, %s, %s", reg(v), bc(i), acc(i, v))
+		}
+	}
+	w("\tADDQ $8, R13")
+	w("\tADDQ $%d, SI", s.mr*4)
+	w("\tDECQ CX")
+	w("\tJNZ loop")
+	storeTile(w, s, acc)
+}
+
+func genDot(w func(string, ...any), s kernelSpec) {
+	vbytes := s.lanes() * 4
+	reg := func(i int) string { return fmt.Sprintf("%s%d", s.reg, i) }
+	xr := func(q int) string { return reg(q) }
+	dr := reg(s.nv)
+	acc := func(i, q int) string { return reg(s.nv + 1 + i*s.nv + q) }
+	if s.nv+1+s.mr*s.nv > maxRegs(s.reg) || s.mr > 8 || s.nv > 4 {
+		log.Fatalf("%s: too many registers", s.name)
+	}
+	ptrs := []string{"R11", "R12", "R13", "BX"}
+	w("")
+	w("// func %s(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)", s.name)
+	w("TEXT ·%s(SB), NOSPLIT, $0-48", s.name)
+	w("\tMOVQ steps+0(FP), CX")
+	w("\tMOVQ dy+8(FP), DX")
+	w("\tMOVQ lddy+16(FP), R8")
+	w("\tSHLQ $2, R8")
+	w("\tLEAQ (R8)(R8*2), R10")
+	w("\tLEAQ (DX)(R8*4), R9")
+	w("\tMOVQ b+24(FP), DI")
+	w("\tMOVQ offs+32(FP), SI")
+	for q := 0; q < s.nv; q++ {
+		w("\tMOVQ %d(SI), AX", q*8)
+		w("\tLEAQ (DI)(AX*4), %s", ptrs[q])
+	}
+	for i := 0; i < s.mr; i++ {
+		for q := 0; q < s.nv; q++ {
+			w("\tVXORPS %s, %s, %s", acc(i, q), acc(i, q), acc(i, q))
+		}
+	}
+	rows := []string{"(DX)", "(DX)(R8*1)", "(DX)(R8*2)", "(DX)(R10*1)", "(R9)", "(R9)(R8*1)", "(R9)(R8*2)", "(R9)(R10*1)"}
+	w("loop:")
+	for q := 0; q < s.nv; q++ {
+		w("\tVMOVUPS (%s), %s", ptrs[q], xr(q))
+	}
+	for i := 0; i < s.mr; i++ {
+		w("\tVMOVUPS %s, %s", rows[i], dr)
+		for q := 0; q < s.nv; q++ {
+			w("\tVFMADD231PS %s, %s, %s", xr(q), dr, acc(i, q))
+		}
+	}
+	w("\tADDQ $%d, DX", vbytes)
+	if s.mr > 4 {
+		w("\tADDQ $%d, R9", vbytes)
+	}
+	for q := 0; q < s.nv; q++ {
+		w("\tADDQ $%d, %s", vbytes, ptrs[q])
+	}
+	w("\tDECQ CX")
+	w("\tJNZ loop")
+	w("\tMOVQ acc+40(FP), AX")
+	for i := 0; i < s.mr; i++ {
+		for q := 0; q < s.nv; q++ {
+			off := (i*s.nv + q) * vbytes
+			w("\tVADDPS %d(AX), %s, %s", off, acc(i, q), acc(i, q))
+			w("\tVMOVUPS %s, %d(AX)", acc(i, q), off)
 		}
 	}
 	w("\tVZEROUPPER")

@@ -68,8 +68,10 @@ type kernel struct {
 // family is a set of micro-kernels for one instruction set; Sgemm picks the
 // tile height that wastes the fewest rows of M.
 type family struct {
-	name    string
-	kernels []*kernel
+	name     string
+	kernels  []*kernel
+	indirect []*indirectKernel // for IndirectA.Multiply
+	dot      []*dotKernel      // for Dot.Accumulate
 }
 
 var active atomic.Pointer[family]
