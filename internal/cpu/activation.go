@@ -58,8 +58,12 @@ func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tens
 	if !c.ok() {
 		return
 	}
-	if !b.ref && a == tensor.ReLU {
-		parallelElems(len(yd), func(lo, hi int) { reluBackward(yd[lo:hi], dyd[lo:hi], dxd[lo:hi]) })
+	if !b.ref && a != tensor.Tanh {
+		f := reluBackward
+		if a == tensor.Sigmoid {
+			f = sigmoidBackward
+		}
+		parallelElems(len(yd), func(lo, hi int) { f(yd[lo:hi], dyd[lo:hi], dxd[lo:hi]) })
 		return
 	}
 	parallelElems(len(yd), func(lo, hi int) {

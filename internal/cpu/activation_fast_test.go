@@ -7,8 +7,17 @@ import (
 )
 
 // TestFastSigmoidTanh checks the float32-exp activations against float64
-// math over the whole useful range and the special values.
+// math over the whole useful range and the special values, with the
+// assembly sigmoid and with the Go loop alone.
 func TestFastSigmoidTanh(t *testing.T) {
+	defer func() { vectorOff = false }()
+	for _, off := range []bool{false, true} {
+		vectorOff = off
+		checkSigmoidTanh(t)
+	}
+}
+
+func checkSigmoidTanh(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	xs := []float32{0, float32(math.Copysign(0, -1)), 1e-8, -1e-8, 0.1249, 0.125, -0.125, 1, -1, 20, -20, 87, -87, 88, -88, 89, -89, 1e4, -1e4,
 		float32(math.Inf(1)), float32(math.Inf(-1))}
@@ -42,10 +51,14 @@ func TestFastSigmoidTanh(t *testing.T) {
 		} else {
 			t.Logf("%s: worst relative error %.3g", c.name, worst)
 		}
-		nan := []float32{float32(math.NaN())}
+		// NaN inside a run the vector code takes, and in the tail.
+		nan := make([]float32, 19)
+		nan[3], nan[17] = float32(math.NaN()), float32(math.NaN())
 		c.f(nan, nan)
-		if nan[0] == nan[0] {
-			t.Errorf("%s(NaN) = %v, want NaN", c.name, nan[0])
+		for i, v := range nan {
+			if isNaN := v != v; isNaN != (i == 3 || i == 17) {
+				t.Errorf("%s: element %d = %v; want NaN exactly at 3 and 17", c.name, i, v)
+			}
 		}
 	}
 }

@@ -197,7 +197,7 @@ func (g *conv2D) gatherDY(dy []float32, n0, nb int, dst []float32) {
 // conv2DForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
 // Per group: y (K, nb*OH*OW) = w · col + b, scattered to the images.
 func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
-	if g.useIndirect() {
+	if g.indirectForward() {
 		b.conv2DIndirectForward(g, xd, wd, bd, yd)
 		return
 	}
@@ -268,7 +268,7 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 	p := g.p
 	flipped := conv2D{N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, R: g.R, S: g.S, OH: g.H, OW: g.W,
 		p: tensorConv(1, 1, g.R-1-p.PadH, g.S-1-p.PadW)}
-	if (g.C >= flipMinC || flipped.useIndirect()) && p.StrideH == 1 && p.StrideW == 1 && p.PadH < g.R && p.PadW < g.S && !g.pointwise() {
+	if (g.C >= flipMinC || flipped.indirectForward()) && p.StrideH == 1 && p.StrideW == 1 && p.PadH < g.R && p.PadW < g.S && !g.pointwise() {
 		// wf (C,K,R,S): wf[c][k][r][s] = w[k][c][R-1-r][S-1-s].
 		wf := b.bufs(slotWeights, 1, len(wd))[0]
 		rs := g.R * g.S
@@ -323,7 +323,7 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 // Per group: dw += dy (K, nb*OH*OW) · colᵀ, accumulated per worker and the
 // workers' sums added in worker order; db[k] row sums in float64.
 func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
-	if g.useIndirect() {
+	if g.indirectFilter() {
 		b.conv2DIndirectFilter(g, xd, dyd, dwd)
 	} else {
 		b.conv2DGemmFilter(g, xd, dyd, dwd)

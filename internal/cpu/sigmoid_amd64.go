@@ -1,0 +1,39 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
+
+//go:noescape
+func sigmoidAVX2(x, y *float32, n int, c *[14][8]float32)
+
+// sigmoidConsts are sigmoidAVX2's constants, each in all eight lanes.
+var sigmoidConsts = func() *[14][8]float32 {
+	var c [14][8]float32
+	vals := []float32{math.Float32frombits(1 << 31), -expMax, expMax, log2e, roundMagic, ln2Hi, ln2Lo,
+		1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1, math.Float32frombits(127)}
+	for i, v := range vals {
+		for l := range c[i] {
+			c[i][l] = v
+		}
+	}
+	return &c
+}()
+
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// sigmoidVector computes sigmoidForward on the longest multiple-of-8
+// prefix of x with AVX2 and returns how many elements it did.
+func sigmoidVector(x, y []float32) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_ = y[n-1]
+	sigmoidAVX2(&x[0], &y[0], n, sigmoidConsts)
+	return n
+}
