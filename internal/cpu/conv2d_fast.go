@@ -197,6 +197,10 @@ func (g *conv2D) gatherDY(dy []float32, n0, nb int, dst []float32) {
 // conv2DForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
 // Per group: y (K, nb*OH*OW) = w · col + b, scattered to the images.
 func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
+	if g.pixelPath() {
+		b.conv2DPixelForward(g, xd, wd, bd, yd)
+		return
+	}
 	if g.indirectForward() {
 		b.conv2DIndirectForward(g, xd, wd, bd, yd)
 		return
@@ -264,6 +268,10 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 // forward convolution of dy, padded by R-1-PadH and S-1-PadW, with the
 // kernels flipped and K and C swapped: im2col copies where col2im would add.
 func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
+	if g.pixelPath() {
+		b.conv2DPixelData(g, dyd, wd, dxd)
+		return
+	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
 	p := g.p
 	flipped := conv2D{N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, R: g.R, S: g.S, OH: g.H, OW: g.W,
@@ -323,9 +331,12 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 // Per group: dw += dy (K, nb*OH*OW) · colᵀ, accumulated per worker and the
 // workers' sums added in worker order; db[k] row sums in float64.
 func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
-	if g.indirectFilter() {
+	switch {
+	case g.pixelPath():
+		b.conv2DPixelFilter(g, xd, dyd, dwd)
+	case g.indirectFilter():
 		b.conv2DIndirectFilter(g, xd, dyd, dwd)
-	} else {
+	default:
 		b.conv2DGemmFilter(g, xd, dyd, dwd)
 	}
 	if dbd != nil {

@@ -65,7 +65,8 @@ func BenchmarkConv(b *testing.B) {
 		} {
 			for _, mode := range convModes {
 				b.Run(fmt.Sprintf("%s/%s/%s", g.name, mode.name, op.name), func(b *testing.B) {
-					defer cpu.SetIndirect(cpu.SetIndirect(mode.mode))
+					defer cpu.SetIndirect(cpu.SetIndirect(mode.indirect))
+					defer cpu.SetPixel(cpu.SetPixel(mode.pixel))
 					op.run()
 					b.ResetTimer()
 					cpu0 := cpuSeconds()

@@ -10,30 +10,34 @@ import (
 
 // TestSharedCases runs the shared cases on the fast engine, once per gemm
 // micro-kernel family the CPU supports and per convolution path (the
-// engine's choice, im2col only, indirect wherever it applies), against the
+// engine's choice, then im2col, indirect and per-pixel wherever each
+// applies), against the
 // plain-loop reference. The guard cells and NaN-poisoned outputs check the
 // fast kernels' edges.
 func TestSharedCases(t *testing.T) {
 	defer gemm.SetKernel(gemm.Kernel())
 	defer cpu.SetIndirect(cpu.SetIndirect(0))
+	defer cpu.SetPixel(cpu.SetPixel(0))
 	for _, k := range gemm.Kernels() {
 		for _, mode := range convModes {
 			t.Run(k+"/"+mode.name, func(t *testing.T) {
 				if err := gemm.SetKernel(k); err != nil {
 					t.Fatal(err)
 				}
-				cpu.SetIndirect(mode.mode)
+				cpu.SetIndirect(mode.indirect)
+				cpu.SetPixel(mode.pixel)
 				tensortest.CheckBackend(t, cpu.New())
 			})
 		}
 	}
 }
 
-// convModes are the convolution paths for cpu.SetIndirect.
+// convModes are the convolution paths, as cpu.SetIndirect and cpu.SetPixel
+// modes: the engine's choice, then each path wherever it applies.
 var convModes = []struct {
-	name string
-	mode int
-}{{"auto", 0}, {"im2col", -1}, {"indirect", 1}}
+	name            string
+	indirect, pixel int
+}{{"auto", 0, 0}, {"im2col", -1, -1}, {"indirect", 1, -1}, {"pixel", -1, 1}}
 
 // TestReferenceSharedCases runs the shared cases on a second reference
 // backend: trivially equal, but it exercises the harness and the reference's

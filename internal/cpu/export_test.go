@@ -8,3 +8,11 @@ func SetIndirect(mode int) int {
 	indirectMode = mode
 	return prev
 }
+
+// SetPixel forces the per-pixel convolutions on (1), off (-1) or back to
+// the engine's choice (0); it returns the previous mode.
+func SetPixel(mode int) int {
+	prev := pixelMode
+	pixelMode = mode
+	return prev
+}

@@ -81,11 +81,13 @@ func fastConvCases() []tensortest.Case {
 func TestFastConvPaths(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	defer cpu.SetIndirect(cpu.SetIndirect(0))
+	defer cpu.SetPixel(cpu.SetPixel(0))
 	for _, mode := range convModes {
 		for _, procs := range []int{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s/procs%d", mode.name, procs), func(t *testing.T) {
 				runtime.GOMAXPROCS(procs)
-				cpu.SetIndirect(mode.mode)
+				cpu.SetIndirect(mode.indirect)
+				cpu.SetPixel(mode.pixel)
 				tensortest.CheckCases(t, cpu.New(), fastConvCases())
 			})
 		}
