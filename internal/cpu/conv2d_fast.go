@@ -197,7 +197,7 @@ func (g *conv2D) gatherDY(dy []float32, n0, nb int, dst []float32) {
 // conv2DForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
 // Per group: y (K, nb*OH*OW) = w · col + b, scattered to the images.
 func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
-	if g.pixelPath() {
+	if g.pixelPath(false) {
 		b.conv2DPixelForward(g, xd, wd, bd, yd)
 		return
 	}
@@ -268,7 +268,7 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 // forward convolution of dy, padded by R-1-PadH and S-1-PadW, with the
 // kernels flipped and K and C swapped: im2col copies where col2im would add.
 func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
-	if g.pixelPath() {
+	if g.pixelPath(true) {
 		b.conv2DPixelData(g, dyd, wd, dxd)
 		return
 	}
@@ -332,7 +332,7 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 // workers' sums added in worker order; db[k] row sums in float64.
 func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
 	switch {
-	case g.pixelPath():
+	case g.pixelPath(true):
 		b.conv2DPixelFilter(g, xd, dyd, dwd)
 	case g.indirectFilter():
 		b.conv2DIndirectFilter(g, xd, dyd, dwd)

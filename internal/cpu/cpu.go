@@ -32,8 +32,9 @@ type Backend struct {
 	// scratch holds the fast engine's work buffers, [slot][worker], grown
 	// to the largest size asked for and reused by every later call.
 	scratch [numSlots][][]float32
-	ints    []int    // offsets of the indirect convolutions
-	taps    [][2]int // an output pixel's taps, per-pixel convolutions
+	ints    []int // offsets of the indirect convolutions
+	// pixelPlans caches the per-pixel convolutions' groups by geometry.
+	pixelPlans map[conv2D][]pixelGroup
 }
 
 var _ tensor.Backend = (*Backend)(nil)
