@@ -88,6 +88,8 @@ func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tens
 // returns NaN for a NaN operand and orders -0 below 0).
 func reluForward(x, y []float32) {
 	y = y[:len(x)]
+	done := reluVector(x, y)
+	x, y = x[done:], y[done:]
 	for i, v := range x {
 		y[i] = max(v, 0)
 	}
@@ -98,6 +100,8 @@ func reluForward(x, y []float32) {
 func reluBackward(y, dy, dx []float32) {
 	dy = dy[:len(y)]
 	dx = dx[:len(y)]
+	done := reluBackwardVector(y, dy, dx)
+	y, dy, dx = y[done:], dy[done:], dx[done:]
 	for i, v := range y {
 		// Selecting integer bits lets the compiler use a conditional move:
 		// with a branch, relu's random signs cost a misprediction each.

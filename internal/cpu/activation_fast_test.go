@@ -84,3 +84,42 @@ func BenchmarkSigmoid(b *testing.B) {
 		b.ReportMetric(float64(len(x)*b.N)/b.Elapsed().Seconds()/1e6, "Melem/s")
 	})
 }
+
+// TestReluVector checks the assembly relu and its gradient against the Go
+// loops bit for bit (NaN as NaN), on special values spread over the vector
+// part and the tail.
+func TestReluVector(t *testing.T) {
+	defer func() { vectorOff = false }()
+	rng := rand.New(rand.NewSource(2))
+	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)),
+		float32(math.Inf(-1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, 1, -1}
+	const n = 32*5 + 7
+	x, dy := make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		dy[i] = float32(rng.NormFloat64())
+		if i%5 == 0 {
+			x[i] = specials[(i/5)%len(specials)]
+		}
+	}
+	run := func(off bool) (y, dx []float32) {
+		vectorOff = off
+		y, dx = make([]float32, n), make([]float32, n)
+		reluForward(x, y)
+		reluBackward(x, dy, dx)
+		return y, dx
+	}
+	wantY, wantDX := run(true)
+	gotY, gotDX := run(false)
+	same := func(a, b float32) bool {
+		return a != a && b != b || math.Float32bits(a) == math.Float32bits(b)
+	}
+	for i := range x {
+		if !same(gotY[i], wantY[i]) || !same(gotDX[i], wantDX[i]) {
+			t.Fatalf("x[%d] = %v: relu %v (Go %v), gradient %v (Go %v)", i, x[i], gotY[i], wantY[i], gotDX[i], wantDX[i])
+		}
+	}
+	if !(wantY[10] != wantY[10]) || math.Float32bits(wantY[5]) != 0 {
+		t.Fatalf("the Go loop itself: relu(NaN) = %v, relu(-0) bits %08x", wantY[10], math.Float32bits(wantY[5]))
+	}
+}

@@ -37,3 +37,32 @@ func sigmoidVector(x, y []float32) int {
 	sigmoidAVX2(&x[0], &y[0], n, sigmoidConsts)
 	return n
 }
+
+//go:noescape
+func reluAVX2(x, y *float32, n int)
+
+//go:noescape
+func reluBackwardAVX2(y, dy, dx *float32, n int)
+
+// reluVector computes reluForward on the longest multiple-of-32 prefix of
+// x with AVX2 and returns how many elements it did.
+func reluVector(x, y []float32) int {
+	n := len(x) &^ 31
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_ = y[n-1]
+	reluAVX2(&x[0], &y[0], n)
+	return n
+}
+
+// reluBackwardVector is reluVector for reluBackward.
+func reluBackwardVector(y, dy, dx []float32) int {
+	n := len(y) &^ 31
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_, _ = dy[n-1], dx[n-1]
+	reluBackwardAVX2(&y[0], &dy[0], &dx[0], n)
+	return n
+}

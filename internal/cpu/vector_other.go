@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package cpu
+
+// sigmoidVector does nothing here: sigmoidForward's Go loop does it all.
+func sigmoidVector(x, y []float32) int { return 0 }
+
+// reluVector does nothing here: reluForward's Go loop does it all.
+func reluVector(x, y []float32) int { return 0 }
+
+// reluBackwardVector does nothing here: reluBackward's Go loop does it all.
+func reluBackwardVector(y, dy, dx []float32) int { return 0 }
