@@ -4,24 +4,28 @@ import (
 	"github.com/cnnctl/cnnctl/internal/gemm"
 )
 
-// The indirect convolutions: stride-1 convolutions computed from the image
-// itself, without im2col. With the input plane zero-padded to Hp×Wp and
+// The indirect convolutions: convolutions computed from the image itself,
+// without im2col. With stride 1 and the input plane zero-padded to Hp×Wp,
 // its rows laid end to end, output pixel (oh, ow) at position p = oh*Wp+ow
 // is Σ w[k][c][r][s] · x[c*Hp*Wp + r*Wp + s + p]: a product whose B row
 // (c, r, s) is the padded image shifted by a fixed offset (gemm.IndirectA).
 // Positions with ow ≥ OW wrap into the next row and are computed and
-// dropped: (Wp-OW)/Wp of the work (LeNet: 4/32 and 4/14). The filter
-// gradient is the matching dot product of dy, laid out the same way with
-// zeros at the dropped positions, against the shifted image (gemm.Dot).
+// dropped: (Wp-OW)/Wp of the work (LeNet: 4/32 and 4/14). Larger strides
+// read the image split into phases (see phases below). The filter gradient
+// is the matching dot product of dy, laid out the same way with zeros at
+// the dropped positions, against the shifted image (gemm.Dot).
 //
 // They pay where im2col's copies cost as much as the product: few input
 // channels or few filters (LeNet's 3→6 and 6→16, where the im2col path ran
 // at 25 GFLOP/s), and large images. BenchmarkConv, batch 128, 2 threads,
 // time indirect/im2col: forward 0.23 (LeNet conv1) to 0.85-0.96 (ResNet
-// and VGG at 8x8 to 32x32) but 1.7-2.8 at 4x4 and 2x2, 1.08 for 3 input
-// channels into 64 filters; filter gradient 0.15-0.4 (LeNet, 16 channels
-// at 32x32), 0.76 (64 at 32x32), 1.1-1.3 for 64-128 channels at 16x16 and
-// far worse below. The rules below follow those measurements.
+// and VGG at 8x8 to 32x32), 0.66 for ResNet's 16→32 stride-2 layer, but
+// 1.7-2.8 at 4x4 and 2x2 and 1.08 for 3 input channels into 64 filters;
+// filter gradient 0.15-0.4 (LeNet, 16 channels at 32x32), 0.67-0.76 (64
+// channels at 32x32, stride-2 layers with C*K <= 1024), 1.1-1.3 for 64-128
+// channels at 8x8 and 16x16 and far worse below. The rules below follow
+// those measurements. The backward data of a strided convolution stays on
+// im2col (col2im).
 
 // indirectMode forces the choice for tests and benchmarks: 0 lets the
 // measured rules decide, 1 takes the indirect path wherever it applies
@@ -52,60 +56,91 @@ func (g *conv2D) indirectFilter() bool {
 }
 
 // indirectApplies reports whether the indirect path can compute g at all
-// (stride 1) and is not switched off.
-func (g *conv2D) indirectApplies() bool {
-	return g.p.StrideH == 1 && g.p.StrideW == 1 && indirectMode >= 0
+// and is not switched off.
+func (g *conv2D) indirectApplies() bool { return indirectMode >= 0 }
+
+// The input as the indirect products read it. With stride 1 that is the
+// zero-padded image, Hp×Wp per channel. With stride sh×sw it is split into
+// its sh·sw phases: phase (a, b) of channel c holds the padded pixels
+// (hq*sh+a, wq*sw+b), Hq×Wq of them, so that kernel tap (r, s) reads phase
+// (r%sh, s%sw) shifted by (r/sh, s/sw) and a strided convolution becomes a
+// sum of stride-1 ones over the phases: the same offset table form.
+
+// phases returns the size of one phase plane, Hq×Wq; output pixel (oh, ow)
+// is position oh*Wq+ow of the products.
+func (g *conv2D) phases() (hq, wq int) {
+	sh, sw := g.p.StrideH, g.p.StrideW
+	return (g.H + 2*g.p.PadH + sh - 1) / sh, (g.W + 2*g.p.PadW + sw - 1) / sw
 }
 
-// padded is g's input plane with its zero border: Hp×Wp.
-func (g *conv2D) padded() (hp, wp int) { return g.H + 2*g.p.PadH, g.W + 2*g.p.PadW }
+// inputSize is the number of elements of the rearranged input of one image.
+func (g *conv2D) inputSize() int {
+	hq, wq := g.phases()
+	return g.C * g.p.StrideH * g.p.StrideW * hq * wq
+}
 
-// indirectOffsets fills offs[(c*R+r)*S+s] = c*Hp*Wp + r*Wp + s and sets the
-// entries past C*R*S to 0. It returns the largest offset.
+// indirectOffsets fills offs[(c*R+r)*S+s] with the offset of tap (r, s) of
+// channel c in the rearranged input and sets the entries past C*R*S to 0.
+// It returns the largest offset.
 func (g *conv2D) indirectOffsets(offs []int) int {
-	hp, wp := g.padded()
-	i := 0
+	sh, sw := g.p.StrideH, g.p.StrideW
+	hq, wq := g.phases()
+	i, most := 0, 0
 	for c := range g.C {
 		for r := range g.R {
 			for s := range g.S {
-				offs[i] = c*hp*wp + r*wp + s
+				offs[i] = ((c*sh+r%sh)*sw+s%sw)*hq*wq + r/sh*wq + s/sw
+				most = max(most, offs[i])
 				i++
 			}
 		}
 	}
 	clear(offs[i:])
-	return offs[i-1]
+	return most
 }
 
-// indirectInput returns image n of x as the indirect products read it: x
-// itself when it needs no padding and reach elements past the last offset
-// stay inside xd, else a copy into the worker's scratch xs, whose border
-// the caller has cleared.
+// indirectInput returns image n of x rearranged for the indirect products:
+// x itself for stride 1 without padding when reach elements past the last
+// offset stay inside xd, else a copy into the worker's scratch xs, whose
+// padding the caller has cleared (only the image's own pixels are written).
 func (g *conv2D) indirectInput(xd []float32, n int, xs []float32, need int) []float32 {
 	chw := g.C * g.H * g.W
-	if g.p.PadH == 0 && g.p.PadW == 0 {
-		if src := xd[n*chw:]; len(src) >= need {
-			return src
+	img := xd[n*chw : (n+1)*chw]
+	sh, sw, ph, pw := g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW
+	if sh == 1 && sw == 1 {
+		if ph == 0 && pw == 0 {
+			if src := xd[n*chw:]; len(src) >= need {
+				return src
+			}
+			copy(xs, img)
+			return xs
 		}
-		copy(xs, xd[n*chw:(n+1)*chw])
+		hp, wp := g.phases()
+		for c := range g.C {
+			for h := range g.H {
+				copy(xs[c*hp*wp+(h+ph)*wp+pw:], img[(c*g.H+h)*g.W:][:g.W])
+			}
+		}
 		return xs
 	}
-	hp, wp := g.padded()
+	hq, wq := g.phases()
 	for c := range g.C {
 		for h := range g.H {
-			src := xd[n*chw+(c*g.H+h)*g.W:][:g.W]
-			copy(xs[c*hp*wp+(h+g.p.PadH)*wp+g.p.PadW:], src)
+			row := img[(c*g.H+h)*g.W:][:g.W]
+			a, hq0 := (h+ph)%sh, (h+ph)/sh
+			for w, v := range row {
+				b, wq0 := (w+pw)%sw, (w+pw)/sw
+				xs[((c*sh+a)*sw+b)*hq*wq+hq0*wq+wq0] = v
+			}
 		}
 	}
 	return xs
 }
 
-// indirectScratch returns the workers' input copies, border cleared, or nil
-// when x is read in place.
+// indirectScratch returns the workers' input copies with their padding
+// cleared.
 func (b *Backend) indirectScratch(g *conv2D, nw, need int) [][]float32 {
-	hp, wp := g.padded()
-	size := max(need, g.C*hp*wp)
-	xs := b.bufs(slotCol, nw, size)
+	xs := b.bufs(slotCol, nw, max(need, g.inputSize()))
 	for _, x := range xs {
 		clear(x)
 	}
@@ -115,7 +150,7 @@ func (b *Backend) indirectScratch(g *conv2D, nw, need int) [][]float32 {
 // conv2DIndirectForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
 func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32) {
 	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
-	_, wp := g.padded()
+	_, wp := g.phases()
 	pos := g.OH * wp
 	a := gemm.PackIndirect(b.bufs(slotPacked, 1, gemm.IndirectSize(g.K, pos, crs))[0], g.K, pos, crs, wd, crs)
 	offs := b.intBuf(crs)
@@ -151,7 +186,7 @@ func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32) {
 // are added in worker order, then each vector's lanes.
 func (b *Backend) conv2DIndirectFilter(g *conv2D, xd, dyd, dwd []float32) {
 	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
-	_, wp := g.padded()
+	_, wp := g.phases()
 	pos := g.OH * wp
 	d := gemm.NewDot(g.K, crs)
 	lanes := d.Lanes()

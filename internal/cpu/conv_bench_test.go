@@ -12,24 +12,27 @@ import (
 // benchConvs are convolution layers of the zoo models at batch 128:
 // x (N,C,H,W), w (K,C,R,S), stride 1, padding pad.
 var benchConvs = []struct {
-	name             string
-	N, C, H, K, R, P int
+	name                string
+	N, C, H, K, R, P, S int // S: stride, 0 for 1
 }{
-	{"lenet1", 128, 3, 32, 6, 5, 0},
-	{"lenet2", 128, 6, 14, 16, 5, 0},
-	{"resnet16x32", 128, 16, 32, 16, 3, 1},
-	{"resnet32x16", 128, 32, 16, 32, 3, 1},
-	{"resnet64x8", 128, 64, 8, 64, 3, 1},
-	{"resnet64x32", 128, 64, 32, 64, 3, 1},
-	{"resnet128x16", 128, 128, 16, 128, 3, 1},
-	{"vgg3x32", 128, 3, 32, 64, 3, 1},
-	{"vgg128x16", 128, 64, 16, 128, 3, 1},
-	{"vgg256x8", 128, 256, 8, 256, 3, 1},
-	{"alex192x4", 128, 192, 4, 384, 3, 1},
-	{"vgg512x4", 128, 512, 4, 512, 3, 1},
-	{"vgg512x2", 128, 512, 2, 512, 3, 1},
-	{"nin5x5", 128, 3, 32, 192, 5, 2},
-	{"nin1x1", 128, 192, 32, 160, 1, 0},
+	{"lenet1", 128, 3, 32, 6, 5, 0, 1},
+	{"lenet2", 128, 6, 14, 16, 5, 0, 1},
+	{"resnet16x32", 128, 16, 32, 16, 3, 1, 1},
+	{"resnet32x16", 128, 32, 16, 32, 3, 1, 1},
+	{"resnet64x8", 128, 64, 8, 64, 3, 1, 1},
+	{"resnet64x32", 128, 64, 32, 64, 3, 1, 1},
+	{"resnet128x16", 128, 128, 16, 128, 3, 1, 1},
+	{"vgg3x32", 128, 3, 32, 64, 3, 1, 1},
+	{"vgg128x16", 128, 64, 16, 128, 3, 1, 1},
+	{"vgg256x8", 128, 256, 8, 256, 3, 1, 1},
+	{"alex192x4", 128, 192, 4, 384, 3, 1, 1},
+	{"vgg512x4", 128, 512, 4, 512, 3, 1, 1},
+	{"vgg512x2", 128, 512, 2, 512, 3, 1, 1},
+	{"nin5x5", 128, 3, 32, 192, 5, 2, 1},
+	{"nin1x1", 128, 192, 32, 160, 1, 0, 1},
+	{"alex3s2", 128, 3, 32, 64, 3, 1, 2},
+	{"resnet16s2", 128, 16, 32, 32, 3, 1, 2},
+	{"resnet32s2", 128, 32, 16, 64, 3, 1, 2},
 }
 
 // BenchmarkConv times the fast engine's convolution forward, backward-data
@@ -41,8 +44,9 @@ func BenchmarkConv(b *testing.B) {
 	be := cpu.New()
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, g := range benchConvs {
-		oh := g.H + 2*g.P - g.R + 1
-		p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: g.P, PadW: g.P}
+		stride := max(g.S, 1)
+		oh := (g.H+2*g.P-g.R)/stride + 1
+		p := tensor.ConvParams{StrideH: stride, StrideW: stride, PadH: g.P, PadW: g.P}
 		fill := func(s ...int) *tensor.Tensor {
 			t := be.New(s)
 			v := make([]float32, t.Numel())
