@@ -16,7 +16,9 @@ type cost struct {
 //   - conv2d, linear: forward 2·MACs·n (a multiply-add is two FLOPs; bias
 //     adds not counted, like the MACs of `cnnctl models`); backward twice
 //     the forward (the data gradient and the filter gradient are one
-//     GEMM of the forward's size each; the bias gradient is not counted).
+//     GEMM of the forward's size each; the bias gradient is not counted),
+//     once the forward for the network's first convolution, which skips
+//     its data gradient (bytes then leave out the input gradient too).
 //   - relu: 1 FLOP per output element forward, 1 backward; sigmoid, tanh:
 //     4 forward (exp counted as one), 3 backward.
 //   - maxpool2d, avgpool2d: R·S per output element forward and backward.
@@ -42,6 +44,12 @@ func layerCost(t *Timed, n int, params int64, train bool) cost {
 	case "conv2d", "linear":
 		c.fwdFLOPs = 2 * t.MACs() * int64(n)
 		c.bwdFLOPs = 2 * c.fwdFLOPs
+		// The network's first convolution computes only its weight
+		// gradient: nothing needs the gradient of the images.
+		if conv, ok := t.Layer.(*layers.Conv2D); ok && conv.SkipsInputGrad() {
+			c.bwdFLOPs = c.fwdFLOPs
+			c.bwdBytes = 4 * (in + out + 2*params)
+		}
 	case "relu":
 		c.fwdFLOPs, c.bwdFLOPs = out, out
 	case "sigmoid", "tanh":

@@ -75,6 +75,14 @@ func BenchmarkSigmoid(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(x)*b.N)/b.Elapsed().Seconds()/1e6, "Melem/s")
 	})
+	b.Run("go", func(b *testing.B) {
+		vectorOff = true
+		defer func() { vectorOff = false }()
+		for i := 0; i < b.N; i++ {
+			sigmoidForward(x, y)
+		}
+		b.ReportMetric(float64(len(x)*b.N)/b.Elapsed().Seconds()/1e6, "Melem/s")
+	})
 	b.Run("float64", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			for j, v := range x {

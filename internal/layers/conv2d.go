@@ -26,6 +26,9 @@ type Conv2D struct {
 // SetSkipInputGrad makes Backward leave out dx and return nil.
 func (l *Conv2D) SetSkipInputGrad(skip bool) { l.skipDX = skip }
 
+// SkipsInputGrad reports whether Backward leaves out dx.
+func (l *Conv2D) SkipsInputGrad() bool { return l.skipDX }
+
 // NewConv2D returns a convolution with k output channels and an r x s
 // kernel; the input channels come from the input shape. Its parameters are
 // name+".weight" (K,C,R,S) and, with bias, name+".bias" (K). A zero stride
