@@ -35,7 +35,7 @@ func exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
 
-// vectorOff switches the assembly sigmoid off, for tests of the Go loop.
+// vectorOff switches the assembly relu and sigmoid off, for tests of the Go loops.
 var vectorOff = false
 
 // sigmoidForward: y = 1/(1+e^-x), NaN kept; the same formula eight lanes at

@@ -176,20 +176,26 @@ func (b *Backend) conv2DPixelForward(g *conv2D, xd, wd, bd, yd []float32) {
 	}
 }
 
+// eachPixelGroup runs f on each of g's groups that has taps, with its
+// tap count t, pixel count np and product width ct = C*t.
+func (b *Backend) eachPixelGroup(g *conv2D, f func(pg *pixelGroup, t, np, ct int)) {
+	groups := b.pixelGroups(g)
+	for gi := range groups {
+		pg := &groups[gi]
+		t, np := len(pg.taps), len(pg.pixels)
+		if t > 0 && g.C > 0 {
+			f(pg, t, np, g.C*t)
+		}
+	}
+}
+
 // conv2DPixelData: dy (N,K,OH,OW), w (K,C*R*S) -> dx (N,C,H,W):
 // dX_G = dY_G · W_G, added into the input pixels under the taps.
 func (b *Backend) conv2DPixelData(g *conv2D, dyd, wd, dxd []float32) {
 	_, wg, dyg, dxg := b.pixelBuffers(g)
 	chw, hw := g.C*g.H*g.W, g.H*g.W
 	clear(dxd[:g.N*chw])
-	groups := b.pixelGroups(g)
-	for gi := range groups {
-		pg := &groups[gi]
-		t, np := len(pg.taps), len(pg.pixels)
-		ct := g.C * t
-		if ct == 0 {
-			continue
-		}
+	b.eachPixelGroup(g, func(pg *pixelGroup, t, np, ct int) {
 		g.gatherW(wd, wg, pg)
 		g.gatherPixelDY(dyd, dyg, pg)
 		gemm.Sgemm(false, false, g.N*np, ct, g.K, 1, dyg, g.K, wg, ct, 0, dxg, ct)
@@ -207,7 +213,7 @@ func (b *Backend) conv2DPixelData(g *conv2D, dyd, wd, dxd []float32) {
 				}
 			}
 		})
-	}
+	})
 }
 
 // conv2DPixelFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C*R*S):
@@ -216,14 +222,7 @@ func (b *Backend) conv2DPixelFilter(g *conv2D, xd, dyd, dwd []float32) {
 	xg, _, dyg, dwg := b.pixelBuffers(g)
 	rs := g.R * g.S
 	clear(dwd[:g.K*g.C*rs])
-	groups := b.pixelGroups(g)
-	for gi := range groups {
-		pg := &groups[gi]
-		t, np := len(pg.taps), len(pg.pixels)
-		ct := g.C * t
-		if ct == 0 {
-			continue
-		}
+	b.eachPixelGroup(g, func(pg *pixelGroup, t, np, ct int) {
 		g.gatherX(xd, xg, pg)
 		g.gatherPixelDY(dyd, dyg, pg)
 		gemm.Sgemm(true, false, g.K, ct, g.N*np, 1, dyg, g.K, xg, ct, 0, dwg, ct)
@@ -237,5 +236,5 @@ func (b *Backend) conv2DPixelFilter(g *conv2D, xd, dyd, dwd []float32) {
 				}
 			}
 		})
-	}
+	})
 }
