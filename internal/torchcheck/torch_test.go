@@ -85,12 +85,6 @@ func upload(be tensor.Backend, v safetensors.Tensor) *tensor.Tensor {
 	return x
 }
 
-func download(be tensor.Backend, x *tensor.Tensor) []float32 {
-	v := make([]float32, x.Numel())
-	be.Download(v, x)
-	return v
-}
-
 // check fails t when got is further than tol from ref, and logs the distance.
 func check(t *testing.T, what string, got, ref []float32) Diff {
 	t.Helper()

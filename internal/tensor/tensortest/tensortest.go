@@ -57,6 +57,9 @@ type Case struct {
 	Args []Arg
 	// Run calls the op once on be.
 	Run func(be tensor.Backend, t Tensors)
+	// Check, when set, is a comparison of the outputs beyond the
+	// elementwise one (got from the backend, want from the reference).
+	Check func(got, want map[string][]float32) error
 }
 
 func (c Case) String() string { return c.Op + "/" + c.Name }
@@ -202,6 +205,11 @@ func Diff(be, ref tensor.Backend, c Case) error {
 		if e > 1 {
 			errs = append(errs, fmt.Errorf("%v: %s %v: element %d%v is %g, want %g (|Δ| = %.3g × tolerance)",
 				c, a.Name, a.Shape, i, index(a.Shape, i), got[a.Name][i], want[a.Name][i], e))
+		}
+	}
+	if c.Check != nil {
+		if err := c.Check(got, want); err != nil {
+			errs = append(errs, fmt.Errorf("%v: %w", c, err))
 		}
 	}
 	return errors.Join(errs...)
