@@ -10,12 +10,15 @@
 # under GPU_CHECK_TOTAL_S (450: the whole run ends within about 8 minutes,
 # leaving a device call of 10 minutes room for the machine's start); a step
 # that would start with under 15 s left is recorded as SKIP(no time).
-#   TestBackend 120, TestModelStep 150, the other GPU tests 60, cnnctl device 30,
+#   TestBackend 120, TestModelStep 240, the other GPU tests 60, cnnctl device 30,
 #   bench --peak 45, bench resnet and vgg16-bn (--json) 60 each, lenet and resnet20 40 each,
 #   other packages' CUDA tests 60 each, the conv2d Go benchmark 30, the PyTorch + cuDNN
 #   reference (part of `bench`) 90, train 2 epochs 150.
 # GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S, GPU_CHECK_TORCH_S and GPU_CHECK_TRAIN_S, when set,
 # replace the limits of the test, bench, PyTorch and train steps.
+# TestModelStep is judged by the float64 referee: the test writes the weights and batch,
+# runs scripts/torch_f64_step.py with $PYTHON (default python3; it needs torch, on the CPU)
+# and compares the GPU, both CPU engines and PyTorch float32 against float64, per tensor.
 # The PyTorch step (where `python3 -c 'import torch; assert torch.cuda.is_available()'`
 # works; else SKIP(no torch cuda), not a failure) runs scripts/torch_cpu_bench.py
 # --device cuda for resnet and vgg16-bn at batch 128 in four variants: fp32 (PyTorch's
@@ -30,7 +33,10 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 BUNDLE=gpu-bundle
-DATA=/work/shared/data/cifar10-train-jpeg.tar.gz
+# The CIFAR-10 training JPEGs for the train step: CNNCTL_CIFAR_JPEG, else the
+# shared folder beside the repository (optional: without it the bundle has no
+# data and the train step is SKIP(no data)).
+DATA=${CNNCTL_CIFAR_JPEG:-../shared/data/cifar10-train-jpeg.tar.gz}
 LIMIT_MIB=64
 
 build() {
@@ -201,7 +207,8 @@ run() {
 	local gt="cd internal/gpu && '$root/$BUNDLE/gpu.test' -test.v -test.count=1"
 	if want tests; then
 		step "test TestBackend" "${GPU_CHECK_TEST_S:-120}" bash -c "$gt -test.run '^TestBackend\$'"
-		step "test TestModelStep" "${GPU_CHECK_TEST_S:-150}" bash -c "$gt -test.run '^TestModelStep\$'"
+		export CNNCTL_TORCH_PYTHON=${PYTHON:-python3} # the float64 referee of TestModelStep
+		step "test TestModelStep" "${GPU_CHECK_TEST_S:-240}" bash -c "$gt -test.run '^TestModelStep\$'"
 		step "test gpu (the others)" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.skip '^(TestBackend|TestModelStep)\$'"
 	fi
 	if [ -x "$cnn" ]; then

@@ -29,9 +29,16 @@ type Backend struct {
 	// callMu makes do's send and receive one exchange.
 	callMu sync.Mutex
 
-	mu     sync.Mutex
-	err    error
-	closed bool
+	mu  sync.Mutex
+	err error // the first failure of an op or the driver: later ops are skipped
+	// allocErr is the first failed allocation (out of memory): reported by
+	// Err like err, but the backend stays usable, since nothing on the
+	// device went wrong.
+	allocErr error
+	// reported: Err or Sync has returned the error they return now, so
+	// Close does not return it again.
+	reported bool
+	closed   bool
 
 	// The fields below belong to the device goroutine.
 	ctx  cu.CUContext
@@ -163,8 +170,29 @@ func (b *Backend) record(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err == nil {
-		b.err = err
+		b.err, b.reported = err, false
 	}
+}
+
+// recordAlloc records a failed allocation: Err reports it, but later ops
+// still run (those on the tensor that was not allocated fail on their own).
+func (b *Backend) recordAlloc(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.allocErr == nil {
+		b.allocErr = err
+		if b.err == nil {
+			b.reported = false
+		}
+	}
+}
+
+// firstErr is the error Err reports; b.mu is held.
+func (b *Backend) firstErr() error {
+	if b.err != nil {
+		return b.err
+	}
+	return b.allocErr
 }
 
 // Name says which GPU this is.
@@ -174,11 +202,16 @@ func (b *Backend) Name() string { return b.info.String() }
 func (b *Backend) Info() Info { return b.info }
 
 // Err returns the first error the backend met, or nil. Errors of kernels
-// that are still running show only after Sync.
+// that are still running show only after Sync. A failed allocation is
+// reported here too, but does not stop later ops.
 func (b *Backend) Err() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.err
+	err := b.firstErr()
+	if err != nil {
+		b.reported = true
+	}
+	return err
 }
 
 // Sync waits for all queued work and returns Err().
@@ -192,27 +225,35 @@ func (b *Backend) Sync() error {
 }
 
 // Close waits for queued work, then destroys the context, which frees every
-// buffer and the kernels. It returns Err().
+// buffer and the kernels. It returns the first error the backend met unless
+// Err or Sync has already returned it (an error is reported once: a caller
+// that handled an out-of-memory error does not get it again from Close),
+// or else an error of closing itself.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
 	if closed {
-		return b.Err()
+		return nil
 	}
+	var closing error
 	b.do("close", func() {
 		if err := cu.Synchronize(); err != nil {
-			b.record(fmt.Errorf("gpu: close: sync: %w", err))
+			closing = fmt.Errorf("gpu: close: sync: %w", err)
 		}
-		if err := b.ctx.Destroy(); err != nil {
-			b.record(fmt.Errorf("gpu: close: destroy context: %w", err))
+		if err := b.ctx.Destroy(); err != nil && closing == nil {
+			closing = fmt.Errorf("gpu: close: destroy context: %w", err)
 		}
 	})
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.closed = true
-	b.mu.Unlock()
 	close(b.work)
-	return b.Err()
+	if err := b.firstErr(); err != nil && !b.reported {
+		b.reported = true
+		return err
+	}
+	return closing
 }
 
 // buffer is one pooled block of device memory holding n float32.
@@ -233,7 +274,7 @@ func (b *Backend) New(s tensor.Shape) *tensor.Tensor {
 	n := s.Numel()
 	t := &tensor.Tensor{Shape: s.Clone(), Buf: &buffer{be: b, n: n, freed: true}}
 	if n < 0 || n > math.MaxInt32 {
-		b.record(fmt.Errorf("gpu: new %v: %d elements, at most %d supported", s, n, math.MaxInt32))
+		b.recordAlloc(fmt.Errorf("gpu: new %v: %d elements, at most %d supported", s, n, math.MaxInt32))
 		return t
 	}
 	bytes := int64(n) * 4
@@ -241,7 +282,7 @@ func (b *Backend) New(s tensor.Shape) *tensor.Tensor {
 		ptr, size, err := b.pool.get(bytes, isOOM)
 		if err != nil {
 			free, total, _ := cu.MemInfo()
-			b.record(oomError(fmt.Sprintf("new %v", s), bytes, free, total, b.pool.held+b.pool.cached, err))
+			b.recordAlloc(oomError(fmt.Sprintf("new %v", s), bytes, free, total, b.pool.held+b.pool.cached, err))
 			return
 		}
 		if err := cu.MemsetD32(cu.DevicePtr(ptr), 0, int64(n)); err != nil {
@@ -325,8 +366,12 @@ type call struct {
 
 func (b *Backend) call(op string) *call {
 	c := &call{be: b, op: op}
-	if b.Err() != nil {
-		// After the first error ops do nothing: the error is sticky.
+	b.mu.Lock()
+	failed := b.err != nil
+	b.mu.Unlock()
+	if failed {
+		// After the first failure of an op or the driver, ops do
+		// nothing: the error is sticky. A failed allocation is not.
 		c.err = errSkipped
 	}
 	return c

@@ -132,7 +132,9 @@ func TestPoolReuse(t *testing.T) {
 	}
 }
 
-// TestOutOfMemory asks for more than the GPU has and wants the explanation.
+// TestOutOfMemory asks for more than the GPU has and wants the explanation;
+// then the backend must still work (an allocation that failed harmed
+// nothing on the device) and Close must not return the error again.
 func TestOutOfMemory(t *testing.T) {
 	be := newBackend(t)
 	var held []*tensor.Tensor
@@ -147,6 +149,23 @@ func TestOutOfMemory(t *testing.T) {
 		t.Errorf("after %d buffers of 8 GiB: err %v, want out of memory with advice", len(held), err)
 	}
 	t.Log(err)
+	for _, h := range held[:len(held)-1] {
+		be.Free(h)
+	}
+	x := be.New(tensor.Shape{1000})
+	want := random(1000, 3)
+	be.Upload(x, want)
+	be.ActivationForward(tensor.ReLU, x, x)
+	got := make([]float32, 1000)
+	be.Download(got, x)
+	if err := be.Sync(); !errors.Is(err, cu.OutOfMemory) {
+		t.Errorf("Sync after the out-of-memory error: %v, want that error still reported", err)
+	}
+	for i, v := range want {
+		if r := max(v, 0); got[i] != r {
+			t.Fatalf("after out of memory, relu(%g) = %g: the backend stopped working", v, got[i])
+		}
+	}
 }
 
 // TestDeterministic runs the split-K filter gradient twice: results must be
