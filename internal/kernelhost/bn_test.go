@@ -56,20 +56,30 @@ func TestBNPlanZoo(t *testing.T) {
 				if total := n * c * l; total >= sms*BNMinElems && p.Blocks() < sms {
 					t.Errorf("%s: %d blocks for %d SMs (%d elements)", name, p.Blocks(), sms, total)
 				}
-				if n*c*l > 1<<23 || sms != 132 && n != 8 {
-					continue
-				}
-				visits, wrong := BNCoverage(p)
-				if wrong != 0 {
-					t.Errorf("%s: %d elements summed into another channel", name, wrong)
-				}
-				for i, v := range visits {
-					if v != 1 {
-						t.Errorf("%s: element %d visited %d times", name, i, v)
-						break
-					}
+				if n*c*l <= 1<<23 && (sms == 132 || n == 8) {
+					checkCoverage(t, n, c, l, sms)
 				}
 			}
+		}
+	}
+}
+
+// checkCoverage: batchnorm_stats's walk visits each element of x (N,C,L)
+// once, from a lane of its own channel (the other kernels walk the same way).
+func checkCoverage(t *testing.T, n, c, l, sms int) {
+	t.Helper()
+	p, err := PlanBN(n, c, l, sms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visits, wrong := BNCoverage(p)
+	if wrong != 0 {
+		t.Errorf("%+v: %d elements summed into another channel", p, wrong)
+	}
+	for i, v := range visits {
+		if v != 1 {
+			t.Errorf("%+v: element %d visited %d times", p, i, v)
+			break
 		}
 	}
 }
@@ -200,7 +210,13 @@ func TestBNMatchesCPU(t *testing.T) {
 		shapes = append(shapes, shape{8, s[0], s[1]})
 	}
 	shapes = append(shapes, shape{128, 16, 1024}, shape{128, 64, 1024}, shape{512, 512, 4}, shape{2, 3, 25}, shape{33, 5, 16}, shape{64, 65, 1})
+	// Small batches of long rows: the plan cuts L into chunks (the last one short).
+	shapes = append(shapes, shape{2, 3, 4096}, shape{1, 2, 10000}, shape{2, 3, 4099}, shape{3, 1, 3})
 	for _, s := range shapes {
+		if p, _ := PlanBN(s.n, s.c, s.l, 132); s.n == 1 && p.ChunksL < 2 {
+			t.Errorf("N%d C%d L%d: %+v, want L cut into chunks", s.n, s.c, s.l, p)
+		}
+		checkCoverage(t, s.n, s.c, s.l, 132)
 		in := newBNInputs(s.n, s.c, s.l, uniform(-2, 3), 1)
 		want := in.reference(t).named()
 		for _, sms := range []int{132, 1} {
