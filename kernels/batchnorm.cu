@@ -14,6 +14,16 @@
 // batchnorm_backward_stats then batchnorm_backward. Inference:
 // batchnorm_forward_infer, elementwise on the same tiles.
 //
+// Launch bounds: 8 blocks of 256 threads per SM (at most 32 registers, a
+// full SM on sm_80/sm_90) where that costs no spills; the backward kernels,
+// which spill at 32, get 6 (40 registers, 75% of the SM), and so does
+// batchnorm_forward_train on sm_70, where 32 registers spill.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define BN_FWD_BLOCKS 6
+#else
+#define BN_FWD_BLOCKS 8
+#endif
+//
 // Each kernel takes vec = 1 when G = 4 and every tensor it streams is
 // 16-byte aligned: float4 loads and stores, same order of arithmetic.
 #include "common.cuh"
@@ -134,7 +144,7 @@ __device__ __forceinline__ void bn_stats(const bn_plan &p, const float *x, doubl
 
 // batchnorm_stats: part (2*C*B + C doubles) <- per-block sums of (x-K) and
 // (x-K)², K = x[0,c,0], and the shifts K. grid (B, tiles_c), block 256.
-extern "C" __global__ void __launch_bounds__(BN_THREADS) batchnorm_stats(const float *x, double *part, BN_PLAN_PARAMS, int vec)
+extern "C" __global__ void __launch_bounds__(BN_THREADS, 8) batchnorm_stats(const float *x, double *part, BN_PLAN_PARAMS, int vec)
 {
 	__shared__ double sh[2 * BN_THREADS + 64];
 	bn_plan p = BN_PLAN_INIT;
@@ -184,7 +194,7 @@ __device__ __forceinline__ void bn_forward(const bn_plan &p, const float *x, con
 // invstd = 1/sqrt(var+eps) (biased var) and updates the running statistics
 // (momentum; the unbiased var for the running variance). M = N*L >= 2: the
 // launcher checks. grid (B, tiles_c), block 256.
-extern "C" __global__ void __launch_bounds__(BN_THREADS)
+extern "C" __global__ void __launch_bounds__(BN_THREADS, BN_FWD_BLOCKS)
 	batchnorm_forward_train(const float *x, const float *gamma, const float *beta, float *run_mean, float *run_var,
 				float *y, float *save_mean, float *save_invstd, const double *part, float momentum,
 				float eps, BN_PLAN_PARAMS, int vec)
@@ -213,7 +223,7 @@ __device__ __forceinline__ void bn_infer(const bn_plan &p, const float *x, const
 
 // batchnorm_forward_infer: y = (x-runMean)·gamma/sqrt(runVar+eps) + beta.
 // grid (B, tiles_c), block 256.
-extern "C" __global__ void __launch_bounds__(BN_THREADS)
+extern "C" __global__ void __launch_bounds__(BN_THREADS, 8)
 	batchnorm_forward_infer(const float *x, const float *gamma, const float *beta, const float *run_mean,
 				const float *run_var, float *y, float eps, BN_PLAN_PARAMS, int vec)
 {
@@ -251,7 +261,7 @@ __device__ __forceinline__ void bn_backward_stats(const bn_plan &p, const float 
 
 // batchnorm_backward_stats: part (2*C*B doubles) <- per-block Σdy and
 // Σdy·xhat, xhat = (x-mean)·invstd. grid (B, tiles_c), block 256.
-extern "C" __global__ void __launch_bounds__(BN_THREADS)
+extern "C" __global__ void __launch_bounds__(BN_THREADS, 6)
 	batchnorm_backward_stats(const float *x, const float *dy, const float *save_mean, const float *save_invstd,
 				 double *part, BN_PLAN_PARAMS, int vec)
 {
@@ -307,7 +317,7 @@ __device__ __forceinline__ void bn_backward(const bn_plan &p, const float *x, co
 // batchnorm_backward_stats's partials dbeta = Σdy, dgamma = Σdy·xhat (block
 // 0 of each channel tile writes them) and
 // dx = gamma·invstd/M · (M·dy - dbeta - xhat·dgamma). grid (B, tiles_c), block 256.
-extern "C" __global__ void __launch_bounds__(BN_THREADS)
+extern "C" __global__ void __launch_bounds__(BN_THREADS, 6)
 	batchnorm_backward(const float *x, const float *dy, const float *gamma, const float *save_mean,
 			   const float *save_invstd, float *dx, float *dgamma, float *dbeta, const double *part,
 			   BN_PLAN_PARAMS, int vec)
