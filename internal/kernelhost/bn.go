@@ -7,6 +7,11 @@
 //
 // bn.go: batch norm (kernels/batchnorm.cu, kernels/batchnorm.cuh): the
 // launch plan, and the emulated kernels of bn_emu.c.
+//
+// The go command caches a cgo package by the files in its own folder only:
+// bn_dep_batchnorm_cuh.h and bn_dep_hd_cuh.h are symbolic links to the
+// kernels' headers (included through -I, never by these names) so that an
+// edit of a header rebuilds this package and reruns its tests.
 
 package kernelhost
 
