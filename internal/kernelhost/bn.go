@@ -51,12 +51,16 @@ const BNMinElems = C.BN_MIN_ELEMS
 func BNMaxBlocks(sms int) int { return C.BN_BLOCKS_PER_SM * max(1, sms) }
 
 // PlanBN is the plan for x (N,C,L) on a device with sms multiprocessors.
-// N, C, L must be positive with N*C*L < 2³¹.
+// N, C, L must be positive with N*C*L < 2³¹ and at most 65535 channel tiles
+// (C <= 65535, or more when L is small).
 func PlanBN(n, c, l, sms int) (BNPlan, error) {
 	if n < 1 || c < 1 || l < 1 || int64(n)*int64(c)*int64(l) >= 1<<31 || sms < 0 || sms >= 1<<20 {
 		return BNPlan{}, fmt.Errorf("batch-norm plan: x (%d,%d,%d) on %d SMs: want positive sizes and under 2³¹ elements", n, c, l, sms)
 	}
 	p := C.bn_make_plan(C.int(n), C.int(c), C.int(l), C.int(sms))
+	if p.tiles_c > 65535 {
+		return BNPlan{}, fmt.Errorf("batch-norm plan: x (%d,%d,%d): %d channel tiles, more than a CUDA grid's 65535 rows", n, c, l, p.tiles_c)
+	}
 	return BNPlan{N: int(p.N), C: int(p.C), L: int(p.L), G: int(p.G), CB: int(p.cb), LW: int(p.lw), NB: int(p.nb),
 		TilesC: int(p.tiles_c), ChunksN: int(p.chunks_n), ChunksL: int(p.chunks_l), B: int(p.B)}, nil
 }

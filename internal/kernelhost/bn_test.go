@@ -85,7 +85,7 @@ func checkCoverage(t *testing.T, n, c, l, sms int) {
 }
 
 func TestPlanBNRefuses(t *testing.T) {
-	for _, s := range [][4]int{{0, 3, 4, 132}, {2, 0, 4, 132}, {2, 3, 0, 132}, {1 << 16, 1 << 10, 1 << 5, 132}, {2, 3, 4, -1}} {
+	for _, s := range [][4]int{{0, 3, 4, 132}, {2, 0, 4, 132}, {2, 3, 0, 132}, {1 << 16, 1 << 10, 1 << 5, 132}, {2, 3, 4, -1}, {1, 70000, 1024, 132}} {
 		if _, err := PlanBN(s[0], s[1], s[2], s[3]); err == nil {
 			t.Errorf("PlanBN%v: no error", s)
 		}
