@@ -99,3 +99,42 @@ func TestBatchNormMatchesHost(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkBatchNorm times a training forward and a backward of the zoo's
+// BN layers at batch 128, e.g.
+// gpu.test -test.run '^$' -test.bench BatchNorm -test.benchtime 200x.
+// GB/s counts the bytes a fused pass could not avoid (x read and y written
+// forward; x and dy read and dx written backward: 5 tensors); issue 15's
+// target is half the copy bandwidth of `cnnctl bench --peak`.
+func BenchmarkBatchNorm(b *testing.B) {
+	be := newBackend(b)
+	for _, s := range []tensor.Shape{{128, 16, 32, 32}, {128, 32, 16, 16}, {128, 64, 8, 8}, {128, 64, 32, 32},
+		{128, 256, 8, 8}, {128, 512, 4, 4}, {128, 512, 2, 2}, {128, 192, 32, 32}, {128, 120}} {
+		b.Run(s.String(), func(b *testing.B) {
+			c := tensor.Shape{s[1]}
+			x, dy, y, dx := be.New(s), be.New(s), be.New(s), be.New(s)
+			gamma, beta, rm, rv, sm, si, dg, db := be.New(c), be.New(c), be.New(c), be.New(c), be.New(c), be.New(c), be.New(c), be.New(c)
+			for _, t := range []*tensor.Tensor{x, dy, gamma, rv} {
+				be.Fill(t, 1)
+			}
+			for _, t := range []*tensor.Tensor{beta, rm} {
+				be.Fill(t, 0)
+			}
+			p := tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5}
+			if err := be.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				be.BatchNormForwardTrain(x, gamma, beta, rm, rv, y, sm, si, p)
+				be.BatchNormBackward(x, dy, gamma, sm, si, dx, dg, db)
+			}
+			if err := be.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(5*4*float64(s.Numel())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			for _, t := range []*tensor.Tensor{x, dy, y, dx, gamma, beta, rm, rv, sm, si, dg, db} {
+				be.Free(t)
+			}
+		})
+	}
+}
