@@ -24,6 +24,11 @@
 #define BN_FWD_BLOCKS 8
 #endif
 //
+// Fused ReLU: the forward kernels take relu = 1 for y = relu(bn(x)); the
+// backward kernels take yr, that fused output (null for plain batch norm),
+// and use dy·(yr > 0) in place of dy: BN+ReLU forward and backward in one
+// pass each, with the same partition and order as plain batch norm.
+//
 // Each kernel takes vec = 1 when G = 4 and every tensor it streams is
 // 16-byte aligned: float4 loads and stores, same order of arithmetic.
 #include "common.cuh"
@@ -70,18 +75,37 @@ template <class F> __device__ __forceinline__ void bn_each(const bn_plan &p, con
 	}
 }
 
-// bn_normalise writes y = (x-m)·s + b over this thread's share of tile t.
+// bn_normalise writes y = (x-m)·s + b, then ReLU when relu, over this
+// thread's share of tile t.
 template <int G, bool VEC>
-__device__ __forceinline__ void bn_normalise(const bn_plan &p, const bn_tile &t, const float *x, float *y, float m, float s, float b)
+__device__ __forceinline__ void bn_normalise(const bn_plan &p, const bn_tile &t, const float *x, float *y, float m, float s, float b,
+					     bool relu)
 {
 	bn_each(p, t, [&](long long o) {
 		float a[G];
 		bn_load<G, VEC>(x, o, a);
 #pragma unroll
-		for (int i = 0; i < G; i++)
+		for (int i = 0; i < G; i++) {
 			a[i] = bn_forward_y(a[i], m, s, b);
+			if (relu)
+				a[i] = bn_relu(a[i]);
+		}
 		bn_store<G, VEC>(y, o, a);
 	});
+}
+
+// bn_load_grad loads G values of dy, each through ReLU's backward where yr
+// (the fused forward's output) is given.
+template <int G, bool VEC> __device__ __forceinline__ void bn_load_grad(const float *dy, const float *yr, long long o, float *d)
+{
+	bn_load<G, VEC>(dy, o, d);
+	if (yr) {
+		float r[G];
+		bn_load<G, VEC>(yr, o, r);
+#pragma unroll
+		for (int i = 0; i < G; i++)
+			d[i] = bn_relu_grad(r[i], d[i]);
+	}
 }
 
 // bn_block_partials stores the block's two sums per tile channel: lane
@@ -159,7 +183,7 @@ extern "C" __global__ void __launch_bounds__(BN_THREADS, 8) batchnorm_stats(cons
 template <int G, bool VEC>
 __device__ __forceinline__ void bn_forward(const bn_plan &p, const float *x, const float *gamma, const float *beta,
 					   float *run_mean, float *run_var, float *y, float *save_mean, float *save_invstd,
-					   const double *part, float momentum, float eps, float *sh)
+					   const double *part, float momentum, float eps, bool relu, float *sh)
 {
 	bn_tile t = bn_tile_of(&p, blockIdx.x, blockIdx.y);
 	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, M = p.N * p.L;
@@ -186,7 +210,7 @@ __device__ __forceinline__ void bn_forward(const bn_plan &p, const float *x, con
 	int cl = bn_lane_ch(&p, lane);
 	if (cl >= t.cbt)
 		return;
-	bn_normalise<G, VEC>(p, t, x, y, sh[cl], sh[BN_MAX_CB + cl], sh[2 * BN_MAX_CB + cl]);
+	bn_normalise<G, VEC>(p, t, x, y, sh[cl], sh[BN_MAX_CB + cl], sh[2 * BN_MAX_CB + cl], relu);
 }
 
 // batchnorm_forward_train: y = (x-mean)·gamma·invstd + beta from
@@ -197,48 +221,48 @@ __device__ __forceinline__ void bn_forward(const bn_plan &p, const float *x, con
 extern "C" __global__ void __launch_bounds__(BN_THREADS, BN_FWD_BLOCKS)
 	batchnorm_forward_train(const float *x, const float *gamma, const float *beta, float *run_mean, float *run_var,
 				float *y, float *save_mean, float *save_invstd, const double *part, float momentum,
-				float eps, BN_PLAN_PARAMS, int vec)
+				float eps, int relu, BN_PLAN_PARAMS, int vec)
 {
 	__shared__ float sh[3 * BN_MAX_CB];
 	bn_plan p = BN_PLAN_INIT;
 	if (p.G == 4 && vec)
-		bn_forward<4, true>(p, x, gamma, beta, run_mean, run_var, y, save_mean, save_invstd, part, momentum, eps, sh);
+		bn_forward<4, true>(p, x, gamma, beta, run_mean, run_var, y, save_mean, save_invstd, part, momentum, eps, relu, sh);
 	else if (p.G == 4)
-		bn_forward<4, false>(p, x, gamma, beta, run_mean, run_var, y, save_mean, save_invstd, part, momentum, eps, sh);
+		bn_forward<4, false>(p, x, gamma, beta, run_mean, run_var, y, save_mean, save_invstd, part, momentum, eps, relu, sh);
 	else
-		bn_forward<1, false>(p, x, gamma, beta, run_mean, run_var, y, save_mean, save_invstd, part, momentum, eps, sh);
+		bn_forward<1, false>(p, x, gamma, beta, run_mean, run_var, y, save_mean, save_invstd, part, momentum, eps, relu, sh);
 }
 
 template <int G, bool VEC>
 __device__ __forceinline__ void bn_infer(const bn_plan &p, const float *x, const float *gamma, const float *beta,
-					 const float *run_mean, const float *run_var, float *y, float eps)
+					 const float *run_mean, const float *run_var, float *y, float eps, bool relu)
 {
 	bn_tile t = bn_tile_of(&p, blockIdx.x, blockIdx.y);
 	int cl = bn_lane_ch(&p, threadIdx.x & 31);
 	if (cl >= t.cbt)
 		return;
 	int c = t.c0 + cl;
-	bn_normalise<G, VEC>(p, t, x, y, run_mean[c], bn_infer_scale(gamma[c], run_var[c], eps), beta[c]);
+	bn_normalise<G, VEC>(p, t, x, y, run_mean[c], bn_infer_scale(gamma[c], run_var[c], eps), beta[c], relu);
 }
 
 // batchnorm_forward_infer: y = (x-runMean)·gamma/sqrt(runVar+eps) + beta.
 // grid (B, tiles_c), block 256.
 extern "C" __global__ void __launch_bounds__(BN_THREADS, 8)
 	batchnorm_forward_infer(const float *x, const float *gamma, const float *beta, const float *run_mean,
-				const float *run_var, float *y, float eps, BN_PLAN_PARAMS, int vec)
+				const float *run_var, float *y, float eps, int relu, BN_PLAN_PARAMS, int vec)
 {
 	bn_plan p = BN_PLAN_INIT;
 	if (p.G == 4 && vec)
-		bn_infer<4, true>(p, x, gamma, beta, run_mean, run_var, y, eps);
+		bn_infer<4, true>(p, x, gamma, beta, run_mean, run_var, y, eps, relu);
 	else if (p.G == 4)
-		bn_infer<4, false>(p, x, gamma, beta, run_mean, run_var, y, eps);
+		bn_infer<4, false>(p, x, gamma, beta, run_mean, run_var, y, eps, relu);
 	else
-		bn_infer<1, false>(p, x, gamma, beta, run_mean, run_var, y, eps);
+		bn_infer<1, false>(p, x, gamma, beta, run_mean, run_var, y, eps, relu);
 }
 
 template <int G, bool VEC>
-__device__ __forceinline__ void bn_backward_stats(const bn_plan &p, const float *x, const float *dy, const float *save_mean,
-						  const float *save_invstd, double *part, double *sh)
+__device__ __forceinline__ void bn_backward_stats(const bn_plan &p, const float *x, const float *dy, const float *yr,
+						  const float *save_mean, const float *save_invstd, double *part, double *sh)
 {
 	bn_tile t = bn_tile_of(&p, blockIdx.x, blockIdx.y);
 	int cl = bn_lane_ch(&p, threadIdx.x & 31);
@@ -251,7 +275,7 @@ __device__ __forceinline__ void bn_backward_stats(const bn_plan &p, const float 
 	bn_each(p, t, [&](long long o) {
 		float a[G], d[G];
 		bn_load<G, VEC>(x, o, a);
-		bn_load<G, VEC>(dy, o, d);
+		bn_load_grad<G, VEC>(dy, yr, o, d);
 #pragma unroll
 		for (int i = 0; i < G; i++)
 			bn_acc_backward(a[i], d[i], mean, invstd, &sb, &sg);
@@ -262,21 +286,21 @@ __device__ __forceinline__ void bn_backward_stats(const bn_plan &p, const float 
 // batchnorm_backward_stats: part (2*C*B doubles) <- per-block Σdy and
 // Σdy·xhat, xhat = (x-mean)·invstd. grid (B, tiles_c), block 256.
 extern "C" __global__ void __launch_bounds__(BN_THREADS, 6)
-	batchnorm_backward_stats(const float *x, const float *dy, const float *save_mean, const float *save_invstd,
-				 double *part, BN_PLAN_PARAMS, int vec)
+	batchnorm_backward_stats(const float *x, const float *dy, const float *yr, const float *save_mean,
+				 const float *save_invstd, double *part, BN_PLAN_PARAMS, int vec)
 {
 	__shared__ double sh[2 * BN_THREADS + 64];
 	bn_plan p = BN_PLAN_INIT;
 	if (p.G == 4 && vec)
-		bn_backward_stats<4, true>(p, x, dy, save_mean, save_invstd, part, sh);
+		bn_backward_stats<4, true>(p, x, dy, yr, save_mean, save_invstd, part, sh);
 	else if (p.G == 4)
-		bn_backward_stats<4, false>(p, x, dy, save_mean, save_invstd, part, sh);
+		bn_backward_stats<4, false>(p, x, dy, yr, save_mean, save_invstd, part, sh);
 	else
-		bn_backward_stats<1, false>(p, x, dy, save_mean, save_invstd, part, sh);
+		bn_backward_stats<1, false>(p, x, dy, yr, save_mean, save_invstd, part, sh);
 }
 
 template <int G, bool VEC>
-__device__ __forceinline__ void bn_backward(const bn_plan &p, const float *x, const float *dy, const float *gamma,
+__device__ __forceinline__ void bn_backward(const bn_plan &p, const float *x, const float *dy, const float *yr, const float *gamma,
 					    const float *save_mean, const float *save_invstd, float *dx, float *dgamma,
 					    float *dbeta, const double *part, float *sh)
 {
@@ -305,7 +329,7 @@ __device__ __forceinline__ void bn_backward(const bn_plan &p, const float *x, co
 	bn_each(p, t, [&](long long o) {
 		float a[G], d[G];
 		bn_load<G, VEC>(x, o, a);
-		bn_load<G, VEC>(dy, o, d);
+		bn_load_grad<G, VEC>(dy, yr, o, d);
 #pragma unroll
 		for (int i = 0; i < G; i++)
 			a[i] = bn_backward_dx(a[i], d[i], mean, invstd, k, fm, sb, sg);
@@ -318,16 +342,16 @@ __device__ __forceinline__ void bn_backward(const bn_plan &p, const float *x, co
 // 0 of each channel tile writes them) and
 // dx = gamma·invstd/M · (M·dy - dbeta - xhat·dgamma). grid (B, tiles_c), block 256.
 extern "C" __global__ void __launch_bounds__(BN_THREADS, 6)
-	batchnorm_backward(const float *x, const float *dy, const float *gamma, const float *save_mean,
+	batchnorm_backward(const float *x, const float *dy, const float *yr, const float *gamma, const float *save_mean,
 			   const float *save_invstd, float *dx, float *dgamma, float *dbeta, const double *part,
 			   BN_PLAN_PARAMS, int vec)
 {
 	__shared__ float sh[2 * BN_MAX_CB];
 	bn_plan p = BN_PLAN_INIT;
 	if (p.G == 4 && vec)
-		bn_backward<4, true>(p, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
+		bn_backward<4, true>(p, x, dy, yr, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
 	else if (p.G == 4)
-		bn_backward<4, false>(p, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
+		bn_backward<4, false>(p, x, dy, yr, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
 	else
-		bn_backward<1, false>(p, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
+		bn_backward<1, false>(p, x, dy, yr, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
 }

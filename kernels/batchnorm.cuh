@@ -273,6 +273,13 @@ CNNCTL_HD float bn_backward_dx(float x, float dy, float mean, float invstd, floa
 	return k * fmaf(-xhat, sg, fmaf(m, dy, -sb));
 }
 
+// bn_relu is the fused ReLU: max(v, 0) with NaN passed through (as
+// activation.cu and internal/cpu).
+CNNCTL_HD float bn_relu(float v) { return (v > 0.f || v != v) ? v : 0.f; }
+
+// bn_relu_grad is ReLU's backward from its output y: dy where y > 0 or y is NaN, else 0.
+CNNCTL_HD float bn_relu_grad(float y, float dy) { return y <= 0.f ? 0.f : dy; }
+
 // bn_infer_scale: gamma/sqrt(runVar+eps) in float.
 CNNCTL_HD float bn_infer_scale(float gamma, float run_var, float eps) { return gamma / sqrtf(run_var + eps); }
 

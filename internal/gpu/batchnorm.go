@@ -77,7 +77,18 @@ func (c *call) bnTwoPass(g kernelhost.BNPlan, statsName string, stats []uint64, 
 // place. Two kernels: per-block partial sums into scratch, then the combine
 // in a fixed order and the normalisation (batchnorm.cu).
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams) {
-	c := b.call("batchnorm forward train")
+	b.bnForwardTrain("batchnorm forward train", false, x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, p)
+}
+
+// BatchNormReLUForwardTrain is BatchNormForwardTrain then a ReLU on y, in
+// the same two kernels (y = relu(bn(x)) written once). Its backward is
+// BatchNormReLUBackward.
+func (b *Backend) BatchNormReLUForwardTrain(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams) {
+	b.bnForwardTrain("batchnorm+relu forward train", true, x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, p)
+}
+
+func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams) {
+	c := b.call(op)
 	xp, yp := c.ptr("x", x, 0), c.ptr("y", y, 0)
 	gp, bp, rmp, rvp := c.ptr("gamma", gamma, 0), c.ptr("beta", beta, 0), c.ptr("running mean", runMean, 0), c.ptr("running var", runVar, 0)
 	smp, sip := c.ptr("save mean", saveMean, 0), c.ptr("save invstd", saveInvStd, 0)
@@ -87,7 +98,7 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, save
 	// is 0 and the unbiased running variance 0/0.
 	c.check(c.err != nil || g.N*g.L >= 2, "x is %v: %d value per channel, training statistics need at least 2", x.Shape, g.N*g.L)
 	stats := c.kernelArgs(bnArgs(g, []any{xp, cu.DevicePtr(0)}, xp))
-	apply := c.kernelArgs(bnArgs(g, []any{xp, gp, bp, rmp, rvp, yp, smp, sip, cu.DevicePtr(0), p.Momentum, p.Eps}, xp, yp))
+	apply := c.kernelArgs(bnArgs(g, []any{xp, gp, bp, rmp, rvp, yp, smp, sip, cu.DevicePtr(0), p.Momentum, p.Eps, relu}, xp, yp))
 	if !c.ok() {
 		return
 	}
@@ -96,27 +107,56 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, save
 
 // BatchNormForwardInfer normalises with the running statistics.
 func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams) {
-	c := b.call("batchnorm forward infer")
+	b.bnForwardInfer("batchnorm forward infer", false, x, gamma, beta, runMean, runVar, y, p)
+}
+
+// BatchNormReLUForwardInfer is BatchNormForwardInfer then a ReLU, in one kernel.
+func (b *Backend) BatchNormReLUForwardInfer(x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams) {
+	b.bnForwardInfer("batchnorm+relu forward infer", true, x, gamma, beta, runMean, runVar, y, p)
+}
+
+func (b *Backend) bnForwardInfer(op string, relu bool, x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams) {
+	c := b.call(op)
 	xp, yp := c.ptr("x", x, 0), c.ptr("y", y, 0)
 	gp, bp, rmp, rvp := c.ptr("gamma", gamma, 0), c.ptr("beta", beta, 0), c.ptr("running mean", runMean, 0), c.ptr("running var", runVar, 0)
 	g := c.bn(x, named{"gamma", gamma}, named{"beta", beta}, named{"running mean", runMean}, named{"running var", runVar})
 	c.check(c.err != nil || y.Shape.Equal(x.Shape), "y is %v, want x's %v", y.Shape, x.Shape)
-	c.launch("batchnorm_forward_infer", bnDims(g), bnArgs(g, []any{xp, gp, bp, rmp, rvp, yp, p.Eps}, xp, yp)...)
+	c.launch("batchnorm_forward_infer", bnDims(g), bnArgs(g, []any{xp, gp, bp, rmp, rvp, yp, p.Eps, relu}, xp, yp)...)
 }
 
 // BatchNormBackward: x, dy (N,C,...) -> dx, dgamma (C), dbeta (C). Two
 // kernels, as the training forward.
 func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
-	c := b.call("batchnorm backward")
+	b.bnBackward("batchnorm backward", false, x, nil, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// BatchNormReLUBackward is the backward of BatchNormReLUForwardTrain, whose
+// output y it takes: ReLU's backward (dy where y > 0 or y is NaN, else 0)
+// then batch norm's, in the same two kernels as BatchNormBackward.
+func (b *Backend) BatchNormReLUBackward(x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
+	b.bnBackward("batchnorm+relu backward", true, x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// bnBackward is batch norm's backward, after ReLU's (from y) when relu.
+func (b *Backend) bnBackward(op string, relu bool, x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
+	c := b.call(op)
 	xp, dyp, dxp := c.ptr("x", x, 0), c.ptr("dy", dy, 0), c.ptr("dx", dx, 0)
+	streamed := []cu.DevicePtr{xp, dyp, dxp}
+	var yp cu.DevicePtr
+	if relu {
+		yp = c.ptr("y", y, 0)
+		c.check(c.err != nil || y.Shape.Equal(x.Shape), "y is %v, want x's %v", y.Shape, x.Shape)
+		streamed = append(streamed, yp)
+	}
 	gp, smp, sip := c.ptr("gamma", gamma, 0), c.ptr("save mean", saveMean, 0), c.ptr("save invstd", saveInvStd, 0)
 	dgp, dbp := c.ptr("dgamma", dgamma, 0), c.ptr("dbeta", dbeta, 0)
 	g := c.bn(x, named{"gamma", gamma}, named{"save mean", saveMean}, named{"save invstd", saveInvStd}, named{"dgamma", dgamma}, named{"dbeta", dbeta})
 	c.check(c.err != nil || dy.Shape.Equal(x.Shape) && dx.Shape.Equal(x.Shape), "dy %v and dx %v, want x's %v", dy.Shape, dx.Shape, x.Shape)
-	stats := c.kernelArgs(bnArgs(g, []any{xp, dyp, smp, sip, cu.DevicePtr(0)}, xp, dyp))
-	apply := c.kernelArgs(bnArgs(g, []any{xp, dyp, gp, smp, sip, dxp, dgp, dbp, cu.DevicePtr(0)}, xp, dyp, dxp))
+	// One vec switch for both kernels (dx is not streamed by the first: harmless).
+	stats := c.kernelArgs(bnArgs(g, []any{xp, dyp, yp, smp, sip, cu.DevicePtr(0)}, streamed...))
+	apply := c.kernelArgs(bnArgs(g, []any{xp, dyp, yp, gp, smp, sip, dxp, dgp, dbp, cu.DevicePtr(0)}, streamed...))
 	if !c.ok() {
 		return
 	}
-	c.bnTwoPass(g, "batchnorm_backward_stats", stats, 4, "batchnorm_backward", apply, 8)
+	c.bnTwoPass(g, "batchnorm_backward_stats", stats, 5, "batchnorm_backward", apply, 9)
 }

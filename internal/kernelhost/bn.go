@@ -99,8 +99,16 @@ func (p BNPlan) check(op string, perChannel []float32, full ...[]float32) error 
 
 func f(s []float32) *C.float { return (*C.float)(unsafe.Pointer(&s[0])) }
 
-// BNForwardTrain runs batchnorm_stats and batchnorm_forward_train.
-func BNForwardTrain(p BNPlan, x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd []float32, momentum, eps float32) error {
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// BNForwardTrain runs batchnorm_stats and batchnorm_forward_train; relu
+// fuses a ReLU: y = relu(bn(x)).
+func BNForwardTrain(p BNPlan, relu bool, x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd []float32, momentum, eps float32) error {
 	for _, t := range [][]float32{gamma, beta, runMean, runVar, saveMean, saveInvStd} {
 		if err := p.check("batch-norm forward train", t, x, y); err != nil {
 			return err
@@ -109,32 +117,40 @@ func BNForwardTrain(p BNPlan, x, gamma, beta, runMean, runVar, y, saveMean, save
 	part := make([]float64, p.Partials())
 	cp := p.c()
 	C.bn_emu_forward_train(&cp, f(x), f(gamma), f(beta), f(runMean), f(runVar), f(y), f(saveMean), f(saveInvStd),
-		C.float(momentum), C.float(eps), (*C.double)(unsafe.Pointer(&part[0])))
+		C.float(momentum), C.float(eps), cbool(relu), (*C.double)(unsafe.Pointer(&part[0])))
 	return nil
 }
 
-// BNForwardInfer runs batchnorm_forward_infer.
-func BNForwardInfer(p BNPlan, x, gamma, beta, runMean, runVar, y []float32, eps float32) error {
+// BNForwardInfer runs batchnorm_forward_infer; relu fuses a ReLU.
+func BNForwardInfer(p BNPlan, relu bool, x, gamma, beta, runMean, runVar, y []float32, eps float32) error {
 	for _, t := range [][]float32{gamma, beta, runMean, runVar} {
 		if err := p.check("batch-norm forward infer", t, x, y); err != nil {
 			return err
 		}
 	}
 	cp := p.c()
-	C.bn_emu_forward_infer(&cp, f(x), f(gamma), f(beta), f(runMean), f(runVar), f(y), C.float(eps))
+	C.bn_emu_forward_infer(&cp, f(x), f(gamma), f(beta), f(runMean), f(runVar), f(y), C.float(eps), cbool(relu))
 	return nil
 }
 
-// BNBackward runs batchnorm_backward_stats and batchnorm_backward.
-func BNBackward(p BNPlan, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta []float32) error {
+// BNBackward runs batchnorm_backward_stats and batchnorm_backward; yr,
+// when not nil, is the fused BN+ReLU forward's output, and the backward is
+// ReLU's then batch norm's.
+func BNBackward(p BNPlan, x, dy, yr, gamma, saveMean, saveInvStd, dx, dgamma, dbeta []float32) error {
+	full := [][]float32{x, dy, dx}
+	var yp *C.float
+	if yr != nil {
+		full = append(full, yr)
+		yp = f(yr)
+	}
 	for _, t := range [][]float32{gamma, saveMean, saveInvStd, dgamma, dbeta} {
-		if err := p.check("batch-norm backward", t, x, dy, dx); err != nil {
+		if err := p.check("batch-norm backward", t, full...); err != nil {
 			return err
 		}
 	}
 	part := make([]float64, p.Partials())
 	cp := p.c()
-	C.bn_emu_backward(&cp, f(x), f(dy), f(gamma), f(saveMean), f(saveInvStd), f(dx), f(dgamma), f(dbeta),
+	C.bn_emu_backward(&cp, f(x), f(dy), yp, f(gamma), f(saveMean), f(saveInvStd), f(dx), f(dgamma), f(dbeta),
 		(*C.double)(unsafe.Pointer(&part[0])))
 	return nil
 }

@@ -17,13 +17,17 @@
 enum { STATS, FORWARD, INFER, BSTATS, BACKWARD };
 
 typedef struct {
-	const float *x, *dy, *gamma, *beta, *mean, *invstd, *run_mean_in, *run_var_in;
+	const float *x, *dy, *yr, *gamma, *beta, *mean, *invstd, *run_mean_in, *run_var_in;
 	float *y, *dx, *run_mean, *run_var, *save_mean, *save_invstd, *dgamma, *dbeta;
 	double *part;
 	float momentum, eps;
+	int relu; // forward: y = relu(bn(x)); the backward's ReLU is yr != NULL
 	int *count; // coverage: visits per element (bn_emu_cover)
 	int bad;    // coverage: elements outside the lane's channel
 } bn_args;
+
+// grad is dy[e], through ReLU's backward when the fused output yr is given (bn_load_grad).
+static float grad(const bn_args *a, long long e) { return a->yr ? bn_relu_grad(a->yr[e], a->dy[e]) : a->dy[e]; }
 
 // block_partials is bn_block_partials of batchnorm.cu.
 static void block_partials(const bn_plan *p, const bn_tile *t, int bx, const double *la, const double *lb, double *part)
@@ -128,16 +132,16 @@ static void block(const bn_plan *p, int kind, int bx, int by, bn_args *a)
 					}
 					break;
 				case FORWARD:
-					a->y[e] = bn_forward_y(a->x[e], m, s, b);
+				case INFER: {
+					float v = bn_forward_y(a->x[e], m, s, b);
+					a->y[e] = a->relu ? bn_relu(v) : v;
 					break;
-				case INFER:
-					a->y[e] = bn_forward_y(a->x[e], m, s, b);
-					break;
+				}
 				case BSTATS:
-					bn_acc_backward(a->x[e], a->dy[e], m, s, &s1, &s2);
+					bn_acc_backward(a->x[e], grad(a, e), m, s, &s1, &s2);
 					break;
 				case BACKWARD:
-					a->dx[e] = bn_backward_dx(a->x[e], a->dy[e], m, s, k, (float)M, b, sh[BN_MAX_CB + cl]);
+					a->dx[e] = bn_backward_dx(a->x[e], grad(a, e), m, s, k, (float)M, b, sh[BN_MAX_CB + cl]);
 					break;
 				}
 			}
@@ -167,9 +171,10 @@ long long bn_emu_partials(const bn_plan *p) { return 2LL * p->C * p->B + p->C; }
 
 void bn_emu_forward_train(const bn_plan *p, const float *x, const float *gamma, const float *beta, float *run_mean,
 			  float *run_var, float *y, float *save_mean, float *save_invstd, float momentum, float eps,
-			  double *part)
+			  int relu, double *part)
 {
 	bn_args a = {0};
+	a.relu = relu;
 	a.x = x, a.gamma = gamma, a.beta = beta, a.run_mean = run_mean, a.run_var = run_var, a.y = y;
 	a.save_mean = save_mean, a.save_invstd = save_invstd, a.momentum = momentum, a.eps = eps, a.part = part;
 	launch(p, STATS, &a);
@@ -177,17 +182,19 @@ void bn_emu_forward_train(const bn_plan *p, const float *x, const float *gamma, 
 }
 
 void bn_emu_forward_infer(const bn_plan *p, const float *x, const float *gamma, const float *beta,
-			  const float *run_mean, const float *run_var, float *y, float eps)
+			  const float *run_mean, const float *run_var, float *y, float eps, int relu)
 {
 	bn_args a = {0};
+	a.relu = relu;
 	a.x = x, a.gamma = gamma, a.beta = beta, a.run_mean_in = run_mean, a.run_var_in = run_var, a.y = y, a.eps = eps;
 	launch(p, INFER, &a);
 }
 
-void bn_emu_backward(const bn_plan *p, const float *x, const float *dy, const float *gamma, const float *save_mean,
-		     const float *save_invstd, float *dx, float *dgamma, float *dbeta, double *part)
+void bn_emu_backward(const bn_plan *p, const float *x, const float *dy, const float *yr, const float *gamma,
+		     const float *save_mean, const float *save_invstd, float *dx, float *dgamma, float *dbeta, double *part)
 {
 	bn_args a = {0};
+	a.yr = yr;
 	a.x = x, a.dy = dy, a.gamma = gamma, a.mean = save_mean, a.invstd = save_invstd, a.dx = dx;
 	a.dgamma = dgamma, a.dbeta = dbeta, a.part = part;
 	launch(p, BSTATS, &a);

@@ -127,21 +127,25 @@ type bnOut struct {
 
 // emulate runs the emulated kernels: the training forward, inference with
 // the inputs' running statistics, and the backward from the forward's saved
-// statistics.
-func (in *bnInputs) emulate(t *testing.T, sms int) bnOut {
+// statistics; relu fuses a ReLU (the backward's then takes the forward's y).
+func (in *bnInputs) emulate(t *testing.T, sms int, relu bool) bnOut {
 	t.Helper()
 	p, err := PlanBN(in.n, in.c, in.l, sms)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := in.outputs()
-	if err := BNForwardTrain(p, in.x, in.gamma, in.beta, o.runMean, o.runVar, o.y, o.saveMean, o.saveInvStd, in.momentum, in.eps); err != nil {
+	if err := BNForwardTrain(p, relu, in.x, in.gamma, in.beta, o.runMean, o.runVar, o.y, o.saveMean, o.saveInvStd, in.momentum, in.eps); err != nil {
 		t.Fatal(err)
 	}
-	if err := BNForwardInfer(p, in.x, in.gamma, in.beta, in.runMean, in.runVar, o.yInfer, in.eps); err != nil {
+	if err := BNForwardInfer(p, relu, in.x, in.gamma, in.beta, in.runMean, in.runVar, o.yInfer, in.eps); err != nil {
 		t.Fatal(err)
 	}
-	if err := BNBackward(p, in.x, in.dy, in.gamma, o.saveMean, o.saveInvStd, o.dx, o.dgamma, o.dbeta); err != nil {
+	var yr []float32
+	if relu {
+		yr = o.y
+	}
+	if err := BNBackward(p, in.x, in.dy, yr, in.gamma, o.saveMean, o.saveInvStd, o.dx, o.dgamma, o.dbeta); err != nil {
 		t.Fatal(err)
 	}
 	return o
@@ -160,8 +164,9 @@ func (in *bnInputs) outputs() bnOut {
 		runMean: append([]float32(nil), in.runMean...), runVar: append([]float32(nil), in.runVar...)}
 }
 
-// reference runs the CPU reference backend (internal/cpu) on the same inputs.
-func (in *bnInputs) reference(t *testing.T) bnOut {
+// reference runs the CPU reference backend (internal/cpu) on the same
+// inputs; relu: batch norm then ReLU, and ReLU's backward then batch norm's.
+func (in *bnInputs) reference(t *testing.T, relu bool) bnOut {
 	t.Helper()
 	be := cpu.NewReference()
 	shape := tensor.Shape{in.n, in.c, in.l}
@@ -178,6 +183,13 @@ func (in *bnInputs) reference(t *testing.T) bnOut {
 	bp := tensor.BatchNormParams{Momentum: in.momentum, Eps: in.eps}
 	be.BatchNormForwardTrain(x, gamma, beta, rm, rv, y, sm, si, bp)
 	be.BatchNormForwardInfer(x, gamma, beta, up(in.runMean, ch), up(in.runVar, ch), yi, bp)
+	if relu {
+		be.ActivationForward(tensor.ReLU, y, y)
+		be.ActivationForward(tensor.ReLU, yi, yi)
+		dz := be.New(shape)
+		be.ActivationBackward(tensor.ReLU, y, dy, dz)
+		dy = dz
+	}
 	be.BatchNormBackward(x, dy, gamma, sm, si, dx, dg, db)
 	if err := be.Err(); err != nil {
 		t.Fatal(err)
@@ -218,9 +230,9 @@ func TestBNMatchesCPU(t *testing.T) {
 		}
 		checkCoverage(t, s.n, s.c, s.l, 132)
 		in := newBNInputs(s.n, s.c, s.l, uniform(-2, 3), 1)
-		want := in.reference(t).named()
+		want := in.reference(t, false).named()
 		for _, sms := range []int{132, 1} {
-			got := in.emulate(t, sms).named()
+			got := in.emulate(t, sms, false).named()
 			for name, w := range want {
 				if i, e := tensortest.Compare(got[name], w); e > 1 {
 					t.Errorf("N%d C%d L%d, %d SMs: %s[%d] = %g, CPU reference %g (%.3g × tolerance)", s.n, s.c, s.l, sms, name, i, got[name][i], w[i], e)
@@ -236,8 +248,8 @@ func TestBNNaN(t *testing.T) {
 	for _, s := range [][3]int{{8, 16, 64}, {8, 120, 1}, {4, 6, 784}} {
 		in := newBNInputs(s[0], s[1], s[2], uniform(-2, 3), 2)
 		in.x[(3*s[1]+1)*s[2]+s[2]/2] = float32(math.NaN()) // sample 3, channel 1
-		want := in.reference(t).named()
-		got := in.emulate(t, 132).named()
+		want := in.reference(t, false).named()
+		got := in.emulate(t, 132, false).named()
 		for name, w := range want {
 			if i, e := tensortest.Compare(got[name], w); e > 1 {
 				t.Errorf("%v: %s[%d] = %g, CPU reference %g", s, name, i, got[name][i], w[i])
@@ -276,7 +288,7 @@ func TestBNFloat64(t *testing.T) {
 					in.x[ch*s[2]] = 100
 				}
 			}
-			o := in.emulate(t, 132)
+			o := in.emulate(t, 132, false)
 			n, c, l := s[0], s[1], s[2]
 			M := n * l
 			fail := func(what string, i int, got, want, bound float64) {
@@ -356,4 +368,33 @@ func TestBNFloat64(t *testing.T) {
 	}
 	t.Logf("largest |Δ|/bound per output: %v", worst)
 	t.Logf("largest invstd error in units of u·invstd, by data: %v", ulps)
+}
+
+// TestBNReLUMatchesCPU: the fused BN+ReLU kernels (forward, inference and
+// backward) against the CPU reference's batch norm then ReLU, and ReLU's
+// backward then batch norm's, with TestBackend's tolerance. Half the
+// inputs land below zero, and a NaN rides through one channel.
+func TestBNReLUMatchesCPU(t *testing.T) {
+	for _, s := range [][3]int{{8, 16, 1024}, {8, 6, 784}, {8, 16, 100}, {8, 512, 4}, {8, 512, 1}, {8, 120, 1}, {32, 64, 64}, {2, 3, 4099}, {1, 2, 10000}} {
+		in := newBNInputs(s[0], s[1], s[2], uniform(-2, 3), 4)
+		if s[1] > 1 {
+			in.x[(0*s[1]+1)*s[2]] = float32(math.NaN())
+		}
+		want := in.reference(t, true).named()
+		got := in.emulate(t, 132, true).named()
+		zeros := 0
+		for _, v := range got["y"] {
+			if v == 0 {
+				zeros++
+			}
+		}
+		if zeros == 0 || zeros == len(got["y"]) {
+			t.Errorf("%v: %d of %d outputs are 0: the ReLU is not exercised", s, zeros, len(got["y"]))
+		}
+		for name, w := range want {
+			if i, e := tensortest.Compare(got[name], w); e > 1 {
+				t.Errorf("%v: %s[%d] = %g, CPU reference %g (%.3g × tolerance)", s, name, i, got[name][i], w[i], e)
+			}
+		}
+	}
 }
