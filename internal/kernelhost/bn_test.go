@@ -221,7 +221,7 @@ func TestBNMatchesCPU(t *testing.T) {
 	for _, s := range zooBN {
 		shapes = append(shapes, shape{8, s[0], s[1]})
 	}
-	shapes = append(shapes, shape{128, 16, 1024}, shape{128, 64, 1024}, shape{512, 512, 4}, shape{2, 3, 25}, shape{33, 5, 16}, shape{64, 65, 1})
+	shapes = append(shapes, shape{128, 16, 1024}, shape{512, 512, 4}, shape{2, 3, 25}, shape{33, 5, 16}, shape{64, 65, 1})
 	// Small batches of long rows: the plan cuts L into chunks (the last one short).
 	shapes = append(shapes, shape{2, 3, 4096}, shape{1, 2, 10000}, shape{2, 3, 4099}, shape{3, 1, 3})
 	for _, s := range shapes {
@@ -280,7 +280,7 @@ func TestBNFloat64(t *testing.T) {
 	}
 	worst := map[string]float64{}
 	ulps := map[string]float64{} // invstd's error in float roundings, by data
-	for _, s := range [][3]int{{8, 16, 1024}, {8, 6, 784}, {8, 16, 100}, {8, 512, 4}, {8, 512, 1}, {8, 120, 1}, {8, 64, 64}, {128, 16, 1024}, {32, 192, 1024}} {
+	for _, s := range [][3]int{{8, 16, 1024}, {8, 6, 784}, {8, 16, 100}, {8, 512, 4}, {8, 512, 1}, {8, 120, 1}, {8, 64, 64}, {128, 16, 1024}, {8, 192, 1024}} {
 		for dname, draw := range data {
 			in := newBNInputs(s[0], s[1], s[2], draw, 3)
 			if dname == "spike" { // the shift K = x[0,c,0] as far from the mean as it can be
