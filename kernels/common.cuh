@@ -42,23 +42,6 @@ __device__ __forceinline__ float block_sum(float v, float *scratch)
 	return warp_sum(v);
 }
 
-// block_sum_d is block_sum in double precision (the batch-norm statistics
-// accumulate in double, like the CPU reference); scratch holds 32 doubles.
-__device__ __forceinline__ double block_sum_d(double v, double *scratch)
-{
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	__syncthreads();
-	if (lane == 0)
-		scratch[warp] = v;
-	__syncthreads();
-	v = lane < (int)(blockDim.x >> 5) ? scratch[lane] : 0.0;
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	return v;
-}
-
 // Tiled SGEMM core: C (M,Nc) = A (M,Kd) · B (Kd,Nc) over kd in [k_begin,
 // k_end), for the 64x64 tile of C at (blockIdx.y, blockIdx.x). 256 threads,
 // each owns a 4x4 micro-tile strided by 16 rows and 16 columns, so that loads

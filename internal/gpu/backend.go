@@ -60,7 +60,7 @@ var kernelNames = []string{
 	"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "conv2d_backward_bias",
 	"linear_forward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias", "sum_splits",
 	"maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
-	"batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward",
+	"batchnorm_stats", "batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_stats", "batchnorm_backward",
 	"softmax_cross_entropy", "activation_forward", "activation_backward",
 	"add", "mul", "fill", "copy", "shortcut_pad_forward", "shortcut_pad_backward",
 	"copy_channels", "extract_channels", "dropout_forward", "sgd_update", "adam_update", "augment",

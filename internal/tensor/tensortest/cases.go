@@ -221,8 +221,17 @@ func activationCases() []Case {
 
 func batchNormCases() []Case {
 	var cs []Case
-	for _, s := range []tensor.Shape{{2, 3, 5, 5}, {1, 4, 3, 3}, {33, 5, 4, 4}, {4, 33, 2, 3}, {2, 7}, {33, 10}, {64, 65}} {
-		for _, p := range []tensor.BatchNormParams{{Momentum: 0.1, Eps: 1e-5}, {Momentum: 0.01, Eps: 1e-3}} {
+	shapes := []tensor.Shape{{2, 3, 5, 5}, {1, 4, 3, 3}, {33, 5, 4, 4}, {4, 33, 2, 3}, {2, 7}, {33, 10}, {64, 65}}
+	// The zoo's shapes: vgg-bn's last layers at batch 8 (2x2, and 1x1),
+	// lenet-bn's (C 6 and 16), BN over Linear features, resnet's first at batch 128.
+	shapes = append(shapes, tensor.Shape{8, 512, 2, 2}, tensor.Shape{8, 512, 1, 1}, tensor.Shape{8, 6, 28, 28},
+		tensor.Shape{8, 16, 10, 10}, tensor.Shape{8, 120}, tensor.Shape{128, 16, 32, 32})
+	for _, s := range shapes {
+		params := []tensor.BatchNormParams{{Momentum: 0.1, Eps: 1e-5}, {Momentum: 0.01, Eps: 1e-3}}
+		if s.Numel() > 1<<20 {
+			params = params[:1] // the large shape once: it is there for its size
+		}
+		for _, p := range params {
 			c := s[1]
 			name := fmt.Sprintf("%v momentum %g eps %g", s, p.Momentum, p.Eps)
 			x := with(in("x", s...), uniform(-2, 3)) // a mean away from 0
