@@ -1,0 +1,161 @@
+package kernelhost
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../kernels -O2 -std=c11 -Wall -Werror
+#include "tc_emu.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// Conv is one convolution: x (N,C,H,W), w (K,C,R,S), stride and padding P.
+type Conv struct {
+	N, C, H, W, K, R, S int
+	P                   tensor.ConvParams
+}
+
+// OH and OW are the output size.
+func (g Conv) OH() int { return (g.H+2*g.P.PadH-g.R)/g.P.StrideH + 1 }
+func (g Conv) OW() int { return (g.W+2*g.P.PadW-g.S)/g.P.StrideW + 1 }
+
+func (g Conv) String() string {
+	return fmt.Sprintf("N%d C%d %dx%d K%d %dx%d s%dx%d p%dx%d", g.N, g.C, g.H, g.W, g.K, g.R, g.S,
+		g.P.StrideH, g.P.StrideW, g.P.PadH, g.P.PadW)
+}
+
+func (g Conv) c() C.TcConv {
+	return C.TcConv{N: C.int(g.N), C: C.int(g.C), H: C.int(g.H), W: C.int(g.W), K: C.int(g.K), R: C.int(g.R),
+		S: C.int(g.S), OH: C.int(g.OH()), OW: C.int(g.OW()), sh: C.int(g.P.StrideH), sw: C.int(g.P.StrideW),
+		ph: C.int(g.P.PadH), pw: C.int(g.P.PadW)}
+}
+
+// Pipeline is how the emulator models cp.async's completion.
+type Pipeline int
+
+const (
+	// Lazy lands a group's copies only when a wait_group completes it.
+	Lazy Pipeline = C.EMU_LAZY
+	// Eager lands copies as soon as they are issued.
+	Eager Pipeline = C.EMU_EAGER
+)
+
+func (p Pipeline) String() string {
+	if p == Eager {
+		return "eager"
+	}
+	return "lazy"
+}
+
+// Mutation is a deliberate fault the emulator can inject, so that tests
+// can show that a wrong kernel fails them.
+type Mutation int
+
+const (
+	MutNone     Mutation = C.EMU_MUT_NONE
+	MutARegs    Mutation = C.EMU_MUT_A_REGS   // registers a1 and a2 swapped
+	MutBRegs    Mutation = C.EMU_MUT_B_REGS   // registers b0 and b1 swapped
+	MutCOwner   Mutation = C.EMU_MUT_C_OWNER  // accumulators c1 and c2 stored at each other's place
+	MutWait     Mutation = C.EMU_MUT_WAIT     // wait_group allows one group too many in flight
+	MutPrefetch Mutation = C.EMU_MUT_PREFETCH // the prefetch refills the stage being read
+)
+
+// Conv2DForwardTF32 runs conv2d_forward_tf32's whole grid on the host:
+// x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW). It fails when an
+// element of y is stored other than exactly once.
+func Conv2DForwardTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
+	if g.N < 1 || g.C < 1 || g.H < 1 || g.W < 1 || g.K < 1 || g.R < 1 || g.S < 1 || g.P.StrideH < 1 ||
+		g.P.StrideW < 1 || g.P.PadH < 0 || g.P.PadW < 0 || g.OH() < 1 || g.OW() < 1 {
+		return fmt.Errorf("kernelhost: conv2d forward tf32: invalid convolution %v", g)
+	}
+	want := [][2]int{{len(x), g.N * g.C * g.H * g.W}, {len(w), g.K * g.C * g.R * g.S}, {len(y), g.N * g.K * g.OH() * g.OW()}}
+	if b != nil {
+		want = append(want, [2]int{len(b), g.K})
+	}
+	for i, lw := range want {
+		if lw[0] != lw[1] {
+			return fmt.Errorf("kernelhost: conv2d forward tf32 %v: argument %d has %d values, want %d", g, i, lw[0], lw[1])
+		}
+	}
+	written := make([]int32, len(y))
+	var bp *C.float
+	if b != nil {
+		bp = (*C.float)(unsafe.Pointer(&b[0]))
+	}
+	cg := g.c()
+	rc := C.tc_emu_forward(&cg, (*C.float)(unsafe.Pointer(&x[0])), (*C.float)(unsafe.Pointer(&w[0])), bp,
+		(*C.float)(unsafe.Pointer(&y[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(p), C.int(mut))
+	if rc != 0 {
+		return errors.New("kernelhost: conv2d forward tf32: out of memory")
+	}
+	for i, n := range written {
+		if n != 1 {
+			return fmt.Errorf("kernelhost: conv2d forward tf32 %v: y[%d] stored %d times, want once", g, i, n)
+		}
+	}
+	return nil
+}
+
+// RoundTF32 is cvt.rna.tf32.f32 as the emulator models it: f rounded to 10
+// mantissa bits, to nearest, ties away from zero.
+func RoundTF32(f float32) float32 {
+	return math.Float32frombits(uint32(C.tc_emu_tf32(C.float(f))))
+}
+
+// The kernel's tiling, as conv2d_tc.cuh declares it.
+const (
+	TileM   = C.TC_BM
+	TileN   = C.TC_BN
+	TileK   = C.TC_BK
+	Threads = C.TC_THREADS
+	ALoads  = C.TC_A_LOADS
+	BLoads  = C.TC_B_LOADS
+	AStage  = C.TC_A_STAGE
+	BStage  = C.TC_B_STAGE
+)
+
+// The index functions of conv2d_tc.cuh, one call each, for property tests.
+
+// ASlot is tc_a_slot: the A tile element (m, kk) thread tid copies in its l-th copy.
+func ASlot(tid, l int) (m, kk int) {
+	var cm, ck C.int
+	C.tc_a_slot(C.int(tid), C.int(l), &cm, &ck)
+	return int(cm), int(ck)
+}
+
+// BSlot is tc_b_slot: the B tile element (n, kk) thread tid copies in its l-th copy.
+func BSlot(tid, l int) (n, kk int) {
+	var cn, ck C.int
+	C.tc_b_slot(C.int(tid), C.int(l), &cn, &ck)
+	return int(cn), int(ck)
+}
+
+// ASmem and BSmem are tc_a_smem and tc_b_smem: a tile element's offset in its stage.
+func ASmem(m, kk int) int { return int(C.tc_a_smem(C.int(m), C.int(kk))) }
+func BSmem(n, kk int) int { return int(C.tc_b_smem(C.int(n), C.int(kk))) }
+
+// FragA, FragB and FragC are tc_frag_a, tc_frag_b and tc_frag_c: the
+// element (row, col) of the mma's A, B or C/D that register i of lane holds.
+func FragA(lane, i int) (row, col int) {
+	var r, c C.int
+	C.tc_frag_a(C.int(lane), C.int(i), &r, &c)
+	return int(r), int(c)
+}
+
+func FragB(lane, i int) (row, col int) {
+	var r, c C.int
+	C.tc_frag_b(C.int(lane), C.int(i), &r, &c)
+	return int(r), int(c)
+}
+
+func FragC(lane, i int) (row, col int) {
+	var r, c C.int
+	C.tc_frag_c(C.int(lane), C.int(i), &r, &c)
+	return int(r), int(c)
+}

@@ -1,0 +1,273 @@
+// tc_emu.c: conv2d_forward_tf32 (kernels/conv2d_tc.cu) emulated on the host,
+// one thread block at a time: every thread's cp.async copies through the
+// kernel's loader math, every lane's fragments through its fragment math,
+// and mma.sync.m16n8k8 as the PTX ISA defines it. The loop below mirrors
+// the kernel's, step for step; the index math is the kernel's own
+// (conv2d_tc.cuh), so a wrong index there gives a wrong result here.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tc_emu.h"
+
+uint32_t tc_emu_tf32(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7f800000u) == 0x7f800000u)
+		return u; // infinity and NaN pass unchanged
+	// Add half a unit of the 10-bit mantissa to the magnitude (the sign bit
+	// is untouched: the largest finite magnitude carries into infinity),
+	// then drop the 13 low bits: nearest, ties away from zero.
+	return (u + 0x1000u) & 0xffffe000u;
+}
+
+static float tf32_value(uint32_t r)
+{
+	float f;
+	r &= 0xffffe000u; // the mma reads 19 bits: sign, exponent, 10 mantissa bits
+	memcpy(&f, &r, 4);
+	return f;
+}
+
+// mma_m16n8k8_tf32 is the PTX ISA's mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+// D = A·B + C for one warp, written from the ISA's fragment tables
+// independently of conv2d_tc.cuh: with gid = lane>>2, tig = lane%4, lane
+// holds A[gid][tig], A[gid+8][tig], A[gid][tig+4], A[gid+8][tig+4] in a0..a3;
+// B[tig][gid], B[tig+4][gid] in b0, b1; C[gid][2tig], C[gid][2tig+1],
+// C[gid+8][2tig], C[gid+8][2tig+1] in c0..c3. The products of TF32 values
+// are exact in fp32; the sums are rounded to fp32 in order of k.
+static void mma_m16n8k8_tf32(const uint32_t a[32][4], const uint32_t b[32][2], float c[32][4])
+{
+	float A[16][8], B[8][8], D[16][8];
+	for (int lane = 0; lane < 32; lane++) {
+		int gid = lane >> 2, tig = lane & 3;
+		A[gid][tig] = tf32_value(a[lane][0]);
+		A[gid + 8][tig] = tf32_value(a[lane][1]);
+		A[gid][tig + 4] = tf32_value(a[lane][2]);
+		A[gid + 8][tig + 4] = tf32_value(a[lane][3]);
+		B[tig][gid] = tf32_value(b[lane][0]);
+		B[tig + 4][gid] = tf32_value(b[lane][1]);
+		D[gid][2 * tig] = c[lane][0];
+		D[gid][2 * tig + 1] = c[lane][1];
+		D[gid + 8][2 * tig] = c[lane][2];
+		D[gid + 8][2 * tig + 1] = c[lane][3];
+	}
+	for (int i = 0; i < 16; i++)
+		for (int j = 0; j < 8; j++) {
+			float s = D[i][j];
+			for (int k = 0; k < 8; k++)
+				s += A[i][k] * B[k][j];
+			D[i][j] = s;
+		}
+	for (int lane = 0; lane < 32; lane++) {
+		int gid = lane >> 2, tig = lane & 3;
+		c[lane][0] = D[gid][2 * tig];
+		c[lane][1] = D[gid][2 * tig + 1];
+		c[lane][2] = D[gid + 8][2 * tig];
+		c[lane][3] = D[gid + 8][2 * tig + 1];
+	}
+}
+
+// copies is the block's cp.async traffic: each copy belongs to a group;
+// groups complete in order.
+typedef struct {
+	float *dst;
+	float v;
+	int group;
+} emu_copy;
+
+typedef struct {
+	emu_copy *ops;
+	int n, cap;
+	int done;      // ops[0:done] have landed
+	int committed; // groups committed so far; the open group is number committed
+	int eager;
+} emu_copies;
+
+static int issue(emu_copies *q, float *dst, float v)
+{
+	if (q->eager) {
+		*dst = v;
+		return 0;
+	}
+	if (q->n == q->cap) {
+		int cap = q->cap ? 2 * q->cap : 4096;
+		emu_copy *ops = realloc(q->ops, (size_t)cap * sizeof *ops);
+		if (!ops)
+			return -1;
+		q->ops = ops;
+		q->cap = cap;
+	}
+	q->ops[q->n++] = (emu_copy){dst, v, q->committed};
+	return 0;
+}
+
+// wait_group(pending): every group but the newest pending ones lands.
+static void wait_group(emu_copies *q, int pending)
+{
+	while (q->done < q->n && q->ops[q->done].group < q->committed - pending) {
+		*q->ops[q->done].dst = q->ops[q->done].v;
+		q->done++;
+	}
+}
+
+// load_stage is every thread's tc_load_stage of the kernel. The stage is
+// first poisoned with NaN: an element no thread copies, or a stage read
+// while it is being refilled, shows as NaN in y.
+static int load_stage(const TcConv *g, const float *x, const float *w, float *As, float *Bs, int m0, int n0, int kt,
+		      emu_copies *q)
+{
+	for (int i = 0; i < TC_A_STAGE; i++)
+		As[i] = NAN;
+	for (int i = 0; i < TC_B_STAGE; i++)
+		Bs[i] = NAN;
+	int k0 = kt * TC_BK;
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk;
+			long long off = 0;
+			tc_a_slot(tid, l, &m, &kk);
+			int ok = tc_im2col(g, m0 + m, k0 + kk, &off);
+			if (issue(q, As + tc_a_smem(m, kk), ok ? x[off] : 0.f))
+				return -1;
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk;
+			long long off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_w_at(g, n0 + n, k0 + kk, &off);
+			if (issue(q, Bs + tc_b_smem(n, kk), ok ? w[off] : 0.f))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+// warp_state is one warp's registers: fragments and accumulators per lane.
+typedef struct {
+	uint32_t a[TC_MT][32][4], b[TC_NT][32][2];
+	float acc[TC_MT][TC_NT][32][4];
+} warp_state;
+
+static void swap_u32(uint32_t *p, uint32_t *q)
+{
+	uint32_t t = *p;
+	*p = *q;
+	*q = t;
+}
+
+// compute is every warp's inner loop over one stage of the kernel.
+static void compute(const float *as, const float *bs, warp_state *ws, int mutation)
+{
+	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
+		warp_state *s = &ws[warp];
+		int wm, wn;
+		tc_warp_origin(warp, &wm, &wn);
+		for (int k8 = 0; k8 < TC_BK; k8 += 8) {
+			for (int lane = 0; lane < 32; lane++) {
+				for (int i = 0; i < TC_MT; i++) {
+					for (int e = 0; e < 4; e++) {
+						int row, col;
+						tc_frag_a(lane, e, &row, &col);
+						s->a[i][lane][e] = tc_emu_tf32(as[tc_a_smem(wm + 16 * i + row, k8 + col)]);
+					}
+					if (mutation == EMU_MUT_A_REGS)
+						swap_u32(&s->a[i][lane][1], &s->a[i][lane][2]);
+				}
+				for (int j = 0; j < TC_NT; j++) {
+					for (int e = 0; e < 2; e++) {
+						int row, col;
+						tc_frag_b(lane, e, &row, &col);
+						s->b[j][lane][e] = tc_emu_tf32(bs[tc_b_smem(wn + 8 * j + col, k8 + row)]);
+					}
+					if (mutation == EMU_MUT_B_REGS)
+						swap_u32(&s->b[j][lane][0], &s->b[j][lane][1]);
+				}
+			}
+			for (int i = 0; i < TC_MT; i++)
+				for (int j = 0; j < TC_NT; j++)
+					mma_m16n8k8_tf32(s->a[i], s->b[j], s->acc[i][j]);
+		}
+	}
+}
+
+static void epilogue(const TcConv *g, const float *b, float *y, int32_t *written, int m0, int n0, const warp_state *ws,
+		     int mutation)
+{
+	int M = tc_gemm_m(g);
+	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
+		int wm, wn;
+		tc_warp_origin(warp, &wm, &wn);
+		for (int lane = 0; lane < 32; lane++)
+			for (int i = 0; i < TC_MT; i++)
+				for (int j = 0; j < TC_NT; j++)
+					for (int e = 0; e < 4; e++) {
+						int row, col, ee = e;
+						if (mutation == EMU_MUT_C_OWNER && (e == 1 || e == 2))
+							ee = 3 - e;
+						tc_frag_c(lane, ee, &row, &col);
+						int m = m0 + wm + 16 * i + row, k = n0 + wn + 8 * j + col;
+						if (m < M && k < g->K) {
+							long long off = tc_y_offset(g, m, k);
+							float v = ws[warp].acc[i][j][lane][e];
+							y[off] = b ? v + b[k] : v;
+							written[off]++;
+						}
+					}
+	}
+}
+
+// block runs one thread block (bx, by) of the grid: the kernel's prologue,
+// main loop and epilogue.
+static int block(const TcConv *g, const float *x, const float *w, const float *b, float *y, int32_t *written, int bx,
+		 int by, int mutation, float *As, float *Bs, warp_state *ws, emu_copies *q)
+{
+	int m0 = bx * TC_BM, n0 = by * TC_BN, steps = tc_k_steps(tc_gemm_k(g));
+	int pending = TC_WAIT_PENDING + (mutation == EMU_MUT_WAIT);
+	memset(ws, 0, (TC_THREADS / 32) * sizeof *ws);
+	q->n = q->done = q->committed = 0;
+	for (int i = 0; i < TC_STAGES * TC_A_STAGE; i++)
+		As[i] = NAN; // shared memory starts as garbage
+	for (int i = 0; i < TC_STAGES * TC_B_STAGE; i++)
+		Bs[i] = NAN;
+
+	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
+		if (kt < steps &&
+		    load_stage(g, x, w, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0, n0, kt, q))
+			return -1;
+		q->committed++;
+	}
+	for (int kt = 0; kt < steps; kt++) {
+		wait_group(q, pending); // then __syncthreads: every thread sees every landed copy
+		int next = kt + TC_STAGES - 1;
+		int slot = mutation == EMU_MUT_PREFETCH ? tc_stage(kt) : tc_stage(next);
+		if (next < steps &&
+		    load_stage(g, x, w, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q))
+			return -1;
+		q->committed++;
+		compute(As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, ws, mutation);
+	}
+	epilogue(g, b, y, written, m0, n0, ws, mutation);
+	return 0;
+}
+
+int tc_emu_forward(const TcConv *g, const float *x, const float *w, const float *b, float *y, int32_t *written,
+		   int pipeline, int mutation)
+{
+	float *As = malloc(sizeof(float) * TC_STAGES * TC_A_STAGE);
+	float *Bs = malloc(sizeof(float) * TC_STAGES * TC_B_STAGE);
+	warp_state *ws = malloc((TC_THREADS / 32) * sizeof *ws);
+	emu_copies q = {0};
+	q.eager = pipeline == EMU_EAGER;
+	int rc = As && Bs && ws ? 0 : -1;
+	int gx = (tc_gemm_m(g) + TC_BM - 1) / TC_BM, gy = (g->K + TC_BN - 1) / TC_BN;
+	for (int by = 0; by < gy && rc == 0; by++)
+		for (int bx = 0; bx < gx && rc == 0; bx++)
+			rc = block(g, x, w, b, y, written, bx, by, mutation, As, Bs, ws, &q);
+	free(q.ops);
+	free(ws);
+	free(Bs);
+	free(As);
+	return rc;
+}

@@ -1,0 +1,324 @@
+package kernelhost
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/cpu"
+	"github.com/cnnctl/cnnctl/internal/tensor"
+	"github.com/cnnctl/cnnctl/internal/tensor/tensortest"
+)
+
+// tcGeometries are the shared convolution cases plus shapes that span
+// several thread blocks along M and K, several pipeline steps with a
+// partial last one, the zoo's 3-channel first layer and 1x1 layers.
+func tcGeometries() []tensortest.Conv {
+	sq := func(stride, pad int) tensor.ConvParams {
+		return tensor.ConvParams{StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+	}
+	return append(tensortest.ConvGeometries(),
+		tensortest.Conv{N: 2, C: 20, H: 13, W: 11, K: 70, R: 3, S: 3, P: sq(1, 1), Bias: true}, // M 286, K 70, CRS 180: partial tiles everywhere
+		tensortest.Conv{N: 1, C: 3, H: 32, W: 32, K: 16, R: 3, S: 3, P: sq(1, 1), Bias: true},  // CIFAR first layer: CRS 27
+		tensortest.Conv{N: 2, C: 64, H: 8, W: 8, K: 32, R: 1, S: 1, P: sq(1, 0), Bias: false},  // 1x1, CRS a multiple of the step
+		tensortest.Conv{N: 2, C: 6, H: 14, W: 14, K: 16, R: 5, S: 5, P: sq(1, 0), Bias: true},  // LeNet's conv2
+		tensortest.Conv{N: 3, C: 16, H: 9, W: 9, K: 129, R: 3, S: 3, P: sq(2, 1), Bias: true},  // stride 2, three column blocks
+	)
+}
+
+func convOf(g tensortest.Conv) Conv {
+	return Conv{N: g.N, C: g.C, H: g.H, W: g.W, K: g.K, R: g.R, S: g.S, P: g.P}
+}
+
+// emulate runs the emulator on the forward case c of geometry g and
+// returns y.
+func emulate(t *testing.T, g tensortest.Conv, c tensortest.Case, p Pipeline, mut Mutation) []float32 {
+	t.Helper()
+	in := c.Inputs()
+	y := make([]float32, g.N*g.K*g.OH()*g.OW())
+	for i := range y {
+		y[i] = float32(math.NaN())
+	}
+	if err := Conv2DForwardTF32(convOf(g), in["x"], in["w"], in["b"], y, p, mut); err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
+
+// exactOnTF32 is the forward convolution in float64 of x and w rounded to
+// TF32, with Σ|x̃||w̃| per output.
+func exactOnTF32(g tensortest.Conv, x, w, b []float32) (y, mag []float64) {
+	oh, ow := g.OH(), g.OW()
+	y, mag = make([]float64, g.N*g.K*oh*ow), make([]float64, g.N*g.K*oh*ow)
+	for n := range g.N {
+		for k := range g.K {
+			for i := range oh {
+				for j := range ow {
+					var s, a float64
+					for c := range g.C {
+						for r := range g.R {
+							for q := range g.S {
+								ih, iw := i*g.P.StrideH-g.P.PadH+r, j*g.P.StrideW-g.P.PadW+q
+								if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
+									continue
+								}
+								xv := float64(RoundTF32(x[((n*g.C+c)*g.H+ih)*g.W+iw]))
+								wv := float64(RoundTF32(w[((k*g.C+c)*g.R+r)*g.S+q]))
+								s += xv * wv
+								a += math.Abs(xv * wv)
+							}
+						}
+					}
+					if b != nil {
+						s += float64(b[k])
+						a += math.Abs(float64(b[k]))
+					}
+					o := ((n*g.K+k)*oh+i)*ow + j
+					y[o], mag[o] = s, a
+				}
+			}
+		}
+	}
+	return y, mag
+}
+
+// checkExact holds the emulated kernel to the float64 result on the same
+// TF32 operands: only float32 summation separates them, at most
+// (CRS+1)·2^-24·Σ|x̃||w̃| (bias included) for the sequential sums the
+// emulator models. Any wrong index moves a result by a whole product.
+func checkExact(g tensortest.Conv, in map[string][]float32, y []float32) error {
+	want, mag := exactOnTF32(g, in["x"], in["w"], in["b"])
+	n := float64(g.C*g.R*g.S + 1)
+	for i := range want {
+		tol := n * math.Ldexp(mag[i], -24)
+		if d := math.Abs(float64(y[i]) - want[i]); !(d <= tol) {
+			return fmt.Errorf("y[%d] = %g, want %g on the TF32 operands (|Δ| %.3g > %.3g)", i, y[i], want[i], d, tol)
+		}
+	}
+	return nil
+}
+
+// TestConv2DForwardTF32 runs conv2d_forward_tf32's index math over whole
+// grids on the host, under both cp.async models, and checks the result
+// against the float64 result on the same TF32 operands (which any index
+// error breaks) and against the CPU reference with the TF32 tolerance that
+// the GPU tests use (tensortest.TF32).
+func TestConv2DForwardTF32(t *testing.T) {
+	ref := cpu.NewReference()
+	for _, g := range tcGeometries() {
+		c := g.Cases()[0]
+		want, err := tensortest.Outputs(ref, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []Pipeline{Lazy, Eager} {
+			t.Run(fmt.Sprintf("%s/%v", g.Name(), p), func(t *testing.T) {
+				y := emulate(t, g, c, p, MutNone)
+				if err := checkExact(g, c.Inputs(), y); err != nil {
+					t.Error(err)
+				}
+				if err := c.Check(map[string][]float32{"y": y}, want, tensortest.TF32); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+}
+
+// TestConv2DForwardTF32Mutations: a kernel with a wrong fragment mapping,
+// a wrong accumulator ownership or a broken pipeline must fail the checks
+// of TestConv2DForwardTF32 (so those checks can fail).
+func TestConv2DForwardTF32Mutations(t *testing.T) {
+	g := tensortest.Conv{N: 2, C: 20, H: 13, W: 11, K: 70, R: 3, S: 3,
+		P: tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, Bias: true}
+	c := g.Cases()[0]
+	want, err := tensortest.Outputs(cpu.NewReference(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		mut  Mutation
+		p    Pipeline
+	}{
+		{"a1 and a2 swapped", MutARegs, Lazy},
+		{"b0 and b1 swapped", MutBRegs, Lazy},
+		{"c1 and c2 stored at each other's place", MutCOwner, Lazy},
+		{"one group too many in flight", MutWait, Lazy},
+		{"prefetch into the stage being read", MutPrefetch, Eager},
+		{"prefetch into the stage being read", MutPrefetch, Lazy},
+	} {
+		t.Run(fmt.Sprintf("%s/%v", tt.name, tt.p), func(t *testing.T) {
+			y := emulate(t, g, c, tt.p, tt.mut)
+			if checkExact(g, c.Inputs(), y) == nil {
+				t.Error("the float64 check passed a broken kernel")
+			}
+			if err := c.Check(map[string][]float32{"y": y}, want, tensortest.TF32); err == nil {
+				t.Error("the TF32 tolerance passed a broken kernel")
+			} else {
+				t.Logf("caught: %v", err)
+			}
+		})
+	}
+}
+
+// TestRoundTF32 pins cvt.rna.tf32.f32's rounding: to nearest on the 10th
+// mantissa bit, ties away from zero, both signs, carry into the exponent.
+func TestRoundTF32(t *testing.T) {
+	ulp := float32(math.Ldexp(1, -10)) // of TF32 at 1
+	for _, tt := range []struct{ in, want float32 }{
+		{1, 1},
+		{1 + ulp/2, 1 + ulp},         // tie: away from zero
+		{-(1 + ulp/2), -(1 + ulp)},   // tie, negative: away from zero
+		{1 + ulp/2 - 1.0/(1<<23), 1}, // just below the tie
+		{1 + 3*ulp/2, 1 + 2*ulp},     // tie above an odd mantissa
+		{2 - ulp/2, 2},               // carry into the exponent
+		{float32(math.Inf(1)), float32(math.Inf(1))},
+		{math.MaxFloat32, float32(math.Inf(1))}, // rounds past the largest TF32
+		{0, 0},
+	} {
+		if got := RoundTF32(tt.in); got != tt.want {
+			t.Errorf("RoundTF32(%.9g) = %.9g, want %.9g", tt.in, got, tt.want)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		f := (r.Float32()*2 - 1) * float32(math.Ldexp(1, r.IntN(40)-20))
+		g := RoundTF32(f)
+		if math.Float32bits(g)&0x1fff != 0 || math.Abs(float64(g-f)) > math.Abs(float64(f))*math.Ldexp(1, -11) {
+			t.Fatalf("RoundTF32(%g) = %g: not a TF32 value within 2^-11 relative", f, g)
+		}
+	}
+}
+
+// TestLoadersCoverTiles: over one stage, the threads' copies hit every
+// element of the A tile (TileM x TileK) and of the B tile (TileN x TileK)
+// exactly once, at distinct shared-memory offsets inside the stage.
+func TestLoadersCoverTiles(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		loads, rows int
+		slot        func(tid, l int) (int, int)
+		smem        func(row, kk int) int
+		stage       int
+	}{
+		{"A", ALoads, TileM, ASlot, ASmem, AStage},
+		{"B", BLoads, TileN, BSlot, BSmem, BStage},
+	} {
+		seen := map[[2]int]int{}
+		offs := map[int]bool{}
+		for tid := range Threads {
+			for l := range tt.loads {
+				row, kk := tt.slot(tid, l)
+				if row < 0 || row >= tt.rows || kk < 0 || kk >= TileK {
+					t.Fatalf("%s: thread %d copy %d goes to (%d, %d), outside the %dx%d tile", tt.name, tid, l, row, kk, tt.rows, TileK)
+				}
+				seen[[2]int{row, kk}]++
+				off := tt.smem(row, kk)
+				if off < 0 || off >= tt.stage || offs[off] {
+					t.Fatalf("%s: (%d, %d) at shared offset %d: outside the stage of %d or taken", tt.name, row, kk, off, tt.stage)
+				}
+				offs[off] = true
+			}
+		}
+		if len(seen) != tt.rows*TileK {
+			t.Errorf("%s: %d tile elements copied, want %d", tt.name, len(seen), tt.rows*TileK)
+		}
+	}
+}
+
+// TestFragmentsArePTXLayout: each of tc_frag_a/b/c maps the 32 lanes'
+// registers one to one onto its matrix, as the PTX ISA's figures for
+// m16n8k8 .tf32 show (spot values from the figures: lane 0 holds A (0,0),
+// (8,0), (0,4), (8,4); lane 5 holds B (1,1) and (5,1); lane 31 holds
+// C (15,6) and (15,7) in c2, c3).
+func TestFragmentsArePTXLayout(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		regs       int
+		rows, cols int
+		frag       func(lane, i int) (int, int)
+	}{{"A", 4, 16, 8, FragA}, {"B", 2, 8, 8, FragB}, {"C", 4, 16, 8, FragC}} {
+		seen := map[[2]int]bool{}
+		for lane := range 32 {
+			for i := range tt.regs {
+				r, c := tt.frag(lane, i)
+				if r < 0 || r >= tt.rows || c < 0 || c >= tt.cols || seen[[2]int{r, c}] {
+					t.Fatalf("%s: lane %d register %d -> (%d, %d): outside %dx%d or taken twice", tt.name, lane, i, r, c, tt.rows, tt.cols)
+				}
+				seen[[2]int{r, c}] = true
+			}
+		}
+	}
+	spots := []struct {
+		frag          func(lane, i int) (int, int)
+		name          string
+		lane, i, r, c int
+	}{
+		{FragA, "A", 0, 0, 0, 0}, {FragA, "A", 0, 1, 8, 0}, {FragA, "A", 0, 2, 0, 4}, {FragA, "A", 0, 3, 8, 4},
+		{FragA, "A", 31, 3, 15, 7}, {FragB, "B", 5, 0, 1, 1}, {FragB, "B", 5, 1, 5, 1}, {FragB, "B", 30, 1, 6, 7},
+		{FragC, "C", 31, 2, 15, 6}, {FragC, "C", 31, 3, 15, 7}, {FragC, "C", 1, 1, 0, 3},
+	}
+	for _, s := range spots {
+		if r, c := s.frag(s.lane, s.i); r != s.r || c != s.c {
+			t.Errorf("%s: lane %d register %d -> (%d, %d), the PTX ISA says (%d, %d)", s.name, s.lane, s.i, r, c, s.r, s.c)
+		}
+	}
+}
+
+// TestSharedMemoryConflictFree: a warp's fragment loads from both tiles,
+// and its cp.async stores into them, touch 32 distinct banks (4-byte banks,
+// 32 of them), for every warp origin of the block.
+func TestSharedMemoryConflictFree(t *testing.T) {
+	banks := func(what string, offs []int) {
+		t.Helper()
+		used := map[int][]int{}
+		for lane, o := range offs {
+			used[o%32] = append(used[o%32], lane)
+		}
+		if len(used) != 32 {
+			var b strings.Builder
+			for bank, lanes := range used {
+				if len(lanes) > 1 {
+					fmt.Fprintf(&b, " bank %d: lanes %v;", bank, lanes)
+				}
+			}
+			t.Errorf("%s: %d-way bank conflicts:%s", what, 33-len(used), b.String())
+		}
+	}
+	for wm := 0; wm < TileM; wm += 16 {
+		for k8 := 0; k8 < TileK; k8 += 8 {
+			for i := range 4 {
+				offs := make([]int, 32)
+				for lane := range 32 {
+					r, c := FragA(lane, i)
+					offs[lane] = ASmem(wm+r, k8+c)
+				}
+				banks(fmt.Sprintf("A fragment load a%d at row %d, column %d", i, wm, k8), offs)
+			}
+		}
+	}
+	for wn := 0; wn < TileN; wn += 8 {
+		for k8 := 0; k8 < TileK; k8 += 8 {
+			for i := range 2 {
+				offs := make([]int, 32)
+				for lane := range 32 {
+					r, c := FragB(lane, i)
+					offs[lane] = BSmem(wn+c, k8+r)
+				}
+				banks(fmt.Sprintf("B fragment load b%d at column %d, row %d", i, wn, k8), offs)
+			}
+		}
+	}
+	for warp := range Threads / 32 {
+		for l := range ALoads {
+			offs := make([]int, 32)
+			for lane := range 32 {
+				offs[lane] = ASmem(ASlot(warp*32+lane, l))
+			}
+			banks(fmt.Sprintf("A copies of warp %d, copy %d", warp, l), offs)
+		}
+	}
+}

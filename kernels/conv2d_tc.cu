@@ -1,0 +1,169 @@
+// conv2d_tc.cu: 2-D convolution on TF32 tensor cores (sm_80 and later), the
+// TF32 variant of conv2d.cu's fp32 implicit GEMM (which stays the default).
+//
+// x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,OH,OW); stride sh sw, padding ph pw.
+//   y[n][k][oh][ow] = b[k] + Σ_{c,r,s} w[k][c][r][s] · x[n][c][oh*sh-ph+r][ow*sw-pw+s]
+// with x and w rounded to TF32 (cvt.rna.tf32.f32: 10 mantissa bits, nearest,
+// ties away from zero) and products summed in fp32 by mma.sync.m16n8k8.
+//
+// Every index (tile loads, im2col, shared-memory layout, fragment ownership,
+// output addressing) comes from conv2d_tc.cuh, which internal/kernelhost
+// runs on the host against the CPU reference. This file holds only what
+// the host cannot run: the PTX (cp.async, cvt, mma) and the loop around it,
+// which internal/kernelhost's emulator mirrors step for step.
+#include "hd.cuh"
+#include "conv2d_tc.cuh"
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define TC_ARCH_OK 1
+#else
+#define TC_ARCH_OK 0
+#endif
+
+#if TC_ARCH_OK
+// tc_cp_async4 copies one float from global to shared memory asynchronously;
+// with valid = 0 it reads nothing and writes 0 (the src-size 0 zero fill).
+__device__ __forceinline__ void tc_cp_async4(float *dst, const float *src, int valid)
+{
+	unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+	asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0));
+}
+
+__device__ __forceinline__ void tc_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+// tc_cp_async_wait<P> waits until at most P groups of this thread are in flight.
+template <int P> __device__ __forceinline__ void tc_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(P)); }
+
+__device__ __forceinline__ unsigned tc_tf32(float f)
+{
+	unsigned r;
+	asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(f));
+	return r;
+}
+
+// tc_mma: d (16x8) += a (16x8) · b (8x8), fragments as in conv2d_tc.cuh.
+__device__ __forceinline__ void tc_mma(float d[4], const unsigned a[4], const unsigned b[2])
+{
+	asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+		     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+		     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// tc_load_stage issues this thread's cp.async copies of pipeline step kt
+// (CRS columns kt*TC_BK ...) into one stage of As and Bs.
+__device__ __forceinline__ void tc_load_stage(const TcConv *g, const float *x, const float *w, float *As, float *Bs,
+					      int m0, int n0, int kt)
+{
+	int tid = threadIdx.x, k0 = kt * TC_BK;
+#pragma unroll
+	for (int l = 0; l < TC_A_LOADS; l++) {
+		int m, kk;
+		long long off = 0;
+		tc_a_slot(tid, l, &m, &kk);
+		int ok = tc_im2col(g, m0 + m, k0 + kk, &off);
+		tc_cp_async4(As + tc_a_smem(m, kk), x + off, ok);
+	}
+#pragma unroll
+	for (int l = 0; l < TC_B_LOADS; l++) {
+		int n, kk;
+		long long off = 0;
+		tc_b_slot(tid, l, &n, &kk);
+		int ok = tc_w_at(g, n0 + n, k0 + kk, &off);
+		tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
+	}
+}
+#endif
+
+// conv2d_forward_tf32: grid (ceil(N*OH*OW/TC_BM), ceil(K/TC_BN)), TC_THREADS
+// threads, 41.5 KB of static shared memory. b may be NULL. Compiled for
+// sm_70 too (one fatbin), where it only traps: the backend never selects
+// it below sm_80 (internal/gpu/math.go).
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int C, int H, int W, int K,
+		    int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	__shared__ __align__(16) float As[TC_STAGES * TC_A_STAGE];
+	__shared__ __align__(16) float Bs[TC_STAGES * TC_B_STAGE];
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	const int M = tc_gemm_m(&g), steps = tc_k_steps(tc_gemm_k(&g));
+	const int m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN;
+	const int lane = threadIdx.x & 31;
+	int wm, wn;
+	tc_warp_origin(threadIdx.x >> 5, &wm, &wn);
+
+	float acc[TC_MT][TC_NT][4];
+#pragma unroll
+	for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+		for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+			for (int e = 0; e < 4; e++)
+				acc[i][j][e] = 0.f;
+
+	// Prologue: steps 0 .. TC_STAGES-2 in flight, one group each (empty
+	// groups past the end keep the count that tc_cp_async_wait relies on).
+#pragma unroll
+	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
+		if (kt < steps)
+			tc_load_stage(&g, x, w, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0, n0, kt);
+		tc_cp_async_commit();
+	}
+	for (int kt = 0; kt < steps; kt++) {
+		// Step kt's group has landed (at most TC_WAIT_PENDING younger ones
+		// in flight), and every warp is done with step kt-1's stage, which
+		// the prefetch below overwrites.
+		tc_cp_async_wait<TC_WAIT_PENDING>();
+		__syncthreads();
+		int next = kt + TC_STAGES - 1;
+		if (next < steps)
+			tc_load_stage(&g, x, w, As + tc_stage(next) * TC_A_STAGE, Bs + tc_stage(next) * TC_B_STAGE, m0, n0,
+				      next);
+		tc_cp_async_commit();
+
+		const float *as = As + tc_stage(kt) * TC_A_STAGE, *bs = Bs + tc_stage(kt) * TC_B_STAGE;
+#pragma unroll
+		for (int k8 = 0; k8 < TC_BK; k8 += 8) {
+			unsigned a[TC_MT][4], bf[TC_NT][2];
+#pragma unroll
+			for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+				for (int e = 0; e < 4; e++) {
+					int row, col;
+					tc_frag_a(lane, e, &row, &col);
+					a[i][e] = tc_tf32(as[tc_a_smem(wm + 16 * i + row, k8 + col)]);
+				}
+#pragma unroll
+			for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+				for (int e = 0; e < 2; e++) {
+					int row, col;
+					tc_frag_b(lane, e, &row, &col);
+					bf[j][e] = tc_tf32(bs[tc_b_smem(wn + 8 * j + col, k8 + row)]);
+				}
+#pragma unroll
+			for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+				for (int j = 0; j < TC_NT; j++)
+					tc_mma(acc[i][j], a[i], bf[j]);
+		}
+	}
+
+	// Epilogue: each lane stores the accumulators it owns, plus the bias.
+#pragma unroll
+	for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+		for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+			for (int e = 0; e < 4; e++) {
+				int row, col;
+				tc_frag_c(lane, e, &row, &col);
+				int m = m0 + wm + 16 * i + row, k = n0 + wn + 8 * j + col;
+				if (m < M && k < K)
+					y[tc_y_offset(&g, m, k)] = b ? acc[i][j][e] + b[k] : acc[i][j][e];
+			}
+#else
+	__trap();
+#endif
+}

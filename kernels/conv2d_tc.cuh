@@ -1,0 +1,172 @@
+// conv2d_tc.cuh: the index math of the TF32 tensor-core convolution
+// (conv2d_tc.cu), written once as CNNCTL_HD functions that the kernel calls
+// on the GPU and internal/kernelhost calls on the host, where it emulates a
+// whole thread block (every thread's tile loads, every lane's fragments, the
+// mma as the PTX ISA defines it) against the CPU reference. Plain C, so that
+// cgo's gcc compiles it too.
+//
+// Forward as an implicit GEMM, im2col gathered on the fly:
+//   Y (M, K) = A (M, CRS) · B (CRS, K), with
+//   M = N*OH*OW output pixels, row m = (n, oh, ow);
+//   CRS = C*R*S filter taps, column kg = (c, r, s);
+//   A[m][kg] = x[n][c][oh*sh-ph+r][ow*sw-pw+s] (0 in the padding),
+//   B[kg][k] = w[k][kg] (w is (K, C*R*S) row-major),
+//   y[n][k][oh][ow] = Y[m][k] + b[k].
+//
+// Block tile TC_BM x TC_BN of Y at (blockIdx.x*TC_BM, blockIdx.y*TC_BN),
+// stepping through CRS TC_BK at a time. TC_THREADS threads = 8 warps in a
+// 4 (along M) x 2 (along K) grid, each warp owning a 32x32 sub-tile: 2 x 4
+// mma tiles of 16x8, each a mma.sync.m16n8k8 per 8 columns of CRS.
+#ifndef CNNCTL_CONV2D_TC_CUH
+#define CNNCTL_CONV2D_TC_CUH
+
+#include "hd.cuh"
+
+enum {
+	TC_BM = 128,	 // block tile rows (output pixels)
+	TC_BN = 64,	 // block tile columns (output channels)
+	TC_BK = 16,	 // CRS per pipeline stage
+	TC_STAGES = 3,	 // cp.async pipeline depth
+	TC_THREADS = 256,
+	TC_WARPS_M = 4,	 // warps along M; TC_THREADS/32/TC_WARPS_M along K
+	TC_WM = 32,	 // warp tile rows
+	TC_WN = 32,	 // warp tile columns
+	TC_MT = TC_WM / 16, // mma tiles (16 rows) per warp along M
+	TC_NT = TC_WN / 8,  // mma tiles (8 columns) per warp along K
+	// Shared-memory layout, padded so that both the loaders' stores and
+	// the fragments' loads are free of bank conflicts (see tc_a_smem).
+	TC_A_LD = TC_BM + 8,	       // A stage: TC_BK rows of TC_BM pixels (k-major)
+	TC_B_LD = TC_BK + 4,	       // B stage: TC_BN rows of TC_BK taps (n-major)
+	TC_A_STAGE = TC_BK * TC_A_LD, // floats per A stage
+	TC_B_STAGE = TC_BN * TC_B_LD, // floats per B stage
+	TC_A_LOADS = TC_BM * TC_BK / TC_THREADS, // A elements each thread copies per stage
+	TC_B_LOADS = TC_BN * TC_BK / TC_THREADS, // B elements each thread copies per stage
+	// cp.async groups still allowed in flight when a stage is consumed.
+	TC_WAIT_PENDING = TC_STAGES - 2,
+};
+
+// TcConv is one convolution: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW),
+// stride sh sw, padding ph pw.
+typedef struct {
+	int N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw;
+} TcConv;
+
+// tc_gemm_m is M = N*OH*OW, the GEMM rows (output pixels).
+CNNCTL_HD int tc_gemm_m(const TcConv *g) { return g->N * g->OH * g->OW; }
+
+// tc_gemm_k is CRS = C*R*S, the GEMM reduction (filter taps).
+CNNCTL_HD int tc_gemm_k(const TcConv *g) { return g->C * g->R * g->S; }
+
+// tc_k_steps is the number of TC_BK-wide pipeline steps over CRS.
+CNNCTL_HD int tc_k_steps(int crs) { return (crs + TC_BK - 1) / TC_BK; }
+
+// tc_stage is the shared-memory stage (ring slot) of pipeline step kt.
+CNNCTL_HD int tc_stage(int kt) { return kt % TC_STAGES; }
+
+// tc_a_slot: the l-th A element (0 <= l < TC_A_LOADS) thread tid copies
+// per stage is tile row m, tile column kk. Consecutive threads take
+// consecutive pixels, so a warp reads consecutive ow (coalesced).
+CNNCTL_HD void tc_a_slot(int tid, int l, int *m, int *kk)
+{
+	int idx = tid + l * TC_THREADS;
+	*m = idx % TC_BM;
+	*kk = idx / TC_BM;
+}
+
+// tc_b_slot: the l-th B element (0 <= l < TC_B_LOADS) thread tid copies
+// per stage is tile column n (output channel), tile row kk. Consecutive
+// threads take consecutive taps of one filter (contiguous in w).
+CNNCTL_HD void tc_b_slot(int tid, int l, int *n, int *kk)
+{
+	int idx = tid + l * TC_THREADS;
+	*kk = idx % TC_BK;
+	*n = idx / TC_BK;
+}
+
+// tc_im2col: A[m][kg]. Returns 1 and sets *off to the element's offset in
+// x when it lies inside the image; 0 when it is padding or outside the
+// GEMM (m >= M or kg >= CRS), which the loader fills with zero.
+CNNCTL_HD int tc_im2col(const TcConv *g, int m, int kg, long long *off)
+{
+	if (m >= tc_gemm_m(g) || kg >= tc_gemm_k(g))
+		return 0;
+	int ow = m % g->OW, t = m / g->OW;
+	int oh = t % g->OH, n = t / g->OH;
+	int s = kg % g->S;
+	t = kg / g->S;
+	int r = t % g->R, c = t / g->R;
+	int ih = oh * g->sh - g->ph + r, iw = ow * g->sw - g->pw + s;
+	if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
+		return 0;
+	*off = (((long long)n * g->C + c) * g->H + ih) * g->W + iw;
+	return 1;
+}
+
+// tc_w_at: B[kg][k] = w[k][kg]. Returns 1 and sets *off inside the GEMM,
+// 0 outside it (k >= K or kg >= CRS; filled with zero).
+CNNCTL_HD int tc_w_at(const TcConv *g, int k, int kg, long long *off)
+{
+	int crs = tc_gemm_k(g);
+	if (k >= g->K || kg >= crs)
+		return 0;
+	*off = (long long)k * crs + kg;
+	return 1;
+}
+
+// tc_a_smem is the offset of A tile element (row m, column kk) in its stage:
+// k-major rows of TC_A_LD = TC_BM+8 floats. Loader stores: a warp writes 32
+// consecutive m of one kk (32 banks). Fragment loads: lane (g, t) reads
+// row m0+g, column k0+t -> bank (8t + g) mod 32, distinct for the 32 lanes.
+CNNCTL_HD int tc_a_smem(int m, int kk) { return kk * TC_A_LD + m; }
+
+// tc_b_smem is the offset of B tile element (column n, row kk) in its
+// stage: n-major rows of TC_B_LD = TC_BK+4 floats. Fragment loads: lane
+// (g, t) reads n0+g, k0+t -> bank (20g + t) mod 32, distinct for 32 lanes.
+CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
+
+// tc_warp_origin: warp's sub-tile starts at row *wm, column *wn of the block tile.
+CNNCTL_HD void tc_warp_origin(int warp, int *wm, int *wn)
+{
+	*wm = (warp % TC_WARPS_M) * TC_WM;
+	*wn = (warp / TC_WARPS_M) * TC_WN;
+}
+
+// Fragment ownership of mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+// (PTX ISA, "Matrix Fragments for mma.m16n8k8", .tf32), with
+// groupID = lane >> 2 and threadID_in_group = lane % 4:
+
+// tc_frag_a: register a_i (i = 0..3) of lane holds A (16x8) element
+// (*row, *col): row groupID for a0, a2 and groupID+8 for a1, a3; column
+// threadID_in_group for a0, a1 and threadID_in_group+4 for a2, a3.
+CNNCTL_HD void tc_frag_a(int lane, int i, int *row, int *col)
+{
+	*row = (lane >> 2) + 8 * (i & 1);
+	*col = (lane & 3) + 4 * (i >> 1);
+}
+
+// tc_frag_b: register b_i (i = 0..1) of lane holds B (8x8) element
+// (*row, *col): row threadID_in_group (+4 for b1), column groupID.
+CNNCTL_HD void tc_frag_b(int lane, int i, int *row, int *col)
+{
+	*row = (lane & 3) + 4 * i;
+	*col = lane >> 2;
+}
+
+// tc_frag_c: accumulator c_i (i = 0..3) of lane holds C/D (16x8) element
+// (*row, *col): row groupID for c0, c1 and groupID+8 for c2, c3; column
+// threadID_in_group*2 + (i & 1).
+CNNCTL_HD void tc_frag_c(int lane, int i, int *row, int *col)
+{
+	*row = (lane >> 2) + 8 * (i >> 1);
+	*col = (lane & 3) * 2 + (i & 1);
+}
+
+// tc_y_offset is the offset of Y[m][k] in y (N,K,OH,OW).
+CNNCTL_HD long long tc_y_offset(const TcConv *g, int m, int k)
+{
+	int ohw = g->OH * g->OW;
+	int n = m / ohw, p = m % ohw;
+	return ((long long)n * g->K + k) * ohw + p;
+}
+
+#endif
