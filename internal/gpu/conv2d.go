@@ -39,16 +39,29 @@ func (g conv2D) args() []any {
 	return []any{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW}
 }
 
+// The TF32 kernels' block tile and size (TC_BM, TC_BN, TC_THREADS in
+// kernels/conv2d_tc.cuh; TestTF32Tiling holds them equal).
+const (
+	tcTileM   = 128
+	tcTileN   = 64
+	tcThreads = 256
+)
+
 // Conv2DForward: x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW), as
-// an implicit GEMM Y (K, N*OH*OW) = W (K, C*R*S) · im2col(X).
+// an implicit GEMM Y (K, N*OH*OW) = W (K, C*R*S) · im2col(X), on CUDA cores
+// or, with MathTF32, on tensor cores (convKernel chooses).
 func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d forward")
 	xp, wp, yp := c.ptr("x", x, 4), c.ptr("w", w, 4), c.ptr("y", y, 4)
 	bp := c.opt("b", bias, 1)
 	g := c.conv(x, w, y, p)
 	c.shape("b", bias, g.K)
+	name := b.convKernel("conv2d_forward")
 	d := dims{gx: ceilDiv(g.N*g.OH*g.OW, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: 1, block: 256}
-	c.launch("conv2d_forward", d, append([]any{xp, wp, bp, yp}, g.args()...)...)
+	if name == "conv2d_forward_tf32" {
+		d = dims{gx: ceilDiv(g.N*g.OH*g.OW, tcTileM), gy: ceilDiv(g.K, tcTileN), gz: 1, block: tcThreads}
+	}
+	c.launch(name, d, append([]any{xp, wp, bp, yp}, g.args()...)...)
 }
 
 // Conv2DBackwardData: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W), as the

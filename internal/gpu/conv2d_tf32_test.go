@@ -1,0 +1,131 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"math"
+	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/kernelhost"
+	"github.com/cnnctl/cnnctl/internal/tensor"
+	"github.com/cnnctl/cnnctl/internal/tensor/tensortest"
+)
+
+// TestTF32Tiling: the launch geometry of conv2d_forward_tf32 is the tiling
+// its index math declares (kernels/conv2d_tc.cuh, read through kernelhost).
+func TestTF32Tiling(t *testing.T) {
+	if tcTileM != kernelhost.TileM || tcTileN != kernelhost.TileN || tcThreads != kernelhost.Threads {
+		t.Errorf("launch tile %dx%d, %d threads; conv2d_tc.cuh says %dx%d, %d threads",
+			tcTileM, tcTileN, tcThreads, kernelhost.TileM, kernelhost.TileN, kernelhost.Threads)
+	}
+}
+
+// newTF32Backend opens GPU 0 with MathTF32, or skips where there is no GPU
+// or it has no TF32 tensor cores.
+func newTF32Backend(t testing.TB) *Backend {
+	t.Helper()
+	be := newBackend(t)
+	if in := be.Info(); in.Major < 8 {
+		if err := be.SetMath(MathTF32); err == nil {
+			t.Fatalf("SetMath(tf32) accepted %s", in)
+		}
+		t.Skipf("%s has no TF32 tensor cores (sm_%d%d)", in, in.Major, in.Minor)
+	}
+	if err := be.SetMath(MathTF32); err != nil {
+		t.Fatal(err)
+	}
+	if got := be.convKernel("conv2d_forward"); got != "conv2d_forward_tf32" {
+		t.Fatalf("with tf32 the forward convolution runs %s", got)
+	}
+	return be
+}
+
+// tf32Cases are the convolution cases the TF32 kernels run: the shared
+// forward cases plus layers that span several blocks and pipeline steps.
+func tf32Cases() []tensortest.Case {
+	var cs []tensortest.Case
+	for _, c := range tensortest.Cases() {
+		if c.Op == "Conv2DForward" {
+			cs = append(cs, c)
+		}
+	}
+	sq := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	for _, g := range []tensortest.Conv{
+		{N: 2, C: 20, H: 13, W: 11, K: 70, R: 3, S: 3, P: sq, Bias: true},
+		{N: 4, C: 3, H: 32, W: 32, K: 64, R: 3, S: 3, P: sq, Bias: true},
+		{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq, Bias: true},
+		{N: 4, C: 256, H: 8, W: 8, K: 64, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: false},
+	} {
+		cs = append(cs, g.Cases()[0])
+	}
+	return cs
+}
+
+// TestBackendTF32 checks the TF32 convolutions against the CPU reference
+// with the tolerance derived from TF32's 10-bit mantissa
+// (tensortest.Case.Tolerances: per output (2u + u²)·Σ|w||x| plus the float32
+// summation terms, u = 2^-11), not float32's 1e-4.
+func TestBackendTF32(t *testing.T) {
+	tensortest.CheckCasesPrecision(t, newTF32Backend(t), tf32Cases(), tensortest.TF32)
+}
+
+// TestTF32RunsTensorCores: on a 64-channel layer the TF32 result differs
+// from the FP32 kernel's (operands rounded to 10 bits: the TF32 kernel
+// really ran) and repeats bit for bit (deterministic).
+func TestTF32RunsTensorCores(t *testing.T) {
+	be := newTF32Backend(t)
+	c := tf32Cases()[len(tf32Cases())-2]
+	tf1, err := tensortest.Outputs(be, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf2, err := tensortest.Outputs(be, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := be.SetMath(MathFP32); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := tensortest.Outputs(be, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	differ := 0
+	for i := range fp["y"] {
+		if math.Float32bits(tf1["y"][i]) != math.Float32bits(tf2["y"][i]) {
+			t.Fatalf("%v: y[%d] = %g, then %g", c, i, tf1["y"][i], tf2["y"][i])
+		}
+		if tf1["y"][i] != fp["y"][i] {
+			differ++
+		}
+	}
+	t.Logf("%v: %d of %d outputs differ between tf32 and fp32", c, differ, len(fp["y"]))
+	if differ == 0 {
+		t.Errorf("%v: tf32 and fp32 agree bit for bit: the TF32 kernel did not run", c)
+	}
+}
+
+// BenchmarkConv2DForwardTF32 times the forward convolution of a VGG layer
+// (128x256x16x16, 3x3, 256 filters) in both maths and reports TFLOP/s.
+func BenchmarkConv2DForwardTF32(b *testing.B) {
+	be := newTF32Backend(b)
+	x, w, y := be.New(tensor.Shape{128, 256, 16, 16}), be.New(tensor.Shape{256, 256, 3, 3}), be.New(tensor.Shape{128, 256, 16, 16})
+	be.Upload(x, random(x.Numel(), 1))
+	be.Upload(w, random(w.Numel(), 2))
+	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	flops := 2.0 * 128 * 256 * 16 * 16 * 256 * 9
+	for _, m := range []Math{MathFP32, MathTF32} {
+		b.Run(m.String(), func(b *testing.B) {
+			if err := be.SetMath(m); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				be.Conv2DForward(x, w, nil, y, p)
+			}
+			if err := be.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+		})
+	}
+}
