@@ -51,17 +51,19 @@ __device__ __forceinline__ void tc_mma(float d[4], const unsigned a[4], const un
 }
 
 // tc_load_stage issues this thread's cp.async copies of pipeline step kt
-// (CRS columns kt*TC_BK ...) into one stage of As and Bs.
-__device__ __forceinline__ void tc_load_stage(const TcConv *g, const float *x, const float *w, float *As, float *Bs,
-					      int m0, int n0, int kt)
+// into one stage of As and Bs; pix is the thread's A row (tc_pixel of
+// tc_a_slot's m, the same for every l).
+__device__ __forceinline__ void tc_load_stage(const TcConv *g, const TcPixel *pix, const float *x, const float *w,
+					      float *As, float *Bs, int n0, int kt)
 {
-	int tid = threadIdx.x, k0 = kt * TC_BK;
+	int tid = threadIdx.x, r, s, c0;
+	tc_step(g, kt, &r, &s, &c0);
 #pragma unroll
 	for (int l = 0; l < TC_A_LOADS; l++) {
 		int m, kk;
 		long long off = 0;
 		tc_a_slot(tid, l, &m, &kk);
-		int ok = tc_im2col(g, m0 + m, k0 + kk, &off);
+		int ok = tc_im2col(g, pix, r, s, c0 + kk, &off);
 		tc_cp_async4(As + tc_a_smem(m, kk), x + off, ok);
 	}
 #pragma unroll
@@ -69,7 +71,7 @@ __device__ __forceinline__ void tc_load_stage(const TcConv *g, const float *x, c
 		int n, kk;
 		long long off = 0;
 		tc_b_slot(tid, l, &n, &kk);
-		int ok = tc_w_at(g, n0 + n, k0 + kk, &off);
+		int ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
 		tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
 	}
 }
@@ -87,11 +89,13 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, in
 	__shared__ __align__(16) float As[TC_STAGES * TC_A_STAGE];
 	__shared__ __align__(16) float Bs[TC_STAGES * TC_B_STAGE];
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	const int M = tc_gemm_m(&g), steps = tc_k_steps(tc_gemm_k(&g));
+	const int M = tc_gemm_m(&g), steps = tc_k_steps(&g);
 	const int m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN;
 	const int lane = threadIdx.x & 31;
-	int wm, wn;
+	int wm, wn, am, akk;
 	tc_warp_origin(threadIdx.x >> 5, &wm, &wn);
+	tc_a_slot(threadIdx.x, 0, &am, &akk);
+	const TcPixel pix = tc_pixel(&g, m0 + am);
 
 	float acc[TC_MT][TC_NT][4];
 #pragma unroll
@@ -107,7 +111,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, in
 #pragma unroll
 	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
 		if (kt < steps)
-			tc_load_stage(&g, x, w, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0, n0, kt);
+			tc_load_stage(&g, &pix, x, w, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, n0, kt);
 		tc_cp_async_commit();
 	}
 	for (int kt = 0; kt < steps; kt++) {
@@ -118,7 +122,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, in
 		__syncthreads();
 		int next = kt + TC_STAGES - 1;
 		if (next < steps)
-			tc_load_stage(&g, x, w, As + tc_stage(next) * TC_A_STAGE, Bs + tc_stage(next) * TC_B_STAGE, m0, n0,
+			tc_load_stage(&g, &pix, x, w, As + tc_stage(next) * TC_A_STAGE, Bs + tc_stage(next) * TC_B_STAGE, n0,
 				      next);
 		tc_cp_async_commit();
 

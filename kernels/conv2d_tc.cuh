@@ -8,15 +8,19 @@
 // Forward as an implicit GEMM, im2col gathered on the fly:
 //   Y (M, K) = A (M, CRS) · B (CRS, K), with
 //   M = N*OH*OW output pixels, row m = (n, oh, ow);
-//   CRS = C*R*S filter taps, column kg = (c, r, s);
-//   A[m][kg] = x[n][c][oh*sh-ph+r][ow*sw-pw+s] (0 in the padding),
-//   B[kg][k] = w[k][kg] (w is (K, C*R*S) row-major),
+//   CRS = C*R*S filter taps, taken in the order (r, s, c): pipeline step kt
+//   covers one tap (r, s) and TC_BK channels c0 .. c0+TC_BK-1, so the
+//   division of a column into (c, r, s) happens once per step, not per
+//   element, and a pixel's padding test once per step too;
+//   A[m][(r,s,c)] = x[n][c][oh*sh-ph+r][ow*sw-pw+s] (0 in the padding),
+//   B[(r,s,c)][k] = w[k][c][r][s],
 //   y[n][k][oh][ow] = Y[m][k] + b[k].
+// Channels past C (C not a multiple of TC_BK) are zero columns.
 //
-// Block tile TC_BM x TC_BN of Y at (blockIdx.x*TC_BM, blockIdx.y*TC_BN),
-// stepping through CRS TC_BK at a time. TC_THREADS threads = 8 warps in a
-// 4 (along M) x 2 (along K) grid, each warp owning a 32x32 sub-tile: 2 x 4
-// mma tiles of 16x8, each a mma.sync.m16n8k8 per 8 columns of CRS.
+// Block tile TC_BM x TC_BN of Y at (blockIdx.x*TC_BM, blockIdx.y*TC_BN).
+// TC_THREADS threads = 8 warps in a 4 (along M) x 2 (along K) grid, each
+// warp owning a 32x32 sub-tile: 2 x 4 mma tiles of 16x8, one
+// mma.sync.m16n8k8 each per 8 columns of the step.
 #ifndef CNNCTL_CONV2D_TC_CUH
 #define CNNCTL_CONV2D_TC_CUH
 
@@ -54,62 +58,84 @@ typedef struct {
 // tc_gemm_m is M = N*OH*OW, the GEMM rows (output pixels).
 CNNCTL_HD int tc_gemm_m(const TcConv *g) { return g->N * g->OH * g->OW; }
 
-// tc_gemm_k is CRS = C*R*S, the GEMM reduction (filter taps).
-CNNCTL_HD int tc_gemm_k(const TcConv *g) { return g->C * g->R * g->S; }
+// tc_c_blocks is the number of TC_BK-channel blocks per filter tap.
+CNNCTL_HD int tc_c_blocks(const TcConv *g) { return (g->C + TC_BK - 1) / TC_BK; }
 
-// tc_k_steps is the number of TC_BK-wide pipeline steps over CRS.
-CNNCTL_HD int tc_k_steps(int crs) { return (crs + TC_BK - 1) / TC_BK; }
+// tc_k_steps is the number of pipeline steps: R*S taps x tc_c_blocks.
+CNNCTL_HD int tc_k_steps(const TcConv *g) { return g->R * g->S * tc_c_blocks(g); }
+
+// tc_step: pipeline step kt covers tap (*r, *s) and channels *c0 .. *c0+TC_BK-1.
+CNNCTL_HD void tc_step(const TcConv *g, int kt, int *r, int *s, int *c0)
+{
+	int cb = tc_c_blocks(g), rs = kt / cb;
+	*c0 = (kt - rs * cb) * TC_BK;
+	*r = rs / g->S;
+	*s = rs - *r * g->S;
+}
 
 // tc_stage is the shared-memory stage (ring slot) of pipeline step kt.
 CNNCTL_HD int tc_stage(int kt) { return kt % TC_STAGES; }
 
 // tc_a_slot: the l-th A element (0 <= l < TC_A_LOADS) thread tid copies
-// per stage is tile row m, tile column kk. Consecutive threads take
-// consecutive pixels, so a warp reads consecutive ow (coalesced).
+// per step is tile row m, tile column kk (channel c0+kk). m does not depend
+// on l, so a thread decodes its pixel once (tc_pixel); consecutive threads
+// take consecutive pixels, so a warp reads consecutive ow (coalesced).
 CNNCTL_HD void tc_a_slot(int tid, int l, int *m, int *kk)
 {
-	int idx = tid + l * TC_THREADS;
-	*m = idx % TC_BM;
-	*kk = idx / TC_BM;
+	*m = tid % TC_BM;
+	*kk = tid / TC_BM + l * (TC_THREADS / TC_BM);
 }
 
 // tc_b_slot: the l-th B element (0 <= l < TC_B_LOADS) thread tid copies
-// per stage is tile column n (output channel), tile row kk. Consecutive
-// threads take consecutive taps of one filter (contiguous in w).
+// per step is tile column n (output channel n0+n), tile row kk (channel
+// c0+kk). kk does not depend on l.
 CNNCTL_HD void tc_b_slot(int tid, int l, int *n, int *kk)
 {
-	int idx = tid + l * TC_THREADS;
-	*kk = idx % TC_BK;
-	*n = idx / TC_BK;
+	*kk = tid % TC_BK;
+	*n = tid / TC_BK + l * (TC_THREADS / TC_BK);
 }
 
-// tc_im2col: A[m][kg]. Returns 1 and sets *off to the element's offset in
-// x when it lies inside the image; 0 when it is padding or outside the
-// GEMM (m >= M or kg >= CRS), which the loader fills with zero.
-CNNCTL_HD int tc_im2col(const TcConv *g, int m, int kg, long long *off)
+// TcPixel is one GEMM row decoded: output pixel m = (n, oh, ow), whose
+// window starts at input row ih0, column iw0; base is the offset in x of
+// (n, c 0, ih0, iw0) (it may point before the image: only in-image
+// elements are read). ok is 0 for rows past M.
+typedef struct {
+	int ok, ih0, iw0;
+	long long base;
+} TcPixel;
+
+CNNCTL_HD TcPixel tc_pixel(const TcConv *g, int m)
 {
-	if (m >= tc_gemm_m(g) || kg >= tc_gemm_k(g))
-		return 0;
+	TcPixel p;
 	int ow = m % g->OW, t = m / g->OW;
 	int oh = t % g->OH, n = t / g->OH;
-	int s = kg % g->S;
-	t = kg / g->S;
-	int r = t % g->R, c = t / g->R;
-	int ih = oh * g->sh - g->ph + r, iw = ow * g->sw - g->pw + s;
-	if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
+	p.ok = m < tc_gemm_m(g);
+	p.ih0 = oh * g->sh - g->ph;
+	p.iw0 = ow * g->sw - g->pw;
+	p.base = ((long long)n * g->C * g->H + p.ih0) * g->W + p.iw0;
+	return p;
+}
+
+// tc_im2col: A[m][(r,s,c)] for pixel p. Returns 1 and sets *off to the
+// element's offset in x when it lies inside the image; 0 when it is
+// padding or outside the GEMM (no pixel, c >= C), which the loader fills
+// with zero.
+CNNCTL_HD int tc_im2col(const TcConv *g, const TcPixel *p, int r, int s, int c, long long *off)
+{
+	int ih = p->ih0 + r, iw = p->iw0 + s;
+	if (!p->ok || c >= g->C || ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
 		return 0;
-	*off = (((long long)n * g->C + c) * g->H + ih) * g->W + iw;
+	*off = p->base + ((long long)c * g->H + r) * g->W + s;
 	return 1;
 }
 
-// tc_w_at: B[kg][k] = w[k][kg]. Returns 1 and sets *off inside the GEMM,
-// 0 outside it (k >= K or kg >= CRS; filled with zero).
-CNNCTL_HD int tc_w_at(const TcConv *g, int k, int kg, long long *off)
+// tc_w_at: B[(r,s,c)][k] = w[k][c][r][s]. Returns 1 and sets *off inside
+// the GEMM, 0 outside it (k >= K or c >= C; filled with zero).
+CNNCTL_HD int tc_w_at(const TcConv *g, int k, int r, int s, int c, long long *off)
 {
-	int crs = tc_gemm_k(g);
-	if (k >= g->K || kg >= crs)
+	if (k >= g->K || c >= g->C)
 		return 0;
-	*off = (long long)k * crs + kg;
+	*off = (((long long)k * g->C + c) * g->R + r) * g->S + s;
 	return 1;
 }
 

@@ -112,7 +112,8 @@ static void wait_group(emu_copies *q, int pending)
 	}
 }
 
-// load_stage is every thread's tc_load_stage of the kernel. The stage is
+// load_stage is every thread's tc_load_stage of the kernel, each thread
+// with its pixel decoded once per block as the kernel does. The stage is
 // first poisoned with NaN: an element no thread copies, or a stage read
 // while it is being refilled, shows as NaN in y.
 static int load_stage(const TcConv *g, const float *x, const float *w, float *As, float *Bs, int m0, int n0, int kt,
@@ -122,13 +123,17 @@ static int load_stage(const TcConv *g, const float *x, const float *w, float *As
 		As[i] = NAN;
 	for (int i = 0; i < TC_B_STAGE; i++)
 		Bs[i] = NAN;
-	int k0 = kt * TC_BK;
+	int r, s, c0;
+	tc_step(g, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
+		int am, akk;
+		tc_a_slot(tid, 0, &am, &akk);
+		TcPixel pix = tc_pixel(g, m0 + am);
 		for (int l = 0; l < TC_A_LOADS; l++) {
 			int m, kk;
 			long long off = 0;
 			tc_a_slot(tid, l, &m, &kk);
-			int ok = tc_im2col(g, m0 + m, k0 + kk, &off);
+			int ok = tc_im2col(g, &pix, r, s, c0 + kk, &off);
 			if (issue(q, As + tc_a_smem(m, kk), ok ? x[off] : 0.f))
 				return -1;
 		}
@@ -136,7 +141,7 @@ static int load_stage(const TcConv *g, const float *x, const float *w, float *As
 			int n, kk;
 			long long off = 0;
 			tc_b_slot(tid, l, &n, &kk);
-			int ok = tc_w_at(g, n0 + n, k0 + kk, &off);
+			int ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
 			if (issue(q, Bs + tc_b_smem(n, kk), ok ? w[off] : 0.f))
 				return -1;
 		}
@@ -223,7 +228,7 @@ static void epilogue(const TcConv *g, const float *b, float *y, int32_t *written
 static int block(const TcConv *g, const float *x, const float *w, const float *b, float *y, int32_t *written, int bx,
 		 int by, int mutation, float *As, float *Bs, warp_state *ws, emu_copies *q)
 {
-	int m0 = bx * TC_BM, n0 = by * TC_BN, steps = tc_k_steps(tc_gemm_k(g));
+	int m0 = bx * TC_BM, n0 = by * TC_BN, steps = tc_k_steps(g);
 	int pending = TC_WAIT_PENDING + (mutation == EMU_MUT_WAIT);
 	memset(ws, 0, (TC_THREADS / 32) * sizeof *ws);
 	q->n = q->done = q->committed = 0;

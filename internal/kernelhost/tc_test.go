@@ -195,8 +195,24 @@ func TestRoundTF32(t *testing.T) {
 
 // TestLoadersCoverTiles: over one stage, the threads' copies hit every
 // element of the A tile (TileM x TileK) and of the B tile (TileN x TileK)
-// exactly once, at distinct shared-memory offsets inside the stage.
+// exactly once, at distinct shared-memory offsets inside the stage; a
+// thread's A row (the pixel it decodes once) and B column are the same
+// for all its copies.
 func TestLoadersCoverTiles(t *testing.T) {
+	for tid := range Threads {
+		m0, _ := ASlot(tid, 0)
+		_, kk0 := BSlot(tid, 0)
+		for l := range ALoads {
+			if m, _ := ASlot(tid, l); m != m0 {
+				t.Fatalf("thread %d: A copy %d is in row %d, copy 0 in row %d", tid, l, m, m0)
+			}
+		}
+		for l := range BLoads {
+			if _, kk := BSlot(tid, l); kk != kk0 {
+				t.Fatalf("thread %d: B copy %d is in row %d, copy 0 in row %d", tid, l, kk, kk0)
+			}
+		}
+	}
 	for _, tt := range []struct {
 		name        string
 		loads, rows int
