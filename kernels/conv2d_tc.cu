@@ -50,52 +50,78 @@ __device__ __forceinline__ void tc_mma(float d[4], const unsigned a[4], const un
 		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// tc_load_stage issues this thread's cp.async copies of pipeline step kt
-// into one stage of As and Bs; pix is the thread's A row (tc_pixel of
-// tc_a_slot's m, the same for every l).
-__device__ __forceinline__ void tc_load_stage(const TcConv *g, const TcPixel *pix, const float *x, const float *w,
-					      float *As, float *Bs, int n0, int kt)
+// tc_load issues this thread's cp.async copies of pipeline step kt into
+// one stage of As and Bs: A elements from a through op.a_at, B elements
+// from b through op.b_at; ch is the reduction's channel count. Each op's A
+// row (its pixel) is decoded once per block: tc_a_slot's m does not depend
+// on l.
+template <class Op>
+__device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
+					float *Bs)
 {
 	int tid = threadIdx.x, r, s, c0;
-	tc_step(g, kt, &r, &s, &c0);
+	tc_step(&op.g, ch, kt, &r, &s, &c0);
 #pragma unroll
 	for (int l = 0; l < TC_A_LOADS; l++) {
 		int m, kk;
 		long long off = 0;
 		tc_a_slot(tid, l, &m, &kk);
-		int ok = tc_im2col(g, pix, r, s, c0 + kk, &off);
-		tc_cp_async4(As + tc_a_smem(m, kk), x + off, ok);
+		int ok = op.a_at(r, s, c0 + kk, &off);
+		tc_cp_async4(As + tc_a_smem(m, kk), a + off, ok);
 	}
 #pragma unroll
 	for (int l = 0; l < TC_B_LOADS; l++) {
 		int n, kk;
 		long long off = 0;
 		tc_b_slot(tid, l, &n, &kk);
-		int ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
-		tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
+		int ok = op.b_at(op.n0 + n, r, s, c0 + kk, &off);
+		tc_cp_async4(Bs + tc_b_smem(n, kk), b + off, ok);
 	}
 }
-#endif
 
-// conv2d_forward_tf32: grid (ceil(N*OH*OW/TC_BM), ceil(K/TC_BN)), TC_THREADS
-// threads, 41.5 KB of static shared memory. b may be NULL. Compiled for
-// sm_70 too (one fatbin), where it only traps: the backend never selects
-// it below sm_80 (internal/gpu/math.go).
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
-conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int C, int H, int W, int K,
-		    int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+// TcFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then + b.
+struct TcFwd {
+	TcConv g;
+	const float *x, *w, *b;
+	float *y;
+	TcPixel pix;
+	int n0;
+	__device__ int rows() const { return tc_gemm_m(&g); }
+	__device__ int cols() const { return g.K; }
+	__device__ int steps() const { return tc_k_steps(&g, g.C); }
+	__device__ int a_at(int r, int s, int c, long long *off) const { return tc_im2col(&g, &pix, r, s, c, off); }
+	__device__ int b_at(int k, int r, int s, int c, long long *off) const { return tc_w_at(&g, k, r, s, c, off); }
+	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.C, kt, x, w, As, Bs); }
+	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = b ? v + b[k] : v; }
+};
+
+// TcData: DX (N*H*W, C) = D̂Y · W' (see conv2d_tc.cuh).
+struct TcData {
+	TcConv g;
+	const float *dy, *w;
+	float *dx;
+	TcDataPixel pix;
+	int n0;
+	__device__ int rows() const { return tc_data_m(&g); }
+	__device__ int cols() const { return g.C; }
+	__device__ int steps() const { return tc_k_steps(&g, g.K); }
+	__device__ int a_at(int r, int s, int k, long long *off) const { return tc_dy_at(&g, &pix, r, s, k, off); }
+	__device__ int b_at(int c, int r, int s, int k, long long *off) const { return tc_wt_at(&g, c, r, s, k, off); }
+	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.K, kt, dy, w, As, Bs); }
+	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+};
+
+// tc_gemm runs one block tile of op: the cp.async pipeline, the warps'
+// mma.sync over each stage, and the epilogue's stores.
+template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 {
-#if TC_ARCH_OK
 	__shared__ __align__(16) float As[TC_STAGES * TC_A_STAGE];
 	__shared__ __align__(16) float Bs[TC_STAGES * TC_B_STAGE];
-	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	const int M = tc_gemm_m(&g), steps = tc_k_steps(&g);
+	const int M = op.rows(), Nc = op.cols(), steps = op.steps();
 	const int m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN;
 	const int lane = threadIdx.x & 31;
-	int wm, wn, am, akk;
+	int wm, wn;
 	tc_warp_origin(threadIdx.x >> 5, &wm, &wn);
-	tc_a_slot(threadIdx.x, 0, &am, &akk);
-	const TcPixel pix = tc_pixel(&g, m0 + am);
 
 	float acc[TC_MT][TC_NT][4];
 #pragma unroll
@@ -111,7 +137,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, in
 #pragma unroll
 	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
 		if (kt < steps)
-			tc_load_stage(&g, &pix, x, w, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, n0, kt);
+			op.load(kt, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE);
 		tc_cp_async_commit();
 	}
 	for (int kt = 0; kt < steps; kt++) {
@@ -122,8 +148,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, in
 		__syncthreads();
 		int next = kt + TC_STAGES - 1;
 		if (next < steps)
-			tc_load_stage(&g, &pix, x, w, As + tc_stage(next) * TC_A_STAGE, Bs + tc_stage(next) * TC_B_STAGE, n0,
-				      next);
+			op.load(next, As + tc_stage(next) * TC_A_STAGE, Bs + tc_stage(next) * TC_B_STAGE);
 		tc_cp_async_commit();
 
 		const float *as = As + tc_stage(kt) * TC_A_STAGE, *bs = Bs + tc_stage(kt) * TC_B_STAGE;
@@ -154,7 +179,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, in
 		}
 	}
 
-	// Epilogue: each lane stores the accumulators it owns, plus the bias.
+	// Epilogue: each lane stores the accumulators it owns.
 #pragma unroll
 	for (int i = 0; i < TC_MT; i++)
 #pragma unroll
@@ -163,10 +188,43 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, in
 			for (int e = 0; e < 4; e++) {
 				int row, col;
 				tc_frag_c(lane, e, &row, &col);
-				int m = m0 + wm + 16 * i + row, k = n0 + wn + 8 * j + col;
-				if (m < M && k < K)
-					y[tc_y_offset(&g, m, k)] = b ? acc[i][j][e] + b[k] : acc[i][j][e];
+				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
+				if (m < M && n < Nc)
+					op.store(m, n, acc[i][j][e]);
 			}
+}
+#endif
+
+// Both kernels: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
+// threads, 41.5 KB of static shared memory. Compiled for sm_70 too (one
+// fatbin), where they only trap: the backend never selects them below
+// sm_80 (internal/gpu/math_cuda.go).
+
+// conv2d_forward_tf32: x, w, b (or NULL) -> y; rows N*OH*OW, cols K.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int C, int H, int W, int K,
+		    int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	tc_gemm(TcFwd{g, x, w, b, y, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+#else
+	__trap();
+#endif
+}
+
+// conv2d_backward_data_tf32: dy, w -> dx; rows N*H*W, cols C.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int C, int H, int W, int K, int R, int S,
+			  int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
 #else
 	__trap();
 #endif

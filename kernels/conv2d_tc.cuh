@@ -58,16 +58,17 @@ typedef struct {
 // tc_gemm_m is M = N*OH*OW, the GEMM rows (output pixels).
 CNNCTL_HD int tc_gemm_m(const TcConv *g) { return g->N * g->OH * g->OW; }
 
-// tc_c_blocks is the number of TC_BK-channel blocks per filter tap.
-CNNCTL_HD int tc_c_blocks(const TcConv *g) { return (g->C + TC_BK - 1) / TC_BK; }
+// Pipeline steps: the reduction (r, s, ch) runs over R*S filter taps and,
+// per tap, over ch channels in blocks of TC_BK (ch = C forward, K for the
+// data gradient).
 
-// tc_k_steps is the number of pipeline steps: R*S taps x tc_c_blocks.
-CNNCTL_HD int tc_k_steps(const TcConv *g) { return g->R * g->S * tc_c_blocks(g); }
+// tc_k_steps is the number of pipeline steps: R*S taps x ceil(ch/TC_BK).
+CNNCTL_HD int tc_k_steps(const TcConv *g, int ch) { return g->R * g->S * ((ch + TC_BK - 1) / TC_BK); }
 
 // tc_step: pipeline step kt covers tap (*r, *s) and channels *c0 .. *c0+TC_BK-1.
-CNNCTL_HD void tc_step(const TcConv *g, int kt, int *r, int *s, int *c0)
+CNNCTL_HD void tc_step(const TcConv *g, int ch, int kt, int *r, int *s, int *c0)
 {
-	int cb = tc_c_blocks(g), rs = kt / cb;
+	int cb = (ch + TC_BK - 1) / TC_BK, rs = kt / cb;
 	*c0 = (kt - rs * cb) * TC_BK;
 	*r = rs / g->S;
 	*s = rs - *r * g->S;
@@ -137,6 +138,71 @@ CNNCTL_HD int tc_w_at(const TcConv *g, int k, int r, int s, int c, long long *of
 		return 0;
 	*off = (((long long)k * g->C + c) * g->R + r) * g->S + s;
 	return 1;
+}
+
+// The data gradient as an implicit GEMM (a gather: no atomics):
+//   DX (M', C) = D̂Y (M', R*S*K) · W' (R*S*K, C), with
+//   M' = N*H*W input pixels, row m = (n, h, w);
+//   D̂Y[m][(r,s,k)] = dy[n][k][oh][ow] where h = oh*sh-ph+r, w = ow*sw-pw+s
+//   for an output pixel (oh, ow) inside the output, else 0;
+//   W'[(r,s,k)][c] = w[k][c][r][s];
+//   dx[n][c][h][w] = DX[m][c].
+// The tiles, loader slots, layouts and fragments are the forward's, with
+// K in the place of C (the reduction's channels) and C in the place of K.
+
+// tc_data_m is M' = N*H*W, the data gradient's GEMM rows.
+CNNCTL_HD int tc_data_m(const TcConv *g) { return g->N * g->H * g->W; }
+
+// TcDataPixel is one row of D̂Y decoded: input pixel m = (n, h, w); base is
+// the offset in dy of (n, k 0, oh 0, ow 0). ok is 0 for rows past M'.
+typedef struct {
+	int ok, h, w;
+	long long base;
+} TcDataPixel;
+
+CNNCTL_HD TcDataPixel tc_data_pixel(const TcConv *g, int m)
+{
+	TcDataPixel p;
+	int t = m / g->W;
+	p.ok = m < tc_data_m(g);
+	p.w = m - t * g->W;
+	p.h = t % g->H;
+	p.base = (long long)(t / g->H) * g->K * g->OH * g->OW;
+	return p;
+}
+
+// tc_dy_at: D̂Y[m][(r,s,k)] for pixel p. Returns 1 and sets *off to the
+// element's offset in dy when input pixel (h, w) is tap (r, s) of an output
+// pixel; 0 otherwise (stride skips it, it lies outside the output, no
+// pixel, k >= K), which the loader fills with zero.
+CNNCTL_HD int tc_dy_at(const TcConv *g, const TcDataPixel *p, int r, int s, int k, long long *off)
+{
+	int ohs = p->h + g->ph - r, ows = p->w + g->pw - s;
+	if (!p->ok || k >= g->K || ohs < 0 || ows < 0 || ohs % g->sh != 0 || ows % g->sw != 0)
+		return 0;
+	int oh = ohs / g->sh, ow = ows / g->sw;
+	if (oh >= g->OH || ow >= g->OW)
+		return 0;
+	*off = p->base + ((long long)k * g->OH + oh) * g->OW + ow;
+	return 1;
+}
+
+// tc_wt_at: W'[(r,s,k)][c] = w[k][c][r][s]. Returns 1 and sets *off inside
+// the GEMM, 0 outside it (c >= C or k >= K; filled with zero).
+CNNCTL_HD int tc_wt_at(const TcConv *g, int c, int r, int s, int k, long long *off)
+{
+	if (c >= g->C || k >= g->K)
+		return 0;
+	*off = (((long long)k * g->C + c) * g->R + r) * g->S + s;
+	return 1;
+}
+
+// tc_dx_offset is the offset of DX[m][c] in dx (N,C,H,W).
+CNNCTL_HD long long tc_dx_offset(const TcConv *g, int m, int c)
+{
+	int hw = g->H * g->W;
+	int n = m / hw, p = m - n * hw;
+	return ((long long)n * g->C + c) * hw + p;
 }
 
 // tc_a_smem is the offset of A tile element (row m, column kk) in its stage:

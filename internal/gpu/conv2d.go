@@ -65,13 +65,18 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 }
 
 // Conv2DBackwardData: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W), as the
-// gather GEMM DX (C, N*H*W) = Wᵀ (C, K*R*S) · D̂Y (K*R*S, N*H*W).
+// gather GEMM DX (C, N*H*W) = Wᵀ (C, K*R*S) · D̂Y (K*R*S, N*H*W), on CUDA
+// cores or, with MathTF32, on tensor cores (convKernel chooses).
 func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward data")
 	dyp, wp, dxp := c.ptr("dy", dy, 4), c.ptr("w", w, 4), c.ptr("dx", dx, 4)
 	g := c.conv(dx, w, dy, p)
+	name := b.convKernel("conv2d_backward_data")
 	d := dims{gx: ceilDiv(g.N*g.H*g.W, gemmTile), gy: ceilDiv(g.C, gemmTile), gz: 1, block: 256}
-	c.launch("conv2d_backward_data", d, append([]any{dyp, wp, dxp}, g.args()...)...)
+	if name == "conv2d_backward_data_tf32" {
+		d = dims{gx: ceilDiv(g.N*g.H*g.W, tcTileM), gy: ceilDiv(g.C, tcTileN), gz: 1, block: tcThreads}
+	}
+	c.launch(name, d, append([]any{dyp, wp, dxp}, g.args()...)...)
 }
 
 // Conv2DBackwardFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C,R,S), db (K)

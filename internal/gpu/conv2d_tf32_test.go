@@ -34,18 +34,22 @@ func newTF32Backend(t testing.TB) *Backend {
 	if err := be.SetMath(MathTF32); err != nil {
 		t.Fatal(err)
 	}
-	if got := be.convKernel("conv2d_forward"); got != "conv2d_forward_tf32" {
-		t.Fatalf("with tf32 the forward convolution runs %s", got)
+	for op, want := range map[string]string{"conv2d_forward": "conv2d_forward_tf32",
+		"conv2d_backward_data": "conv2d_backward_data_tf32", "conv2d_backward_filter": "conv2d_backward_filter"} {
+		if got := be.convKernel(op); got != want {
+			t.Fatalf("with tf32 %s runs %s, want %s", op, got, want)
+		}
 	}
 	return be
 }
 
-// tf32Cases are the convolution cases the TF32 kernels run: the shared
-// forward cases plus layers that span several blocks and pipeline steps.
+// tf32Cases are the convolution cases the TF32 kernels run (forward and
+// data gradient): the shared ones plus layers that span several blocks and
+// pipeline steps.
 func tf32Cases() []tensortest.Case {
 	var cs []tensortest.Case
 	for _, c := range tensortest.Cases() {
-		if c.Op == "Conv2DForward" {
+		if c.Op == "Conv2DForward" || c.Op == "Conv2DBackwardData" {
 			cs = append(cs, c)
 		}
 	}
@@ -56,7 +60,7 @@ func tf32Cases() []tensortest.Case {
 		{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq, Bias: true},
 		{N: 4, C: 256, H: 8, W: 8, K: 64, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: false},
 	} {
-		cs = append(cs, g.Cases()[0])
+		cs = append(cs, g.Cases()[:2]...)
 	}
 	return cs
 }
@@ -74,7 +78,8 @@ func TestBackendTF32(t *testing.T) {
 // really ran) and repeats bit for bit (deterministic).
 func TestTF32RunsTensorCores(t *testing.T) {
 	be := newTF32Backend(t)
-	c := tf32Cases()[len(tf32Cases())-2]
+	cs := tf32Cases()
+	c := cs[len(cs)-4] // the forward of 8x64x16x16 -> 128
 	tf1, err := tensortest.Outputs(be, c)
 	if err != nil {
 		t.Fatal(err)

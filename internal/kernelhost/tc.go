@@ -7,7 +7,6 @@ package kernelhost
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"unsafe"
@@ -70,33 +69,44 @@ const (
 // x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW). It fails when an
 // element of y is stored other than exactly once.
 func Conv2DForwardTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
+	return run(g, C.EMU_FORWARD, "conv2d forward tf32", x, w, b, y,
+		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, p, mut)
+}
+
+// Conv2DBackwardDataTF32 runs conv2d_backward_data_tf32's whole grid on
+// the host: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W). It fails when an
+// element of dx is stored other than exactly once.
+func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutation) error {
+	return run(g, C.EMU_DATA, "conv2d backward data tf32", dy, w, nil, dx,
+		[]int{g.N * g.K * g.OH() * g.OW(), g.K * g.C * g.R * g.S, 0, g.N * g.C * g.H * g.W}, p, mut)
+}
+
+// run checks the geometry and the lengths of a, b, bias (when not nil) and
+// out against want, then runs kernel kind on the host emulator.
+func run(g Conv, kind C.int, op string, a, b, bias, out []float32, want []int, p Pipeline, mut Mutation) error {
 	if g.N < 1 || g.C < 1 || g.H < 1 || g.W < 1 || g.K < 1 || g.R < 1 || g.S < 1 || g.P.StrideH < 1 ||
 		g.P.StrideW < 1 || g.P.PadH < 0 || g.P.PadW < 0 || g.OH() < 1 || g.OW() < 1 {
-		return fmt.Errorf("kernelhost: conv2d forward tf32: invalid convolution %v", g)
+		return fmt.Errorf("kernelhost: %s: invalid convolution %v", op, g)
 	}
-	want := [][2]int{{len(x), g.N * g.C * g.H * g.W}, {len(w), g.K * g.C * g.R * g.S}, {len(y), g.N * g.K * g.OH() * g.OW()}}
-	if b != nil {
-		want = append(want, [2]int{len(b), g.K})
-	}
-	for i, lw := range want {
-		if lw[0] != lw[1] {
-			return fmt.Errorf("kernelhost: conv2d forward tf32 %v: argument %d has %d values, want %d", g, i, lw[0], lw[1])
+	for i, v := range [][]float32{a, b, bias, out} {
+		if (v != nil || i != 2) && len(v) != want[i] {
+			return fmt.Errorf("kernelhost: %s %v: operand %d has %d values, want %d", op, g, i, len(v), want[i])
 		}
 	}
-	written := make([]int32, len(y))
+	written := make([]int32, len(out))
 	var bp *C.float
-	if b != nil {
-		bp = (*C.float)(unsafe.Pointer(&b[0]))
+	if bias != nil {
+		bp = (*C.float)(unsafe.Pointer(&bias[0]))
 	}
 	cg := g.c()
-	rc := C.tc_emu_forward(&cg, (*C.float)(unsafe.Pointer(&x[0])), (*C.float)(unsafe.Pointer(&w[0])), bp,
-		(*C.float)(unsafe.Pointer(&y[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(p), C.int(mut))
+	rc := C.tc_emu_run(&cg, kind, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
+		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(p), C.int(mut))
 	if rc != 0 {
-		return errors.New("kernelhost: conv2d forward tf32: out of memory")
+		return fmt.Errorf("kernelhost: %s: out of memory", op)
 	}
 	for i, n := range written {
 		if n != 1 {
-			return fmt.Errorf("kernelhost: conv2d forward tf32 %v: y[%d] stored %d times, want once", g, i, n)
+			return fmt.Errorf("kernelhost: %s %v: output element %d stored %d times, want once", op, g, i, n)
 		}
 	}
 	return nil

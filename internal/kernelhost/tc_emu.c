@@ -1,4 +1,4 @@
-// tc_emu.c: conv2d_forward_tf32 (kernels/conv2d_tc.cu) emulated on the host,
+// tc_emu.c: the TF32 convolutions of kernels/conv2d_tc.cu emulated on the host,
 // one thread block at a time: every thread's cp.async copies through the
 // kernel's loader math, every lane's fragments through its fragment math,
 // and mma.sync.m16n8k8 as the PTX ISA defines it. The loop below mirrors
@@ -112,37 +112,56 @@ static void wait_group(emu_copies *q, int pending)
 	}
 }
 
-// load_stage is every thread's tc_load_stage of the kernel, each thread
-// with its pixel decoded once per block as the kernel does. The stage is
-// first poisoned with NaN: an element no thread copies, or a stage read
-// while it is being refilled, shows as NaN in y.
-static int load_stage(const TcConv *g, const float *x, const float *w, float *As, float *Bs, int m0, int n0, int kt,
-		      emu_copies *q)
+// emu_op is one kernel's operands: EMU_FORWARD x, w, b -> y;
+// EMU_DATA dy, w -> dx.
+typedef struct {
+	const TcConv *g;
+	int kind;
+	const float *a, *b, *bias; // x or dy; w; b or NULL
+	float *out;
+	int32_t *written;
+	int rows, cols, steps;
+} emu_op;
+
+// load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
+// a_at and b_at), each thread with its pixel decoded once per block as the
+// kernel does. The stage is first poisoned with NaN: an element no thread
+// copies, or a stage read while it is being refilled, shows as NaN in the
+// output.
+static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
+	const TcConv *g = op->g;
 	for (int i = 0; i < TC_A_STAGE; i++)
 		As[i] = NAN;
 	for (int i = 0; i < TC_B_STAGE; i++)
 		Bs[i] = NAN;
 	int r, s, c0;
-	tc_step(g, kt, &r, &s, &c0);
+	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
 		int am, akk;
 		tc_a_slot(tid, 0, &am, &akk);
 		TcPixel pix = tc_pixel(g, m0 + am);
+		TcDataPixel dpix = tc_data_pixel(g, m0 + am);
 		for (int l = 0; l < TC_A_LOADS; l++) {
-			int m, kk;
+			int m, kk, ok;
 			long long off = 0;
 			tc_a_slot(tid, l, &m, &kk);
-			int ok = tc_im2col(g, &pix, r, s, c0 + kk, &off);
-			if (issue(q, As + tc_a_smem(m, kk), ok ? x[off] : 0.f))
+			if (op->kind == EMU_FORWARD)
+				ok = tc_im2col(g, &pix, r, s, c0 + kk, &off);
+			else
+				ok = tc_dy_at(g, &dpix, r, s, c0 + kk, &off);
+			if (issue(q, As + tc_a_smem(m, kk), ok ? op->a[off] : 0.f))
 				return -1;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
-			int n, kk;
+			int n, kk, ok;
 			long long off = 0;
 			tc_b_slot(tid, l, &n, &kk);
-			int ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
-			if (issue(q, Bs + tc_b_smem(n, kk), ok ? w[off] : 0.f))
+			if (op->kind == EMU_FORWARD)
+				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
+			else
+				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
+			if (issue(q, Bs + tc_b_smem(n, kk), ok ? op->b[off] : 0.f))
 				return -1;
 		}
 	}
@@ -197,10 +216,8 @@ static void compute(const float *as, const float *bs, warp_state *ws, int mutati
 	}
 }
 
-static void epilogue(const TcConv *g, const float *b, float *y, int32_t *written, int m0, int n0, const warp_state *ws,
-		     int mutation)
+static void epilogue(const emu_op *op, int m0, int n0, const warp_state *ws, int mutation)
 {
-	int M = tc_gemm_m(g);
 	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
@@ -212,23 +229,28 @@ static void epilogue(const TcConv *g, const float *b, float *y, int32_t *written
 						if (mutation == EMU_MUT_C_OWNER && (e == 1 || e == 2))
 							ee = 3 - e;
 						tc_frag_c(lane, ee, &row, &col);
-						int m = m0 + wm + 16 * i + row, k = n0 + wn + 8 * j + col;
-						if (m < M && k < g->K) {
-							long long off = tc_y_offset(g, m, k);
-							float v = ws[warp].acc[i][j][lane][e];
-							y[off] = b ? v + b[k] : v;
-							written[off]++;
+						int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
+						if (m >= op->rows || n >= op->cols)
+							continue;
+						float v = ws[warp].acc[i][j][lane][e];
+						long long off;
+						if (op->kind == EMU_FORWARD) {
+							off = tc_y_offset(op->g, m, n);
+							v = op->bias ? v + op->bias[n] : v;
+						} else {
+							off = tc_dx_offset(op->g, m, n);
 						}
+						op->out[off] = v;
+						op->written[off]++;
 					}
 	}
 }
 
 // block runs one thread block (bx, by) of the grid: the kernel's prologue,
-// main loop and epilogue.
-static int block(const TcConv *g, const float *x, const float *w, const float *b, float *y, int32_t *written, int bx,
-		 int by, int mutation, float *As, float *Bs, warp_state *ws, emu_copies *q)
+// main loop and epilogue (tc_gemm).
+static int block(const emu_op *op, int bx, int by, int mutation, float *As, float *Bs, warp_state *ws, emu_copies *q)
 {
-	int m0 = bx * TC_BM, n0 = by * TC_BN, steps = tc_k_steps(g);
+	int m0 = bx * TC_BM, n0 = by * TC_BN, steps = op->steps;
 	int pending = TC_WAIT_PENDING + (mutation == EMU_MUT_WAIT);
 	memset(ws, 0, (TC_THREADS / 32) * sizeof *ws);
 	q->n = q->done = q->committed = 0;
@@ -239,7 +261,7 @@ static int block(const TcConv *g, const float *x, const float *w, const float *b
 
 	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
 		if (kt < steps &&
-		    load_stage(g, x, w, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0, n0, kt, q))
+		    load_stage(op, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0, n0, kt, q))
 			return -1;
 		q->committed++;
 	}
@@ -247,29 +269,38 @@ static int block(const TcConv *g, const float *x, const float *w, const float *b
 		wait_group(q, pending); // then __syncthreads: every thread sees every landed copy
 		int next = kt + TC_STAGES - 1;
 		int slot = mutation == EMU_MUT_PREFETCH ? tc_stage(kt) : tc_stage(next);
-		if (next < steps &&
-		    load_stage(g, x, w, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q))
+		if (next < steps && load_stage(op, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q))
 			return -1;
 		q->committed++;
 		compute(As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, ws, mutation);
 	}
-	epilogue(g, b, y, written, m0, n0, ws, mutation);
+	epilogue(op, m0, n0, ws, mutation);
 	return 0;
 }
 
-int tc_emu_forward(const TcConv *g, const float *x, const float *w, const float *b, float *y, int32_t *written,
-		   int pipeline, int mutation)
+int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
+	       int32_t *written, int pipeline, int mutation)
 {
+	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0};
+	if (kind == EMU_FORWARD) {
+		op.rows = tc_gemm_m(g);
+		op.cols = g->K;
+		op.steps = tc_k_steps(g, g->C);
+	} else {
+		op.rows = tc_data_m(g);
+		op.cols = g->C;
+		op.steps = tc_k_steps(g, g->K);
+	}
 	float *As = malloc(sizeof(float) * TC_STAGES * TC_A_STAGE);
 	float *Bs = malloc(sizeof(float) * TC_STAGES * TC_B_STAGE);
 	warp_state *ws = malloc((TC_THREADS / 32) * sizeof *ws);
 	emu_copies q = {0};
 	q.eager = pipeline == EMU_EAGER;
 	int rc = As && Bs && ws ? 0 : -1;
-	int gx = (tc_gemm_m(g) + TC_BM - 1) / TC_BM, gy = (g->K + TC_BN - 1) / TC_BN;
+	int gx = (op.rows + TC_BM - 1) / TC_BM, gy = (op.cols + TC_BN - 1) / TC_BN;
 	for (int by = 0; by < gy && rc == 0; by++)
 		for (int bx = 0; bx < gx && rc == 0; bx++)
-			rc = block(g, x, w, b, y, written, bx, by, mutation, As, Bs, ws, &q);
+			rc = block(&op, bx, by, mutation, As, Bs, ws, &q);
 	free(q.ops);
 	free(ws);
 	free(Bs);

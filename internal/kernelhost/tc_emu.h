@@ -1,4 +1,4 @@
-// tc_emu.h: the host emulator of conv2d_forward_tf32 (kernels/conv2d_tc.cu).
+// tc_emu.h: the host emulator of the TF32 tensor-core convolutions (kernels/conv2d_tc.cu).
 #ifndef CNNCTL_TC_EMU_H
 #define CNNCTL_TC_EMU_H
 
@@ -26,11 +26,16 @@ enum {
 	EMU_MUT_PREFETCH = 5,	  // the prefetch overwrites the stage being read
 };
 
-// tc_emu_forward runs conv2d_forward_tf32 over its whole grid on the host:
-// x (N,C,H,W), w (K,C,R,S), b (K) or NULL -> y (N,K,OH,OW); written[i]
-// counts the stores to y[i]. Returns 0, or -1 when memory ran out.
-int tc_emu_forward(const TcConv *g, const float *x, const float *w, const float *b, float *y, int32_t *written,
-		   int pipeline, int mutation);
+// The kernels the emulator runs.
+enum {
+	EMU_FORWARD = 0, // conv2d_forward_tf32: a x (N,C,H,W), b w (K,C,R,S), bias (K) or NULL -> out y (N,K,OH,OW)
+	EMU_DATA = 1,	 // conv2d_backward_data_tf32: a dy (N,K,OH,OW), b w (K,C,R,S) -> out dx (N,C,H,W)
+};
+
+// tc_emu_run runs a kernel over its whole grid on the host; written[i]
+// counts the stores to out[i]. Returns 0, or -1 when memory ran out.
+int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
+	       int32_t *written, int pipeline, int mutation);
 
 // tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.
