@@ -111,6 +111,43 @@ struct TcData {
 	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
 };
 
+// TcFilter: split blockIdx.z's slab of DW (K, CRS) = DY · X̂ over its
+// pixels (see conv2d_tc.cuh). Both tiles are loaded in tc_b_slot's order:
+// a thread's pixel (tile row kk) is decoded once per step, the taps of its
+// B columns once per block (taps).
+struct TcFilter {
+	TcConv g;
+	const float *x, *dy;
+	float *slab;
+	TcTap taps[TC_B_LOADS];
+	int begin, end, m0;
+	__device__ int rows() const { return g.K; }
+	__device__ int cols() const { return g.C * g.R * g.S; }
+	__device__ int steps() const { return end - begin; }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int tid = threadIdx.x, n, kk;
+		tc_b_slot(tid, 0, &n, &kk);
+		const TcFilterPixel f = tc_filter_pixel(&g, (begin + kt) * TC_BK + kk);
+#pragma unroll
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m;
+			long long off = 0;
+			tc_b_slot(tid, l, &m, &kk);
+			int ok = tc_fdy_at(&g, &f, m0 + m, &off);
+			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
+		}
+#pragma unroll
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			long long off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_fx_at(&g, &f, &taps[l], &off);
+			tc_cp_async4(Bs + tc_b_smem(n, kk), x + off, ok);
+		}
+	}
+	__device__ void store(int k, int crs, float v) const { slab[(long long)k * cols() + crs] = v; }
+};
+
 // tc_gemm runs one block tile of op: the cp.async pipeline, the warps'
 // mma.sync over each stage, and the epilogue's stores.
 template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
@@ -225,6 +262,33 @@ conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int
 	int m, kk;
 	tc_a_slot(threadIdx.x, 0, &m, &kk);
 	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+#else
+	__trap();
+#endif
+}
+
+// conv2d_backward_filter_tf32: x, dy -> ws (splits, K, C*R*S), one slab per
+// blockIdx.z of gridDim.z splits (with one split ws may be dw itself);
+// grid (ceil(K/TC_BM), ceil(C*R*S/TC_BN), splits).
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+conv2d_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, int C, int H, int W, int K, int R,
+			    int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	TcFilter op;
+	op.g = TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	op.x = x;
+	op.dy = dy;
+	op.slab = ws + (long long)blockIdx.z * K * (C * R * S);
+	op.m0 = blockIdx.x * TC_BM;
+	tc_split(tc_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
+#pragma unroll
+	for (int l = 0; l < TC_B_LOADS; l++) {
+		int n, kk;
+		tc_b_slot(threadIdx.x, l, &n, &kk);
+		op.taps[l] = tc_tap(&op.g, blockIdx.y * TC_BN + n);
+	}
+	tc_gemm(op);
 #else
 	__trap();
 #endif

@@ -205,6 +205,89 @@ CNNCTL_HD long long tc_dx_offset(const TcConv *g, int m, int c)
 	return ((long long)n * g->C + c) * hw + p;
 }
 
+// The filter gradient as an implicit GEMM over the pixels:
+//   DW (K, CRS) = DY (K, P) · X̂ (P, CRS), with
+//   P = N*OH*OW output pixels, column p = (n, oh, ow) of DY (dy[n][k][oh][ow]);
+//   X̂[p][(c,r,s)] = x[n][c][oh*sh-ph+r][ow*sw-pw+s] (0 in the padding);
+//   dw[k][(c,r,s)] = DW[k][(c,r,s)].
+// Pipeline step kt covers pixels kt*TC_BK .. +TC_BK-1; the long reduction is
+// split over gridDim.z (tc_split), each split writing its partial sums to
+// its own slab, which sum_splits adds in a fixed order (deterministic).
+// Both tiles are loaded in tc_b_slot's order (a thread's tile row kk, one
+// pixel, is fixed; its columns vary), so each thread decodes one pixel per
+// step and, once per block, the TC_B_LOADS filter taps of its B columns.
+
+// tc_filter_steps is the number of pipeline steps over the N*OH*OW pixels.
+CNNCTL_HD int tc_filter_steps(const TcConv *g) { return (tc_gemm_m(g) + TC_BK - 1) / TC_BK; }
+
+// tc_split: split z of splits covers steps [*begin, *end) of steps.
+CNNCTL_HD void tc_split(int steps, int splits, int z, int *begin, int *end)
+{
+	int per = (steps + splits - 1) / splits;
+	*begin = z * per < steps ? z * per : steps;
+	*end = *begin + per < steps ? *begin + per : steps;
+}
+
+// TcFilterPixel is one reduction row decoded: output pixel p = (n, oh, ow)
+// with window origin (ih0, iw0); xbase is the offset in x of (n, c 0, ih0,
+// iw0), dybase that of dy[n][k 0][oh][ow]. ok is 0 for rows past P.
+typedef struct {
+	int ok, ih0, iw0;
+	long long xbase, dybase;
+} TcFilterPixel;
+
+CNNCTL_HD TcFilterPixel tc_filter_pixel(const TcConv *g, int p)
+{
+	TcFilterPixel f;
+	int ohw = g->OH * g->OW, n = p / ohw, pq = p - n * ohw;
+	int oh = pq / g->OW, ow = pq - oh * g->OW;
+	f.ok = p < tc_gemm_m(g);
+	f.ih0 = oh * g->sh - g->ph;
+	f.iw0 = ow * g->sw - g->pw;
+	f.xbase = ((long long)n * g->C * g->H + f.ih0) * g->W + f.iw0;
+	f.dybase = (long long)n * g->K * ohw + pq;
+	return f;
+}
+
+// TcTap is one GEMM column (c, r, s) decoded: xoff is the offset of
+// (c, r, s) from a window's origin in x. ok is 0 for columns past CRS.
+typedef struct {
+	int ok, r, s;
+	long long xoff;
+} TcTap;
+
+CNNCTL_HD TcTap tc_tap(const TcConv *g, int crs)
+{
+	TcTap t;
+	int rs = g->R * g->S, c = crs / rs, q = crs - c * rs;
+	t.ok = crs < g->C * rs;
+	t.r = q / g->S;
+	t.s = q - t.r * g->S;
+	t.xoff = ((long long)c * g->H + t.r) * g->W + t.s;
+	return t;
+}
+
+// tc_fdy_at: DY[k][p] = dy[n][k][oh][ow]. Returns 1 and sets *off inside
+// the GEMM, 0 outside it (k >= K or no pixel; filled with zero).
+CNNCTL_HD int tc_fdy_at(const TcConv *g, const TcFilterPixel *f, int k, long long *off)
+{
+	if (!f->ok || k >= g->K)
+		return 0;
+	*off = f->dybase + (long long)k * g->OH * g->OW;
+	return 1;
+}
+
+// tc_fx_at: X̂[p][(c,r,s)]. Returns 1 and sets *off when the element lies
+// inside the image; 0 for padding and outside the GEMM (zero).
+CNNCTL_HD int tc_fx_at(const TcConv *g, const TcFilterPixel *f, const TcTap *t, long long *off)
+{
+	int ih = f->ih0 + t->r, iw = f->iw0 + t->s;
+	if (!f->ok || !t->ok || ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
+		return 0;
+	*off = f->xbase + t->xoff;
+	return 1;
+}
+
 // tc_a_smem is the offset of A tile element (row m, column kk) in its stage:
 // k-major rows of TC_A_LD = TC_BM+8 floats. Loader stores: a warp writes 32
 // consecutive m of one kk (32 banks). Fragment loads: lane (g, t) reads

@@ -52,7 +52,7 @@ const Built = true
 // kernelNames lists every kernel that New looks up in the fatbin.
 var kernelNames = []string{
 	"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "conv2d_backward_bias", "conv2d_forward_tf32",
-	"conv2d_backward_data_tf32",
+	"conv2d_backward_data_tf32", "conv2d_backward_filter_tf32",
 	"linear_forward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias", "sum_splits",
 	"maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
 	"batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward",

@@ -82,7 +82,8 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvPara
 // Conv2DBackwardFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C,R,S), db (K)
 // or nil. DW (K, C*R*S) = DY (K, N*OH*OW) · im2col(X)ᵀ with the long
 // reduction split over blocks into a scratch slab per split, then summed in
-// a fixed order (deterministic).
+// a fixed order (deterministic); on CUDA cores or, with MathTF32, on tensor
+// cores (convKernel chooses).
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward filter")
 	xp, dyp, dwp := c.ptr("x", x, 4), c.ptr("dy", dy, 4), c.ptr("dw", dw, 4)
@@ -90,9 +91,14 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	g := c.conv(x, dw, dy, p)
 	c.shape("db", db, g.K)
 	crs, kd := g.C*g.R*g.S, g.N*g.OH*g.OW
+	name := b.convKernel("conv2d_backward_filter")
 	tiles := ceilDiv(crs, gemmTile) * ceilDiv(g.K, gemmTile)
 	splits := splitK(tiles, kd, b.info.SMs)
 	d := dims{gx: ceilDiv(crs, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: splits, block: 256}
+	if name == "conv2d_backward_filter_tf32" {
+		splits = splitK(ceilDiv(g.K, tcTileM)*ceilDiv(crs, tcTileN), kd, b.info.SMs)
+		d = dims{gx: ceilDiv(g.K, tcTileM), gy: ceilDiv(crs, tcTileN), gz: splits, block: tcThreads}
+	}
 	slots := c.kernelArgs(append([]any{xp, dyp, cu.DevicePtr(0)}, g.args()...))
 	sum := c.kernelArgs([]any{cu.DevicePtr(0), dwp, splits, int64(g.K * crs)})
 	bias := c.kernelArgs([]any{dyp, dbp, g.N, g.K, g.OH * g.OW})
@@ -102,14 +108,14 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	b.do(c.op, func() {
 		if splits == 1 {
 			slots[2] = uint64(dwp)
-			c.launchHere("conv2d_backward_filter", d, slots)
+			c.launchHere(name, d, slots)
 		} else {
 			ws, release, ok := c.scratch(int64(splits) * int64(g.K*crs) * 4)
 			if !ok {
 				return
 			}
 			slots[2], sum[0] = uint64(ws), uint64(ws)
-			c.launchHere("conv2d_backward_filter", d, slots)
+			c.launchHere(name, d, slots)
 			c.launchHere("sum_splits", b.grid1D(g.K*crs), sum)
 			release()
 		}

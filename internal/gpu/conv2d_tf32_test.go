@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"errors"
 	"math"
 	"testing"
 
@@ -35,7 +36,7 @@ func newTF32Backend(t testing.TB) *Backend {
 		t.Fatal(err)
 	}
 	for op, want := range map[string]string{"conv2d_forward": "conv2d_forward_tf32",
-		"conv2d_backward_data": "conv2d_backward_data_tf32", "conv2d_backward_filter": "conv2d_backward_filter"} {
+		"conv2d_backward_data": "conv2d_backward_data_tf32", "conv2d_backward_filter": "conv2d_backward_filter_tf32"} {
 		if got := be.convKernel(op); got != want {
 			t.Fatalf("with tf32 %s runs %s, want %s", op, got, want)
 		}
@@ -43,13 +44,13 @@ func newTF32Backend(t testing.TB) *Backend {
 	return be
 }
 
-// tf32Cases are the convolution cases the TF32 kernels run (forward and
-// data gradient): the shared ones plus layers that span several blocks and
-// pipeline steps.
+// tf32Cases are the convolution cases the TF32 kernels run (forward, data
+// and filter gradients): the shared ones plus layers that span several
+// blocks and pipeline steps.
 func tf32Cases() []tensortest.Case {
 	var cs []tensortest.Case
 	for _, c := range tensortest.Cases() {
-		if c.Op == "Conv2DForward" || c.Op == "Conv2DBackwardData" {
+		if c.Op == "Conv2DForward" || c.Op == "Conv2DBackwardData" || c.Op == "Conv2DBackwardFilter" {
 			cs = append(cs, c)
 		}
 	}
@@ -60,7 +61,7 @@ func tf32Cases() []tensortest.Case {
 		{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq, Bias: true},
 		{N: 4, C: 256, H: 8, W: 8, K: 64, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: false},
 	} {
-		cs = append(cs, g.Cases()[:2]...)
+		cs = append(cs, g.Cases()...)
 	}
 	return cs
 }
@@ -73,40 +74,43 @@ func TestBackendTF32(t *testing.T) {
 	tensortest.CheckCasesPrecision(t, newTF32Backend(t), tf32Cases(), tensortest.TF32)
 }
 
-// TestTF32RunsTensorCores: on a 64-channel layer the TF32 result differs
-// from the FP32 kernel's (operands rounded to 10 bits: the TF32 kernel
-// really ran) and repeats bit for bit (deterministic).
+// TestTF32RunsTensorCores: on a 64-channel layer the TF32 forward and
+// filter gradient differ from the FP32 kernels' (operands rounded to 10
+// bits: the TF32 kernels really ran) and repeat bit for bit (deterministic,
+// the filter gradient's split reduction included).
 func TestTF32RunsTensorCores(t *testing.T) {
 	be := newTF32Backend(t)
 	cs := tf32Cases()
-	c := cs[len(cs)-4] // the forward of 8x64x16x16 -> 128
-	tf1, err := tensortest.Outputs(be, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf2, err := tensortest.Outputs(be, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := be.SetMath(MathFP32); err != nil {
-		t.Fatal(err)
-	}
-	fp, err := tensortest.Outputs(be, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	differ := 0
-	for i := range fp["y"] {
-		if math.Float32bits(tf1["y"][i]) != math.Float32bits(tf2["y"][i]) {
-			t.Fatalf("%v: y[%d] = %g, then %g", c, i, tf1["y"][i], tf2["y"][i])
+	for _, tc := range []struct {
+		c   tensortest.Case
+		out string
+	}{{cs[len(cs)-6], "y"}, {cs[len(cs)-4], "dw"}} { // 8x64x16x16 -> 128: forward, filter gradient
+		c := tc.c
+		if err := be.SetMath(MathTF32); err != nil {
+			t.Fatal(err)
 		}
-		if tf1["y"][i] != fp["y"][i] {
-			differ++
+		tf1, err1 := tensortest.Outputs(be, c)
+		tf2, err2 := tensortest.Outputs(be, c)
+		if err := be.SetMath(MathFP32); err != nil {
+			t.Fatal(err)
 		}
-	}
-	t.Logf("%v: %d of %d outputs differ between tf32 and fp32", c, differ, len(fp["y"]))
-	if differ == 0 {
-		t.Errorf("%v: tf32 and fp32 agree bit for bit: the TF32 kernel did not run", c)
+		fp, err3 := tensortest.Outputs(be, c)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatal(err)
+		}
+		differ := 0
+		for i, v := range fp[tc.out] {
+			if math.Float32bits(tf1[tc.out][i]) != math.Float32bits(tf2[tc.out][i]) {
+				t.Fatalf("%v: %s[%d] = %g, then %g", c, tc.out, i, tf1[tc.out][i], tf2[tc.out][i])
+			}
+			if tf1[tc.out][i] != v {
+				differ++
+			}
+		}
+		t.Logf("%v: %d of %d outputs differ between tf32 and fp32", c, differ, len(fp[tc.out]))
+		if differ == 0 {
+			t.Errorf("%v: tf32 and fp32 agree bit for bit: the TF32 kernel did not run", c)
+		}
 	}
 }
 

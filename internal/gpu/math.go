@@ -11,8 +11,8 @@ const (
 	MathFP32 Math = iota
 	// MathTF32: operands rounded to TF32 (10 mantissa bits) and multiplied
 	// on tensor cores, float32 accumulation (kernels/conv2d_tc.cu); sm_80
-	// and later. The forward convolution and its data gradient have TF32
-	// kernels so far; the filter gradient stays on the FP32 kernel.
+	// and later: the forward convolution and both its gradients (the bias
+	// gradient stays a float32 sum).
 	MathTF32
 )
 

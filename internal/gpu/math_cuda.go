@@ -47,6 +47,7 @@ func (b *Backend) convKernel(op string) string {
 
 // tf32Kernels are the TF32 variants by the name of their FP32 kernel.
 var tf32Kernels = map[string]string{
-	"conv2d_forward":       "conv2d_forward_tf32",
-	"conv2d_backward_data": "conv2d_backward_data_tf32",
+	"conv2d_forward":         "conv2d_forward_tf32",
+	"conv2d_backward_data":   "conv2d_backward_data_tf32",
+	"conv2d_backward_filter": "conv2d_backward_filter_tf32",
 }

@@ -69,7 +69,7 @@ const (
 // x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW). It fails when an
 // element of y is stored other than exactly once.
 func Conv2DForwardTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
-	return run(g, C.EMU_FORWARD, "conv2d forward tf32", x, w, b, y,
+	return run(g, C.EMU_FORWARD, 1, "conv2d forward tf32", x, w, b, y,
 		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, p, mut)
 }
 
@@ -77,13 +77,42 @@ func Conv2DForwardTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) e
 // the host: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W). It fails when an
 // element of dx is stored other than exactly once.
 func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutation) error {
-	return run(g, C.EMU_DATA, "conv2d backward data tf32", dy, w, nil, dx,
+	return run(g, C.EMU_DATA, 1, "conv2d backward data tf32", dy, w, nil, dx,
 		[]int{g.N * g.K * g.OH() * g.OW(), g.K * g.C * g.R * g.S, 0, g.N * g.C * g.H * g.W}, p, mut)
+}
+
+// Conv2DBackwardFilterTF32 runs conv2d_backward_filter_tf32's whole grid
+// with splits slabs along z on the host, then adds the slabs as sum_splits
+// does (float32, in order of z): x (N,C,H,W), dy (N,K,OH,OW) -> dw
+// (K,C,R,S). It fails when an element of a slab is stored other than
+// exactly once.
+func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	if splits < 1 {
+		return fmt.Errorf("kernelhost: conv2d backward filter tf32: %d splits", splits)
+	}
+	n := g.K * g.C * g.R * g.S
+	ws := make([]float32, splits*n)
+	err := run(g, C.EMU_FILTER, splits, "conv2d backward filter tf32", x, dy, nil, ws,
+		[]int{g.N * g.C * g.H * g.W, g.N * g.K * g.OH() * g.OW(), 0, splits * n}, p, mut)
+	if err != nil {
+		return err
+	}
+	if len(dw) != n {
+		return fmt.Errorf("kernelhost: conv2d backward filter tf32 %v: dw has %d values, want %d", g, len(dw), n)
+	}
+	for i := range dw {
+		var acc float32
+		for z := range splits {
+			acc += ws[z*n+i]
+		}
+		dw[i] = acc
+	}
+	return nil
 }
 
 // run checks the geometry and the lengths of a, b, bias (when not nil) and
 // out against want, then runs kernel kind on the host emulator.
-func run(g Conv, kind C.int, op string, a, b, bias, out []float32, want []int, p Pipeline, mut Mutation) error {
+func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, want []int, p Pipeline, mut Mutation) error {
 	if g.N < 1 || g.C < 1 || g.H < 1 || g.W < 1 || g.K < 1 || g.R < 1 || g.S < 1 || g.P.StrideH < 1 ||
 		g.P.StrideW < 1 || g.P.PadH < 0 || g.P.PadW < 0 || g.OH() < 1 || g.OW() < 1 {
 		return fmt.Errorf("kernelhost: %s: invalid convolution %v", op, g)
@@ -100,7 +129,7 @@ func run(g Conv, kind C.int, op string, a, b, bias, out []float32, want []int, p
 	}
 	cg := g.c()
 	rc := C.tc_emu_run(&cg, kind, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
-		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(p), C.int(mut))
+		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(splits), C.int(p), C.int(mut))
 	if rc != 0 {
 		return fmt.Errorf("kernelhost: %s: out of memory", op)
 	}

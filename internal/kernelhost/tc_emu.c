@@ -121,7 +121,38 @@ typedef struct {
 	float *out;
 	int32_t *written;
 	int rows, cols, steps;
+	int begin; // EMU_FILTER: the split's first step
 } emu_op;
+
+// load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
+// order, the thread's pixel decoded per step, its B columns' taps per block
+// (recomputed here per step: the same values).
+static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		int n, kk;
+		tc_b_slot(tid, 0, &n, &kk);
+		TcFilterPixel f = tc_filter_pixel(g, (op->begin + kt) * TC_BK + kk);
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m;
+			long long off = 0;
+			tc_b_slot(tid, l, &m, &kk);
+			int ok = tc_fdy_at(g, &f, m0 + m, &off);
+			if (issue(q, As + tc_a_smem(m, kk), ok ? op->b[off] : 0.f))
+				return -1;
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			long long off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			TcTap t = tc_tap(g, n0 + n);
+			int ok = tc_fx_at(g, &f, &t, &off);
+			if (issue(q, Bs + tc_b_smem(n, kk), ok ? op->a[off] : 0.f))
+				return -1;
+		}
+	}
+	return 0;
+}
 
 // load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
 // a_at and b_at), each thread with its pixel decoded once per block as the
@@ -135,6 +166,8 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		As[i] = NAN;
 	for (int i = 0; i < TC_B_STAGE; i++)
 		Bs[i] = NAN;
+	if (op->kind == EMU_FILTER)
+		return load_filter(op, As, Bs, m0, n0, kt, q);
 	int r, s, c0;
 	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
@@ -237,8 +270,10 @@ static void epilogue(const emu_op *op, int m0, int n0, const warp_state *ws, int
 						if (op->kind == EMU_FORWARD) {
 							off = tc_y_offset(op->g, m, n);
 							v = op->bias ? v + op->bias[n] : v;
-						} else {
+						} else if (op->kind == EMU_DATA) {
 							off = tc_dx_offset(op->g, m, n);
+						} else {
+							off = (long long)m * op->cols + n; // in the split's slab
 						}
 						op->out[off] = v;
 						op->written[off]++;
@@ -279,18 +314,23 @@ static int block(const emu_op *op, int bx, int by, int mutation, float *As, floa
 }
 
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
-	       int32_t *written, int pipeline, int mutation)
+	       int32_t *written, int splits, int pipeline, int mutation)
 {
-	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0};
+	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0, 0};
 	if (kind == EMU_FORWARD) {
 		op.rows = tc_gemm_m(g);
 		op.cols = g->K;
 		op.steps = tc_k_steps(g, g->C);
-	} else {
+	} else if (kind == EMU_DATA) {
 		op.rows = tc_data_m(g);
 		op.cols = g->C;
 		op.steps = tc_k_steps(g, g->K);
+	} else {
+		op.rows = g->K;
+		op.cols = g->C * g->R * g->S;
 	}
+	if (kind != EMU_FILTER)
+		splits = 1;
 	float *As = malloc(sizeof(float) * TC_STAGES * TC_A_STAGE);
 	float *Bs = malloc(sizeof(float) * TC_STAGES * TC_B_STAGE);
 	warp_state *ws = malloc((TC_THREADS / 32) * sizeof *ws);
@@ -298,9 +338,19 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	q.eager = pipeline == EMU_EAGER;
 	int rc = As && Bs && ws ? 0 : -1;
 	int gx = (op.rows + TC_BM - 1) / TC_BM, gy = (op.cols + TC_BN - 1) / TC_BN;
-	for (int by = 0; by < gy && rc == 0; by++)
-		for (int bx = 0; bx < gx && rc == 0; bx++)
-			rc = block(&op, bx, by, mutation, As, Bs, ws, &q);
+	for (int z = 0; z < splits && rc == 0; z++) {
+		emu_op zop = op;
+		if (kind == EMU_FILTER) {
+			int end;
+			tc_split(tc_filter_steps(g), splits, z, &zop.begin, &end);
+			zop.steps = end - zop.begin;
+			zop.out = out + (long long)z * op.rows * op.cols;
+			zop.written = written + (long long)z * op.rows * op.cols;
+		}
+		for (int by = 0; by < gy && rc == 0; by++)
+			for (int bx = 0; bx < gx && rc == 0; bx++)
+				rc = block(&zop, bx, by, mutation, As, Bs, ws, &q);
+	}
 	free(q.ops);
 	free(ws);
 	free(Bs);

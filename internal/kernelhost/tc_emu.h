@@ -30,12 +30,14 @@ enum {
 enum {
 	EMU_FORWARD = 0, // conv2d_forward_tf32: a x (N,C,H,W), b w (K,C,R,S), bias (K) or NULL -> out y (N,K,OH,OW)
 	EMU_DATA = 1,	 // conv2d_backward_data_tf32: a dy (N,K,OH,OW), b w (K,C,R,S) -> out dx (N,C,H,W)
+	EMU_FILTER = 2,	 // conv2d_backward_filter_tf32: a x (N,C,H,W), b dy (N,K,OH,OW) -> out ws (splits,K,C*R*S)
 };
 
-// tc_emu_run runs a kernel over its whole grid on the host; written[i]
-// counts the stores to out[i]. Returns 0, or -1 when memory ran out.
+// tc_emu_run runs a kernel over its whole grid (splits slabs along z for
+// EMU_FILTER, else 1) on the host; written[i] counts the stores to out[i].
+// Returns 0, or -1 when memory ran out.
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
-	       int32_t *written, int pipeline, int mutation);
+	       int32_t *written, int splits, int pipeline, int mutation);
 
 // tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.

@@ -44,7 +44,15 @@ var kernels = map[string]func(g tensortest.Conv, in map[string][]float32, p Pipe
 		dx := nans(g.N * g.C * g.H * g.W)
 		return "dx", dx, Conv2DBackwardDataTF32(convOf(g), in["dy"], in["w"], dx, p, mut)
 	},
+	"Conv2DBackwardFilter": func(g tensortest.Conv, in map[string][]float32, p Pipeline, mut Mutation) (string, []float32, error) {
+		dw := nans(g.K * g.C * g.R * g.S)
+		return "dw", dw, Conv2DBackwardFilterTF32(convOf(g), in["x"], in["dy"], dw, filterSplits, p, mut)
+	},
 }
+
+// filterSplits splits the filter gradient's reduction in three (more
+// splits than steps on the smallest cases: empty splits too).
+const filterSplits = 3
 
 func nans(n int) []float32 {
 	v := make([]float32, n)
@@ -57,16 +65,20 @@ func nans(n int) []float32 {
 // exactOnTF32 is the op of c in float64 on its inputs rounded to TF32,
 // with Σ|a||b| per output, from the convolution's defining relation
 // y[n][k][oh][ow] ~ x[n][c][oh*sh-ph+r][ow*sw-pw+s] · w[k][c][r][s]:
-// the forward sums it into y, the data gradient (dy in y's place) into x.
+// the forward sums x·w into y, the data gradient dy·w into x's place, the
+// filter gradient x·dy into w's place.
 func exactOnTF32(g tensortest.Conv, op string, in map[string][]float32) (want, mag []float64) {
 	oh, ow := g.OH(), g.OW()
-	data := op == "Conv2DBackwardData"
-	other := in["x"]
-	want = make([]float64, g.N*g.K*oh*ow)
-	if data {
-		other, want = in["dy"], make([]float64, g.N*g.C*g.H*g.W)
+	switch op {
+	case "Conv2DForward":
+		want = make([]float64, g.N*g.K*oh*ow)
+	case "Conv2DBackwardData":
+		want = make([]float64, g.N*g.C*g.H*g.W)
+	default:
+		want = make([]float64, g.K*g.C*g.R*g.S)
 	}
 	mag = make([]float64, len(want))
+	tf := func(name string, i int) float64 { return float64(RoundTF32(in[name][i])) }
 	for n := range g.N {
 		for k := range g.K {
 			for i := range oh {
@@ -79,19 +91,23 @@ func exactOnTF32(g tensortest.Conv, op string, in map[string][]float32) (want, m
 								if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
 									continue
 								}
-								xo := ((n*g.C+c)*g.H+ih)*g.W + iw
-								wv := float64(RoundTF32(in["w"][((k*g.C+c)*g.R+r)*g.S+q]))
-								src, dst := xo, yo
-								if data {
-									src, dst = yo, xo
+								xo, wo := ((n*g.C+c)*g.H+ih)*g.W+iw, ((k*g.C+c)*g.R+r)*g.S+q
+								var dst int
+								var v float64
+								switch op {
+								case "Conv2DForward":
+									dst, v = yo, tf("x", xo)*tf("w", wo)
+								case "Conv2DBackwardData":
+									dst, v = xo, tf("dy", yo)*tf("w", wo)
+								default:
+									dst, v = wo, tf("x", xo)*tf("dy", yo)
 								}
-								v := float64(RoundTF32(other[src])) * wv
 								want[dst] += v
 								mag[dst] += math.Abs(v)
 							}
 						}
 					}
-					if !data && in["b"] != nil {
+					if op == "Conv2DForward" && in["b"] != nil {
 						want[yo] += float64(in["b"][k])
 						mag[yo] += math.Abs(float64(in["b"][k]))
 					}
@@ -106,12 +122,16 @@ func exactOnTF32(g tensortest.Conv, op string, in map[string][]float32) (want, m
 // TF32 operands: only float32 summation separates them, at most
 // (n+1)·2^-24·Σ|a||b| (bias included) for the sequential sums the emulator
 // models, n the reduction's length (padded to whole steps with zeros,
-// which add nothing). Any wrong index moves a result by a whole product.
+// which add nothing; for the filter gradient plus the sum of the splits).
+// Any wrong index moves a result by a whole product.
 func checkExact(g tensortest.Conv, op string, in map[string][]float32, got []float32) error {
 	want, mag := exactOnTF32(g, op, in)
 	n := float64(g.C*g.R*g.S + 1)
-	if op == "Conv2DBackwardData" {
+	switch op {
+	case "Conv2DBackwardData":
 		n = float64(g.K*g.R*g.S + 1)
+	case "Conv2DBackwardFilter":
+		n = float64(g.N*g.OH()*g.OW() + filterSplits + 1)
 	}
 	for i := range want {
 		tol := n * math.Ldexp(mag[i], -24)
@@ -122,6 +142,17 @@ func checkExact(g tensortest.Conv, op string, in map[string][]float32, got []flo
 	return nil
 }
 
+// outputs are a case's outputs with the emulated one, name, from got: the
+// bias gradient db, which the float32 conv2d_backward_bias kernel computes
+// beside the TF32 filter gradient and no emulator runs, is the reference's.
+func outputs(name string, got []float32, want map[string][]float32) map[string][]float32 {
+	out := map[string][]float32{name: got}
+	if db, ok := want["db"]; ok {
+		out["db"] = db
+	}
+	return out
+}
+
 // TestConv2DTF32 runs the TF32 kernels' index math over whole grids on the
 // host, under both cp.async models, and checks each result against the
 // float64 result on the same TF32 operands (which any index error breaks)
@@ -130,7 +161,7 @@ func checkExact(g tensortest.Conv, op string, in map[string][]float32, got []flo
 func TestConv2DTF32(t *testing.T) {
 	ref := cpu.NewReference()
 	for _, g := range tcGeometries() {
-		for _, c := range g.Cases()[:2] {
+		for _, c := range g.Cases() {
 			want, err := tensortest.Outputs(ref, c)
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +176,7 @@ func TestConv2DTF32(t *testing.T) {
 					if err := checkExact(g, c.Op, in, got); err != nil {
 						t.Error(err)
 					}
-					if err := c.Check(map[string][]float32{name: got}, want, tensortest.TF32); err != nil {
+					if err := c.Check(outputs(name, got, want), want, tensortest.TF32); err != nil {
 						t.Error(err)
 					}
 				})
@@ -160,7 +191,7 @@ func TestConv2DTF32(t *testing.T) {
 func TestConv2DTF32Mutations(t *testing.T) {
 	g := tensortest.Conv{N: 2, C: 20, H: 13, W: 11, K: 70, R: 3, S: 3,
 		P: tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, Bias: true}
-	for _, c := range g.Cases()[:2] {
+	for _, c := range g.Cases() {
 		want, err := tensortest.Outputs(cpu.NewReference(), c)
 		if err != nil {
 			t.Fatal(err)
@@ -186,7 +217,7 @@ func TestConv2DTF32Mutations(t *testing.T) {
 				if checkExact(g, c.Op, in, got) == nil {
 					t.Error("the float64 check passed a broken kernel")
 				}
-				if err := c.Check(map[string][]float32{name: got}, want, tensortest.TF32); err == nil {
+				if err := c.Check(outputs(name, got, want), want, tensortest.TF32); err == nil {
 					t.Error("the TF32 tolerance passed a broken kernel")
 				}
 			})
@@ -225,7 +256,8 @@ func TestRoundTF32(t *testing.T) {
 
 // TestLoadersCoverTiles: over one stage, the threads' copies hit every
 // element of the A tile (TileM x TileK) and of the B tile (TileN x TileK)
-// exactly once, at distinct shared-memory offsets inside the stage; a
+// exactly once, at distinct shared-memory offsets inside the stage (the
+// filter gradient loads A in tc_b_slot's order: that covers it too); a
 // thread's A row (the pixel it decodes once) and B column are the same
 // for all its copies.
 func TestLoadersCoverTiles(t *testing.T) {
@@ -252,6 +284,7 @@ func TestLoadersCoverTiles(t *testing.T) {
 	}{
 		{"A", ALoads, TileM, ASlot, ASmem, AStage},
 		{"B", BLoads, TileN, BSlot, BSmem, BStage},
+		{"A in B's order (filter gradient)", ALoads, TileM, BSlot, ASmem, AStage},
 	} {
 		seen := map[[2]int]int{}
 		offs := map[int]bool{}
