@@ -51,22 +51,22 @@ __device__ __forceinline__ void tc_mma(float d[4], const unsigned a[4], const un
 }
 
 // tc_load issues this thread's cp.async copies of pipeline step kt into
-// one stage of As and Bs: A elements from a through op.a_at, B elements
-// from b through op.b_at; ch is the reduction's channel count. Each op's A
-// row (its pixel) is decoded once per block: tc_a_slot's m does not depend
-// on l.
+// one stage of As and Bs: A elements from a through op.a_row (once per
+// step: tc_a_slot's m does not depend on l) and op.a_at, B elements from b
+// through op.b_at; ch is the reduction's channel count.
 template <class Op>
 __device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
 					float *Bs)
 {
 	int tid = threadIdx.x, r, s, c0;
 	tc_step(&op.g, ch, kt, &r, &s, &c0);
+	const TcRow row = op.a_row(r, s);
 #pragma unroll
 	for (int l = 0; l < TC_A_LOADS; l++) {
 		int m, kk;
 		long long off = 0;
 		tc_a_slot(tid, l, &m, &kk);
-		int ok = op.a_at(r, s, c0 + kk, &off);
+		int ok = op.a_at(&row, c0 + kk, &off);
 		tc_cp_async4(As + tc_a_smem(m, kk), a + off, ok);
 	}
 #pragma unroll
@@ -89,7 +89,8 @@ struct TcFwd {
 	__device__ int rows() const { return tc_gemm_m(&g); }
 	__device__ int cols() const { return g.K; }
 	__device__ int steps() const { return tc_k_steps(&g, g.C); }
-	__device__ int a_at(int r, int s, int c, long long *off) const { return tc_im2col(&g, &pix, r, s, c, off); }
+	__device__ TcRow a_row(int r, int s) const { return tc_im2col_row(&g, &pix, r, s); }
+	__device__ int a_at(const TcRow *row, int c, long long *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, long long *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.C, kt, x, w, As, Bs); }
 	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = b ? v + b[k] : v; }
@@ -105,7 +106,8 @@ struct TcData {
 	__device__ int rows() const { return tc_data_m(&g); }
 	__device__ int cols() const { return g.C; }
 	__device__ int steps() const { return tc_k_steps(&g, g.K); }
-	__device__ int a_at(int r, int s, int k, long long *off) const { return tc_dy_at(&g, &pix, r, s, k, off); }
+	__device__ TcRow a_row(int r, int s) const { return tc_dy_row(&g, &pix, r, s); }
+	__device__ int a_at(const TcRow *row, int k, long long *off) const { return tc_dy_at(&g, row, k, off); }
 	__device__ int b_at(int c, int r, int s, int k, long long *off) const { return tc_wt_at(&g, c, r, s, k, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.K, kt, dy, w, As, Bs); }
 	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }

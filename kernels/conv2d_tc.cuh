@@ -117,16 +117,34 @@ CNNCTL_HD TcPixel tc_pixel(const TcConv *g, int m)
 	return p;
 }
 
-// tc_im2col: A[m][(r,s,c)] for pixel p. Returns 1 and sets *off to the
-// element's offset in x when it lies inside the image; 0 when it is
+// TcRow is a thread's A row at one filter tap, decoded once per pipeline
+// step (the tap is the step's): ok says whether the row reads the input
+// there at all (0: padding, stride gap or no row), off is the offset of its
+// channel-0 element; channel c adds c times the channel stride.
+typedef struct {
+	int ok;
+	long long off;
+} TcRow;
+
+// tc_im2col_row: pixel p's row of A at tap (r, s): x[n][.][ih0+r][iw0+s].
+CNNCTL_HD TcRow tc_im2col_row(const TcConv *g, const TcPixel *p, int r, int s)
+{
+	TcRow row;
+	int ih = p->ih0 + r, iw = p->iw0 + s;
+	row.ok = p->ok && ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
+	row.off = p->base + (long long)r * g->W + s;
+	return row;
+}
+
+// tc_im2col: A[m][(r,s,c)] from the row at (r, s). Returns 1 and sets *off
+// to the element's offset in x when it lies inside the image; 0 when it is
 // padding or outside the GEMM (no pixel, c >= C), which the loader fills
 // with zero.
-CNNCTL_HD int tc_im2col(const TcConv *g, const TcPixel *p, int r, int s, int c, long long *off)
+CNNCTL_HD int tc_im2col(const TcConv *g, const TcRow *row, int c, long long *off)
 {
-	int ih = p->ih0 + r, iw = p->iw0 + s;
-	if (!p->ok || c >= g->C || ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
+	if (!row->ok || c >= g->C)
 		return 0;
-	*off = p->base + ((long long)c * g->H + r) * g->W + s;
+	*off = row->off + (long long)c * g->H * g->W;
 	return 1;
 }
 
@@ -171,19 +189,27 @@ CNNCTL_HD TcDataPixel tc_data_pixel(const TcConv *g, int m)
 	return p;
 }
 
-// tc_dy_at: D̂Y[m][(r,s,k)] for pixel p. Returns 1 and sets *off to the
-// element's offset in dy when input pixel (h, w) is tap (r, s) of an output
-// pixel; 0 otherwise (stride skips it, it lies outside the output, no
-// pixel, k >= K), which the loader fills with zero.
-CNNCTL_HD int tc_dy_at(const TcConv *g, const TcDataPixel *p, int r, int s, int k, long long *off)
+// tc_dy_row: pixel p's row of D̂Y at tap (r, s): dy[n][.][oh][ow] when
+// input pixel (h, w) is tap (r, s) of output pixel (oh, ow), else not ok
+// (stride skips it, it lies outside the output, or no pixel).
+CNNCTL_HD TcRow tc_dy_row(const TcConv *g, const TcDataPixel *p, int r, int s)
 {
+	TcRow row;
 	int ohs = p->h + g->ph - r, ows = p->w + g->pw - s;
-	if (!p->ok || k >= g->K || ohs < 0 || ows < 0 || ohs % g->sh != 0 || ows % g->sw != 0)
+	row.ok = p->ok && ohs >= 0 && ows >= 0 && ohs % g->sh == 0 && ows % g->sw == 0 && ohs / g->sh < g->OH &&
+		 ows / g->sw < g->OW;
+	row.off = p->base + (long long)(ohs / g->sh) * g->OW + ows / g->sw;
+	return row;
+}
+
+// tc_dy_at: D̂Y[m][(r,s,k)] from the row at (r, s). Returns 1 and sets *off
+// to the element's offset in dy; 0 when the row is not ok or k >= K (the
+// loader fills zero).
+CNNCTL_HD int tc_dy_at(const TcConv *g, const TcRow *row, int k, long long *off)
+{
+	if (!row->ok || k >= g->K)
 		return 0;
-	int oh = ohs / g->sh, ow = ows / g->sw;
-	if (oh >= g->OH || ow >= g->OW)
-		return 0;
-	*off = p->base + ((long long)k * g->OH + oh) * g->OW + ow;
+	*off = row->off + (long long)k * g->OH * g->OW;
 	return 1;
 }
 

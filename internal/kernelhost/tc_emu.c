@@ -175,14 +175,15 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		tc_a_slot(tid, 0, &am, &akk);
 		TcPixel pix = tc_pixel(g, m0 + am);
 		TcDataPixel dpix = tc_data_pixel(g, m0 + am);
+		TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
 		for (int l = 0; l < TC_A_LOADS; l++) {
 			int m, kk, ok;
 			long long off = 0;
 			tc_a_slot(tid, l, &m, &kk);
 			if (op->kind == EMU_FORWARD)
-				ok = tc_im2col(g, &pix, r, s, c0 + kk, &off);
+				ok = tc_im2col(g, &row, c0 + kk, &off);
 			else
-				ok = tc_dy_at(g, &dpix, r, s, c0 + kk, &off);
+				ok = tc_dy_at(g, &row, c0 + kk, &off);
 			if (issue(q, As + tc_a_smem(m, kk), ok ? op->a[off] : 0.f))
 				return -1;
 		}
