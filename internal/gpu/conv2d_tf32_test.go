@@ -5,6 +5,8 @@ package gpu
 import (
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cnnctl/cnnctl/internal/kernelhost"
@@ -136,5 +138,43 @@ func BenchmarkConv2DForwardTF32(b *testing.B) {
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
 		})
+	}
+}
+
+// TestConvKernelChoice: the one place that picks a convolution kernel
+// gives the TF32 variants only with MathTF32 on sm_80 or later, and
+// SetMath refuses TF32 below sm_80 and unknown maths (no GPU needed).
+func TestConvKernelChoice(t *testing.T) {
+	ops := []string{"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter"}
+	for _, tt := range []struct {
+		major int
+		math  Math
+		tf32  bool
+	}{{7, MathFP32, false}, {7, MathTF32, false}, {8, MathFP32, false}, {8, MathTF32, true}, {9, MathTF32, true}} {
+		b := &Backend{info: Info{Name: "test GPU", Major: tt.major}}
+		b.math = tt.math // set directly: SetMath refuses tf32 on sm_70
+		for _, op := range ops {
+			want := op
+			if tt.tf32 {
+				want = op + "_tf32"
+			}
+			if got := b.convKernel(op); got != want {
+				t.Errorf("sm_%d0, %v: %s runs %s, want %s", tt.major, tt.math, op, got, want)
+			}
+		}
+		if err := b.SetMath(MathTF32); (err == nil) != (tt.major >= 8) {
+			t.Errorf("sm_%d0: SetMath(tf32) = %v", tt.major, err)
+		}
+	}
+	if err := (&Backend{info: Info{Major: 9}}).SetMath(Math(7)); err == nil || !strings.Contains(err.Error(), "unknown") {
+		t.Errorf("SetMath(Math(7)) = %v, want an error naming it unknown", err)
+	}
+	if (&Backend{}).Math() != MathFP32 {
+		t.Error("the default math is not fp32")
+	}
+	for _, name := range tf32Kernels {
+		if !slices.Contains(kernelNames, name) {
+			t.Errorf("New does not load %s", name)
+		}
 	}
 }
