@@ -64,7 +64,7 @@ __device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const floa
 #pragma unroll
 	for (int l = 0; l < TC_A_LOADS; l++) {
 		int m, kk;
-		long long off = 0;
+		int off = 0;
 		tc_a_slot(tid, l, &m, &kk);
 		int ok = op.a_at(&row, c0 + kk, &off);
 		tc_cp_async4(As + tc_a_smem(m, kk), a + off, ok);
@@ -72,7 +72,7 @@ __device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const floa
 #pragma unroll
 	for (int l = 0; l < TC_B_LOADS; l++) {
 		int n, kk;
-		long long off = 0;
+		int off = 0;
 		tc_b_slot(tid, l, &n, &kk);
 		int ok = op.b_at(op.n0 + n, r, s, c0 + kk, &off);
 		tc_cp_async4(Bs + tc_b_smem(n, kk), b + off, ok);
@@ -90,8 +90,8 @@ struct TcFwd {
 	__device__ int cols() const { return g.K; }
 	__device__ int steps() const { return tc_k_steps(&g, g.C); }
 	__device__ TcRow a_row(int r, int s) const { return tc_im2col_row(&g, &pix, r, s); }
-	__device__ int a_at(const TcRow *row, int c, long long *off) const { return tc_im2col(&g, row, c, off); }
-	__device__ int b_at(int k, int r, int s, int c, long long *off) const { return tc_w_at(&g, k, r, s, c, off); }
+	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
+	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.C, kt, x, w, As, Bs); }
 	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = b ? v + b[k] : v; }
 };
@@ -107,8 +107,8 @@ struct TcData {
 	__device__ int cols() const { return g.C; }
 	__device__ int steps() const { return tc_k_steps(&g, g.K); }
 	__device__ TcRow a_row(int r, int s) const { return tc_dy_row(&g, &pix, r, s); }
-	__device__ int a_at(const TcRow *row, int k, long long *off) const { return tc_dy_at(&g, row, k, off); }
-	__device__ int b_at(int c, int r, int s, int k, long long *off) const { return tc_wt_at(&g, c, r, s, k, off); }
+	__device__ int a_at(const TcRow *row, int k, int *off) const { return tc_dy_at(&g, row, k, off); }
+	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.K, kt, dy, w, As, Bs); }
 	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
 };
@@ -134,14 +134,14 @@ struct TcFilter {
 #pragma unroll
 		for (int l = 0; l < TC_A_LOADS; l++) {
 			int m;
-			long long off = 0;
+			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(&g, &f, m0 + m, &off);
 			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
 		}
 #pragma unroll
 		for (int l = 0; l < TC_B_LOADS; l++) {
-			long long off = 0;
+			int off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			int ok = tc_fx_at(&g, &f, &taps[l], &off);
 			tc_cp_async4(Bs + tc_b_smem(n, kk), x + off, ok);
@@ -272,7 +272,7 @@ conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int
 // conv2d_backward_filter_tf32: x, dy -> ws (splits, K, C*R*S), one slab per
 // blockIdx.z of gridDim.z splits (with one split ws may be dw itself);
 // grid (ceil(K/TC_BM), ceil(C*R*S/TC_BN), splits).
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
 conv2d_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, int C, int H, int W, int K, int R,
 			    int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {

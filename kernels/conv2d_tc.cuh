@@ -50,7 +50,9 @@ enum {
 };
 
 // TcConv is one convolution: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW),
-// stride sh sw, padding ph pw.
+// stride sh sw, padding ph pw. Offsets are ints: every tensor has fewer
+// than 2^31 elements (gpu.Backend.New refuses larger ones), and offsets are
+// formed only from the decoded coordinates of rows inside the GEMM.
 typedef struct {
 	int N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw;
 } TcConv;
@@ -102,7 +104,7 @@ CNNCTL_HD void tc_b_slot(int tid, int l, int *n, int *kk)
 // elements are read). ok is 0 for rows past M.
 typedef struct {
 	int ok, ih0, iw0;
-	long long base;
+	int base;
 } TcPixel;
 
 CNNCTL_HD TcPixel tc_pixel(const TcConv *g, int m)
@@ -113,7 +115,7 @@ CNNCTL_HD TcPixel tc_pixel(const TcConv *g, int m)
 	p.ok = m < tc_gemm_m(g);
 	p.ih0 = oh * g->sh - g->ph;
 	p.iw0 = ow * g->sw - g->pw;
-	p.base = ((long long)n * g->C * g->H + p.ih0) * g->W + p.iw0;
+	p.base = p.ok ? (n * g->C * g->H + p.ih0) * g->W + p.iw0 : 0;
 	return p;
 }
 
@@ -123,7 +125,7 @@ CNNCTL_HD TcPixel tc_pixel(const TcConv *g, int m)
 // channel-0 element; channel c adds c times the channel stride.
 typedef struct {
 	int ok;
-	long long off;
+	int off;
 } TcRow;
 
 // tc_im2col_row: pixel p's row of A at tap (r, s): x[n][.][ih0+r][iw0+s].
@@ -132,7 +134,7 @@ CNNCTL_HD TcRow tc_im2col_row(const TcConv *g, const TcPixel *p, int r, int s)
 	TcRow row;
 	int ih = p->ih0 + r, iw = p->iw0 + s;
 	row.ok = p->ok && ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
-	row.off = p->base + (long long)r * g->W + s;
+	row.off = p->base + r * g->W + s;
 	return row;
 }
 
@@ -140,21 +142,21 @@ CNNCTL_HD TcRow tc_im2col_row(const TcConv *g, const TcPixel *p, int r, int s)
 // to the element's offset in x when it lies inside the image; 0 when it is
 // padding or outside the GEMM (no pixel, c >= C), which the loader fills
 // with zero.
-CNNCTL_HD int tc_im2col(const TcConv *g, const TcRow *row, int c, long long *off)
+CNNCTL_HD int tc_im2col(const TcConv *g, const TcRow *row, int c, int *off)
 {
 	if (!row->ok || c >= g->C)
 		return 0;
-	*off = row->off + (long long)c * g->H * g->W;
+	*off = row->off + c * g->H * g->W;
 	return 1;
 }
 
 // tc_w_at: B[(r,s,c)][k] = w[k][c][r][s]. Returns 1 and sets *off inside
 // the GEMM, 0 outside it (k >= K or c >= C; filled with zero).
-CNNCTL_HD int tc_w_at(const TcConv *g, int k, int r, int s, int c, long long *off)
+CNNCTL_HD int tc_w_at(const TcConv *g, int k, int r, int s, int c, int *off)
 {
 	if (k >= g->K || c >= g->C)
 		return 0;
-	*off = (((long long)k * g->C + c) * g->R + r) * g->S + s;
+	*off = ((k * g->C + c) * g->R + r) * g->S + s;
 	return 1;
 }
 
@@ -175,7 +177,7 @@ CNNCTL_HD int tc_data_m(const TcConv *g) { return g->N * g->H * g->W; }
 // the offset in dy of (n, k 0, oh 0, ow 0). ok is 0 for rows past M'.
 typedef struct {
 	int ok, h, w;
-	long long base;
+	int base;
 } TcDataPixel;
 
 CNNCTL_HD TcDataPixel tc_data_pixel(const TcConv *g, int m)
@@ -185,7 +187,7 @@ CNNCTL_HD TcDataPixel tc_data_pixel(const TcConv *g, int m)
 	p.ok = m < tc_data_m(g);
 	p.w = m - t * g->W;
 	p.h = t % g->H;
-	p.base = (long long)(t / g->H) * g->K * g->OH * g->OW;
+	p.base = p.ok ? t / g->H * g->K * g->OH * g->OW : 0;
 	return p;
 }
 
@@ -198,37 +200,37 @@ CNNCTL_HD TcRow tc_dy_row(const TcConv *g, const TcDataPixel *p, int r, int s)
 	int ohs = p->h + g->ph - r, ows = p->w + g->pw - s;
 	row.ok = p->ok && ohs >= 0 && ows >= 0 && ohs % g->sh == 0 && ows % g->sw == 0 && ohs / g->sh < g->OH &&
 		 ows / g->sw < g->OW;
-	row.off = p->base + (long long)(ohs / g->sh) * g->OW + ows / g->sw;
+	row.off = p->base + (ohs / g->sh) * g->OW + ows / g->sw;
 	return row;
 }
 
 // tc_dy_at: D̂Y[m][(r,s,k)] from the row at (r, s). Returns 1 and sets *off
 // to the element's offset in dy; 0 when the row is not ok or k >= K (the
 // loader fills zero).
-CNNCTL_HD int tc_dy_at(const TcConv *g, const TcRow *row, int k, long long *off)
+CNNCTL_HD int tc_dy_at(const TcConv *g, const TcRow *row, int k, int *off)
 {
 	if (!row->ok || k >= g->K)
 		return 0;
-	*off = row->off + (long long)k * g->OH * g->OW;
+	*off = row->off + k * g->OH * g->OW;
 	return 1;
 }
 
 // tc_wt_at: W'[(r,s,k)][c] = w[k][c][r][s]. Returns 1 and sets *off inside
 // the GEMM, 0 outside it (c >= C or k >= K; filled with zero).
-CNNCTL_HD int tc_wt_at(const TcConv *g, int c, int r, int s, int k, long long *off)
+CNNCTL_HD int tc_wt_at(const TcConv *g, int c, int r, int s, int k, int *off)
 {
 	if (c >= g->C || k >= g->K)
 		return 0;
-	*off = (((long long)k * g->C + c) * g->R + r) * g->S + s;
+	*off = ((k * g->C + c) * g->R + r) * g->S + s;
 	return 1;
 }
 
 // tc_dx_offset is the offset of DX[m][c] in dx (N,C,H,W).
-CNNCTL_HD long long tc_dx_offset(const TcConv *g, int m, int c)
+CNNCTL_HD int tc_dx_offset(const TcConv *g, int m, int c)
 {
 	int hw = g->H * g->W;
 	int n = m / hw, p = m - n * hw;
-	return ((long long)n * g->C + c) * hw + p;
+	return (n * g->C + c) * hw + p;
 }
 
 // The filter gradient as an implicit GEMM over the pixels:
@@ -259,7 +261,7 @@ CNNCTL_HD void tc_split(int steps, int splits, int z, int *begin, int *end)
 // iw0), dybase that of dy[n][k 0][oh][ow]. ok is 0 for rows past P.
 typedef struct {
 	int ok, ih0, iw0;
-	long long xbase, dybase;
+	int xbase, dybase;
 } TcFilterPixel;
 
 CNNCTL_HD TcFilterPixel tc_filter_pixel(const TcConv *g, int p)
@@ -270,8 +272,8 @@ CNNCTL_HD TcFilterPixel tc_filter_pixel(const TcConv *g, int p)
 	f.ok = p < tc_gemm_m(g);
 	f.ih0 = oh * g->sh - g->ph;
 	f.iw0 = ow * g->sw - g->pw;
-	f.xbase = ((long long)n * g->C * g->H + f.ih0) * g->W + f.iw0;
-	f.dybase = (long long)n * g->K * ohw + pq;
+	f.xbase = f.ok ? (n * g->C * g->H + f.ih0) * g->W + f.iw0 : 0;
+	f.dybase = f.ok ? n * g->K * ohw + pq : 0;
 	return f;
 }
 
@@ -279,7 +281,7 @@ CNNCTL_HD TcFilterPixel tc_filter_pixel(const TcConv *g, int p)
 // (c, r, s) from a window's origin in x. ok is 0 for columns past CRS.
 typedef struct {
 	int ok, r, s;
-	long long xoff;
+	int xoff;
 } TcTap;
 
 CNNCTL_HD TcTap tc_tap(const TcConv *g, int crs)
@@ -289,23 +291,23 @@ CNNCTL_HD TcTap tc_tap(const TcConv *g, int crs)
 	t.ok = crs < g->C * rs;
 	t.r = q / g->S;
 	t.s = q - t.r * g->S;
-	t.xoff = ((long long)c * g->H + t.r) * g->W + t.s;
+	t.xoff = (c * g->H + t.r) * g->W + t.s;
 	return t;
 }
 
 // tc_fdy_at: DY[k][p] = dy[n][k][oh][ow]. Returns 1 and sets *off inside
 // the GEMM, 0 outside it (k >= K or no pixel; filled with zero).
-CNNCTL_HD int tc_fdy_at(const TcConv *g, const TcFilterPixel *f, int k, long long *off)
+CNNCTL_HD int tc_fdy_at(const TcConv *g, const TcFilterPixel *f, int k, int *off)
 {
 	if (!f->ok || k >= g->K)
 		return 0;
-	*off = f->dybase + (long long)k * g->OH * g->OW;
+	*off = f->dybase + k * g->OH * g->OW;
 	return 1;
 }
 
 // tc_fx_at: X̂[p][(c,r,s)]. Returns 1 and sets *off when the element lies
 // inside the image; 0 for padding and outside the GEMM (zero).
-CNNCTL_HD int tc_fx_at(const TcConv *g, const TcFilterPixel *f, const TcTap *t, long long *off)
+CNNCTL_HD int tc_fx_at(const TcConv *g, const TcFilterPixel *f, const TcTap *t, int *off)
 {
 	int ih = f->ih0 + t->r, iw = f->iw0 + t->s;
 	if (!f->ok || !t->ok || ih < 0 || ih >= g->H || iw < 0 || iw >= g->W)
@@ -363,11 +365,11 @@ CNNCTL_HD void tc_frag_c(int lane, int i, int *row, int *col)
 }
 
 // tc_y_offset is the offset of Y[m][k] in y (N,K,OH,OW).
-CNNCTL_HD long long tc_y_offset(const TcConv *g, int m, int k)
+CNNCTL_HD int tc_y_offset(const TcConv *g, int m, int k)
 {
 	int ohw = g->OH * g->OW;
 	int n = m / ohw, p = m % ohw;
-	return ((long long)n * g->K + k) * ohw + p;
+	return (n * g->K + k) * ohw + p;
 }
 
 #endif

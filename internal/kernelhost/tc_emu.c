@@ -136,14 +136,14 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 		TcFilterPixel f = tc_filter_pixel(g, (op->begin + kt) * TC_BK + kk);
 		for (int l = 0; l < TC_A_LOADS; l++) {
 			int m;
-			long long off = 0;
+			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(g, &f, m0 + m, &off);
 			if (issue(q, As + tc_a_smem(m, kk), ok ? op->b[off] : 0.f))
 				return -1;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
-			long long off = 0;
+			int off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			TcTap t = tc_tap(g, n0 + n);
 			int ok = tc_fx_at(g, &f, &t, &off);
@@ -178,7 +178,7 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
 		for (int l = 0; l < TC_A_LOADS; l++) {
 			int m, kk, ok;
-			long long off = 0;
+			int off = 0;
 			tc_a_slot(tid, l, &m, &kk);
 			if (op->kind == EMU_FORWARD)
 				ok = tc_im2col(g, &row, c0 + kk, &off);
@@ -189,7 +189,7 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int n, kk, ok;
-			long long off = 0;
+			int off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			if (op->kind == EMU_FORWARD)
 				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
