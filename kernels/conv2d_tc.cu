@@ -26,13 +26,18 @@
 __device__ __forceinline__ void tc_cp_async4(float *dst, const float *src, int valid)
 {
 	unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-	asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0));
+	asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0) : "memory");
 }
 
-__device__ __forceinline__ void tc_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// The "memory" clobbers keep the compiler from moving shared-memory reads
+// and writes across the copies, the commit and the wait.
+__device__ __forceinline__ void tc_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 
 // tc_cp_async_wait<P> waits until at most P groups of this thread are in flight.
-template <int P> __device__ __forceinline__ void tc_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(P)); }
+template <int P> __device__ __forceinline__ void tc_cp_async_wait()
+{
+	asm volatile("cp.async.wait_group %0;\n" ::"n"(P) : "memory");
+}
 
 __device__ __forceinline__ unsigned tc_tf32(float f)
 {
