@@ -1,7 +1,7 @@
 package kernelhost
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../kernels -O2 -std=c11 -Wall -Werror
+#cgo CFLAGS: -I${SRCDIR}/../../kernels -O2 -Wall
 #include "tc_emu.h"
 */
 import "C"
