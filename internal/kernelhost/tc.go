@@ -130,7 +130,13 @@ func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, w
 	cg := g.c()
 	rc := C.tc_emu_run(&cg, kind, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
 		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(splits), C.int(p), C.int(mut))
-	if rc != 0 {
+	switch rc {
+	case 0:
+	case -2:
+		return fmt.Errorf("kernelhost: %s %v: a copy reads outside its tensor", op, g)
+	case -3:
+		return fmt.Errorf("kernelhost: %s %v: a store falls outside the output", op, g)
+	default:
 		return fmt.Errorf("kernelhost: %s: out of memory", op)
 	}
 	for i, n := range written {

@@ -121,8 +121,22 @@ typedef struct {
 	float *out;
 	int32_t *written;
 	int rows, cols, steps;
-	int begin; // EMU_FILTER: the split's first step
+	int begin;	      // EMU_FILTER: the split's first step
+	long long alen, blen; // elements of a and b
+	long long outlen;     // elements of out (of one slab for EMU_FILTER)
+	int bad_store;	      // set when the epilogue stores outside out
 } emu_op;
+
+// src reads element off of v (n elements) for a copy the kernel marked
+// valid; an offset outside v is an out-of-bounds read on the GPU, which
+// the emulator reports (-2) instead of making.
+static int src(const float *v, long long n, int off, float *out)
+{
+	if (off < 0 || off >= n)
+		return -2;
+	*out = v[off];
+	return 0;
+}
 
 // load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
 // order, the thread's pixel decoded per step, its B columns' taps per block
@@ -139,7 +153,10 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(g, &f, m0 + m, &off);
-			if (issue(q, As + tc_a_smem(m, kk), ok ? op->b[off] : 0.f))
+			float v = 0.f;
+			if (ok && src(op->b, op->blen, off, &v))
+				return -2;
+			if (issue(q, As + tc_a_smem(m, kk), v))
 				return -1;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
@@ -147,7 +164,10 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			tc_b_slot(tid, l, &n, &kk);
 			TcTap t = tc_tap(g, n0 + n);
 			int ok = tc_fx_at(g, &f, &t, &off);
-			if (issue(q, Bs + tc_b_smem(n, kk), ok ? op->a[off] : 0.f))
+			float v = 0.f;
+			if (ok && src(op->a, op->alen, off, &v))
+				return -2;
+			if (issue(q, Bs + tc_b_smem(n, kk), v))
 				return -1;
 		}
 	}
@@ -184,7 +204,10 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 				ok = tc_im2col(g, &row, c0 + kk, &off);
 			else
 				ok = tc_dy_at(g, &row, c0 + kk, &off);
-			if (issue(q, As + tc_a_smem(m, kk), ok ? op->a[off] : 0.f))
+			float v = 0.f;
+			if (ok && src(op->a, op->alen, off, &v))
+				return -2;
+			if (issue(q, As + tc_a_smem(m, kk), v))
 				return -1;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
@@ -195,7 +218,10 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
 			else
 				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
-			if (issue(q, Bs + tc_b_smem(n, kk), ok ? op->b[off] : 0.f))
+			float v = 0.f;
+			if (ok && src(op->b, op->blen, off, &v))
+				return -2;
+			if (issue(q, Bs + tc_b_smem(n, kk), v))
 				return -1;
 		}
 	}
@@ -250,7 +276,7 @@ static void compute(const float *as, const float *bs, warp_state *ws, int mutati
 	}
 }
 
-static void epilogue(const emu_op *op, int m0, int n0, const warp_state *ws, int mutation)
+static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutation)
 {
 	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
 		int wm, wn;
@@ -276,6 +302,10 @@ static void epilogue(const emu_op *op, int m0, int n0, const warp_state *ws, int
 						} else {
 							off = (long long)m * op->cols + n; // in the split's slab
 						}
+						if (off < 0 || off >= op->outlen) {
+							op->bad_store = 1;
+							continue;
+						}
 						op->out[off] = v;
 						op->written[off]++;
 					}
@@ -284,7 +314,7 @@ static void epilogue(const emu_op *op, int m0, int n0, const warp_state *ws, int
 
 // block runs one thread block (bx, by) of the grid: the kernel's prologue,
 // main loop and epilogue (tc_gemm).
-static int block(const emu_op *op, int bx, int by, int mutation, float *As, float *Bs, warp_state *ws, emu_copies *q)
+static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs, warp_state *ws, emu_copies *q)
 {
 	int m0 = bx * TC_BM, n0 = by * TC_BN, steps = op->steps;
 	int pending = TC_WAIT_PENDING + (mutation == EMU_MUT_WAIT);
@@ -296,17 +326,20 @@ static int block(const emu_op *op, int bx, int by, int mutation, float *As, floa
 		Bs[i] = NAN;
 
 	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
-		if (kt < steps &&
-		    load_stage(op, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0, n0, kt, q))
-			return -1;
+		int rc = kt < steps ? load_stage(op, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0,
+						 n0, kt, q)
+				    : 0;
+		if (rc)
+			return rc;
 		q->committed++;
 	}
 	for (int kt = 0; kt < steps; kt++) {
 		wait_group(q, pending); // then __syncthreads: every thread sees every landed copy
 		int next = kt + TC_STAGES - 1;
 		int slot = mutation == EMU_MUT_PREFETCH ? tc_stage(kt) : tc_stage(next);
-		if (next < steps && load_stage(op, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q))
-			return -1;
+		int rc = next < steps ? load_stage(op, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q) : 0;
+		if (rc)
+			return rc;
 		q->committed++;
 		compute(As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, ws, mutation);
 	}
@@ -317,7 +350,14 @@ static int block(const emu_op *op, int bx, int by, int mutation, float *As, floa
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
 	       int32_t *written, int splits, int pipeline, int mutation)
 {
-	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0, 0};
+	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
+		  y = (long long)g->N * g->K * g->OH * g->OW;
+	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0, 0, x, w};
+	if (kind == EMU_DATA)
+		op.alen = y;
+	else if (kind == EMU_FILTER)
+		op.blen = y;
+	op.outlen = kind == EMU_FORWARD ? y : kind == EMU_DATA ? x : w;
 	if (kind == EMU_FORWARD) {
 		op.rows = tc_gemm_m(g);
 		op.cols = g->K;
@@ -351,6 +391,8 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 		for (int by = 0; by < gy && rc == 0; by++)
 			for (int bx = 0; bx < gx && rc == 0; bx++)
 				rc = block(&zop, bx, by, mutation, As, Bs, ws, &q);
+		if (rc == 0 && zop.bad_store)
+			rc = -3;
 	}
 	free(q.ops);
 	free(ws);

@@ -35,7 +35,8 @@ enum {
 
 // tc_emu_run runs a kernel over its whole grid (splits slabs along z for
 // EMU_FILTER, else 1) on the host; written[i] counts the stores to out[i].
-// Returns 0, or -1 when memory ran out.
+// Returns 0; -1 when memory ran out; -2 when a copy the kernel marks valid
+// reads outside its tensor; -3 when a store falls outside out.
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
 	       int32_t *written, int splits, int pipeline, int mutation);
 
