@@ -4,7 +4,8 @@
 # and fails unless each TF32 kernel
 #   - contains HMMA (tensor-core mma) and LDGSTS (cp.async) instructions,
 #   - spills nothing and has no stack frame (ptxas -v);
-# and for sm_70 (in the same fatbin, never selected) that it holds no HMMA.
+# and for sm_70 (in the same fatbin, never selected) that it holds no HMMA;
+# then the same of the shipped fatbin, where build-kernels.sh has built it.
 # Prints registers, shared memory, theoretical occupancy and the SASS
 # instruction mix (docs/gpu-results.md records them).
 #
@@ -56,5 +57,21 @@ for arch in 70 80 90; do
     [ "$ldgsts" -gt 0 ] || { echo "check-tc-sass: sm_$arch $k has no LDGSTS: no cp.async" >&2; fail=1; }
   done
 done
+# The fatbin that ships (internal/gpu/kernels.fatbin, from build-kernels.sh's
+# one translation unit) must hold the same: tensor-core code for sm_80 and
+# sm_90, none for sm_70.
+FATBIN=${FATBIN:-internal/gpu/kernels.fatbin}
+if [ -f "$FATBIN" ]; then
+  for k in $KERNELS; do
+    for arch in 70 80 90; do
+      n=$(cuobjdump --dump-sass -arch sm_$arch -fun "$k" "$FATBIN" | grep -c 'HMMA' || true)
+      if { [ "$arch" = 70 ] && [ "$n" != 0 ]; } || { [ "$arch" != 70 ] && [ "$n" = 0 ]; }; then
+        echo "check-tc-sass: $FATBIN: sm_$arch $k has $n HMMA" >&2
+        fail=1
+      fi
+    done
+  done
+  echo "$FATBIN: the TF32 kernels have HMMA for sm_80 and sm_90, none for sm_70"
+fi
 [ "$fail" = 0 ] && echo "check-tc-sass: ok (HMMA and LDGSTS present, no spills)"
 exit "$fail"
