@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA variant on a machine without a GPU (CI): kernels compiled with
-# nvcc, bin/cnnctl-cuda built, the GPU test binary built, the cuda build's
+# nvcc, the tensor-core kernels' SASS checked (HMMA, cp.async, no spills),
+# bin/cnnctl-cuda built, the GPU test binary built, the cuda build's
 # tests run (GPU tests skip with a message, CPU tests pass through the cuda
 # build), and the fallback shown: --device auto picks the CPU, --device cuda
 # fails with exit code 3.
@@ -10,6 +11,7 @@ if ! command -v nvcc >/dev/null 2>&1; then
   scripts/setup-cuda.sh
 fi
 make -s cuda
+scripts/check-tc-sass.sh
 go vet -tags cuda ./internal/gpu/ ./cmd/cnnctl/
 go test -c -tags cuda -o /dev/null ./internal/gpu/
 go test -count=1 -tags cuda -v -run 'Test' ./internal/gpu/ 2>&1 | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|\s+.*skip|ok|FAIL|PASS)' | grep -v '=== RUN' | head -60

@@ -39,6 +39,7 @@ type Backend struct {
 	// Close does not return it again.
 	reported bool
 	closed   bool
+	math     Math // the convolutions' arithmetic (math.go)
 
 	// The fields below belong to the device goroutine.
 	ctx  cu.CUContext
@@ -57,7 +58,8 @@ const Built = true
 
 // kernelNames lists every kernel that New looks up in the fatbin.
 var kernelNames = []string{
-	"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "conv2d_backward_bias",
+	"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "conv2d_backward_bias", "conv2d_forward_tf32",
+	"conv2d_backward_data_tf32", "conv2d_backward_filter_tf32",
 	"linear_forward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias", "sum_splits",
 	"maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
 	"batchnorm_stats", "batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_stats", "batchnorm_backward",

@@ -29,3 +29,6 @@ var _ tensor.Augmenter = (*Backend)(nil)
 
 // Info is never reached: New fails in this build.
 func (b *Backend) Info() Info { return Info{} }
+
+// SetMath returns ErrNotBuilt: this binary was built without CUDA.
+func (b *Backend) SetMath(m Math) error { return ErrNotBuilt }

@@ -56,18 +56,27 @@ func memoryCases() []Case {
 	return cs
 }
 
-// conv is one convolution geometry: x (N,C,H,W), w (K,C,R,S).
-type conv struct {
+// Conv is one convolution geometry of the shared cases: x (N,C,H,W),
+// w (K,C,R,S), stride and padding P, with or without a bias.
+type Conv struct {
 	N, C, H, W, K, R, S int
-	p                   tensor.ConvParams
-	bias                bool
+	P                   tensor.ConvParams
+	Bias                bool
 }
 
-func convCases() []Case {
+// OH and OW are the output size.
+func (g Conv) OH() int { return (g.H+2*g.P.PadH-g.R)/g.P.StrideH + 1 }
+func (g Conv) OW() int { return (g.W+2*g.P.PadW-g.S)/g.P.StrideW + 1 }
+
+// ConvGeometries are the convolutions every backend and kernel version is
+// checked on: odd sizes, 1x1, 5x5, 7x7 and 11x11 kernels, strides larger
+// than the kernel, padding, batch 1 and batch > 32, channel counts that
+// are not multiples of 32.
+func ConvGeometries() []Conv {
 	sq := func(stride, pad int) tensor.ConvParams {
 		return tensor.ConvParams{StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
 	}
-	geoms := []conv{
+	return []Conv{
 		{2, 5, 7, 6, 3, 1, 1, sq(1, 0), true},                                                    // 1x1
 		{1, 3, 8, 8, 4, 3, 3, sq(1, 1), true},                                                    // batch 1, same padding
 		{2, 3, 8, 8, 4, 3, 3, sq(1, 1), false},                                                   // no bias
@@ -84,30 +93,42 @@ func convCases() []Case {
 		{1, 1, 1, 1, 1, 1, 1, sq(1, 0), true},                                                    // the smallest
 		{2, 2, 3, 3, 3, 3, 3, sq(1, 2), true},                                                    // padding makes the output larger
 	}
+}
+
+// Name is the cases' name for g, e.g. "N2 C3 8x8 K4 3x3 s1x1 p1x1".
+func (g Conv) Name() string {
+	name := fmt.Sprintf("N%d C%d %dx%d K%d %dx%d s%dx%d p%dx%d", g.N, g.C, g.H, g.W, g.K, g.R, g.S,
+		g.P.StrideH, g.P.StrideW, g.P.PadH, g.P.PadW)
+	if !g.Bias {
+		name += " nobias"
+	}
+	return name
+}
+
+// Cases are g's forward, backward-data and backward-filter cases.
+func (g Conv) Cases() []Case {
+	oh, ow, p, name := g.OH(), g.OW(), g.P, g.Name()
+	fwd := []Arg{in("x", g.N, g.C, g.H, g.W), in("w", g.K, g.C, g.R, g.S), out("y", g.N, g.K, oh, ow)}
+	filter := []Arg{in("x", g.N, g.C, g.H, g.W), in("dy", g.N, g.K, oh, ow), out("dw", g.K, g.C, g.R, g.S)}
+	if g.Bias {
+		fwd = append(fwd, in("b", g.K))
+		filter = append(filter, out("db", g.K))
+	}
+	return []Case{
+		{Op: "Conv2DForward", Name: name, Args: fwd,
+			Run: func(be tensor.Backend, t Tensors) { be.Conv2DForward(t["x"], t["w"], t["b"], t["y"], p) }},
+		{Op: "Conv2DBackwardData", Name: name,
+			Args: []Arg{in("dy", g.N, g.K, oh, ow), in("w", g.K, g.C, g.R, g.S), out("dx", g.N, g.C, g.H, g.W)},
+			Run:  func(be tensor.Backend, t Tensors) { be.Conv2DBackwardData(t["dy"], t["w"], t["dx"], p) }},
+		{Op: "Conv2DBackwardFilter", Name: name, Args: filter,
+			Run: func(be tensor.Backend, t Tensors) { be.Conv2DBackwardFilter(t["x"], t["dy"], t["dw"], t["db"], p) }},
+	}
+}
+
+func convCases() []Case {
 	var cs []Case
-	for _, g := range geoms {
-		oh := (g.H+2*g.p.PadH-g.R)/g.p.StrideH + 1
-		ow := (g.W+2*g.p.PadW-g.S)/g.p.StrideW + 1
-		name := fmt.Sprintf("N%d C%d %dx%d K%d %dx%d s%dx%d p%dx%d", g.N, g.C, g.H, g.W, g.K, g.R, g.S,
-			g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW)
-		p := g.p
-		fwd := []Arg{in("x", g.N, g.C, g.H, g.W), in("w", g.K, g.C, g.R, g.S), out("y", g.N, g.K, oh, ow)}
-		filter := []Arg{in("x", g.N, g.C, g.H, g.W), in("dy", g.N, g.K, oh, ow), out("dw", g.K, g.C, g.R, g.S)}
-		if g.bias {
-			fwd = append(fwd, in("b", g.K))
-			filter = append(filter, out("db", g.K))
-		} else {
-			name += " nobias"
-		}
-		cs = append(cs,
-			Case{Op: "Conv2DForward", Name: name, Args: fwd,
-				Run: func(be tensor.Backend, t Tensors) { be.Conv2DForward(t["x"], t["w"], t["b"], t["y"], p) }},
-			Case{Op: "Conv2DBackwardData", Name: name,
-				Args: []Arg{in("dy", g.N, g.K, oh, ow), in("w", g.K, g.C, g.R, g.S), out("dx", g.N, g.C, g.H, g.W)},
-				Run:  func(be tensor.Backend, t Tensors) { be.Conv2DBackwardData(t["dy"], t["w"], t["dx"], p) }},
-			Case{Op: "Conv2DBackwardFilter", Name: name, Args: filter,
-				Run: func(be tensor.Backend, t Tensors) { be.Conv2DBackwardFilter(t["x"], t["dy"], t["dw"], t["db"], p) }},
-		)
+	for _, g := range ConvGeometries() {
+		cs = append(cs, g.Cases()...)
 	}
 	return cs
 }
@@ -302,12 +323,12 @@ func nearConstantBatchNorm() []Case {
 	}
 	name := fmt.Sprintf("%v near-constant channels", s)
 	return []Case{
-		{Op: "BatchNormForwardTrain", Name: name, Check: check,
+		{Op: "BatchNormForwardTrain", Name: name, Extra: check,
 			Args: []Arg{x, gamma, beta, inout("runMean", signed, c), inout("runVar", uniform(0.5, 1.5), c), out("y", s...), out("saveMean", c), out("saveInvStd", c)},
 			Run: func(be tensor.Backend, t Tensors) {
 				be.BatchNormForwardTrain(t["x"], t["gamma"], t["beta"], t["runMean"], t["runVar"], t["y"], t["saveMean"], t["saveInvStd"], p)
 			}},
-		{Op: "BatchNormForwardInfer", Name: name, Check: check,
+		{Op: "BatchNormForwardInfer", Name: name, Extra: check,
 			Args: []Arg{x, gamma, beta, with(in("runMean", c), func(*rand.Rand) float32 { return 3 }),
 				with(in("runVar", c), func(*rand.Rand) float32 { return 5e-11 }), out("y", s...)},
 			Run: func(be tensor.Backend, t Tensors) {

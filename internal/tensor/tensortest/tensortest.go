@@ -10,7 +10,6 @@
 package tensortest
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -19,7 +18,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cnnctl/cnnctl/internal/cpu"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
@@ -57,9 +55,9 @@ type Case struct {
 	Args []Arg
 	// Run calls the op once on be.
 	Run func(be tensor.Backend, t Tensors)
-	// Check, when set, is a comparison of the outputs beyond the
+	// Extra, when set, is a comparison of the outputs beyond the
 	// elementwise one (got from the backend, want from the reference).
-	Check func(got, want map[string][]float32) error
+	Extra func(got, want map[string][]float32) error
 }
 
 func (c Case) String() string { return c.Op + "/" + c.Name }
@@ -160,60 +158,12 @@ func Outputs(be tensor.Backend, c Case) (map[string][]float32, error) {
 // Tol*max(1, |want|): the comparison passes when excess <= 1. A NaN or an
 // infinity where want has a finite value is infinitely far.
 func Compare(got, want []float32) (worst int, excess float64) {
-	for i := range want {
-		g, w := float64(got[i]), float64(want[i])
-		var e float64
-		switch {
-		case math.IsNaN(w):
-			if !math.IsNaN(g) {
-				e = math.Inf(1)
-			}
-		case math.IsInf(w, 0):
-			if g != w {
-				e = math.Inf(1)
-			}
-		default:
-			e = math.Abs(g-w) / (Tol * math.Max(1, math.Abs(w)))
-			if math.IsNaN(e) {
-				e = math.Inf(1)
-			}
-		}
-		if e > excess {
-			worst, excess = i, e
-		}
-	}
-	return worst, excess
+	return CompareTol(got, want, fp32Tolerance(want))
 }
 
 // Diff runs c on be and on ref and describes the worst element of each
 // output that differs by more than the tolerance; nil when all agree.
-func Diff(be, ref tensor.Backend, c Case) error {
-	want, err := Outputs(ref, c)
-	if err != nil {
-		return fmt.Errorf("reference: %w", err)
-	}
-	got, err := Outputs(be, c)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, a := range c.Args {
-		if !a.Out {
-			continue
-		}
-		i, e := Compare(got[a.Name], want[a.Name])
-		if e > 1 {
-			errs = append(errs, fmt.Errorf("%v: %s %v: element %d%v is %g, want %g (|Δ| = %.3g × tolerance)",
-				c, a.Name, a.Shape, i, index(a.Shape, i), got[a.Name][i], want[a.Name][i], e))
-		}
-	}
-	if c.Check != nil {
-		if err := c.Check(got, want); err != nil {
-			errs = append(errs, fmt.Errorf("%v: %w", c, err))
-		}
-	}
-	return errors.Join(errs...)
-}
+func Diff(be, ref tensor.Backend, c Case) error { return DiffPrecision(be, ref, c, FP32) }
 
 // CheckBackend runs every case of Cases on be and on the CPU reference and
 // fails t for each case whose outputs differ by more than the tolerance.
@@ -226,17 +176,7 @@ func CheckBackend(t *testing.T, be tensor.Backend) {
 // cases one kernel version supports).
 func CheckCases(t *testing.T, be tensor.Backend, cases []Case) {
 	t.Helper()
-	ref := cpu.NewReference()
-	for _, c := range cases {
-		t.Run(c.String(), func(t *testing.T) {
-			if err := Diff(be, ref, c); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	if err := be.Err(); err != nil {
-		t.Errorf("backend %s: %v", be.Name(), err)
-	}
+	CheckCasesPrecision(t, be, cases, FP32)
 }
 
 // index writes flat index i of shape s as " (n,c,h,w)", or nothing for one dimension.

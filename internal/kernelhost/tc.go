@@ -1,0 +1,206 @@
+package kernelhost
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../kernels -O2 -Wall
+#include "tc_emu.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// Conv is one convolution: x (N,C,H,W), w (K,C,R,S), stride and padding P.
+type Conv struct {
+	N, C, H, W, K, R, S int
+	P                   tensor.ConvParams
+}
+
+// OH and OW are the output size.
+func (g Conv) OH() int { return (g.H+2*g.P.PadH-g.R)/g.P.StrideH + 1 }
+func (g Conv) OW() int { return (g.W+2*g.P.PadW-g.S)/g.P.StrideW + 1 }
+
+func (g Conv) String() string {
+	return fmt.Sprintf("N%d C%d %dx%d K%d %dx%d s%dx%d p%dx%d", g.N, g.C, g.H, g.W, g.K, g.R, g.S,
+		g.P.StrideH, g.P.StrideW, g.P.PadH, g.P.PadW)
+}
+
+func (g Conv) c() C.TcConv {
+	return C.TcConv{N: C.int(g.N), C: C.int(g.C), H: C.int(g.H), W: C.int(g.W), K: C.int(g.K), R: C.int(g.R),
+		S: C.int(g.S), OH: C.int(g.OH()), OW: C.int(g.OW()), sh: C.int(g.P.StrideH), sw: C.int(g.P.StrideW),
+		ph: C.int(g.P.PadH), pw: C.int(g.P.PadW)}
+}
+
+// Pipeline is how the emulator models cp.async's completion.
+type Pipeline int
+
+const (
+	// Lazy lands a group's copies only when a wait_group completes it.
+	Lazy Pipeline = C.EMU_LAZY
+	// Eager lands copies as soon as they are issued.
+	Eager Pipeline = C.EMU_EAGER
+)
+
+func (p Pipeline) String() string {
+	if p == Eager {
+		return "eager"
+	}
+	return "lazy"
+}
+
+// Mutation is a deliberate fault the emulator can inject, so that tests
+// can show that a wrong kernel fails them.
+type Mutation int
+
+const (
+	MutNone     Mutation = C.EMU_MUT_NONE
+	MutARegs    Mutation = C.EMU_MUT_A_REGS   // registers a1 and a2 swapped
+	MutBRegs    Mutation = C.EMU_MUT_B_REGS   // registers b0 and b1 swapped
+	MutCOwner   Mutation = C.EMU_MUT_C_OWNER  // accumulators c1 and c2 stored at each other's place
+	MutWait     Mutation = C.EMU_MUT_WAIT     // wait_group allows one group too many in flight
+	MutPrefetch Mutation = C.EMU_MUT_PREFETCH // the prefetch refills the stage being read
+)
+
+// Conv2DForwardTF32 runs conv2d_forward_tf32's whole grid on the host:
+// x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW). It fails when an
+// element of y is stored other than exactly once.
+func Conv2DForwardTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
+	return run(g, C.EMU_FORWARD, 1, "conv2d forward tf32", x, w, b, y,
+		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, p, mut)
+}
+
+// Conv2DBackwardDataTF32 runs conv2d_backward_data_tf32's whole grid on
+// the host: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W). It fails when an
+// element of dx is stored other than exactly once.
+func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutation) error {
+	return run(g, C.EMU_DATA, 1, "conv2d backward data tf32", dy, w, nil, dx,
+		[]int{g.N * g.K * g.OH() * g.OW(), g.K * g.C * g.R * g.S, 0, g.N * g.C * g.H * g.W}, p, mut)
+}
+
+// Conv2DBackwardFilterTF32 runs conv2d_backward_filter_tf32's whole grid
+// with splits slabs along z on the host, then adds the slabs as sum_splits
+// does (float32, in order of z): x (N,C,H,W), dy (N,K,OH,OW) -> dw
+// (K,C,R,S). It fails when an element of a slab is stored other than
+// exactly once.
+func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	if splits < 1 {
+		return fmt.Errorf("kernelhost: conv2d backward filter tf32: %d splits", splits)
+	}
+	n := g.K * g.C * g.R * g.S
+	ws := make([]float32, splits*n)
+	err := run(g, C.EMU_FILTER, splits, "conv2d backward filter tf32", x, dy, nil, ws,
+		[]int{g.N * g.C * g.H * g.W, g.N * g.K * g.OH() * g.OW(), 0, splits * n}, p, mut)
+	if err != nil {
+		return err
+	}
+	if len(dw) != n {
+		return fmt.Errorf("kernelhost: conv2d backward filter tf32 %v: dw has %d values, want %d", g, len(dw), n)
+	}
+	for i := range dw {
+		var acc float32
+		for z := range splits {
+			acc += ws[z*n+i]
+		}
+		dw[i] = acc
+	}
+	return nil
+}
+
+// run checks the geometry and the lengths of a, b, bias (when not nil) and
+// out against want, then runs kernel kind on the host emulator.
+func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, want []int, p Pipeline, mut Mutation) error {
+	if g.N < 1 || g.C < 1 || g.H < 1 || g.W < 1 || g.K < 1 || g.R < 1 || g.S < 1 || g.P.StrideH < 1 ||
+		g.P.StrideW < 1 || g.P.PadH < 0 || g.P.PadW < 0 || g.OH() < 1 || g.OW() < 1 {
+		return fmt.Errorf("kernelhost: %s: invalid convolution %v", op, g)
+	}
+	for i, v := range [][]float32{a, b, bias, out} {
+		if (v != nil || i != 2) && len(v) != want[i] {
+			return fmt.Errorf("kernelhost: %s %v: operand %d has %d values, want %d", op, g, i, len(v), want[i])
+		}
+	}
+	written := make([]int32, len(out))
+	var bp *C.float
+	if bias != nil {
+		bp = (*C.float)(unsafe.Pointer(&bias[0]))
+	}
+	cg := g.c()
+	rc := C.tc_emu_run(&cg, kind, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
+		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(splits), C.int(p), C.int(mut))
+	switch rc {
+	case 0:
+	case -2:
+		return fmt.Errorf("kernelhost: %s %v: a copy reads outside its tensor", op, g)
+	case -3:
+		return fmt.Errorf("kernelhost: %s %v: a store falls outside the output", op, g)
+	default:
+		return fmt.Errorf("kernelhost: %s: out of memory", op)
+	}
+	for i, n := range written {
+		if n != 1 {
+			return fmt.Errorf("kernelhost: %s %v: output element %d stored %d times, want once", op, g, i, n)
+		}
+	}
+	return nil
+}
+
+// RoundTF32 is cvt.rna.tf32.f32 as the emulator models it: f rounded to 10
+// mantissa bits, to nearest, ties away from zero.
+func RoundTF32(f float32) float32 {
+	return math.Float32frombits(uint32(C.tc_emu_tf32(C.float(f))))
+}
+
+// The kernel's tiling, as conv2d_tc.cuh declares it.
+const (
+	TileM   = C.TC_BM
+	TileN   = C.TC_BN
+	TileK   = C.TC_BK
+	Threads = C.TC_THREADS
+	ALoads  = C.TC_A_LOADS
+	BLoads  = C.TC_B_LOADS
+	AStage  = C.TC_A_STAGE
+	BStage  = C.TC_B_STAGE
+)
+
+// The index functions of conv2d_tc.cuh, one call each, for property tests.
+
+// ASlot is tc_a_slot: the A tile element (m, kk) thread tid copies in its l-th copy.
+func ASlot(tid, l int) (m, kk int) {
+	var cm, ck C.int
+	C.tc_a_slot(C.int(tid), C.int(l), &cm, &ck)
+	return int(cm), int(ck)
+}
+
+// BSlot is tc_b_slot: the B tile element (n, kk) thread tid copies in its l-th copy.
+func BSlot(tid, l int) (n, kk int) {
+	var cn, ck C.int
+	C.tc_b_slot(C.int(tid), C.int(l), &cn, &ck)
+	return int(cn), int(ck)
+}
+
+// ASmem and BSmem are tc_a_smem and tc_b_smem: a tile element's offset in its stage.
+func ASmem(m, kk int) int { return int(C.tc_a_smem(C.int(m), C.int(kk))) }
+func BSmem(n, kk int) int { return int(C.tc_b_smem(C.int(n), C.int(kk))) }
+
+// FragA, FragB and FragC are tc_frag_a, tc_frag_b and tc_frag_c: the
+// element (row, col) of the mma's A, B or C/D that register i of lane holds.
+func FragA(lane, i int) (row, col int) {
+	var r, c C.int
+	C.tc_frag_a(C.int(lane), C.int(i), &r, &c)
+	return int(r), int(c)
+}
+
+func FragB(lane, i int) (row, col int) {
+	var r, c C.int
+	C.tc_frag_b(C.int(lane), C.int(i), &r, &c)
+	return int(r), int(c)
+}
+
+func FragC(lane, i int) (row, col int) {
+	var r, c C.int
+	C.tc_frag_c(C.int(lane), C.int(i), &r, &c)
+	return int(r), int(c)
+}

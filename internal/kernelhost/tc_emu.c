@@ -1,0 +1,402 @@
+// tc_emu.c: the TF32 convolutions of kernels/conv2d_tc.cu emulated on the host,
+// one thread block at a time: every thread's cp.async copies through the
+// kernel's loader math, every lane's fragments through its fragment math,
+// and mma.sync.m16n8k8 as the PTX ISA defines it. The loop below mirrors
+// the kernel's, step for step; the index math is the kernel's own
+// (conv2d_tc.cuh), so a wrong index there gives a wrong result here.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tc_emu.h"
+
+uint32_t tc_emu_tf32(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7f800000u) == 0x7f800000u)
+		return u; // infinity and NaN pass unchanged
+	// Add half a unit of the 10-bit mantissa to the magnitude (the sign bit
+	// is untouched: the largest finite magnitude carries into infinity),
+	// then drop the 13 low bits: nearest, ties away from zero.
+	return (u + 0x1000u) & 0xffffe000u;
+}
+
+static float tf32_value(uint32_t r)
+{
+	float f;
+	r &= 0xffffe000u; // the mma reads 19 bits: sign, exponent, 10 mantissa bits
+	memcpy(&f, &r, 4);
+	return f;
+}
+
+// mma_m16n8k8_tf32 is the PTX ISA's mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+// D = A·B + C for one warp, written from the ISA's fragment tables
+// independently of conv2d_tc.cuh: with gid = lane>>2, tig = lane%4, lane
+// holds A[gid][tig], A[gid+8][tig], A[gid][tig+4], A[gid+8][tig+4] in a0..a3;
+// B[tig][gid], B[tig+4][gid] in b0, b1; C[gid][2tig], C[gid][2tig+1],
+// C[gid+8][2tig], C[gid+8][2tig+1] in c0..c3. The products of TF32 values
+// are exact in fp32; the sums are rounded to fp32 in order of k.
+static void mma_m16n8k8_tf32(const uint32_t a[32][4], const uint32_t b[32][2], float c[32][4])
+{
+	float A[16][8], B[8][8], D[16][8];
+	for (int lane = 0; lane < 32; lane++) {
+		int gid = lane >> 2, tig = lane & 3;
+		A[gid][tig] = tf32_value(a[lane][0]);
+		A[gid + 8][tig] = tf32_value(a[lane][1]);
+		A[gid][tig + 4] = tf32_value(a[lane][2]);
+		A[gid + 8][tig + 4] = tf32_value(a[lane][3]);
+		B[tig][gid] = tf32_value(b[lane][0]);
+		B[tig + 4][gid] = tf32_value(b[lane][1]);
+		D[gid][2 * tig] = c[lane][0];
+		D[gid][2 * tig + 1] = c[lane][1];
+		D[gid + 8][2 * tig] = c[lane][2];
+		D[gid + 8][2 * tig + 1] = c[lane][3];
+	}
+	for (int i = 0; i < 16; i++)
+		for (int j = 0; j < 8; j++) {
+			float s = D[i][j];
+			for (int k = 0; k < 8; k++)
+				s += A[i][k] * B[k][j];
+			D[i][j] = s;
+		}
+	for (int lane = 0; lane < 32; lane++) {
+		int gid = lane >> 2, tig = lane & 3;
+		c[lane][0] = D[gid][2 * tig];
+		c[lane][1] = D[gid][2 * tig + 1];
+		c[lane][2] = D[gid + 8][2 * tig];
+		c[lane][3] = D[gid + 8][2 * tig + 1];
+	}
+}
+
+// copies is the block's cp.async traffic: each copy belongs to a group;
+// groups complete in order.
+typedef struct {
+	float *dst;
+	float v;
+	int group;
+} emu_copy;
+
+typedef struct {
+	emu_copy *ops;
+	int n, cap;
+	int done;      // ops[0:done] have landed
+	int committed; // groups committed so far; the open group is number committed
+	int eager;
+} emu_copies;
+
+static int issue(emu_copies *q, float *dst, float v)
+{
+	if (q->eager) {
+		*dst = v;
+		return 0;
+	}
+	if (q->n == q->cap) {
+		int cap = q->cap ? 2 * q->cap : 4096;
+		emu_copy *ops = realloc(q->ops, (size_t)cap * sizeof *ops);
+		if (!ops)
+			return -1;
+		q->ops = ops;
+		q->cap = cap;
+	}
+	q->ops[q->n++] = (emu_copy){dst, v, q->committed};
+	return 0;
+}
+
+// wait_group(pending): every group but the newest pending ones lands.
+static void wait_group(emu_copies *q, int pending)
+{
+	while (q->done < q->n && q->ops[q->done].group < q->committed - pending) {
+		*q->ops[q->done].dst = q->ops[q->done].v;
+		q->done++;
+	}
+}
+
+// emu_op is one kernel's operands: EMU_FORWARD x, w, b -> y;
+// EMU_DATA dy, w -> dx.
+typedef struct {
+	const TcConv *g;
+	int kind;
+	const float *a, *b, *bias; // x or dy; w; b or NULL
+	float *out;
+	int32_t *written;
+	int rows, cols, steps;
+	int begin;	      // EMU_FILTER: the split's first step
+	long long alen, blen; // elements of a and b
+	long long outlen;     // elements of out (of one slab for EMU_FILTER)
+	int bad_store;	      // set when the epilogue stores outside out
+} emu_op;
+
+// src reads element off of v (n elements) for a copy the kernel marked
+// valid; an offset outside v is an out-of-bounds read on the GPU, which
+// the emulator reports (-2) instead of making.
+static int src(const float *v, long long n, int off, float *out)
+{
+	if (off < 0 || off >= n)
+		return -2;
+	*out = v[off];
+	return 0;
+}
+
+// load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
+// order, the thread's pixel decoded per step, its B columns' taps per block
+// (recomputed here per step: the same values).
+static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		int n, kk;
+		tc_b_slot(tid, 0, &n, &kk);
+		TcFilterPixel f = tc_filter_pixel(g, (op->begin + kt) * TC_BK + kk);
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m;
+			int off = 0;
+			tc_b_slot(tid, l, &m, &kk);
+			int ok = tc_fdy_at(g, &f, m0 + m, &off);
+			float v = 0.f;
+			if (ok && src(op->b, op->blen, off, &v))
+				return -2;
+			if (issue(q, As + tc_a_smem(m, kk), v))
+				return -1;
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			TcTap t = tc_tap(g, n0 + n);
+			int ok = tc_fx_at(g, &f, &t, &off);
+			float v = 0.f;
+			if (ok && src(op->a, op->alen, off, &v))
+				return -2;
+			if (issue(q, Bs + tc_b_smem(n, kk), v))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+// load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
+// a_at and b_at), each thread with its pixel decoded once per block as the
+// kernel does. The stage is first poisoned with NaN: an element no thread
+// copies, or a stage read while it is being refilled, shows as NaN in the
+// output.
+static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	for (int i = 0; i < TC_A_STAGE; i++)
+		As[i] = NAN;
+	for (int i = 0; i < TC_B_STAGE; i++)
+		Bs[i] = NAN;
+	if (op->kind == EMU_FILTER)
+		return load_filter(op, As, Bs, m0, n0, kt, q);
+	int r, s, c0;
+	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		int am, akk;
+		tc_a_slot(tid, 0, &am, &akk);
+		TcPixel pix = tc_pixel(g, m0 + am);
+		TcDataPixel dpix = tc_data_pixel(g, m0 + am);
+		TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk, ok;
+			int off = 0;
+			tc_a_slot(tid, l, &m, &kk);
+			if (op->kind == EMU_FORWARD)
+				ok = tc_im2col(g, &row, c0 + kk, &off);
+			else
+				ok = tc_dy_at(g, &row, c0 + kk, &off);
+			float v = 0.f;
+			if (ok && src(op->a, op->alen, off, &v))
+				return -2;
+			if (issue(q, As + tc_a_smem(m, kk), v))
+				return -1;
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk, ok;
+			int off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			if (op->kind == EMU_FORWARD)
+				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
+			else
+				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
+			float v = 0.f;
+			if (ok && src(op->b, op->blen, off, &v))
+				return -2;
+			if (issue(q, Bs + tc_b_smem(n, kk), v))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+// warp_state is one warp's registers: fragments and accumulators per lane.
+typedef struct {
+	uint32_t a[TC_MT][32][4], b[TC_NT][32][2];
+	float acc[TC_MT][TC_NT][32][4];
+} warp_state;
+
+static void swap_u32(uint32_t *p, uint32_t *q)
+{
+	uint32_t t = *p;
+	*p = *q;
+	*q = t;
+}
+
+// compute is every warp's inner loop over one stage of the kernel.
+static void compute(const float *as, const float *bs, warp_state *ws, int mutation)
+{
+	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
+		warp_state *s = &ws[warp];
+		int wm, wn;
+		tc_warp_origin(warp, &wm, &wn);
+		for (int k8 = 0; k8 < TC_BK; k8 += 8) {
+			for (int lane = 0; lane < 32; lane++) {
+				for (int i = 0; i < TC_MT; i++) {
+					for (int e = 0; e < 4; e++) {
+						int row, col;
+						tc_frag_a(lane, e, &row, &col);
+						s->a[i][lane][e] = tc_emu_tf32(as[tc_a_smem(wm + 16 * i + row, k8 + col)]);
+					}
+					if (mutation == EMU_MUT_A_REGS)
+						swap_u32(&s->a[i][lane][1], &s->a[i][lane][2]);
+				}
+				for (int j = 0; j < TC_NT; j++) {
+					for (int e = 0; e < 2; e++) {
+						int row, col;
+						tc_frag_b(lane, e, &row, &col);
+						s->b[j][lane][e] = tc_emu_tf32(bs[tc_b_smem(wn + 8 * j + col, k8 + row)]);
+					}
+					if (mutation == EMU_MUT_B_REGS)
+						swap_u32(&s->b[j][lane][0], &s->b[j][lane][1]);
+				}
+			}
+			for (int i = 0; i < TC_MT; i++)
+				for (int j = 0; j < TC_NT; j++)
+					mma_m16n8k8_tf32(s->a[i], s->b[j], s->acc[i][j]);
+		}
+	}
+}
+
+static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutation)
+{
+	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
+		int wm, wn;
+		tc_warp_origin(warp, &wm, &wn);
+		for (int lane = 0; lane < 32; lane++)
+			for (int i = 0; i < TC_MT; i++)
+				for (int j = 0; j < TC_NT; j++)
+					for (int e = 0; e < 4; e++) {
+						int row, col, ee = e;
+						if (mutation == EMU_MUT_C_OWNER && (e == 1 || e == 2))
+							ee = 3 - e;
+						tc_frag_c(lane, ee, &row, &col);
+						int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
+						if (m >= op->rows || n >= op->cols)
+							continue;
+						float v = ws[warp].acc[i][j][lane][e];
+						long long off;
+						if (op->kind == EMU_FORWARD) {
+							off = tc_y_offset(op->g, m, n);
+							v = op->bias ? v + op->bias[n] : v;
+						} else if (op->kind == EMU_DATA) {
+							off = tc_dx_offset(op->g, m, n);
+						} else {
+							off = (long long)m * op->cols + n; // in the split's slab
+						}
+						if (off < 0 || off >= op->outlen) {
+							op->bad_store = 1;
+							continue;
+						}
+						op->out[off] = v;
+						op->written[off]++;
+					}
+	}
+}
+
+// block runs one thread block (bx, by) of the grid: the kernel's prologue,
+// main loop and epilogue (tc_gemm).
+static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs, warp_state *ws, emu_copies *q)
+{
+	int m0 = bx * TC_BM, n0 = by * TC_BN, steps = op->steps;
+	int pending = TC_WAIT_PENDING + (mutation == EMU_MUT_WAIT);
+	memset(ws, 0, (TC_THREADS / 32) * sizeof *ws);
+	q->n = q->done = q->committed = 0;
+	for (int i = 0; i < TC_STAGES * TC_A_STAGE; i++)
+		As[i] = NAN; // shared memory starts as garbage
+	for (int i = 0; i < TC_STAGES * TC_B_STAGE; i++)
+		Bs[i] = NAN;
+
+	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
+		int rc = kt < steps ? load_stage(op, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0,
+						 n0, kt, q)
+				    : 0;
+		if (rc)
+			return rc;
+		q->committed++;
+	}
+	for (int kt = 0; kt < steps; kt++) {
+		wait_group(q, pending); // then __syncthreads: every thread sees every landed copy
+		int next = kt + TC_STAGES - 1;
+		int slot = mutation == EMU_MUT_PREFETCH ? tc_stage(kt) : tc_stage(next);
+		int rc = next < steps ? load_stage(op, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q) : 0;
+		if (rc)
+			return rc;
+		q->committed++;
+		compute(As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, ws, mutation);
+	}
+	epilogue(op, m0, n0, ws, mutation);
+	return 0;
+}
+
+int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
+	       int32_t *written, int splits, int pipeline, int mutation)
+{
+	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
+		  y = (long long)g->N * g->K * g->OH * g->OW;
+	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0, 0, x, w};
+	if (kind == EMU_DATA)
+		op.alen = y;
+	else if (kind == EMU_FILTER)
+		op.blen = y;
+	op.outlen = kind == EMU_FORWARD ? y : kind == EMU_DATA ? x : w;
+	if (kind == EMU_FORWARD) {
+		op.rows = tc_gemm_m(g);
+		op.cols = g->K;
+		op.steps = tc_k_steps(g, g->C);
+	} else if (kind == EMU_DATA) {
+		op.rows = tc_data_m(g);
+		op.cols = g->C;
+		op.steps = tc_k_steps(g, g->K);
+	} else {
+		op.rows = g->K;
+		op.cols = g->C * g->R * g->S;
+	}
+	if (kind != EMU_FILTER)
+		splits = 1;
+	float *As = malloc(sizeof(float) * TC_STAGES * TC_A_STAGE);
+	float *Bs = malloc(sizeof(float) * TC_STAGES * TC_B_STAGE);
+	warp_state *ws = malloc((TC_THREADS / 32) * sizeof *ws);
+	emu_copies q = {0};
+	q.eager = pipeline == EMU_EAGER;
+	int rc = As && Bs && ws ? 0 : -1;
+	int gx = (op.rows + TC_BM - 1) / TC_BM, gy = (op.cols + TC_BN - 1) / TC_BN;
+	for (int z = 0; z < splits && rc == 0; z++) {
+		emu_op zop = op;
+		if (kind == EMU_FILTER) {
+			int end;
+			tc_split(tc_filter_steps(g), splits, z, &zop.begin, &end);
+			zop.steps = end - zop.begin;
+			zop.out = out + (long long)z * op.rows * op.cols;
+			zop.written = written + (long long)z * op.rows * op.cols;
+		}
+		for (int by = 0; by < gy && rc == 0; by++)
+			for (int bx = 0; bx < gx && rc == 0; bx++)
+				rc = block(&zop, bx, by, mutation, As, Bs, ws, &q);
+		if (rc == 0 && zop.bad_store)
+			rc = -3;
+	}
+	free(q.ops);
+	free(ws);
+	free(Bs);
+	free(As);
+	return rc;
+}

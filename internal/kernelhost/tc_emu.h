@@ -1,0 +1,47 @@
+// tc_emu.h: the host emulator of the TF32 tensor-core convolutions (kernels/conv2d_tc.cu).
+#ifndef CNNCTL_TC_EMU_H
+#define CNNCTL_TC_EMU_H
+
+#include <stdint.h>
+
+// conv2d_tc.h and hd.h are symbolic links to kernels/conv2d_tc.cuh and
+// kernels/hd.cuh: go's build cache hashes the .h files of a package's own
+// folder only, so through the links an edit of the kernel's index math
+// rebuilds this package (and reruns its tests).
+#include "conv2d_tc.h"
+
+// Pipeline models of cp.async: EMU_LAZY lands a group's copies only when a
+// wait_group lets it complete (the latest a GPU may deliver them), EMU_EAGER
+// as soon as they are issued (the earliest). A correct pipeline gives the
+// same result under both.
+enum { EMU_LAZY = 0, EMU_EAGER = 1 };
+
+// Deliberate faults, for tests that prove a wrong kernel fails the checks.
+enum {
+	EMU_MUT_NONE = 0,
+	EMU_MUT_A_REGS = 1,	  // registers a1 and a2 swapped
+	EMU_MUT_B_REGS = 2,	  // registers b0 and b1 swapped
+	EMU_MUT_C_OWNER = 3,	  // accumulators c1 and c2 stored at each other's place
+	EMU_MUT_WAIT = 4,	  // wait_group allows one more group in flight
+	EMU_MUT_PREFETCH = 5,	  // the prefetch overwrites the stage being read
+};
+
+// The kernels the emulator runs.
+enum {
+	EMU_FORWARD = 0, // conv2d_forward_tf32: a x (N,C,H,W), b w (K,C,R,S), bias (K) or NULL -> out y (N,K,OH,OW)
+	EMU_DATA = 1,	 // conv2d_backward_data_tf32: a dy (N,K,OH,OW), b w (K,C,R,S) -> out dx (N,C,H,W)
+	EMU_FILTER = 2,	 // conv2d_backward_filter_tf32: a x (N,C,H,W), b dy (N,K,OH,OW) -> out ws (splits,K,C*R*S)
+};
+
+// tc_emu_run runs a kernel over its whole grid (splits slabs along z for
+// EMU_FILTER, else 1) on the host; written[i] counts the stores to out[i].
+// Returns 0; -1 when memory ran out; -2 when a copy the kernel marks valid
+// reads outside its tensor; -3 when a store falls outside out.
+int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
+	       int32_t *written, int splits, int pipeline, int mutation);
+
+// tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
+// nearest, ties away from zero, as the 32-bit pattern the mma reads.
+uint32_t tc_emu_tf32(float f);
+
+#endif

@@ -1,0 +1,302 @@
+// conv2d_tc.cu: 2-D convolution on TF32 tensor cores (sm_80 and later), the
+// TF32 variant of conv2d.cu's fp32 implicit GEMM (which stays the default).
+//
+// x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,OH,OW); stride sh sw, padding ph pw.
+//   y[n][k][oh][ow] = b[k] + Σ_{c,r,s} w[k][c][r][s] · x[n][c][oh*sh-ph+r][ow*sw-pw+s]
+// with x and w rounded to TF32 (cvt.rna.tf32.f32: 10 mantissa bits, nearest,
+// ties away from zero) and products summed in fp32 by mma.sync.m16n8k8.
+//
+// Every index (tile loads, im2col, shared-memory layout, fragment ownership,
+// output addressing) comes from conv2d_tc.cuh, which internal/kernelhost
+// runs on the host against the CPU reference. This file holds only what
+// the host cannot run: the PTX (cp.async, cvt, mma) and the loop around it,
+// which internal/kernelhost's emulator mirrors step for step.
+#include "hd.cuh"
+#include "conv2d_tc.cuh"
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define TC_ARCH_OK 1
+#else
+#define TC_ARCH_OK 0
+#endif
+
+#if TC_ARCH_OK
+// tc_cp_async4 copies one float from global to shared memory asynchronously;
+// with valid = 0 it reads nothing and writes 0 (the src-size 0 zero fill).
+__device__ __forceinline__ void tc_cp_async4(float *dst, const float *src, int valid)
+{
+	unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+	asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 4 : 0) : "memory");
+}
+
+// The "memory" clobbers keep the compiler from moving shared-memory reads
+// and writes across the copies, the commit and the wait.
+__device__ __forceinline__ void tc_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// tc_cp_async_wait<P> waits until at most P groups of this thread are in flight.
+template <int P> __device__ __forceinline__ void tc_cp_async_wait()
+{
+	asm volatile("cp.async.wait_group %0;\n" ::"n"(P) : "memory");
+}
+
+__device__ __forceinline__ unsigned tc_tf32(float f)
+{
+	unsigned r;
+	asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(f));
+	return r;
+}
+
+// tc_mma: d (16x8) += a (16x8) · b (8x8), fragments as in conv2d_tc.cuh.
+__device__ __forceinline__ void tc_mma(float d[4], const unsigned a[4], const unsigned b[2])
+{
+	asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+		     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+		     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// tc_load issues this thread's cp.async copies of pipeline step kt into
+// one stage of As and Bs: A elements from a through op.a_row (once per
+// step: tc_a_slot's m does not depend on l) and op.a_at, B elements from b
+// through op.b_at; ch is the reduction's channel count.
+template <class Op>
+__device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
+					float *Bs)
+{
+	int tid = threadIdx.x, r, s, c0;
+	tc_step(&op.g, ch, kt, &r, &s, &c0);
+	const TcRow row = op.a_row(r, s);
+#pragma unroll
+	for (int l = 0; l < TC_A_LOADS; l++) {
+		int m, kk;
+		int off = 0;
+		tc_a_slot(tid, l, &m, &kk);
+		int ok = op.a_at(&row, c0 + kk, &off);
+		tc_cp_async4(As + tc_a_smem(m, kk), a + off, ok);
+	}
+#pragma unroll
+	for (int l = 0; l < TC_B_LOADS; l++) {
+		int n, kk;
+		int off = 0;
+		tc_b_slot(tid, l, &n, &kk);
+		int ok = op.b_at(op.n0 + n, r, s, c0 + kk, &off);
+		tc_cp_async4(Bs + tc_b_smem(n, kk), b + off, ok);
+	}
+}
+
+// TcFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then + b.
+struct TcFwd {
+	TcConv g;
+	const float *x, *w, *b;
+	float *y;
+	TcPixel pix;
+	int n0;
+	__device__ int rows() const { return tc_gemm_m(&g); }
+	__device__ int cols() const { return g.K; }
+	__device__ int steps() const { return tc_k_steps(&g, g.C); }
+	__device__ TcRow a_row(int r, int s) const { return tc_im2col_row(&g, &pix, r, s); }
+	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
+	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
+	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.C, kt, x, w, As, Bs); }
+	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = b ? v + b[k] : v; }
+};
+
+// TcData: DX (N*H*W, C) = D̂Y · W' (see conv2d_tc.cuh).
+struct TcData {
+	TcConv g;
+	const float *dy, *w;
+	float *dx;
+	TcDataPixel pix;
+	int n0;
+	__device__ int rows() const { return tc_data_m(&g); }
+	__device__ int cols() const { return g.C; }
+	__device__ int steps() const { return tc_k_steps(&g, g.K); }
+	__device__ TcRow a_row(int r, int s) const { return tc_dy_row(&g, &pix, r, s); }
+	__device__ int a_at(const TcRow *row, int k, int *off) const { return tc_dy_at(&g, row, k, off); }
+	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
+	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.K, kt, dy, w, As, Bs); }
+	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+};
+
+// TcFilter: split blockIdx.z's slab of DW (K, CRS) = DY · X̂ over its
+// pixels (see conv2d_tc.cuh). Both tiles are loaded in tc_b_slot's order:
+// a thread's pixel (tile row kk) is decoded once per step, the taps of its
+// B columns once per block (taps).
+struct TcFilter {
+	TcConv g;
+	const float *x, *dy;
+	float *slab;
+	TcTap taps[TC_B_LOADS];
+	int begin, end, m0;
+	__device__ int rows() const { return g.K; }
+	__device__ int cols() const { return g.C * g.R * g.S; }
+	__device__ int steps() const { return end - begin; }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int tid = threadIdx.x, n, kk;
+		tc_b_slot(tid, 0, &n, &kk);
+		const TcFilterPixel f = tc_filter_pixel(&g, (begin + kt) * TC_BK + kk);
+#pragma unroll
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m;
+			int off = 0;
+			tc_b_slot(tid, l, &m, &kk);
+			int ok = tc_fdy_at(&g, &f, m0 + m, &off);
+			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
+		}
+#pragma unroll
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_fx_at(&g, &f, &taps[l], &off);
+			tc_cp_async4(Bs + tc_b_smem(n, kk), x + off, ok);
+		}
+	}
+	__device__ void store(int k, int crs, float v) const { slab[(long long)k * cols() + crs] = v; }
+};
+
+// tc_gemm runs one block tile of op: the cp.async pipeline, the warps'
+// mma.sync over each stage, and the epilogue's stores.
+template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
+{
+	__shared__ __align__(16) float As[TC_STAGES * TC_A_STAGE];
+	__shared__ __align__(16) float Bs[TC_STAGES * TC_B_STAGE];
+	const int M = op.rows(), Nc = op.cols(), steps = op.steps();
+	const int m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN;
+	const int lane = threadIdx.x & 31;
+	int wm, wn;
+	tc_warp_origin(threadIdx.x >> 5, &wm, &wn);
+
+	float acc[TC_MT][TC_NT][4];
+#pragma unroll
+	for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+		for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+			for (int e = 0; e < 4; e++)
+				acc[i][j][e] = 0.f;
+
+	// Prologue: steps 0 .. TC_STAGES-2 in flight, one group each (empty
+	// groups past the end keep the count that tc_cp_async_wait relies on).
+#pragma unroll
+	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
+		if (kt < steps)
+			op.load(kt, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE);
+		tc_cp_async_commit();
+	}
+	for (int kt = 0; kt < steps; kt++) {
+		// Step kt's group has landed (at most TC_WAIT_PENDING younger ones
+		// in flight), and every warp is done with step kt-1's stage, which
+		// the prefetch below overwrites.
+		tc_cp_async_wait<TC_WAIT_PENDING>();
+		__syncthreads();
+		int next = kt + TC_STAGES - 1;
+		if (next < steps)
+			op.load(next, As + tc_stage(next) * TC_A_STAGE, Bs + tc_stage(next) * TC_B_STAGE);
+		tc_cp_async_commit();
+
+		const float *as = As + tc_stage(kt) * TC_A_STAGE, *bs = Bs + tc_stage(kt) * TC_B_STAGE;
+#pragma unroll
+		for (int k8 = 0; k8 < TC_BK; k8 += 8) {
+			unsigned a[TC_MT][4], bf[TC_NT][2];
+#pragma unroll
+			for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+				for (int e = 0; e < 4; e++) {
+					int row, col;
+					tc_frag_a(lane, e, &row, &col);
+					a[i][e] = tc_tf32(as[tc_a_smem(wm + 16 * i + row, k8 + col)]);
+				}
+#pragma unroll
+			for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+				for (int e = 0; e < 2; e++) {
+					int row, col;
+					tc_frag_b(lane, e, &row, &col);
+					bf[j][e] = tc_tf32(bs[tc_b_smem(wn + 8 * j + col, k8 + row)]);
+				}
+#pragma unroll
+			for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+				for (int j = 0; j < TC_NT; j++)
+					tc_mma(acc[i][j], a[i], bf[j]);
+		}
+	}
+
+	// Epilogue: each lane stores the accumulators it owns.
+#pragma unroll
+	for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+		for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+			for (int e = 0; e < 4; e++) {
+				int row, col;
+				tc_frag_c(lane, e, &row, &col);
+				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
+				if (m < M && n < Nc)
+					op.store(m, n, acc[i][j][e]);
+			}
+}
+#endif
+
+// Both kernels: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
+// threads, 41.5 KB of static shared memory. Compiled for sm_70 too (one
+// fatbin), where they only trap: the backend never selects them below
+// sm_80 (internal/gpu/math_cuda.go).
+
+// conv2d_forward_tf32: x, w, b (or NULL) -> y; rows N*OH*OW, cols K.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int C, int H, int W, int K,
+		    int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	tc_gemm(TcFwd{g, x, w, b, y, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+#else
+	__trap();
+#endif
+}
+
+// conv2d_backward_data_tf32: dy, w -> dx; rows N*H*W, cols C.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int C, int H, int W, int K, int R, int S,
+			  int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+#else
+	__trap();
+#endif
+}
+
+// conv2d_backward_filter_tf32: x, dy -> ws (splits, K, C*R*S), one slab per
+// blockIdx.z of gridDim.z splits (with one split ws may be dw itself);
+// grid (ceil(K/TC_BM), ceil(C*R*S/TC_BN), splits).
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
+conv2d_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, int C, int H, int W, int K, int R,
+			    int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	TcFilter op;
+	op.g = TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	op.x = x;
+	op.dy = dy;
+	op.slab = ws + (long long)blockIdx.z * K * (C * R * S);
+	op.m0 = blockIdx.x * TC_BM;
+	tc_split(tc_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
+#pragma unroll
+	for (int l = 0; l < TC_B_LOADS; l++) {
+		int n, kk;
+		tc_b_slot(threadIdx.x, l, &n, &kk);
+		op.taps[l] = tc_tap(&op.g, blockIdx.y * TC_BN + n);
+	}
+	tc_gemm(op);
+#else
+	__trap();
+#endif
+}

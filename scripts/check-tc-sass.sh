@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# check-tc-sass.sh: static evidence for the tensor-core kernels, no GPU needed.
+# Compiles kernels/conv2d_tc.cu for sm_80 and sm_90 as build-kernels.sh does,
+# and fails unless each TF32 kernel
+#   - contains HMMA (tensor-core mma) and LDGSTS (cp.async) instructions,
+#   - spills nothing and has no stack frame (ptxas -v);
+# and for sm_70 (in the same fatbin, never selected) that it holds no HMMA;
+# then the same of the shipped fatbin, where build-kernels.sh has built it.
+# Prints registers, shared memory, theoretical occupancy and the SASS
+# instruction mix (docs/gpu-results.md records them).
+#
+# Environment: NVCC (default nvcc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NVCC=${NVCC:-nvcc}
+KERNELS="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
+THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+for arch in 70 80 90; do
+  "$NVCC" -cubin -O3 -std=c++14 -arch=sm_$arch -Xptxas -v -I kernels -o "$tmp/sm_$arch.cubin" \
+    kernels/conv2d_tc.cu 2>"$tmp/ptxas_$arch.txt"
+  for k in $KERNELS; do
+    info=$(awk -v k="$k" -v a="sm_$arch" '
+      /Compiling entry function/ { on = index($0, "'\''" k "'\''") && index($0, "'\''" a "'\''") }
+      on && /Function properties|spill|Used/ { print }' "$tmp/ptxas_$arch.txt")
+    sass=$(cuobjdump --dump-sass -fun "$k" "$tmp/sm_$arch.cubin")
+    ops=$(printf '%s\n' "$sass" | grep -oE '^\s+/\*[0-9a-f]+\*/\s+(@!?U?P[0-9T] )?[A-Z][A-Z0-9_]*' |
+      awk '{print $NF}' | sort | uniq -c | sort -rn)
+    count() { printf '%s\n' "$ops" | awk -v o="$1" '$2 == o { print $1; f = 1 } END { if (!f) print 0 }'; }
+    hmma=$(count HMMA) ldgsts=$(count LDGSTS)
+    if [ "$arch" = 70 ]; then
+      echo "sm_70 $k: $hmma HMMA (never selected below sm_80; the body traps)"
+      [ "$hmma" = 0 ] || { echo "check-tc-sass: sm_70 $k has HMMA" >&2; fail=1; }
+      continue
+    fi
+    regs=$(printf '%s\n' "$info" | grep -oE 'Used [0-9]+ registers' | grep -oE '[0-9]+')
+    smem=$(printf '%s\n' "$info" | grep -oE '[0-9]+ bytes smem' | grep -oE '^[0-9]+' || echo 0)
+    # Theoretical occupancy, sm_80/sm_90: 65536 registers per SM allocated
+    # per warp in units of 256, 64 warps, 32 blocks, shared memory 164 KB
+    # (sm_80) or 228 KB (sm_90) per SM plus 1 KB reserved per block.
+    smem_sm=$([ "$arch" = 90 ] && echo 233472 || echo 167936)
+    occ=$(awk -v r="$regs" -v s="$smem" -v t="$THREADS" -v S="$smem_sm" 'BEGIN {
+      wpb = t / 32; rw = int((r * 32 + 255) / 256) * 256
+      b1 = int(int(65536 / rw) / wpb); b2 = int(64 / wpb); b3 = int(S / (s + 1024)); b = b1
+      if (b2 < b) b = b2; if (b3 < b) b = b3; if (b > 32) b = 32
+      printf "%d blocks x %d warps = %d of 64 warps (%.0f%%); limits: registers %d, warps %d, shared memory %d blocks",
+        b, wpb, b * wpb, 100 * b * wpb / 64, b1, b2, b3 }')
+    echo "sm_$arch $k: $regs registers, $smem bytes static shared memory, $occ"
+    echo "  $(printf '%s\n' "$info" | grep -E 'stack frame' | sed 's/^ *//')"
+    echo "  SASS: $hmma HMMA, $ldgsts LDGSTS; mix: $(printf '%s\n' "$ops" | head -14 | awk '{printf "%s %s, ", $2, $1}' | sed 's/, $//')"
+    printf '%s\n' "$info" | grep -q '0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads' ||
+      { echo "check-tc-sass: sm_$arch $k spills or uses a stack frame" >&2; fail=1; }
+    [ "$hmma" -gt 0 ] || { echo "check-tc-sass: sm_$arch $k has no HMMA: not on tensor cores" >&2; fail=1; }
+    [ "$ldgsts" -gt 0 ] || { echo "check-tc-sass: sm_$arch $k has no LDGSTS: no cp.async" >&2; fail=1; }
+  done
+done
+# The fatbin that ships (internal/gpu/kernels.fatbin, from build-kernels.sh's
+# one translation unit) must hold the same: tensor-core code for sm_80 and
+# sm_90, none for sm_70.
+FATBIN=${FATBIN:-internal/gpu/kernels.fatbin}
+if [ -f "$FATBIN" ]; then
+  for k in $KERNELS; do
+    for arch in 70 80 90; do
+      n=$(cuobjdump --dump-sass -arch sm_$arch -fun "$k" "$FATBIN" | grep -c 'HMMA' || true)
+      if { [ "$arch" = 70 ] && [ "$n" != 0 ]; } || { [ "$arch" != 70 ] && [ "$n" = 0 ]; }; then
+        echo "check-tc-sass: $FATBIN: sm_$arch $k has $n HMMA" >&2
+        fail=1
+      fi
+    done
+  done
+  echo "$FATBIN: the TF32 kernels have HMMA for sm_80 and sm_90, none for sm_70"
+fi
+[ "$fail" = 0 ] && echo "check-tc-sass: ok (HMMA and LDGSTS present, no spills)"
+exit "$fail"
