@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cnnctl/cnnctl/internal/data"
+	"github.com/cnnctl/cnnctl/internal/train"
+)
+
+// evalResult is one checkpoint's evaluation: what was evaluated, on which
+// images, and the metrics (eval --json prints it; several checkpoints print
+// an array of them).
+type evalResult struct {
+	Checkpoint   string  `json:"checkpoint"`
+	Model        string  `json:"model"`
+	Params       int64   `json:"params"`
+	Data         string  `json:"data"`
+	Split        string  `json:"split"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+	*train.Evaluation
+}
+
+// evalCheckpoint evaluates the checkpoint at path on the images o names
+// (see evalSplit).
+func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
+	lm, err := loadCheckpointModel(path, o.Device, o.f.ErrOut)
+	if err != nil {
+		return nil, err
+	}
+	defer lm.be.Close()
+	ck := lm.ck
+	spec, own := o.Data, true
+	if spec == "" {
+		spec = ck.Data
+	} else {
+		own = ck.Data != "" && data.SameSource(spec, ck.Data)
+	}
+	if spec == "" {
+		return nil, usagef("eval: checkpoint %s records no data set: give --data", path)
+	}
+	ds, err := data.Open(spec, data.Options{Seed: ck.Seed})
+	if err != nil {
+		return nil, err
+	}
+	split, name, err := evalSplit(ds, o.Split, own, ck.ValSplit, ck.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if split.C != ck.Input[0] || split.H != ck.Input[1] || split.W != ck.Input[2] {
+		return nil, fmt.Errorf("eval: the data's images are %dx%dx%d, the checkpoint's model takes %dx%dx%d", split.C, split.H, split.W, ck.Input[0], ck.Input[1], ck.Input[2])
+	}
+	split, err = matchClasses(split, ds.Classes, ck.Classes)
+	if err != nil {
+		return nil, err
+	}
+	loader, err := data.NewLoader(split, data.LoaderOptions{BatchSize: o.Batch, Mean: ck.Mean, Std: ck.Std, Workers: 2})
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	ev, err := train.Evaluate(lm.model, loaderSource{loader}, ck.Classes, o.Batch)
+	if err != nil {
+		return nil, err
+	}
+	r := &evalResult{Checkpoint: path, Model: ck.Model, Params: lm.model.NumParams(), Data: ds.Name, Split: name, Evaluation: ev}
+	if s := time.Since(start).Seconds(); s > 0 {
+		r.ImagesPerSec = float64(ev.N) / s
+	}
+	return r, nil
+}
+
+// evalSplit picks the images to evaluate and describes them. own says
+// whether ds is the data set the checkpoint was trained on: only there does
+// the run's --val-split (valFrac, seed) hold out a validation part.
+//
+//	want ""     test if ds has one; else own: the held-out val part,
+//	            another data set: every image in it
+//	want test   the test split
+//	want val    own only: the held-out part
+//	want train  the training split (own: without the held-out part)
+func evalSplit(ds *data.Dataset, want string, own bool, valFrac float64, seed int64) (*data.Split, string, error) {
+	hasTest := ds.Test != nil && ds.Test.N > 0
+	hasTrain := ds.Train != nil && ds.Train.N > 0
+	if want == "" {
+		switch {
+		case hasTest:
+			want = "test"
+		case own:
+			want = "val"
+		default:
+			return ds.Train, "all images (it has no test split)", nil
+		}
+	}
+	switch want {
+	case "test":
+		if !hasTest {
+			if own {
+				return nil, "", fmt.Errorf("eval: %s has no test split (use --split val for the held-out part of train)", ds.Name)
+			}
+			return nil, "", fmt.Errorf("eval: %s has no test split (leave --split out to evaluate every image in it)", ds.Name)
+		}
+		return ds.Test, "test split", nil
+	case "train":
+		if !hasTrain {
+			return nil, "", fmt.Errorf("eval: %s has no training images (only a test split: leave --split out)", ds.Name)
+		}
+		if own && valFrac > 0 {
+			tr, _, err := data.ValSplit(ds.Train, valFrac, seed)
+			return tr, fmt.Sprintf("train split without the %.0f%% held out", valFrac*100), err
+		}
+		return ds.Train, "train split", nil
+	}
+	if !own {
+		return nil, "", fmt.Errorf("eval: --split val is the part of the checkpoint's training data held out by --val-split, and %s is another data set: leave --split out (its test split, else every image) or use --split test or train", ds.Name)
+	}
+	if valFrac <= 0 {
+		return nil, "", fmt.Errorf("eval: the checkpoint was trained without --val-split, so there is no validation split; use --split test or train")
+	}
+	_, val, err := data.ValSplit(ds.Train, valFrac, seed)
+	return val, fmt.Sprintf("val split (%.0f%% of train held out, seed %d)", valFrac*100, seed), err
+}
