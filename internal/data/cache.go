@@ -179,3 +179,11 @@ func readCache(p string) (*Dataset, error) {
 	}
 	return d, nil
 }
+
+// DefaultCacheDir is the folder cnnctl caches into when Options.CacheDir is
+// empty: $XDG_CACHE_HOME/cnnctl, else the user cache directory
+// (os.UserCacheDir)/cnnctl. Decoded imagefolders live there, and train's
+// default CIFAR-10 download under cifar10/.
+func DefaultCacheDir() (string, error) {
+	return cacheDir(Options{})
+}
