@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
+	"strings"
 )
 
 // runEvalCompare evaluates several checkpoints and prints one table (or,
@@ -19,11 +19,35 @@ func runEvalCompare(o *evalOptions) error {
 	if o.JSON {
 		return printJSON(o.f, rs)
 	}
-	tw := tabwriter.NewWriter(o.f.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tMODEL\tPARAMS\tTOP-1\tTOP-5\tLOSS\tIMAGES\tIMAGES/S\tDATA")
+	// Text columns left-aligned, numbers right-aligned.
+	rows := [][]string{{"RUN", "MODEL", "PARAMS", "TOP-1", "TOP-5", "LOSS", "IMAGES", "IMAGES/S", "DATA"}}
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%.4f\t%.4f\t%d\t%s\t%s, %s\n", r.Checkpoint, r.Model, commas(r.Params),
-			r.Top1, r.Top5, r.Loss, r.N, commas(int64(r.ImagesPerSec+0.5)), r.Data, r.Split)
+		rows = append(rows, []string{r.Checkpoint, r.Model, commas(r.Params), fmt.Sprintf("%.4f", r.Top1), fmt.Sprintf("%.4f", r.Top5),
+			fmt.Sprintf("%.4f", r.Loss), commas(int64(r.N)), commas(int64(r.ImagesPerSec + 0.5)), r.Data + ", " + r.Split})
 	}
-	return tw.Flush()
+	left := map[int]bool{0: true, 1: true, 8: true}
+	width := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, c := range row {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	for _, row := range rows {
+		var b strings.Builder
+		for i, c := range row {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			switch {
+			case i == len(row)-1:
+				b.WriteString(c)
+			case left[i]:
+				fmt.Fprintf(&b, "%-*s", width[i], c)
+			default:
+				fmt.Fprintf(&b, "%*s", width[i], c)
+			}
+		}
+		fmt.Fprintln(o.f.Out, b.String())
+	}
+	return nil
 }
