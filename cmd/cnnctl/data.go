@@ -33,7 +33,11 @@ func newDataCmd(f *Factory) *cobra.Command {
   mnist:DIR               IDX files, gzipped or not
   cifar10:DIR|FILE.tar.gz the official CIFAR-10 binary version
   imagefolder:DIR|.tar.gz DIR/<class>/*.jpg|png, or DIR/train and DIR/test|val
-  synthetic[:CxHxW]       seeded random images (1024 train, 256 test, 10 classes)`,
+                          (only DIR/test|val: a set to evaluate on)
+  synthetic[:CxHxW]       seeded random images (1024 train, 256 test, 10 classes)
+
+'cnnctl train' without --data fetches CIFAR-10 once into the user cache
+directory (cnnctl/cifar10) as 'data fetch cifar10 --dir' would.`,
 	}
 	cmd.AddCommand(newDataInfoCmd(f, nil), newDataFetchCmd(f, nil))
 	return cmd

@@ -76,6 +76,7 @@ Data specs (--data KIND:PATH):
   cifar10:DIR|FILE.tar.gz the official CIFAR-10 binary version
   imagefolder:DIR|.tar.gz DIR/<class>/*.jpg|png (or DIR/train, DIR/test|val)
   synthetic[:CxHxW]       random images, for smoke tests
+
 With no --data, a model that takes 3-channel images (every zoo model) trains
 on CIFAR-10, as the tutorial does: the official binary version, downloaded
 once from www.cs.toronto.edu (170 MB, MD5-checked, resumed if cut) into the
