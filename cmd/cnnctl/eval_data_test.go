@@ -223,32 +223,3 @@ func TestEvalCompare(t *testing.T) {
 		}
 	}
 }
-
-// TestPredictFolder: predict takes a folder (here one holding only
-// test/<class>/) for every image below it; a tarball is refused with what to
-// do instead.
-func TestPredictFolder(t *testing.T) {
-	ckpt, _ := evalFixture(t)
-	dir := filepath.Join(t.TempDir(), "test-only")
-	writeSplitFolder(t, dir, "test/", map[string]int{"dog": 5, "cat": 4})
-	write(t, filepath.Join(dir, "test", "cat", "notes.txt"), []byte("not an image"))
-	extra := filepath.Join(t.TempDir(), "one.png")
-	write(t, extra, colourPNG(t, 99))
-	code, stdout, stderr := runCLI(t, "predict", ckpt, dir, extra, "--device", "cpu", "--json", "--top-k", "1")
-	if code != 0 {
-		t.Fatalf("predict: exit %d: %s", code, stderr)
-	}
-	var preds []prediction
-	if err := json.Unmarshal([]byte(stdout), &preds); err != nil {
-		t.Fatalf("predict --json: %v\n%s", err, stdout)
-	}
-	if len(preds) != 10 || preds[0].Path != filepath.Join(dir, "test", "cat", "0.png") || preds[9].Path != extra {
-		t.Fatalf("predicted %d images (first %q, last %q), want the folder's 9 in name order, then %s", len(preds), preds[0].Path, preds[len(preds)-1].Path, extra)
-	}
-	tgz := filepath.Join(t.TempDir(), "t.tar.gz")
-	tarDir(t, dir, tgz)
-	code, _, stderr = runCLI(t, "predict", ckpt, tgz, "--device", "cpu")
-	if code != 2 || !strings.Contains(stderr, "is a tarball: unpack it") {
-		t.Errorf("predict on a tarball: exit %d, stderr %q; want exit 2 and what to do", code, stderr)
-	}
-}

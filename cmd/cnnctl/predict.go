@@ -40,24 +40,17 @@ type classProb struct {
 func newPredictCmd(f *Factory, runF func(*predictOptions) error) *cobra.Command {
 	opts := &predictOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "predict CHECKPOINT IMAGE|FOLDER...",
+		Use:   "predict CHECKPOINT IMAGE...",
 		Short: "Classify image files (PNG or JPEG) with a checkpoint",
 		Long: `predict prints the most likely classes of each image with their softmax
 probabilities. Images are normalised as in training (pixels/255, then the
 checkpoint's mean and std). An image whose size differs from the model's input
-is an error unless --resize is given (bilinear). A folder stands for every
-image below it, at any depth (a <class>/ or test/<class>/ tree works).`,
+is an error unless --resize is given (bilinear).`,
 		Example: `  cnnctl predict runs/lenet/best shoe.png
-  cnnctl predict imported.ckpt cat.jpg dog.jpg --top-k 3 --json
-  cnnctl predict runs/resnet/best cifar10-test/     # every image in the folder`,
+  cnnctl predict imported.ckpt cat.jpg dog.jpg --top-k 3 --json`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ckpt = args[0]
-			images, err := expandImageArgs(args[1:])
-			if err != nil {
-				return err
-			}
-			opts.Images = images
+			opts.Ckpt, opts.Images = args[0], args[1:]
 			if opts.TopK < 1 {
 				return usagef("--top-k must be at least 1, got %d", opts.TopK)
 			}
