@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -19,6 +20,34 @@ type evalResult struct {
 	Split        string  `json:"split"`
 	ImagesPerSec float64 `json:"images_per_sec"`
 	*train.Evaluation
+}
+
+// evalHead is what evalResult adds to train.Evaluation in JSON.
+type evalHead struct {
+	Checkpoint   string  `json:"checkpoint"`
+	Model        string  `json:"model"`
+	Params       int64   `json:"params"`
+	Data         string  `json:"data"`
+	Split        string  `json:"split"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+}
+
+// MarshalJSON writes one flat object: the head's fields, then the
+// Evaluation's as it marshals itself (so a MarshalJSON of its own, promoted
+// through the embedding, cannot swallow the head).
+func (r evalResult) MarshalJSON() ([]byte, error) {
+	head, err := json.Marshal(evalHead{r.Checkpoint, r.Model, r.Params, r.Data, r.Split, r.ImagesPerSec})
+	if err != nil || r.Evaluation == nil {
+		return head, err
+	}
+	ev, err := json.Marshal(r.Evaluation)
+	if err != nil {
+		return nil, err
+	}
+	if len(ev) < 2 || ev[0] != '{' || string(ev) == "{}" {
+		return head, nil
+	}
+	return append(append(head[:len(head)-1:len(head)-1], ','), ev[1:]...), nil
 }
 
 // evalCheckpoint evaluates the checkpoint at path on the images o names
