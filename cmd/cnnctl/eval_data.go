@@ -10,19 +10,14 @@ import (
 )
 
 // evalResult is one checkpoint's evaluation: what was evaluated, on which
-// images, and the metrics (eval --json prints it; several checkpoints print
-// an array of them).
+// images, and the metrics (eval --json prints it as one flat object; several
+// checkpoints print an array of them).
 type evalResult struct {
-	Checkpoint   string  `json:"checkpoint"`
-	Model        string  `json:"model"`
-	Params       int64   `json:"params"`
-	Data         string  `json:"data"`
-	Split        string  `json:"split"`
-	ImagesPerSec float64 `json:"images_per_sec"`
+	evalHead
 	*train.Evaluation
 }
 
-// evalHead is what evalResult adds to train.Evaluation in JSON.
+// evalHead says what was evaluated, on which images, how fast.
 type evalHead struct {
 	Checkpoint   string  `json:"checkpoint"`
 	Model        string  `json:"model"`
@@ -36,7 +31,7 @@ type evalHead struct {
 // Evaluation's as it marshals itself (so a MarshalJSON of its own, promoted
 // through the embedding, cannot swallow the head).
 func (r evalResult) MarshalJSON() ([]byte, error) {
-	head, err := json.Marshal(evalHead{r.Checkpoint, r.Model, r.Params, r.Data, r.Split, r.ImagesPerSec})
+	head, err := json.Marshal(r.evalHead)
 	if err != nil || r.Evaluation == nil {
 		return head, err
 	}
@@ -92,7 +87,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &evalResult{Checkpoint: path, Model: ck.Model, Params: lm.model.NumParams(), Data: ds.Name, Split: name, Evaluation: ev}
+	r := &evalResult{evalHead{Checkpoint: path, Model: ck.Model, Params: lm.model.NumParams(), Data: ds.Name, Split: name}, ev}
 	if s := time.Since(start).Seconds(); s > 0 {
 		r.ImagesPerSec = float64(ev.N) / s
 	}
