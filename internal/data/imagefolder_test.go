@@ -312,3 +312,25 @@ func TestImageFolderTestOnly(t *testing.T) {
 	d, _ := Open("imagefolder:"+root, Options{NoCache: true})
 	checkPixel(t, d.Test, 0, 10) // a/a.png: class b was written first, so a's base is 10
 }
+
+func TestSameSource(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"cifar10:data", "cifar-10:" + filepath.Join(wd, "data"), true},
+		{"cifar10:data", "cifar10:./data/", true},
+		{"fashion-mnist", "fmnist:" + DefaultFashionMNISTDir, true},
+		{"imagefolder:a", "imagefolder:b", false},
+		{"cifar10:data", "imagefolder:data", false},
+		{"synthetic", "synthetic:1x28x28", false},
+	} {
+		if got := SameSource(tc.a, tc.b); got != tc.same {
+			t.Errorf("SameSource(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}
