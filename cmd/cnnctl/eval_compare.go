@@ -12,7 +12,10 @@ func runEvalCompare(o *evalOptions) error {
 	for _, p := range o.Ckpts {
 		r, err := evalCheckpoint(o, p)
 		if err != nil {
-			return err
+			if strings.Contains(err.Error(), p) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", p, err) // which of the checkpoints
 		}
 		rs = append(rs, r)
 	}

@@ -223,3 +223,26 @@ func TestEvalCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalCompareNamesTheFailure: with several checkpoints, an error names
+// the checkpoint it belongs to.
+func TestEvalCompareNamesTheFailure(t *testing.T) {
+	ckpt, _ := evalFixture(t)
+	gray := filepath.Join(t.TempDir(), "gray")
+	for _, c := range []string{"cat", "dog"} {
+		write(t, filepath.Join(gray, c, "1.png"), pngGray(t))
+	}
+	code, _, stderr := runCLI(t, "eval", ckpt, ckpt, "--device", "cpu", "--data", "imagefolder:"+gray)
+	if code != 1 || !strings.Contains(stderr, ckpt+": eval: the data's images are 1x32x32") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and the checkpoint named", code, stderr)
+	}
+}
+
+func pngGray(t *testing.T) []byte {
+	img := image.NewGray(image.Rect(0, 0, 32, 32))
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
