@@ -25,7 +25,7 @@ min_subset=${MIN_SUBSET:-0.40}
 cifar=${CIFAR_JPEG:-../shared/data/cifar10-train-jpeg.tar.gz}
 min_cifar=${MIN_CIFAR:-0.56}
 cifar_recipe=(--optimizer adam --lr 0.001 --batch-size 64 --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 --augment none --device cpu)
-top1() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["top1"]); print("  evaluated %s: %s, %d images" % (d["data"], d["split"], d["n"]), file=sys.stderr)'; }
+top1() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["top1"]); print("  evaluated %s: %s, %d images" % (d["data"], d["images"], d["n"]), file=sys.stderr)'; }
 status=0
 check() { # name value bar
   echo "$1: top-1 $2 (need $3)"

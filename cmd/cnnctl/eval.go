@@ -79,7 +79,7 @@ names by name.`,
 	fl.StringVar(&opts.Split, "split", "", "test, val or train (default: test; else val of the checkpoint's own data, all images of --data)")
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 256, "images per forward pass")
 	fl.StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
-	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split, n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
+	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
 	return cmd
 }
 
@@ -93,7 +93,7 @@ func runEval(o *evalOptions) error {
 		return printJSON(o.f, r)
 	}
 	w := o.f.Out
-	fmt.Fprintf(w, "%s on %s: %s, %d images\n", r.Checkpoint, r.Data, r.Split, ev.N)
+	fmt.Fprintf(w, "%s on %s: %s, %d images\n", r.Checkpoint, r.Data, r.Images, ev.N)
 	fmt.Fprintf(w, "top-1 %.4f   top-5 %.4f   loss %.4f\n\n", ev.Top1, ev.Top5, ev.Loss)
 	width := len("class")
 	for i, c := range ev.Classes {

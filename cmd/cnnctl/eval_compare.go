@@ -26,7 +26,7 @@ func runEvalCompare(o *evalOptions) error {
 	rows := [][]string{{"RUN", "MODEL", "PARAMS", "TOP-1", "TOP-5", "LOSS", "IMAGES", "IMAGES/S", "DATA"}}
 	for _, r := range rs {
 		rows = append(rows, []string{r.Checkpoint, r.Model, commas(r.Params), fmt.Sprintf("%.4f", r.Top1), fmt.Sprintf("%.4f", r.Top5),
-			fmt.Sprintf("%.4f", r.Loss), commas(int64(r.N)), commas(int64(r.ImagesPerSec + 0.5)), r.Data + ", " + r.Split})
+			fmt.Sprintf("%.4f", r.Loss), commas(int64(r.N)), commas(int64(r.ImagesPerSec + 0.5)), r.Data + ", " + r.Images})
 	}
 	left := map[int]bool{0: true, 1: true, 8: true}
 	width := make([]int, len(rows[0]))

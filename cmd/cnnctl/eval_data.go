@@ -23,7 +23,8 @@ type evalHead struct {
 	Model        string  `json:"model"`
 	Params       int64   `json:"params"`
 	Data         string  `json:"data"`
-	Split        string  `json:"split"`
+	Split        string  `json:"split"`  // test, val, train or all
+	Images       string  `json:"images"` // which, in words: "val split (10% of train held out, seed 1)"
 	ImagesPerSec float64 `json:"images_per_sec"`
 }
 
@@ -67,7 +68,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	split, name, err := evalSplit(ds, o.Split, own, ck.ValSplit, ck.Seed)
+	split, key, desc, err := evalSplit(ds, o.Split, own, ck.ValSplit, ck.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &evalResult{evalHead{Checkpoint: path, Model: ck.Model, Params: lm.model.NumParams(), Data: ds.Name, Split: name}, ev}
+	r := &evalResult{evalHead{Checkpoint: path, Model: ck.Model, Params: lm.model.NumParams(), Data: ds.Name, Split: key, Images: desc}, ev}
 	if s := time.Since(start).Seconds(); s > 0 {
 		r.ImagesPerSec = float64(ev.N) / s
 	}
@@ -103,7 +104,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 //	want test   the test split
 //	want val    own only: the held-out part
 //	want train  the training split (own: without the held-out part)
-func evalSplit(ds *data.Dataset, want string, own bool, valFrac float64, seed int64) (*data.Split, string, error) {
+func evalSplit(ds *data.Dataset, want string, own bool, valFrac float64, seed int64) (s *data.Split, key, desc string, err error) {
 	hasTest := ds.Test != nil && ds.Test.N > 0
 	hasTrain := ds.Train != nil && ds.Train.N > 0
 	if want == "" {
@@ -113,34 +114,34 @@ func evalSplit(ds *data.Dataset, want string, own bool, valFrac float64, seed in
 		case own:
 			want = "val"
 		default:
-			return ds.Train, "all images (it has no test split)", nil
+			return ds.Train, "all", "all images (it has no test split)", nil
 		}
 	}
 	switch want {
 	case "test":
 		if !hasTest {
 			if own {
-				return nil, "", fmt.Errorf("eval: %s has no test split (use --split val for the held-out part of train)", ds.Name)
+				return nil, "", "", fmt.Errorf("eval: %s has no test split (use --split val for the held-out part of train)", ds.Name)
 			}
-			return nil, "", fmt.Errorf("eval: %s has no test split (leave --split out to evaluate every image in it)", ds.Name)
+			return nil, "", "", fmt.Errorf("eval: %s has no test split (leave --split out to evaluate every image in it)", ds.Name)
 		}
-		return ds.Test, "test split", nil
+		return ds.Test, "test", "test split", nil
 	case "train":
 		if !hasTrain {
-			return nil, "", fmt.Errorf("eval: %s has no training images (only a test split: leave --split out)", ds.Name)
+			return nil, "", "", fmt.Errorf("eval: %s has no training images (only a test split: leave --split out)", ds.Name)
 		}
 		if own && valFrac > 0 {
 			tr, _, err := data.ValSplit(ds.Train, valFrac, seed)
-			return tr, fmt.Sprintf("train split without the %.0f%% held out", valFrac*100), err
+			return tr, "train", fmt.Sprintf("train split without the %.0f%% held out", valFrac*100), err
 		}
-		return ds.Train, "train split", nil
+		return ds.Train, "train", "train split", nil
 	}
 	if !own {
-		return nil, "", fmt.Errorf("eval: --split val is the part of the checkpoint's training data held out by --val-split, and %s is another data set: leave --split out (its test split, else every image) or use --split test or train", ds.Name)
+		return nil, "", "", fmt.Errorf("eval: --split val is the part of the checkpoint's training data held out by --val-split, and %s is another data set: leave --split out (its test split, else every image) or use --split test or train", ds.Name)
 	}
 	if valFrac <= 0 {
-		return nil, "", fmt.Errorf("eval: the checkpoint was trained without --val-split, so there is no validation split; use --split test or train")
+		return nil, "", "", fmt.Errorf("eval: the checkpoint was trained without --val-split, so there is no validation split; use --split test or train")
 	}
 	_, val, err := data.ValSplit(ds.Train, valFrac, seed)
-	return val, fmt.Sprintf("val split (%.0f%% of train held out, seed %d)", valFrac*100, seed), err
+	return val, "val", fmt.Sprintf("val split (%.0f%% of train held out, seed %d)", valFrac*100, seed), err
 }

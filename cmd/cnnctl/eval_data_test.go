@@ -123,23 +123,23 @@ func TestEvalCountsEveryImage(t *testing.T) {
 	writeSplitFolder(t, both, "test/", map[string]int{"cat": 6, "dog": 5})
 
 	for _, tc := range []struct {
-		args  []string
-		n     int
-		split string
+		args         []string
+		n            int
+		split, words string
 	}{
-		{[]string{"--data", "imagefolder:" + flat}, 17, "all images"},
-		{[]string{"--data", "imagefolder:" + testOnly}, 9, "test split"},
-		{[]string{"--data", "imagefolder:" + valTar}, 6, "test split"},
-		{[]string{"--data", "imagefolder:" + both}, 11, "test split"},
-		{[]string{"--data", "imagefolder:" + both, "--split", "train"}, 8, "train split"},
-		{[]string{"--data", "imagefolder:" + flat, "--split", "train"}, 17, "train split"},
-		{nil, 12, "val split (50% of train held out"},                                          // the run's own held-out half
-		{[]string{"--data", trainSpec}, 12, "val split (50% of train held out"},                // the same data set, named
-		{[]string{"--data", trainSpec, "--split", "train"}, 12, "train split without the 50%"}, // the half it trained on
+		{[]string{"--data", "imagefolder:" + flat}, 17, "all", "all images"},
+		{[]string{"--data", "imagefolder:" + testOnly}, 9, "test", "test split"},
+		{[]string{"--data", "imagefolder:" + valTar}, 6, "test", "test split"},
+		{[]string{"--data", "imagefolder:" + both}, 11, "test", "test split"},
+		{[]string{"--data", "imagefolder:" + both, "--split", "train"}, 8, "train", "train split"},
+		{[]string{"--data", "imagefolder:" + flat, "--split", "train"}, 17, "train", "train split"},
+		{nil, 12, "val", "val split (50% of train held out"},                                            // the run's own held-out half
+		{[]string{"--data", trainSpec}, 12, "val", "val split (50% of train held out"},                  // the same data set, named
+		{[]string{"--data", trainSpec, "--split", "train"}, 12, "train", "train split without the 50%"}, // the half it trained on
 	} {
 		r := evalJSON(t, append([]string{ckpt}, tc.args...)...)
-		if r.N != tc.n || !strings.HasPrefix(r.Split, tc.split) {
-			t.Errorf("eval %v: n %d split %q, want n %d split %q…", tc.args, r.N, r.Split, tc.n, tc.split)
+		if r.N != tc.n || r.Split != tc.split || !strings.HasPrefix(r.Images, tc.words) {
+			t.Errorf("eval %v: n %d split %q (%q), want n %d split %q (%q…)", tc.args, r.N, r.Split, r.Images, tc.n, tc.split, tc.words)
 		}
 		if r.Model != "lenet" || r.Params <= 0 || r.Checkpoint != ckpt || r.ImagesPerSec <= 0 || len(r.Confusion) != 2 {
 			t.Errorf("eval %v: checkpoint %q model %q params %d images/s %g confusion %v", tc.args, r.Checkpoint, r.Model, r.Params, r.ImagesPerSec, r.Confusion)
