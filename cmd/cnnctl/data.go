@@ -33,7 +33,11 @@ func newDataCmd(f *Factory) *cobra.Command {
   mnist:DIR               IDX files, gzipped or not
   cifar10:DIR|FILE.tar.gz the official CIFAR-10 binary version
   imagefolder:DIR|.tar.gz DIR/<class>/*.jpg|png, or DIR/train and DIR/test|val
-  synthetic[:CxHxW]       seeded random images (1024 train, 256 test, 10 classes)`,
+                          (only DIR/test|val: a set to evaluate on)
+  synthetic[:CxHxW]       seeded random images (1024 train, 256 test, 10 classes)
+
+'cnnctl train' without --data fetches CIFAR-10 once into the user cache
+directory (cnnctl/cifar10) as 'data fetch cifar10 --dir' would.`,
 	}
 	cmd.AddCommand(newDataInfoCmd(f, nil), newDataFetchCmd(f, nil))
 	return cmd
@@ -129,22 +133,7 @@ verified. It prints the --data spec to use.`,
 func runDataFetch(cmd *cobra.Command, o *dataFetchOptions) error {
 	ctx, stop := signalContext()
 	defer stop()
-	last := ""
-	_, spec, err := fetch.Fetch(ctx, o.Name, o.Dir, fetch.Options{
-		BaseURL: o.BaseURL,
-		Progress: func(p fetch.Progress) {
-			if !o.f.ErrIsTerminal {
-				if p.File != last {
-					fmt.Fprintf(o.f.ErrOut, "fetching %s\n", p.File)
-					last = p.File
-				}
-				return
-			}
-			if p.Total > 0 {
-				fmt.Fprintf(o.f.ErrOut, "\r%s %5.1f%% of %.1f MiB ", p.File, 100*float64(p.Done)/float64(p.Total), float64(p.Total)/(1<<20))
-			}
-		},
-	})
+	_, spec, err := fetch.Fetch(ctx, o.Name, o.Dir, fetch.Options{BaseURL: o.BaseURL, Progress: fetchProgress(o.f)})
 	if o.f.ErrIsTerminal {
 		fmt.Fprintln(o.f.ErrOut)
 	}
@@ -153,4 +142,22 @@ func runDataFetch(cmd *cobra.Command, o *dataFetchOptions) error {
 	}
 	fmt.Fprintf(o.f.Out, "%s is ready: --data %s\n", o.Name, spec)
 	return nil
+}
+
+// fetchProgress reports a download on stderr: a percentage updated in place
+// on a terminal, else one line per file.
+func fetchProgress(f *Factory) func(fetch.Progress) {
+	last := ""
+	return func(p fetch.Progress) {
+		if !f.ErrIsTerminal {
+			if p.File != last {
+				fmt.Fprintf(f.ErrOut, "fetching %s\n", p.File)
+				last = p.File
+			}
+			return
+		}
+		if p.Total > 0 {
+			fmt.Fprintf(f.ErrOut, "\r%s %5.1f%% of %.1f MiB ", p.File, 100*float64(p.Done)/float64(p.Total), float64(p.Total)/(1<<20))
+		}
+	}
 }

@@ -6,13 +6,12 @@ import (
 	"text/tabwriter"
 
 	"github.com/cnnctl/cnnctl/internal/data"
-	"github.com/cnnctl/cnnctl/internal/train"
 	"github.com/spf13/cobra"
 )
 
 type evalOptions struct {
 	f      *Factory
-	Ckpt   string
+	Ckpts  []string
 	Data   string
 	Split  string
 	Batch  int
@@ -23,21 +22,38 @@ type evalOptions struct {
 func newEvalCmd(f *Factory, runF func(*evalOptions) error) *cobra.Command {
 	opts := &evalOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "eval CHECKPOINT",
-		Short: "Evaluate a checkpoint: top-1, top-5, loss, per-class accuracy, confusion matrix",
-		Long: `eval runs a checkpoint in inference mode over a data split and reports top-1
+		Use:   "eval CHECKPOINT...",
+		Short: "Evaluate checkpoints: top-1, top-5, loss, per-class accuracy, confusion matrix",
+		Long: `eval runs a checkpoint in inference mode over a data set and reports top-1
 and top-5 accuracy, the mean cross-entropy loss, per-class accuracy and the
-confusion matrix (rows: true class, columns: predicted).
+confusion matrix (rows: true class, columns: predicted). The first line says
+which images were evaluated: the data set, the split and how many.
 
-By default it uses the data set the checkpoint was trained on and its test
-split, or the validation split held out by --val-split when there is no test
-split. For imagefolder data, class folders are matched to the checkpoint's
-class names by name.`,
+Which images:
+  no --data       the data set the checkpoint was trained on: its test split,
+                  else the part of its training split held out by the run's
+                  --val-split
+  --data SPEC     that data set's test split (test/ or val/ of an imagefolder,
+                  CIFAR-10's test batch, the IDX t10k files) if it has one,
+                  else every image in it; a folder or tarball holding only
+                  test/ (or val/) works
+  --split S       test, train or val; val is the training data set's held-out
+                  part (the run's --val-split), so it needs the checkpoint's
+                  own data set
+
+With several checkpoints, eval prints one comparison table (run, model,
+parameters, top-1, top-5, loss, images, images/s), each checkpoint on the data
+set it was trained on unless --data is given; --json then prints an array.
+For imagefolder data, class folders are matched to the checkpoint's class
+names by name.`,
 		Example: `  cnnctl eval runs/lenet/best
-  cnnctl eval runs/resnet/best --data cifar10:~/data/cifar-10-binary.tar.gz --split test --json`,
-		Args: cobra.ExactArgs(1),
+  cnnctl eval runs/resnet/best --data imagefolder:cifar10-test-jpeg/      # every image there
+  cnnctl eval runs/resnet/best --data cifar10:~/data/cifar-10-binary.tar.gz --json
+  cnnctl eval runs/resnet/best --split val                                # the run's held-out part
+  cnnctl eval runs/*/best                                                 # one comparison table`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Ckpt = args[0]
+			opts.Ckpts = args
 			switch opts.Split {
 			case "", "test", "val", "train":
 			default:
@@ -52,60 +68,32 @@ class names by name.`,
 			if runF != nil {
 				return runF(opts)
 			}
+			if len(opts.Ckpts) > 1 {
+				return runEvalCompare(opts)
+			}
 			return runEval(opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Data, "data", "d", "", "data set spec (default: the checkpoint's)")
-	fl.StringVar(&opts.Split, "split", "", "test, val or train (default: test, else val)")
+	fl.StringVarP(&opts.Data, "data", "d", "", "data set spec KIND:PATH (default: the checkpoint's own)")
+	fl.StringVar(&opts.Split, "split", "", "test, val or train (default: test; else val of the checkpoint's own data, all images of --data)")
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 256, "images per forward pass")
 	fl.StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
-	fl.BoolVar(&opts.JSON, "json", false, "print one JSON object: top1, top5, loss, n, classes, per_class, confusion")
+	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
 	return cmd
 }
 
 func runEval(o *evalOptions) error {
-	lm, err := loadCheckpointModel(o.Ckpt, o.Device, o.f.ErrOut)
+	r, err := evalCheckpoint(o, o.Ckpts[0])
 	if err != nil {
 		return err
 	}
-	defer lm.be.Close()
-	ck := lm.ck
-	spec := o.Data
-	if spec == "" {
-		spec = ck.Data
-	}
-	if spec == "" {
-		return usagef("eval: the checkpoint records no data set: give --data")
-	}
-	ds, err := data.Open(spec, data.Options{Seed: ck.Seed})
-	if err != nil {
-		return err
-	}
-	split, name, err := evalSplit(ds, o.Split, ck.ValSplit, ck.Seed)
-	if err != nil {
-		return err
-	}
-	if split.C != ck.Input[0] || split.H != ck.Input[1] || split.W != ck.Input[2] {
-		return fmt.Errorf("eval: the data's images are %dx%dx%d, the checkpoint's model takes %dx%dx%d", split.C, split.H, split.W, ck.Input[0], ck.Input[1], ck.Input[2])
-	}
-	split, err = matchClasses(split, ds.Classes, ck.Classes)
-	if err != nil {
-		return err
-	}
-	loader, err := data.NewLoader(split, data.LoaderOptions{BatchSize: o.Batch, Mean: ck.Mean, Std: ck.Std, Workers: 2})
-	if err != nil {
-		return err
-	}
-	ev, err := train.Evaluate(lm.model, loaderSource{loader}, ck.Classes, o.Batch)
-	if err != nil {
-		return err
-	}
+	ev := r.Evaluation
 	if o.JSON {
-		return printJSON(o.f, ev)
+		return printJSON(o.f, r)
 	}
 	w := o.f.Out
-	fmt.Fprintf(w, "%s on %s (%s split, %d images)\n", o.Ckpt, ds.Name, name, ev.N)
+	fmt.Fprintf(w, "%s on %s: %s, %d images\n", r.Checkpoint, r.Data, r.Images, ev.N)
 	fmt.Fprintf(w, "top-1 %.4f   top-5 %.4f   loss %.4f\n\n", ev.Top1, ev.Top5, ev.Loss)
 	width := len("class")
 	for i, c := range ev.Classes {
@@ -127,34 +115,6 @@ func runEval(o *evalOptions) error {
 	tw.Flush()
 	fmt.Fprintln(w, "(rows: true class; columns: predicted class)")
 	return nil
-}
-
-// evalSplit picks the split to evaluate.
-func evalSplit(ds *data.Dataset, want string, valFrac float64, seed int64) (*data.Split, string, error) {
-	if want == "" {
-		want = "test"
-		if ds.Test == nil {
-			want = "val"
-		}
-	}
-	switch want {
-	case "test":
-		if ds.Test == nil {
-			return nil, "", fmt.Errorf("eval: %s has no test split (use --split val for the held-out part of train)", ds.Name)
-		}
-		return ds.Test, "test", nil
-	case "train":
-		if valFrac > 0 {
-			tr, _, err := data.ValSplit(ds.Train, valFrac, seed)
-			return tr, "train (without the held-out part)", err
-		}
-		return ds.Train, "train", nil
-	}
-	if valFrac <= 0 {
-		return nil, "", fmt.Errorf("eval: the checkpoint was trained without --val-split, so there is no validation split; use --split test or train")
-	}
-	_, val, err := data.ValSplit(ds.Train, valFrac, seed)
-	return val, fmt.Sprintf("val, %.0f%% of train held out with seed %d", valFrac*100, seed), err
 }
 
 // matchClasses maps the data's class indices to the checkpoint's by name.

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cnnctl/cnnctl/internal/fetch"
 	"github.com/cnnctl/cnnctl/internal/train"
+	"github.com/cnnctl/cnnctl/internal/zoo"
 	"github.com/spf13/cobra"
 )
 
@@ -50,12 +52,17 @@ type trainOptions struct {
 	JSON    bool
 	SkipBad bool
 	Workers int
+
+	// source and fetchOpts replace the official CIFAR-10 download of the
+	// default data (tests only; see fetchDefaultData).
+	source    *fetch.Dataset
+	fetchOpts fetch.Options
 }
 
 func newTrainCmd(f *Factory, runF func(*trainOptions) error) *cobra.Command {
 	opts := &trainOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "train --model NAME|FILE.yaml --data KIND:PATH [flags]",
+		Use:   "train --model NAME|FILE.yaml [--data KIND:PATH] [flags]",
 		Short: "Train a model on a data set, with checkpoints, metrics and a plot",
 		Long: `train trains a zoo model (see 'cnnctl models') or a model YAML file on a data
 set and writes, under --out:
@@ -70,11 +77,19 @@ Data specs (--data KIND:PATH):
   imagefolder:DIR|.tar.gz DIR/<class>/*.jpg|png (or DIR/train, DIR/test|val)
   synthetic[:CxHxW]       random images, for smoke tests
 
+With no --data, a model that takes 3-channel images (every zoo model) trains
+on CIFAR-10, as the tutorial does: the official binary version, downloaded
+once from www.cs.toronto.edu (170 MB, MD5-checked, resumed if cut) into the
+user cache directory ($XDG_CACHE_HOME or ~/.cache, then cnnctl/cifar10) and
+read from there afterwards. Offline, copy cifar-10-binary.tar.gz there or
+give --data cifar10:PATH.
+
 Settings come from flags, then CNNCTL_* environment variables, then a recipe
 file (--config, YAML whose keys are these flag names), then the defaults.
 Ctrl-C finishes the current step, saves --out/last and exits; continue with
 --resume auto.`,
-		Example: `  cnnctl train --model lenet --data fashion-mnist --epochs 5 --lr 0.01 --optimizer sgd --momentum 0.9
+		Example: `  cnnctl train --model resnet                  # CIFAR-10, downloaded once into the user cache
+  cnnctl train --model lenet --data fashion-mnist --epochs 5 --lr 0.01 --optimizer sgd --momentum 0.9
   cnnctl train --model resnet --data imagefolder:cifar10-train-jpeg.tar.gz --val-split 0.1 --config resnet-fast
   cnnctl train --model vgg11-bn --config vgg --data cifar10:cifar-10-binary.tar.gz --out runs/vgg
   cnnctl train --model resnet --data cifar10:DIR --out runs/r --resume auto`,
@@ -101,7 +116,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Model, "model", "m", "", "zoo model name or model YAML file (required)")
 	fl.StringVar(&opts.Config, "config", "", "training recipe YAML (a file, or a recipe name: tutorial, vgg, resnet-fast)")
-	fl.StringVarP(&opts.Data, "data", "d", "", "data set spec KIND:PATH (required; see above)")
+	fl.StringVarP(&opts.Data, "data", "d", "", "data set spec KIND:PATH (default for 3-channel models: CIFAR-10 in the user cache, downloaded once; see above)")
 	fl.IntVar(&opts.Epochs, "epochs", 10, "total epochs (a resumed run trains the remaining ones)")
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 128, "images per step")
 	fl.Float64Var(&opts.LR, "lr", 0.01, "learning rate (peak for onecycle)")
@@ -149,8 +164,6 @@ func (o *trainOptions) resolve() error {
 	switch {
 	case o.Model == "":
 		return usagef("train: --model is required (a zoo name from 'cnnctl models' or a YAML file)")
-	case o.Data == "":
-		return usagef("train: --data is required, e.g. --data fashion-mnist or --data cifar10:PATH")
 	case o.Epochs <= 0:
 		return usagef("train: --epochs must be at least 1, got %d", o.Epochs)
 	case o.Batch <= 0:
@@ -175,6 +188,12 @@ func (o *trainOptions) resolve() error {
 	case "none", "flip", "crop", "crop+flip", "flip+crop":
 	default:
 		return usagef("train: --augment must be none, flip, crop or crop+flip, got %q", o.Augment)
+	}
+	if o.Data == "" {
+		// A model that cannot load is reported by runTrain, with its position.
+		if spec, err := zoo.Load(o.Model); err == nil && !takesDefaultData(spec) {
+			return usagef("train: --data is required for %s (its input is %v; only 3-channel models default to CIFAR-10), e.g. --data fashion-mnist or --data mnist:DIR", o.Model, inputDesc(spec))
+		}
 	}
 	if err := checkDeviceFlag(o.Device); err != nil {
 		return err

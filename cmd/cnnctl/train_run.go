@@ -61,6 +61,11 @@ func runTrain(o *trainOptions) error {
 			resume.Model, short(resume.ConfigHash), o.Model, short(spec.Hash()))
 	}
 
+	if o.Data == "" {
+		if o.Data, err = fetchDefaultData(o); err != nil {
+			return err
+		}
+	}
 	ds, err := data.Open(o.Data, data.Options{SkipBadImages: o.SkipBad, Workers: o.Workers, Seed: o.Seed})
 	if err != nil {
 		return err

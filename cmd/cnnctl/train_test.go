@@ -68,12 +68,15 @@ func TestTrainBuiltinRecipe(t *testing.T) {
 
 func TestTrainRejectsBadSettings(t *testing.T) {
 	badRecipe := writeFile(t, "bad.yaml", "lr: 0.1\nbatchsize: 3\n")
+	gray := writeFile(t, "gray.yaml", "name: gray\ninput: 1x28x28\nlayers:\n  - {type: flatten, name: flatten}\n  - {type: linear, name: fc, out: classes}\n")
+	free := writeFile(t, "free.yaml", "name: free\nlayers:\n  - {type: flatten, name: flatten}\n  - {type: linear, name: fc, out: classes}\n")
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--data", "synthetic"}, "--model is required"},
-		{[]string{"--model", "lenet"}, "--data is required"},
+		{[]string{"--model", gray}, "--data is required for " + gray + " (its input is 1x28x28; only 3-channel models default to CIFAR-10)"},
+		{[]string{"--model", free}, "(its input is not declared;"},
 		{[]string{"--model", "lenet", "--data", "synthetic", "--batch-size", "0"}, "--batch-size must be at least 1"},
 		{[]string{"--model", "lenet", "--data", "synthetic", "--lr", "-1"}, "--lr must be positive"},
 		{[]string{"--model", "lenet", "--data", "synthetic", "--epochs", "0"}, "--epochs must be at least 1"},

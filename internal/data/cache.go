@@ -37,6 +37,14 @@ type cacheSplit struct {
 	N, C, H, W int
 }
 
+// DefaultCacheDir is the folder cnnctl caches into when Options.CacheDir is
+// empty: $XDG_CACHE_HOME/cnnctl, else the user cache directory
+// (os.UserCacheDir)/cnnctl. Decoded imagefolders live there, and train's
+// default CIFAR-10 download under cifar10/.
+func DefaultCacheDir() (string, error) {
+	return cacheDir(Options{})
+}
+
 func cacheDir(opts Options) (string, error) {
 	if opts.CacheDir != "" {
 		return opts.CacheDir, nil

@@ -200,3 +200,36 @@ func (s *Split) Subset(idx []int) *Split {
 	}
 	return out
 }
+
+// SameSource reports whether two specs name the same data set: the same kind
+// (aliases such as cifar-10 or fmnist count as theirs) and the same path once
+// made absolute ("~/" expanded, fashion-mnist's default filled in).
+func SameSource(a, b string) bool {
+	return canonical(a) == canonical(b)
+}
+
+func canonical(spec string) string {
+	kind, p, _ := strings.Cut(spec, ":")
+	kind = strings.ToLower(strings.TrimSpace(kind))
+	switch kind {
+	case "cifar-10":
+		kind = "cifar10"
+	case "fashionmnist", "fmnist":
+		kind = "fashion-mnist"
+	}
+	if kind == "synthetic" {
+		return kind + ":" + p
+	}
+	if kind == "fashion-mnist" && p == "" {
+		p = DefaultFashionMNISTDir
+	}
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if abs, err := filepath.Abs(p); err == nil && p != "" {
+		p = abs
+	}
+	return kind + ":" + filepath.Clean(p)
+}

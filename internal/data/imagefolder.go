@@ -275,15 +275,21 @@ func (src *source) assignLayout(root string) (classes []string, train, test []im
 	if depth == 3 && !hasSplit(src.files, "test") {
 		testName = "val"
 	}
+	// The classes are the train/ folders'; a tree with only test/ (or val/),
+	// for evaluation, takes them from there.
+	classSplit := "train"
+	if !hasSplit(src.files, "train") {
+		classSplit = testName
+	}
 	seen := map[string]bool{}
 	for _, f := range src.files {
-		if f.split == "train" && !seen[f.class] {
+		if f.split == classSplit && !seen[f.class] {
 			seen[f.class] = true
 			classes = append(classes, f.class)
 		}
 	}
 	if len(classes) == 0 {
-		return nil, nil, nil, fmt.Errorf("imagefolder %s: no train/ images", root)
+		return nil, nil, nil, fmt.Errorf("imagefolder %s: no train/, test/ or val/ images", root)
 	}
 	sort.Strings(classes)
 	index := map[string]int32{}
@@ -339,7 +345,7 @@ func decodeSource(root string, src *source, opts Options) (*Dataset, error) {
 	// The first decodable image fixes the size.
 	h, w := 0, 0
 	var firstErr error
-	for _, f := range trainFiles {
+	for _, f := range slices.Concat(trainFiles, testFiles) {
 		img, err := decodeFile(f)
 		if err != nil {
 			if !opts.SkipBadImages {
@@ -353,7 +359,7 @@ func decodeSource(root string, src *source, opts Options) (*Dataset, error) {
 		break
 	}
 	if h == 0 || w == 0 {
-		return nil, fmt.Errorf("imagefolder %s: no train image decodes: %v", root, firstErr)
+		return nil, fmt.Errorf("imagefolder %s: no image decodes: %v", root, firstErr)
 	}
 
 	d := &Dataset{Classes: classes}
@@ -467,8 +473,8 @@ func decodeSource(root string, src *source, opts Options) (*Dataset, error) {
 	if len(testFiles) > 0 {
 		d.Test = build(testFiles, testPix, results[len(trainFiles):])
 	}
-	if d.Train.N == 0 {
-		return nil, fmt.Errorf("imagefolder %s: no train image decodes", root)
+	if d.Train.N == 0 && (d.Test == nil || d.Test.N == 0) {
+		return nil, fmt.Errorf("imagefolder %s: no image decodes", root)
 	}
 	return d, nil
 }

@@ -269,3 +269,68 @@ func TestSynthetic(t *testing.T) {
 	_, err = Open("synthetic:3x32", Options{})
 	wantErr(t, err, "want CxHxW")
 }
+
+// TestImageFolderTestOnly: a folder or tarball holding only test/ (or val/)
+// opens for evaluation: no training images, every image in the test split,
+// classes from its folders; the cache keeps it so.
+func TestImageFolderTestOnly(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "only-test")
+	writeFolder(t, filepath.Join(root, "test"), []string{"b", "a", "c"}, 3)
+	files := map[string][]byte{}
+	for c, name := range []string{"b", "a"} {
+		for i := range 4 {
+			files["export/val/"+name+"/"+string(rune('a'+i))+".png"] = pngBytes(t, testImage(4, 3, uint8(10*c+i)))
+		}
+	}
+	tgz := filepath.Join(t.TempDir(), "only-val.tar.gz")
+	tarGz(t, tgz, files)
+	cache := t.TempDir()
+	for _, tc := range []struct {
+		spec    string
+		n       int
+		classes string
+	}{
+		{"imagefolder:" + root, 9, "a,b,c"},
+		{"imagefolder:" + tgz, 8, "a,b"},
+	} {
+		for _, pass := range []string{"decoded", "cached"} {
+			d, err := Open(tc.spec, Options{CacheDir: cache})
+			if err != nil {
+				t.Fatalf("%s (%s): %v", tc.spec, pass, err)
+			}
+			if d.Train == nil || d.Train.N != 0 || d.Test == nil || d.Test.N != tc.n || strings.Join(d.Classes, ",") != tc.classes {
+				t.Fatalf("%s (%s): train %v, test %v, classes %v; want 0 train, %d test, %s", tc.spec, pass, d.Train, d.Test, d.Classes, tc.n, tc.classes)
+			}
+			if pass == "cached" && d.Decoded != 0 {
+				t.Errorf("%s: decoded %d images again, want the cache", tc.spec, d.Decoded)
+			}
+			if in := d.Info(); len(in.Splits) != 1 || in.Splits[0].Name != "test" || in.Splits[0].N != tc.n {
+				t.Errorf("%s: info splits %+v, want only test with %d images", tc.spec, in.Splits, tc.n)
+			}
+		}
+	}
+	d, _ := Open("imagefolder:"+root, Options{NoCache: true})
+	checkPixel(t, d.Test, 0, 10) // a/a.png: class b was written first, so a's base is 10
+}
+
+func TestSameSource(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"cifar10:data", "cifar-10:" + filepath.Join(wd, "data"), true},
+		{"cifar10:data", "cifar10:./data/", true},
+		{"fashion-mnist", "fmnist:" + DefaultFashionMNISTDir, true},
+		{"imagefolder:a", "imagefolder:b", false},
+		{"cifar10:data", "imagefolder:data", false},
+		{"synthetic", "synthetic:1x28x28", false},
+	} {
+		if got := SameSource(tc.a, tc.b); got != tc.same {
+			t.Errorf("SameSource(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}

@@ -73,3 +73,34 @@ func TestRealFashionMNIST(t *testing.T) {
 	}
 	t.Logf("mean %.4f std %.4f", si.Mean[0], si.Std[0])
 }
+
+// TestCIFARSubsetFixture checks the committed CIFAR-10 JPEG subset that
+// scripts/test-accuracy.sh trains on against what testdata/README.md says:
+// 400 train and 100 test images of each class, 3x32x32.
+func TestCIFARSubsetFixture(t *testing.T) {
+	d, err := Open("imagefolder:../../testdata/cifar10-jpeg-subset.tar.gz", Options{NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+	if !slices.Equal(d.Classes, want) {
+		t.Errorf("classes %q, want %q", d.Classes, want)
+	}
+	for _, s := range []struct {
+		name string
+		sp   *Split
+		per  int
+	}{{"train", d.Train, 400}, {"test", d.Test, 100}} {
+		if s.sp == nil {
+			t.Fatalf("no %s split", s.name)
+		}
+		if s.sp.N != 10*s.per || s.sp.C != 3 || s.sp.H != 32 || s.sp.W != 32 {
+			t.Fatalf("%s split: %d images of %dx%dx%d, want %d of 3x32x32", s.name, s.sp.N, s.sp.C, s.sp.H, s.sp.W, 10*s.per)
+		}
+		for c, n := range s.sp.Stats(s.name, 10).Counts {
+			if n != s.per {
+				t.Errorf("%s: class %s has %d images, want %d", s.name, want[c], n, s.per)
+			}
+		}
+	}
+}

@@ -80,7 +80,9 @@ type Info struct {
 // per-channel pixel mean and std in [0,1] units.
 func (d *Dataset) Info() Info {
 	in := Info{Kind: d.Kind, Name: d.Name, Path: d.Path, Classes: d.Classes, DefaultMean: d.Mean, DefaultStd: d.Std}
-	in.Splits = append(in.Splits, d.Train.Stats("train", len(d.Classes)))
+	if d.Train.N > 0 || d.Test == nil {
+		in.Splits = append(in.Splits, d.Train.Stats("train", len(d.Classes)))
+	}
 	if d.Test != nil {
 		in.Splits = append(in.Splits, d.Test.Stats("test", len(d.Classes)))
 	}
