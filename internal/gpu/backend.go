@@ -247,10 +247,16 @@ func (b *Backend) Close() error {
 			closing = fmt.Errorf("gpu: close: destroy context: %w", err)
 		}
 	})
+	close(b.work)
+	return b.closeErr(closing)
+}
+
+// closeErr marks b closed and says what Close returns: the first error
+// unless Err or Sync has returned it already, else closing's own error.
+func (b *Backend) closeErr(closing error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
-	close(b.work)
 	if err := b.firstErr(); err != nil && !b.reported {
 		b.reported = true
 		return err

@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -165,6 +166,45 @@ func TestOutOfMemory(t *testing.T) {
 		if r := max(v, 0); got[i] != r {
 			t.Fatalf("after out of memory, relu(%g) = %g: the backend stopped working", v, got[i])
 		}
+	}
+}
+
+// TestErrorReporting runs without a GPU: a failed allocation is reported
+// by Err but skips no later op, an op or driver failure does, and Close
+// returns an error only if nobody has been told of it yet.
+func TestErrorReporting(t *testing.T) {
+	b := &Backend{}
+	oom := fmt.Errorf("gpu: new 8x3: out of GPU memory: %w", cu.OutOfMemory)
+	b.recordAlloc(oom)
+	if c := b.call("relu"); c.err != nil {
+		t.Errorf("after a failed allocation an op is skipped: %v", c.err)
+	}
+	if err := b.Err(); err != oom {
+		t.Errorf("Err() = %v, want the allocation error", err)
+	}
+	if err := b.closeErr(nil); err != nil {
+		t.Errorf("Close returned %v again after Err had reported it", err)
+	}
+
+	b = &Backend{}
+	b.recordAlloc(oom)
+	if err := b.closeErr(nil); err != oom {
+		t.Errorf("Close of a backend whose error nobody read = %v, want it", err)
+	}
+
+	b = &Backend{}
+	bad := errors.New("gpu: sync: illegal address")
+	b.record(bad)
+	if c := b.call("relu"); c.err != errSkipped {
+		t.Errorf("after a kernel failure an op runs (err %v)", c.err)
+	}
+	b.recordAlloc(oom)
+	if err := b.Err(); err != bad {
+		t.Errorf("Err() = %v, want the first failure %v", err, bad)
+	}
+	closing := errors.New("destroy context")
+	if err := b.closeErr(closing); err != closing {
+		t.Errorf("Close = %v, want its own failure once the first was reported", err)
 	}
 }
 
