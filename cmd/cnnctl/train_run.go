@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -182,7 +183,7 @@ func runTrain(o *trainOptions) error {
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := run.Execute(ctx)
-	if res != nil && res.Stopped {
+	if res != nil && res.Stopped && errors.Is(err, context.Canceled) {
 		fmt.Fprintf(log, "interrupted: the state is saved in %s\ncontinue with the same command and --resume auto\n", res.LastPath)
 		return errInterrupted
 	}

@@ -117,15 +117,30 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	if r.Resume != nil {
 		saved = r.Resume.Epoch
 	}
-	save := func(path string, epoch int, valTop1 float64) error {
+	// write saves a checkpoint of the current state to path.
+	write := func(path string, epoch int, valTop1 float64) error {
 		ck, err := Snapshot(m, meta)
 		if err != nil {
 			return err
 		}
 		ck.Epoch, ck.Step, ck.OptimizerStep = epoch, step, opt.Step
+		// Before the first validation there is no best score yet (-Inf,
+		// which JSON cannot hold): 0 with epoch 0 reads back as "none".
 		ck.BestTop1, ck.ValTop1 = res.Best, valTop1
+		if math.IsInf(res.Best, -1) {
+			ck.BestTop1 = 0
+		}
 		ck.Optim = opt.State()
 		if err := checkpoint.Save(path, ck); err != nil {
+			return err
+		}
+		if path == res.LastPath {
+			saved = epoch
+		}
+		return nil
+	}
+	save := func(path string, epoch int, valTop1 float64) error {
+		if err := write(path, epoch, valTop1); err != nil {
 			kept := "no earlier checkpoint was written"
 			if _, serr := os.Stat(path); serr == nil {
 				kept = path + " still holds the previous checkpoint"
@@ -135,9 +150,6 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 				return nil
 			}
 			return fmt.Errorf("%w; %s; free some space or pick a writable --out, then run again with --resume auto (or pass --keep-going-on-save-error to train on without checkpoints)", err, kept)
-		}
-		if path == res.LastPath {
-			saved = epoch
 		}
 		return nil
 	}
@@ -193,10 +205,16 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 			r.Progress.Step(bi, lossSum/float64(seen), float64(correct)/float64(seen), float64(seen)/time.Since(t0).Seconds())
 			if ctx.Err() != nil {
 				it.Close()
-				res.Stopped = true
-				if err := save(res.LastPath, epoch, 0); err != nil {
-					return res, fmt.Errorf("interrupted, and saving %s failed: %w", res.LastPath, err)
+				// Stopped is claimed only once the state is on disk; an
+				// interrupt never trains on past a failed save.
+				if err := write(res.LastPath, epoch, 0); err != nil {
+					kept := "nothing of this run is saved"
+					if saved >= 0 {
+						kept = fmt.Sprintf("%s still holds epoch %d", res.LastPath, saved)
+					}
+					return res, fmt.Errorf("interrupted at epoch %d step %d, and saving %s failed: %w; %s", epoch+1, step, res.LastPath, err, kept)
 				}
+				res.Stopped = true
 				return res, ctx.Err()
 			}
 		}
