@@ -102,11 +102,17 @@ func runEval(o *evalOptions) error {
 		return err
 	}
 	if o.JSON {
-		return printJSON(o.f, ev)
+		if err := printJSON(o.f, ev); err != nil {
+			return err
+		}
+		return nonFiniteOutputs("eval", ev.NonFinite, ev.N)
 	}
 	w := o.f.Out
 	fmt.Fprintf(w, "%s on %s (%s split, %d images)\n", o.Ckpt, ds.Name, name, ev.N)
 	fmt.Fprintf(w, "top-1 %.4f   top-5 %.4f   loss %.4f\n\n", ev.Top1, ev.Top5, ev.Loss)
+	if ev.NonFinite > 0 {
+		fmt.Fprintf(w, "NON-FINITE OUTPUTS (NaN/Inf) for %d of %d images: counted as wrong, in no column below\n\n", ev.NonFinite, ev.N)
+	}
 	width := len("class")
 	for i, c := range ev.Classes {
 		width = max(width, len(fmt.Sprintf("%d %s", i, c)))
@@ -126,7 +132,7 @@ func runEval(o *evalOptions) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(rows: true class; columns: predicted class)")
-	return nil
+	return nonFiniteOutputs("eval", ev.NonFinite, ev.N)
 }
 
 // evalSplit picks the split to evaluate.

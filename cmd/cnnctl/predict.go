@@ -29,6 +29,8 @@ type prediction struct {
 	Path   string      `json:"path"`
 	Top    []classProb `json:"top"`
 	Logits []float32   `json:"logits"`
+	// NonFinite: the logits hold NaN or Inf; Top and Logits are empty.
+	NonFinite bool `json:"non_finite,omitempty"`
 }
 
 type classProb struct {
@@ -95,8 +97,14 @@ func runPredict(o *predictOptions) error {
 		return fmt.Errorf("predict: %w", err)
 	}
 	preds := make([]prediction, len(o.Images))
+	bad := 0
 	for i, path := range o.Images {
 		row := logits[i*k : (i+1)*k]
+		if !finiteRow(row) {
+			preds[i] = prediction{Path: path, Top: []classProb{}, Logits: []float32{}, NonFinite: true}
+			bad++
+			continue
+		}
 		probs := softmax(row)
 		p := prediction{Path: path, Logits: append([]float32(nil), row...)}
 		for _, j := range train.TopK(row, o.TopK) {
@@ -105,15 +113,21 @@ func runPredict(o *predictOptions) error {
 		preds[i] = p
 	}
 	if o.JSON {
-		return printJSON(o.f, preds)
+		if err := printJSON(o.f, preds); err != nil {
+			return err
+		}
+		return nonFiniteOutputs("predict", bad, len(preds))
 	}
 	for _, p := range preds {
 		fmt.Fprintf(o.f.Out, "%s\n", p.Path)
+		if p.NonFinite {
+			fmt.Fprintf(o.f.Out, "  no prediction: the model's output is not finite (NaN/Inf)\n")
+		}
 		for _, t := range p.Top {
 			fmt.Fprintf(o.f.Out, "  %6.2f%%  %s\n", t.Prob*100, t.Class)
 		}
 	}
-	return nil
+	return nonFiniteOutputs("predict", bad, len(preds))
 }
 
 // loadImage decodes a PNG or JPEG into dst (C,H,W), normalised like the
