@@ -111,15 +111,17 @@ func TestInterruptInEpoch1Saves(t *testing.T) {
 }
 
 // TestInterruptSaveFailureIsNotSuccess: when the save on SIGINT fails
-// (OUT/last is a non-empty folder, so the rename cannot replace it), the run
+// (OUT/last is made a non-empty folder once the run started, so the rename
+// cannot replace it), the run
 // must not claim a saved state nor exit 130.
 func TestInterruptSaveFailureIsNotSuccess(t *testing.T) {
 	bin := buildCLI(t)
 	out := filepath.Join(t.TempDir(), "run")
+	cmd, stderr, done := startTrain(t, bin, trainArgs(out, 2, "--batch-size", "8")...)
 	if err := os.MkdirAll(filepath.Join(out, "last", "blocker"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, done := startTrainSignal(t, bin, syscall.SIGINT, trainArgs(out, 2, "--batch-size", "8")...)
+	cmd.Process.Signal(syscall.SIGINT)
 	code := exitCode(t, <-done)
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d\n%s", code, exitFailure, stderr)

@@ -40,6 +40,13 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if !o.DryRun {
+		lock, err := claimOut(o)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+	}
 	var resume *checkpoint.Checkpoint
 	switch o.Resume {
 	case "":
