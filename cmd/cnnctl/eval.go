@@ -93,6 +93,10 @@ func runEval(o *evalOptions) error {
 	if err != nil {
 		return err
 	}
+	o.Batch = min(o.Batch, split.N) // a larger batch allocates for nothing
+	if err := checkInferenceMemory(lm, o.Batch); err != nil {
+		return err
+	}
 	loader, err := data.NewLoader(split, data.LoaderOptions{BatchSize: o.Batch, Mean: ck.Mean, Std: ck.Std, Workers: 2})
 	if err != nil {
 		return err

@@ -123,7 +123,7 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkGPUMemory(be, plan, o.Batch); err != nil {
+	if err := checkMemory(be, plan, o.Batch); err != nil {
 		return err
 	}
 	model, err := zoo.Build(spec, be, in, len(ds.Classes), o.Seed)
@@ -239,21 +239,27 @@ type memoryPlan struct {
 }
 
 func planMemory(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int) (memoryPlan, error) {
+	slots := int64(3) // weights, grads, momentum
+	if o.Opt != "sgd" {
+		slots = 4
+	}
+	return planFor(spec, in, classes, slots, 2)
+}
+
+// planFor is the plan with slots copies of the parameters and acts copies
+// of every layer's output per image (2 for training: output and gradient).
+func planFor(spec *zoo.Spec, in tensor.Shape, classes int, slots, acts int64) (memoryPlan, error) {
 	rep, err := zoo.Summary(spec, in, classes)
 	if err != nil {
 		return memoryPlan{}, err
 	}
-	var act int64
+	act := int64(in.Numel()) // the input batch
 	for _, r := range rep.Rows {
 		if r.Leaf {
 			act += int64(r.Out.Numel())
 		}
 	}
-	slots := int64(3) // weights, grads, momentum
-	if o.Opt != "sgd" {
-		slots = 4
-	}
-	return memoryPlan{params: rep.Params, macs: rep.MACs, paramBytes: rep.Params * 4 * slots, actPerImage: act * 4 * 2}, nil
+	return memoryPlan{params: rep.Params, macs: rep.MACs, paramBytes: rep.Params * 4 * slots, actPerImage: act * 4 * acts}, nil
 }
 
 func (p memoryPlan) bytes(batch int) int64 { return p.paramBytes + p.actPerImage*int64(batch) }
@@ -274,11 +280,10 @@ func checkGPUMemory(be tensor.Backend, p memoryPlan, batch int) error {
 		return nil
 	}
 	info := g.Info()
-	if need := p.bytes(batch); info.FreeMem > 0 && need > info.FreeMem {
-		return fmt.Errorf("out of GPU memory before starting: batch %d needs about %.0f MiB, %s has %.0f MiB free; the largest batch that fits is about %d (try --batch-size %d)",
-			batch, mib(need), info.Name, mib(info.FreeMem), p.largestBatch(info.FreeMem), p.largestBatch(info.FreeMem))
+	if info.FreeMem <= 0 {
+		return nil
 	}
-	return nil
+	return memoryFit(p, batch, info.FreeMem, fmt.Sprintf("%s has %.0f MiB free", info.Name, mib(info.FreeMem)), "GPU ")
 }
 
 // dryRun prints the plan: parameters, MACs and the memory estimate, and
@@ -298,6 +303,9 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	}
 	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
 		mib(p.paramBytes), mib(p.actPerImage*int64(o.Batch)), o.Batch, mib(p.bytes(o.Batch)))
+	if avail, source := hostMemory(); avail > 0 {
+		fmt.Fprintf(w, "host:        %.0f MiB %s, fits: %v, largest batch about %d\n", mib(avail), source, p.bytes(o.Batch) <= avail, p.largestBatch(avail))
+	}
 	if o.Device != "cpu" {
 		if gpus, err := gpu.Devices(); err == nil && len(gpus) > 0 {
 			g := gpus[0]
