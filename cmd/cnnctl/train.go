@@ -169,6 +169,9 @@ func (o *trainOptions) resolve() error {
 	case o.CropPad < 0:
 		return usagef("train: --crop-padding must not be negative, got %d", o.CropPad)
 	}
+	if err := checkFiniteFlags(o.f, o.cmd); err != nil {
+		return err
+	}
 	switch o.NaN {
 	case "off", "step", "layer":
 	default:
