@@ -46,4 +46,3 @@ func checkFiniteFlags(f *Factory, cmd *cobra.Command) error {
 	})
 	return err
 }
-
