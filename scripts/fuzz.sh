@@ -11,6 +11,7 @@ targets=(
   "./internal/data FuzzCIFAR"
   "./internal/zoo FuzzParse"
   "./internal/checkpoint FuzzLoad"
+  "./internal/checkpoint FuzzMetadata"
 )
 start=$SECONDS
 for t in "${targets[@]}"; do

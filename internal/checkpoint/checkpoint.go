@@ -17,12 +17,19 @@ import (
 	"github.com/cnnctl/cnnctl/internal/safetensors"
 )
 
-// Version is the checkpoint format version this build writes and reads.
-const Version = 1
+// Version is the checkpoint format version this build writes. It reads
+// this one and every older one:
+//
+//	1  the CRC-32 in the metadata covers the tensor data only
+//	2  a second CRC-32, of the metadata text itself (model, classes,
+//	   normalisation, recipe, scores: all that affects results), is stored
+//	   beside it under "cnnctl.crc32"
+const Version = 2
 
 const (
 	formatName = "cnnctl-checkpoint"
 	metaKey    = "cnnctl"
+	metaCRCKey = "cnnctl.crc32"
 	optimKey   = "optim."
 )
 
@@ -57,7 +64,8 @@ type Meta struct {
 	Recipe map[string]any `json:"recipe,omitempty"`
 	// NumBatchesTracked per BatchNorm layer (PyTorch keeps it as int64).
 	NumBatchesTracked map[string]int64 `json:"num_batches_tracked,omitempty"`
-	// CRC is the CRC-32 (IEEE) of all tensor data in file order.
+	// CRC is the CRC-32 (IEEE) of all tensor data in file order (the
+	// metadata text has its own, outside it: see Version).
 	CRC uint32 `json:"crc32"`
 }
 
@@ -80,7 +88,12 @@ type Checkpoint struct {
 // Save writes ck to path atomically (temp file in the same folder, fsync,
 // rename, fsync of the folder).
 func Save(path string, ck *Checkpoint) error {
-	ck.Format, ck.Version = formatName, Version
+	return saveVersion(path, ck, Version)
+}
+
+// saveVersion writes format version v (tests write version 1 files with it).
+func saveVersion(path string, ck *Checkpoint, v int) error {
+	ck.Format, ck.Version = formatName, v
 	tensors := make([]safetensors.Tensor, 0, len(ck.State)+len(ck.Optim))
 	for _, t := range ck.State {
 		tensors = append(tensors, safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: t.Data})
@@ -99,7 +112,10 @@ func Save(path string, ck *Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", path, err)
 	}
-	md := map[string]string{metaKey: string(meta), "format": formatName, "version": strconv.Itoa(Version)}
+	md := map[string]string{metaKey: string(meta), "format": formatName, "version": strconv.Itoa(v)}
+	if v >= 2 {
+		md[metaCRCKey] = fmt.Sprintf("%08x", crc32.ChecksumIEEE(meta))
+	}
 	if err := safetensors.WriteFile(path, tensors, md); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -116,6 +132,14 @@ func Load(path string) (*Checkpoint, error) {
 	if !ok {
 		return nil, fmt.Errorf("load checkpoint %s: not a cnnctl checkpoint (a safetensors file without cnnctl metadata; to use PyTorch weights run 'cnnctl import')", path)
 	}
+	// The metadata's own checksum is checked before it is parsed: a
+	// flipped bit in the normalisation or the class names must not load.
+	sum, hasSum := f.Metadata[metaCRCKey]
+	if hasSum {
+		if got := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(raw))); got != sum {
+			return nil, fmt.Errorf("load checkpoint %s: metadata checksum %s does not match the recorded %q: the file is corrupt (its model, classes, normalisation or recipe changed after it was written)", path, got, sum)
+		}
+	}
 	ck := &Checkpoint{Optim: map[string][]float32{}}
 	if err := json.Unmarshal([]byte(raw), &ck.Meta); err != nil {
 		return nil, fmt.Errorf("load checkpoint %s: metadata: %w", path, err)
@@ -123,8 +147,11 @@ func Load(path string) (*Checkpoint, error) {
 	if ck.Format != formatName {
 		return nil, fmt.Errorf("load checkpoint %s: format %q is not %q", path, ck.Format, formatName)
 	}
-	if ck.Version != Version {
-		return nil, fmt.Errorf("load checkpoint %s: format version %d, this cnnctl reads version %d: %w", path, ck.Version, Version, ErrVersion)
+	if ck.Version < 1 || ck.Version > Version {
+		return nil, fmt.Errorf("load checkpoint %s: format version %d, this cnnctl reads versions 1 to %d: %w", path, ck.Version, Version, ErrVersion)
+	}
+	if ck.Version >= 2 && !hasSum {
+		return nil, fmt.Errorf("load checkpoint %s: version %d file without its metadata checksum (%s): the file is corrupt or was edited", path, ck.Version, metaCRCKey)
 	}
 	tensors := f.Tensors
 	if got := checksum(tensors); got != ck.CRC {
