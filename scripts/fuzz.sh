@@ -9,6 +9,7 @@ targets=(
   "./internal/safetensors FuzzRead"
   "./internal/data FuzzIDX"
   "./internal/data FuzzCIFAR"
+  "./internal/data FuzzCache"
   "./internal/zoo FuzzParse"
   "./internal/checkpoint FuzzLoad"
   "./internal/checkpoint FuzzMetadata"

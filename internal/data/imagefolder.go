@@ -91,10 +91,12 @@ func openImageFolder(p string, opts Options) (*Dataset, error) {
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("no image cache: %v", err))
 		} else {
+			warnings = append(warnings, removeStaleTemps(dir)...)
 			cachePath = filepath.Join(dir, "imagefolder-"+key+".bin")
 			d, err := readCache(cachePath)
 			if err == nil {
 				d.Cache = cachePath
+				d.Warnings = warnings
 				return d, nil
 			}
 			if !errors.Is(err, fs.ErrNotExist) {
