@@ -15,13 +15,7 @@ import (
 // TestCacheFlippedByte: one flipped pixel in the cache is caught by its
 // checksum; the folder is decoded again (it used to be read as is).
 func TestCacheFlippedByte(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "imgs")
-	cache := t.TempDir()
-	writeFolder(t, root, []string{"x", "y"}, 3)
-	first, err := Open("imagefolder:"+root, Options{CacheDir: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, cache, first := cachedFolder(t, 3)
 	b, err := os.ReadFile(first.Cache)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +35,19 @@ func TestCacheFlippedByte(t *testing.T) {
 	if third, err := Open("imagefolder:"+root, Options{CacheDir: cache}); err != nil || third.Decoded != 0 {
 		t.Errorf("the rewritten cache is not used: %v", err)
 	}
+}
+
+// cachedFolder writes a folder of two classes of per images and opens it
+// once through a new cache folder.
+func cachedFolder(t *testing.T, per int) (root, cache string, d *Dataset) {
+	t.Helper()
+	root, cache = filepath.Join(t.TempDir(), "imgs"), t.TempDir()
+	writeFolder(t, root, []string{"x", "y"}, per)
+	d, err := Open("imagefolder:"+root, Options{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, cache, d
 }
 
 // TestCacheStaleTemps: a temporary file of a cache build whose process is
