@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"image"
 	"image/png"
@@ -51,37 +52,16 @@ func TestImportRefusesNonFinite(t *testing.T) {
 // prints no percentages, and both exit 1 saying the outputs are not finite.
 func TestEvalPredictNonFiniteModel(t *testing.T) {
 	dir := t.TempDir()
-	spec, err := zoo.Load("lenet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := cpu.New()
-	defer be.Close()
-	in := tensor.Shape{3, 32, 32}
-	m, err := zoo.Build(spec, be, in, 10, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	classes := make([]string, 10)
-	for i := range classes {
-		classes[i] = "class" + itoa(i)
-	}
-	ck, err := train.Snapshot(m, checkpoint.Meta{Model: "lenet", ModelYAML: string(spec.Source), ConfigHash: spec.Hash(),
-		Input: in, Classes: classes, Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}, Data: "synthetic"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range ck.State {
-		if ck.State[i].Name == "fc3.weight" {
-			for j := range ck.State[i].Data {
-				ck.State[i].Data[j] = float32(math.NaN())
+	path := filepath.Join(dir, "nan.ckpt")
+	lenetCheckpoint(t, path, func(ck *checkpoint.Checkpoint) {
+		for i := range ck.State {
+			if ck.State[i].Name == "fc3.weight" {
+				for j := range ck.State[i].Data {
+					ck.State[i].Data[j] = float32(math.NaN())
+				}
 			}
 		}
-	}
-	path := filepath.Join(dir, "nan.ckpt")
-	if err := checkpoint.Save(path, ck); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	code, stdout, stderr := cli(t, "eval", path, "--device", "cpu")
 	if code != exitFailure {
@@ -103,14 +83,7 @@ func TestEvalPredictNonFiniteModel(t *testing.T) {
 	}
 
 	img := filepath.Join(dir, "x.png")
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := png.Encode(f, image.NewRGBA(image.Rect(0, 0, 32, 32))); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writePNG(t, img, 32, 32, 0)
 	code, stdout, stderr = cli(t, "predict", path, img, "--device", "cpu")
 	if code != exitFailure || strings.Contains(stdout, "NaN%") || !strings.Contains(stdout, "no prediction: the model's output is not finite") {
 		t.Errorf("predict: exit %d, want %d, and no NaN%%:\n%s%s", code, exitFailure, stdout, stderr)
@@ -120,5 +93,53 @@ func TestEvalPredictNonFiniteModel(t *testing.T) {
 	var preds []map[string]any
 	if err := json.Unmarshal([]byte(stdout), &preds); err != nil || code != exitFailure || len(preds) != 1 || preds[0]["non_finite"] != true {
 		t.Errorf("predict --json: exit %d, err %v:\n%s", code, err, stdout)
+	}
+}
+
+// lenetCheckpoint writes a checkpoint of a freshly built LeNet for 3x32x32
+// synthetic data at path, after edit (nil: none) has changed it.
+func lenetCheckpoint(t *testing.T, path string, edit func(*checkpoint.Checkpoint)) {
+	t.Helper()
+	spec, err := zoo.Load("lenet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := cpu.New()
+	defer be.Close()
+	in := tensor.Shape{3, 32, 32}
+	m, err := zoo.Build(spec, be, in, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := make([]string, 10)
+	for i := range classes {
+		classes[i] = "class" + itoa(i)
+	}
+	ck, err := train.Snapshot(m, checkpoint.Meta{Model: "lenet", ModelYAML: string(spec.Source), ConfigHash: spec.Hash(),
+		Input: in, Classes: classes, Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}, Data: "synthetic"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(ck)
+	}
+	if err := checkpoint.Save(path, ck); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writePNG writes a w x h RGB image of value v (and v+1, v+2 by channel).
+func writePNG(t *testing.T, path string, w, h int, v uint8) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = v, v+1, v+2, 255
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
