@@ -104,7 +104,10 @@ func runTrain(o *trainOptions) error {
 	// output per class.
 	rep, err := zoo.Summary(spec, in, len(ds.Classes))
 	if err != nil {
-		return err
+		return usageError{err}
+	}
+	if aug := o.CropPad; strings.Contains(o.Augment, "crop") && (aug > in[1] || aug > in[2]) {
+		return usagef("train: --crop-padding %d is more than the %dx%d images: at most %d", aug, in[1], in[2], min(in[1], in[2]))
 	}
 	if n := rep.Out.Numel(); n != len(ds.Classes) {
 		return fmt.Errorf("model %s (%s) ends with output %v per image, but the data has %d classes: end the model with a layer of out: classes (e.g. {type: linear, name: fc, out: classes})",
