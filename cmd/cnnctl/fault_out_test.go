@@ -98,3 +98,27 @@ func TestRerunIntoFinishedRun(t *testing.T) {
 		t.Errorf("a run that failed before training left %s", none)
 	}
 }
+
+// TestResumeAfterTornMetrics: a metrics.jsonl whose last line a kill cut
+// short no longer blocks --resume auto; the line is dropped with a note.
+func TestResumeAfterTornMetrics(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := runCLI(t, trainArgs(out, 1)...); code != 0 {
+		t.Fatalf("epoch 1: exit %d\n%s", code, stderr)
+	}
+	f, err := os.OpenFile(filepath.Join(out, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"epoch":2,"step":6`)
+	f.Close()
+	args := slices.DeleteFunc(trainArgs(out, 2, "--resume", "auto"), func(s string) bool { return s == "-q" })
+	code, _, stderr := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("--resume auto after a torn metrics line: exit %d\n%s", code, stderr)
+	}
+	mustContain(t, "the resume", stderr, "metrics.jsonl ended in a line cut short")
+	if got := metricEpochs(t, out); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("metrics epochs %v, want [1 2]", got)
+	}
+}

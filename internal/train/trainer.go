@@ -100,6 +100,9 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		if ck.BestTop1 > 0 || ck.Epoch > 0 {
 			best = ck.BestTop1
 		}
+		if _, torn, _ := readMetrics(cfg.Out); torn {
+			r.Progress.Note("metrics.jsonl ended in a line cut short (a kill during its write): it is dropped")
+		}
 		if err := truncateMetrics(cfg.Out, ck.Epoch); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
