@@ -60,6 +60,13 @@ type Meta struct {
 	OptimizerStep int     `json:"optimizer_step"`
 	BestTop1      float64 `json:"best_top1"`
 	ValTop1       float64 `json:"val_top1"`
+	// EpochLossSum, EpochCorrect, EpochSeen and EpochSeconds are the
+	// running sums of the unfinished epoch of a mid-epoch checkpoint
+	// (Ctrl-C), so that the resumed epoch's metrics cover all its steps.
+	EpochLossSum float64 `json:"epoch_loss_sum,omitempty"`
+	EpochCorrect int     `json:"epoch_correct,omitempty"`
+	EpochSeen    int     `json:"epoch_seen,omitempty"`
+	EpochSeconds float64 `json:"epoch_seconds,omitempty"`
 	// Recipe holds the resolved training options (flags and config).
 	Recipe map[string]any `json:"recipe,omitempty"`
 	// NumBatchesTracked per BatchNorm layer (PyTorch keeps it as int64).

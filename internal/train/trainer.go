@@ -81,6 +81,8 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	}
 	meta := r.Meta
 	startEpoch, skip := 0, 0
+	// carry is the unfinished epoch's sums of a mid-epoch checkpoint.
+	var carry checkpoint.Meta
 	var step int64
 	best := math.Inf(-1)
 	if ck := r.Resume; ck != nil {
@@ -96,6 +98,9 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		skip = int(ck.Step) - ck.Epoch*r.Train.Batches()
 		if skip < 0 || skip >= r.Train.Batches() {
 			skip = 0
+		}
+		if skip > 0 {
+			carry = ck.Meta
 		}
 		if ck.BestTop1 > 0 || ck.Epoch > 0 {
 			best = ck.BestTop1
@@ -167,9 +172,9 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 
 	for epoch := startEpoch; epoch < cfg.Epochs; epoch++ {
 		r.Progress.StartEpoch(epoch, cfg.Epochs, batches)
-		t0 := time.Now()
-		var lossSum float64
-		var correct, seen int
+		t0 := time.Now().Add(-time.Duration(carry.EpochSeconds * float64(time.Second)))
+		lossSum, correct, seen := carry.EpochLossSum, carry.EpochCorrect, carry.EpochSeen
+		carry = checkpoint.Meta{}
 		it := r.Train.Epoch(epoch, skip)
 		bi := skip
 		skip = 0
@@ -210,6 +215,7 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 				it.Close()
 				// Stopped is claimed only once the state is on disk; an
 				// interrupt never trains on past a failed save.
+				meta.EpochLossSum, meta.EpochCorrect, meta.EpochSeen, meta.EpochSeconds = lossSum, correct, seen, time.Since(t0).Seconds()
 				if err := write(res.LastPath, epoch, 0); err != nil {
 					kept := "nothing of this run is saved"
 					if saved >= 0 {
