@@ -37,6 +37,8 @@ func TestOutOfMemoryRefused(t *testing.T) {
 			[]string{"out of memory before starting: batch 10000000 needs about", "MiB available", "the largest batch that fits is about", "(try --batch-size "}},
 		{"layer", []string{"train", "--model", huge, "--data", "synthetic", "--device", "cpu", "--out", filepath.Join(dir, "b")}, exitFailure,
 			[]string{"out of memory before starting: the model's 12,332,000,000,010 parameters", "the model is too big for it"}},
+		{"bench batch", []string{"bench", "--model", "lenet", "--batch-size", "10000000", "--device", "cpu"}, exitFailure,
+			[]string{"out of memory before starting: batch 10000000 needs about", "the largest batch that fits is about"}},
 		// eval's batch is cut to the split (256 images): it runs.
 		{"eval batch", []string{"eval", filepath.Join(dir, "run", "last"), "--device", "cpu", "--batch-size", "10000000"}, 0, nil},
 	} {

@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cnnctl/cnnctl/internal/bench"
 	"github.com/cnnctl/cnnctl/internal/gpu"
 	"github.com/cnnctl/cnnctl/internal/tensor"
+	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
 // hostMemory is the memory this process may still use: MemAvailable from
@@ -110,4 +112,14 @@ func checkInferenceMemory(lm *loadedModel, batch int) error {
 		return err
 	}
 	return checkMemory(lm.be, p, batch)
+}
+
+// checkBenchMemory refuses a benchmark whose training step (SGD with
+// momentum) does not fit, as train does.
+func checkBenchMemory(be tensor.Backend, spec *zoo.Spec, cfg bench.Config) error {
+	p, err := planFor(spec, cfg.Input, cfg.Classes, 3, 2)
+	if err != nil {
+		return err
+	}
+	return checkMemory(be, p, cfg.Batch)
 }

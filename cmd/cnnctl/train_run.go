@@ -256,7 +256,7 @@ func planFor(spec *zoo.Spec, in tensor.Shape, classes int, slots, acts int64) (m
 	if err != nil {
 		return memoryPlan{}, err
 	}
-	act := int64(in.Numel()) // the input batch
+	act := int64(rep.In.Numel()) // the input batch
 	for _, r := range rep.Rows {
 		if r.Leaf {
 			act += int64(r.Out.Numel())
