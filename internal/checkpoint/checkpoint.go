@@ -100,6 +100,18 @@ func Save(path string, ck *Checkpoint) error {
 
 // saveVersion writes format version v (tests write version 1 files with it).
 func saveVersion(path string, ck *Checkpoint, v int) error {
+	tensors, md, err := encode(ck, v)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	if err := safetensors.WriteFile(path, tensors, md); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// encode turns ck into the tensors and metadata of a version v file.
+func encode(ck *Checkpoint, v int) ([]safetensors.Tensor, map[string]string, error) {
 	ck.Format, ck.Version = formatName, v
 	tensors := make([]safetensors.Tensor, 0, len(ck.State)+len(ck.Optim))
 	for _, t := range ck.State {
@@ -117,16 +129,13 @@ func saveVersion(path string, ck *Checkpoint, v int) error {
 	ck.CRC = checksum(tensors)
 	meta, err := json.Marshal(ck.Meta)
 	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", path, err)
+		return nil, nil, err
 	}
 	md := map[string]string{metaKey: string(meta), "format": formatName, "version": strconv.Itoa(v)}
 	if v >= 2 {
 		md[metaCRCKey] = fmt.Sprintf("%08x", crc32.ChecksumIEEE(meta))
 	}
-	if err := safetensors.WriteFile(path, tensors, md); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	return nil
+	return tensors, md, nil
 }
 
 // Load reads and verifies a checkpoint.
@@ -135,6 +144,12 @@ func Load(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
 	}
+	return decode(path, f)
+}
+
+// decode verifies a read safetensors file (named path in errors) and
+// returns the checkpoint it holds.
+func decode(path string, f *safetensors.File) (*Checkpoint, error) {
 	raw, ok := f.Metadata[metaKey]
 	if !ok {
 		return nil, fmt.Errorf("load checkpoint %s: not a cnnctl checkpoint (a safetensors file without cnnctl metadata; to use PyTorch weights run 'cnnctl import')", path)
