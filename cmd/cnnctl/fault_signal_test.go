@@ -86,7 +86,7 @@ func TestInterruptInEpoch1Saves(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
-			args := trainArgs(out, 2, "--batch-size", "8")
+			args := trainArgs(out, 2, "--batch-size", "4") // 256 steps an epoch
 			_, stderr, done := startTrainSignal(t, bin, sig, args...)
 			code := exitCode(t, <-done)
 			if code != exitInterrupted {
@@ -94,11 +94,11 @@ func TestInterruptInEpoch1Saves(t *testing.T) {
 			}
 			mustContain(t, "the interrupted run's message", stderr.String(), "the state is saved in "+filepath.Join(out, "last"), "--resume auto")
 			ck := mustLoad(t, filepath.Join(out, "last"))
-			if ck.Epoch != 0 || ck.Step <= 0 || ck.Step >= 128 {
+			if ck.Epoch != 0 || ck.Step <= 0 || ck.Step >= 256 {
 				t.Fatalf("OUT/last after %v in epoch 1: epoch %d step %d, want epoch 0 and a step inside epoch 1", sig, ck.Epoch, ck.Step)
 			}
 			// Without -q, so that the resume note is printed.
-			args = slices.DeleteFunc(trainArgs(out, 1, "--batch-size", "8", "--resume", "auto"), func(s string) bool { return s == "-q" })
+			args = slices.DeleteFunc(trainArgs(out, 1, "--batch-size", "4", "--resume", "auto"), func(s string) bool { return s == "-q" })
 			code, _, errOut := runCLI(t, args...)
 			if code != 0 {
 				t.Fatalf("--resume auto: exit %d\n%s", code, errOut)
@@ -117,10 +117,11 @@ func TestInterruptInEpoch1Saves(t *testing.T) {
 func TestInterruptSaveFailureIsNotSuccess(t *testing.T) {
 	bin := buildCLI(t)
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, stderr, done := startTrain(t, bin, trainArgs(out, 2, "--batch-size", "8")...)
+	cmd, stderr, done := startTrain(t, bin, trainArgs(out, 2, "--batch-size", "4")...)
 	if err := os.MkdirAll(filepath.Join(out, "last", "blocker"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(5 * time.Millisecond) // the signal handler is installed just after the data line
 	cmd.Process.Signal(syscall.SIGINT)
 	code := exitCode(t, <-done)
 	if code != exitFailure {
@@ -136,7 +137,7 @@ func TestInterruptSaveFailureIsNotSuccess(t *testing.T) {
 func startTrainSignal(t *testing.T, bin string, sig syscall.Signal, args ...string) (*exec.Cmd, *lockedBuffer, chan error) {
 	t.Helper()
 	cmd, stderr, done := startTrain(t, bin, args...)
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // the signal handler is installed just after the data line
 	cmd.Process.Signal(sig)
 	return cmd, stderr, done
 }
