@@ -16,6 +16,9 @@ func claimOut(o *trainOptions) (*train.OutLock, error) {
 	if err != nil {
 		return nil, err
 	}
+	if lock.Advisory {
+		fmt.Fprintf(log, "warning: --out %s: its file system has no locks, so a second run on this folder would not be refused\n", o.Out)
+	}
 	if stale > 0 {
 		fmt.Fprintf(log, "--out %s: took over the lock of pid %d, a run that ended without releasing it (killed?)\n", o.Out, stale)
 	}

@@ -23,7 +23,14 @@ type OutLock struct {
 	dir     string
 	created bool // the folder did not exist before
 	f       *os.File
+	// Advisory is set where the file system has no locks (some network
+	// file systems): the lock file is written, but a second run is not
+	// kept out.
+	Advisory bool
 }
+
+// errNoLocks: the file system does not support flock.
+var errNoLocks = errors.New("the file system does not support locks")
 
 // LockOut creates dir if needed and takes its lock. A folder locked by a
 // live run is refused with that run's pid and command; a lock file left by
@@ -43,6 +50,9 @@ func LockOut(dir string, args []string) (l *OutLock, stale int, err error) {
 			return nil, 0, fmt.Errorf("train: cannot lock the output folder %s: %w", dir, err)
 		}
 		held, err := tryLock(f)
+		if errors.Is(err, errNoLocks) {
+			l.Advisory, err = true, nil
+		}
 		if err != nil {
 			f.Close()
 			l.removeIfCreated()
