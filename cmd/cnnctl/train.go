@@ -17,40 +17,40 @@ import (
 )
 
 type trainOptions struct {
-	f         *Factory
-	cmd       *cobra.Command
-	Model     string
-	Config    string
-	Data      string
-	Epochs    int
-	Batch     int
-	LR        float64
-	Opt       string
-	Mom       float64
-	Nest      bool
-	WD        float64
-	Sched     string
-	Warmup    float64
-	StepEv    int
-	StepG     float64
-	Smooth    float64
-	Seed      int64
-	Device    string
-	Out       string
-	Resume    string
-	Overwrite bool
-	Val       float64
-	Mean      string
-	Std       string
-	Augment   string
-	CropPad   int
-	NaN       string
-	KeepGo    bool
-	DryRun    bool
-	Quiet     bool
-	JSON      bool
-	SkipBad   bool
-	Workers   int
+	f       *Factory
+	cmd     *cobra.Command
+	Model   string
+	Config  string
+	Data    string
+	Epochs  int
+	Batch   int
+	LR      float64
+	Opt     string
+	Mom     float64
+	Nest    bool
+	WD      float64
+	Sched   string
+	Warmup  float64
+	StepEv  int
+	StepG   float64
+	Smooth  float64
+	Seed    int64
+	Device  string
+	Out     string
+	Resume  string
+	Clobber bool // --overwrite
+	Val     float64
+	Mean    string
+	Std     string
+	Augment string
+	CropPad int
+	NaN     string
+	KeepGo  bool
+	DryRun  bool
+	Quiet   bool
+	JSON    bool
+	SkipBad bool
+	Workers int
 }
 
 func newTrainCmd(f *Factory, runF func(*trainOptions) error) *cobra.Command {
@@ -119,7 +119,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	fl.StringVar(&opts.Device, "device", "auto", "auto (GPU if present), cpu, cuda or cuda:N")
 	fl.StringVarP(&opts.Out, "out", "o", "", "output folder (default runs/MODEL)")
 	fl.StringVar(&opts.Resume, "resume", "", "checkpoint to continue from, or 'auto' for OUT/last if it exists")
-	fl.BoolVar(&opts.Overwrite, "overwrite", false, "replace an earlier run in --out (without it, train refuses a folder holding one; continue it with --resume auto)")
+	fl.BoolVar(&opts.Clobber, "overwrite", false, "replace an earlier run in --out (without it, train refuses a folder holding one; continue it with --resume auto)")
 	fl.Float64Var(&opts.Val, "val-split", 0, "fraction of the training split held out (class-balanced) for validation when the data has no test split; with one, 0 validates on the test split")
 	fl.StringVar(&opts.Mean, "mean", "", "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the data set's)")
 	fl.StringVar(&opts.Std, "std", "", "per-channel normalisation std (default: the data set's)")
@@ -145,7 +145,7 @@ func (o *trainOptions) resolve() error {
 	o.WD, o.Sched, o.Warmup = v.GetFloat64("weight-decay"), v.GetString("schedule"), v.GetFloat64("warmup-epochs")
 	o.StepEv, o.StepG, o.Smooth = v.GetInt("step-every"), v.GetFloat64("step-gamma"), v.GetFloat64("label-smoothing")
 	o.Seed, o.Device, o.Out = v.GetInt64("seed"), v.GetString("device"), v.GetString("out")
-	o.Overwrite = v.GetBool("overwrite")
+	o.Clobber = v.GetBool("overwrite")
 	o.Resume, o.Val, o.Mean, o.Std = v.GetString("resume"), v.GetFloat64("val-split"), v.GetString("mean"), v.GetString("std")
 	o.Augment, o.CropPad, o.NaN = v.GetString("augment"), v.GetInt("crop-padding"), v.GetString("nan-check")
 	o.KeepGo, o.SkipBad, o.Workers = v.GetBool("keep-going-on-save-error"), v.GetBool("skip-bad-images"), v.GetInt("workers")

@@ -28,7 +28,7 @@ func claimOut(o *trainOptions) (*train.OutLock, error) {
 	prior := train.PriorRun(o.Out)
 	switch {
 	case prior == "":
-	case !o.Overwrite:
+	case !o.Clobber:
 		lock.Release()
 		return nil, usagef("train: %s already holds a run (%s): continue it with --resume auto, train into a new --out, or pass --overwrite to replace it", o.Out, prior)
 	default:
