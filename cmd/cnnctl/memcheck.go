@@ -76,17 +76,30 @@ func readInt(path string) (int64, error) {
 }
 
 // checkMemory refuses a run whose memory plan does not fit where it will
-// run, before any allocation: the GPU's free memory, or the host's
-// available memory for the CPU backend.
-func checkMemory(be tensor.Backend, p memoryPlan, batch int) error {
+// run, before any allocation: the GPU's free memory, and the host's
+// available memory for the host-side batch buffers (hostPerImage bytes per
+// image of the batch), or for both when the backend is the CPU.
+func checkMemory(be tensor.Backend, p memoryPlan, batch int, hostPerImage int64) error {
+	host := memoryPlan{params: p.params, actPerImage: hostPerImage}
 	if _, ok := be.(*gpu.Backend); ok {
-		return checkGPUMemory(be, p, batch)
+		if err := checkGPUMemory(be, p, batch); err != nil {
+			return err
+		}
+	} else {
+		host = p
+		host.actPerImage += hostPerImage
 	}
 	avail, source := hostMemory()
 	if avail <= 0 {
 		return nil
 	}
-	return memoryFit(p, batch, avail, fmt.Sprintf("this machine has %.0f MiB %s", mib(avail), source), "")
+	return memoryFit(host, batch, avail, fmt.Sprintf("this machine has %.0f MiB %s", mib(avail), source), "")
+}
+
+// loaderBytes is what the data loaders hold per image of the batch: each
+// keeps 2*workers+1 batches of float32 images (see data.NewLoader).
+func loaderBytes(in tensor.Shape, workers, loaders int) int64 {
+	return int64(loaders) * int64(2*workers+1) * int64(in.Numel()) * 4
 }
 
 // memoryFit is the out-of-memory error for a plan that needs more than
@@ -111,7 +124,8 @@ func checkInferenceMemory(lm *loadedModel, batch int) error {
 	if err != nil {
 		return err
 	}
-	return checkMemory(lm.be, p, batch)
+	// eval's loader (2 workers) or predict's one batch of images.
+	return checkMemory(lm.be, p, batch, loaderBytes(tensor.Shape(lm.ck.Input), 2, 1))
 }
 
 // checkBenchMemory refuses a benchmark whose training step (SGD with
@@ -121,5 +135,5 @@ func checkBenchMemory(be tensor.Backend, spec *zoo.Spec, cfg bench.Config) error
 	if err != nil {
 		return err
 	}
-	return checkMemory(be, p, cfg.Batch)
+	return checkMemory(be, p, cfg.Batch, 0)
 }

@@ -164,8 +164,8 @@ func (o *trainOptions) resolve() error {
 		return usagef("train: --label-smoothing must be in [0, 1), got %g", o.Smooth)
 	case o.Val < 0 || o.Val >= 1:
 		return usagef("train: --val-split must be in [0, 1), got %g", o.Val)
-	case o.Workers < 1:
-		return usagef("train: --workers must be at least 1, got %d", o.Workers)
+	case o.Workers < 1 || o.Workers > 256:
+		return usagef("train: --workers must be in [1, 256], got %d", o.Workers)
 	case o.CropPad < 0:
 		return usagef("train: --crop-padding must not be negative, got %d", o.CropPad)
 	}

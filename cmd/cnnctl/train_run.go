@@ -126,7 +126,7 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkMemory(be, plan, o.Batch); err != nil {
+	if err := checkMemory(be, plan, o.Batch, loaderBytes(in, o.Workers, numLoaders(valSplit))); err != nil {
 		return err
 	}
 	model, err := zoo.Build(spec, be, in, len(ds.Classes), o.Seed)
@@ -307,7 +307,9 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
 		mib(p.paramBytes), mib(p.actPerImage*int64(o.Batch)), o.Batch, mib(p.bytes(o.Batch)))
 	if avail, source := hostMemory(); avail > 0 {
-		fmt.Fprintf(w, "host:        %.0f MiB %s, fits: %v, largest batch about %d\n", mib(avail), source, p.bytes(o.Batch) <= avail, p.largestBatch(avail))
+		hp := p // on the CPU: the plan and the loaders' batch buffers
+		hp.actPerImage += loaderBytes(in, o.Workers, numLoaders(val))
+		fmt.Fprintf(w, "host:        %.0f MiB %s, fits on the CPU: %v, largest batch about %d\n", mib(avail), source, hp.bytes(o.Batch) <= avail, hp.largestBatch(avail))
 	}
 	if o.Device != "cpu" {
 		if gpus, err := gpu.Devices(); err == nil && len(gpus) > 0 {
@@ -320,6 +322,15 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	}
 	fmt.Fprintf(w, "dry run: nothing trained\n")
 	return nil
+}
+
+// numLoaders is the number of data loaders of a run: training, and
+// validation when there is a split for it.
+func numLoaders(val *data.Split) int {
+	if val == nil {
+		return 1
+	}
+	return 2
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
