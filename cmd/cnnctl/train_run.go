@@ -307,8 +307,7 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
 		mib(p.paramBytes), mib(p.actPerImage*int64(o.Batch)), o.Batch, mib(p.bytes(o.Batch)))
 	if avail, source := hostMemory(); avail > 0 {
-		hp := p // on the CPU: the plan and the loaders' batch buffers
-		hp.actPerImage += loaderBytes(in, o.Workers, numLoaders(val))
+		hp := cpuPlan(p, loaderBytes(in, o.Workers, numLoaders(val)))
 		fmt.Fprintf(w, "host:        %.0f MiB %s, fits on the CPU: %v, largest batch about %d\n", mib(avail), source, hp.bytes(o.Batch) <= avail, hp.largestBatch(avail))
 	}
 	if o.Device != "cpu" {
