@@ -9,8 +9,10 @@ targets=(
   "./internal/safetensors FuzzRead"
   "./internal/data FuzzIDX"
   "./internal/data FuzzCIFAR"
+  "./internal/data FuzzCache"
   "./internal/zoo FuzzParse"
   "./internal/checkpoint FuzzLoad"
+  "./internal/checkpoint FuzzMetadata"
 )
 start=$SECONDS
 for t in "${targets[@]}"; do

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -126,6 +127,12 @@ func TestBadInputData(t *testing.T) {
 			write(t, filepath.Join(dir, "b", "3.png"), []byte("not a png at all"))
 			return "imagefolder:" + dir, []string{"skipped 1 files", "b/3.png", "train split: 4 images"}
 		}, []string{"--skip-bad-images", "--dry-run"}, exitOK},
+		{"imagefolder class emptied by skipping", func(t *testing.T, dir string) (string, []string) {
+			writeImageFolder(t, dir)
+			write(t, filepath.Join(dir, "b", "1.png"), []byte("not a png at all"))
+			write(t, filepath.Join(dir, "b", "2.png"), []byte("not a png either"))
+			return "imagefolder:" + dir, []string{"skipped 2 files", `warning: class "b" has no train images left: all of them were skipped as bad`}
+		}, []string{"--skip-bad-images", "--dry-run"}, exitOK},
 		{"imagefolder empty class folder", func(t *testing.T, dir string) (string, []string) {
 			writeImageFolder(t, dir)
 			os.MkdirAll(filepath.Join(dir, "c"), 0o755)
@@ -156,4 +163,22 @@ func TestBadInputData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDataInfoSkipBadImages: data info's error suggests --skip-bad-images,
+// and data info takes it (it used to reject the flag it suggested).
+func TestDataInfoSkipBadImages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	writeImageFolder(t, dir)
+	write(t, filepath.Join(dir, "b", "3.png"), []byte("not a png at all"))
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	code, _, stderr := runCLI(t, "data", "info", "imagefolder:"+dir)
+	if code != exitFailure || !strings.Contains(stderr, "pass --skip-bad-images") {
+		t.Fatalf("exit %d, want %d and the hint:\n%s", code, exitFailure, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "data", "info", "imagefolder:"+dir, "--skip-bad-images")
+	if code != 0 {
+		t.Fatalf("with --skip-bad-images: exit %d\n%s", code, stderr)
+	}
+	mustContain(t, "data info", stdout+stderr, "skipped 1 files", "b/3.png", "train: 4 images")
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -42,14 +45,14 @@ func TestBadInputModelYAML(t *testing.T) {
 			dir := t.TempDir()
 			model := write(t, filepath.Join(dir, "m.yaml"), []byte(tc.yaml))
 			code, _, stderr := runCLI(t, "summary", model)
-			if code == exitOK {
-				t.Fatalf("summary accepted it")
+			if code != exitUsage {
+				t.Fatalf("summary: exit %d, want %d (a bad model file is a usage error)", code, exitUsage)
 			}
 			mustContain(t, "summary's error", stderr, tc.want)
 			out := filepath.Join(dir, "run")
 			code, _, stderr = runCLI(t, append(trainArgs(out, 1), "--model", model)...)
-			if code == exitOK {
-				t.Fatalf("train accepted it")
+			if code != exitUsage {
+				t.Fatalf("train: exit %d, want %d", code, exitUsage)
 			}
 			mustContain(t, "train's error", stderr, tc.want)
 			if _, err := os.Stat(out); !os.IsNotExist(err) {
@@ -78,6 +81,8 @@ func TestBadInputFlagsAndRecipes(t *testing.T) {
 		{"bad nan-check", []string{"--nan-check", "always"}, []string{"--nan-check must be off, step or layer"}, exitUsage},
 		{"unknown optimizer", []string{"--optimizer", "rmsprop"}, []string{`unknown optimizer "rmsprop"`}, exitUsage},
 		{"unknown model", []string{"--model", "lenett"}, []string{"lenett"}, exitUsage},
+		{"crop padding beyond the image", []string{"--augment", "crop", "--crop-padding", "100000"}, []string{"--crop-padding 100000 is more than the 32x32 images: at most 32"}, exitUsage},
+		{"infinite lr", []string{"--lr", "inf"}, []string{"--lr must be a finite number, got +Inf"}, exitUsage},
 		{"recipe unknown key", []string{"--config", recipe("r1.yaml", "lr: 0.1\nbatch_size: 64\n")},
 			[]string{"r1.yaml:2:1", `unknown key "batch_size"`, `did you mean "batch-size"?`}, exitUsage},
 		{"recipe wrong type", []string{"--config", recipe("r2.yaml", "epochs: many\n")},
@@ -171,14 +176,22 @@ func TestBadInputCheckpoints(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.Metadata["cnnctl"] = strings.Replace(f.Metadata["cnnctl"], `"version":1,`, `"version":7,`, 1)
+			f.Metadata["cnnctl"] = strings.Replace(f.Metadata["cnnctl"], `"version":2,`, `"version":7,`, 1)
+			// As a newer cnnctl would write it: with a matching metadata checksum.
+			f.Metadata["cnnctl.crc32"] = fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(f.Metadata["cnnctl"])))
 			p := filepath.Join(dir, "v7")
 			if err := safetensors.WriteFile(p, f.Tensors, f.Metadata); err != nil {
 				t.Fatal(err)
 			}
 			b, _ := os.ReadFile(p)
 			return b
-		}, []string{"format version 7", "this cnnctl reads version 1"}},
+		}, []string{"format version 7", "this cnnctl reads versions 1 to 2"}},
+		{"flipped metadata bit", func() []byte {
+			b := append([]byte{}, raw...)
+			i := bytes.Index(b, []byte(`class0`))
+			b[i+5] ^= 1 // class0 -> class1: the class names would be silently wrong
+			return b
+		}, []string{"metadata checksum", "corrupt"}},
 		{"truncated", func() []byte { return raw[:len(raw)/2] }, []string{"load checkpoint"}},
 		{"header only", func() []byte { return raw[:8+hlen] }, []string{"load checkpoint"}},
 		{"header too large", func() []byte {

@@ -202,6 +202,9 @@ func runBench(opts *benchOptions) error {
 				return err
 			}
 			fmt.Fprintf(errOut, "bench %s: batch %d, %d warmup, %d iterations\n", name, cfg.Batch, cfg.Warmup, cfg.Iters)
+			if err := checkBenchMemory(be, spec, cfg); err != nil {
+				return err
+			}
 			r, err := bench.Run(spec, be, cfg)
 			if err != nil {
 				return err
@@ -220,6 +223,9 @@ func runBench(opts *benchOptions) error {
 		return err
 	}
 	fmt.Fprintf(errOut, "bench %s: batch %d, %s, %d warmup, %d iterations of the step, then of inference, then per layer\n", spec.Name, cfg.Batch, cfg.Mode, cfg.Warmup, cfg.Iters)
+	if err := checkBenchMemory(be, spec, cfg); err != nil {
+		return err
+	}
 	r, err := bench.Run(spec, be, cfg)
 	if err != nil {
 		return err

@@ -11,9 +11,10 @@ import (
 )
 
 type dataInfoOptions struct {
-	f    *Factory
-	Spec string
-	JSON bool
+	f       *Factory
+	Spec    string
+	JSON    bool
+	SkipBad bool
 }
 
 type dataFetchOptions struct {
@@ -59,13 +60,20 @@ func newDataInfoCmd(f *Factory, runF func(*dataInfoOptions) error) *cobra.Comman
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&opts.SkipBad, "skip-bad-images", false, "imagefolder: skip (and count) files that do not decode")
 	return cmd
 }
 
 func runDataInfo(o *dataInfoOptions) error {
-	ds, err := data.Open(o.Spec, data.Options{})
+	ds, err := data.Open(o.Spec, data.Options{SkipBadImages: o.SkipBad})
 	if err != nil {
 		return err
+	}
+	for _, w := range ds.Warnings {
+		fmt.Fprintf(o.f.ErrOut, "data: warning: %s\n", w)
+	}
+	if len(ds.Skipped) > 0 {
+		fmt.Fprintf(o.f.ErrOut, "data: skipped %d files that do not decode (--skip-bad-images), e.g. %s\n", len(ds.Skipped), ds.Skipped[0])
 	}
 	info := ds.Info()
 	if o.JSON {

@@ -90,11 +90,17 @@ func runEval(o *evalOptions) error {
 	}
 	ev := r.Evaluation
 	if o.JSON {
-		return printJSON(o.f, r)
+		if err := printJSON(o.f, r); err != nil {
+			return err
+		}
+		return nonFiniteOutputs("eval", ev.NonFinite, ev.N)
 	}
 	w := o.f.Out
 	fmt.Fprintf(w, "%s on %s: %s, %d images\n", r.Checkpoint, r.Data, r.Images, ev.N)
 	fmt.Fprintf(w, "top-1 %.4f   top-5 %.4f   loss %.4f\n\n", ev.Top1, ev.Top5, ev.Loss)
+	if ev.NonFinite > 0 {
+		fmt.Fprintf(w, "NON-FINITE OUTPUTS (NaN/Inf) for %d of %d images: counted as wrong, in no column below\n\n", ev.NonFinite, ev.N)
+	}
 	width := len("class")
 	for i, c := range ev.Classes {
 		width = max(width, len(fmt.Sprintf("%d %s", i, c)))
@@ -114,7 +120,7 @@ func runEval(o *evalOptions) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(rows: true class; columns: predicted class)")
-	return nil
+	return nonFiniteOutputs("eval", ev.NonFinite, ev.N)
 }
 
 // matchClasses maps the data's class indices to the checkpoint's by name.

@@ -79,12 +79,16 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	loader, err := data.NewLoader(split, data.LoaderOptions{BatchSize: o.Batch, Mean: ck.Mean, Std: ck.Std, Workers: 2})
+	batch := min(o.Batch, split.N) // a larger batch allocates for nothing
+	if err := checkInferenceMemory(lm, batch); err != nil {
+		return nil, err
+	}
+	loader, err := data.NewLoader(split, data.LoaderOptions{BatchSize: batch, Mean: ck.Mean, Std: ck.Std, Workers: 2})
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	ev, err := train.Evaluate(lm.model, loaderSource{loader}, ck.Classes, o.Batch)
+	ev, err := train.Evaluate(lm.model, loaderSource{loader}, ck.Classes, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cnnctl/cnnctl/internal/train"
 )
 
 // TestResumeBitIdentical: on the CPU, 2 epochs straight, 1 epoch + --resume
@@ -62,6 +64,19 @@ func TestResumeBitIdentical(t *testing.T) {
 			t.Fatalf("--resume auto: exit %d\n%s", code, errOut)
 		}
 		sameState(t, want, mustLoad(t, filepath.Join(out, "last")), "ctrl-c + --resume auto vs 2 straight")
+		// The interrupted epoch's metrics cover all its steps, not only
+		// those after the resume.
+		a, err := train.ReadMetrics(straight)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := train.ReadMetrics(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != 2 || len(b) != 2 || a[1].TrainLoss != b[1].TrainLoss || a[1].TrainTop1 != b[1].TrainTop1 {
+			t.Errorf("epoch 2 train loss/top-1: straight %+v, interrupted and resumed %+v", a[len(a)-1], b[len(b)-1])
+		}
 	})
 }
 

@@ -163,6 +163,9 @@ func runImport(o *importOptions) error {
 	if wf.Metadata["format"] == "cnnctl-checkpoint" {
 		return fmt.Errorf("import %s: this is already a cnnctl checkpoint (use it directly, or 'cnnctl export' it for PyTorch)", o.Weights)
 	}
+	if err := checkFiniteWeights(o.Weights, wf.Tensors); err != nil {
+		return err
+	}
 	if err := o.fillDefaults(wf.Metadata); err != nil {
 		return fmt.Errorf("import %s: %w", o.Weights, err)
 	}

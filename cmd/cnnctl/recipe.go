@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -81,9 +82,12 @@ func checkRecipeType(fl *pflag.Flag, val any) error {
 			return fmt.Errorf("want a whole number, got %q", s)
 		}
 	case "float64":
-		_, err = strconv.ParseFloat(s, 64)
+		x, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return fmt.Errorf("want a number, got %q", s)
+		}
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Errorf("want a finite number, got %q", s)
 		}
 	case "bool":
 		_, err = strconv.ParseBool(s)

@@ -138,5 +138,8 @@ func isCobraUsage(err error) bool {
 // bindFlags makes cmd's flags visible through viper, so a value comes from
 // the flag, else a config file, else CNNCTL_*, else the flag's default.
 func bindFlags(f *Factory, cmd *cobra.Command) error {
+	if err := checkEnv(cmd); err != nil {
+		return err
+	}
 	return f.Viper.BindPFlags(cmd.Flags())
 }

@@ -41,9 +41,10 @@ totals. MODEL is a zoo name ('cnnctl models') or the path of a model YAML.`,
 }
 
 func runSummary(opts *summaryOptions) error {
+	// A bad model name or file is a usage error (exit 2), as in train.
 	spec, err := zoo.Load(opts.Model)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	var in tensor.Shape
 	if opts.Input != "" {
@@ -58,7 +59,7 @@ func runSummary(opts *summaryOptions) error {
 	}
 	rep, err := zoo.Summary(spec, in, opts.Classes)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if opts.JSON {
 		return printJSON(opts.f, rep)

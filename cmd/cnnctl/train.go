@@ -40,6 +40,7 @@ type trainOptions struct {
 	Device  string
 	Out     string
 	Resume  string
+	Clobber bool // --overwrite
 	Val     float64
 	Mean    string
 	Std     string
@@ -133,6 +134,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	fl.StringVar(&opts.Device, "device", "auto", "auto (GPU if present), cpu, cuda or cuda:N")
 	fl.StringVarP(&opts.Out, "out", "o", "", "output folder (default runs/MODEL)")
 	fl.StringVar(&opts.Resume, "resume", "", "checkpoint to continue from, or 'auto' for OUT/last if it exists")
+	fl.BoolVar(&opts.Clobber, "overwrite", false, "replace an earlier run in --out (without it, train refuses a folder holding one; continue it with --resume auto)")
 	fl.Float64Var(&opts.Val, "val-split", 0, "fraction of the training split held out (class-balanced) for validation when the data has no test split; with one, 0 validates on the test split")
 	fl.StringVar(&opts.Mean, "mean", "", "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the data set's)")
 	fl.StringVar(&opts.Std, "std", "", "per-channel normalisation std (default: the data set's)")
@@ -158,6 +160,7 @@ func (o *trainOptions) resolve() error {
 	o.WD, o.Sched, o.Warmup = v.GetFloat64("weight-decay"), v.GetString("schedule"), v.GetFloat64("warmup-epochs")
 	o.StepEv, o.StepG, o.Smooth = v.GetInt("step-every"), v.GetFloat64("step-gamma"), v.GetFloat64("label-smoothing")
 	o.Seed, o.Device, o.Out = v.GetInt64("seed"), v.GetString("device"), v.GetString("out")
+	o.Clobber = v.GetBool("overwrite")
 	o.Resume, o.Val, o.Mean, o.Std = v.GetString("resume"), v.GetFloat64("val-split"), v.GetString("mean"), v.GetString("std")
 	o.Augment, o.CropPad, o.NaN = v.GetString("augment"), v.GetInt("crop-padding"), v.GetString("nan-check")
 	o.KeepGo, o.SkipBad, o.Workers = v.GetBool("keep-going-on-save-error"), v.GetBool("skip-bad-images"), v.GetInt("workers")
@@ -174,10 +177,13 @@ func (o *trainOptions) resolve() error {
 		return usagef("train: --label-smoothing must be in [0, 1), got %g", o.Smooth)
 	case o.Val < 0 || o.Val >= 1:
 		return usagef("train: --val-split must be in [0, 1), got %g", o.Val)
-	case o.Workers < 1:
-		return usagef("train: --workers must be at least 1, got %d", o.Workers)
+	case o.Workers < 1 || o.Workers > 256:
+		return usagef("train: --workers must be in [1, 256], got %d", o.Workers)
 	case o.CropPad < 0:
 		return usagef("train: --crop-padding must not be negative, got %d", o.CropPad)
+	}
+	if err := checkFiniteFlags(o.f, o.cmd); err != nil {
+		return err
 	}
 	switch o.NaN {
 	case "off", "step", "layer":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -38,6 +39,13 @@ func runTrain(o *trainOptions) error {
 	spec, err := zoo.Load(o.Model)
 	if err != nil {
 		return usageError{err}
+	}
+	if !o.DryRun {
+		lock, err := claimOut(o)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
 	var resume *checkpoint.Checkpoint
 	switch o.Resume {
@@ -101,7 +109,10 @@ func runTrain(o *trainOptions) error {
 	// output per class.
 	rep, err := zoo.Summary(spec, in, len(ds.Classes))
 	if err != nil {
-		return err
+		return usageError{err}
+	}
+	if aug := o.CropPad; strings.Contains(o.Augment, "crop") && (aug > in[1] || aug > in[2]) {
+		return usagef("train: --crop-padding %d is more than the %dx%d images: at most %d", aug, in[1], in[2], min(in[1], in[2]))
 	}
 	if n := rep.Out.Numel(); n != len(ds.Classes) {
 		return fmt.Errorf("model %s (%s) ends with output %v per image, but the data has %d classes: end the model with a layer of out: classes (e.g. {type: linear, name: fc, out: classes})",
@@ -120,7 +131,7 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkGPUMemory(be, plan, o.Batch); err != nil {
+	if err := checkMemory(be, plan, o.Batch, loaderBytes(in, o.Workers, numLoaders(valSplit))); err != nil {
 		return err
 	}
 	model, err := zoo.Build(spec, be, in, len(ds.Classes), o.Seed)
@@ -187,7 +198,7 @@ func runTrain(o *trainOptions) error {
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := run.Execute(ctx)
-	if res != nil && res.Stopped {
+	if res != nil && res.Stopped && errors.Is(err, context.Canceled) {
 		fmt.Fprintf(log, "interrupted: the state is saved in %s\ncontinue with the same command and --resume auto\n", res.LastPath)
 		return errInterrupted
 	}
@@ -236,21 +247,27 @@ type memoryPlan struct {
 }
 
 func planMemory(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int) (memoryPlan, error) {
+	slots := int64(3) // weights, grads, momentum
+	if o.Opt != "sgd" {
+		slots = 4
+	}
+	return planFor(spec, in, classes, slots, 2)
+}
+
+// planFor is the plan with slots copies of the parameters and acts copies
+// of every layer's output per image (2 for training: output and gradient).
+func planFor(spec *zoo.Spec, in tensor.Shape, classes int, slots, acts int64) (memoryPlan, error) {
 	rep, err := zoo.Summary(spec, in, classes)
 	if err != nil {
 		return memoryPlan{}, err
 	}
-	var act int64
+	act := int64(rep.In.Numel()) // the input batch
 	for _, r := range rep.Rows {
 		if r.Leaf {
 			act += int64(r.Out.Numel())
 		}
 	}
-	slots := int64(3) // weights, grads, momentum
-	if o.Opt != "sgd" {
-		slots = 4
-	}
-	return memoryPlan{params: rep.Params, macs: rep.MACs, paramBytes: rep.Params * 4 * slots, actPerImage: act * 4 * 2}, nil
+	return memoryPlan{params: rep.Params, macs: rep.MACs, paramBytes: rep.Params * 4 * slots, actPerImage: act * 4 * acts}, nil
 }
 
 func (p memoryPlan) bytes(batch int) int64 { return p.paramBytes + p.actPerImage*int64(batch) }
@@ -271,11 +288,10 @@ func checkGPUMemory(be tensor.Backend, p memoryPlan, batch int) error {
 		return nil
 	}
 	info := g.Info()
-	if need := p.bytes(batch); info.FreeMem > 0 && need > info.FreeMem {
-		return fmt.Errorf("out of GPU memory before starting: batch %d needs about %.0f MiB, %s has %.0f MiB free; the largest batch that fits is about %d (try --batch-size %d)",
-			batch, mib(need), info.Name, mib(info.FreeMem), p.largestBatch(info.FreeMem), p.largestBatch(info.FreeMem))
+	if info.FreeMem <= 0 {
+		return nil
 	}
-	return nil
+	return memoryFit(p, batch, info.FreeMem, fmt.Sprintf("%s has %.0f MiB free", info.Name, mib(info.FreeMem)), "GPU ")
 }
 
 // dryRun prints the plan: parameters, MACs and the memory estimate, and
@@ -295,6 +311,10 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	}
 	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
 		mib(p.paramBytes), mib(p.actPerImage*int64(o.Batch)), o.Batch, mib(p.bytes(o.Batch)))
+	if avail, source := hostMemory(); avail > 0 {
+		hp := cpuPlan(p, loaderBytes(in, o.Workers, numLoaders(val)))
+		fmt.Fprintf(w, "host:        %.0f MiB %s, fits on the CPU: %v, largest batch about %d\n", mib(avail), source, hp.bytes(o.Batch) <= avail, hp.largestBatch(avail))
+	}
 	if o.Device != "cpu" {
 		if gpus, err := gpu.Devices(); err == nil && len(gpus) > 0 {
 			g := gpus[0]
@@ -306,6 +326,15 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	}
 	fmt.Fprintf(w, "dry run: nothing trained\n")
 	return nil
+}
+
+// numLoaders is the number of data loaders of a run: training, and
+// validation when there is a split for it.
+func numLoaders(val *data.Split) int {
+	if val == nil {
+		return 1
+	}
+	return 2
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -112,7 +112,7 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("unknown command: exit %d, want %d", code, exitUsage)
 	}
 	errOut.Reset()
-	if code := run([]string{"summary", "no-such-model"}, strings.NewReader(""), &out, &errOut); code != exitFailure || !strings.Contains(errOut.String(), "not a built-in model") {
+	if code := run([]string{"summary", "no-such-model"}, strings.NewReader(""), &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "not a built-in model") {
 		t.Errorf("unknown model: exit %d, stderr %q", code, errOut.String())
 	}
 }

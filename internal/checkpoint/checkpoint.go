@@ -17,12 +17,19 @@ import (
 	"github.com/cnnctl/cnnctl/internal/safetensors"
 )
 
-// Version is the checkpoint format version this build writes and reads.
-const Version = 1
+// Version is the checkpoint format version this build writes. It reads
+// this one and every older one:
+//
+//	1  the CRC-32 in the metadata covers the tensor data only
+//	2  a second CRC-32, of the metadata text itself (model, classes,
+//	   normalisation, recipe, scores: all that affects results), is stored
+//	   beside it under "cnnctl.crc32"
+const Version = 2
 
 const (
 	formatName = "cnnctl-checkpoint"
 	metaKey    = "cnnctl"
+	metaCRCKey = "cnnctl.crc32"
 	optimKey   = "optim."
 )
 
@@ -53,11 +60,19 @@ type Meta struct {
 	OptimizerStep int     `json:"optimizer_step"`
 	BestTop1      float64 `json:"best_top1"`
 	ValTop1       float64 `json:"val_top1"`
+	// EpochLossSum, EpochCorrect, EpochSeen and EpochSeconds are the
+	// running sums of the unfinished epoch of a mid-epoch checkpoint
+	// (Ctrl-C), so that the resumed epoch's metrics cover all its steps.
+	EpochLossSum float64 `json:"epoch_loss_sum,omitempty"`
+	EpochCorrect int     `json:"epoch_correct,omitempty"`
+	EpochSeen    int     `json:"epoch_seen,omitempty"`
+	EpochSeconds float64 `json:"epoch_seconds,omitempty"`
 	// Recipe holds the resolved training options (flags and config).
 	Recipe map[string]any `json:"recipe,omitempty"`
 	// NumBatchesTracked per BatchNorm layer (PyTorch keeps it as int64).
 	NumBatchesTracked map[string]int64 `json:"num_batches_tracked,omitempty"`
-	// CRC is the CRC-32 (IEEE) of all tensor data in file order.
+	// CRC is the CRC-32 (IEEE) of all tensor data in file order (the
+	// metadata text has its own, outside it: see Version).
 	CRC uint32 `json:"crc32"`
 }
 
@@ -80,7 +95,24 @@ type Checkpoint struct {
 // Save writes ck to path atomically (temp file in the same folder, fsync,
 // rename, fsync of the folder).
 func Save(path string, ck *Checkpoint) error {
-	ck.Format, ck.Version = formatName, Version
+	return saveVersion(path, ck, Version)
+}
+
+// saveVersion writes format version v (tests write version 1 files with it).
+func saveVersion(path string, ck *Checkpoint, v int) error {
+	tensors, md, err := encode(ck, v)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	if err := safetensors.WriteFile(path, tensors, md); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// encode turns ck into the tensors and metadata of a version v file.
+func encode(ck *Checkpoint, v int) ([]safetensors.Tensor, map[string]string, error) {
+	ck.Format, ck.Version = formatName, v
 	tensors := make([]safetensors.Tensor, 0, len(ck.State)+len(ck.Optim))
 	for _, t := range ck.State {
 		tensors = append(tensors, safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: t.Data})
@@ -97,13 +129,13 @@ func Save(path string, ck *Checkpoint) error {
 	ck.CRC = checksum(tensors)
 	meta, err := json.Marshal(ck.Meta)
 	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", path, err)
+		return nil, nil, err
 	}
-	md := map[string]string{metaKey: string(meta), "format": formatName, "version": strconv.Itoa(Version)}
-	if err := safetensors.WriteFile(path, tensors, md); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
+	md := map[string]string{metaKey: string(meta), "format": formatName, "version": strconv.Itoa(v)}
+	if v >= 2 {
+		md[metaCRCKey] = fmt.Sprintf("%08x", crc32.ChecksumIEEE(meta))
 	}
-	return nil
+	return tensors, md, nil
 }
 
 // Load reads and verifies a checkpoint.
@@ -112,9 +144,23 @@ func Load(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
 	}
+	return decode(path, f)
+}
+
+// decode verifies a read safetensors file (named path in errors) and
+// returns the checkpoint it holds.
+func decode(path string, f *safetensors.File) (*Checkpoint, error) {
 	raw, ok := f.Metadata[metaKey]
 	if !ok {
 		return nil, fmt.Errorf("load checkpoint %s: not a cnnctl checkpoint (a safetensors file without cnnctl metadata; to use PyTorch weights run 'cnnctl import')", path)
+	}
+	// The metadata's own checksum is checked before it is parsed: a
+	// flipped bit in the normalisation or the class names must not load.
+	sum, hasSum := f.Metadata[metaCRCKey]
+	if hasSum {
+		if got := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(raw))); got != sum {
+			return nil, fmt.Errorf("load checkpoint %s: metadata checksum %s does not match the recorded %q: the file is corrupt (its model, classes, normalisation or recipe changed after it was written)", path, got, sum)
+		}
 	}
 	ck := &Checkpoint{Optim: map[string][]float32{}}
 	if err := json.Unmarshal([]byte(raw), &ck.Meta); err != nil {
@@ -123,8 +169,11 @@ func Load(path string) (*Checkpoint, error) {
 	if ck.Format != formatName {
 		return nil, fmt.Errorf("load checkpoint %s: format %q is not %q", path, ck.Format, formatName)
 	}
-	if ck.Version != Version {
-		return nil, fmt.Errorf("load checkpoint %s: format version %d, this cnnctl reads version %d: %w", path, ck.Version, Version, ErrVersion)
+	if ck.Version < 1 || ck.Version > Version {
+		return nil, fmt.Errorf("load checkpoint %s: format version %d, this cnnctl reads versions 1 to %d: %w", path, ck.Version, Version, ErrVersion)
+	}
+	if ck.Version >= 2 && !hasSum {
+		return nil, fmt.Errorf("load checkpoint %s: version %d file without its metadata checksum (%s): the file is corrupt or was edited", path, ck.Version, metaCRCKey)
 	}
 	tensors := f.Tensors
 	if got := checksum(tensors); got != ck.CRC {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"os/exec"
@@ -75,6 +77,8 @@ func rewrite(t *testing.T, p string, edit func(md map[string]string)) {
 		t.Fatal(err)
 	}
 	edit(f.Metadata)
+	// As another writer would: the metadata checksum matches the edit.
+	f.Metadata[metaCRCKey] = fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(f.Metadata[metaKey])))
 	if err := safetensors.WriteFile(p, f.Tensors, f.Metadata); err != nil {
 		t.Fatal(err)
 	}
@@ -125,14 +129,32 @@ func TestLoadRejects(t *testing.T) {
 		}, []string{"not a cnnctl checkpoint", "cnnctl import"}, nil},
 		{"newer version", func(p string) {
 			rewrite(t, p, func(md map[string]string) {
-				md[metaKey] = strings.Replace(md[metaKey], `"version":1,`, `"version":99,`, 1)
+				md[metaKey] = strings.Replace(md[metaKey], `"version":2,`, `"version":99,`, 1)
 			})
-		}, []string{"format version 99", "reads version 1"}, ErrVersion},
+		}, []string{"format version 99", "reads versions 1 to 2"}, ErrVersion},
 		{"other format", func(p string) {
 			rewrite(t, p, func(md map[string]string) {
 				md[metaKey] = strings.Replace(md[metaKey], formatName, "darknet-weights", 1)
 			})
 		}, []string{`format "darknet-weights"`}, nil},
+		{"flipped metadata bit (normalisation)", func(p string) {
+			b := append([]byte{}, good...)
+			i := bytes.Index(b, []byte(`mean\":[0.5]`)) // inside the header's JSON string
+			b[i+len(`mean\":[0.`)] ^= 0x04              // 0.5 -> 0.1
+			os.WriteFile(p, b, 0o644)
+		}, []string{"metadata checksum", "corrupt", "normalisation"}, nil},
+		{"flipped metadata bit (class name)", func(p string) {
+			b := append([]byte{}, good...)
+			i := bytes.Index(b, []byte(`classes\":[\"a\",`))
+			b[i+len(`classes\":[\"`)] ^= 0x03 // a -> b
+			os.WriteFile(p, b, 0o644)
+		}, []string{"metadata checksum", "corrupt"}, nil},
+		{"metadata checksum removed", func(p string) {
+			save(t, p, sample(1))
+			f, _ := safetensors.ReadFile(p)
+			delete(f.Metadata, metaCRCKey)
+			safetensors.WriteFile(p, f.Tensors, f.Metadata)
+		}, []string{"without its metadata checksum"}, nil},
 		{"bad metadata JSON", func(p string) {
 			rewrite(t, p, func(md map[string]string) { md[metaKey] = "{" })
 		}, []string{"metadata"}, nil},
@@ -237,4 +259,33 @@ func smallTmpfs(t *testing.T, size string) string {
 	}
 	t.Cleanup(func() { exec.Command("umount", dir).Run() })
 	return dir
+}
+
+// TestLoadVersion1: a version 1 checkpoint (no metadata checksum) still
+// loads, with all its metadata; saved again it is version 2.
+func TestLoadVersion1(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "v1")
+	if err := saveVersion(p, sample(1), 1); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Metadata[metaCRCKey]; ok || f.Metadata["version"] != "1" {
+		t.Fatalf("not a version 1 file: %v", f.Metadata)
+	}
+	ck, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Version != 1 || ck.Epoch != 2 || ck.Classes[1] != "b" || ck.Mean[0] != 0.5 || len(ck.State) != 2 {
+		t.Errorf("version 1 checkpoint loaded as %+v", ck.Meta)
+	}
+	if err := Save(p, ck); err != nil {
+		t.Fatal(err)
+	}
+	if ck, err = Load(p); err != nil || ck.Version != Version {
+		t.Errorf("saved again: %v, version %d", err, ck.Version)
+	}
 }

@@ -8,23 +8,36 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // The imagefolder cache is one file per source:
 //
 //	magic "CNNCTLIF", version uint32 LE, header length uint32 LE, JSON header,
-//	then per split: labels (N int32 LE), pixels (N*C*H*W uint8).
+//	then per split: labels (N int32 LE), pixels (N*C*H*W uint8),
+//	then (since version 2) the CRC-32C of everything before it, uint32 LE.
 //
 // Its name holds a hash of the source path, the SkipBadImages flag and the
 // size and mtime of the tarball or of every image file, so that a changed
-// source misses the cache. It is written to a temporary file and renamed.
+// source misses the cache. It is written to a temporary file named after
+// the writing process (NAME.tmp-PID-*) and renamed; temporaries of
+// processes that no longer run (a killed build) are removed on the next
+// open.
 const (
 	cacheMagic   = "CNNCTLIF"
-	cacheVersion = 1
+	cacheVersion = 2
+	// maxCacheSide bounds C, H and W in a cache header, so that no size
+	// product can overflow.
+	maxCacheSide = 1 << 16
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type cacheHeader struct {
 	Classes []string
@@ -87,7 +100,7 @@ func writeCache(p string, d *Dataset) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), filepath.Base(p)+".tmp*")
+	f, err := os.CreateTemp(filepath.Dir(p), fmt.Sprintf("%s.tmp-%d-*", filepath.Base(p), os.Getpid()))
 	if err != nil {
 		return err
 	}
@@ -96,11 +109,13 @@ func writeCache(p string, d *Dataset) error {
 	copy(pre[:8], cacheMagic)
 	binary.LittleEndian.PutUint32(pre[8:], cacheVersion)
 	binary.LittleEndian.PutUint32(pre[12:], uint32(len(js)))
+	sum := crc32.New(castagnoli)
+	w := io.MultiWriter(f, sum)
 	werr := func() error {
-		if _, err := f.Write(pre[:]); err != nil {
+		if _, err := w.Write(pre[:]); err != nil {
 			return err
 		}
-		if _, err := f.Write(js); err != nil {
+		if _, err := w.Write(js); err != nil {
 			return err
 		}
 		for _, s := range splits {
@@ -108,12 +123,15 @@ func writeCache(p string, d *Dataset) error {
 			for i, l := range s.Labels {
 				binary.LittleEndian.PutUint32(lb[4*i:], uint32(l))
 			}
-			if _, err := f.Write(lb); err != nil {
+			if _, err := w.Write(lb); err != nil {
 				return err
 			}
-			if _, err := f.Write(s.Pixels); err != nil {
+			if _, err := w.Write(s.Pixels); err != nil {
 				return err
 			}
+		}
+		if _, err := f.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32())); err != nil {
+			return err
 		}
 		return f.Sync()
 	}()
@@ -138,6 +156,14 @@ func readCache(p string) (*Dataset, error) {
 	if v := binary.LittleEndian.Uint32(b[8:]); v != cacheVersion {
 		return nil, bad(fmt.Sprintf("version %d, want %d", v, cacheVersion))
 	}
+	if len(b) < 20 {
+		return nil, bad("truncated")
+	}
+	body := b[:len(b)-4]
+	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
+		return nil, bad(fmt.Sprintf("checksum %08x does not match the recorded %08x: the file is corrupt", got, want))
+	}
+	b = body
 	hl := uint64(binary.LittleEndian.Uint32(b[12:]))
 	if uint64(len(b)-16) < hl {
 		return nil, bad("truncated header")
@@ -152,7 +178,7 @@ func readCache(p string) (*Dataset, error) {
 	d := &Dataset{Classes: hdr.Classes, Skipped: hdr.Skipped}
 	off := 16 + hl
 	for _, cs := range hdr.Splits {
-		if cs.N < 0 || cs.C <= 0 || cs.H <= 0 || cs.W <= 0 {
+		if cs.N < 0 || cs.C <= 0 || cs.H <= 0 || cs.W <= 0 || cs.C > maxCacheSide || cs.H > maxCacheSide || cs.W > maxCacheSide || cs.N > 1<<40 {
 			return nil, bad("bad split shape")
 		}
 		need := uint64(cs.N)*4 + uint64(cs.N)*uint64(cs.C*cs.H*cs.W)
@@ -186,4 +212,30 @@ func readCache(p string) (*Dataset, error) {
 		return nil, errors.New("cache " + p + ": no train split")
 	}
 	return d, nil
+}
+
+// removeStaleTemps deletes temporary cache files whose writer no longer
+// runs (killed during a build): NAME.tmp-PID-* with a dead PID, and the
+// older unnamed NAME.tmp* a day after they were last written. It returns
+// a note per file removed.
+func removeStaleTemps(dir string) []string {
+	names, _ := filepath.Glob(filepath.Join(dir, "imagefolder-*.bin.tmp*"))
+	var notes []string
+	for _, n := range names {
+		fi, err := os.Stat(n)
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(filepath.Base(n), ".bin.tmp")
+		stale := time.Since(fi.ModTime()) > 24*time.Hour
+		if pidText, _, ok := strings.Cut(strings.TrimPrefix(rest, "-"), "-"); ok && strings.HasPrefix(rest, "-") {
+			if pid, err := strconv.Atoi(pidText); err == nil {
+				stale = pid != os.Getpid() && !processAlive(pid)
+			}
+		}
+		if stale && os.Remove(n) == nil {
+			notes = append(notes, fmt.Sprintf("removed %s (%.0f MB), left by an image cache build that was killed", n, float64(fi.Size())/1e6))
+		}
+	}
+	return notes
 }

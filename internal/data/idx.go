@@ -148,11 +148,31 @@ func parseIDX(b []byte) (*idxArray, error) {
 		}
 	}
 	data := b[4+4*ndim:]
-	if uint64(len(data)) < total {
-		return nil, fmt.Errorf("truncated: dims %v need %d bytes of data, file has %d", dims, total, len(data))
-	}
-	if uint64(len(data)) > total {
-		return nil, fmt.Errorf("%d trailing bytes after the %d bytes that dims %v describe", uint64(len(data))-total, total, dims)
+	if n := uint64(len(data)); n != total {
+		what := "truncated"
+		if n > total {
+			what = "size mismatch"
+		}
+		return nil, fmt.Errorf("%s: dims %v need %d bytes of data, file has %d%s", what, dims, total, n, idxHint(dims, n))
 	}
 	return &idxArray{dims: dims, data: data}, nil
+}
+
+// idxHint says which size in the header looks damaged when the data holds
+// a whole number of items of another size, or another count of items.
+func idxHint(dims []int, n uint64) string {
+	if len(dims) < 2 || dims[0] == 0 {
+		return ""
+	}
+	per := uint64(1)
+	for _, d := range dims[1:] {
+		per *= uint64(d)
+	}
+	switch {
+	case per > 0 && n%per == 0:
+		return fmt.Sprintf("; that is %d items of %v, not the %d the header counts: the count in the header is damaged, or the file was cut or appended to", n/per, dims[1:], dims[0])
+	case n%uint64(dims[0]) == 0:
+		return fmt.Sprintf("; each of the %d items would be %d bytes, not the %d that sizes %v give: a size in the header is damaged (or the file is not of this data set)", dims[0], n/uint64(dims[0]), per, dims[1:])
+	}
+	return "; the file was cut short or appended to: download it again"
 }

@@ -91,10 +91,12 @@ func openImageFolder(p string, opts Options) (*Dataset, error) {
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("no image cache: %v", err))
 		} else {
+			warnings = append(warnings, removeStaleTemps(dir)...)
 			cachePath = filepath.Join(dir, "imagefolder-"+key+".bin")
 			d, err := readCache(cachePath)
 			if err == nil {
 				d.Cache = cachePath
+				d.Warnings = warnings
 				return d, nil
 			}
 			if !errors.Is(err, fs.ErrNotExist) {
@@ -476,6 +478,12 @@ func decodeSource(root string, src *source, opts Options) (*Dataset, error) {
 	if d.Train.N == 0 && (d.Test == nil || d.Test.N == 0) {
 		return nil, fmt.Errorf("imagefolder %s: no image decodes", root)
 	}
+	if len(bad) > 0 {
+		d.Warnings = append(d.Warnings, emptiedClasses(d.Train, d.Classes, "train")...)
+		if d.Test != nil {
+			d.Warnings = append(d.Warnings, emptiedClasses(d.Test, d.Classes, "test")...)
+		}
+	}
 	return d, nil
 }
 
@@ -548,4 +556,20 @@ func toPlanes(dst []uint8, img image.Image) (gray bool) {
 		}
 	}
 	return isGray16
+}
+
+// emptiedClasses warns of classes that skipping bad images left without
+// any image in split s.
+func emptiedClasses(s *Split, classes []string, name string) []string {
+	counts := make([]int, len(classes))
+	for _, l := range s.Labels {
+		counts[l]++
+	}
+	var out []string
+	for i, n := range counts {
+		if n == 0 {
+			out = append(out, fmt.Sprintf("class %q has no %s images left: all of them were skipped as bad (--skip-bad-images); the model will never learn or be tested on it", classes[i], name))
+		}
+	}
+	return out
 }

@@ -82,13 +82,7 @@ func TestImageFolderSplitsAndGray(t *testing.T) {
 }
 
 func TestImageFolderCache(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "imgs")
-	cache := t.TempDir()
-	writeFolder(t, root, []string{"x", "y"}, 3)
-	first, err := Open("imagefolder:"+root, Options{CacheDir: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, cache, first := cachedFolder(t, 3)
 	if first.Decoded != 6 || first.Cache == "" || len(first.Warnings) > 0 {
 		t.Fatalf("first open: decoded %d cache %q warnings %v", first.Decoded, first.Cache, first.Warnings)
 	}

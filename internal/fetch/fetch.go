@@ -167,6 +167,13 @@ func Download(ctx context.Context, url, dst, wantMD5 string, o Options) error {
 		wait = time.Second
 	}
 	part := dst + ".part"
+	// A failed download that got no byte leaves no empty .part (one with
+	// bytes stays, for the next run to resume).
+	dropEmpty := func() {
+		if st, err := os.Stat(part); err == nil && st.Size() == 0 {
+			os.Remove(part)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		err := getPart(ctx, client, url, part, filepath.Base(dst), o.Progress)
 		if err == nil {
@@ -174,11 +181,13 @@ func Download(ctx context.Context, url, dst, wantMD5 string, o Options) error {
 		}
 		var perm permanentError
 		if errors.As(err, &perm) || ctx.Err() != nil || attempt >= retries {
+			dropEmpty()
 			return err
 		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
+			dropEmpty()
 			return fmt.Errorf("%w (after: %v)", ctx.Err(), err)
 		}
 	}

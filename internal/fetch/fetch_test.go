@@ -258,3 +258,19 @@ func TestTable(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadOfflineLeavesNoPart: a download that cannot connect at all
+// leaves no empty .part file behind (it used to leave a 0-byte one).
+func TestDownloadOfflineLeavesNoPart(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL + "/f.bin"
+	srv.Close() // connection refused from now on
+	dst := filepath.Join(t.TempDir(), "f.bin")
+	err := Download(context.Background(), url, dst, "00000000000000000000000000000000", Options{Retries: 1, RetryWait: time.Millisecond})
+	if err == nil {
+		t.Fatal("a download from a closed server succeeded")
+	}
+	if _, err := os.Stat(dst + ".part"); !os.IsNotExist(err) {
+		t.Errorf("an empty .part is left behind: %v", err)
+	}
+}

@@ -1,7 +1,9 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/cnnctl/cnnctl/internal/layers"
@@ -17,6 +19,24 @@ type Evaluation struct {
 	Classes   []string  `json:"classes"`
 	PerClass  []float64 `json:"per_class"`
 	Confusion [][]int   `json:"confusion"` // [true][predicted]
+	// NonFinite counts images whose logits hold a NaN or an infinity: they
+	// are wrong answers, in no column of the confusion matrix, and make
+	// Loss non-finite (written as null in JSON).
+	NonFinite int `json:"non_finite"`
+}
+
+// MarshalJSON writes a non-finite loss as null: a broken model's
+// evaluation still parses.
+func (e Evaluation) MarshalJSON() ([]byte, error) {
+	type plain Evaluation
+	out := struct {
+		plain
+		Loss *float64 `json:"loss"`
+	}{plain: plain(e)}
+	if !math.IsNaN(e.Loss) && !math.IsInf(e.Loss, 0) {
+		out.Loss = &e.Loss
+	}
+	return json.Marshal(out)
 }
 
 // stepper holds the device tensors of a batch, reused across steps.
@@ -77,6 +97,7 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 	}
 	var lossSum float64
 	var top1, top5 int
+	lost := make([]int, k) // non-finite rows per true class
 	it := src.Epoch(0, 0)
 	defer it.Close()
 	for {
@@ -96,6 +117,11 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 			if label < 0 || label >= k {
 				return nil, fmt.Errorf("evaluate: label %d out of range for %d classes", label, k)
 			}
+			if pred < 0 {
+				ev.NonFinite++
+				lost[label]++
+				continue
+			}
 			ev.Confusion[label][pred]++
 			if rank == 0 {
 				top1++
@@ -114,7 +140,7 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 	ev.Top5 = float64(top5) / float64(ev.N)
 	ev.PerClass = make([]float64, k)
 	for c := range ev.Confusion {
-		total := 0
+		total := lost[c]
 		for _, v := range ev.Confusion[c] {
 			total += v
 		}
@@ -126,8 +152,12 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 }
 
 // argmaxRank returns the predicted class and the rank of label among the
-// scores (0 = top-1). Ties rank in index order, as torch.topk does.
+// scores (0 = top-1). Ties rank in index order, as torch.topk does. A row
+// with a NaN or an infinity predicts nothing: pred -1, rank len(row).
 func argmaxRank(row []float32, label int) (pred, rank int) {
+	if nonFinite(row) >= 0 {
+		return -1, len(row)
+	}
 	for i, v := range row {
 		if v > row[pred] {
 			pred = i

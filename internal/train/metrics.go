@@ -67,22 +67,36 @@ func appendMetrics(dir string, m EpochMetrics) error {
 	return nil
 }
 
-// ReadMetrics loads OUT/metrics.jsonl.
+// ReadMetrics loads OUT/metrics.jsonl. A last line cut short (no newline,
+// not JSON: what a kill during the write leaves) is ignored.
 func ReadMetrics(dir string) ([]EpochMetrics, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	ms, _, err := readMetrics(dir)
+	return ms, err
+}
+
+// readMetrics is ReadMetrics that also says whether it ignored a torn last
+// line.
+func readMetrics(dir string) (out []EpochMetrics, torn bool, err error) {
+	path := filepath.Join(dir, "metrics.jsonl")
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var out []EpochMetrics
-	dec := json.NewDecoder(bytes.NewReader(b))
-	for dec.More() {
+	lines := bytes.Split(b, []byte("\n"))
+	for i, line := range lines {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
 		var m EpochMetrics
-		if err := dec.Decode(&m); err != nil {
-			return out, fmt.Errorf("read %s: %w", filepath.Join(dir, "metrics.jsonl"), err)
+		if err := json.Unmarshal(line, &m); err != nil {
+			if i == len(lines)-1 { // no newline after it: the write was cut
+				return out, true, nil
+			}
+			return out, false, fmt.Errorf("read %s: line %d: %w; the file is damaged: delete that line (epochs after it are redone by --resume auto) or the file", path, i+1, err)
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, false, nil
 }
 
 // truncateMetrics rewrites both files keeping epochs <= upto. The new files

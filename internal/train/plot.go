@@ -78,6 +78,10 @@ func PlotCurves(ms []EpochMetrics, path string) error {
 		return fmt.Errorf("plot: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600; outputs are 0644
+		tmp.Close()
+		return fmt.Errorf("plot: %w", err)
+	}
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
 		return fmt.Errorf("plot: %w", err)

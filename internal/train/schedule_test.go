@@ -79,3 +79,16 @@ func TestArgmaxRank(t *testing.T) {
 		t.Errorf("TopK = %v, want [1 2 4]", got)
 	}
 }
+
+// A row with NaN or Inf predicts nothing: never a correct answer, never in
+// the top 5 (NaN compares false, so it used to rank first).
+func TestArgmaxRankNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, row := range [][]float32{{nan, nan, nan}, {nan, 1, 2}, {0, inf, 1}, {float32(math.Inf(-1)), 0, 0}} {
+		for label := range row {
+			if p, r := argmaxRank(row, label); p != -1 || r != len(row) {
+				t.Errorf("%v label %d: pred %d rank %d, want -1 %d", row, label, p, r, len(row))
+			}
+		}
+	}
+}

@@ -81,6 +81,8 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	}
 	meta := r.Meta
 	startEpoch, skip := 0, 0
+	// carry is the unfinished epoch's sums of a mid-epoch checkpoint.
+	var carry checkpoint.Meta
 	var step int64
 	best := math.Inf(-1)
 	if ck := r.Resume; ck != nil {
@@ -97,8 +99,14 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		if skip < 0 || skip >= r.Train.Batches() {
 			skip = 0
 		}
+		if skip > 0 {
+			carry = ck.Meta
+		}
 		if ck.BestTop1 > 0 || ck.Epoch > 0 {
 			best = ck.BestTop1
+		}
+		if _, torn, _ := readMetrics(cfg.Out); torn {
+			r.Progress.Note("metrics.jsonl ended in a line cut short (a kill during its write): it is dropped")
 		}
 		if err := truncateMetrics(cfg.Out, ck.Epoch); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
@@ -117,15 +125,30 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	if r.Resume != nil {
 		saved = r.Resume.Epoch
 	}
-	save := func(path string, epoch int, valTop1 float64) error {
+	// write saves a checkpoint of the current state to path.
+	write := func(path string, epoch int, valTop1 float64) error {
 		ck, err := Snapshot(m, meta)
 		if err != nil {
 			return err
 		}
 		ck.Epoch, ck.Step, ck.OptimizerStep = epoch, step, opt.Step
+		// Before the first validation there is no best score yet (-Inf,
+		// which JSON cannot hold): 0 with epoch 0 reads back as "none".
 		ck.BestTop1, ck.ValTop1 = res.Best, valTop1
+		if math.IsInf(res.Best, -1) {
+			ck.BestTop1 = 0
+		}
 		ck.Optim = opt.State()
 		if err := checkpoint.Save(path, ck); err != nil {
+			return err
+		}
+		if path == res.LastPath {
+			saved = epoch
+		}
+		return nil
+	}
+	save := func(path string, epoch int, valTop1 float64) error {
+		if err := write(path, epoch, valTop1); err != nil {
 			kept := "no earlier checkpoint was written"
 			if _, serr := os.Stat(path); serr == nil {
 				kept = path + " still holds the previous checkpoint"
@@ -135,9 +158,6 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 				return nil
 			}
 			return fmt.Errorf("%w; %s; free some space or pick a writable --out, then run again with --resume auto (or pass --keep-going-on-save-error to train on without checkpoints)", err, kept)
-		}
-		if path == res.LastPath {
-			saved = epoch
 		}
 		return nil
 	}
@@ -152,9 +172,9 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 
 	for epoch := startEpoch; epoch < cfg.Epochs; epoch++ {
 		r.Progress.StartEpoch(epoch, cfg.Epochs, batches)
-		t0 := time.Now()
-		var lossSum float64
-		var correct, seen int
+		t0 := time.Now().Add(-time.Duration(carry.EpochSeconds * float64(time.Second)))
+		lossSum, correct, seen := carry.EpochLossSum, carry.EpochCorrect, carry.EpochSeen
+		carry = checkpoint.Meta{}
 		it := r.Train.Epoch(epoch, skip)
 		bi := skip
 		skip = 0
@@ -193,10 +213,17 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 			r.Progress.Step(bi, lossSum/float64(seen), float64(correct)/float64(seen), float64(seen)/time.Since(t0).Seconds())
 			if ctx.Err() != nil {
 				it.Close()
-				res.Stopped = true
-				if err := save(res.LastPath, epoch, 0); err != nil {
-					return res, fmt.Errorf("interrupted, and saving %s failed: %w", res.LastPath, err)
+				// Stopped is claimed only once the state is on disk; an
+				// interrupt never trains on past a failed save.
+				meta.EpochLossSum, meta.EpochCorrect, meta.EpochSeen, meta.EpochSeconds = lossSum, correct, seen, time.Since(t0).Seconds()
+				if err := write(res.LastPath, epoch, 0); err != nil {
+					kept := "nothing of this run is saved"
+					if saved >= 0 {
+						kept = fmt.Sprintf("%s still holds epoch %d", res.LastPath, saved)
+					}
+					return res, fmt.Errorf("interrupted at epoch %d step %d, and saving %s failed: %w; %s", epoch+1, step, res.LastPath, err, kept)
 				}
+				res.Stopped = true
 				return res, ctx.Err()
 			}
 		}

@@ -151,6 +151,9 @@ func (w *walker) layer(prefix string, l *Layer, in tensor.Shape, depth int) (ten
 		k := c
 		if l.Type == "conv2d" {
 			k = w.out(l)
+			if n := float64(k) * float64(c) * float64(r) * float64(s); n > maxValues {
+				return nil, shapeError(l, full, in, "%.3g weights, beyond any machine's memory", n)
+			}
 			row.Params = int64(k) * int64(c) * int64(r) * int64(s)
 			if l.Bias {
 				row.Params += int64(k)
@@ -163,6 +166,9 @@ func (w *walker) layer(prefix string, l *Layer, in tensor.Shape, depth int) (ten
 			return nil, shapeError(l, full, in, "wants a 1-D input (F): put a flatten before it")
 		}
 		o := w.out(l)
+		if n := float64(o) * float64(in[0]); n > maxValues {
+			return nil, shapeError(l, full, in, "%.3g weights, beyond any machine's memory", n)
+		}
 		row.Params = int64(o) * int64(in[0])
 		if l.Bias {
 			row.Params += int64(o)
@@ -244,10 +250,22 @@ func (w *walker) layer(prefix string, l *Layer, in tensor.Shape, depth int) (ten
 			}
 		}
 	}
+	n := 1.0
+	for _, d := range out {
+		n *= float64(d)
+	}
+	if n > maxValues {
+		return nil, shapeError(l, full, in, "output %s holds %.3g values per image, beyond any machine's memory", out, n)
+	}
 	row.Out = out
 	w.rows[idx] = row
 	return out, nil
 }
+
+// maxValues bounds a layer's weights and its output per image (2^48 values,
+// 1 PiB of float32): sizes beyond it are errors, so that no product of
+// sizes can overflow and the memory plan stays meaningful.
+const maxValues = 1 << 48
 
 // WriteText prints the report as a table: one row per layer (names
 // indented by depth; a container's counts, in parentheses, sum its
