@@ -54,6 +54,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 		return nil, err
 	}
 	defer lm.be.Close()
+	o.precNote.apply(lm.be, o.Prec, o.f.ErrOut)
 	ck := lm.ck
 	spec, own := o.Data, true
 	if spec == "" {

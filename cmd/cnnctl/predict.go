@@ -21,6 +21,7 @@ type predictOptions struct {
 	TopK   int
 	Resize bool
 	Device string
+	Prec   string
 	JSON   bool
 }
 
@@ -57,6 +58,9 @@ is an error unless --resize is given (bilinear).`,
 			if err := checkDeviceFlag(opts.Device); err != nil {
 				return err
 			}
+			if err := checkPrecision(opts.Prec); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -66,6 +70,7 @@ is an error unless --resize is given (bilinear).`,
 	cmd.Flags().IntVarP(&opts.TopK, "top-k", "k", 5, "classes to show per image")
 	cmd.Flags().BoolVar(&opts.Resize, "resize", false, "resize images to the model's input size")
 	cmd.Flags().StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
+	addPrecisionFlag(cmd.Flags(), &opts.Prec)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array: path, top [{class, index, prob}], logits")
 	return cmd
 }
@@ -76,6 +81,7 @@ func runPredict(o *predictOptions) error {
 		return err
 	}
 	defer lm.be.Close()
+	(&precisionNote{}).apply(lm.be, o.Prec, o.f.ErrOut)
 	ck := lm.ck
 	c, h, w := ck.Input[0], ck.Input[1], ck.Input[2]
 	x := make([]float32, len(o.Images)*c*h*w)

@@ -55,10 +55,23 @@ type Meta struct {
 	ValTop1       float64 `json:"val_top1"`
 	// Recipe holds the resolved training options (flags and config).
 	Recipe map[string]any `json:"recipe,omitempty"`
+	// Precision is the arithmetic the run trained in ("fp32", "tf32"); the
+	// weights are stored as float32 whatever it is. Checkpoints written
+	// before the key existed have none: see TrainedPrecision.
+	Precision string `json:"precision,omitempty"`
 	// NumBatchesTracked per BatchNorm layer (PyTorch keeps it as int64).
 	NumBatchesTracked map[string]int64 `json:"num_batches_tracked,omitempty"`
 	// CRC is the CRC-32 (IEEE) of all tensor data in file order.
 	CRC uint32 `json:"crc32"`
+}
+
+// TrainedPrecision is the recorded precision, "fp32" for a checkpoint that
+// records none (written before the key existed, or by import).
+func (m *Meta) TrainedPrecision() string {
+	if m.Precision == "" {
+		return "fp32"
+	}
+	return m.Precision
 }
 
 // Named is one tensor of the model state.
