@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -270,7 +271,7 @@ func writeAll(w io.Writer, reports []*bench.Report, opts *benchOptions) error {
 	}
 	if len(reports) > 0 {
 		r := reports[0]
-		fmt.Fprintf(w, "%s, batch %d, median of %d iterations after %d warmup\n", r.Device, r.Batch, r.Iters, r.Warmup)
+		fmt.Fprintf(w, "%s, batch %d, precision %s, median of %d iterations after %d warmup\n", r.Device, r.Batch, cmp.Or(r.Precision, "fp32"), r.Iters, r.Warmup)
 	}
 	fmt.Fprintf(w, "%-10s  %12s  %12s  %14s\n", "MODEL", "STEP ms", "TRAIN img/s", "INFER img/s")
 	for _, r := range reports {

@@ -163,3 +163,29 @@ func TestSchemaOldAndNew(t *testing.T) {
 		}
 	}
 }
+
+// TestComparePrecision: compare names each report's precision and warns
+// when two cnnctl runs differ in it; old reports (none) count as fp32.
+func TestComparePrecision(t *testing.T) {
+	a, err := ReadReport(filepath.Join("testdata", "cnnctl-lenet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := *a
+	b.Precision = "tf32"
+	var buf strings.Builder
+	if err := Compare(&buf, a, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "different precisions (fp32, tf32)") || !strings.Contains(buf.String(), "train, tf32, ") {
+		t.Errorf("compare of an fp32 and a tf32 run:\n%s", buf.String())
+	}
+	buf.Reset()
+	b.Precision = "fp32"
+	if err := Compare(&buf, a, &b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "different precisions") {
+		t.Errorf("an old report (no precision) and an fp32 one differ:\n%s", buf.String())
+	}
+}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -176,7 +177,7 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 	r := &Report{
 		Schema: SchemaName, SchemaVersion: SchemaVersion, Tool: "cnnctl",
 		Date: date, Model: spec.Name, Device: be.Name(), Batch: n, Input: m.In.String(),
-		Mode: cfg.Mode, Iters: cfg.Iters, Warmup: cfg.Warmup, Precision: cfg.Precision,
+		Mode: cfg.Mode, Iters: cfg.Iters, Warmup: cfg.Warmup, Precision: cmp.Or(cfg.Precision, "fp32"),
 		Timing: TimingWall,
 		Layers: []Layer{},
 	}
@@ -202,9 +203,6 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 	}
 
 	params := paramsByLayer(m)
-	if r.Precision == "" {
-		r.Precision = "fp32"
-	}
 	for _, t := range rec.Leaves() {
 		c := layerCost(t, n, params[t.Name()], cfg.Mode == "train")
 		math := cfg.layerMath(t.Type())
