@@ -86,7 +86,7 @@ names by name.`,
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 256, "images per forward pass")
 	fl.StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
 	addPrecisionFlag(fl, &opts.Prec)
-	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
+	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), precision (what eval ran in), trained_precision, n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
 	return cmd
 }
 

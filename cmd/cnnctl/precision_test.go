@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"path/filepath"
@@ -198,8 +199,15 @@ func TestPrecisionCheckpoint(t *testing.T) {
 	if n := strings.Count(stderr, "the CPU engine runs fp32"); n != 1 {
 		t.Errorf("eval of two checkpoints: the CPU line %d times, want once:\n%s", n, stderr)
 	}
-	code, _, stderr = runCLI(t, "eval", filepath.Join(out, "last"), "--device", "cpu")
+	code, stdout, stderr := runCLI(t, "eval", filepath.Join(out, "last"), "--device", "cpu", "--json")
 	if code != 0 || strings.Contains(stderr, "precision") {
 		t.Errorf("eval at the default fp32: exit %d, stderr %q; want no precision line", code, stderr)
+	}
+	var ev struct {
+		Precision string `json:"precision"`
+		Trained   string `json:"trained_precision"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil || ev.Precision != "fp32" || ev.Trained != "fp32" {
+		t.Errorf("eval --json: precision %q, trained_precision %q (%v); want fp32 and fp32", ev.Precision, ev.Trained, err)
 	}
 }
