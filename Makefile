@@ -44,6 +44,7 @@ test-go:
 # Equivalence with PyTorch (python3-torch): fixtures generated, never skipped here.
 test-torch:
 	scripts/test-torch.sh
+	scripts/test-gpu-check.sh
 
 # The CUDA variant: kernels compiled, binary built, GPU tests built and run
 # (they skip with a message where no GPU is present), CPU tests through the cuda build.

@@ -5,17 +5,29 @@
 #   scripts/gpu-check.sh run     there, from the repository root (gpu-bundle/ carried along):
 #                                runs the bundle, logs to $OUT (or gpu-bundle/logs), prints a table
 #
-# `run` takes optional step names to run only some: tests device bench train.
+# `run` takes optional step names to run only some: tests device bench ratios train.
 # Steps run in priority order, each under its own time limit (seconds) and all
 # under GPU_CHECK_TOTAL_S (450: the whole run ends within about 8 minutes,
 # leaving a device call of 10 minutes room for the machine's start); a step
 # that would start with under 15 s left is recorded as SKIP(no time).
-#   TestBackend 120, TestModelStep 240, the other GPU tests 60, cnnctl device 30,
-#   bench --peak 45, bench resnet and vgg16-bn (--json) 60 each, lenet and resnet20 40 each,
-#   other packages' CUDA tests 60 each, the conv2d Go benchmark 30, the PyTorch + cuDNN
-#   reference (part of `bench`) 90, train 2 epochs 150.
-# GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S, GPU_CHECK_TORCH_S and GPU_CHECK_TRAIN_S, when set,
-# replace the limits of the test, bench, PyTorch and train steps.
+#   TestBackend 120, TestBackendTF32 60, TestModelStep 240, the other GPU tests 60,
+#   cnnctl device 30, bench --peak 45, bench resnet and vgg16-bn (--json) 60 each,
+#   vgg16-bn --precision tf32 (--json) 60, lenet and resnet20 40 each,
+#   other packages' CUDA tests 60 each, the conv2d and BatchNorm Go benchmarks 30 each,
+#   the PyTorch + cuDNN reference (part of `bench`) 90, the ratios (below) 90 per cnnctl
+#   and 120 per PyTorch run, train 2 epochs 150.
+# GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S, GPU_CHECK_TORCH_S, GPU_CHECK_RATIO_S and
+# GPU_CHECK_TRAIN_S, when set, replace the limits of the test, bench, PyTorch, ratio
+# (each of its four runs) and train steps.
+# The ratios (step `ratios`): all 17 zoo models (configs/models/*.yaml) at batch 128,
+# `cnnctl bench --all` at --precision fp32 and tf32 (10 iterations after 2 warmup) and
+# scripts/torch_cpu_bench.py --device cuda --no-layers with --tf32 off and with PyTorch's
+# defaults (10 after 3); scripts/gpu_ratios.py prints cnnctl/PyTorch per model, fp32
+# strict vs TF32 off and tf32 vs the defaults, with the issue's targets, into the log and
+# the summary, and writes ratios.json. Sized from the 2026-11-30 H200 run: the 17 steps
+# add up to 0.65 s in cnnctl fp32 (googlenet 0.23 s), so ~25 s per cnnctl run with the
+# inference timing; PyTorch took ~25 s for all 17 at 20 iterations (cuDNN's autotuning
+# of googlenet ~13 s of it): about 2 minutes for the four runs.
 # TestModelStep is judged by the float64 referee: the test writes the weights and batch,
 # runs scripts/torch_f64_step.py with $PYTHON (default python3; it needs torch, on the CPU)
 # and compares the GPU, both CPU engines and PyTorch float32 against float64, per tensor.
@@ -25,14 +37,15 @@
 # defaults: cuDNN may use TF32), fp32 channels_last, bf16 AMP channels_last, and fp32 with
 # TF32 off; it prints the ratios cnnctl/PyTorch of the train-step medians into the log and
 # the summary (and `bench compare` PyTorch vs cnnctl into the log).
-# Files for the records under $OUT (at most 8 come back; these are 5): gpu-check.log,
-# summary.txt, bench-resnet.json, bench-vgg16-bn.json, torch-bench.json (a list of the
-# PyTorch reports, each with an extra key "variant"). The peaks cache, the per-variant
-# PyTorch files and the training run's output go to a temporary folder.
+# Files for the records under $OUT (at most 8 come back; these are 7): gpu-check.log,
+# summary.txt, bench-resnet.json, bench-vgg16-bn.json, bench-vgg16-bn-tf32.json,
+# torch-bench.json (a list of the PyTorch reports, each with an extra key "variant"),
+# ratios.json. The peaks cache, the per-variant PyTorch files, the --all reports and the
+# training run's output go to a temporary folder.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-BUNDLE=gpu-bundle
+BUNDLE=${GPU_CHECK_BUNDLE:-gpu-bundle} # another folder: scripts/test-gpu-check.sh
 # The CIFAR-10 training JPEGs for the train step: CNNCTL_CIFAR_JPEG, else the
 # shared folder beside the repository (optional: without it the bundle has no
 # data and the train step is SKIP(no data)).
@@ -181,6 +194,46 @@ PY
 	return $rc
 }
 
+# ratios LOGDIR DIR CNNCTL: the cnnctl/PyTorch train-step ratios of every zoo
+# model (see the top of this file); each of the four runs is a step of its own.
+ratios() {
+	local logdir=$1 dir=$2 cnn=$3 py=${PYTHON:-python3} lim=${GPU_CHECK_RATIO_S:-} p rl
+	local -a models=() margs=()
+	# GPU_CHECK_RATIO_MODELS (space-separated) narrows the zoo: scripts/test-gpu-check.sh.
+	for p in ${GPU_CHECK_RATIO_MODELS:-configs/models/*.yaml}; do
+		models+=("$(basename "$p" .yaml)")
+		margs+=(--model "$(basename "$p" .yaml)")
+	done
+	mkdir -p "$dir"
+	echo "ratios: ${#models[@]} models: ${models[*]}" >>"$LOG"
+	if [ -x "$cnn" ]; then
+		for p in fp32 tf32; do
+			step "ratios: cnnctl --all $p" "${lim:-90}" "$cnn" bench --all --models "$(IFS=,; echo "${models[*]}")" \
+				--batch-size 128 --iters 10 --warmup 2 --device cuda --precision "$p" --json -o "$dir/cnnctl-$p.json"
+		done
+	else
+		RESULTS+=("$(printf '%-34s %-16s' "ratios: cnnctl" "SKIP(not built)")")
+	fi
+	if timeout -k 5 60 "$py" -c 'import torch; assert torch.cuda.is_available()' >>"$LOG" 2>&1; then
+		local -A tf32=([tf32-off]=off [default]=default)
+		for p in tf32-off default; do
+			step "ratios: PyTorch --tf32 ${tf32[$p]}" "${lim:-120}" "$py" scripts/torch_cpu_bench.py --device cuda "${margs[@]}" \
+				--batch-size 128 --iters 10 --warmup 3 --no-layers --tf32 "${tf32[$p]}" -o "$dir/torch-$p.json"
+		done
+	else
+		RESULTS+=("$(printf '%-34s %-16s' "ratios: PyTorch" "SKIP(no torch cuda)")")
+		echo "ratios: PyTorch: SKIP(no torch cuda)" | tee -a "$LOG"
+	fi
+	if "$py" scripts/gpu_ratios.py "$dir" -o "$logdir/ratios.json" >"$dir/table.txt" 2>>"$LOG"; then
+		cat "$dir/table.txt" >>"$LOG"
+		while IFS= read -r rl; do RESULTS+=("  $rl"); done <"$dir/table.txt"
+	else
+		cat "$dir/table.txt" >>"$LOG"
+		RESULTS+=("$(printf '%-34s %-16s' "ratios: table" "SKIP(no results)")")
+		rm -f "$logdir/ratios.json"
+	fi
+}
+
 want() { # want STEP: whether STEP was asked for (all when none named)
 	[ ${#STEPS[@]} -eq 0 ] && return 0
 	local s
@@ -203,13 +256,15 @@ run() {
 	local scratch
 	scratch=$(mktemp -d) # outside $OUT: only the records come back
 	export XDG_CACHE_HOME=$scratch/cache # bench --peak's cache, for the bench steps after it
-	local root=$PWD t dir cnn=$BUNDLE/cnnctl-cuda m
-	local gt="cd internal/gpu && '$root/$BUNDLE/gpu.test' -test.v -test.count=1"
+	local t dir cnn=$BUNDLE/cnnctl-cuda m bundle
+	bundle=$(cd "$BUNDLE" && pwd) # absolute: the test steps cd into their package
+	local gt="cd internal/gpu && '$bundle/gpu.test' -test.v -test.count=1"
 	if want tests; then
 		step "test TestBackend" "${GPU_CHECK_TEST_S:-120}" bash -c "$gt -test.run '^TestBackend\$'"
+		step "test TestBackendTF32" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.run '^TestBackendTF32\$'"
 		export CNNCTL_TORCH_PYTHON=${PYTHON:-python3} # the float64 referee of TestModelStep
 		step "test TestModelStep" "${GPU_CHECK_TEST_S:-240}" bash -c "$gt -test.run '^TestModelStep\$'"
-		step "test gpu (the others)" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.skip '^(TestBackend|TestModelStep)\$'"
+		step "test gpu (the others)" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.skip '^(TestBackend|TestBackendTF32|TestModelStep)\$'"
 	fi
 	if [ -x "$cnn" ]; then
 		want device && step "cnnctl device" 30 "$cnn" device
@@ -220,6 +275,10 @@ run() {
 					--json -o "$logdir/bench-$m.json"
 				[ -s "$logdir/bench-$m.json" ] && "$cnn" bench show "$logdir/bench-$m.json" >>"$LOG" 2>&1
 			done
+			# The TF32 convolutions, per layer: TFLOP/s against the TF32 peak.
+			step "cnnctl bench vgg16-bn tf32" "${GPU_CHECK_BENCH_S:-60}" "$cnn" bench --model vgg16-bn --batch-size 128 --device cuda \
+				--precision tf32 --json -o "$logdir/bench-vgg16-bn-tf32.json"
+			[ -s "$logdir/bench-vgg16-bn-tf32.json" ] && "$cnn" bench show "$logdir/bench-vgg16-bn-tf32.json" >>"$LOG" 2>&1
 			for m in lenet resnet20; do
 				step "cnnctl bench $m" "${GPU_CHECK_BENCH_S:-40}" "$cnn" bench --model "$m" --batch-size 128 --device cuda
 			done
@@ -231,10 +290,12 @@ run() {
 		for t in "$BUNDLE"/*.test; do
 			[ -x "$t" ] && [ "$t" != "$BUNDLE/gpu.test" ] || continue
 			dir=$(cat "$t.dir")
-			step "test $(basename "$t")" "${GPU_CHECK_TEST_S:-60}" bash -c "cd '$dir' && '$root/$t' -test.v -test.count=1"
+			step "test $(basename "$t")" "${GPU_CHECK_TEST_S:-60}" bash -c "cd '$dir' && '$bundle/$(basename "$t")' -test.v -test.count=1"
 		done
 		step "bench gpu.test conv2d" 30 \
-			bash -c "cd internal/gpu && '$root/$BUNDLE/gpu.test' -test.run '^\$' -test.bench Conv2D -test.benchtime 20x"
+			bash -c "cd internal/gpu && '$bundle/gpu.test' -test.run '^\$' -test.bench Conv2D -test.benchtime 20x"
+		step "bench gpu.test BatchNorm" 30 \
+			bash -c "cd internal/gpu && '$bundle/gpu.test' -test.run '^\$' -test.bench BatchNorm -test.benchtime 20x"
 	fi
 	if want bench; then
 		if timeout -k 5 60 "${PYTHON:-python3}" -c 'import torch; assert torch.cuda.is_available()' >>"$LOG" 2>&1; then
@@ -249,6 +310,7 @@ run() {
 			echo "torch bench (PyTorch+cuDNN): SKIP(no torch cuda)" | tee -a "$LOG"
 		fi
 	fi
+	want ratios && ratios "$logdir" "$scratch/ratios" "$cnn"
 	if [ -x "$cnn" ] && want train; then
 		if [ -f "$BUNDLE/cifar10-train-jpeg.tar.gz" ]; then
 			step "cnnctl train resnet" "${GPU_CHECK_TRAIN_S:-150}" "$cnn" train --model resnet \
@@ -279,7 +341,7 @@ torch-bench)
 	torch_bench "$@"
 	;;
 *)
-	echo "usage: scripts/gpu-check.sh build | run [tests|device|bench|train ...]" >&2
+	echo "usage: scripts/gpu-check.sh build | run [tests|device|bench|ratios|train ...]" >&2
 	exit 2
 	;;
 esac

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ type benchOptions struct {
 	All     bool
 	Models  []string
 	Seed    int64
+	Prec    string
 
 	// set by the flag parsing: which of batch, iters and warmup the user gave
 	batchSet, itersSet, warmupSet bool
@@ -59,7 +61,15 @@ Rows are sorted by time; the slowest are marked with '*'.
 
 --peak measures the device's peaks once (a large GEMM through the backend's
 LinearForward and a large copy) and caches them in the user cache directory;
-later runs use them for the percentages.
+later runs use them for the percentages. On a GPU of sm_80 or later it also
+measures the TF32 tensor-core peak, on a large 1x1 convolution through the
+TF32 convolution kernel (a GEMM's shape: cnnctl has no TF32 GEMM kernel);
+elsewhere that peak is recorded as unknown, with the reason.
+
+--precision fp32|tf32 sets the GPU's arithmetic as for train (default fp32
+until the TF32 kernels have passed on a GPU, then tf32; the CPU runs fp32).
+Each convolution and linear row says the arithmetic it ran in (math), its
+achieved TFLOP/s and the percentage of that arithmetic's peak (%peak).
 
 --all runs the whole zoo (or --models) and prints one line per model: step
 time, training and inference images/s. On the CPU it defaults to batch 8,
@@ -102,6 +112,7 @@ per-layer and per-step ratios of two such files.`,
 	fl.BoolVar(&opts.All, "all", false, "run every zoo model (or --models), one line each")
 	fl.StringSliceVar(&opts.Models, "models", nil, "with --all: these models only (comma-separated)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed of the weights and the random batch")
+	addPrecisionFlag(fl, &opts.Prec)
 	cmd.AddCommand(newBenchCompareCmd(f, nil), newBenchShowCmd(f))
 	return cmd
 }
@@ -132,6 +143,9 @@ func (o *benchOptions) validate() error {
 			return usageError{err}
 		}
 	}
+	if err := checkPrecision(o.Prec); err != nil {
+		return err
+	}
 	return checkDeviceFlag(o.Device)
 }
 
@@ -150,7 +164,7 @@ func runBench(opts *benchOptions) error {
 			return cacheErr
 		}
 		fmt.Fprintf(errOut, "measuring the peaks of %s ...\n", be.Name())
-		if peaks, err = bench.MeasurePeaks(be, bench.DefaultPeakConfig(be.Name())); err != nil {
+		if peaks, err = bench.MeasurePeaks(be, peakConfig(be)); err != nil {
 			return err
 		}
 		if err := bench.SavePeaks(cachePath, peaks); err != nil {
@@ -160,7 +174,7 @@ func runBench(opts *benchOptions) error {
 			if opts.JSON {
 				return printJSON(opts.f, peaks)
 			}
-			fmt.Fprintf(opts.f.Out, "%s: %.1f GFLOP/s, %.1f GB/s\n%s\ncached in %s\n", peaks.Device, peaks.GFLOPS, peaks.GBPS, peaks.Method, cachePath)
+			fmt.Fprintf(opts.f.Out, "%s: %.1f GFLOP/s, %.1f GB/s\n%s\ntf32: %s\ncached in %s\n", peaks.Device, peaks.GFLOPS, peaks.GBPS, peaks.Method, peaks.TF32Line(), cachePath)
 			return nil
 		}
 	} else if cacheErr == nil {
@@ -172,7 +186,9 @@ func runBench(opts *benchOptions) error {
 		fmt.Fprintf(errOut, "no cached peaks for %s: run 'cnnctl bench --peak' once for %%peak and %%roof\n", be.Name())
 	}
 
-	cfg := bench.Config{Batch: opts.Batch, Classes: opts.Classes, Iters: opts.Iters, Warmup: opts.Warmup, Mode: opts.Mode, Seed: opts.Seed, Peaks: peaks}
+	prec := (&precisionNote{}).apply(be, opts.Prec, errOut)
+	cfg := bench.Config{Batch: opts.Batch, Classes: opts.Classes, Iters: opts.Iters, Warmup: opts.Warmup, Mode: opts.Mode, Seed: opts.Seed, Peaks: peaks,
+		Precision: prec, TensorCore: precisionMath(prec).LayerTypes()}
 	if opts.Input != "" {
 		cfg.Input, _ = tensor.ParseShape(opts.Input) // checked by validate
 	}
@@ -261,7 +277,7 @@ func writeAll(w io.Writer, reports []*bench.Report, opts *benchOptions) error {
 	}
 	if len(reports) > 0 {
 		r := reports[0]
-		fmt.Fprintf(w, "%s, batch %d, median of %d iterations after %d warmup\n", r.Device, r.Batch, r.Iters, r.Warmup)
+		fmt.Fprintf(w, "%s, batch %d, precision %s, median of %d iterations after %d warmup\n", r.Device, r.Batch, cmp.Or(r.Precision, "fp32"), r.Iters, r.Warmup)
 	}
 	fmt.Fprintf(w, "%-10s  %12s  %12s  %14s\n", "MODEL", "STEP ms", "TRAIN img/s", "INFER img/s")
 	for _, r := range reports {

@@ -102,6 +102,7 @@ func runDevice(opts *deviceOptions) error {
 	}
 	for _, p := range peaks {
 		fmt.Fprintf(w, "peaks of %s: %.1f GFLOP/s, %.1f GB/s (%s, %s; cached in %s)\n", p.Device, p.GFLOPS, p.GBPS, p.Method, p.MeasuredAt, peakPath)
+		fmt.Fprintf(w, "  tf32: %s\n", p.TF32Line())
 	}
 	return nil
 }

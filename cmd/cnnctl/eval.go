@@ -16,7 +16,10 @@ type evalOptions struct {
 	Split  string
 	Batch  int
 	Device string
+	Prec   string
 	JSON   bool
+
+	precNote precisionNote // the CPU's precision line, once for all checkpoints
 }
 
 func newEvalCmd(f *Factory, runF func(*evalOptions) error) *cobra.Command {
@@ -65,6 +68,9 @@ names by name.`,
 			if err := checkDeviceFlag(opts.Device); err != nil {
 				return err
 			}
+			if err := checkPrecision(opts.Prec); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -79,7 +85,8 @@ names by name.`,
 	fl.StringVar(&opts.Split, "split", "", "test, val or train (default: test; else val of the checkpoint's own data, all images of --data)")
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 256, "images per forward pass")
 	fl.StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
-	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
+	addPrecisionFlag(fl, &opts.Prec)
+	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), precision (what eval ran in), trained_precision, n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
 	return cmd
 }
 

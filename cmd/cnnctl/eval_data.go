@@ -26,6 +26,10 @@ type evalHead struct {
 	Split        string  `json:"split"`  // test, val, train or all
 	Images       string  `json:"images"` // which, in words: "val split (10% of train held out, seed 1)"
 	ImagesPerSec float64 `json:"images_per_sec"`
+	// Precision is the arithmetic eval ran in (--precision after any
+	// fallback); TrainedPrecision the one the checkpoint records.
+	Precision        string `json:"precision"`
+	TrainedPrecision string `json:"trained_precision"`
 }
 
 // MarshalJSON writes one flat object: the head's fields, then the
@@ -54,6 +58,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 		return nil, err
 	}
 	defer lm.be.Close()
+	prec := o.precNote.apply(lm.be, o.Prec, o.f.ErrOut)
 	ck := lm.ck
 	spec, own := o.Data, true
 	if spec == "" {
@@ -92,7 +97,8 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &evalResult{evalHead{Checkpoint: path, Model: ck.Model, Params: lm.model.NumParams(), Data: ds.Name, Split: key, Images: desc}, ev}
+	r := &evalResult{evalHead{Checkpoint: path, Model: ck.Model, Params: lm.model.NumParams(), Data: ds.Name, Split: key, Images: desc,
+		Precision: prec, TrainedPrecision: ck.TrainedPrecision()}, ev}
 	if s := time.Since(start).Seconds(); s > 0 {
 		r.ImagesPerSec = float64(ev.N) / s
 	}

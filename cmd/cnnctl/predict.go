@@ -28,6 +28,7 @@ type predictOptions struct {
 	Batch  int
 	MaxMP  float64
 	Device string
+	Prec   string
 	JSON   bool
 }
 
@@ -79,6 +80,9 @@ decoded: one declaring more than --max-megapixels is refused unread.`,
 			if err := checkDeviceFlag(opts.Device); err != nil {
 				return err
 			}
+			if err := checkPrecision(opts.Prec); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -88,6 +92,7 @@ decoded: one declaring more than --max-megapixels is refused unread.`,
 	cmd.Flags().IntVarP(&opts.TopK, "top-k", "k", 5, "classes to show per image")
 	cmd.Flags().BoolVar(&opts.Resize, "resize", false, "resize images to the model's input size")
 	cmd.Flags().StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
+	addPrecisionFlag(cmd.Flags(), &opts.Prec)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array: path, top [{class, index, prob}], logits")
 	cmd.Flags().IntVarP(&opts.Batch, "batch-size", "b", 64, "images read and classified at a time")
 	cmd.Flags().Float64Var(&opts.MaxMP, "max-megapixels", 64, "refuse images declaring more pixels than this (millions), before decoding")
@@ -104,6 +109,7 @@ func runPredict(o *predictOptions) error {
 		return err
 	}
 	defer lm.be.Close()
+	(&precisionNote{}).apply(lm.be, o.Prec, o.f.ErrOut)
 	ck := lm.ck
 	c, h, w := ck.Input[0], ck.Input[1], ck.Input[2]
 	batch := min(o.Batch, len(paths))

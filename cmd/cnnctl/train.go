@@ -38,6 +38,7 @@ type trainOptions struct {
 	Smooth  float64
 	Seed    int64
 	Device  string
+	Prec    string
 	Out     string
 	Resume  string
 	Clobber bool // --overwrite
@@ -87,6 +88,14 @@ give --data cifar10:PATH.
 
 Settings come from flags, then CNNCTL_* environment variables, then a recipe
 file (--config, YAML whose keys are these flag names), then the defaults.
+
+--precision chooses the GPU's arithmetic for convolutions: fp32 (strict
+float32 on CUDA cores, the default for now) or tf32 (TF32 tensor cores,
+float32 storage and accumulation; sm_80 and later, else fp32 with a note).
+The default becomes tf32, PyTorch's own default for convolutions, once the
+TF32 kernels have passed their tests on a GPU. bf16 is refused: its kernels
+are not built yet. The CPU engine runs fp32 whatever is asked. Checkpoints
+record the precision the run trained in; their weights are float32 always.
 Ctrl-C finishes the current step, saves --out/last and exits; continue with
 --resume auto.`,
 		Example: `  cnnctl train --model resnet                  # CIFAR-10, downloaded once into the user cache
@@ -132,6 +141,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	fl.Float64Var(&opts.Smooth, "label-smoothing", 0, "label smoothing epsilon in [0, 1)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed for weights, shuffling, augmentation and dropout")
 	fl.StringVar(&opts.Device, "device", "auto", "auto (GPU if present), cpu, cuda or cuda:N")
+	addPrecisionFlag(fl, &opts.Prec)
 	fl.StringVarP(&opts.Out, "out", "o", "", "output folder (default runs/MODEL)")
 	fl.StringVar(&opts.Resume, "resume", "", "checkpoint to continue from, or 'auto' for OUT/last if it exists")
 	fl.BoolVar(&opts.Clobber, "overwrite", false, "replace an earlier run in --out (without it, train refuses a folder holding one; continue it with --resume auto)")
@@ -164,6 +174,7 @@ func (o *trainOptions) resolve() error {
 	o.Resume, o.Val, o.Mean, o.Std = v.GetString("resume"), v.GetFloat64("val-split"), v.GetString("mean"), v.GetString("std")
 	o.Augment, o.CropPad, o.NaN = v.GetString("augment"), v.GetInt("crop-padding"), v.GetString("nan-check")
 	o.KeepGo, o.SkipBad, o.Workers = v.GetBool("keep-going-on-save-error"), v.GetBool("skip-bad-images"), v.GetInt("workers")
+	o.Prec = v.GetString("precision")
 	switch {
 	case o.Model == "":
 		return usagef("train: --model is required (a zoo name from 'cnnctl models' or a YAML file)")
@@ -202,6 +213,9 @@ func (o *trainOptions) resolve() error {
 		}
 	}
 	if err := checkDeviceFlag(o.Device); err != nil {
+		return err
+	}
+	if err := checkPrecision(o.Prec); err != nil {
 		return err
 	}
 	if err := (train.Schedule{Kind: o.Sched, BaseLR: o.LR, Epochs: o.Epochs, WarmupEpochs: o.Warmup, StepEvery: o.StepEv, StepGamma: o.StepG}).Validate(); err != nil {

@@ -127,6 +127,10 @@ func runTrain(o *trainOptions) error {
 		return err
 	}
 	defer be.Close()
+	prec := (&precisionNote{}).apply(be, o.Prec, log)
+	if resume != nil && resume.TrainedPrecision() != prec {
+		fmt.Fprintf(log, "precision: the checkpoint trained in %s, the run continues in %s\n", resume.TrainedPrecision(), prec)
+	}
 	plan, err := planMemory(o, spec, in, len(ds.Classes))
 	if err != nil {
 		return err
@@ -169,7 +173,7 @@ func runTrain(o *trainOptions) error {
 	fmt.Fprintln(log)
 
 	recipe := map[string]any{}
-	for _, k := range []string{"epochs", "batch-size", "lr", "optimizer", "momentum", "nesterov", "weight-decay", "schedule", "warmup-epochs", "step-every", "step-gamma", "label-smoothing", "seed", "augment", "crop-padding", "val-split"} {
+	for _, k := range []string{"epochs", "batch-size", "lr", "optimizer", "momentum", "nesterov", "weight-decay", "schedule", "warmup-epochs", "step-every", "step-gamma", "label-smoothing", "seed", "augment", "crop-padding", "val-split", "precision"} {
 		recipe[k] = o.f.Viper.Get(k)
 	}
 	run := &train.Run{
@@ -184,7 +188,7 @@ func runTrain(o *trainOptions) error {
 		Val:   val,
 		Meta: checkpoint.Meta{
 			Model: o.Model, ModelYAML: string(spec.Source), ConfigHash: spec.Hash(), Input: in, Classes: ds.Classes,
-			Mean: mean, Std: std, Data: o.Data, ValSplit: o.Val, Seed: o.Seed, Recipe: recipe,
+			Mean: mean, Std: std, Data: o.Data, ValSplit: o.Val, Seed: o.Seed, Recipe: recipe, Precision: prec,
 		},
 		Resume:   resume,
 		Progress: newProgress(log, o.f.ErrIsTerminal, o.Quiet),

@@ -98,17 +98,7 @@ func TestTableLeNetResNet(t *testing.T) {
 				t.Errorf("resnet: %d post relus, want 6", extra)
 			}
 			checkStep(t, r)
-			var buf bytes.Buffer
-			if err := r.WriteJSON(&buf); err != nil {
-				t.Fatal(err)
-			}
-			if err := Validate(buf.Bytes()); err != nil {
-				t.Error(err)
-			}
-			var tbl bytes.Buffer
-			if err := r.WriteTable(&tbl); err != nil {
-				t.Fatal(err)
-			}
+			tbl := validTable(t, r)
 			if got := strings.Count(tbl.String(), "\n*  "); got != Hotspots {
 				t.Errorf("table marks %d hotspots, want %d:\n%s", got, Hotspots, tbl.String())
 			}
@@ -121,6 +111,23 @@ func TestTableLeNetResNet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// validTable checks that r's JSON validates and returns its table.
+func validTable(t *testing.T, r *Report) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(buf.Bytes()); err != nil {
+		t.Error(err)
+	}
+	var tbl bytes.Buffer
+	if err := r.WriteTable(&tbl); err != nil {
+		t.Fatal(err)
+	}
+	return &tbl
 }
 
 // checkStep: layer sum + overhead = step by construction, the shares add

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,6 +39,9 @@ func Compare(w io.Writer, a, b *Report) error {
 	}{{"A", a}, {"B", b}} {
 		r := x.r
 		fmt.Fprintf(&s, "%s: %s %s on %s, batch %d of %s, %s", x.tag, r.Tool, r.Model, r.Device, r.Batch, r.Input, r.Mode)
+		if r.Precision != "" {
+			fmt.Fprintf(&s, ", %s", r.Precision)
+		}
 		if r.Commit != "" {
 			fmt.Fprintf(&s, ", commit %s", r.Commit)
 		}
@@ -52,6 +56,9 @@ func Compare(w io.Writer, a, b *Report) error {
 	}
 	if a.Mode != b.Mode {
 		warn = append(warn, fmt.Sprintf("different modes (%s, %s)", a.Mode, b.Mode))
+	}
+	if pa, pb := cmp.Or(a.Precision, "fp32"), cmp.Or(b.Precision, "fp32"); pa != pb && a.Tool == b.Tool {
+		warn = append(warn, fmt.Sprintf("different precisions (%s, %s)", pa, pb))
 	}
 	if len(warn) > 0 {
 		fmt.Fprintf(&s, "warning: %s\n", strings.Join(warn, "; "))

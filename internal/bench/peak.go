@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,15 +21,25 @@ type PeakConfig struct {
 	CopyMiB  int           // size of the copied buffer
 	MinTime  time.Duration // keep repeating each measurement at least this long
 	MinTries int           // and at least this often
+	// SetTF32 switches the backend's convolutions to TF32 tensor cores
+	// (on) and back to fp32; nil where the backend has none, and NoTF32
+	// then says why (the peak is recorded as unknown).
+	SetTF32 func(on bool) error
+	NoTF32  string
+	// TF32Conv sizes the TF32 run: a 1x1 convolution of TF32Conv[0] images
+	// of TF32Conv[1] channels, TF32Conv[2] x TF32Conv[2] pixels, to as many
+	// channels: a GEMM of M = K = channels and N = images x pixels.
+	TF32Conv [3]int
 }
 
 // DefaultPeakConfig is big enough to leave the caches (a 1024³ GEMM on a
 // CPU, 4096³ on a GPU) and short enough to finish in seconds.
 func DefaultPeakConfig(device string) PeakConfig {
 	if strings.HasPrefix(device, "cpu") {
-		return PeakConfig{GEMM: 1024, CopyMiB: 64, MinTime: time.Second, MinTries: 3}
+		return PeakConfig{GEMM: 1024, CopyMiB: 64, MinTime: time.Second, MinTries: 3, TF32Conv: [3]int{16, 256, 16}}
 	}
-	return PeakConfig{GEMM: 4096, CopyMiB: 512, MinTime: time.Second, MinTries: 10}
+	// 2 x 1024 x 1024 x 65536 FLOPs = 137 GFLOP, as many as the 4096^3 GEMM.
+	return PeakConfig{GEMM: 4096, CopyMiB: 512, MinTime: time.Second, MinTries: 10, TF32Conv: [3]int{64, 1024, 32}}
 }
 
 // MeasurePeaks times a large GEMM through the backend's LinearForward and a
@@ -59,13 +70,55 @@ func MeasurePeaks(be tensor.Backend, cfg PeakConfig) (*Peaks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("measure peaks: copy: %w", err)
 	}
-	return &Peaks{
+	p := &Peaks{
 		Device:     be.Name(),
 		GFLOPS:     2 * float64(n) * float64(n) * float64(n) / seconds(gemm) / 1e9,
 		GBPS:       2 * 4 * float64(elems) / seconds(cp) / 1e9,
 		Method:     fmt.Sprintf("best of repeated %d^3 GEMM (LinearForward) and %d MiB Copy (read + write)", n, cfg.CopyMiB),
 		MeasuredAt: time.Now().UTC().Format(time.RFC3339),
-	}, nil
+	}
+	if err := measureTF32(be, cfg, p); err != nil {
+		return nil, fmt.Errorf("measure peaks: TF32: %w", err)
+	}
+	return p, nil
+}
+
+// measureTF32 fills p's TF32 peak: cnnctl has no TF32 GEMM kernel, so it
+// times the TF32 convolution kernel on a 1x1 convolution, which is a GEMM.
+// Without TF32 (cfg.SetTF32 nil, or refused) the peak is unknown and
+// TF32Method says why. The backend is left in fp32.
+func measureTF32(be tensor.Backend, cfg PeakConfig, p *Peaks) error {
+	if cfg.SetTF32 == nil {
+		p.TF32Method = "unknown: " + cmp.Or(cfg.NoTF32, "this backend has no TF32 tensor cores")
+		return nil
+	}
+	if err := cfg.SetTF32(true); err != nil {
+		p.TF32Method = "unknown: " + err.Error()
+		return nil
+	}
+	defer cfg.SetTF32(false)
+	n, c, hw := cfg.TF32Conv[0], cfg.TF32Conv[1], cfg.TF32Conv[2]
+	if n < 1 || c < 1 || hw < 1 {
+		return fmt.Errorf("1x1 convolution of %d images, %d channels, %dx%d pixels: want all positive", n, c, hw, hw)
+	}
+	x := be.New(tensor.Shape{n, c, hw, hw})
+	w := be.New(tensor.Shape{c, c, 1, 1})
+	y := be.New(tensor.Shape{n, c, hw, hw})
+	be.Fill(x, 0.5)
+	be.Fill(w, 0.25)
+	d, err := best(be, cfg, func() { be.Conv2DForward(x, w, nil, y, tensor.ConvParams{StrideH: 1, StrideW: 1}) })
+	be.Free(x)
+	be.Free(w)
+	be.Free(y)
+	if err != nil {
+		return err
+	}
+	g := 2 * float64(c) * float64(c) * float64(n*hw*hw) / seconds(d) / 1e9
+	p.TF32GFLOPS = &g
+	p.TF32Method = fmt.Sprintf("best of repeated 1x1 convolutions (Conv2DForward, TF32 math) of %d images of %d channels at %dx%d to %d channels: "+
+		"a GEMM of M = K = %d, N = %d; cnnctl has no TF32 GEMM kernel, so this is its TF32 convolution kernel on a GEMM's shape",
+		n, c, hw, hw, c, c, n*hw*hw)
+	return nil
 }
 
 // seconds is a duration in seconds, never zero.

@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +27,19 @@ type Config struct {
 	Seed     int64
 	// Peaks, when not nil and measured on this device, give the percentages.
 	Peaks *Peaks
+	// Precision is the arithmetic the backend was set to ("fp32" when
+	// empty), and TensorCore the layer types whose FLOPs run in it
+	// (gpu.Math.LayerTypes); every other layer runs fp32.
+	Precision  string
+	TensorCore []string
+}
+
+// layerMath is the arithmetic a layer of type typ runs in.
+func (cfg Config) layerMath(typ string) string {
+	if cfg.Precision == "" || !slices.Contains(cfg.TensorCore, typ) {
+		return "fp32"
+	}
+	return cfg.Precision
 }
 
 // lr is the benchmark's learning rate: small, so that the weights stay
@@ -162,7 +177,7 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 	r := &Report{
 		Schema: SchemaName, SchemaVersion: SchemaVersion, Tool: "cnnctl",
 		Date: date, Model: spec.Name, Device: be.Name(), Batch: n, Input: m.In.String(),
-		Mode: cfg.Mode, Iters: cfg.Iters, Warmup: cfg.Warmup,
+		Mode: cfg.Mode, Iters: cfg.Iters, Warmup: cfg.Warmup, Precision: cmp.Or(cfg.Precision, "fp32"),
 		Timing: TimingWall,
 		Layers: []Layer{},
 	}
@@ -190,14 +205,15 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 	params := paramsByLayer(m)
 	for _, t := range rec.Leaves() {
 		c := layerCost(t, n, params[t.Name()], cfg.Mode == "train")
+		math := cfg.layerMath(t.Type())
 		row := Layer{
 			Name: t.Label, Type: t.Type(), In: t.In.String(), Out: t.Out.String(),
-			Params: params[t.Name()], MACs: t.MACs(),
-			Forward: r.phase(summarize(t.fwd), c.fwdFLOPs, c.fwdBytes),
+			Params: params[t.Name()], MACs: t.MACs(), Math: math,
+			Forward: r.phase(summarize(t.fwd), c.fwdFLOPs, c.fwdBytes, math),
 		}
 		row.TotalMS = row.Forward.MedianMS
 		if cfg.Mode == "train" {
-			b := r.phase(summarize(t.bwd), c.bwdFLOPs, c.bwdBytes)
+			b := r.phase(summarize(t.bwd), c.bwdFLOPs, c.bwdBytes, math)
 			row.Backward = &b
 			row.TotalMS += b.MedianMS
 		}
@@ -234,17 +250,18 @@ func (r *Report) finishStep() {
 		"; medians of separate runs do not add exactly, and the per-layer syncs change what is measured, so it can be negative"
 }
 
-// phase turns a time distribution and a cost into a Phase.
-func (r *Report) phase(d dist, flops, bytes int64) Phase {
+// phase turns a time distribution and a cost into a Phase; the FLOP
+// percentages are of the peak of math, 0 where that peak is unknown.
+func (r *Report) phase(d dist, flops, bytes int64, math string) Phase {
 	p := Phase{MedianMS: d.median, P10MS: d.p10, P90MS: d.p90, FLOPs: flops, Bytes: bytes}
 	if d.median > 0 {
 		p.GFLOPS = float64(flops) / (d.median * 1e6)
 		p.GBPS = float64(bytes) / (d.median * 1e6)
 	}
-	if pk := r.Peaks; pk != nil && pk.GFLOPS > 0 && pk.GBPS > 0 {
-		p.PctPeakFLOPS = 100 * p.GFLOPS / pk.GFLOPS
+	if pk := r.Peaks; pk != nil && pk.GBPS > 0 && pk.FLOPSFor(math) > 0 {
+		p.PctPeakFLOPS = 100 * p.GFLOPS / pk.FLOPSFor(math)
 		p.PctPeakBW = 100 * p.GBPS / pk.GBPS
-		if roof := roofline(pk, flops, bytes); roof > 0 {
+		if roof := roofline(pk.FLOPSFor(math), pk.GBPS, flops, bytes); roof > 0 {
 			p.PctRoofline = 100 * p.GFLOPS / roof
 		} else if bytes > 0 {
 			p.PctRoofline = p.PctPeakBW // no FLOPs: only bandwidth bounds it
@@ -255,14 +272,14 @@ func (r *Report) phase(d dist, flops, bytes int64) Phase {
 
 // roofline is the attainable GFLOP/s at this arithmetic intensity:
 // min(peak GFLOP/s, FLOPs/bytes × peak GB/s).
-func roofline(pk *Peaks, flops, bytes int64) float64 {
+func roofline(peakGFLOPS, peakGBPS float64, flops, bytes int64) float64 {
 	if flops == 0 {
 		return 0
 	}
 	if bytes == 0 {
-		return pk.GFLOPS
+		return peakGFLOPS
 	}
-	return min(pk.GFLOPS, float64(flops)/float64(bytes)*pk.GBPS)
+	return min(peakGFLOPS, float64(flops)/float64(bytes)*peakGBPS)
 }
 
 func perSecond(n int, ms float64) float64 {

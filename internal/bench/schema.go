@@ -12,7 +12,9 @@ import (
 )
 
 // Schema names and versions the JSON a Report encodes to. A change that
-// removes or retypes a key bumps SchemaVersion; new optional keys do not.
+// removes or retypes a key bumps SchemaVersion; new optional keys do not:
+// precision, layers[].math, peaks.tf32_gflops and peaks.tf32_method came
+// later in version 1, and a report without them reads as fp32 throughout.
 const (
 	SchemaName    = "cnnctl.bench"
 	SchemaVersion = 1
@@ -34,6 +36,9 @@ type Report struct {
 	Mode          string `json:"mode"`  // "train" or "infer"
 	Iters         int    `json:"iters"`
 	Warmup        int    `json:"warmup"`
+	// Precision is the arithmetic asked for and run (--precision): "fp32"
+	// or "tf32"; older reports have none, which means fp32.
+	Precision string `json:"precision,omitempty"`
 	// Timing says how the layer rows were timed.
 	Timing     string     `json:"timing"`
 	Layers     []Layer    `json:"layers"` // leaf layers in execution order; may be empty
@@ -50,6 +55,9 @@ type Layer struct {
 	Out    string `json:"out"` // per image
 	Params int64  `json:"params"`
 	MACs   int64  `json:"macs"` // per image, as `cnnctl models` counts them
+	// Math is the arithmetic this layer's FLOPs ran in ("fp32", "tf32"),
+	// whose peak its pct_peak_flops and pct_roofline are of; "" = fp32.
+	Math string `json:"math,omitempty"`
 	// Forward is always timed; Backward is null in infer mode and where
 	// the tool could not time it (the PyTorch script's per-layer rows).
 	Forward  Phase   `json:"forward"`
@@ -107,6 +115,37 @@ type Peaks struct {
 	GBPS       float64 `json:"gbps"`   // best large Copy, read + write bytes
 	Method     string  `json:"method"`
 	MeasuredAt string  `json:"measured_at"` // RFC 3339
+	// TF32GFLOPS is the best TF32 tensor-core GEMM-shaped run (a 1x1
+	// convolution: cnnctl has no TF32 GEMM kernel); nil where unknown (a
+	// CPU, a GPU below sm_80, or peaks cached before it was measured), and
+	// TF32Method then says why.
+	TF32GFLOPS *float64 `json:"tf32_gflops,omitempty"`
+	TF32Method string   `json:"tf32_method,omitempty"`
+}
+
+// TF32Line says the TF32 peak in words: the number and how, or unknown and why.
+func (pk *Peaks) TF32Line() string {
+	if pk.TF32GFLOPS == nil {
+		if pk.TF32Method == "" {
+			return "unknown (not measured: peaks cached before cnnctl measured it; run 'cnnctl bench --peak' again)"
+		}
+		return "unknown (" + strings.TrimPrefix(pk.TF32Method, "unknown: ") + ")"
+	}
+	return fmt.Sprintf("%.1f GFLOP/s (%s)", *pk.TF32GFLOPS, pk.TF32Method)
+}
+
+// FLOPSFor is the peak GFLOP/s of an arithmetic ("fp32" or "", "tf32"), 0
+// where unknown.
+func (pk *Peaks) FLOPSFor(math string) float64 {
+	switch math {
+	case "", "fp32":
+		return pk.GFLOPS
+	case "tf32":
+		if pk.TF32GFLOPS != nil {
+			return *pk.TF32GFLOPS
+		}
+	}
+	return 0
 }
 
 // kind is a JSON value type in the schema description.
@@ -128,6 +167,7 @@ func (k kind) String() string {
 type field struct {
 	kind     kind
 	nullable bool
+	optional bool             // may be absent: added to version 1 later
 	object   map[string]field // kObject, and the items of kArray
 }
 
@@ -144,9 +184,10 @@ var reportSchema = map[string]field{
 	"model": {kind: kString}, "device": {kind: kString}, "device_detail": {kind: kString},
 	"batch": {kind: kInt}, "input": {kind: kString}, "mode": {kind: kString},
 	"iters": {kind: kInt}, "warmup": {kind: kInt}, "timing": {kind: kString},
+	"precision": {kind: kString, optional: true},
 	"layers": {kind: kArray, object: map[string]field{
 		"name": {kind: kString}, "type": {kind: kString}, "in": {kind: kString}, "out": {kind: kString},
-		"params": {kind: kInt}, "macs": {kind: kInt},
+		"params": {kind: kInt}, "macs": {kind: kInt}, "math": {kind: kString, optional: true},
 		"forward":  {kind: kObject, object: phaseSchema},
 		"backward": {kind: kObject, nullable: true, object: phaseSchema},
 		"total_ms": {kind: kNumber}, "share": {kind: kNumber},
@@ -162,6 +203,7 @@ var reportSchema = map[string]field{
 	"peaks": {kind: kObject, nullable: true, object: map[string]field{
 		"device": {kind: kString}, "gflops": {kind: kNumber}, "gbps": {kind: kNumber},
 		"method": {kind: kString}, "measured_at": {kind: kString},
+		"tf32_gflops": {kind: kNumber, optional: true}, "tf32_method": {kind: kString, optional: true},
 	}},
 }
 
@@ -207,6 +249,9 @@ func Validate(data []byte) error {
 		}
 		if m, _ := obj["mode"].(string); m != "train" && m != "infer" {
 			probs = append(probs, fmt.Sprintf("mode is %q, want train or infer", obj["mode"]))
+		}
+		if p, ok := obj["precision"].(string); ok && p != "fp32" && p != "tf32" {
+			probs = append(probs, fmt.Sprintf("precision is %q, want fp32 or tf32", p))
 		}
 	}
 	if len(probs) > 0 {
@@ -256,6 +301,9 @@ func check(probs *[]string, path string, v any, f field) {
 				p = path + "." + k
 			}
 			sub, ok := obj[k]
+			if !ok && f.object[k].optional {
+				continue
+			}
 			if !ok {
 				*probs = append(*probs, p+": missing")
 				continue

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -33,7 +34,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Layers) > 0 {
 		rows := append([]Layer(nil), r.Layers...)
 		sort.SliceStable(rows, func(i, j int) bool { return rows[i].TotalMS > rows[j].TotalMS })
-		cells := [][]string{{"", "layer", "type", "output", "fwd ms", "fwd p10-p90", "bwd ms", "bwd p10-p90", "total ms", "share", "GFLOP", "GFLOP/s", "GB/s", "%roof"}}
+		cells := [][]string{{"", "layer", "type", "output", "fwd ms", "fwd p10-p90", "bwd ms", "bwd p10-p90", "total ms", "share", "GFLOP", "GFLOP/s", "GB/s", "math", "TFLOP/s", "%peak", "%roof"}}
 		for i, l := range rows {
 			mark := ""
 			if i < Hotspots && l.TotalMS > 0 {
@@ -52,14 +53,27 @@ func (r *Report) WriteTable(w io.Writer) error {
 				gbps = strconv.FormatFloat(float64(bytes)/(l.TotalMS*1e6), 'f', 2, 64)
 			}
 			roof := "-"
-			if r.Peaks != nil && l.TotalMS > 0 {
-				roof = strconv.FormatFloat(pctRoof(r.Peaks, flops, bytes, l.TotalMS), 'f', 1, 64)
+			if r.Peaks != nil && l.TotalMS > 0 && (r.Peaks.FLOPSFor(l.Math) > 0 || flops == 0) {
+				roof = strconv.FormatFloat(pctRoof(r.Peaks, l.Math, flops, bytes, l.TotalMS), 'f', 1, 64)
+			}
+			// Convolutions and linears: TFLOP/s against the peak of the
+			// arithmetic they ran in.
+			math, tflops, peak := "-", "-", "-"
+			if l.Type == "conv2d" || l.Type == "linear" {
+				math = cmp.Or(l.Math, "fp32")
+				if l.TotalMS > 0 {
+					tflops = strconv.FormatFloat(float64(flops)/(l.TotalMS*1e9), 'f', 3, 64)
+					if r.Peaks != nil && r.Peaks.FLOPSFor(math) > 0 {
+						peak = strconv.FormatFloat(100*float64(flops)/(l.TotalMS*1e6)/r.Peaks.FLOPSFor(math), 'f', 1, 64)
+					}
+				}
 			}
 			cells = append(cells, []string{mark, l.Name, l.Type, l.Out, ms(l.Forward.MedianMS), spread(l.Forward),
-				bwd, bwdSpread, ms(l.TotalMS), pct(l.Share), strconv.FormatFloat(float64(flops)/1e9, 'f', 3, 64), gflops, gbps, roof})
+				bwd, bwdSpread, ms(l.TotalMS), pct(l.Share), strconv.FormatFloat(float64(flops)/1e9, 'f', 3, 64), gflops, gbps, math, tflops, peak, roof})
 		}
 		writeCells(&b, cells, 3)
-		fmt.Fprintf(&b, "* the %d slowest layers. GFLOP, GFLOP/s and GB/s: forward + backward; %%roof: of min(peak GFLOP/s, FLOP/byte x peak GB/s).\n", Hotspots)
+		fmt.Fprintf(&b, "* the %d slowest layers. GFLOP, GFLOP/s and GB/s: forward + backward; math: the arithmetic a convolution or linear ran in;\n", Hotspots)
+		b.WriteString("%peak: of that arithmetic's peak FLOP/s; %roof: of min(that peak, FLOP/byte x peak GB/s).\n")
 	} else {
 		b.WriteString("no per-layer rows\n")
 	}
@@ -83,8 +97,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "throughput: inference %s img/s (%s ms per batch)\n", rate(t.InferImagesPerS), ms(t.InferMS))
 	}
+	if r.Precision != "" {
+		fmt.Fprintf(&b, "precision: %s\n", r.Precision)
+	}
 	if r.Peaks != nil {
 		fmt.Fprintf(&b, "peaks: %.1f GFLOP/s, %.1f GB/s (%s, %s)\n", r.Peaks.GFLOPS, r.Peaks.GBPS, r.Peaks.Method, r.Peaks.MeasuredAt)
+		fmt.Fprintf(&b, "tf32 peak: %s\n", r.Peaks.TF32Line())
 	} else {
 		b.WriteString("peaks: not measured on this device; run 'cnnctl bench --peak' once for %peak and %roof\n")
 	}
@@ -127,9 +145,9 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-func pctRoof(pk *Peaks, flops, bytes int64, totalMS float64) float64 {
+func pctRoof(pk *Peaks, math string, flops, bytes int64, totalMS float64) float64 {
 	achieved := float64(flops) / (totalMS * 1e6)
-	if roof := roofline(pk, flops, bytes); roof > 0 {
+	if roof := roofline(pk.FLOPSFor(math), pk.GBPS, flops, bytes); roof > 0 {
 		return 100 * achieved / roof
 	}
 	return 100 * float64(bytes) / (totalMS * 1e6) / pk.GBPS

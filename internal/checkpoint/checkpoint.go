@@ -69,11 +69,24 @@ type Meta struct {
 	EpochSeconds float64 `json:"epoch_seconds,omitempty"`
 	// Recipe holds the resolved training options (flags and config).
 	Recipe map[string]any `json:"recipe,omitempty"`
+	// Precision is the arithmetic the run trained in ("fp32", "tf32"); the
+	// weights are stored as float32 whatever it is. Checkpoints written
+	// before the key existed have none: see TrainedPrecision.
+	Precision string `json:"precision,omitempty"`
 	// NumBatchesTracked per BatchNorm layer (PyTorch keeps it as int64).
 	NumBatchesTracked map[string]int64 `json:"num_batches_tracked,omitempty"`
 	// CRC is the CRC-32 (IEEE) of all tensor data in file order (the
 	// metadata text has its own, outside it: see Version).
 	CRC uint32 `json:"crc32"`
+}
+
+// TrainedPrecision is the recorded precision, "fp32" for a checkpoint that
+// records none (written before the key existed, or by import).
+func (m *Meta) TrainedPrecision() string {
+	if m.Precision == "" {
+		return "fp32"
+	}
+	return m.Precision
 }
 
 // Named is one tensor of the model state.

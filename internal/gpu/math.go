@@ -25,3 +25,14 @@ func (m Math) String() string {
 	}
 	return fmt.Sprintf("Math(%d)", int(m))
 }
+
+// LayerTypes are the layer types whose FLOPs run in m: under MathTF32 the
+// convolutions (the ops of tf32Kernels: forward, data and filter
+// gradients); linears, pools and the rest stay fp32. None under MathFP32,
+// where everything is fp32 anyway.
+func (m Math) LayerTypes() []string {
+	if m == MathTF32 {
+		return []string{"conv2d"}
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/checkpoint"
+	"github.com/cnnctl/cnnctl/internal/cpu"
+	"github.com/cnnctl/cnnctl/internal/gpu"
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// TestPrecisionFlag: --precision on train, eval, predict and bench: the
+// default is the one named constant, tf32 parses, bf16 and unknown values
+// are usage errors that say why.
+func TestPrecisionFlag(t *testing.T) {
+	if defaultPrecision != precisionFP32 {
+		t.Fatalf("defaultPrecision = %q: flipping it to tf32 needs a passing GPU run of TestBackendTF32 and TestModelStep (see its comment)", defaultPrecision)
+	}
+	get := map[string]func(args ...string) (string, error){
+		"train": func(args ...string) (string, error) {
+			o, err := parseTrain(t, append([]string{"--model", "lenet", "--data", "synthetic"}, args...)...)
+			if o == nil {
+				return "", err
+			}
+			return o.Prec, err
+		},
+		"eval": func(args ...string) (string, error) {
+			o, err := parseCmd(t, newEvalCmd, append([]string{"ck"}, args...)...)
+			if o == nil {
+				return "", err
+			}
+			return o.Prec, err
+		},
+		"predict": func(args ...string) (string, error) {
+			o, err := parseCmd(t, newPredictCmd, append([]string{"ck", "a.png"}, args...)...)
+			if o == nil {
+				return "", err
+			}
+			return o.Prec, err
+		},
+		"bench": func(args ...string) (string, error) {
+			o, err := parseBench(t, append([]string{"--model", "lenet"}, args...)...)
+			if o == nil {
+				return "", err
+			}
+			return o.Prec, err
+		},
+	}
+	for name, parse := range get {
+		if p, err := parse(); err != nil || p != defaultPrecision {
+			t.Errorf("%s: default precision %q, %v; want %q", name, p, err, defaultPrecision)
+		}
+		if p, err := parse("--precision", "tf32"); err != nil || p != "tf32" {
+			t.Errorf("%s --precision tf32: %q, %v", name, p, err)
+		}
+		for _, c := range []struct{ val, want string }{
+			{"bf16", "bf16 kernels are not built yet"},
+			{"fp16", `unknown --precision "fp16"`},
+			{"TF32", `unknown --precision "TF32"`},
+		} {
+			_, err := parse("--precision", c.val)
+			var ue usageError
+			if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s --precision %s: error %v, want a usage error saying %q", name, c.val, err, c.want)
+			}
+		}
+	}
+	// The whole command line: bf16 exits 2 before any work, with the reason.
+	code, _, stderr := runCLI(t, "bench", "--model", "lenet", "--device", "cpu", "--precision", "bf16")
+	if code != exitUsage || !strings.Contains(stderr, "not built yet") {
+		t.Errorf("bench --precision bf16: exit %d, stderr %q; want exit %d and the reason", code, stderr, exitUsage)
+	}
+	if help := helpOf(t, "train"); !strings.Contains(help, "--precision") || !strings.Contains(help, "default is fp32 until") {
+		t.Errorf("train --help does not teach --precision and its default:\n%s", help)
+	}
+}
+
+func helpOf(t *testing.T, command string) string {
+	t.Helper()
+	code, stdout, stderr := runCLI(t, command, "--help")
+	if code != 0 {
+		t.Fatalf("%s --help: exit %d: %s", command, code, stderr)
+	}
+	return stdout
+}
+
+// TestPrecisionRecipe: precision is a recipe key (train's flag name) and a
+// CNNCTL_ variable, below the flag; a bad value in a recipe is refused.
+func TestPrecisionRecipe(t *testing.T) {
+	recipe := writeFile(t, "r.yaml", "precision: tf32\nepochs: 2\n")
+	o, err := parseTrain(t, "--model", "lenet", "--data", "synthetic", "--config", recipe)
+	if err != nil || o.Prec != "tf32" {
+		t.Fatalf("recipe precision: %+v, %v", o, err)
+	}
+	if o, err = parseTrain(t, "--model", "lenet", "--data", "synthetic", "--config", recipe, "--precision", "fp32"); err != nil || o.Prec != "fp32" {
+		t.Errorf("--precision fp32 over the recipe's tf32: %q, %v", o.Prec, err)
+	}
+	t.Setenv("CNNCTL_PRECISION", "tf32")
+	if o, err = parseTrain(t, "--model", "lenet", "--data", "synthetic"); err != nil || o.Prec != "tf32" {
+		t.Errorf("CNNCTL_PRECISION=tf32: %q, %v", o.Prec, err)
+	}
+	t.Setenv("CNNCTL_PRECISION", "")
+	bad := writeFile(t, "bad.yaml", "precision: bf16\n")
+	_, err = parseTrain(t, "--model", "lenet", "--data", "synthetic", "--config", bad)
+	var ue usageError
+	if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), "bf16") {
+		t.Errorf("recipe precision: bf16: %v, want a usage error", err)
+	}
+}
+
+// fakeGPU is a backend with a choice of arithmetic: SetMath(MathTF32)
+// fails with tf32Err (a GPU below sm_80) or succeeds.
+type fakeGPU struct {
+	tensor.Backend
+	tf32Err error
+	set     []gpu.Math
+}
+
+func (f *fakeGPU) SetMath(m gpu.Math) error {
+	if m == gpu.MathTF32 && f.tf32Err != nil {
+		return f.tf32Err
+	}
+	f.set = append(f.set, m)
+	return nil
+}
+
+// TestPrecisionApply: the CPU runs fp32 and says so once; a GPU gets
+// SetMath, and one below sm_80 falls back to fp32 with one line why.
+func TestPrecisionApply(t *testing.T) {
+	var log bytes.Buffer
+	var note precisionNote
+	be := cpu.New()
+	for range 2 {
+		if got := note.apply(be, "tf32", &log); got != "fp32" {
+			t.Errorf("CPU, tf32 asked: runs %q, want fp32", got)
+		}
+	}
+	if n := strings.Count(log.String(), "the CPU engine runs fp32"); n != 1 {
+		t.Errorf("CPU line said %d times, want once:\n%s", n, log.String())
+	}
+	log.Reset()
+	if got := (&precisionNote{}).apply(be, "fp32", &log); got != "fp32" || log.Len() != 0 {
+		t.Errorf("CPU, fp32: %q, log %q; want fp32 and no line", got, log.String())
+	}
+
+	g := &fakeGPU{Backend: be}
+	if got := (&precisionNote{}).apply(g, "tf32", &log); got != "tf32" || len(g.set) != 1 || g.set[0] != gpu.MathTF32 {
+		t.Errorf("GPU, tf32: runs %q, SetMath calls %v", got, g.set)
+	}
+	g = &fakeGPU{Backend: be}
+	if got := (&precisionNote{}).apply(g, "fp32", io.Discard); got != "fp32" || len(g.set) != 1 || g.set[0] != gpu.MathFP32 {
+		t.Errorf("GPU, fp32: runs %q, SetMath calls %v", got, g.set)
+	}
+	log.Reset()
+	old := &fakeGPU{Backend: be, tf32Err: errors.New("Tesla V100 has compute capability 7.0")}
+	if got := (&precisionNote{}).apply(old, "tf32", &log); got != "fp32" {
+		t.Errorf("GPU below sm_80, tf32: runs %q, want fp32", got)
+	}
+	if s := log.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "running fp32") || !strings.Contains(s, "compute capability 7.0") {
+		t.Errorf("fallback line %q: want one line with the reason", s)
+	}
+}
+
+// TestPrecisionCheckpoint: train records the precision that ran (the CPU:
+// fp32, asked tf32) in the checkpoint and the asked one in its recipe; eval
+// and predict of it on the CPU say the CPU line once (eval of two
+// checkpoints too).
+func TestPrecisionCheckpoint(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	imgs := filepath.Join(dir, "imgs")
+	writeSplitFolder(t, imgs, "", map[string]int{"cat": 4, "dog": 4})
+	out := filepath.Join(dir, "run")
+	code, _, stderr := runCLI(t, "train", "--model", "lenet", "--data", "imagefolder:"+imgs, "--val-split", "0.5", "--epochs", "1",
+		"--batch-size", "4", "--device", "cpu", "--workers", "1", "--out", out, "-q", "--precision", "tf32")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(stderr, "tf32 applies to the GPU only; the CPU engine runs fp32"); n != 1 {
+		t.Errorf("train stderr has the CPU line %d times, want once:\n%s", n, stderr)
+	}
+	ck, err := checkpoint.Load(filepath.Join(out, "last"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Precision != "fp32" || ck.Recipe["precision"] != "tf32" {
+		t.Errorf("checkpoint precision %q, recipe precision %v; want fp32 (what ran) and tf32 (what was asked)", ck.Precision, ck.Recipe["precision"])
+	}
+	code, _, stderr = runCLI(t, "eval", filepath.Join(out, "last"), filepath.Join(out, "best"), "--device", "cpu", "--precision", "tf32")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(stderr, "the CPU engine runs fp32"); n != 1 {
+		t.Errorf("eval of two checkpoints: the CPU line %d times, want once:\n%s", n, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "eval", filepath.Join(out, "last"), "--device", "cpu", "--json")
+	if code != 0 || strings.Contains(stderr, "precision") {
+		t.Errorf("eval at the default fp32: exit %d, stderr %q; want no precision line", code, stderr)
+	}
+	var ev struct {
+		Precision string `json:"precision"`
+		Trained   string `json:"trained_precision"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil || ev.Precision != "fp32" || ev.Trained != "fp32" {
+		t.Errorf("eval --json: precision %q, trained_precision %q (%v); want fp32 and fp32", ev.Precision, ev.Trained, err)
+	}
+}
