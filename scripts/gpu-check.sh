@@ -5,7 +5,9 @@
 #   scripts/gpu-check.sh run     there, from the repository root (gpu-bundle/ carried along):
 #                                runs the bundle, logs to $OUT (or gpu-bundle/logs), prints a table
 #
-# `run` takes optional step names to run only some: tests device bench ratios train.
+# `run` takes optional step names to run only some: tests device bench ratios train, and
+# tta (time to accuracy, issue 16: resnet-fast 15 epochs in cnnctl and in PyTorch, about
+# 3 minutes), which runs only when named: `scripts/gpu-check.sh run tta`.
 # Steps run in priority order, each under its own time limit (seconds) and all
 # under GPU_CHECK_TOTAL_S (450: the whole run ends within about 8 minutes,
 # leaving a device call of 10 minutes room for the machine's start); a step
@@ -320,6 +322,30 @@ run() {
 			RESULTS+=("$(printf '%-34s %-16s' "cnnctl train resnet" "SKIP(no data)")")
 		fi
 	fi
+	# Time to accuracy (issue 16), only when asked for (`run tta`: about 3 minutes):
+	# resnet-fast for GPU_CHECK_TTA_EPOCHS (15) epochs on the CIFAR-10 JPEGs with
+	# --val-split 0.1, cnnctl and then scripts/torch_train.py (the same recipe in PyTorch,
+	# data and augmentation on the GPU). Both decode the JPEGs first and do not count it.
+	if [ -x "$cnn" ] && [ ${#STEPS[@]} -gt 0 ] && want tta; then
+		local ep=${GPU_CHECK_TTA_EPOCHS:-15} tar=$BUNDLE/cifar10-train-jpeg.tar.gz
+		if [ -f "$tar" ]; then
+			step "tta cnnctl resnet-fast ${ep} ep" "${GPU_CHECK_TTA_S:-200}" "$cnn" train --model resnet --config resnet-fast \
+				--epochs "$ep" --data "imagefolder:$tar" --val-split 0.1 --device cuda --out "$scratch/tta-cnnctl"
+			step "tta pytorch resnet-fast ${ep} ep" "${GPU_CHECK_TTA_S:-200}" "${PYTHON:-python3}" scripts/torch_train.py "$tar" \
+				--epochs "$ep" --json "$logdir/tta-torch.json"
+			"${PYTHON:-python3}" - "$scratch/tta-cnnctl/metrics.jsonl" "$logdir/tta-torch.json" >"$scratch/tta.txt" 2>>"$LOG" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+t = json.load(open(sys.argv[2]))
+c = sum(r["seconds"] for r in rows)
+print("tta resnet-fast %d ep: cnnctl %.1f s, val top-1 %.4f; PyTorch %.1f s, val top-1 %.4f; ratio %.2fx (decode excluded on both sides)"
+      % (len(rows), c, rows[-1]["val_top1"], t["wall_s"], t["val_top1"], c / t["wall_s"]))
+PYEOF
+			[ -s "$scratch/tta.txt" ] && RESULTS+=("  $(cat "$scratch/tta.txt")")
+		else
+			RESULTS+=("$(printf '%-34s %-16s' "tta resnet-fast" "SKIP(no data)")")
+		fi
+	fi
 	{
 		echo
 		echo "gpu-check summary ($(date -u +%FT%TZ), $SECONDS s)"
@@ -341,7 +367,7 @@ torch-bench)
 	torch_bench "$@"
 	;;
 *)
-	echo "usage: scripts/gpu-check.sh build | run [tests|device|bench|ratios|train ...]" >&2
+	echo "usage: scripts/gpu-check.sh build | run [tests|device|bench|ratios|train|tta ...]" >&2
 	exit 2
 	;;
 esac
