@@ -44,9 +44,9 @@ func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p tens
 			return
 		}
 		defer release()
-		c.driver("upload images", cu.MemcpyHtoD(ws, unsafe.Pointer(&src[0]), int64(len(src))))
-		c.driver("upload crops", cu.MemcpyHtoD(ws+cu.DevicePtr(imgBytes), unsafe.Pointer(&crops[0]), int64(4*len(crops))))
-		c.driver("upload mean and std", cu.MemcpyHtoD(ws+cu.DevicePtr(imgBytes+cropBytes), unsafe.Pointer(&norm[0]), int64(4*len(norm))))
+		c.driver("upload images", cu.MemcpyHtoDAsync(ws, unsafe.Pointer(&src[0]), int64(len(src)), b.stream))
+		c.driver("upload crops", cu.MemcpyHtoDAsync(ws+cu.DevicePtr(imgBytes), unsafe.Pointer(&crops[0]), int64(4*len(crops)), b.stream))
+		c.driver("upload mean and std", cu.MemcpyHtoDAsync(ws+cu.DevicePtr(imgBytes+cropBytes), unsafe.Pointer(&norm[0]), int64(4*len(norm)), b.stream))
 		args[0], args[2], args[3] = uint64(ws), uint64(ws)+uint64(imgBytes), uint64(ws)+uint64(imgBytes+cropBytes)
 		c.launchHere("augment", b.grid1D(dst.Numel()), args)
 	})

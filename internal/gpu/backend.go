@@ -38,14 +38,24 @@ type Backend struct {
 	// reported: Err or Sync has returned the error they return now, so
 	// Close does not return it again.
 	reported bool
-	closed   bool
-	math     Math // the convolutions' arithmetic (math.go)
+	// capturing: work is being recorded into a graph (graph.go); a failure
+	// then goes to captureErr, for EndCapture to report, and does not stop
+	// the backend: the caller runs the work uncaptured instead.
+	capturing  bool
+	captureErr error
+	closed     bool
+	math       Math // the convolutions' arithmetic (math.go)
 
 	// The fields below belong to the device goroutine.
-	ctx  cu.CUContext
-	mod  cu.Module
-	fns  map[string]cu.Function
-	pool *pool
+	ctx cu.CUContext
+	// stream is the backend's own stream (non-blocking: it does not
+	// synchronise with the legacy default stream, and it can be captured
+	// into a CUDA graph, graph.go). Every launch, copy and memset goes
+	// there, so work runs in the order it was queued.
+	stream cu.Stream
+	mod    cu.Module
+	fns    map[string]cu.Function
+	pool   *pool
 	// events are CUDA events free for timers (timer.go); the context's
 	// destruction frees them.
 	events []cu.Event
@@ -133,6 +143,9 @@ func (b *Backend) open() error {
 		return fmt.Errorf("gpu: memory info: %w", err)
 	}
 	b.info = info
+	if b.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
+		return fmt.Errorf("gpu: create a stream: %w", err)
+	}
 	if b.mod, err = cu.LoadData(kernelsFatbin); err != nil {
 		return fmt.Errorf("gpu: load kernels.fatbin (sm_70/80/90 + compute_90 PTX) on %s (sm_%d%d): %w; rebuild with make kernels",
 			info.Name, info.Major, info.Minor, err)
@@ -146,7 +159,15 @@ func (b *Backend) open() error {
 		b.fns[name] = fn
 	}
 	b.pool = newPool(
-		func(n int64) (uintptr, error) { p, err := cu.MemAlloc(n); return uintptr(p), err },
+		func(n int64) (uintptr, error) {
+			p, err := cu.MemAlloc(n)
+			if isOOM(err) {
+				// The pool frees its idle blocks next; work still
+				// queued may read them, so let it finish first.
+				cu.Synchronize()
+			}
+			return uintptr(p), err
+		},
 		func(p uintptr) error { return cu.MemFree(cu.DevicePtr(p)) },
 	)
 	return nil
@@ -171,6 +192,12 @@ func (b *Backend) do(op string, f func()) {
 func (b *Backend) record(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.capturing {
+		if b.captureErr == nil {
+			b.captureErr = err
+		}
+		return
+	}
 	if b.err == nil {
 		b.err, b.reported = err, false
 	}
@@ -293,7 +320,7 @@ func (b *Backend) New(s tensor.Shape) *tensor.Tensor {
 			b.recordAlloc(oomError(fmt.Sprintf("new %v", s), bytes, free, total, b.pool.held+b.pool.cached, err))
 			return
 		}
-		if err := cu.MemsetD32(cu.DevicePtr(ptr), 0, int64(n)); err != nil {
+		if err := cu.MemsetD32Async(cu.DevicePtr(ptr), 0, int64(n), b.stream); err != nil {
 			b.pool.put(ptr, size)
 			b.record(fmt.Errorf("gpu: new %v: zero fill: %w", s, err))
 			return
@@ -337,7 +364,9 @@ func (b *Backend) Free(t *tensor.Tensor) {
 	})
 }
 
-// Upload copies host values into t (synchronously).
+// Upload copies host values into t, in stream order after the work queued
+// before; src may be reused as soon as it returns (the driver has staged
+// pageable memory by then).
 func (b *Backend) Upload(t *tensor.Tensor, src []float32) {
 	c := b.call("upload")
 	ptr := c.ptr("t", t, 0)
@@ -346,11 +375,12 @@ func (b *Backend) Upload(t *tensor.Tensor, src []float32) {
 		return
 	}
 	b.do(c.op, func() {
-		c.driver("copy to device", cu.MemcpyHtoD(ptr, unsafe.Pointer(&src[0]), int64(4*len(src))))
+		c.driver("copy to device", cu.MemcpyHtoDAsync(ptr, unsafe.Pointer(&src[0]), int64(4*len(src)), b.stream))
 	})
 }
 
-// Download copies t into dst, waiting for the work queued before.
+// Download copies t into dst, waiting for the work queued before (a copy to
+// pageable memory returns once it is complete).
 func (b *Backend) Download(dst []float32, t *tensor.Tensor) {
 	c := b.call("download")
 	ptr := c.ptr("t", t, 0)
@@ -359,7 +389,7 @@ func (b *Backend) Download(dst []float32, t *tensor.Tensor) {
 		return
 	}
 	b.do(c.op, func() {
-		c.driver("copy to host", cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), ptr, int64(4*len(dst))))
+		c.driver("copy to host", cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), ptr, int64(4*len(dst)), b.stream))
 	})
 }
 

@@ -55,7 +55,7 @@ func (c *call) kernelArgs(args []any) []uint64 {
 	return slots
 }
 
-// launch queues kernel name on the default stream.
+// launch queues kernel name on the backend's stream.
 func (c *call) launch(name string, d dims, args ...any) {
 	slots := c.kernelArgs(args)
 	if !c.ok() {
@@ -75,7 +75,7 @@ func (c *call) launchHere(name string, d dims, slots []uint64) {
 	for i := range slots {
 		params[i] = unsafe.Pointer(&slots[i])
 	}
-	c.driver("launch "+name, fn.Launch(d.gx, d.gy, d.gz, d.block, 1, 1, 0, cu.NoStream, params))
+	c.driver("launch "+name, fn.Launch(d.gx, d.gy, d.gz, d.block, 1, 1, 0, c.be.stream, params))
 }
 
 type errUnknownKernel string

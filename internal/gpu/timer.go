@@ -35,7 +35,7 @@ func (b *Backend) StartTimer() tensor.Timer {
 			c.driver("create event", err)
 			return
 		}
-		if err := ev.Record(cu.NoStream); err != nil {
+		if err := ev.Record(b.stream); err != nil {
 			b.events = append(b.events, ev)
 			c.driver("record start event", err)
 			return
@@ -67,7 +67,7 @@ func (t *eventTimer) Stop() time.Duration {
 			return
 		}
 		defer func() { b.events = append(b.events, end) }()
-		if err := end.Record(cu.NoStream); err != nil {
+		if err := end.Record(b.stream); err != nil {
 			c.driver("record end event", err)
 			return
 		}

@@ -96,3 +96,22 @@ type Timer interface {
 	// called once.
 	Stop() time.Duration
 }
+
+// Capturer records the work queued on a backend as a graph that can be run
+// again without the host issuing each op (CUDA graphs on the GPU backend).
+// Between BeginCapture and EndCapture, ops are recorded, not run, and
+// nothing may wait for the device (no Download or Sync): a step to be
+// captured must read every value that changes from step to step (the
+// learning rate, the step counter, the batch) from tensors, whose device
+// memory the graph reads afresh each time. When EndCapture fails, the
+// caller runs the work uncaptured and says why in one line.
+type Capturer interface {
+	BeginCapture() error
+	EndCapture() (Graph, error)
+}
+
+// Graph is captured work: Replay queues it again, Close frees it.
+type Graph interface {
+	Replay() error
+	Close() error
+}
