@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/cnnctl/cnnctl/internal/cpu"
@@ -396,5 +397,43 @@ func TestBNReLUMatchesCPU(t *testing.T) {
 				t.Errorf("%v: %s[%d] = %g, CPU reference %g (%.3g × tolerance)", s, name, i, got[name][i], w[i], e)
 			}
 		}
+	}
+}
+
+// TestBNNearConstant runs the emulated forward on the shared op case that
+// caught the fast CPU engine's folded shift (channels of near-zero
+// variance, gamma 1, beta 0, vgg16-bn's 8x256x8x8): the kernels must pass
+// its elementwise tolerance and its check of the within-channel
+// differences, as TestBackend will ask of the GPU.
+func TestBNNearConstant(t *testing.T) {
+	found := 0
+	for _, c := range tensortest.Cases() {
+		if c.Op != "BatchNormForwardTrain" || !strings.Contains(c.Name, "near-constant") {
+			continue
+		}
+		found++
+		v := c.Inputs()
+		var s tensor.Shape
+		for _, a := range c.Args {
+			if a.Name == "x" {
+				s = a.Shape
+			}
+		}
+		n, ch := s[0], s[1]
+		l := s.Numel() / (n * ch)
+		in := newBNInputs(n, ch, l, uniform(-1, 1), 3) // dy and the rest; x, gamma, beta from the case
+		in.x, in.gamma, in.beta, in.runMean, in.runVar = v["x"], v["gamma"], v["beta"], v["runMean"], v["runVar"]
+		got := in.emulate(t, 132, false)
+		want, err := tensortest.Outputs(cpu.NewReference(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]float32{"y": got.y, "saveMean": got.saveMean, "saveInvStd": got.saveInvStd, "runMean": got.runMean, "runVar": got.runVar}
+		if err := c.Check(out, want, tensortest.FP32); err != nil {
+			t.Error(err)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no near-constant BatchNorm case in tensortest")
 	}
 }
