@@ -25,3 +25,6 @@ func (m Math) String() string {
 	}
 	return fmt.Sprintf("Math(%d)", int(m))
 }
+
+// MarshalText writes the math's name, for JSON.
+func (m Math) MarshalText() ([]byte, error) { return []byte(m.String()), nil }

@@ -25,9 +25,9 @@ type Kernel struct {
 	Variant string `json:"variant"`
 	// DType is the storage it reads or writes beyond f32 (BF16 for the
 	// casts), else F32.
-	DType tensor.DType `json:"-"`
+	DType tensor.DType `json:"dtype"`
 	// Math is the arithmetic of its products.
-	Math Math `json:"-"`
+	Math Math `json:"math"`
 	// MinSM is the compute capability it needs, times ten (80 = sm_80).
 	MinSM int `json:"min_sm"`
 	// Name is the kernel's function in kernels.fatbin.

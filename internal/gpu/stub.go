@@ -38,3 +38,6 @@ func (b *Backend) Info() Info { return Info{} }
 
 // SetMath returns ErrNotBuilt: this binary was built without CUDA.
 func (b *Backend) SetMath(m Math) error { return ErrNotBuilt }
+
+// Math is never reached: New fails in this build.
+func (b *Backend) Math() Math { return MathFP32 }

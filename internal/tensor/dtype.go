@@ -45,6 +45,9 @@ func (d DType) String() string {
 	return fmt.Sprintf("dtype(%d)", int(d))
 }
 
+// MarshalText writes the dtype's name, for JSON.
+func (d DType) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
 // ParseDType reads "f32" or "bf16".
 func ParseDType(s string) (DType, error) {
 	switch s {
