@@ -294,7 +294,11 @@ func (b *Backend) NewTyped(s tensor.Shape, dt tensor.DType) *tensor.Tensor {
 			b.recordAlloc(oomError(fmt.Sprintf("new %v", s), bytes, free, total, b.pool.held+b.pool.cached, err))
 			return
 		}
-		if err := cu.MemsetD8(cu.DevicePtr(ptr), 0, bytes); err != nil {
+		zero := func() error { return cu.MemsetD32(cu.DevicePtr(ptr), 0, bytes/4) }
+		if bytes%4 != 0 {
+			zero = func() error { return cu.MemsetD8(cu.DevicePtr(ptr), 0, bytes) }
+		}
+		if err := zero(); err != nil {
 			b.pool.put(ptr, size)
 			b.record(fmt.Errorf("gpu: new %v: zero fill: %w", s, err))
 			return
