@@ -27,7 +27,7 @@ for f in kernels/*.cu; do
 done
 
 # shellcheck disable=SC2086
-"$NVCC" -fatbin -O3 -std=c++14 -Xptxas -warn-spills \
+"$NVCC" -fatbin -O3 -std=c++17 -Xptxas -warn-spills \
 	-gencode arch=compute_70,code=sm_70 \
 	-gencode arch=compute_80,code=sm_80 \
 	-gencode arch=compute_90,code=sm_90 \

@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 for arch in 70 80 90; do
-  "$NVCC" -cubin -O3 -std=c++14 -arch=sm_$arch -Xptxas -v -I kernels -o "$tmp/sm_$arch.cubin" \
+  "$NVCC" -cubin -O3 -std=c++17 -arch=sm_$arch -Xptxas -v -I kernels -o "$tmp/sm_$arch.cubin" \
     kernels/conv2d_tc.cu 2>"$tmp/ptxas_$arch.txt"
   for k in $KERNELS; do
     info=$(awk -v k="$k" -v a="sm_$arch" '

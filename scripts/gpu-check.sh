@@ -269,7 +269,7 @@ run() {
 		step "test gpu (the others)" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.skip '^(TestBackend|TestBackendTF32|TestModelStep)\$'"
 	fi
 	if [ -x "$cnn" ]; then
-		want device && step "cnnctl device" 30 "$cnn" device
+		want device && step "cnnctl device" 30 "$cnn" device --kernels
 		if want bench; then
 			step "cnnctl bench --peak" 45 "$cnn" bench --peak --device cuda
 			for m in resnet vgg16-bn; do

@@ -104,6 +104,10 @@ func (c *call) data(name string, t *tensor.Tensor, rank int) []float32 {
 		c.fail("%s (%v) is a %T, not a cpu buffer", name, t.Shape, t.Buf)
 		return nil
 	}
+	if t.DType != tensor.F32 || buf.dt != tensor.F32 {
+		c.fail("%s (%v) is %v; %s takes f32 tensors only (Cast to f32 first)", name, t.Shape, c.dtype(t, buf), c.op)
+		return nil
+	}
 	if rank > 0 && len(t.Shape) != rank {
 		c.fail("%s is %v, want %d dimensions", name, t.Shape, rank)
 		return nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/internal/cpu"
 	"github.com/cnnctl/cnnctl/internal/gemm"
+	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/tensor/tensortest"
 )
 
@@ -62,4 +63,11 @@ func BenchmarkCases(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestDTypes: both engines refuse bf16 tensors in every op but Cast and
+// the copies, naming the op and the dtype.
+func TestDTypes(t *testing.T) {
+	tensortest.CheckDTypes(t, func() tensor.Backend { return cpu.New() })
+	tensortest.CheckDTypes(t, func() tensor.Backend { return cpu.NewReference() })
 }

@@ -18,7 +18,7 @@ import (
 // Backend runs every op on one GPU with cnnctl's kernels. All driver calls
 // happen on one goroutine locked to its OS thread, which holds the CUDA
 // context; methods may be called from any goroutine, one at a time or not.
-// Kernels run in order on the default stream: methods return once their
+// Kernels run in order on the backend's own stream: methods return once their
 // work is queued, and Sync waits for it.
 type Backend struct {
 	device int
@@ -44,7 +44,10 @@ type Backend struct {
 	capturing  bool
 	captureErr error
 	closed     bool
-	math       Math // the convolutions' arithmetic (math.go)
+	// opts are the options the backend runs with, sel the kernel chosen
+	// for each slot from them (Select, registry.go).
+	opts Options
+	sel  map[string]Kernel
 
 	// The fields below belong to the device goroutine.
 	ctx cu.CUContext
@@ -66,22 +69,14 @@ var _ tensor.Backend = (*Backend)(nil)
 // Built reports whether this binary has the CUDA engine.
 const Built = true
 
-// kernelNames lists every kernel that New looks up in the fatbin.
-var kernelNames = []string{
-	"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter", "conv2d_backward_bias", "conv2d_forward_tf32",
-	"conv2d_backward_data_tf32", "conv2d_backward_filter_tf32",
-	"linear_forward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias", "sum_splits",
-	"maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
-	"batchnorm_stats", "batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_stats", "batchnorm_backward",
-	"softmax_cross_entropy", "activation_forward", "activation_backward",
-	"add", "mul", "fill", "copy", "shortcut_pad_forward", "shortcut_pad_backward",
-	"copy_channels", "extract_channels", "dropout_forward", "sgd_update", "adam_update", "augment",
-}
-
 // New opens GPU device (0 for the first), creates a context on it and loads
-// the kernels. Without a usable GPU the error wraps ErrNoDevice:
-// "no CUDA device: <reason>".
-func New(device int) (*Backend, error) {
+// the kernels, with the default options (fp32 math). Without a usable GPU
+// the error wraps ErrNoDevice: "no CUDA device: <reason>".
+func New(device int) (*Backend, error) { return NewWith(device, Options{}) }
+
+// NewWith is New with options: the kernels are chosen once here, by Select
+// (registry.go), and SetMath chooses again.
+func NewWith(device int, o Options) (*Backend, error) {
 	if err := initError(); err != nil {
 		return nil, err
 	}
@@ -95,7 +90,7 @@ func New(device int) (*Backend, error) {
 	if device < 0 || device >= n {
 		return nil, fmt.Errorf("%w: device %d asked for, %d present (0 to %d)", ErrNoDevice, device, n, n-1)
 	}
-	b := &Backend{device: device, work: make(chan func()), reply: make(chan struct{})}
+	b := &Backend{device: device, opts: o, work: make(chan func()), reply: make(chan struct{})}
 	ready := make(chan error)
 	go b.loop(ready)
 	if err := <-ready; err != nil {
@@ -143,6 +138,9 @@ func (b *Backend) open() error {
 		return fmt.Errorf("gpu: memory info: %w", err)
 	}
 	b.info = info
+	if b.sel, err = Select(Kernels(), info.SM(), b.opts); err != nil {
+		return fmt.Errorf("gpu: %s: %w", info.Name, err)
+	}
 	if b.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
 		return fmt.Errorf("gpu: create a stream: %w", err)
 	}
@@ -150,13 +148,14 @@ func (b *Backend) open() error {
 		return fmt.Errorf("gpu: load kernels.fatbin (sm_70/80/90 + compute_90 PTX) on %s (sm_%d%d): %w; rebuild with make kernels",
 			info.Name, info.Major, info.Minor, err)
 	}
-	b.fns = make(map[string]cu.Function, len(kernelNames))
-	for _, name := range kernelNames {
-		fn, err := b.mod.Function(name)
+	ks := Kernels()
+	b.fns = make(map[string]cu.Function, len(ks))
+	for _, k := range ks {
+		fn, err := b.mod.Function(k.Name)
 		if err != nil {
-			return fmt.Errorf("gpu: kernels.fatbin has no kernel %s (%w): rebuild with make kernels", name, err)
+			return fmt.Errorf("gpu: kernels.fatbin has no kernel %s (%w): rebuild with make kernels", k.Name, err)
 		}
-		b.fns[name] = fn
+		b.fns[k.Name] = fn
 	}
 	b.pool = newPool(
 		func(n int64) (uintptr, error) {
@@ -291,11 +290,12 @@ func (b *Backend) closeErr(closing error) error {
 	return closing
 }
 
-// buffer is one pooled block of device memory holding n float32.
+// buffer is one pooled block of device memory holding n elements of dtype dt.
 type buffer struct {
 	be    *Backend
 	ptr   cu.DevicePtr
 	n     int
+	dt    tensor.DType
 	size  int64 // the pool's class size in bytes
 	freed bool
 }
@@ -305,14 +305,21 @@ func (m *buffer) Len() int { return m.n }
 // New allocates a zero-filled tensor from the pool. When the GPU is out of
 // memory it records an error saying how much was asked and is free, and
 // returns a tensor that every op rejects.
-func (b *Backend) New(s tensor.Shape) *tensor.Tensor {
+func (b *Backend) New(s tensor.Shape) *tensor.Tensor { return b.NewTyped(s, tensor.F32) }
+
+// NewTyped is New for a tensor of dtype dt.
+func (b *Backend) NewTyped(s tensor.Shape, dt tensor.DType) *tensor.Tensor {
 	n := s.Numel()
-	t := &tensor.Tensor{Shape: s.Clone(), Buf: &buffer{be: b, n: n, freed: true}}
+	t := &tensor.Tensor{Shape: s.Clone(), Buf: &buffer{be: b, n: n, dt: dt, freed: true}, DType: dt}
+	if !dt.Valid() {
+		b.record(fmt.Errorf("gpu: new %v: unknown %v (want f32 or bf16)", s, dt))
+		return t
+	}
 	if n < 0 || n > math.MaxInt32 {
 		b.recordAlloc(fmt.Errorf("gpu: new %v: %d elements, at most %d supported", s, n, math.MaxInt32))
 		return t
 	}
-	bytes := int64(n) * 4
+	bytes := int64(n) * int64(dt.Size())
 	b.do("new", func() {
 		ptr, size, err := b.pool.get(bytes, isOOM)
 		if err != nil {
@@ -320,12 +327,16 @@ func (b *Backend) New(s tensor.Shape) *tensor.Tensor {
 			b.recordAlloc(oomError(fmt.Sprintf("new %v", s), bytes, free, total, b.pool.held+b.pool.cached, err))
 			return
 		}
-		if err := cu.MemsetD32Async(cu.DevicePtr(ptr), 0, int64(n), b.stream); err != nil {
+		zero := func() error { return cu.MemsetD32Async(cu.DevicePtr(ptr), 0, bytes/4, b.stream) }
+		if bytes%4 != 0 {
+			zero = func() error { return cu.MemsetD8Async(cu.DevicePtr(ptr), 0, bytes, b.stream) }
+		}
+		if err := zero(); err != nil {
 			b.pool.put(ptr, size)
 			b.record(fmt.Errorf("gpu: new %v: zero fill: %w", s, err))
 			return
 		}
-		t.Buf = &buffer{be: b, ptr: cu.DevicePtr(ptr), n: n, size: size}
+		t.Buf = &buffer{be: b, ptr: cu.DevicePtr(ptr), n: n, dt: dt, size: size}
 	})
 	return t
 }
@@ -419,9 +430,18 @@ func (b *Backend) call(op string) *call {
 var errSkipped = errors.New("skipped after an earlier error")
 
 // ptr returns the device address of t's first element, checking that t
-// belongs to this backend, is live, lies inside its buffer and, when
-// rank > 0, has rank dimensions.
+// is F32 (the dtype every op but Cast and the copies computes in), belongs
+// to this backend, is live, lies inside its buffer and, when rank > 0, has
+// rank dimensions.
 func (c *call) ptr(name string, t *tensor.Tensor, rank int) cu.DevicePtr {
+	if c.err == nil && t != nil && t.DType != tensor.F32 {
+		c.fail("%s (%v) is %v; %s takes f32 tensors only (Cast to f32 first)", name, t.Shape, t.DType, c.op)
+	}
+	return c.raw(name, t, rank)
+}
+
+// raw is ptr for any dtype: only Cast, Copy and the byte transfers call it.
+func (c *call) raw(name string, t *tensor.Tensor, rank int) cu.DevicePtr {
 	if c.err != nil {
 		return 0
 	}
@@ -437,10 +457,12 @@ func (c *call) ptr(name string, t *tensor.Tensor, rank int) cu.DevicePtr {
 		c.fail("%s (%v) has been freed (or its allocation failed)", name, t.Shape)
 	case rank > 0 && len(t.Shape) != rank:
 		c.fail("%s is %v, want %d dimensions", name, t.Shape, rank)
+	case t.DType != m.dt:
+		c.fail("%s (%v) says %v but its buffer holds %v", name, t.Shape, t.DType, m.dt)
 	case t.Off < 0 || t.Off+t.Numel() > m.n:
 		c.fail("%s (%v at offset %d) lies outside its buffer of %d elements", name, t.Shape, t.Off, m.n)
 	default:
-		return m.ptr + cu.DevicePtr(4*t.Off)
+		return m.ptr + cu.DevicePtr(t.Off*m.dt.Size())
 	}
 	return 0
 }

@@ -281,3 +281,46 @@ func TestBatchNormOneValue(t *testing.T) {
 	be.err = nil // the cleanup's Close would report it
 	be.mu.Unlock()
 }
+
+// TestBackendVariants runs every registered variant of every slot that has
+// several through the tensortest cases of its op, pinned with
+// Options.Variants, at its math's tolerance; a variant this GPU cannot
+// run skips.
+func TestBackendVariants(t *testing.T) {
+	sm := newBackend(t).Info().SM()
+	for slot, vs := range Variants(Kernels()) {
+		for _, k := range vs {
+			t.Run(slot+"/"+k.Variant, func(t *testing.T) {
+				if k.MinSM > sm {
+					t.Skipf("%s needs sm_%d; this GPU is sm_%d", k.Name, k.MinSM, sm)
+				}
+				be, err := NewWith(0, Options{Variants: map[string]string{slot: k.Variant}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer be.Close()
+				if got := be.kernel(slot); got != k {
+					t.Fatalf("pinned %s %s, the backend runs %+v", slot, k.Variant, got)
+				}
+				var cases []tensortest.Case
+				for _, c := range tensortest.Cases() {
+					if c.Op == k.Op {
+						cases = append(cases, c)
+					}
+				}
+				p := tensortest.FP32
+				if k.Math == MathTF32 {
+					p = tensortest.TF32
+				}
+				tensortest.CheckCasesPrecision(t, be, cases, p)
+			})
+		}
+	}
+}
+
+// TestDTypes: the GPU refuses bf16 tensors in every op but Cast and the
+// copies, naming the op and the dtype.
+func TestDTypes(t *testing.T) {
+	newBackend(t) // skips without a GPU
+	tensortest.CheckDTypes(t, func() tensor.Backend { return newBackend(t) })
+}

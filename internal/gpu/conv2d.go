@@ -49,41 +49,41 @@ const (
 
 // Conv2DForward: x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW), as
 // an implicit GEMM Y (K, N*OH*OW) = W (K, C*R*S) · im2col(X), on CUDA cores
-// or, with MathTF32, on tensor cores (convKernel chooses).
+// or, with MathTF32, on tensor cores (Select chose, registry.go).
 func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d forward")
 	xp, wp, yp := c.ptr("x", x, 4), c.ptr("w", w, 4), c.ptr("y", y, 4)
 	bp := c.opt("b", bias, 1)
 	g := c.conv(x, w, y, p)
 	c.shape("b", bias, g.K)
-	name := b.convKernel("conv2d_forward")
+	k := b.kernel("conv2d_forward")
 	d := dims{gx: ceilDiv(g.N*g.OH*g.OW, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: 1, block: 256}
-	if name == "conv2d_forward_tf32" {
+	if k.Math == MathTF32 {
 		d = dims{gx: ceilDiv(g.N*g.OH*g.OW, tcTileM), gy: ceilDiv(g.K, tcTileN), gz: 1, block: tcThreads}
 	}
-	c.launch(name, d, append([]any{xp, wp, bp, yp}, g.args()...)...)
+	c.launch(k.Name, d, append([]any{xp, wp, bp, yp}, g.args()...)...)
 }
 
 // Conv2DBackwardData: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W), as the
 // gather GEMM DX (C, N*H*W) = Wᵀ (C, K*R*S) · D̂Y (K*R*S, N*H*W), on CUDA
-// cores or, with MathTF32, on tensor cores (convKernel chooses).
+// cores or, with MathTF32, on tensor cores (Select chose, registry.go).
 func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward data")
 	dyp, wp, dxp := c.ptr("dy", dy, 4), c.ptr("w", w, 4), c.ptr("dx", dx, 4)
 	g := c.conv(dx, w, dy, p)
-	name := b.convKernel("conv2d_backward_data")
+	k := b.kernel("conv2d_backward_data")
 	d := dims{gx: ceilDiv(g.N*g.H*g.W, gemmTile), gy: ceilDiv(g.C, gemmTile), gz: 1, block: 256}
-	if name == "conv2d_backward_data_tf32" {
+	if k.Math == MathTF32 {
 		d = dims{gx: ceilDiv(g.N*g.H*g.W, tcTileM), gy: ceilDiv(g.C, tcTileN), gz: 1, block: tcThreads}
 	}
-	c.launch(name, d, append([]any{dyp, wp, dxp}, g.args()...)...)
+	c.launch(k.Name, d, append([]any{dyp, wp, dxp}, g.args()...)...)
 }
 
 // Conv2DBackwardFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C,R,S), db (K)
 // or nil. DW (K, C*R*S) = DY (K, N*OH*OW) · im2col(X)ᵀ with the long
 // reduction split over blocks into a scratch slab per split, then summed in
 // a fixed order (deterministic); on CUDA cores or, with MathTF32, on tensor
-// cores (convKernel chooses).
+// cores (Select chose, registry.go).
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward filter")
 	xp, dyp, dwp := c.ptr("x", x, 4), c.ptr("dy", dy, 4), c.ptr("dw", dw, 4)
@@ -91,11 +91,11 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	g := c.conv(x, dw, dy, p)
 	c.shape("db", db, g.K)
 	crs, kd := g.C*g.R*g.S, g.N*g.OH*g.OW
-	name := b.convKernel("conv2d_backward_filter")
+	k := b.kernel("conv2d_backward_filter")
 	tiles := ceilDiv(crs, gemmTile) * ceilDiv(g.K, gemmTile)
 	splits := splitK(tiles, kd, b.info.SMs)
 	d := dims{gx: ceilDiv(crs, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: splits, block: 256}
-	if name == "conv2d_backward_filter_tf32" {
+	if k.Math == MathTF32 {
 		splits = splitK(ceilDiv(g.K, tcTileM)*ceilDiv(crs, tcTileN), kd, b.info.SMs)
 		d = dims{gx: ceilDiv(g.K, tcTileM), gy: ceilDiv(crs, tcTileN), gz: splits, block: tcThreads}
 	}
@@ -108,14 +108,14 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	b.do(c.op, func() {
 		if splits == 1 {
 			slots[2] = uint64(dwp)
-			c.launchHere(name, d, slots)
+			c.launchHere(k.Name, d, slots)
 		} else {
 			ws, release, ok := c.scratch(int64(splits) * int64(g.K*crs) * 4)
 			if !ok {
 				return
 			}
 			slots[2], sum[0] = uint64(ws), uint64(ws)
-			c.launchHere(name, d, slots)
+			c.launchHere(k.Name, d, slots)
 			c.launchHere("sum_splits", b.grid1D(g.K*crs), sum)
 			release()
 		}

@@ -5,7 +5,6 @@ package gpu
 import (
 	"errors"
 	"math"
-	"slices"
 	"strings"
 	"testing"
 
@@ -39,7 +38,7 @@ func newTF32Backend(t testing.TB) *Backend {
 	}
 	for op, want := range map[string]string{"conv2d_forward": "conv2d_forward_tf32",
 		"conv2d_backward_data": "conv2d_backward_data_tf32", "conv2d_backward_filter": "conv2d_backward_filter_tf32"} {
-		if got := be.convKernel(op); got != want {
+		if got := be.kernel(op).Name; got != want {
 			t.Fatalf("with tf32 %s runs %s, want %s", op, got, want)
 		}
 	}
@@ -142,23 +141,26 @@ func BenchmarkConv2DForwardTF32(b *testing.B) {
 }
 
 // TestConvKernelChoice: the one place that picks a convolution kernel
-// gives the TF32 variants only with MathTF32 on sm_80 or later, and
-// SetMath refuses TF32 below sm_80 and unknown maths (no GPU needed).
+// (Select, through SetMath) gives the TF32 variants only with MathTF32 on
+// sm_80 or later, and SetMath refuses TF32 below sm_80 and unknown maths
+// (no GPU needed).
 func TestConvKernelChoice(t *testing.T) {
 	ops := []string{"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter"}
 	for _, tt := range []struct {
 		major int
 		math  Math
 		tf32  bool
-	}{{7, MathFP32, false}, {7, MathTF32, false}, {8, MathFP32, false}, {8, MathTF32, true}, {9, MathTF32, true}} {
+	}{{7, MathFP32, false}, {8, MathFP32, false}, {8, MathTF32, true}, {9, MathTF32, true}} {
 		b := &Backend{info: Info{Name: "test GPU", Major: tt.major}}
-		b.math = tt.math // set directly: SetMath refuses tf32 on sm_70
+		if err := b.SetMath(tt.math); err != nil {
+			t.Fatalf("sm_%d0: SetMath(%v): %v", tt.major, tt.math, err)
+		}
 		for _, op := range ops {
 			want := op
 			if tt.tf32 {
 				want = op + "_tf32"
 			}
-			if got := b.convKernel(op); got != want {
+			if got := b.kernel(op).Name; got != want {
 				t.Errorf("sm_%d0, %v: %s runs %s, want %s", tt.major, tt.math, op, got, want)
 			}
 		}
@@ -166,15 +168,17 @@ func TestConvKernelChoice(t *testing.T) {
 			t.Errorf("sm_%d0: SetMath(tf32) = %v", tt.major, err)
 		}
 	}
+	b := &Backend{info: Info{Major: 7}}
+	if err := b.SetMath(MathTF32); err == nil || !strings.Contains(err.Error(), "8.0 or later") {
+		t.Errorf("SetMath(tf32) on sm_70 = %v, want an error saying 8.0 or later", err)
+	}
+	if b.kernel("conv2d_forward").Name != "conv2d_forward" {
+		t.Error("a refused SetMath changed the kernels")
+	}
 	if err := (&Backend{info: Info{Major: 9}}).SetMath(Math(7)); err == nil || !strings.Contains(err.Error(), "unknown") {
 		t.Errorf("SetMath(Math(7)) = %v, want an error naming it unknown", err)
 	}
 	if (&Backend{}).Math() != MathFP32 {
 		t.Error("the default math is not fp32")
-	}
-	for _, name := range tf32Kernels {
-		if !slices.Contains(kernelNames, name) {
-			t.Errorf("New does not load %s", name)
-		}
 	}
 }

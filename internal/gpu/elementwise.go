@@ -25,10 +25,15 @@ func (b *Backend) Fill(t *tensor.Tensor, v float32) {
 	c.launch("fill", b.grid1D(t.Numel()), tp, v, int64(t.Numel()))
 }
 
-// Copy copies src into dst (same element count, no overlap).
+// Copy copies src into dst (same element count and dtype, no overlap).
 func (b *Backend) Copy(dst, src *tensor.Tensor) {
 	c := b.call("copy")
-	dp, sp := c.ptr("dst", dst, 0), c.ptr("src", src, 0)
+	dp, sp := c.raw("dst", dst, 0), c.raw("src", src, 0)
 	c.check(c.err != nil || dst.Numel() == src.Numel(), "dst %v and src %v differ in size", dst.Shape, src.Shape)
-	c.launch("copy", b.grid1D(src.Numel()), dp, sp, int64(src.Numel()))
+	c.check(c.err != nil || dst.DType == src.DType, "dst is %v, src %v; use Cast to convert", dst.DType, src.DType)
+	name := "copy"
+	if src.DType == tensor.BF16 {
+		name = "copy_bf16"
+	}
+	c.launch(name, b.grid1D(src.Numel()), dp, sp, int64(src.Numel()))
 }

@@ -40,6 +40,9 @@ func (i Info) String() string {
 		i.Index, i.Name, i.Major, i.Minor, i.SMs, gib(i.TotalMem), gib(i.FreeMem), DriverVersion(i.Driver))
 }
 
+// SM is the compute capability times ten (90 for sm_90), as Kernel.MinSM.
+func (i Info) SM() int { return 10*i.Major + i.Minor }
+
 // DriverVersion writes a CUDA version number (12040) as "12.4".
 func DriverVersion(v int) string { return fmt.Sprintf("%d.%d", v/1000, v%1000/10) }
 

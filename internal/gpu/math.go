@@ -27,7 +27,7 @@ func (m Math) String() string {
 }
 
 // LayerTypes are the layer types whose FLOPs run in m: under MathTF32 the
-// convolutions (the ops of tf32Kernels: forward, data and filter
+// convolutions (the slots with a tf32 variant in Kernels: forward, data and filter
 // gradients); linears, pools and the rest stay fp32. None under MathFP32,
 // where everything is fp32 anyway.
 func (m Math) LayerTypes() []string {
@@ -36,3 +36,6 @@ func (m Math) LayerTypes() []string {
 	}
 	return nil
 }
+
+// MarshalText writes the math's name, for JSON.
+func (m Math) MarshalText() ([]byte, error) { return []byte(m.String()), nil }

@@ -19,6 +19,12 @@ const Built = false
 // New returns ErrNotBuilt: this binary was built without CUDA.
 func New(device int) (*Backend, error) { return nil, ErrNotBuilt }
 
+// NewWith returns ErrNotBuilt: this binary was built without CUDA.
+func NewWith(device int, o Options) (*Backend, error) { return nil, ErrNotBuilt }
+
+// Selected is never reached: New fails in this build.
+func (b *Backend) Selected() []Kernel { return nil }
+
 // Devices returns ErrNotBuilt: this binary was built without CUDA.
 func Devices() ([]Info, error) { return nil, ErrNotBuilt }
 
@@ -32,3 +38,6 @@ func (b *Backend) Info() Info { return Info{} }
 
 // SetMath returns ErrNotBuilt: this binary was built without CUDA.
 func (b *Backend) SetMath(m Math) error { return ErrNotBuilt }
+
+// Math is never reached: New fails in this build.
+func (b *Backend) Math() Math { return MathFP32 }

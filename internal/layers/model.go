@@ -179,7 +179,7 @@ func Walk(l Layer, fn func(l Layer, depth int)) {
 func ensure(be tensor.Backend, t **tensor.Tensor, s tensor.Shape) *tensor.Tensor {
 	if *t != nil && (*t).Buf.Len()-(*t).Off >= s.Numel() {
 		if !(*t).Shape.Equal(s) {
-			*t = &tensor.Tensor{Shape: s.Clone(), Buf: (*t).Buf, Off: (*t).Off}
+			*t = &tensor.Tensor{Shape: s.Clone(), Buf: (*t).Buf, Off: (*t).Off, DType: (*t).DType}
 		}
 		return *t
 	}

@@ -7,7 +7,9 @@
 //	K output channels, OH OW output height and width, R S kernel height and width,
 //	I linear inputs, O linear outputs.
 //
-// Layout is NCHW, row-major, float32.
+// Layout is NCHW, row-major. Elements are float32 (F32) unless a tensor says
+// otherwise (dtype.go): every op computes in float32, BF16 is storage that
+// Cast converts.
 package tensor
 
 import (
@@ -67,8 +69,8 @@ func ParseShape(text string) (Shape, error) {
 	return s, nil
 }
 
-// Buffer is one block of a backend's memory holding Len float32 elements.
-// Only the backend that allocated it may read it.
+// Buffer is one block of a backend's memory holding Len elements of the
+// dtype it was allocated with. Only the backend that allocated it may read it.
 type Buffer interface {
 	Len() int
 }
@@ -76,10 +78,13 @@ type Buffer interface {
 // Tensor is a view of Shape.Numel() elements starting at element Off of Buf.
 // Views share memory: several tensors may look at one buffer (the optimiser
 // sees all parameters as one contiguous tensor, each layer its own part).
+// DType is the buffer's dtype (the zero value F32); backends reject a
+// tensor whose DType is not its buffer's.
 type Tensor struct {
 	Shape Shape
 	Buf   Buffer
 	Off   int
+	DType DType
 }
 
 // Numel is the number of elements the view covers.
@@ -92,7 +97,7 @@ func (t *Tensor) View(s Shape) *Tensor {
 	if s.Numel() > t.Numel() {
 		panic(fmt.Sprintf("tensor: view %v is larger than %v", s, t.Shape))
 	}
-	return &Tensor{Shape: s.Clone(), Buf: t.Buf, Off: t.Off}
+	return &Tensor{Shape: s.Clone(), Buf: t.Buf, Off: t.Off, DType: t.DType}
 }
 
 // Slice returns the view of n elements starting off elements into t, with shape s.
@@ -100,7 +105,7 @@ func (t *Tensor) Slice(off int, s Shape) *Tensor {
 	if off < 0 || off+s.Numel() > t.Numel() {
 		panic(fmt.Sprintf("tensor: slice [%d, %d) outside %v", off, off+s.Numel(), t.Shape))
 	}
-	return &Tensor{Shape: s.Clone(), Buf: t.Buf, Off: t.Off + off}
+	return &Tensor{Shape: s.Clone(), Buf: t.Buf, Off: t.Off + off, DType: t.DType}
 }
 
 // Activation selects an elementwise non-linearity.
@@ -169,7 +174,10 @@ type AdamParams struct {
 // error, out of memory) and reports it from Err, like bufio.Scanner. The
 // training loop checks Err once per step. Outputs are overwritten, never
 // accumulated into, unless the method says otherwise. Tensors passed to one
-// call must not overlap unless the method says they may.
+// call must not overlap unless the method says they may. Every op takes F32
+// tensors only and records an error naming the op and the dtype for any
+// other, except those that say they move other dtypes (NewTyped, Free,
+// UploadBytes, DownloadBytes, Copy, Cast).
 type Backend interface {
 	// Name says which device this is, e.g. "cpu (2 threads, avx512)".
 	Name() string
@@ -180,18 +188,31 @@ type Backend interface {
 	// Close frees everything the backend holds.
 	Close() error
 
-	// New allocates a zero-filled tensor.
+	// New allocates a zero-filled F32 tensor: NewTyped(s, F32).
 	New(s Shape) *Tensor
-	// Free releases t's buffer (and every view of it).
+	// NewTyped allocates a zero-filled tensor of dtype dt.
+	NewTyped(s Shape, dt DType) *Tensor
+	// Free releases t's buffer (and every view of it); any dtype.
 	Free(t *Tensor)
-	// Upload copies len(src) == t.Numel() host values into t.
+	// Upload copies len(src) == t.Numel() host values into t (F32).
 	Upload(t *Tensor, src []float32)
-	// Download copies t into dst, len(dst) == t.Numel().
+	// Download copies t (F32) into dst, len(dst) == t.Numel().
 	Download(dst []float32, t *Tensor)
+	// UploadBytes copies t.Numel()*t.DType.Size() bytes into t, each
+	// element little-endian (a bf16 element is the top half of a float32's
+	// bits); any dtype.
+	UploadBytes(t *Tensor, src []byte)
+	// DownloadBytes copies t's elements into dst as UploadBytes reads
+	// them; any dtype.
+	DownloadBytes(dst []byte, t *Tensor)
 	// Fill sets every element of t to v.
 	Fill(t *Tensor, v float32)
-	// Copy copies src into dst (same element count).
+	// Copy copies src into dst (same element count, same dtype, any dtype).
 	Copy(dst, src *Tensor)
+	// Cast converts src into dst (same element count): F32 -> BF16 rounds
+	// to nearest, ties to even, as ToBF16 writes it (NaN stays NaN, too
+	// large becomes infinite); BF16 -> F32 is exact; the same dtype copies.
+	Cast(dst, src *Tensor)
 
 	// Conv2DForward: x (N,C,H,W), w (K,C,R,S), b (K) or nil, y (N,K,OH,OW).
 	Conv2DForward(x, w, b, y *Tensor, p ConvParams)

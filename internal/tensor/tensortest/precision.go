@@ -61,7 +61,7 @@ func (c Case) Tolerances(p Precision, want map[string][]float32) (map[string][]f
 	tol := make(map[string][]float64)
 	for _, a := range c.Args {
 		if a.Out {
-			tol[a.Name] = fp32Tolerance(want[a.Name])
+			tol[a.Name] = dtypeTolerance(want[a.Name], a.DType)
 		}
 	}
 	name, ok := tf32Outputs[c.Op]
@@ -86,10 +86,41 @@ func (c Case) Tolerances(p Precision, want map[string][]float32) (map[string][]f
 	return tol, nil
 }
 
-func fp32Tolerance(want []float32) []float64 {
+// Tolerance is an absolute and a relative bound: an element passes when
+// |got - want| <= max(Abs, Rel*|want|) (the absolute part rules near zero,
+// the relative part elsewhere).
+type Tolerance struct{ Abs, Rel float64 }
+
+// Of is the bound for one reference value.
+func (t Tolerance) Of(want float32) float64 { return math.Max(t.Abs, t.Rel*math.Abs(float64(want))) }
+
+// BF16U is bfloat16's unit roundoff: 8 significant bits (7 stored and the
+// implicit one) rounded to nearest move a normal value by at most half an
+// ulp, 2^-8 of its size (2^-7 of the leading bit's weight, halved).
+const BF16U = 1.0 / (1 << 8)
+
+// DTypeTolerance is the bound an output stored as dt is held to against
+// the float32 reference:
+//   - F32: Abs = Rel = Tol, the engine's tolerance (Tol*max(1, |want|)).
+//   - BF16: an op computed in float32 (within F32's bound) whose result is
+//     then rounded to bfloat16 once: Rel = Tol + BF16U (2^-8 from the
+//     rounding, relative to the value; the tiny second-order term is
+//     covered by Tol), Abs = Tol, which also covers the subnormal range,
+//     where bfloat16's absolute error is at most 2^-134.
+func DTypeTolerance(dt tensor.DType) Tolerance {
+	if dt == tensor.BF16 {
+		return Tolerance{Abs: Tol, Rel: Tol + BF16U}
+	}
+	return Tolerance{Abs: Tol, Rel: Tol}
+}
+
+func fp32Tolerance(want []float32) []float64 { return dtypeTolerance(want, tensor.F32) }
+
+func dtypeTolerance(want []float32, dt tensor.DType) []float64 {
+	tol := DTypeTolerance(dt)
 	t := make([]float64, len(want))
 	for i, w := range want {
-		t[i] = Tol * math.Max(1, math.Abs(float64(w)))
+		t[i] = tol.Of(w)
 	}
 	return t
 }

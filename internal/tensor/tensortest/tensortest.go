@@ -10,6 +10,7 @@
 package tensortest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -42,6 +43,14 @@ type Arg struct {
 	// Out marks a tensor compared with the reference after the op (an
 	// output, or an input the op updates in place).
 	Out bool
+	// DType is how the tensor is stored (F32 unless set); a BF16 tensor is
+	// moved with UploadBytes and DownloadBytes, its values rounded by
+	// tensor.ToBF16 on the way in and widened exactly on the way out.
+	DType tensor.DType
+	// Values, when set, are the starting values (len Shape.Numel()),
+	// drawn by nobody: the special values a case needs (NaN, ±Inf, ±0,
+	// subnormals, ties).
+	Values []float32
 }
 
 // Tensors are a case's tensors by name; a name a case does not declare
@@ -70,6 +79,10 @@ func (c Case) Inputs() map[string][]float32 {
 	r := rand.New(rand.NewPCG(h.Sum64(), 0x636e6e63746c))
 	in := make(map[string][]float32)
 	for _, a := range c.Args {
+		if a.Values != nil {
+			in[a.Name] = append([]float32(nil), a.Values...)
+			continue
+		}
 		if a.Init == nil {
 			continue
 		}
@@ -97,6 +110,10 @@ func (c Case) Bind(be tensor.Backend) *Bound {
 	b := &Bound{Case: c, T: Tensors{}, be: be, whole: Tensors{}}
 	in := c.Inputs()
 	for _, a := range c.Args {
+		if a.DType != tensor.F32 {
+			b.bindBytes(a, in)
+			continue
+		}
 		whole := be.New(tensor.Shape{guard + a.Shape.Numel() + guard})
 		be.Fill(whole, sentinel)
 		t := whole.Slice(guard, a.Shape)
@@ -110,6 +127,56 @@ func (c Case) Bind(be tensor.Backend) *Bound {
 	return b
 }
 
+// bindBytes allocates a non-F32 argument and uploads its guard cells and
+// values (or NaN) as bytes, since Fill and Upload take F32 only.
+func (b *Bound) bindBytes(a Arg, in map[string][]float32) {
+	n := a.Shape.Numel()
+	v := make([]float32, guard+n+guard)
+	for i := range v {
+		v[i] = sentinel
+	}
+	if x, ok := in[a.Name]; ok {
+		copy(v[guard:], x)
+	} else {
+		for i := range n {
+			v[guard+i] = float32(math.NaN())
+		}
+	}
+	whole := b.be.NewTyped(tensor.Shape{len(v)}, a.DType)
+	b.be.UploadBytes(whole, EncodeBytes(v, a.DType))
+	b.whole[a.Name], b.T[a.Name] = whole, whole.Slice(guard, a.Shape)
+}
+
+// EncodeBytes writes v as UploadBytes reads elements of dtype dt
+// (little-endian; BF16 rounded by tensor.ToBF16).
+func EncodeBytes(v []float32, dt tensor.DType) []byte {
+	out := make([]byte, len(v)*dt.Size())
+	for i, x := range v {
+		switch dt {
+		case tensor.BF16:
+			binary.LittleEndian.PutUint16(out[2*i:], tensor.ToBF16(x))
+		default:
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(x))
+		}
+	}
+	return out
+}
+
+// DecodeBytes reads what DownloadBytes wrote for elements of dtype dt as
+// float32 (BF16 widened exactly).
+func DecodeBytes(p []byte, dt tensor.DType) []float32 {
+	v := make([]float32, len(p)/dt.Size())
+	for i := range v {
+		switch dt {
+		case tensor.BF16:
+			v[i] = tensor.FromBF16(binary.LittleEndian.Uint16(p[2*i:]))
+		default:
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
+		}
+	}
+	return v
+}
+
 // Run calls the op once.
 func (b *Bound) Run() { b.Case.Run(b.be, b.T) }
 
@@ -121,10 +188,18 @@ func (b *Bound) Outputs() (map[string][]float32, error) {
 	}
 	out := make(map[string][]float32)
 	for _, a := range b.Case.Args {
-		all := make([]float32, b.whole[a.Name].Numel())
-		b.be.Download(all, b.whole[a.Name])
+		whole := b.whole[a.Name]
+		all := make([]float32, whole.Numel())
+		if a.DType == tensor.F32 {
+			b.be.Download(all, whole)
+		} else {
+			raw := make([]byte, whole.Numel()*a.DType.Size())
+			b.be.DownloadBytes(raw, whole)
+			all = DecodeBytes(raw, a.DType)
+		}
+		guardValue := DecodeBytes(EncodeBytes([]float32{sentinel}, a.DType), a.DType)[0]
 		for i, v := range all {
-			if (i < guard || i >= len(all)-guard) && v != sentinel {
+			if (i < guard || i >= len(all)-guard) && v != guardValue {
 				return nil, fmt.Errorf("%v: %s: wrote %g outside the tensor, at offset %d", b.Case, a.Name, v, i-guard)
 			}
 		}

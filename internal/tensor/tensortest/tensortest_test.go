@@ -35,6 +35,35 @@ func (b sloppyMul) Mul(a, x, y *tensor.Tensor) {
 	b.Backend.Mul(y, half, y)
 }
 
+// castBy casts f32 -> bf16 with its own rounding of the bits.
+type castBy struct {
+	*cpu.Backend
+	round func(u uint32) uint16
+}
+
+func (b castBy) Cast(dst, src *tensor.Tensor) {
+	if src.DType != tensor.F32 || dst.DType != tensor.BF16 {
+		b.Backend.Cast(dst, src)
+		return
+	}
+	v := make([]float32, src.Numel())
+	b.Backend.Download(v, src)
+	out := make([]byte, 2*len(v))
+	for i, x := range v {
+		h := b.round(math.Float32bits(x))
+		out[2*i], out[2*i+1] = byte(h), byte(h>>8)
+	}
+	b.Backend.UploadBytes(dst, out)
+}
+
+// wideCast also writes the bf16 element after dst.
+type wideCast struct{ *cpu.Backend }
+
+func (b wideCast) Cast(dst, src *tensor.Tensor) {
+	b.Backend.Cast(dst, src)
+	b.Backend.UploadBytes(&tensor.Tensor{Shape: tensor.Shape{1}, Buf: dst.Buf, Off: dst.Off + dst.Numel(), DType: dst.DType}, []byte{0, 0})
+}
+
 func only(op, name string) Case {
 	for _, c := range Cases() {
 		if c.Op == op && c.Name == name {
@@ -53,6 +82,23 @@ func TestDiffCatchesBrokenBackends(t *testing.T) {
 		{lazyAdd{cpu.New()}, only("Add", "5x3"), "y 5x3: element 14 (4,2) is NaN"},
 		{wideCopy{cpu.New()}, only("Copy", "7"), "dst: wrote 0.25 outside the tensor, at offset 7"},
 		{sloppyMul{cpu.New()}, only("Mul", "2x3x7x7"), "× tolerance"},
+		// Truncation, rounding half away from zero, NaN cut to infinity,
+		// -0 made +0: each is caught bit for bit by the specials.
+		{castBy{cpu.New(), func(u uint32) uint16 { return uint16(u >> 16) }}, only("Cast", "f32->bf16 specials"), "bit for bit"},
+		{castBy{cpu.New(), func(u uint32) uint16 {
+			if u&0x7fffffff > 0x7f800000 {
+				return uint16(u>>16) | 0x40
+			}
+			return uint16((u + 0x8000) >> 16)
+		}}, only("Cast", "f32->bf16 specials"), "bit for bit"},
+		{castBy{cpu.New(), func(u uint32) uint16 { return uint16((u + 0x7fff + (u>>16)&1) >> 16) }}, only("Cast", "f32->bf16 specials"), "bit for bit"},
+		{castBy{cpu.New(), func(u uint32) uint16 {
+			if u == 0x80000000 {
+				return 0
+			}
+			return tensor.ToBF16(math.Float32frombits(u))
+		}}, only("Cast", "f32->bf16 specials"), "element 1 is 0 (0x00000000), want -0 (0x80000000)"},
+		{wideCast{cpu.New()}, only("Cast", "f32->bf16 1000"), "dst: wrote 0 outside the tensor, at offset 1000"},
 	}
 	for _, tt := range tests {
 		err := Diff(tt.be, cpu.New(), tt.c)
@@ -104,7 +150,7 @@ func TestCasesAreDistinct(t *testing.T) {
 		"LinearForward", "LinearBackward", "MaxPool2DForward", "MaxPool2DBackward", "AvgPool2DForward",
 		"AvgPool2DBackward", "ActivationForward", "ActivationBackward", "BatchNormForwardTrain",
 		"BatchNormForwardInfer", "BatchNormBackward", "Add", "Mul", "ShortcutPadForward", "ShortcutPadBackward",
-		"CopyChannels", "ExtractChannels", "DropoutForward", "SoftmaxCrossEntropy", "SGDUpdate", "AdamUpdate"} {
+		"CopyChannels", "ExtractChannels", "DropoutForward", "SoftmaxCrossEntropy", "SGDUpdate", "AdamUpdate", "Cast"} {
 		if !ops[op] {
 			t.Errorf("no case for %s", op)
 		}
