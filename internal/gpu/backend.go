@@ -66,6 +66,7 @@ var kernelNames = []string{
 	"softmax_cross_entropy", "activation_forward", "activation_backward",
 	"add", "mul", "fill", "copy", "shortcut_pad_forward", "shortcut_pad_backward",
 	"copy_channels", "extract_channels", "dropout_forward", "sgd_update", "adam_update", "augment",
+	"sgd_update_at", "adam_update_at", "step_metrics", "add_scalar",
 }
 
 // New opens GPU device (0 for the first), creates a context on it and loads
