@@ -65,7 +65,7 @@ var kernelNames = []string{
 	"batchnorm_stats", "batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward_stats", "batchnorm_backward",
 	"softmax_cross_entropy", "activation_forward", "activation_backward",
 	"add", "mul", "fill", "copy", "shortcut_pad_forward", "shortcut_pad_backward",
-	"copy_channels", "extract_channels", "dropout_forward", "sgd_update", "adam_update", "augment",
+	"copy_channels", "extract_channels", "dropout_forward", "sgd_update", "adam_update",
 	"sgd_update_at", "adam_update_at", "step_metrics", "add_scalar",
 }
 

@@ -10,8 +10,6 @@ package gpu
 import (
 	"errors"
 	"fmt"
-
-	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
 // ErrNotBuilt is returned by New and Devices in binaries built without CUDA.
@@ -45,6 +43,3 @@ func DriverVersion(v int) string { return fmt.Sprintf("%d.%d", v/1000, v%1000/10
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
-// AugmentParams are the per-batch settings of Backend.Augment
-// (tensor.Augmenter).
-type AugmentParams = tensor.AugmentParams

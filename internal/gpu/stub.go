@@ -22,11 +22,6 @@ func New(device int) (*Backend, error) { return nil, ErrNotBuilt }
 // Devices returns ErrNotBuilt: this binary was built without CUDA.
 func Devices() ([]Info, error) { return nil, ErrNotBuilt }
 
-// Augment is never reached: New fails in this build.
-func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p tensor.AugmentParams) {}
-
-var _ tensor.Augmenter = (*Backend)(nil)
-
 // Info is never reached: New fails in this build.
 func (b *Backend) Info() Info { return Info{} }
 

@@ -1,82 +1,10 @@
 package tensor
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Optional interfaces: extra abilities a Backend may have. Callers test for
-// them with a type assertion (`if a, ok := be.(tensor.Augmenter); ok`) and
+// them with a type assertion (`if t, ok := be.(tensor.EventTimer); ok`) and
 // fall back to what every Backend offers where the answer is no.
-
-// AugmentParams are the per-batch settings of Augmenter.Augment.
-type AugmentParams struct {
-	// H and W are the source images' size; N, C, OH and OW are dst's.
-	H, W int
-	// Pad is RandomCrop's zero padding on each side.
-	Pad int
-	// Mean and Std, one per channel, normalise pixel/255.
-	Mean, Std []float32
-}
-
-// Augmenter makes a batch of training inputs from uint8 images on the
-// backend, so that a data set is uploaded once as bytes.
-type Augmenter interface {
-	// Augment: src (N,C,H,W) uint8 (H, W from p), crops (N,3) -> dst
-	// (N,C,OH,OW), as torchvision's RandomCrop((OH,OW), padding=Pad),
-	// then RandomHorizontalFlip, ToTensor and Normalize(Mean, Std).
-	//
-	// The caller draws the randomness: crops holds (oy, ox, flip) for
-	// each sample, the window's top-left corner in the image padded by
-	// Pad zeros on each side, 0 <= oy <= H+2*Pad-OH, 0 <= ox <=
-	// W+2*Pad-OW, and flip 0 or 1; with OH = H, OW = W, (Pad, Pad, 0) is
-	// the image itself. Element by element:
-	//
-	//	j' = flip ? OW-1-j : j                 (the window is mirrored)
-	//	v  = src[n][c][i+oy-Pad][j'+ox-Pad]    (0 outside the image)
-	//	dst[n][c][i][j] = (float32(v)/255 - Mean[c]) / Std[c]
-	//
-	// in float32, each operation rounded. internal/data's loader computes
-	// the same (its random offsets (dy, dx) are (oy-Pad, ox-Pad)); the CPU
-	// reference gives its bits exactly, other backends agree within
-	// tensortest.Tol.
-	Augment(dst *Tensor, src []uint8, crops []int32, p AugmentParams)
-}
-
-// CheckAugment validates Augment's arguments for dst of shape (N,C,OH,OW);
-// every Augmenter calls it, so both backends reject the same calls with
-// the same words.
-func CheckAugment(dst Shape, src []uint8, crops []int32, p AugmentParams) error {
-	if len(dst) != 4 {
-		return fmt.Errorf("dst is %v, want (N,C,OH,OW)", dst)
-	}
-	n, c, oh, ow := dst[0], dst[1], dst[2], dst[3]
-	ph, pw := p.H+2*p.Pad, p.W+2*p.Pad
-	switch {
-	case p.H <= 0 || p.W <= 0 || p.Pad < 0:
-		return fmt.Errorf("source %dx%d padded by %d, want positive sizes and padding >= 0", p.H, p.W, p.Pad)
-	case len(src) != n*c*p.H*p.W:
-		return fmt.Errorf("%d source bytes, want %d for %dx%dx%dx%d", len(src), n*c*p.H*p.W, n, c, p.H, p.W)
-	case len(crops) != 3*n:
-		return fmt.Errorf("%d crop values, want 3 per sample (%d)", len(crops), 3*n)
-	case len(p.Mean) != c || len(p.Std) != c:
-		return fmt.Errorf("mean %v and std %v, want %d values each", p.Mean, p.Std, c)
-	case oh > ph || ow > pw:
-		return fmt.Errorf("crop %dx%d does not fit %dx%d padded by %d", oh, ow, p.H, p.W, p.Pad)
-	}
-	for i, s := range p.Std {
-		if !(s > 0) {
-			return fmt.Errorf("std[%d] = %g, want > 0", i, s)
-		}
-	}
-	for i := 0; i < len(crops); i += 3 {
-		oy, ox, flip := int(crops[i]), int(crops[i+1]), crops[i+2]
-		if oy < 0 || ox < 0 || oy+oh > ph || ox+ow > pw || (flip != 0 && flip != 1) {
-			return fmt.Errorf("sample %d: crop offset (%d, %d) flip %d outside the %dx%d padded image", i/3, oy, ox, flip, ph, pw)
-		}
-	}
-	return nil
-}
 
 // EventTimer is implemented by backends that queue work on a device and can
 // time it there (CUDA events): the time between two marks in the queue,
