@@ -42,4 +42,3 @@ func (i Info) String() string {
 func DriverVersion(v int) string { return fmt.Sprintf("%d.%d", v/1000, v%1000/10) }
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
-
