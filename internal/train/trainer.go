@@ -11,6 +11,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/internal/checkpoint"
 	"github.com/cnnctl/cnnctl/internal/layers"
+	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
 // Config is a training run's recipe once flags, recipe file and defaults
@@ -27,6 +28,12 @@ type Config struct {
 	NaNCheck string
 	// KeepGoingOnSaveError trains on when a checkpoint cannot be written.
 	KeepGoingOnSaveError bool
+	// ReadEvery is the number of steps queued between two reads of their
+	// metrics; 0 chooses: 1 with NaNCheck layer (the sentinel needs the
+	// failing batch) or on a backend that uses the host's memory (a read
+	// is a copy), 8 on a device (tensor.MemInfo), where a read waits for
+	// the queue. Training is the same bits whatever it is.
+	ReadEvery int
 }
 
 // Progress receives what a user wants to see while training.
@@ -83,13 +90,14 @@ type execution struct {
 	seen    int
 }
 
-// readEvery is how many steps run between two reads of the step's
-// metrics: 1 where the NaN sentinel must see the failing batch.
-func readEvery(nanCheck string) int {
-	if nanCheck == "layer" {
+// readEvery is Config.ReadEvery, chosen where it is 0.
+func readEvery(cfg Config, be tensor.Backend) int {
+	if _, device := be.(tensor.MemInfo); cfg.NaNCheck == "layer" || cfg.ReadEvery <= 0 && !device {
 		return 1
+	} else if cfg.ReadEvery <= 0 {
+		return 8
 	}
-	return 8
+	return cfg.ReadEvery
 }
 
 // Execute trains until Cfg.Epochs epochs are done or ctx is cancelled, in
@@ -130,7 +138,7 @@ func (r *Run) start() (*execution, error) {
 	if err := e.resume(); err != nil {
 		return nil, err
 	}
-	e.step = NewStep(m, opt, cfg.BatchSize, r.Train.Batches(), readEvery(cfg.NaNCheck), float32(cfg.LabelSmoothing))
+	e.step = NewStep(m, opt, cfg.BatchSize, r.Train.Batches(), readEvery(cfg, m.Ctx.Backend), float32(cfg.LabelSmoothing))
 	return e, nil
 }
 
