@@ -58,7 +58,7 @@ func NewStep(m *layers.Model, opt *Optimizer, maxN, batches, window int, smoothi
 	be := m.Ctx.Backend
 	ops, ok := be.(tensor.StepOps)
 	if !ok {
-		ops = hostOps{be}
+		ops = &hostOps{be: be}
 	}
 	s := &Step{m: m, be: be, ops: ops, opt: opt, loss: layers.NewLoss(be, smoothing), window: max(window, 1)}
 	s.x = be.New(append(tensor.Shape{maxN}, m.In...))
@@ -129,6 +129,9 @@ func (s *Step) Read() (StepResult, error) {
 	if err := s.be.Err(); err != nil {
 		return r, err
 	}
+	if h, ok := s.ops.(*hostOps); ok && h.err != nil {
+		return r, h.err
+	}
 	r.Loss, r.Correct = make([]float32, k), make([]int, k)
 	for j := 0; j < k; j++ {
 		r.Loss[j], r.Correct[j] = s.host[2*j], int(s.host[2*j+1])
@@ -165,38 +168,52 @@ func (o *Optimizer) enqueue(ops tensor.StepOps, lrs, at, adam, skip *tensor.Tens
 
 // hostOps gives a backend without tensor.StepOps the same ops, computed
 // from its plain ops with the scalars read back to the host: correct,
-// but each op synchronises.
-type hostOps struct{ be tensor.Backend }
+// but each op synchronises. Its first failure is reported by Step.Read.
+type hostOps struct {
+	be  tensor.Backend
+	err error
+}
 
-func (h hostOps) scalar(t *tensor.Tensor) float32 {
+func (h *hostOps) scalar(t *tensor.Tensor) float32 {
 	v := make([]float32, 1)
 	h.be.Download(v, t)
 	return v[0]
 }
 
-func (h hostOps) lr(lrs, at *tensor.Tensor) float32 {
+// lr is lrs[at[0]]; ok is false (and the failure recorded) outside the table.
+func (h *hostOps) lr(lrs, at *tensor.Tensor) (lr float32, ok bool) {
 	i := int(h.scalar(at))
 	if i < 0 || i >= lrs.Numel() {
-		panic(fmt.Sprintf("train: batch counter %d outside the %d learning rates", i, lrs.Numel()))
+		if h.err == nil {
+			h.err = fmt.Errorf("train: batch counter %d outside the %d learning rates", i, lrs.Numel())
+		}
+		return 0, false
 	}
-	return h.scalar(lrs.Slice(i, tensor.Shape{1}))
+	return h.scalar(lrs.Slice(i, tensor.Shape{1})), true
 }
 
-func (h hostOps) SGDUpdateAt(w, g, v, lrs, at, skip *tensor.Tensor, p tensor.SGDParams) {
-	if h.scalar(skip) == 0 {
-		p.LR = h.lr(lrs, at)
+func (h *hostOps) SGDUpdateAt(w, g, v, lrs, at, skip *tensor.Tensor, p tensor.SGDParams) {
+	if h.scalar(skip) != 0 {
+		return
+	}
+	var ok bool
+	if p.LR, ok = h.lr(lrs, at); ok {
 		h.be.SGDUpdate(w, g, v, p)
 	}
 }
 
-func (h hostOps) AdamUpdateAt(w, g, m, v, lrs, at, step, skip *tensor.Tensor, p tensor.AdamParams) {
-	if h.scalar(skip) == 0 {
-		p.LR, p.Step = h.lr(lrs, at), int(h.scalar(step))
+func (h *hostOps) AdamUpdateAt(w, g, m, v, lrs, at, step, skip *tensor.Tensor, p tensor.AdamParams) {
+	if h.scalar(skip) != 0 {
+		return
+	}
+	var ok bool
+	if p.LR, ok = h.lr(lrs, at); ok {
+		p.Step = int(h.scalar(step))
 		h.be.AdamUpdate(w, g, m, v, p)
 	}
 }
 
-func (h hostOps) StepMetrics(loss, logits, labels, acc, at, flag *tensor.Tensor) {
+func (h *hostOps) StepMetrics(loss, logits, labels, acc, at, flag *tensor.Tensor) {
 	n, k := logits.Shape[0], logits.Shape[1]
 	l, z, y := make([]float32, n), make([]float32, n*k), make([]float32, n)
 	h.be.Download(l, loss)
@@ -210,7 +227,7 @@ func (h hostOps) StepMetrics(loss, logits, labels, acc, at, flag *tensor.Tensor)
 	}
 }
 
-func (h hostOps) AddScalar(t *tensor.Tensor, v float32) {
+func (h *hostOps) AddScalar(t *tensor.Tensor, v float32) {
 	x := make([]float32, t.Numel())
 	h.be.Download(x, t)
 	for i := range x {

@@ -125,6 +125,12 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 // restores the state of r.Resume.
 func (r *Run) start() (*execution, error) {
 	cfg, m := r.Cfg, r.Model
+	// The step counters are float32 on the backend: whole numbers are
+	// exact up to 2^24.
+	if total := int64(cfg.Epochs) * int64(r.Train.Batches()); total > 1<<24 {
+		return nil, fmt.Errorf("train: %d epochs of %d batches are %s steps, more than the %s a run can count; train fewer epochs or use a larger --batch-size",
+			cfg.Epochs, r.Train.Batches(), Commas(total), Commas(1<<24))
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("train: cannot create the output folder %s (--out): %w", cfg.Out, err)
 	}
