@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cnnctl/cnnctl/internal/checkpoint"
@@ -139,5 +141,20 @@ func TestExecuteReadEverySameBits(t *testing.T) {
 			t.Errorf("read every %d, resumed: loss %v top-1 %v; uninterrupted: %v %v", k, res.Last.TrainLoss, res.Last.TrainTop1, whole.Last.TrainLoss, whole.Last.TrainTop1)
 		}
 		sameCheckpoint(t, "resumed vs uninterrupted", load(t, whole.LastPath), load(t, res.LastPath))
+	}
+}
+
+// TestExecuteRefusesUncountableRuns: more steps than the float32 device
+// counters hold exactly is refused before anything is written.
+func TestExecuteRefusesUncountableRuns(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	r := &Run{Cfg: Config{Epochs: 3_000_000, BatchSize: 4, Out: out, Optimizer: OptimizerConfig{Kind: "sgd"}},
+		Model: buildModel(t, cpu.New(), "lenet"), Train: &memSource{bs: batches([]int{4, 4, 4, 4, 4, 4, 4})}, Progress: quiet{}}
+	_, err := r.Execute(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "21,000,000 steps, more than the 16,777,216") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, serr := os.Stat(out); !os.IsNotExist(serr) {
+		t.Errorf("%s was created: %v", out, serr)
 	}
 }
