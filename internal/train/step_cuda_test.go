@@ -59,17 +59,7 @@ func TestGPUStepRunMakesNoHostSync(t *testing.T) {
 	bs := batches([]int{8, 8, 8})
 	s := NewStep(m, opt, 8, len(bs), len(bs), 0)
 	s.StartEpoch([]float32{0.1, 0.1, 0.1}, 0)
-	for i, b := range bs {
-		s.Load(b)
-		rec.reset()
-		s.Run()
-		if n := rec.syncs(); n != 0 {
-			t.Errorf("step %d: Run made %d host syncs: %v", i, n, rec.calls)
-		}
-		if i > 0 && rec.calls["New"] != 0 {
-			t.Errorf("step %d: Run allocated %d tensors", i, rec.calls["New"])
-		}
-	}
+	runChecked(t, s, rec, bs, nil)
 	if got, err := s.Read(); err != nil || len(got.Loss) != len(bs) || got.Bad >= 0 {
 		t.Fatalf("read: %v, %+v", err, got)
 	}

@@ -233,6 +233,30 @@ func TestStepRunMakesNoHostSync(t *testing.T) {
 	}
 	s := NewStep(m, opt, 8, len(bs), len(bs), 0)
 	s.StartEpoch([]float32{0.1, 0.1, 0.1, 0.1}, 0)
+	runChecked(t, s, rec, bs, func(i int) {
+		if i == len(bs)-1 {
+			t.Logf("ResNet-20 step, batch 8: inline %d backend calls, %d host syncs (Download/Sync/Err); Step.Run %d calls, %d host syncs, plus Load's %d uploads",
+				inlineCalls[i], inlineSyncs[i], rec.total(), rec.syncs(), 2)
+			if inlineSyncs[i] == 0 {
+				t.Error("the inline step counted no host syncs: the recorder sees nothing")
+			}
+		}
+	})
+	rec.reset()
+	got, err := s.Read()
+	if err != nil || len(got.Loss) != len(bs) {
+		t.Fatalf("read: %v, %d losses", err, len(got.Loss))
+	}
+	if rec.syncs() != 2 {
+		t.Errorf("a read of %d steps made %d host syncs, want 2 (one Download, one Err): %v", len(bs), rec.syncs(), rec.calls)
+	}
+}
+
+// runChecked loads and runs each batch through s, failing t for a host
+// sync that Run makes through rec, or an allocation after the first step;
+// after, when set, sees rec's counts of step i.
+func runChecked(t *testing.T, s *Step, rec *recorder, bs []*Batch, after func(i int)) {
+	t.Helper()
 	for i, b := range bs {
 		s.Load(b)
 		rec.reset()
@@ -243,21 +267,9 @@ func TestStepRunMakesNoHostSync(t *testing.T) {
 		if i > 0 && rec.calls["New"] != 0 {
 			t.Errorf("step %d: Run allocated %d tensors", i, rec.calls["New"])
 		}
-		if i == len(bs)-1 {
-			t.Logf("ResNet-20 step, batch 8: inline %d backend calls, %d host syncs (Download/Sync/Err); Step.Run %d calls, %d host syncs, plus Load's %d uploads",
-				inlineCalls[i], inlineSyncs[i], rec.total(), rec.syncs(), 2)
-			if inlineSyncs[i] == 0 {
-				t.Error("the inline step counted no host syncs: the recorder sees nothing")
-			}
+		if after != nil {
+			after(i)
 		}
-	}
-	rec.reset()
-	got, err := s.Read()
-	if err != nil || len(got.Loss) != len(bs) {
-		t.Fatalf("read: %v, %d losses", err, len(got.Loss))
-	}
-	if rec.syncs() != 2 {
-		t.Errorf("a read of %d steps made %d host syncs, want 2 (one Download, one Err): %v", len(bs), rec.syncs(), rec.calls)
 	}
 }
 
