@@ -1,20 +1,13 @@
 // optim.cu: optimiser steps over a flat parameter buffer, as tensor.go and
 // internal/cpu/optim.go define them. w, g, v, m have n elements.
-#include "common.cuh"
+#include "optim.cuh"
 
 // sgd_update (torch.optim.SGD): g' = g + wd*w; v = mom*v + g';
 // step = nesterov ? g' + mom*v : v; w -= lr*step.
 extern "C" __global__ void sgd_update(float *w, const float *g, float *v, long long n, float lr, float momentum,
 				      float weight_decay, int nesterov)
 {
-	grid_stride(i, n)
-	{
-		float grad = g[i] + weight_decay * w[i];
-		float vel = momentum * v[i] + grad;
-		v[i] = vel;
-		float step = nesterov ? grad + momentum * vel : vel;
-		w[i] -= lr * step;
-	}
+	grid_stride(i, n) sgd_element(i, w, g, v, lr, momentum, weight_decay, nesterov);
 }
 
 // adam_update (torch.optim.Adam / AdamW). The host computes, for step t,
@@ -27,17 +20,5 @@ extern "C" __global__ void adam_update(float *w, const float *g, float *m, float
 				       float beta2, float eps, float weight_decay, int decoupled, float step_size,
 				       float bc2_sqrt, float decay)
 {
-	grid_stride(i, n)
-	{
-		float wi = w[i], grad = g[i];
-		if (decoupled)
-			wi *= decay;
-		else
-			grad += weight_decay * wi;
-		float mi = beta1 * m[i] + (1.f - beta1) * grad;
-		float vi = beta2 * v[i] + (1.f - beta2) * grad * grad;
-		m[i] = mi;
-		v[i] = vi;
-		w[i] = wi - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
-	}
+	grid_stride(i, n) adam_element(i, w, g, m, v, beta1, beta2, eps, weight_decay, decoupled, step_size, bc2_sqrt, decay);
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/cnnctl/cnnctl/internal/bench"
 	"github.com/cnnctl/cnnctl/internal/tensor"
@@ -195,7 +194,8 @@ func runBench(opts *benchOptions) error {
 	vi := buildInfo()
 	var out bytes.Buffer
 	if opts.All {
-		if strings.HasPrefix(be.Name(), "cpu") {
+		// A backend without memory of its own runs on the host: the CPU.
+		if _, device := be.(tensor.MemInfo); !device {
 			if !opts.batchSet {
 				cfg.Batch = allCPUBatch
 			}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/train"
 )
 
 // TestOutOfMemoryRefused: a batch or a layer far beyond the machine's
@@ -15,7 +17,7 @@ import (
 // a 16 GB address-space limit so that a regression fails fast). Nothing is
 // left in --out. eval cuts its batch to the split.
 func TestOutOfMemoryRefused(t *testing.T) {
-	if avail, _ := hostMemory(); avail <= 0 {
+	if avail, _ := train.HostMemory(); avail <= 0 {
 		t.Skip("no /proc/meminfo or cgroup limit to check against")
 	}
 	bin := buildCLI(t)

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cnnctl/cnnctl/internal/tensor"
+	"github.com/cnnctl/cnnctl/internal/train"
 	"github.com/cnnctl/cnnctl/internal/zoo"
 	"github.com/spf13/cobra"
 )
@@ -88,17 +89,7 @@ func runModels(opts *modelsOptions) error {
 }
 
 // commas writes 1234567 as 1,234,567.
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	neg := ""
-	if n < 0 {
-		neg, s = "-", s[1:]
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return neg + s
-}
+func commas(n int64) string { return train.Commas(n) }
 
 // headline is a description's first clause, short enough for a table row.
 func headline(d string) string {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -218,10 +216,12 @@ func (o *trainOptions) resolve() error {
 	if err := checkPrecision(o.Prec); err != nil {
 		return err
 	}
-	if err := (train.Schedule{Kind: o.Sched, BaseLR: o.LR, Epochs: o.Epochs, WarmupEpochs: o.Warmup, StepEvery: o.StepEv, StepGamma: o.StepG}).Validate(); err != nil {
+	// The one validation of the optimiser and schedule, whether their
+	// settings came from flags, the environment or a recipe.
+	if err := o.schedule().Validate(); err != nil {
 		return usageError{err}
 	}
-	if err := (train.OptimizerConfig{Kind: o.Opt, Momentum: o.Mom, Nesterov: o.Nest, WeightDecay: o.WD}).Validate(); err != nil {
+	if err := o.optimizer().Validate(); err != nil {
 		return usageError{err}
 	}
 	if _, err := parseFloats(o.Mean, "--mean"); err != nil {
@@ -234,6 +234,17 @@ func (o *trainOptions) resolve() error {
 		o.Out = filepath.Join("runs", strings.TrimSuffix(filepath.Base(o.Model), ".yaml"))
 	}
 	return nil
+}
+
+// optimizer is the optimiser the resolved settings select (Adam's betas
+// and eps are PyTorch's defaults).
+func (o *trainOptions) optimizer() train.OptimizerConfig {
+	return train.OptimizerConfig{Kind: o.Opt, Momentum: o.Mom, Nesterov: o.Nest, WeightDecay: o.WD, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+}
+
+// schedule is the learning-rate schedule of the resolved settings.
+func (o *trainOptions) schedule() train.Schedule {
+	return train.Schedule{Kind: o.Sched, BaseLR: o.LR, Epochs: o.Epochs, WarmupEpochs: o.Warmup, StepEvery: o.StepEv, StepGamma: o.StepG}
 }
 
 // checkDeviceFlag accepts auto, cpu, cuda and cuda:N.
@@ -287,6 +298,3 @@ func printJSON(f *Factory, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-var _ = errors.New
-var _ = fmt.Sprint

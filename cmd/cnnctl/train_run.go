@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/cnnctl/cnnctl/internal/checkpoint"
 	"github.com/cnnctl/cnnctl/internal/data"
 	"github.com/cnnctl/cnnctl/internal/gpu"
+	"github.com/cnnctl/cnnctl/internal/layers"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/train"
 	"github.com/cnnctl/cnnctl/internal/zoo"
@@ -47,81 +47,20 @@ func runTrain(o *trainOptions) error {
 		}
 		defer lock.Release()
 	}
-	var resume *checkpoint.Checkpoint
-	switch o.Resume {
-	case "":
-	case "auto":
-		last := filepath.Join(o.Out, "last")
-		if _, err := os.Stat(last); err == nil {
-			if resume, err = checkpoint.Load(last); err != nil {
-				return fmt.Errorf("--resume auto: %w", err)
-			}
-		} else {
-			fmt.Fprintf(log, "--resume auto: no %s yet, starting a new run\n", last)
-		}
-	default:
-		if resume, err = checkpoint.Load(o.Resume); err != nil {
-			return err
-		}
-	}
-	if resume != nil && resume.ConfigHash != spec.Hash() {
-		return fmt.Errorf("resume: the checkpoint was trained with model %q (config %s…), not %s (config %s…): pick the matching --model or another --out",
-			resume.Model, short(resume.ConfigHash), o.Model, short(spec.Hash()))
-	}
-
-	if o.Data == "" {
-		if o.Data, err = fetchDefaultData(o); err != nil {
-			return err
-		}
-	}
-	ds, err := data.Open(o.Data, data.Options{SkipBadImages: o.SkipBad, Workers: o.Workers, Seed: o.Seed})
+	resume, note, err := train.OpenResume(o.Resume, o.Out, spec, o.Model)
 	if err != nil {
 		return err
 	}
-	for _, w := range ds.Warnings {
-		fmt.Fprintf(log, "data: warning: %s\n", w)
+	if note != "" {
+		fmt.Fprintln(log, note)
 	}
-	if len(ds.Skipped) > 0 {
-		fmt.Fprintf(log, "data: skipped %d files that do not decode (--skip-bad-images), e.g. %s\n", len(ds.Skipped), ds.Skipped[0])
-	}
-	trSplit, valSplit, valName, err := splits(ds, o.Val, o.Seed)
+	td, err := openTrainData(o, spec)
 	if err != nil {
 		return err
-	}
-	in := tensor.Shape{trSplit.C, trSplit.H, trSplit.W}
-	mean, _ := parseFloats(o.Mean, "--mean")
-	std, _ := parseFloats(o.Std, "--std")
-	if mean == nil {
-		mean = ds.Mean
-	}
-	if std == nil {
-		std = ds.Std
-	}
-	if len(mean) != in[0] || len(std) != in[0] {
-		return usagef("--mean/--std need one value per channel: the data has %d channels, got %d means and %d stds", in[0], len(mean), len(std))
-	}
-	for i, s := range std {
-		if !(s > 0) {
-			return usagef("--std: value %d is %g, must be positive", i+1, s)
-		}
-	}
-	// Shapes are checked before any work, and the model must end in one
-	// output per class.
-	rep, err := zoo.Summary(spec, in, len(ds.Classes))
-	if err != nil {
-		return usageError{err}
-	}
-	if aug := o.CropPad; strings.Contains(o.Augment, "crop") && (aug > in[1] || aug > in[2]) {
-		return usagef("train: --crop-padding %d is more than the %dx%d images: at most %d", aug, in[1], in[2], min(in[1], in[2]))
-	}
-	if n := rep.Out.Numel(); n != len(ds.Classes) {
-		return fmt.Errorf("model %s (%s) ends with output %v per image, but the data has %d classes: end the model with a layer of out: classes (e.g. {type: linear, name: fc, out: classes})",
-			spec.Name, spec.File, rep.Out, len(ds.Classes))
 	}
 	if o.DryRun {
-		return dryRun(o, spec, in, len(ds.Classes), trSplit, valSplit)
+		return dryRun(o, spec, td.in, len(td.ds.Classes), td.tr, td.val)
 	}
-
 	be, err := openBackend(o.Device, log)
 	if err != nil {
 		return err
@@ -131,74 +70,27 @@ func runTrain(o *trainOptions) error {
 	if resume != nil && resume.TrainedPrecision() != prec {
 		fmt.Fprintf(log, "precision: the checkpoint trained in %s, the run continues in %s\n", resume.TrainedPrecision(), prec)
 	}
-	plan, err := planMemory(o, spec, in, len(ds.Classes))
+	plan, err := train.PlanMemory(spec, td.in, len(td.ds.Classes), train.ParamSlots(o.Opt), 2)
 	if err != nil {
 		return err
 	}
-	if err := checkMemory(be, plan, o.Batch, loaderBytes(in, o.Workers, numLoaders(valSplit))); err != nil {
+	if err := train.CheckMemory(be, plan, o.Batch, train.LoaderBytes(td.in, o.Workers, numLoaders(td.val))); err != nil {
 		return err
 	}
-	model, err := zoo.Build(spec, be, in, len(ds.Classes), o.Seed)
+	model, err := zoo.Build(spec, be, td.in, len(td.ds.Classes), o.Seed)
 	if err != nil {
 		return err
 	}
-	aug := data.Augment{}
-	if strings.Contains(o.Augment, "crop") {
-		aug.Pad = o.CropPad
-	}
-	aug.HFlip = strings.Contains(o.Augment, "flip")
-	// A last batch of one image cannot be batch-normalised in train mode
-	// (PyTorch refuses it too): drop it rather than fail at the epoch's end.
-	dropLast := trSplit.N%o.Batch == 1
-	if dropLast {
-		fmt.Fprintf(log, "data: %d training images at batch %d leave a last batch of 1 image: it is dropped each epoch\n", trSplit.N, o.Batch)
-	}
-	trLoader, err := data.NewLoader(trSplit, data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed, Mean: mean, Std: std, Augment: aug, Workers: o.Workers, DropLast: dropLast})
+	run, err := newRun(o, spec, model, td, resume, prec)
 	if err != nil {
 		return err
 	}
-	var val train.Source
-	if valSplit != nil {
-		vl, err := data.NewLoader(valSplit, data.LoaderOptions{BatchSize: o.Batch, Mean: mean, Std: std, Workers: o.Workers})
-		if err != nil {
-			return err
-		}
-		val = loaderSource{vl}
-	}
-	fmt.Fprintf(log, "model: %s, %s parameters, %s MACs/image, input %v, %d classes\n", spec.Name, commas(model.NumParams()), commas(model.MACs()), in, len(ds.Classes))
-	fmt.Fprintf(log, "data: %s, %d training images", ds.Name, trSplit.N)
-	if valSplit != nil {
-		fmt.Fprintf(log, ", validating on %s: %d images", valName, valSplit.N)
+	fmt.Fprintf(log, "model: %s, %s parameters, %s MACs/image, input %v, %d classes\n", spec.Name, commas(model.NumParams()), commas(model.MACs()), td.in, len(td.ds.Classes))
+	fmt.Fprintf(log, "data: %s, %d training images", td.ds.Name, td.tr.N)
+	if td.val != nil {
+		fmt.Fprintf(log, ", validating on %s: %d images", td.valName, td.val.N)
 	}
 	fmt.Fprintln(log)
-
-	recipe := map[string]any{}
-	for _, k := range []string{"epochs", "batch-size", "lr", "optimizer", "momentum", "nesterov", "weight-decay", "schedule", "warmup-epochs", "step-every", "step-gamma", "label-smoothing", "seed", "augment", "crop-padding", "val-split", "precision"} {
-		recipe[k] = o.f.Viper.Get(k)
-	}
-	run := &train.Run{
-		Cfg: train.Config{
-			Epochs: o.Epochs, BatchSize: o.Batch, LabelSmoothing: o.Smooth, Out: o.Out, NaNCheck: o.NaN,
-			KeepGoingOnSaveError: o.KeepGo,
-			Optimizer:            train.OptimizerConfig{Kind: o.Opt, Momentum: o.Mom, Nesterov: o.Nest, WeightDecay: o.WD, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
-			Schedule:             train.Schedule{Kind: o.Sched, BaseLR: o.LR, Epochs: o.Epochs, WarmupEpochs: o.Warmup, StepEvery: o.StepEv, StepGamma: o.StepG},
-		},
-		Model: model,
-		Train: loaderSource{trLoader},
-		Val:   val,
-		Meta: checkpoint.Meta{
-			Model: o.Model, ModelYAML: string(spec.Source), ConfigHash: spec.Hash(), Input: in, Classes: ds.Classes,
-			Mean: mean, Std: std, Data: o.Data, ValSplit: o.Val, Seed: o.Seed, Recipe: recipe, Precision: prec,
-		},
-		Resume:   resume,
-		Progress: newProgress(log, o.f.ErrIsTerminal, o.Quiet),
-	}
-	if err := run.Cfg.Schedule.Validate(); err != nil {
-		return usageError{err}
-	}
-	if err := run.Cfg.Optimizer.Validate(); err != nil {
-		return usageError{err}
-	}
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := run.Execute(ctx)
@@ -212,10 +104,132 @@ func runTrain(o *trainOptions) error {
 		}
 		return err
 	}
+	return printTrained(o, spec, be.Name(), model.NumParams(), res)
+}
+
+// trainData is a run's data: the data set, its training and validation
+// splits, the input shape and the normalisation.
+type trainData struct {
+	ds        *data.Dataset
+	tr, val   *data.Split
+	valName   string
+	in        tensor.Shape
+	mean, std []float32
+}
+
+// openTrainData opens --data (CIFAR-10 by default), splits it and checks
+// that it fits spec and the flags, before any work.
+func openTrainData(o *trainOptions, spec *zoo.Spec) (*trainData, error) {
+	log := o.f.ErrOut
+	var err error
+	if o.Data == "" {
+		if o.Data, err = fetchDefaultData(o); err != nil {
+			return nil, err
+		}
+	}
+	td := &trainData{}
+	if td.ds, err = data.Open(o.Data, data.Options{SkipBadImages: o.SkipBad, Workers: o.Workers, Seed: o.Seed}); err != nil {
+		return nil, err
+	}
+	for _, w := range td.ds.Warnings {
+		fmt.Fprintf(log, "data: warning: %s\n", w)
+	}
+	if len(td.ds.Skipped) > 0 {
+		fmt.Fprintf(log, "data: skipped %d files that do not decode (--skip-bad-images), e.g. %s\n", len(td.ds.Skipped), td.ds.Skipped[0])
+	}
+	if td.tr, td.val, td.valName, err = splits(td.ds, o.Val, o.Seed); err != nil {
+		return nil, err
+	}
+	td.in = tensor.Shape{td.tr.C, td.tr.H, td.tr.W}
+	td.mean, _ = parseFloats(o.Mean, "--mean")
+	td.std, _ = parseFloats(o.Std, "--std")
+	if td.mean == nil {
+		td.mean = td.ds.Mean
+	}
+	if td.std == nil {
+		td.std = td.ds.Std
+	}
+	return td, checkTrainData(o, spec, td)
+}
+
+// checkTrainData checks normalisation, crop and the model's shapes against
+// the data: the model must end in one output per class.
+func checkTrainData(o *trainOptions, spec *zoo.Spec, td *trainData) error {
+	in, classes := td.in, len(td.ds.Classes)
+	if len(td.mean) != in[0] || len(td.std) != in[0] {
+		return usagef("--mean/--std need one value per channel: the data has %d channels, got %d means and %d stds", in[0], len(td.mean), len(td.std))
+	}
+	for i, s := range td.std {
+		if !(s > 0) {
+			return usagef("--std: value %d is %g, must be positive", i+1, s)
+		}
+	}
+	rep, err := zoo.Summary(spec, in, classes)
+	if err != nil {
+		return usageError{err}
+	}
+	if aug := o.CropPad; strings.Contains(o.Augment, "crop") && (aug > in[1] || aug > in[2]) {
+		return usagef("train: --crop-padding %d is more than the %dx%d images: at most %d", aug, in[1], in[2], min(in[1], in[2]))
+	}
+	if n := rep.Out.Numel(); n != classes {
+		return fmt.Errorf("model %s (%s) ends with output %v per image, but the data has %d classes: end the model with a layer of out: classes (e.g. {type: linear, name: fc, out: classes})",
+			spec.Name, spec.File, rep.Out, classes)
+	}
+	return nil
+}
+
+// newRun makes the data loaders and the training run from the options.
+func newRun(o *trainOptions, spec *zoo.Spec, model *layers.Model, td *trainData, resume *checkpoint.Checkpoint, prec string) (*train.Run, error) {
+	aug := data.Augment{HFlip: strings.Contains(o.Augment, "flip")}
+	if strings.Contains(o.Augment, "crop") {
+		aug.Pad = o.CropPad
+	}
+	// A last batch of one image cannot be batch-normalised in train mode
+	// (PyTorch refuses it too): drop it rather than fail at the epoch's end.
+	dropLast := td.tr.N%o.Batch == 1
+	if dropLast {
+		fmt.Fprintf(o.f.ErrOut, "data: %d training images at batch %d leave a last batch of 1 image: it is dropped each epoch\n", td.tr.N, o.Batch)
+	}
+	trLoader, err := data.NewLoader(td.tr, data.LoaderOptions{BatchSize: o.Batch, Shuffle: true, Seed: o.Seed, Mean: td.mean, Std: td.std, Augment: aug, Workers: o.Workers, DropLast: dropLast})
+	if err != nil {
+		return nil, err
+	}
+	var val train.Source
+	if td.val != nil {
+		vl, err := data.NewLoader(td.val, data.LoaderOptions{BatchSize: o.Batch, Mean: td.mean, Std: td.std, Workers: o.Workers})
+		if err != nil {
+			return nil, err
+		}
+		val = loaderSource{vl}
+	}
+	recipe := map[string]any{}
+	for _, k := range []string{"epochs", "batch-size", "lr", "optimizer", "momentum", "nesterov", "weight-decay", "schedule", "warmup-epochs", "step-every", "step-gamma", "label-smoothing", "seed", "augment", "crop-padding", "val-split", "precision"} {
+		recipe[k] = o.f.Viper.Get(k)
+	}
+	// The optimiser and schedule were validated once, by resolve.
+	return &train.Run{
+		Cfg: train.Config{
+			Epochs: o.Epochs, BatchSize: o.Batch, LabelSmoothing: o.Smooth, Out: o.Out, NaNCheck: o.NaN,
+			KeepGoingOnSaveError: o.KeepGo, Optimizer: o.optimizer(), Schedule: o.schedule(),
+		},
+		Model: model,
+		Train: loaderSource{trLoader},
+		Val:   val,
+		Meta: checkpoint.Meta{
+			Model: o.Model, ModelYAML: string(spec.Source), ConfigHash: spec.Hash(), Input: td.in, Classes: td.ds.Classes,
+			Mean: td.mean, Std: td.std, Data: o.Data, ValSplit: o.Val, Seed: o.Seed, Recipe: recipe, Precision: prec,
+		},
+		Resume:   resume,
+		Progress: newProgress(o.f.ErrOut, o.f.ErrIsTerminal, o.Quiet),
+	}, nil
+}
+
+// printTrained plots the curves and prints the result of a finished run.
+func printTrained(o *trainOptions, spec *zoo.Spec, device string, params int64, res *train.Result) error {
 	plot := filepath.Join(o.Out, "curves.png")
 	if ms, err := train.ReadMetrics(o.Out); err == nil && len(ms) > 0 {
 		if err := train.PlotCurves(ms, plot); err != nil {
-			fmt.Fprintf(log, "warning: %v\n", err)
+			fmt.Fprintf(o.f.ErrOut, "warning: %v\n", err)
 			plot = ""
 		}
 	} else {
@@ -223,7 +237,7 @@ func runTrain(o *trainOptions) error {
 	}
 	out := trainResult{Out: o.Out, Epochs: res.Epochs, Best: res.Best, Last: res.LastPath, BestPath: res.BestPath,
 		Metrics: filepath.Join(o.Out, "metrics.csv"), Plot: plot, TrainLoss: res.Last.TrainLoss, TrainTop1: res.Last.TrainTop1,
-		ValTop1: res.Last.ValTop1, ValLoss: res.Last.ValLoss, Device: be.Name(), Params: model.NumParams()}
+		ValTop1: res.Last.ValTop1, ValLoss: res.Last.ValLoss, Device: device, Params: params}
 	if o.JSON {
 		return printJSON(o.f, out)
 	}
@@ -235,95 +249,34 @@ func runTrain(o *trainOptions) error {
 	return nil
 }
 
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
-// memoryPlan estimates the device memory a run needs: parameters with
-// their gradients and optimiser slots, plus per image every layer's output
-// and input gradient (kept for the backward).
-type memoryPlan struct {
-	params, paramBytes, macs int64
-	actPerImage              int64
-}
-
-func planMemory(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int) (memoryPlan, error) {
-	slots := int64(3) // weights, grads, momentum
-	if o.Opt != "sgd" {
-		slots = 4
-	}
-	return planFor(spec, in, classes, slots, 2)
-}
-
-// planFor is the plan with slots copies of the parameters and acts copies
-// of every layer's output per image (2 for training: output and gradient).
-func planFor(spec *zoo.Spec, in tensor.Shape, classes int, slots, acts int64) (memoryPlan, error) {
-	rep, err := zoo.Summary(spec, in, classes)
-	if err != nil {
-		return memoryPlan{}, err
-	}
-	act := int64(rep.In.Numel()) // the input batch
-	for _, r := range rep.Rows {
-		if r.Leaf {
-			act += int64(r.Out.Numel())
-		}
-	}
-	return memoryPlan{params: rep.Params, macs: rep.MACs, paramBytes: rep.Params * 4 * slots, actPerImage: act * 4 * acts}, nil
-}
-
-func (p memoryPlan) bytes(batch int) int64 { return p.paramBytes + p.actPerImage*int64(batch) }
-
-// largestBatch is the biggest batch whose plan fits in free bytes.
-func (p memoryPlan) largestBatch(free int64) int64 {
-	if p.actPerImage == 0 || free <= p.paramBytes {
-		return 0
-	}
-	return (free - p.paramBytes) / p.actPerImage
-}
-
-// checkGPUMemory refuses a run whose plan exceeds the GPU's free memory,
-// before any work, with the numbers and the largest batch that fits.
-func checkGPUMemory(be tensor.Backend, p memoryPlan, batch int) error {
-	g, ok := be.(*gpu.Backend)
-	if !ok {
-		return nil
-	}
-	info := g.Info()
-	if info.FreeMem <= 0 {
-		return nil
-	}
-	return memoryFit(p, batch, info.FreeMem, fmt.Sprintf("%s has %.0f MiB free", info.Name, mib(info.FreeMem)), "GPU ")
-}
+func short(h string) string { return train.ShortHash(h) }
 
 // dryRun prints the plan: parameters, MACs and the memory estimate, and
 // where a GPU is present, whether it fits and the largest batch that does.
 func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, val *data.Split) error {
-	p, err := planMemory(o, spec, in, classes)
+	p, err := train.PlanMemory(spec, in, classes, train.ParamSlots(o.Opt), 2)
 	if err != nil {
 		return err
 	}
 	w := o.f.Out
 	fmt.Fprintf(w, "model:       %s (%s)\n", spec.Name, spec.File)
 	fmt.Fprintf(w, "input:       %v, %d classes\n", in, classes)
-	fmt.Fprintf(w, "parameters:  %s (%s MACs/image)\n", commas(p.params), commas(p.macs))
+	fmt.Fprintf(w, "parameters:  %s (%s MACs/image)\n", commas(p.Params), commas(p.MACs))
 	fmt.Fprintf(w, "train split: %d images, %d steps/epoch at batch %d\n", tr.N, (tr.N+o.Batch-1)/o.Batch, o.Batch)
 	if val != nil {
 		fmt.Fprintf(w, "validation:  %d images\n", val.N)
 	}
 	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
-		mib(p.paramBytes), mib(p.actPerImage*int64(o.Batch)), o.Batch, mib(p.bytes(o.Batch)))
-	if avail, source := hostMemory(); avail > 0 {
-		hp := cpuPlan(p, loaderBytes(in, o.Workers, numLoaders(val)))
-		fmt.Fprintf(w, "host:        %.0f MiB %s, fits on the CPU: %v, largest batch about %d\n", mib(avail), source, hp.bytes(o.Batch) <= avail, hp.largestBatch(avail))
+		mib(p.ParamBytes), mib(p.ActPerImage*int64(o.Batch)), o.Batch, mib(p.Bytes(o.Batch)))
+	if avail, source := train.HostMemory(); avail > 0 {
+		hp := p.CPUPlan(train.LoaderBytes(in, o.Workers, numLoaders(val)))
+		fmt.Fprintf(w, "host:        %.0f MiB %s, fits on the CPU: %v, largest batch about %d\n", mib(avail), source, hp.Bytes(o.Batch) <= avail, hp.LargestBatch(avail))
 	}
 	if o.Device != "cpu" {
 		if gpus, err := gpu.Devices(); err == nil && len(gpus) > 0 {
 			g := gpus[0]
 			fmt.Fprintf(w, "GPU:         %s: %.0f MiB free, fits: %v, largest batch about %d\n",
-				g.Name, mib(g.FreeMem), p.bytes(o.Batch) <= g.FreeMem, p.largestBatch(g.FreeMem))
+				g.Name, mib(g.FreeMem), p.Bytes(o.Batch) <= g.FreeMem, p.LargestBatch(g.FreeMem))
 		} else if o.Device != "auto" {
 			fmt.Fprintf(w, "GPU:         none usable (%v)\n", err)
 		}
@@ -341,4 +294,4 @@ func numLoaders(val *data.Split) int {
 	return 2
 }
 
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
+func mib(b int64) float64 { return train.MiB(b) }

@@ -117,28 +117,6 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-func TestMemoryPlan(t *testing.T) {
-	o := &trainOptions{Opt: "sgd"}
-	spec := mustLoadSpec(t, "lenet")
-	p, err := planMemory(o, spec, []int{3, 32, 32}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.params != 62006 || p.paramBytes != 62006*4*3 {
-		t.Errorf("params %d (%d bytes), want 62006 (weights, grads, momentum)", p.params, p.paramBytes)
-	}
-	free := p.bytes(100)
-	if got := p.largestBatch(free); got != 100 {
-		t.Errorf("largest batch in exactly the plan of batch 100: %d", got)
-	}
-	if got := p.largestBatch(free - 1); got != 99 {
-		t.Errorf("one byte less: %d, want 99", got)
-	}
-	if got := p.largestBatch(p.paramBytes); got != 0 {
-		t.Errorf("no room for activations: %d, want 0", got)
-	}
-}
-
 func mustLoadSpec(t *testing.T, name string) *zoo.Spec {
 	t.Helper()
 	s, err := zoo.Load(name)

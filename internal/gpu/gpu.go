@@ -10,8 +10,6 @@ package gpu
 import (
 	"errors"
 	"fmt"
-
-	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
 // ErrNotBuilt is returned by New and Devices in binaries built without CUDA.
@@ -47,7 +45,3 @@ func (i Info) SM() int { return 10*i.Major + i.Minor }
 func DriverVersion(v int) string { return fmt.Sprintf("%d.%d", v/1000, v%1000/10) }
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
-
-// AugmentParams are the per-batch settings of Backend.Augment
-// (tensor.Augmenter).
-type AugmentParams = tensor.AugmentParams

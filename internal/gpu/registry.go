@@ -82,6 +82,10 @@ func Kernels() []Kernel {
 	fp32("SGDUpdate", "sgd_update")
 	fp32("AdamUpdate", "adam_update")
 	fp32("Augment", "augment")
+	fp32("SGDUpdateAt", "sgd_update_at")
+	fp32("AdamUpdateAt", "adam_update_at")
+	fp32("StepMetrics", "step_metrics")
+	fp32("AddScalar", "add_scalar")
 	sort.SliceStable(ks, func(i, j int) bool {
 		a, b := ks[i], ks[j]
 		if a.Op != b.Op {

@@ -28,11 +28,6 @@ func (b *Backend) Selected() []Kernel { return nil }
 // Devices returns ErrNotBuilt: this binary was built without CUDA.
 func Devices() ([]Info, error) { return nil, ErrNotBuilt }
 
-// Augment is never reached: New fails in this build.
-func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p tensor.AugmentParams) {}
-
-var _ tensor.Augmenter = (*Backend)(nil)
-
 // Info is never reached: New fails in this build.
 func (b *Backend) Info() Info { return Info{} }
 

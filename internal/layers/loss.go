@@ -29,11 +29,7 @@ func (l *Loss) Forward(logits, labels *tensor.Tensor) float32 {
 	if n == 0 {
 		return 0
 	}
-	z := logits.View(tensor.Shape{n, logits.Numel() / n})
-	loss := ensure(l.be, &l.loss, tensor.Shape{n})
-	dz := ensure(l.be, &l.dlogits, z.Shape)
-	l.be.SoftmaxCrossEntropy(z, labels, loss, dz, l.Smoothing)
-	l.grad = dz.View(logits.Shape)
+	loss := l.Enqueue(logits, labels)
 	l.host = grow(l.host, n)
 	l.be.Download(l.host, loss)
 	var sum float64
@@ -41,6 +37,19 @@ func (l *Loss) Forward(logits, labels *tensor.Tensor) float32 {
 		sum += float64(v)
 	}
 	return float32(sum / float64(n))
+}
+
+// Enqueue is Forward without the copy to the host: it queues the loss and
+// its gradient and returns the per-sample losses (N) on the backend, for
+// a training step that reads its metrics on the device.
+func (l *Loss) Enqueue(logits, labels *tensor.Tensor) *tensor.Tensor {
+	n := logits.Shape[0]
+	z := logits.View(tensor.Shape{n, logits.Numel() / n})
+	loss := ensure(l.be, &l.loss, tensor.Shape{n})
+	dz := ensure(l.be, &l.dlogits, z.Shape)
+	l.be.SoftmaxCrossEntropy(z, labels, loss, dz, l.Smoothing)
+	l.grad = dz.View(logits.Shape)
+	return loss
 }
 
 // Free releases the loss's device buffers (it may be used again after).

@@ -115,3 +115,12 @@ type Graph interface {
 	Replay() error
 	Close() error
 }
+
+// MemInfo is implemented by backends with memory of their own (a GPU), so
+// that a run can be checked against it before any allocation. Backends
+// that use the host's memory do not implement it.
+type MemInfo interface {
+	// DeviceMemory returns the device's free and total bytes (as found
+	// when the backend started) and its name.
+	DeviceMemory() (free, total int64, name string)
+}

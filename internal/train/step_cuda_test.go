@@ -1,0 +1,66 @@
+//go:build cuda
+
+package train
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/gpu"
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// gpuBackend opens the first GPU, or skips (fails with CNNCTL_REQUIRE_GPU=1).
+func gpuBackend(t *testing.T) *gpu.Backend {
+	t.Helper()
+	be, err := gpu.New(0)
+	if errors.Is(err, gpu.ErrNoDevice) {
+		if os.Getenv("CNNCTL_REQUIRE_GPU") == "1" {
+			t.Fatalf("CNNCTL_REQUIRE_GPU=1: %v", err)
+		}
+		t.Skip(err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	return be
+}
+
+// TestGPUStepBitIdenticalToInline: on the GPU, the step through the
+// device-side StepOps gives the same bits as the inline loop through the
+// plain ops with host arguments (the same kernels' arithmetic; the GPU's
+// kernels are deterministic).
+func TestGPUStepBitIdenticalToInline(t *testing.T) {
+	be := gpuBackend(t)
+	for _, c := range stepCases {
+		t.Run(c.model+"/"+c.opt.Kind, func(t *testing.T) {
+			bs := batches(c.sizes)
+			inline := trainInline(t, buildModel(t, be, c.model), c, bs, nil)
+			compare(t, inline, trainStep(t, buildModel(t, be, c.model), c, bs, 3, nil))
+		})
+	}
+}
+
+// TestGPUStepRunMakesNoHostSync: Step.Run on the GPU queues its work
+// without a Download, Sync or Err, and allocates nothing after the first
+// step.
+func TestGPUStepRunMakesNoHostSync(t *testing.T) {
+	be := gpuBackend(t)
+	rec := newRecorder(be)
+	sr := stepRecorder{rec, tensor.StepOps(be)}
+	c := stepCases[0]
+	m := buildModel(t, sr, c.model)
+	opt, err := NewOptimizer(m, c.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := batches([]int{8, 8, 8})
+	s := NewStep(m, opt, 8, len(bs), len(bs), 0)
+	s.StartEpoch([]float32{0.1, 0.1, 0.1}, 0)
+	runChecked(t, s, rec, bs, nil)
+	if got, err := s.Read(); err != nil || len(got.Loss) != len(bs) || got.Bad >= 0 {
+		t.Fatalf("read: %v, %+v", err, got)
+	}
+}
