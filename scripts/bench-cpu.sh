@@ -57,8 +57,20 @@ for m in $MODELS; do
 done
 mkdir -p "$OUT"
 
-# The same number of threads for both: cnnctl's CPU engine uses GOMAXPROCS.
-export GOMAXPROCS=$THREADS
+# The same number of threads for both: cnnctl's CPU engine uses GOMAXPROCS; PyTorch
+# takes --threads for its own loops and oneDNN, OpenBLAS its own variable.
+export GOMAXPROCS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+# Debian's python3-torch calls whichever libblas.so.3 the alternatives system gives it:
+# the reference BLAS of libblas3 (plain loops, ~10x slower linears) unless OpenBLAS is
+# installed. Say which, here and in summary.json: against the reference BLAS the ratios
+# flatter cnnctl.
+TORCH_BLAS=$("$PY" -c 'import torch; torch.ones(64, 64) @ torch.ones(64, 64)
+print(next((l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.rsplit("/", 1)[-1]), "unknown"))')
+case $TORCH_BLAS in
+*openblas* | *mkl* | *blis*) ;;
+*) echo "bench-cpu: warning: PyTorch runs on $TORCH_BLAS, not OpenBLAS: its linear layers are many times slower than they should be; apt-get install libopenblas0-pthread (or set LD_LIBRARY_PATH to its openblas-pthread folder)" >&2 ;;
+esac
+export TORCH_BLAS
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(load)
 START=$(date +%s)
@@ -136,15 +148,16 @@ for row in rows:
     print("%-9s  %s" % (row["model"], "  ".join(cell(row[k]) for k, _, _ in METRICS)))
 over = ["%s %s %.2f" % (row["model"], k, row[k]["ratio"]) for row in rows for k, _, _ in METRICS if row[k]["ratio"] > 1]
 print("ratio = cnnctl / PyTorch time (below 1: cnnctl faster), median of %d round(s); times: medians over the rounds" % rounds)
-print("%s vs %s; %d threads each; load average %s at the start, %s at the end; %d s"
-      % (cr["device"], "torch " + tr["version"], int(os.environ.get("GOMAXPROCS", "0")), load0, load1, secs))
+print("%s vs %s (BLAS %s); %d threads each; load average %s at the start, %s at the end; %d s"
+      % (cr["device"], "torch " + tr["version"], os.path.basename(os.environ["TORCH_BLAS"]),
+         int(os.environ.get("GOMAXPROCS", "0")), load0, load1, secs))
 print("above 1.0: " + (", ".join(over) if over else "none"))
 
 summary = {
     "schema": "cnnctl.bench-cpu", "schema_version": 1,
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "commit": commit, "cnnctl_version": cr["version"], "torch_version": tr["version"],
-    "cnnctl_device": cr["device"], "torch_device": tr["device"],
+    "cnnctl_device": cr["device"], "torch_device": tr["device"], "torch_blas": os.environ["TORCH_BLAS"],
     "threads": int(os.environ.get("GOMAXPROCS", "0")), "batch": batch, "rounds": rounds,
     "iters": tr["iters"], "warmup": tr["warmup"], "latency_iters": read("%s/round-1/torch-%s-latency.json" % (out, models[0]))["iters"],
     "seconds": secs,
