@@ -84,6 +84,8 @@ cnnctl() { # MODEL MODE BATCH ITERS FILE
 	"$CNNCTL" bench --all --models "$1" --device cpu --mode "$2" --batch-size "$3" --iters "$4" \
 		--warmup "$WARMUP" --json -o "$5" 2>/dev/null ||
 		{ echo "bench-cpu: cnnctl $1 $2 batch $3 failed: rerun $CNNCTL bench --model $1 --device cpu --mode $2 --batch-size $3 to see why" >&2; exit 1; }
+	# --all writes an array of one report; bench compare and bench show read an object.
+	"$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); json.dump(r[0], open(sys.argv[1], "w"), indent=2)' "$5"
 }
 
 for ((r = 1; r <= ROUNDS; r++)); do
