@@ -105,11 +105,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 SECONDS_TOTAL=$(($(date +%s) - START))
 
-"$PY" - "$OUT" "$ROUNDS" "$SECONDS_TOTAL" "$LOAD_START" "$(load)" "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" $MODELS <<'PY'
+"$PY" - "$OUT" "$ROUNDS" "$SECONDS_TOTAL" "$LOAD_START" "$(load)" $MODELS <<'PY'
 import datetime, json, os, statistics, sys
 
-out, rounds, secs, load0, load1, commit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
-models = sys.argv[7:]
+out, rounds, secs, load0, load1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+models = sys.argv[6:]
 
 def read(path):
     with open(path) as f:
@@ -158,7 +158,7 @@ print("above 1.0: " + (", ".join(over) if over else "none"))
 summary = {
     "schema": "cnnctl.bench-cpu", "schema_version": 1,
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    "commit": commit, "cnnctl_version": cr["version"], "torch_version": tr["version"],
+    "cnnctl_commit": cr["commit"], "cnnctl_version": cr["version"], "torch_version": tr["version"],
     "cnnctl_device": cr["device"], "torch_device": tr["device"], "torch_blas": os.environ["TORCH_BLAS"],
     "threads": int(os.environ.get("GOMAXPROCS", "0")), "batch": batch, "rounds": rounds,
     "iters": tr["iters"], "warmup": tr["warmup"], "latency_iters": read("%s/round-1/torch-%s-latency.json" % (out, models[0]))["iters"],
