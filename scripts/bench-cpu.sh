@@ -19,7 +19,8 @@
 #   ROUNDS=5 ITERS=10 WARMUP=3 LAT_ITERS=50 BATCH=128 THREADS=2 OUT=DIR scripts/bench-cpu.sh
 #
 # PyTorch's first steps are slow (oneDNN primitive creation), hence WARMUP 3 (2 with QUICK).
-# Length on the 2-core VM the README's table comes from: see README (CPU speed against PyTorch).
+# Length: README, "Against PyTorch on the same machine" (over an hour for the default on a
+# 2-core VM; use MODELS= and QUICK=1 for a first look).
 #
 # Output: the table on stdout; $OUT/summary.json (schema "cnnctl.bench-cpu", written
 # atomically) with every per-round time; each run's own report in
