@@ -60,6 +60,7 @@ bench:
 
 # cnnctl vs PyTorch on this CPU, side by side, per-model ratios.
 bench-cpu: build
+	scripts/setup.sh bench
 	scripts/bench-cpu.sh
 
 # 20 epochs of LeNet on Fashion-MNIST: RSS and throughput must stay flat.
