@@ -28,8 +28,14 @@ var pixelMode = 0
 // passes run on the per-pixel path. BenchmarkConv, batch 128, 2 threads,
 // time per-pixel/im2col: at 2x2 (512 channels) 0.42 for all three passes;
 // at 4x4 (192 and 512 channels) forward 1.0-1.05, backward data 0.64-0.76,
-// filter 0.70-0.74; at 8x8 forward 1.0-2.0. So: 2x2 and below always, 4x4
-// for the backward passes of layers with many channels.
+// filter 0.70-0.74; at 8x8 forward 1.0-2.0. So: 2x2 and below, 4x4 for the
+// backward passes of layers with many channels — but only with at least
+// 256 output pixels in the batch: each group gathers its own copy of the
+// weights, which a small batch does not pay back. At 2x2, 512 channels
+// (2026-12-01, 2 threads, per-pixel/im2col), forward: batch 1 2.5, 8 2.6,
+// 25 2.5, 64 1.04, 128 0.48; data 2.6, 1.8, 1.3, 0.80, 0.57; filter 9.8,
+// 3.5, 1.8, 1.10, 0.81 (vgg11's batch-1 latency had 74% of its time in two
+// such layers).
 func (g *conv2D) pixelPath(backward bool) bool {
 	if pixelMode != 0 {
 		return pixelMode > 0
@@ -38,6 +44,9 @@ func (g *conv2D) pixelPath(backward bool) bool {
 		return false
 	}
 	ohw := g.OH * g.OW
+	if g.N*ohw < 256 {
+		return false
+	}
 	return ohw <= 4 || backward && ohw <= 16 && g.C >= 128
 }
 
