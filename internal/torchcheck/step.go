@@ -222,9 +222,6 @@ func ReadF64Step(dir, name string) (*F64Step, error) {
 	return ref, nil
 }
 
-// F64Dir returns the referee's directory from CNNCTL_F64_FIXTURES, or "".
-func F64Dir() string { return os.Getenv(F64EnvVar) }
-
 // StepResult is what one engine computed for a step: the loss, every
 // parameter's gradient and, after the SGD update, every parameter and
 // BatchNorm running statistic, by PyTorch key.
@@ -399,9 +396,15 @@ func Worst(errs []TensorError) TensorError {
 func (ref *F64Step) Torch32Errors() []TensorError {
 	var out []TensorError
 	for name, g := range ref.Grads {
-		e := tensorError("grad."+name, g, widen(g)) // the scale
-		e.Abs, e.At = ref.Err32[name], -1
-		e.Rel = e.Abs / e.Scale
+		scale := 0.0
+		for _, v := range g {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		if scale == 0 {
+			scale = 1
+		}
+		e := TensorError{Name: "grad." + name, Abs: ref.Err32[name], At: -1, Scale: scale}
+		e.Rel = e.Abs / scale
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
