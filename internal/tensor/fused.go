@@ -1,0 +1,46 @@
+package tensor
+
+// Fused ops: optional interfaces (see optional.go) for work that every
+// Backend can already do as a sequence of plain ops. internal/plan's
+// rewrites use a fused op where the backend has it and the plain sequence
+// where it does not; that sequence is the reference each fused op is tested
+// against (tensortest), so a fused op must give what the sequence gives
+// within the tolerance of its dtype and math.
+
+// BatchNormReLU fuses a batch normalisation with the ReLU that follows it.
+type BatchNormReLU interface {
+	// BatchNormReLUForwardTrain is BatchNormForwardTrain followed by
+	// ActivationForward(ReLU, y, y), in one pass over y.
+	BatchNormReLUForwardTrain(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *Tensor, p BatchNormParams)
+	// BatchNormReLUForwardInfer is BatchNormForwardInfer then ReLU in place.
+	BatchNormReLUForwardInfer(x, gamma, beta, runMean, runVar, y *Tensor, p BatchNormParams)
+	// BatchNormReLUBackward takes the fused forward's output y (ReLU's mask
+	// is y > 0) and the gradient dy of y: it is ActivationBackward(ReLU, y,
+	// dy, t) followed by BatchNormBackward(x, t, gamma, saveMean,
+	// saveInvStd, dx, dgamma, dbeta).
+	BatchNormReLUBackward(x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor)
+}
+
+// Epilogue is what a fused convolution does to its output before storing
+// it, after the bias: add Residual (y's shape; nil: nothing), then ReLU.
+type Epilogue struct {
+	Residual *Tensor
+	ReLU     bool
+}
+
+// ConvEpilogue fuses a convolution with the elementwise work that follows.
+type ConvEpilogue interface {
+	// Conv2DForwardEpilogue is Conv2DForward(x, w, b, y, p), then
+	// Add(y, e.Residual, y) when e.Residual is not nil, then
+	// ActivationForward(ReLU, y, y) when e.ReLU. e.Residual must not
+	// overlap x, w, b or y. The backward is the plain ops' (ReLU's mask is
+	// y > 0).
+	Conv2DForwardEpilogue(x, w, b, y *Tensor, p ConvParams, e Epilogue)
+}
+
+// AddReLU fuses a residual sum with the ReLU after it.
+type AddReLU interface {
+	// AddReLU: y = max(0, a + b) elementwise; y may be a or b. It is Add
+	// then ActivationForward(ReLU, y, y).
+	AddReLU(a, b, y *Tensor)
+}
