@@ -273,8 +273,9 @@ run() {
 		if want bench; then
 			step "cnnctl bench --peak" 45 "$cnn" bench --peak --device cuda
 			for m in resnet vgg16-bn; do
+				# fp32 explicitly (the default is tf32): comparable with the runs before it.
 				step "cnnctl bench $m" "${GPU_CHECK_BENCH_S:-60}" "$cnn" bench --model "$m" --batch-size 128 --device cuda \
-					--json -o "$logdir/bench-$m.json"
+					--precision fp32 --json -o "$logdir/bench-$m.json"
 				[ -s "$logdir/bench-$m.json" ] && "$cnn" bench show "$logdir/bench-$m.json" >>"$LOG" 2>&1
 			done
 			# The TF32 convolutions, per layer: TFLOP/s against the TF32 peak.
@@ -282,7 +283,7 @@ run() {
 				--precision tf32 --json -o "$logdir/bench-vgg16-bn-tf32.json"
 			[ -s "$logdir/bench-vgg16-bn-tf32.json" ] && "$cnn" bench show "$logdir/bench-vgg16-bn-tf32.json" >>"$LOG" 2>&1
 			for m in lenet resnet20; do
-				step "cnnctl bench $m" "${GPU_CHECK_BENCH_S:-40}" "$cnn" bench --model "$m" --batch-size 128 --device cuda
+				step "cnnctl bench $m" "${GPU_CHECK_BENCH_S:-40}" "$cnn" bench --model "$m" --batch-size 128 --device cuda --precision fp32
 			done
 		fi
 	else

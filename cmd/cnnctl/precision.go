@@ -18,16 +18,18 @@ const (
 )
 
 // defaultPrecision is --precision's default, for every command, in this one
-// place. It stays fp32 for now: no TF32 kernel has run on a GPU yet. It flips
-// to tf32 (PyTorch's own default for convolutions) once a GPU run of
-// TestBackendTF32 and TestModelStep passes with the TF32 kernels and is
-// recorded in docs/gpu-results.md. The CPU runs fp32 whatever is asked.
-const defaultPrecision = precisionFP32
+// place: tf32, PyTorch's own default for convolutions (torch.backends.cudnn.
+// allow_tf32). Each command that gets a tensor-core precision on a GPU first
+// runs the kernels against the CPU reference (checkPrecisionKernels) and
+// runs fp32, saying why in one line, if they disagree or the GPU is older
+// than sm_80. The CPU runs fp32 whatever is asked.
+const defaultPrecision = precisionTF32
 
 // precisionUsage is the flag's help line; it states the default and the plan.
 const precisionUsage = "arithmetic of the GPU's convolutions: fp32 (CUDA cores, strict float32), " +
-	"tf32 (TF32 tensor cores, fp32 storage; sm_80 and later) or bf16 (not built yet); " +
-	"the CPU always runs fp32. The default is fp32 until the TF32 kernels have passed on a GPU, then tf32"
+	"tf32 (TF32 tensor cores, fp32 storage and accumulation; sm_80 and later; PyTorch's default for convolutions) " +
+	"or bf16 (not built yet). tf32 is checked against the CPU reference when the GPU opens, and fp32 runs " +
+	"(with one line saying why) if it fails or the GPU is older than sm_80; the CPU always runs fp32"
 
 // addPrecisionFlag adds --precision to a command's flags.
 func addPrecisionFlag(fl *pflag.FlagSet, p *string) {
@@ -64,7 +66,9 @@ type precisionNote struct{ said bool }
 func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string {
 	ms, ok := be.(mathSetter)
 	if !ok {
-		if p != precisionFP32 && !n.said {
+		// tf32 is a tensor-core mode of the GPU and the default: the CPU
+		// runs fp32 without a word, as PyTorch ignores allow_tf32 there.
+		if p != precisionFP32 && p != defaultPrecision && !n.said {
 			fmt.Fprintf(log, "precision: %s applies to the GPU only; the CPU engine runs fp32\n", p)
 			n.said = true
 		}
@@ -74,9 +78,17 @@ func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string
 		fmt.Fprintf(log, "precision: %s unavailable, running fp32: %v\n", p, err)
 		return precisionFP32
 	}
-	if p != precisionFP32 {
-		fmt.Fprintf(log, "precision: %s (tensor-core convolutions, fp32 storage and accumulation)\n", p)
+	if p == precisionFP32 {
+		return p
 	}
+	if err := checkPrecisionKernels(be, p); err != nil {
+		if e := ms.SetMath(gpu.MathFP32); e != nil {
+			err = fmt.Errorf("%w; and back to fp32: %v", err, e)
+		}
+		fmt.Fprintf(log, "precision: %s failed its self-check against the CPU reference, running fp32: %v\n", p, firstLine(err))
+		return precisionFP32
+	}
+	fmt.Fprintf(log, "precision: %s (tensor-core convolutions, fp32 storage and accumulation; self-checked against the CPU reference)\n", p)
 	return p
 }
 

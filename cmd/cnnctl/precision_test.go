@@ -19,8 +19,8 @@ import (
 // default is the one named constant, tf32 parses, bf16 and unknown values
 // are usage errors that say why.
 func TestPrecisionFlag(t *testing.T) {
-	if defaultPrecision != precisionFP32 {
-		t.Fatalf("defaultPrecision = %q: flipping it to tf32 needs a passing GPU run of TestBackendTF32 and TestModelStep (see its comment)", defaultPrecision)
+	if defaultPrecision != precisionTF32 {
+		t.Fatalf("defaultPrecision = %q, want tf32 (PyTorch's default for convolutions; the self-check guards it)", defaultPrecision)
 	}
 	get := map[string]func(args ...string) (string, error){
 		"train": func(args ...string) (string, error) {
@@ -76,7 +76,7 @@ func TestPrecisionFlag(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "not built yet") {
 		t.Errorf("bench --precision bf16: exit %d, stderr %q; want exit %d and the reason", code, stderr, exitUsage)
 	}
-	if help := helpOf(t, "train"); !strings.Contains(help, "--precision") || !strings.Contains(help, "default is fp32 until") {
+	if help := helpOf(t, "train"); !strings.Contains(help, "--precision") || !strings.Contains(help, `(default "tf32")`) || !strings.Contains(help, "checked against the CPU reference") {
 		t.Errorf("train --help does not teach --precision and its default:\n%s", help)
 	}
 }
@@ -120,6 +120,10 @@ type fakeGPU struct {
 	tensor.Backend
 	tf32Err error
 	set     []gpu.Math
+	// broken, with tf32 set, makes Conv2DForward wrong at one element by
+	// an amount that only a mis-indexed kernel gives (or, with tiny, by
+	// an amount within TF32's rounding, which the self-check must accept).
+	broken, tiny bool
 }
 
 func (f *fakeGPU) SetMath(m gpu.Math) error {
@@ -130,6 +134,29 @@ func (f *fakeGPU) SetMath(m gpu.Math) error {
 	return nil
 }
 
+func (f *fakeGPU) Conv2DForward(x, w, b, y *tensor.Tensor, p tensor.ConvParams) {
+	f.Backend.Conv2DForward(x, w, b, y, p)
+	if !f.broken || len(f.set) == 0 || f.set[len(f.set)-1] != gpu.MathTF32 {
+		return
+	}
+	v := make([]float32, y.Numel())
+	f.Backend.Download(v, y)
+	i := len(v) / 3
+	if f.tiny {
+		v[i] *= 1 + 1.0/(1<<14) // a quarter of TF32's unit roundoff on one product's worth
+	} else {
+		v[i] += 0.05 * (1 + abs32(v[i])) // a term too many or too few
+	}
+	f.Backend.Upload(y, v)
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
 // TestPrecisionApply: the CPU runs fp32 and says so once; a GPU gets
 // SetMath, and one below sm_80 falls back to fp32 with one line why.
 func TestPrecisionApply(t *testing.T) {
@@ -137,14 +164,17 @@ func TestPrecisionApply(t *testing.T) {
 	var note precisionNote
 	be := cpu.New()
 	for range 2 {
-		if got := note.apply(be, "tf32", &log); got != "fp32" {
-			t.Errorf("CPU, tf32 asked: runs %q, want fp32", got)
+		if got := note.apply(be, "bf16", &log); got != "fp32" {
+			t.Errorf("CPU, bf16 asked: runs %q, want fp32", got)
 		}
 	}
 	if n := strings.Count(log.String(), "the CPU engine runs fp32"); n != 1 {
 		t.Errorf("CPU line said %d times, want once:\n%s", n, log.String())
 	}
 	log.Reset()
+	if got := (&precisionNote{}).apply(be, "tf32", &log); got != "fp32" || log.Len() != 0 {
+		t.Errorf("CPU, tf32 (the default, a GPU mode): %q, log %q; want fp32 and no line", got, log.String())
+	}
 	if got := (&precisionNote{}).apply(be, "fp32", &log); got != "fp32" || log.Len() != 0 {
 		t.Errorf("CPU, fp32: %q, log %q; want fp32 and no line", got, log.String())
 	}
@@ -167,10 +197,40 @@ func TestPrecisionApply(t *testing.T) {
 	}
 }
 
+// TestPrecisionSelfCheck: a GPU whose tensor-core convolution is wrong at
+// one element of one case fails the self-check, goes back to fp32 and says
+// so in one line naming the op; one whose error stays within TF32's
+// rounding bound passes and runs tf32.
+func TestPrecisionSelfCheck(t *testing.T) {
+	if n := len(selfCheckCases()); n < 12 {
+		t.Fatalf("%d self-check cases, want the forward, data and filter cases of each geometry and the linears", n)
+	}
+	var log bytes.Buffer
+	bad := &fakeGPU{Backend: cpu.New(), broken: true}
+	if got := (&precisionNote{}).apply(bad, "tf32", &log); got != "fp32" {
+		t.Errorf("broken TF32 convolution: runs %q, want fp32", got)
+	}
+	if len(bad.set) != 2 || bad.set[0] != gpu.MathTF32 || bad.set[1] != gpu.MathFP32 {
+		t.Errorf("broken TF32 convolution: SetMath calls %v, want [tf32 fp32]", bad.set)
+	}
+	s := log.String()
+	if strings.Count(s, "\n") != 1 || !strings.Contains(s, "failed its self-check") || !strings.Contains(s, "Conv2DForward") || !strings.Contains(s, "running fp32") {
+		t.Errorf("fallback line %q: want one line naming the failing op", s)
+	}
+	log.Reset()
+	ok := &fakeGPU{Backend: cpu.New(), broken: true, tiny: true}
+	if got := (&precisionNote{}).apply(ok, "tf32", &log); got != "tf32" {
+		t.Errorf("TF32 convolution within rounding: runs %q, want tf32; log %q", got, log.String())
+	}
+	if s := log.String(); !strings.Contains(s, "self-checked") {
+		t.Errorf("tf32 line %q: want it to say the kernels were checked", s)
+	}
+}
+
 // TestPrecisionCheckpoint: train records the precision that ran (the CPU:
-// fp32, asked tf32) in the checkpoint and the asked one in its recipe; eval
-// and predict of it on the CPU say the CPU line once (eval of two
-// checkpoints too).
+// fp32, asked tf32) in the checkpoint and the asked one in its recipe; on
+// the CPU, tf32 (a GPU mode and the default) runs fp32 without a line, for
+// train and for eval of two checkpoints.
 func TestPrecisionCheckpoint(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	dir := t.TempDir()
@@ -182,8 +242,8 @@ func TestPrecisionCheckpoint(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
-	if n := strings.Count(stderr, "tf32 applies to the GPU only; the CPU engine runs fp32"); n != 1 {
-		t.Errorf("train stderr has the CPU line %d times, want once:\n%s", n, stderr)
+	if strings.Contains(stderr, "precision") {
+		t.Errorf("train on the CPU with tf32 (a GPU mode, the default) says a precision line:\n%s", stderr)
 	}
 	ck, err := checkpoint.Load(filepath.Join(out, "last"))
 	if err != nil {
@@ -196,12 +256,12 @@ func TestPrecisionCheckpoint(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("eval: exit %d: %s", code, stderr)
 	}
-	if n := strings.Count(stderr, "the CPU engine runs fp32"); n != 1 {
-		t.Errorf("eval of two checkpoints: the CPU line %d times, want once:\n%s", n, stderr)
+	if strings.Contains(stderr, "precision") {
+		t.Errorf("eval of two checkpoints on the CPU, tf32: a precision line:\n%s", stderr)
 	}
 	code, stdout, stderr := runCLI(t, "eval", filepath.Join(out, "last"), "--device", "cpu", "--json")
 	if code != 0 || strings.Contains(stderr, "precision") {
-		t.Errorf("eval at the default fp32: exit %d, stderr %q; want no precision line", code, stderr)
+		t.Errorf("eval at the default: exit %d, stderr %q; want no precision line", code, stderr)
 	}
 	var ev struct {
 		Precision string `json:"precision"`
