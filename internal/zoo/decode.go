@@ -3,8 +3,8 @@ package zoo
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
