@@ -25,9 +25,11 @@ type Kind struct {
 	// Keys are the keys the kind takes besides type, name and repeat, in
 	// the order "unknown key" errors list them.
 	Keys []Key
+	// Example is one layer of the kind in YAML's flow style, for
+	// `cnnctl models --kinds` (and checked by TestKindsComplete).
+	Example string
 	// Layer is the type of the layer it builds (layers.Layer.Type), the
-	// type cnnctl bench's rows show: "maxpool2d" for maxpool. Empty for a
-	// container whose type is its Name.
+	// type cnnctl bench's rows show: "maxpool2d" for maxpool.
 	Layer string
 	// Container marks a kind that holds other layers (sequential,
 	// residual, concat): it has no parameters of its own, its summary row

@@ -18,6 +18,7 @@ func activationKind(a tensor.Activation, doc string, cost Cost) *Kind {
 	return &Kind{
 		Name:       a.String(),
 		Doc:        doc,
+		Example:    "{type: " + a.String() + ", name: " + a.String() + "}",
 		Layer:      a.String(),
 		Reusable:   true,
 		Activation: true,

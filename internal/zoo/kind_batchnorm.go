@@ -19,9 +19,10 @@ var batchnormKind = &Kind{
 		{"momentum", "weight of the batch in the running statistics, in [0, 1] (0.1)"},
 		{"eps", "added to the variance, positive (1e-5)"},
 	},
-	Layer: "batchnorm",
-	Cost:  CostNormalize,
-	impl:  batchnorm{},
+	Example: "{type: batchnorm, name: bn1}",
+	Layer:   "batchnorm",
+	Cost:    CostNormalize,
+	impl:    batchnorm{},
 }
 
 type batchnorm struct{}

@@ -13,6 +13,7 @@ var concatKind = &Kind{
 	Name:      "concat",
 	Doc:       "branches run on the same input, their outputs stacked along channels (torch.cat(dim=1), GoogLeNet's Inception)",
 	Keys:      []Key{{"branches", "the branches, a list of {name, layers}, each a sequential (required)"}},
+	Example:   `{type: concat, name: inception, branches: [{name: b1, layers: [{type: conv2d, name: "0", out: 8, kernel: 1}]}, {name: b2, layers: [{type: maxpool, name: "0", kernel: 3, stride: 1, padding: 1}]}]}`,
 	Layer:     "concat",
 	Container: true,
 	impl:      concat{},

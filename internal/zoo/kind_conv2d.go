@@ -26,9 +26,10 @@ var conv2dKind = &Kind{
 		{"padding", "zero padding on each side: n or [height, width] (0)"},
 		{"bias", "learn a bias per output channel (true)"},
 	},
-	Layer: "conv2d",
-	Cost:  CostGEMM,
-	impl:  conv2d{},
+	Example: "{type: conv2d, name: conv1, out: 16, kernel: 3, padding: 1, bias: false}",
+	Layer:   "conv2d",
+	Cost:    CostGEMM,
+	impl:    conv2d{},
 }
 
 type conv2d struct{}

@@ -16,6 +16,7 @@ var dropoutKind = &Kind{
 	Name:     "dropout",
 	Doc:      "dropout (nn.Dropout), in training only: any shape, unchanged",
 	Keys:     []Key{{"p", "probability of zeroing an element, in [0, 1) (0.5)"}},
+	Example:  "{type: dropout, name: drop, p: 0.2}",
 	Layer:    "dropout",
 	Reusable: true,
 	Cost:     CostMask,

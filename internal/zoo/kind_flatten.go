@@ -8,6 +8,7 @@ import (
 var flattenKind = &Kind{
 	Name:     "flatten",
 	Doc:      "flatten (nn.Flatten, x.view(n, -1)): anything -> (C·H·W)",
+	Example:  "{type: flatten, name: flatten}",
 	Layer:    "flatten",
 	Reusable: true,
 	Cost:     CostView,

@@ -8,6 +8,7 @@ import (
 var globalavgpoolKind = &Kind{
 	Name:     "globalavgpool",
 	Doc:      "average over each channel (nn.AdaptiveAvgPool2d(1)): (C,H,W) -> (C,1,1)",
+	Example:  "{type: globalavgpool, name: avgpool}",
 	Layer:    "globalavgpool",
 	Reusable: true,
 	Cost:     CostReduce,

@@ -21,9 +21,10 @@ var linearKind = &Kind{
 		{"out", "output features, or classes (required)"},
 		{"bias", "learn a bias per output (true)"},
 	},
-	Layer: "linear",
-	Cost:  CostGEMM,
-	impl:  linear{},
+	Example: "{type: linear, name: fc, out: classes}",
+	Layer:   "linear",
+	Cost:    CostGEMM,
+	impl:    linear{},
 }
 
 type linear struct{}

@@ -21,9 +21,10 @@ var padKind = &Kind{
 		{"out", "output channels K >= C with K-C even, or classes (required)"},
 		{"stride", "one stride for both axes (required)"},
 	},
-	Layer: "shortcutpad",
-	Cost:  CostMove,
-	impl:  pad{},
+	Example: "{type: pad, name: shortcut, out: 32, stride: 2}",
+	Layer:   "shortcutpad",
+	Cost:    CostMove,
+	impl:    pad{},
 }
 
 type pad struct{}

@@ -11,6 +11,7 @@ var sequentialKind = &Kind{
 	Name:      "sequential",
 	Doc:       "layers run in order (nn.Sequential), named relative to it",
 	Keys:      []Key{{"layers", "the layers, a list (required)"}},
+	Example:   `{type: sequential, name: features, layers: [{type: conv2d, name: "0", out: 16, kernel: 3}, {type: relu, name: "1"}]}`,
 	Layer:     "sequential",
 	Container: true,
 	impl:      sequential{},
