@@ -24,7 +24,7 @@ var residualKind = &Kind{
 	Keys: []Key{
 		{"body", "the main path, a list of layers (required)"},
 		{"shortcut", "identity, one layer or a list of layers (identity)"},
-		{"post", "the activation after the addition, named <block>.<post>: a kind marked activation (none)"},
+		{"post", "the activation after the addition, named <block>.<post>: a type that may be a residual's post (none)"},
 	},
 	Example:   `{type: residual, name: "0", body: [{type: conv2d, name: conv1, out: 16, kernel: 3, padding: 1}, {type: relu, name: relu}], post: relu}`,
 	Layer:     "residual",

@@ -5,6 +5,12 @@
 // A spec is a tree of layers. Every layer has a name relative to its parent;
 // the full, dotted name (the PyTorch module name, "layer1.0.conv1") joins the
 // names of its ancestors with ".".
+//
+// Each layer type is a Kind, declared once in its own kind_<type>.go file
+// and listed in kinds (kind.go): its keys and their decoding into its
+// params, its canonical text, its shapes and counts, the layer it builds
+// and its cost class for cnnctl bench. The rest of the package walks specs
+// through those hooks; nothing compares type strings.
 package zoo
 
 import (
