@@ -48,22 +48,28 @@ func TestZooGolden(t *testing.T) {
 				}
 				fmt.Fprintf(&b, "%s %s %s\n", p.Name, p.Shape, kind)
 			}
-			path := filepath.Join("testdata", "models", name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			golden, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/zoo -run ZooGolden -update)", err)
-			}
-			if b.String() != string(golden) {
-				t.Errorf("model %s differs from %s (rerun with -update only if the model file changed on purpose):\n%s", name, path, b.String())
-			}
+			checkGolden(t, filepath.Join("testdata", "models", name+".txt"), b.String(), "ZooGolden")
 		})
+	}
+}
+
+// checkGolden compares got with the golden file at path, rewriting it
+// first under -update; run names the test for the -update hint.
+func checkGolden(t *testing.T, path, got, run string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	golden, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/zoo -run %s -update)", err, run)
+	}
+	if got != string(golden) {
+		t.Errorf("%s differs (rerun with -update only for an intended change of a model file):\n%s", path, got)
 	}
 }

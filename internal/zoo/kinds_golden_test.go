@@ -3,7 +3,6 @@ package zoo
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,19 +160,7 @@ func TestKindsGolden(t *testing.T) {
 			writeBuilt(t, &b, s)
 		}
 	}
-	path := filepath.Join("testdata", "kinds.txt")
-	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	golden, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/zoo -run KindsGolden -update)", err)
-	}
-	if b.String() != string(golden) {
-		t.Errorf("layer kinds differ from %s:\n%s", path, b.String())
-	}
+	checkGolden(t, filepath.Join("testdata", "kinds.txt"), b.String(), "KindsGolden")
 }
 
 // writeBuilt builds s for 3x16x16 and 7 classes on the CPU and writes the
