@@ -14,8 +14,8 @@ import (
 // its keys decode into its parameters, its line of the canonical text, its
 // shapes and counts in a summary, the layer it builds and the class of work
 // cnnctl bench counts for it. Each kind is declared once, in its own
-// kind_*.go file, and listed in kinds; nothing else in the module compares
-// layer-type strings (TestKindNamesOnlyInRegistry).
+// kind_*.go file, and listed in kinds; nothing else in the module
+// switches on or compares kind names (TestKindNamesOnlyInRegistry).
 type Kind struct {
 	// Name is the YAML type ("conv2d").
 	Name string
@@ -237,8 +237,8 @@ func (d *decoder) optionalBool(fields map[string]field, key string, b *bool) err
 }
 
 // optionalFloat decodes key as a number when given (keeping x otherwise)
-// and checks it with ok, which returns the range for the error message or
-// "" when x is in range.
+// and checks it with check, which returns the allowed range for the error
+// message, or "" when x is in it.
 func (d *decoder) optionalFloat(fields map[string]field, key string, x *float64, check func(float64) string) error {
 	f, ok := fields[key]
 	if !ok {
