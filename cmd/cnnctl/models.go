@@ -16,6 +16,7 @@ type modelsOptions struct {
 	JSON    bool
 	Input   string
 	Classes int
+	Kinds   bool
 }
 
 type modelRow struct {
@@ -36,7 +37,10 @@ func newModelsCmd(f *Factory, runF func(*modelsOptions) error) *cobra.Command {
 parameters and multiply-accumulates per image (convolutions and linear layers,
 as PyTorch counters report them) for a 3x32x32 input and 10 classes, unless
 --input/--classes say otherwise. Any command that takes --model also accepts
-a path to your own YAML file (see configs/README.md).`,
+a path to your own YAML file (see configs/README.md).
+
+--kinds lists instead the layer types a model file may use, each with its
+keys, their defaults and an example layer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -48,10 +52,14 @@ a path to your own YAML file (see configs/README.md).`,
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of {name, params, macs, layers, input, description}")
 	cmd.Flags().StringVar(&opts.Input, "input", "3x32x32", "per-image input shape CxHxW")
 	cmd.Flags().IntVar(&opts.Classes, "classes", 10, "number of classes")
+	cmd.Flags().BoolVar(&opts.Kinds, "kinds", false, "list the layer types of model files, their keys and an example of each")
 	return cmd
 }
 
 func runModels(opts *modelsOptions) error {
+	if opts.Kinds {
+		return runKinds(opts)
+	}
 	in, err := tensor.ParseShape(opts.Input)
 	if err != nil {
 		return usageError{err}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"github.com/cnnctl/cnnctl/internal/layers"
+	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
 // cost is the work one leaf layer does on one batch.
@@ -11,23 +12,25 @@ type cost struct {
 }
 
 // layerCost counts FLOPs and bytes for one batch of n through t, whose
-// layer has params trainable values (docs/bench-schema.md has the table):
+// layer has params trainable values, by the cost class its layer kind
+// declares (zoo.CostOf; docs/bench-schema.md has the table):
 //
-//   - conv2d, linear: forward 2·MACs·n (a multiply-add is two FLOPs; bias
+//   - GEMM (conv2d, linear): forward 2·MACs·n (a multiply-add is two FLOPs; bias
 //     adds not counted, like the MACs of `cnnctl models`); backward twice
 //     the forward (the data gradient and the filter gradient are one
 //     GEMM of the forward's size each; the bias gradient is not counted),
 //     once the forward for the network's first convolution, which skips
 //     its data gradient (bytes then leave out the input gradient too).
-//   - relu: 1 FLOP per output element forward, 1 backward; sigmoid, tanh:
-//     4 forward (exp counted as one), 3 backward.
-//   - maxpool2d, avgpool2d: R·S per output element forward and backward.
-//   - globalavgpool: 1 per input element forward and backward.
-//   - batchnorm: 7 per element forward in training (mean 1, variance 2,
+//   - pointwise (relu): 1 FLOP per output element forward, 1 backward;
+//     transcendental (sigmoid, tanh): 4 forward (exp counted as one), 3 backward.
+//   - window (maxpool2d, avgpool2d): R·S per output element forward and backward.
+//   - reduce (globalavgpool): 1 per input element forward and backward.
+//   - normalize (batchnorm): 7 per element forward in training (mean 1, variance 2,
 //     scale and shift 4), 4 in inference, 9 backward.
-//   - dropout: 2 per element forward (compare, multiply; the random
-//     numbers are not counted), 1 backward; shortcutpad (ResNet option A): 0.
-//   - flatten: a view, no FLOPs and no bytes.
+//   - mask (dropout): 2 per element forward (compare, multiply; the random
+//     numbers are not counted), 1 backward; move (shortcutpad, ResNet option A)
+//     and layers of no known kind: 0.
+//   - view (flatten): a view, no FLOPs and no bytes.
 //
 // Bytes count each tensor once, 4 bytes per float32: forward reads the
 // input and the weights and writes the output; backward reads the input
@@ -40,8 +43,8 @@ func layerCost(t *Timed, n int, params int64, train bool) cost {
 		fwdBytes: 4 * (in + params + out),
 		bwdBytes: 4 * (2*in + out + 2*params),
 	}
-	switch t.Type() {
-	case "conv2d", "linear":
+	switch zoo.CostOf(t.Type()) {
+	case zoo.CostGEMM:
 		c.fwdFLOPs = 2 * t.MACs() * int64(n)
 		c.bwdFLOPs = 2 * c.fwdFLOPs
 		// The network's first convolution computes only its weight
@@ -50,26 +53,26 @@ func layerCost(t *Timed, n int, params int64, train bool) cost {
 			c.bwdFLOPs = c.fwdFLOPs
 			c.bwdBytes = 4 * (in + out + 2*params)
 		}
-	case "relu":
+	case zoo.CostPointwise:
 		c.fwdFLOPs, c.bwdFLOPs = out, out
-	case "sigmoid", "tanh":
+	case zoo.CostTranscendental:
 		c.fwdFLOPs, c.bwdFLOPs = 4*out, 3*out
-	case "maxpool2d", "avgpool2d":
+	case zoo.CostWindow:
 		rs := int64(1)
 		if p, ok := t.Layer.(*layers.Pool2D); ok {
 			rs = int64(p.P.R * p.P.S)
 		}
 		c.fwdFLOPs, c.bwdFLOPs = rs*out, rs*out
-	case "globalavgpool":
+	case zoo.CostReduce:
 		c.fwdFLOPs, c.bwdFLOPs = in, in
-	case "batchnorm":
+	case zoo.CostNormalize:
 		c.fwdFLOPs, c.bwdFLOPs = 7*in, 9*in
 		if !train {
 			c.fwdFLOPs = 4 * in
 		}
-	case "dropout":
+	case zoo.CostMask:
 		c.fwdFLOPs, c.bwdFLOPs = 2*out, out
-	case "flatten":
+	case zoo.CostView:
 		c = cost{}
 	}
 	return c

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
 // Hotspots is how many of the slowest layers the table marks with '*'.
@@ -59,7 +61,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			// Convolutions and linears: TFLOP/s against the peak of the
 			// arithmetic they ran in.
 			math, tflops, peak := "-", "-", "-"
-			if l.Type == "conv2d" || l.Type == "linear" {
+			if zoo.CostOf(l.Type) == zoo.CostGEMM {
 				math = cmp.Or(l.Math, "fp32")
 				if l.TotalMS > 0 {
 					tflops = strconv.FormatFloat(float64(flops)/(l.TotalMS*1e9), 'f', 3, 64)

@@ -84,84 +84,16 @@ func (b builder) group(full string, ls []*Layer) (layers.Layer, error) {
 	return layers.NewSequential(full, children...), nil
 }
 
-var activations = map[string]tensor.Activation{
-	"relu":    tensor.ReLU,
-	"sigmoid": tensor.Sigmoid,
-	"tanh":    tensor.Tanh,
-}
-
+// layer makes one layer of the spec, wrapping a leaf in the Wrap option.
 func (b builder) layer(prefix string, l *Layer) (layers.Layer, error) {
-	switch l.Type {
-	case "sequential", "residual", "concat":
-		return b.container(prefix, l)
+	full := join(prefix, l.Name)
+	k := l.Kind()
+	if k == nil {
+		return nil, &Error{l.Pos, fmt.Sprintf("layer %q: unknown type %q", full, l.Type)}
 	}
-	made, err := b.plain(prefix, l)
-	if err != nil {
-		return nil, err
+	made, err := k.impl.build(b, full, l)
+	if err != nil || k.Container {
+		return made, err
 	}
 	return b.leaf(made), nil
-}
-
-// plain makes a leaf layer.
-func (b builder) plain(prefix string, l *Layer) (layers.Layer, error) {
-	full := join(prefix, l.Name)
-	out := l.Out
-	if l.OutClasses {
-		out = b.classes
-	}
-	pool := tensor.PoolParams{R: l.Kernel[0], S: l.Kernel[1], StrideH: l.Stride[0], StrideW: l.Stride[1], PadH: l.Padding[0], PadW: l.Padding[1]}
-	switch l.Type {
-	case "conv2d":
-		p := tensor.ConvParams{StrideH: l.Stride[0], StrideW: l.Stride[1], PadH: l.Padding[0], PadW: l.Padding[1]}
-		return layers.NewConv2D(full, out, l.Kernel[0], l.Kernel[1], p, l.Bias), nil
-	case "linear":
-		return layers.NewLinear(full, out, l.Bias), nil
-	case "relu", "sigmoid", "tanh":
-		return layers.NewActivation(full, activations[l.Type]), nil
-	case "maxpool":
-		return layers.NewMaxPool2D(full, pool), nil
-	case "avgpool":
-		return layers.NewAvgPool2D(full, pool), nil
-	case "globalavgpool":
-		return layers.NewGlobalAvgPool(full), nil
-	case "flatten":
-		return layers.NewFlatten(full), nil
-	case "dropout":
-		return layers.NewDropout(full, float32(l.P)), nil
-	case "batchnorm":
-		return layers.NewBatchNorm(full, tensor.BatchNormParams{Momentum: float32(l.Momentum), Eps: float32(l.Eps)}), nil
-	case "pad":
-		return layers.NewShortcutPad(full, out, l.Stride[0]), nil
-	}
-	return nil, &Error{l.Pos, fmt.Sprintf("layer %q: unknown type %q", full, l.Type)}
-}
-
-// container makes a sequential, residual or concat block.
-func (b builder) container(prefix string, l *Layer) (layers.Layer, error) {
-	full := join(prefix, l.Name)
-	switch l.Type {
-	case "sequential":
-		children, err := b.list(full, l.Layers)
-		return layers.NewSequential(full, children...), err
-	case "residual":
-		body, err := b.group(full, l.Body)
-		if err != nil {
-			return nil, err
-		}
-		var short, post layers.Layer
-		if l.Shortcut != nil {
-			if short, err = b.group(full, l.Shortcut); err != nil {
-				return nil, err
-			}
-		}
-		if l.Post != "" {
-			// PyTorch's blocks call their one "relu" module (or F.relu) again.
-			post = b.leaf(layers.NewActivation(join(full, l.Post), activations[l.Post]))
-		}
-		return layers.NewResidual(full, body, short, post), nil
-	case "concat":
-		branches, err := b.list(full, l.Branches)
-		return layers.NewConcat(full, branches...), err
-	}
-	return nil, &Error{l.Pos, fmt.Sprintf("layer %q: unknown type %q", full, l.Type)}
 }

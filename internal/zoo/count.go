@@ -109,138 +109,56 @@ func shapeError(l *Layer, full string, in tensor.Shape, format string, args ...a
 	return &Error{l.Pos, fmt.Sprintf("%s %q on input %s: %s", l.Type, full, in, fmt.Sprintf(format, args...))}
 }
 
-func (w *walker) out(l *Layer) int {
-	if l.OutClasses {
-		return w.classes
-	}
-	return l.Out
+// visit is one layer as the walker reaches it: the spec, the full name,
+// the input shape and depth, and the summary row its kind fills in.
+type visit struct {
+	l     *Layer
+	full  string
+	in    tensor.Shape
+	depth int
+	row   *Row
 }
 
-// window computes a conv or pool output size along one axis.
-func window(size, kernel, stride, pad int) int {
-	return (size+2*pad-kernel)/stride + 1
+// errorf is a shape error of the visited layer.
+func (v *visit) errorf(format string, args ...any) error {
+	return shapeError(v.l, v.full, v.in, format, args...)
+}
+
+// need3 checks for a (C,H,W) input.
+func (v *visit) need3() error {
+	if len(v.in) != 3 {
+		return v.errorf("wants a (C,H,W) input")
+	}
+	return nil
+}
+
+// window checks that a (C,H,W) input fits a convolution or pooling window
+// and returns the output height and width.
+func (v *visit) window(kernel, stride, padding [2]int) (oh, ow int, err error) {
+	if err := v.need3(); err != nil {
+		return 0, 0, err
+	}
+	h, wd, r, s := v.in[1], v.in[2], kernel[0], kernel[1]
+	oh = (h+2*padding[0]-r)/stride[0] + 1
+	ow = (wd+2*padding[1]-s)/stride[1] + 1
+	if h+2*padding[0] < r || wd+2*padding[1] < s || oh < 1 || ow < 1 {
+		return 0, 0, v.errorf("kernel %dx%d does not fit (padding %dx%d)", r, s, padding[0], padding[1])
+	}
+	return oh, ow, nil
 }
 
 func (w *walker) layer(prefix string, l *Layer, in tensor.Shape, depth int) (tensor.Shape, error) {
 	full := join(prefix, l.Name)
-	row := Row{Name: full, Type: l.Type, Depth: depth, In: in.Clone(), Leaf: l.Leaf()}
+	k := l.Kind()
+	if k == nil {
+		return nil, &Error{l.Pos, fmt.Sprintf("layer %q: unknown type %q", full, l.Type)}
+	}
+	row := Row{Name: full, Type: l.Type, Depth: depth, In: in.Clone(), Leaf: !k.Container}
 	idx := len(w.rows)
 	w.rows = append(w.rows, row)
-	need3 := func() error {
-		if len(in) != 3 {
-			return shapeError(l, full, in, "wants a (C,H,W) input")
-		}
-		return nil
-	}
-	var out tensor.Shape
-	switch l.Type {
-	case "conv2d", "maxpool", "avgpool":
-		if err := need3(); err != nil {
-			return nil, err
-		}
-		c, h, wd := in[0], in[1], in[2]
-		r, s := l.Kernel[0], l.Kernel[1]
-		if l.Type != "conv2d" && (2*l.Padding[0] > r || 2*l.Padding[1] > s) {
-			return nil, shapeError(l, full, in, "padding %dx%d is more than half the kernel %dx%d", l.Padding[0], l.Padding[1], r, s)
-		}
-		oh := window(h, r, l.Stride[0], l.Padding[0])
-		ow := window(wd, s, l.Stride[1], l.Padding[1])
-		if h+2*l.Padding[0] < r || wd+2*l.Padding[1] < s || oh < 1 || ow < 1 {
-			return nil, shapeError(l, full, in, "kernel %dx%d does not fit (padding %dx%d)", r, s, l.Padding[0], l.Padding[1])
-		}
-		k := c
-		if l.Type == "conv2d" {
-			k = w.out(l)
-			if n := float64(k) * float64(c) * float64(r) * float64(s); n > maxValues {
-				return nil, shapeError(l, full, in, "%.3g weights, beyond any machine's memory", n)
-			}
-			row.Params = int64(k) * int64(c) * int64(r) * int64(s)
-			if l.Bias {
-				row.Params += int64(k)
-			}
-			row.MACs = int64(k) * int64(oh) * int64(ow) * int64(c) * int64(r) * int64(s)
-		}
-		out = tensor.Shape{k, oh, ow}
-	case "linear":
-		if len(in) != 1 {
-			return nil, shapeError(l, full, in, "wants a 1-D input (F): put a flatten before it")
-		}
-		o := w.out(l)
-		if n := float64(o) * float64(in[0]); n > maxValues {
-			return nil, shapeError(l, full, in, "%.3g weights, beyond any machine's memory", n)
-		}
-		row.Params = int64(o) * int64(in[0])
-		if l.Bias {
-			row.Params += int64(o)
-		}
-		row.MACs = int64(o) * int64(in[0])
-		out = tensor.Shape{o}
-	case "batchnorm":
-		if len(in) != 3 && len(in) != 1 {
-			return nil, shapeError(l, full, in, "wants a (C,H,W) or (F) input")
-		}
-		row.Params = 2 * int64(in[0])
-		out = in.Clone()
-	case "relu", "sigmoid", "tanh", "dropout":
-		out = in.Clone()
-	case "flatten":
-		out = tensor.Shape{in.Numel()}
-	case "globalavgpool":
-		if err := need3(); err != nil {
-			return nil, err
-		}
-		out = tensor.Shape{in[0], 1, 1}
-	case "pad":
-		if err := need3(); err != nil {
-			return nil, err
-		}
-		k, st := w.out(l), l.Stride[0]
-		if k < in[0] || (k-in[0])%2 != 0 {
-			return nil, shapeError(l, full, in, "out %d must be at least the %d input channels and differ from them by an even number", k, in[0])
-		}
-		out = tensor.Shape{k, (in[1] + st - 1) / st, (in[2] + st - 1) / st}
-	case "sequential":
-		var err error
-		if out, err = w.list(full, l.Layers, in, depth+1); err != nil {
-			return nil, err
-		}
-	case "residual":
-		body, err := w.list(full, l.Body, in, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		short := in
-		if l.Shortcut != nil {
-			if short, err = w.list(full, l.Shortcut, in, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		if !body.Equal(short) {
-			return nil, shapeError(l, full, in, "body gives %s but the shortcut gives %s: they must match to be added", body, short)
-		}
-		out = body
-	case "concat":
-		var c int
-		var first tensor.Shape
-		for _, b := range l.Branches {
-			bo, err := w.layer(full, b, in, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			if len(bo) != 3 {
-				return nil, shapeError(l, full, in, "branch %q gives %s, not (C,H,W)", b.Name, bo)
-			}
-			if first != nil && (bo[1] != first[1] || bo[2] != first[2]) {
-				return nil, shapeError(l, full, in, "branch %q gives %s but the first branch gives %s: heights and widths must match", b.Name, bo, first)
-			}
-			if first == nil {
-				first = bo
-			}
-			c += bo[0]
-		}
-		out = tensor.Shape{c, first[1], first[2]}
-	default:
-		return nil, &Error{l.Pos, fmt.Sprintf("layer %q: unknown type %q", full, l.Type)}
+	out, err := k.impl.shape(w, &visit{l: l, full: full, in: in, depth: depth, row: &row})
+	if err != nil {
+		return nil, err
 	}
 	if !row.Leaf {
 		for _, r := range w.rows[idx+1:] {

@@ -3,8 +3,8 @@ package zoo
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -21,34 +21,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 
-// layerKeys lists the keys each layer type accepts besides type, name and repeat.
-var layerKeys = map[string][]string{
-	"conv2d":        {"out", "kernel", "stride", "padding", "bias"},
-	"linear":        {"out", "bias"},
-	"maxpool":       {"kernel", "stride", "padding"},
-	"avgpool":       {"kernel", "stride", "padding"},
-	"dropout":       {"p"},
-	"batchnorm":     {"momentum", "eps"},
-	"relu":          {},
-	"sigmoid":       {},
-	"tanh":          {},
-	"flatten":       {},
-	"globalavgpool": {},
-	"sequential":    {"layers"},
-	"residual":      {"body", "shortcut", "post"},
-	"concat":        {"branches"},
-	"pad":           {"out", "stride"},
-}
-
 var topKeys = []string{"name", "description", "input", "classes", "layers"}
 
 // layerTypes returns the known layer types, sorted.
 func layerTypes() []string {
-	ts := make([]string, 0, len(layerKeys))
-	for t := range layerKeys {
-		ts = append(ts, t)
+	ts := make([]string, len(kinds))
+	for i, k := range kinds {
+		ts[i] = k.Name
 	}
-	sort.Strings(ts)
 	return ts
 }
 
@@ -409,13 +389,11 @@ func checkSiblings(ls []*Layer) error {
 	return nil
 }
 
+// sameStateless reports whether a and b are one parameter-free layer: of
+// the same Reusable kind, with the same settings.
 func sameStateless(a, b *Layer) bool {
-	switch a.Type {
-	case "maxpool", "avgpool", "relu", "sigmoid", "tanh", "flatten", "globalavgpool", "dropout":
-	default:
-		return false
-	}
-	return a.Type == b.Type && a.Kernel == b.Kernel && a.Stride == b.Stride && a.Padding == b.Padding && a.P == b.P
+	k := a.Kind()
+	return k != nil && k.Reusable && k == b.Kind() && reflect.DeepEqual(a.Params, b.Params)
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_\-{}]+$`)
@@ -440,16 +418,16 @@ func (d *decoder) layer(n *yaml.Node) ([]*Layer, error) {
 	if typeNode == nil {
 		return nil, d.errorf(n, "layer: missing type (one of %s)", strings.Join(layerTypes(), ", "))
 	}
-	keys, ok := layerKeys[typ]
-	if !ok {
+	k := kindNamed(typ)
+	if k == nil {
 		return nil, d.errorf(typeNode, "unknown layer type %q%s", typ, suggest(typ, layerTypes(), "types"))
 	}
-	known := append([]string{"type", "name", "repeat"}, keys...)
+	known := append([]string{"type", "name", "repeat"}, k.KeyNames()...)
 	fields, _, err := d.mapping(n, typ, known)
 	if err != nil {
 		return nil, err
 	}
-	l := &Layer{Type: typ, Pos: d.pos(n), Bias: true, P: 0.5, Momentum: 0.1, Eps: 1e-5}
+	l := &Layer{Type: typ, Pos: d.pos(n)}
 	f, ok := fields["name"]
 	if !ok {
 		return nil, d.errorf(n, "%s: missing name (the PyTorch module name relative to its parent, e.g. conv1 or 0)", typ)
@@ -461,7 +439,7 @@ func (d *decoder) layer(n *yaml.Node) ([]*Layer, error) {
 	if !nameRE.MatchString(l.Name) {
 		return nil, d.errorf(f.val, "name: %q may hold only letters, digits, _ and - (the dots of full names come from nesting)", l.Name)
 	}
-	if err := d.params(l, fields); err != nil {
+	if err := k.impl.decode(d, l, fields); err != nil {
 		return nil, err
 	}
 	f, ok = fields["repeat"]
@@ -515,174 +493,4 @@ func (d *decoder) repeat(l *Layer, f field, nameNode *yaml.Node) ([]*Layer, erro
 		out[i] = &c
 	}
 	return out, nil
-}
-
-// params decodes the type-specific keys (already checked to be allowed).
-func (d *decoder) params(l *Layer, fields map[string]field) error {
-	var err error
-	if f, ok := fields["out"]; ok {
-		if f.val.Kind == yaml.ScalarNode && f.val.Value == "classes" && f.val.Tag == "!!str" {
-			l.OutClasses = true
-		} else if l.Out, err = d.integer(f); err != nil {
-			return d.errorf(f.val, "out: expected an integer or classes, got %s", kindName(f.val))
-		} else if l.Out <= 0 {
-			return d.errorf(f.val, "out: must be positive, got %d", l.Out)
-		}
-	} else if l.Type == "conv2d" || l.Type == "linear" || l.Type == "pad" {
-		return d.errorf(fields["type"].key, "%s %q: missing out (a size, or classes)", l.Type, l.Name)
-	}
-	if f, ok := fields["kernel"]; ok {
-		if l.Kernel, err = d.pair(f, 1); err != nil {
-			return err
-		}
-	} else if l.Type == "conv2d" || l.Type == "maxpool" || l.Type == "avgpool" {
-		return d.errorf(fields["type"].key, "%s %q: missing kernel", l.Type, l.Name)
-	}
-	switch l.Type {
-	case "conv2d":
-		l.Stride = [2]int{1, 1}
-	case "maxpool", "avgpool":
-		l.Stride = l.Kernel // PyTorch: stride defaults to the kernel size
-	}
-	if f, ok := fields["stride"]; ok {
-		if l.Stride, err = d.pair(f, 1); err != nil {
-			return err
-		}
-		if l.Type == "pad" && l.Stride[0] != l.Stride[1] {
-			return d.errorf(f.val, "stride: a pad shortcut takes one stride for both axes")
-		}
-	} else if l.Type == "pad" {
-		return d.errorf(fields["type"].key, "pad %q: missing stride", l.Name)
-	}
-	if f, ok := fields["padding"]; ok {
-		if l.Padding, err = d.pair(f, 0); err != nil {
-			return err
-		}
-	}
-	if f, ok := fields["bias"]; ok {
-		if l.Bias, err = d.boolean(f); err != nil {
-			return err
-		}
-	}
-	if f, ok := fields["p"]; ok {
-		if l.P, err = d.float(f); err != nil {
-			return err
-		}
-		if l.P < 0 || l.P >= 1 {
-			return d.errorf(f.val, "p: must be in [0, 1), got %v", l.P)
-		}
-	}
-	if f, ok := fields["momentum"]; ok {
-		if l.Momentum, err = d.float(f); err != nil {
-			return err
-		}
-		if l.Momentum < 0 || l.Momentum > 1 {
-			return d.errorf(f.val, "momentum: must be in [0, 1], got %v", l.Momentum)
-		}
-	}
-	if f, ok := fields["eps"]; ok {
-		if l.Eps, err = d.float(f); err != nil {
-			return err
-		}
-		if l.Eps <= 0 {
-			return d.errorf(f.val, "eps: must be positive, got %v", l.Eps)
-		}
-	}
-	switch l.Type {
-	case "sequential":
-		f, ok := fields["layers"]
-		if !ok {
-			return d.errorf(fields["type"].key, "sequential %q: missing layers", l.Name)
-		}
-		l.Layers, err = d.list(f)
-		return err
-	case "residual":
-		return d.residual(l, fields)
-	case "concat":
-		return d.concat(l, fields)
-	}
-	return nil
-}
-
-func (d *decoder) residual(l *Layer, fields map[string]field) error {
-	f, ok := fields["body"]
-	if !ok {
-		return d.errorf(fields["type"].key, "residual %q: missing body", l.Name)
-	}
-	var err error
-	if l.Body, err = d.list(f); err != nil {
-		return err
-	}
-	if f, ok := fields["shortcut"]; ok {
-		switch v := f.val; {
-		case v.Kind == yaml.ScalarNode && v.Value == "identity":
-		case v.Kind == yaml.MappingNode:
-			ls, err := d.layer(v)
-			if err != nil {
-				return err
-			}
-			l.Shortcut = ls
-		case v.Kind == yaml.SequenceNode:
-			if l.Shortcut, err = d.list(f); err != nil {
-				return err
-			}
-		default:
-			return d.errorf(v, "shortcut: expected identity, a layer or a list of layers, got %s", kindName(v))
-		}
-	}
-	// Body and shortcut share the block's name space.
-	if err := checkSiblings(append(append([]*Layer(nil), l.Body...), l.Shortcut...)); err != nil {
-		return err
-	}
-	if f, ok := fields["post"]; ok {
-		post, err := d.str(f)
-		if err != nil {
-			return err
-		}
-		acts := []string{"relu", "sigmoid", "tanh"}
-		if !contains(acts, post) {
-			return d.errorf(f.val, "post: unknown activation %q%s", post, suggest(post, acts, "activations"))
-		}
-		l.Post = post
-	}
-	return nil
-}
-
-func (d *decoder) concat(l *Layer, fields map[string]field) error {
-	f, ok := fields["branches"]
-	if !ok {
-		return d.errorf(fields["type"].key, "concat %q: missing branches", l.Name)
-	}
-	v := f.val
-	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-		return d.errorf(v, "branches: expected a list of branches ({name, layers}), got %s", kindName(v))
-	}
-	for _, bn := range v.Content {
-		bn = resolve(bn)
-		bf, _, err := d.mapping(bn, "branch", []string{"type", "name", "layers"})
-		if err != nil {
-			return err
-		}
-		b := &Layer{Type: "sequential", Pos: d.pos(bn)}
-		if t, ok := bf["type"]; ok && t.val.Value != "sequential" {
-			return d.errorf(t.val, "branch: type must be sequential (or left out), got %s", kindName(t.val))
-		}
-		nf, ok := bf["name"]
-		if !ok {
-			return d.errorf(bn, "branch: missing name (the PyTorch module name, e.g. b1)")
-		}
-		if nf.val.Kind != yaml.ScalarNode || nf.val.Value == "" || !nameRE.MatchString(nf.val.Value) || strings.ContainsAny(nf.val.Value, "{}") {
-			return d.errorf(nf.val, "name: expected a name, got %s", kindName(nf.val))
-		}
-		b.Name = nf.val.Value
-		lf, ok := bf["layers"]
-		if !ok {
-			return d.errorf(bn, "branch %q: missing layers", b.Name)
-		}
-		if b.Layers, err = d.list(lf); err != nil {
-			return err
-		}
-		l.Branches = append(l.Branches, b)
-	}
-	return checkSiblings(l.Branches)
 }

@@ -157,14 +157,14 @@ func TestDecodeFeatures(t *testing.T) {
 	if got := strings.Join(names, " "); got != "c b1 b2 pool bn pool flatten drop fc" {
 		t.Errorf("layers %s", got)
 	}
-	c := s.Layers[0]
+	c := s.Layers[0].Params.(*Conv2DParams)
 	if c.Kernel != [2]int{3, 1} || c.Padding != [2]int{1, 0} || c.Stride != [2]int{1, 1} || c.Bias {
 		t.Errorf("conv %+v", c)
 	}
-	if p := s.Layers[3]; p.Stride != [2]int{2, 2} {
+	if p := s.Layers[3].Params.(*PoolParams); p.Stride != [2]int{2, 2} {
 		t.Errorf("pool stride %v, want the kernel size", p.Stride)
 	}
-	if bn := s.Layers[4]; bn.Momentum != 0.01 || bn.Eps != 0.001 {
+	if bn := s.Layers[4].Params.(*BatchNormParams); bn.Momentum != 0.01 || bn.Eps != 0.001 {
 		t.Errorf("batchnorm %v %v", bn.Momentum, bn.Eps)
 	}
 	r, err := Summary(s, nil, 7)

@@ -5,13 +5,18 @@
 // A spec is a tree of layers. Every layer has a name relative to its parent;
 // the full, dotted name (the PyTorch module name, "layer1.0.conv1") joins the
 // names of its ancestors with ".".
+//
+// Each layer type is a Kind, declared once in its own kind_<type>.go file
+// and listed in kinds (kind.go): its keys and their decoding into its
+// params, its canonical text, its shapes and counts, the layer it builds
+// and its cost class for cnnctl bench. The rest of the package walks specs
+// through those hooks; nothing compares type strings.
 package zoo
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/cnnctl/cnnctl/internal/tensor"
@@ -47,38 +52,34 @@ type Pos struct {
 
 func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
-// Layer is one node of the spec tree. Which fields matter depends on Type.
+// Layer is one node of the spec tree: what every layer has, its kind's
+// parameters, and the children of a container kind.
 type Layer struct {
-	Type string // "conv2d", "linear", "maxpool", "avgpool", "dropout", "batchnorm", "relu", "sigmoid", "tanh", "flatten", "globalavgpool", "sequential", "residual", "concat", "pad"
+	Type string // the kind's name (Kinds): "conv2d", "residual", ...
 	Name string // relative name, joined to the parent's with "."
 	Pos  Pos    // where the layer's mapping starts
 
-	// Out is K for conv2d and pad, O for linear; OutClasses means "out: classes".
-	Out        int
-	OutClasses bool
-	// Kernel, Stride and Padding are (H, W) pairs for conv2d and the pools
-	// (pad uses Stride[0]).
-	Kernel, Stride, Padding [2]int
-	Bias                    bool    // conv2d, linear (default true)
-	P                       float64 // dropout probability (default 0.5)
-	Momentum, Eps           float64 // batchnorm (defaults 0.1, 1e-5)
+	// Params holds the kind's settings, defaults filled in: a
+	// *Conv2DParams for conv2d, *PoolParams for maxpool and avgpool, and
+	// so on (kind_*.go); nil for a kind without any.
+	Params any
 
 	Layers []*Layer // sequential: the children in order
 	// Body and Shortcut are a residual's two paths: out = Post(Body(x) + Shortcut(x)).
 	// A nil Shortcut is the identity.
 	Body     []*Layer
 	Shortcut []*Layer
-	Post     string   // "", "relu", "sigmoid" or "tanh"
 	Branches []*Layer // concat: sequential layers whose outputs are stacked along channels
 }
 
-// Leaf reports whether the layer has no children.
+// Kind returns the layer's kind, nil for a type no kind has.
+func (l *Layer) Kind() *Kind { return kindNamed(l.Type) }
+
+// Leaf reports whether the layer has no children: its kind is not a
+// container.
 func (l *Layer) Leaf() bool {
-	switch l.Type {
-	case "sequential", "residual", "concat":
-		return false
-	}
-	return true
+	k := l.Kind()
+	return k == nil || !k.Container
 }
 
 // join appends a relative name to a parent's full name.
@@ -111,47 +112,10 @@ func canonical(b *strings.Builder, prefix string, ls []*Layer) {
 	for _, l := range ls {
 		full := join(prefix, l.Name)
 		fmt.Fprintf(b, "%s %s", full, l.Type)
-		out := strconv.Itoa(l.Out)
-		if l.OutClasses {
-			out = "classes"
-		}
-		pair := func(p [2]int) string { return strconv.Itoa(p[0]) + "x" + strconv.Itoa(p[1]) }
-		g := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-		switch l.Type {
-		case "conv2d":
-			fmt.Fprintf(b, " out=%s kernel=%s stride=%s padding=%s bias=%t", out, pair(l.Kernel), pair(l.Stride), pair(l.Padding), l.Bias)
-		case "linear":
-			fmt.Fprintf(b, " out=%s bias=%t", out, l.Bias)
-		case "maxpool", "avgpool":
-			fmt.Fprintf(b, " kernel=%s stride=%s padding=%s", pair(l.Kernel), pair(l.Stride), pair(l.Padding))
-		case "dropout":
-			fmt.Fprintf(b, " p=%s", g(l.P))
-		case "batchnorm":
-			fmt.Fprintf(b, " momentum=%s eps=%s", g(l.Momentum), g(l.Eps))
-		case "pad":
-			fmt.Fprintf(b, " out=%s stride=%d", out, l.Stride[0])
-		case "residual":
-			if l.Post != "" {
-				fmt.Fprintf(b, " post=%s", l.Post)
-			}
-		}
-		b.WriteByte('\n')
-		switch l.Type {
-		case "sequential":
-			canonical(b, full, l.Layers)
-		case "residual":
-			b.WriteString(full + " body\n")
-			canonical(b, full, l.Body)
-			if l.Shortcut == nil {
-				b.WriteString(full + " shortcut identity\n")
-			} else {
-				b.WriteString(full + " shortcut\n")
-				canonical(b, full, l.Shortcut)
-			}
-			b.WriteString(full + " end\n")
-		case "concat":
-			canonical(b, full, l.Branches)
-			b.WriteString(full + " end\n")
+		if k := l.Kind(); k != nil {
+			k.impl.canonical(b, full, l)
+		} else {
+			b.WriteByte('\n')
 		}
 	}
 }
