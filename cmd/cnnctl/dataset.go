@@ -6,6 +6,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/configs"
 	"github.com/cnnctl/cnnctl/internal/data"
+	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/train"
 )
 
@@ -17,6 +18,16 @@ func (s loaderSource) Images() int  { return s.l.Images() }
 func (s loaderSource) Epoch(e, skip int) train.Iterator {
 	return &loaderIter{it: s.l.Epoch(e, skip)}
 }
+
+// BatchSize, HoldData and Tables make the loader's split holdable by a
+// backend (train.HoldableSource): the batches are then made on the device
+// from the same images and the same draws.
+func (s loaderSource) BatchSize() int { return s.l.Options().BatchSize }
+func (s loaderSource) HoldData() ([]uint8, []int32, tensor.DataParams) {
+	sp, o := s.l.Split(), s.l.Options()
+	return sp.Pixels, sp.Labels, tensor.DataParams{N: sp.N, C: sp.C, H: sp.H, W: sp.W, Pad: o.Augment.Pad, Mean: o.Mean, Std: o.Std}
+}
+func (s loaderSource) Tables(e int) (order, crops []int32) { return s.l.Tables(e) }
 
 type loaderIter struct {
 	it *data.Iterator

@@ -85,6 +85,7 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return err
 	}
+	run.Cfg.DeviceReserve = plan.Bytes(o.Batch)
 	fmt.Fprintf(log, "model: %s, %s parameters, %s MACs/image, input %v, %d classes\n", spec.Name, commas(model.NumParams()), commas(model.MACs()), td.in, len(td.ds.Classes))
 	fmt.Fprintf(log, "data: %s, %d training images", td.ds.Name, td.tr.N)
 	if td.val != nil {
