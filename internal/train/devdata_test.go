@@ -80,7 +80,9 @@ type notes struct {
 	cancel func()
 }
 
-func (n *notes) Note(format string, args ...any) { n.lines = append(n.lines, fmt.Sprintf(format, args...)) }
+func (n *notes) Note(format string, args ...any) {
+	n.lines = append(n.lines, fmt.Sprintf(format, args...))
+}
 func (n *notes) Step(batch int, loss, top1, imagesPerSec float64) {
 	if n.steps++; n.steps == n.stopAt {
 		n.cancel()
@@ -174,7 +176,9 @@ type memBackend struct {
 	free int64
 }
 
-func (m memBackend) DeviceMemory() (free, total int64, name string) { return m.free, 2 * m.free, "fake GPU" }
+func (m memBackend) DeviceMemory() (free, total int64, name string) {
+	return m.free, 2 * m.free, "fake GPU"
+}
 
 // noHold hides the CPU backend's tensor.DataHolder.
 type noHold struct{ tensor.Backend }

@@ -87,7 +87,7 @@ type execution struct {
 	train Source
 	set   tensor.DataSet
 	res   *Result
-	meta checkpoint.Meta
+	meta  checkpoint.Meta
 	// carry is the unfinished epoch's sums of a mid-epoch checkpoint.
 	carry      checkpoint.Meta
 	startEpoch int
