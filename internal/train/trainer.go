@@ -82,12 +82,8 @@ type execution struct {
 	r    *Run
 	opt  *Optimizer
 	step *Step
-	// train is where the training batches come from: Run.Train, or the
-	// set held by the backend (set, nil when none).
-	train Source
-	set   tensor.DataSet
-	res   *Result
-	meta  checkpoint.Meta
+	res  *Result
+	meta checkpoint.Meta
 	// carry is the unfinished epoch's sums of a mid-epoch checkpoint.
 	carry      checkpoint.Meta
 	startEpoch int
@@ -98,6 +94,11 @@ type execution struct {
 	lossSum float64 // this epoch's sums so far
 	correct int
 	seen    int
+
+	// train is where the training batches come from: Run.Train, or the
+	// set held by the backend (set, nil when none).
+	train Source
+	set   tensor.DataSet
 }
 
 // readEvery is Config.ReadEvery, chosen where it is 0.
