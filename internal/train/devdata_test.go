@@ -89,19 +89,19 @@ func (n *notes) Step(batch int, loss, top1, imagesPerSec float64) {
 	}
 }
 
-// heldRun trains resnet20 with SGD for 2 epochs of 21 images at batch 8
+// heldRun trains resnet20 on be with SGD for 2 epochs of 21 images at batch 8
 // (the last batch of each epoch holds 5) on the CPU, its batches made
 // where place says; stopAt > 0 interrupts after that many steps.
-func heldRun(t *testing.T, out, place string, stopAt int, resume *checkpoint.Checkpoint) (*Result, *notes, error) {
+func heldRun(t *testing.T, be tensor.Backend, out, place string, stopAt int, resume *checkpoint.Checkpoint) (*Result, *notes, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr := &notes{stopAt: stopAt, cancel: cancel}
 	r := &Run{
-		Cfg: Config{Epochs: 2, BatchSize: 8, Out: out, NaNCheck: "step", Data: place,
+		Cfg: Config{Epochs: 2, BatchSize: 8, Out: out, NaNCheck: "step", Data: place, ReadEvery: 1,
 			Optimizer: OptimizerConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4},
 			Schedule:  Schedule{Kind: "cosine", BaseLR: 0.05, Epochs: 2, WarmupEpochs: 0.5}},
-		Model: buildModel(t, cpu.New(), "resnet20"), Train: cifarLoader(t, synthSplit(21), 8), Resume: resume, Progress: pr,
+		Model: buildModel(t, be, "resnet20"), Train: cifarLoader(t, synthSplit(21), 8), Resume: resume, Progress: pr,
 		Meta: checkpoint.Meta{Model: "resnet20", Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
 	}
 	res, err := r.Execute(ctx)
@@ -115,12 +115,17 @@ func heldRun(t *testing.T, out, place string, stopAt int, resume *checkpoint.Che
 // is; and a held run interrupted mid-epoch and resumed ends as the
 // uninterrupted one.
 func TestHeldDataSameBits(t *testing.T) {
+	heldSameBits(t, func() tensor.Backend { return cpu.New() })
+}
+
+// heldSameBits is TestHeldDataSameBits on the backends open returns.
+func heldSameBits(t *testing.T, open func() tensor.Backend) {
 	dir := t.TempDir()
-	host, hn, err := heldRun(t, filepath.Join(dir, "host"), DataHost, 0, nil)
+	host, hn, err := heldRun(t, open(), filepath.Join(dir, "host"), DataHost, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	held, dn, err := heldRun(t, filepath.Join(dir, "held"), DataDevice, 0, nil)
+	held, dn, err := heldRun(t, open(), filepath.Join(dir, "held"), DataDevice, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +159,7 @@ func TestHeldDataSameBits(t *testing.T) {
 
 	// Cancelled at the 4th step's read: the run stops after the next step,
 	// the second of epoch 2's three, then resumes.
-	res, _, err := heldRun(t, filepath.Join(dir, "resumed"), DataDevice, 4, nil)
+	res, _, err := heldRun(t, open(), filepath.Join(dir, "resumed"), DataDevice, 4, nil)
 	if !errors.Is(err, context.Canceled) || !res.Stopped {
 		t.Fatalf("interrupt gave %v", err)
 	}
@@ -162,7 +167,7 @@ func TestHeldDataSameBits(t *testing.T) {
 	if stopped.Step != 5 || stopped.Epoch != 1 || stopped.EpochSeen != 16 {
 		t.Fatalf("stopped at step %d epoch %d with %d images seen, want 5, 1 and 16", stopped.Step, stopped.Epoch, stopped.EpochSeen)
 	}
-	res, _, err = heldRun(t, filepath.Join(dir, "resumed"), DataDevice, 0, stopped)
+	res, _, err = heldRun(t, open(), filepath.Join(dir, "resumed"), DataDevice, 0, stopped)
 	if err != nil {
 		t.Fatal(err)
 	}
