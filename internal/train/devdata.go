@@ -8,12 +8,12 @@ import (
 
 // Where the training batches are made (Config.Data).
 const (
-	// DataAuto holds the training set on the backend when it has memory
+	// DataAuto (or "") holds the training set on the backend when it has memory
 	// of its own (tensor.MemInfo: a GPU), can hold a set
 	// (tensor.DataHolder) and the set fits beside the run; else the
 	// host's loader streams the batches. On the CPU the loader's workers
 	// make batches in parallel with the step, so auto streams there.
-	DataAuto = ""
+	DataAuto = "auto"
 	// DataDevice holds the set wherever the backend can hold it (the CPU
 	// backend too: the tests compare the two paths there), still falling
 	// back to the host when it cannot or the set does not fit.
@@ -35,14 +35,14 @@ func placeData(cfg Config, be tensor.Backend, src Source) (Source, tensor.DataSe
 	mi, device := be.(tensor.MemInfo)
 	switch {
 	case cfg.Data == DataHost:
-		return streamed("asked for (data: host)")
-	case cfg.Data != DataAuto && cfg.Data != DataDevice:
-		return streamed("unknown data placement %q (want device or host)", cfg.Data)
+		return streamed("asked for (--data-on host)")
+	case cfg.Data != "" && cfg.Data != DataAuto && cfg.Data != DataDevice:
+		return streamed("unknown data placement %q (want auto, device or host)", cfg.Data)
 	case !canHold:
 		return streamed("the backend (%s) cannot hold a data set", be.Name())
 	case !holdable:
 		return streamed("the training source (%T) cannot be held by a backend", src)
-	case cfg.Data == DataAuto && !device:
+	case cfg.Data != DataDevice && !device:
 		return streamed("the backend (%s) uses the host's memory, where the loader's workers make the batches beside the step", be.Name())
 	}
 	images, labels, p := hs.HoldData()

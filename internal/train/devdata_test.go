@@ -129,7 +129,7 @@ func heldSameBits(t *testing.T, open func() tensor.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hn.lines) == 0 || hn.lines[0] != "data: streamed from the host: asked for (data: host)" {
+	if len(hn.lines) == 0 || hn.lines[0] != "data: streamed from the host: asked for (--data-on host)" {
 		t.Errorf("host run's notes %q", hn.lines)
 	}
 	if len(dn.lines) == 0 || !strings.HasPrefix(dn.lines[0], "data: on the device (0 MiB: 21 images of 3x32x32") {
@@ -204,9 +204,10 @@ func TestPlaceData(t *testing.T) {
 		held    bool
 		note    string
 	}{
-		{"asked for host", memBackend{cpu.New(), 1 << 30}, DataHost, 0, src, false, "data: streamed from the host: asked for (data: host)"},
-		{"unknown placement", memBackend{cpu.New(), 1 << 30}, "gpu", 0, src, false, `data: streamed from the host: unknown data placement "gpu" (want device or host)`},
+		{"asked for host", memBackend{cpu.New(), 1 << 30}, DataHost, 0, src, false, "data: streamed from the host: asked for (--data-on host)"},
+		{"unknown placement", memBackend{cpu.New(), 1 << 30}, "gpu", 0, src, false, `data: streamed from the host: unknown data placement "gpu" (want auto, device or host)`},
 		{"auto on the CPU", cpu.New(), DataAuto, 0, src, false, "data: streamed from the host: the backend (" + cpu.New().Name() + ") uses the host's memory, where the loader's workers make the batches beside the step"},
+		{"unset on the CPU", cpu.New(), "", 0, src, false, "data: streamed from the host: the backend (" + cpu.New().Name() + ") uses the host's memory, where the loader's workers make the batches beside the step"},
 		{"device on the CPU", cpu.New(), DataDevice, 0, src, true, "data: on the device (0 MiB: 100 images of 3x32x32 and their tables; validation streams from the host)"},
 		{"auto on a device", memBackend{cpu.New(), 1 << 30}, DataAuto, 1 << 29, src, true, "data: on the device (0 MiB: 100 images"},
 		{"fits exactly", memBackend{cpu.New(), need + 1000}, DataAuto, 1000, src, true, "data: on the device"},
