@@ -6,44 +6,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/configs"
 	"github.com/cnnctl/cnnctl/internal/data"
-	"github.com/cnnctl/cnnctl/internal/tensor"
-	"github.com/cnnctl/cnnctl/internal/train"
 )
-
-// loaderSource adapts a data.Loader to train.Source.
-type loaderSource struct{ l *data.Loader }
-
-func (s loaderSource) Batches() int { return s.l.Batches() }
-func (s loaderSource) Images() int  { return s.l.Images() }
-func (s loaderSource) Epoch(e, skip int) train.Iterator {
-	return &loaderIter{it: s.l.Epoch(e, skip)}
-}
-
-// BatchSize, HoldData and Tables make the loader's split holdable by a
-// backend (train.HoldableSource): the batches are then made on the device
-// from the same images and the same draws.
-func (s loaderSource) BatchSize() int { return s.l.Options().BatchSize }
-func (s loaderSource) HoldData() ([]uint8, []int32, tensor.DataParams) {
-	sp, o := s.l.Split(), s.l.Options()
-	return sp.Pixels, sp.Labels, tensor.DataParams{N: sp.N, C: sp.C, H: sp.H, W: sp.W, Pad: o.Augment.Pad, Mean: o.Mean, Std: o.Std}
-}
-func (s loaderSource) Tables(e int) (order, crops []int32) { return s.l.Tables(e) }
-
-type loaderIter struct {
-	it *data.Iterator
-	b  train.Batch
-}
-
-func (i *loaderIter) Next() (*train.Batch, bool) {
-	b, ok := i.it.Next()
-	if !ok {
-		return nil, false
-	}
-	i.b = train.Batch{X: b.X, Y: b.Y, N: b.N}
-	return &i.b, true
-}
-
-func (i *loaderIter) Close() { i.it.Close() }
 
 // splits opens a data set and returns the training split and the one to
 // validate on: the held-out fraction when valSplit > 0, else the test

@@ -201,7 +201,7 @@ func newRun(o *trainOptions, spec *zoo.Spec, model *layers.Model, td *trainData,
 		if err != nil {
 			return nil, err
 		}
-		val = loaderSource{vl}
+		val = train.LoaderSource{L: vl}
 	}
 	recipe := map[string]any{}
 	for _, k := range []string{"epochs", "batch-size", "lr", "optimizer", "momentum", "nesterov", "weight-decay", "schedule", "warmup-epochs", "step-every", "step-gamma", "label-smoothing", "seed", "augment", "crop-padding", "val-split", "precision"} {
@@ -214,7 +214,7 @@ func newRun(o *trainOptions, spec *zoo.Spec, model *layers.Model, td *trainData,
 			KeepGoingOnSaveError: o.KeepGo, Optimizer: o.optimizer(), Schedule: o.schedule(), Data: o.DataOn,
 		},
 		Model: model,
-		Train: loaderSource{trLoader},
+		Train: train.LoaderSource{L: trLoader},
 		Val:   val,
 		Meta: checkpoint.Meta{
 			Model: o.Model, ModelYAML: string(spec.Source), ConfigHash: spec.Hash(), Input: td.in, Classes: td.ds.Classes,

@@ -3,7 +3,6 @@ package cpu_test
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -22,17 +21,14 @@ func (hc heldCase) String() string {
 	return fmt.Sprintf("N%d C%d %dx%d batch%d pad%d shuffle=%t flip=%t droplast=%t", hc.n, hc.c, hc.h, hc.w, hc.batch, hc.pad, hc.shuffle, hc.flip, hc.drop)
 }
 
-// loader draws the split's pixels and labels and makes its loader.
+// loader opens the synthetic split of the case's size and makes its loader.
 func (hc heldCase) loader(t *testing.T) *data.Loader {
 	t.Helper()
-	r := rand.New(rand.NewPCG(uint64(hc.n), uint64(hc.pad)))
-	s := &data.Split{N: hc.n, C: hc.c, H: hc.h, W: hc.w, Pixels: make([]uint8, hc.n*hc.c*hc.h*hc.w), Labels: make([]int32, hc.n)}
-	for i := range s.Pixels {
-		s.Pixels[i] = uint8(r.IntN(256))
+	d, err := data.Open(fmt.Sprintf("synthetic:%dx%dx%d", hc.c, hc.h, hc.w), data.Options{SyntheticTrain: hc.n, SyntheticTest: 1, SyntheticClasses: 7, Seed: int64(hc.n)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range s.Labels {
-		s.Labels[i] = int32(r.IntN(1000))
-	}
+	s := d.Train
 	mean, std := make([]float32, hc.c), make([]float32, hc.c)
 	for k := range mean {
 		mean[k], std[k] = 0.3+0.1*float32(k), 0.2+0.05*float32(k)

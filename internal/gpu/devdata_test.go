@@ -4,7 +4,6 @@ package gpu
 
 import (
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -19,14 +18,11 @@ import (
 func TestGatherMatchesLoader(t *testing.T) {
 	be := newBackend(t)
 	const n, bs = 300, 128
-	r := rand.New(rand.NewPCG(3, 5))
-	s := &data.Split{N: n, C: 3, H: 32, W: 32, Pixels: make([]uint8, n*3*32*32), Labels: make([]int32, n)}
-	for i := range s.Pixels {
-		s.Pixels[i] = uint8(r.IntN(256))
+	d, err := data.Open("synthetic", data.Options{SyntheticTrain: n, SyntheticTest: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range s.Labels {
-		s.Labels[i] = int32(r.IntN(10))
-	}
+	s := d.Train
 	l, err := data.NewLoader(s, data.LoaderOptions{BatchSize: bs, Shuffle: true, Seed: 1,
 		Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2470, 0.2435, 0.2616}, Augment: data.Augment{Pad: 4, HFlip: true}})
 	if err != nil {

@@ -5,7 +5,6 @@ package kernelhost
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/cnnctl/cnnctl/internal/cpu"
@@ -73,14 +72,11 @@ func TestGatherSharedCases(t *testing.T) {
 // flips.
 func TestGatherMatchesLoader(t *testing.T) {
 	const n, bs = 45, 16
-	r := rand.New(rand.NewPCG(3, 5))
-	s := &data.Split{N: n, C: 3, H: 32, W: 32, Pixels: make([]uint8, n*3*32*32), Labels: make([]int32, n)}
-	for i := range s.Pixels {
-		s.Pixels[i] = uint8(r.IntN(256))
+	d, err := data.Open("synthetic", data.Options{SyntheticTrain: n, SyntheticTest: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range s.Labels {
-		s.Labels[i] = int32(r.IntN(10))
-	}
+	s := d.Train
 	mean, std := []float32{0.4914, 0.4822, 0.4465}, []float32{0.2470, 0.2435, 0.2616}
 	l, err := data.NewLoader(s, data.LoaderOptions{BatchSize: bs, Shuffle: true, Seed: 1, Mean: mean, Std: std, Augment: data.Augment{Pad: 4, HFlip: true}})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,51 +15,18 @@ import (
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
-// loaderSource is cmd/cnnctl's adapter of a data.Loader, holdable.
-type loaderSource struct{ l *data.Loader }
-
-func (s loaderSource) Batches() int   { return s.l.Batches() }
-func (s loaderSource) Images() int    { return s.l.Images() }
-func (s loaderSource) BatchSize() int { return s.l.Options().BatchSize }
-func (s loaderSource) HoldData() ([]uint8, []int32, tensor.DataParams) {
-	sp, o := s.l.Split(), s.l.Options()
-	return sp.Pixels, sp.Labels, tensor.DataParams{N: sp.N, C: sp.C, H: sp.H, W: sp.W, Pad: o.Augment.Pad, Mean: o.Mean, Std: o.Std}
-}
-func (s loaderSource) Tables(e int) ([]int32, []int32) { return s.l.Tables(e) }
-func (s loaderSource) Epoch(e, skip int) Iterator {
-	return &loaderIter{it: s.l.Epoch(e, skip)}
-}
-
-type loaderIter struct {
-	it *data.Iterator
-	b  Batch
-}
-
-func (i *loaderIter) Next() (*Batch, bool) {
-	b, ok := i.it.Next()
-	if !ok {
-		return nil, false
+// synthSplit is n images of the synthetic data set (3x32x32, 10 classes).
+func synthSplit(t *testing.T, n int) *data.Split {
+	t.Helper()
+	d, err := data.Open("synthetic", data.Options{SyntheticTrain: n, SyntheticTest: 1, Seed: 41})
+	if err != nil {
+		t.Fatal(err)
 	}
-	i.b = Batch{X: b.X, Y: b.Y, N: b.N}
-	return &i.b, true
-}
-func (i *loaderIter) Close() { i.it.Close() }
-
-// synthSplit is n seeded CIFAR-sized images with labels in [0, 10).
-func synthSplit(n int) *data.Split {
-	r := rand.New(rand.NewPCG(41, 43))
-	s := &data.Split{N: n, C: 3, H: 32, W: 32, Pixels: make([]uint8, n*3*32*32), Labels: make([]int32, n)}
-	for i := range s.Pixels {
-		s.Pixels[i] = uint8(r.IntN(256))
-	}
-	for i := range s.Labels {
-		s.Labels[i] = int32(r.IntN(10))
-	}
-	return s
+	return d.Train
 }
 
 // cifarLoader shuffles, crops with padding 4 and flips, as resnet's recipes.
-func cifarLoader(t *testing.T, s *data.Split, batch int) loaderSource {
+func cifarLoader(t *testing.T, s *data.Split, batch int) LoaderSource {
 	t.Helper()
 	l, err := data.NewLoader(s, data.LoaderOptions{BatchSize: batch, Shuffle: true, Seed: 9, Workers: 2,
 		Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2470, 0.2435, 0.2616},
@@ -68,7 +34,7 @@ func cifarLoader(t *testing.T, s *data.Split, batch int) loaderSource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return loaderSource{l}
+	return LoaderSource{l}
 }
 
 // notes records Progress's notes and, at a given step count, cancels.
@@ -101,7 +67,7 @@ func heldRun(t *testing.T, be tensor.Backend, out, place string, stopAt int, res
 		Cfg: Config{Epochs: 2, BatchSize: 8, Out: out, NaNCheck: "step", Data: place, ReadEvery: 1,
 			Optimizer: OptimizerConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4},
 			Schedule:  Schedule{Kind: "cosine", BaseLR: 0.05, Epochs: 2, WarmupEpochs: 0.5}},
-		Model: buildModel(t, be, "resnet20"), Train: cifarLoader(t, synthSplit(21), 8), Resume: resume, Progress: pr,
+		Model: buildModel(t, be, "resnet20"), Train: cifarLoader(t, synthSplit(t, 21), 8), Resume: resume, Progress: pr,
 		Meta: checkpoint.Meta{Model: "resnet20", Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
 	}
 	res, err := r.Execute(ctx)
@@ -192,7 +158,7 @@ type noHold struct{ tensor.Backend }
 // for each reason to stream from the host, a set that does not fit beside
 // the run's memory plan among them.
 func TestPlaceData(t *testing.T) {
-	src := cifarLoader(t, synthSplit(100), 8) // 100 images: 307,200 bytes + 2,000 of tables + 24 of normalisation
+	src := cifarLoader(t, synthSplit(t, 100), 8) // 100 images: 307,200 bytes + 2,000 of tables + 24 of normalisation
 	need := int64(100*3*32*32 + 20*100 + 8*3)
 	mib := float64(need) / (1 << 20)
 	for _, tc := range []struct {
@@ -271,7 +237,7 @@ func TestHeldStepUploadsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, set, note := placeData(Config{Data: DataDevice}, hr, cifarLoader(t, synthSplit(19), 8))
+	src, set, note := placeData(Config{Data: DataDevice}, hr, cifarLoader(t, synthSplit(t, 19), 8))
 	if set == nil {
 		t.Fatal(note)
 	}
