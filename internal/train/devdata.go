@@ -8,8 +8,8 @@ import (
 
 // Where the training batches are made (Config.Data).
 const (
-	// DataAuto (or "") holds the training set on the backend when it has memory
-	// of its own (tensor.MemInfo: a GPU), can hold a set
+	// DataAuto (or "") holds the training set on the backend when it has
+	// memory of its own (tensor.MemInfo: a GPU), can hold a set
 	// (tensor.DataHolder) and the set fits beside the run; else the
 	// host's loader streams the batches. On the CPU the loader's workers
 	// make batches in parallel with the step, so auto streams there.
@@ -49,6 +49,9 @@ func placeData(cfg Config, be tensor.Backend, src Source) (Source, tensor.DataSe
 	need := p.Bytes()
 	if device {
 		free, _, name := mi.DeviceMemory()
+		if free <= 0 {
+			return streamed("%s reported no free memory to check the training set's %.0f MiB against", name, MiB(need))
+		}
 		if need+cfg.DeviceReserve > free {
 			return streamed("the training set's %.0f MiB and the run's %.0f MiB (its memory plan) do not fit the %.0f MiB free on %s",
 				MiB(need), MiB(cfg.DeviceReserve), MiB(free), name)

@@ -181,6 +181,7 @@ func TestPlaceData(t *testing.T) {
 			fmt.Sprintf("data: streamed from the host: the training set's %.0f MiB and the run's 0 MiB (its memory plan) do not fit the %.0f MiB free on fake GPU", mib, float64(need+999)/(1<<20))},
 		{"the plan takes it all", memBackend{cpu.New(), 3 << 30}, DataDevice, 3 << 30, src, false,
 			"data: streamed from the host: the training set's 0 MiB and the run's 3072 MiB (its memory plan) do not fit the 3072 MiB free on fake GPU"},
+		{"free memory unknown", memBackend{cpu.New(), 0}, DataAuto, 0, src, false, "data: streamed from the host: fake GPU reported no free memory to check the training set's 0 MiB against"},
 		{"no DataHolder", noHold{cpu.New()}, DataDevice, 0, src, false, "data: streamed from the host: the backend (" + cpu.New().Name() + ") cannot hold a data set"},
 		{"source not holdable", cpu.New(), DataDevice, 0, &memSource{bs: batches([]int{2})}, false,
 			"data: streamed from the host: the training source (*train.memSource) cannot be held by a backend"},
