@@ -211,7 +211,7 @@ func newRun(o *trainOptions, spec *zoo.Spec, model *layers.Model, td *trainData,
 	return &train.Run{
 		Cfg: train.Config{
 			Epochs: o.Epochs, BatchSize: o.Batch, LabelSmoothing: o.Smooth, Out: o.Out, NaNCheck: o.NaN,
-			KeepGoingOnSaveError: o.KeepGo, Optimizer: o.optimizer(), Schedule: o.schedule(), Data: o.DataOn,
+			KeepGoingOnSaveError: o.KeepGo, Optimizer: o.optimizer(), Schedule: o.schedule(), DataOn: o.DataOn,
 		},
 		Model: model,
 		Train: train.LoaderSource{L: trLoader},

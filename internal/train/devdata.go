@@ -6,7 +6,7 @@ import (
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
-// Where the training batches are made (Config.Data).
+// Where the training batches are made (Config.DataOn).
 const (
 	// DataAuto (or "") holds the training set on the backend when it has
 	// memory of its own (tensor.MemInfo: a GPU), can hold a set
@@ -34,15 +34,15 @@ func placeData(cfg Config, be tensor.Backend, src Source) (Source, tensor.DataSe
 	hs, holdable := src.(HoldableSource)
 	mi, device := be.(tensor.MemInfo)
 	switch {
-	case cfg.Data == DataHost:
+	case cfg.DataOn == DataHost:
 		return streamed("asked for (--data-on host)")
-	case cfg.Data != "" && cfg.Data != DataAuto && cfg.Data != DataDevice:
-		return streamed("unknown data placement %q (want auto, device or host)", cfg.Data)
+	case cfg.DataOn != "" && cfg.DataOn != DataAuto && cfg.DataOn != DataDevice:
+		return streamed("unknown data placement %q (want auto, device or host)", cfg.DataOn)
 	case !canHold:
 		return streamed("the backend (%s) cannot hold a data set", be.Name())
 	case !holdable:
 		return streamed("the training source (%T) cannot be held by a backend", src)
-	case cfg.Data != DataDevice && !device:
+	case cfg.DataOn != DataDevice && !device:
 		return streamed("the backend (%s) uses the host's memory, where the loader's workers make the batches beside the step", be.Name())
 	}
 	images, labels, p := hs.HoldData()

@@ -64,7 +64,7 @@ func heldRun(t *testing.T, be tensor.Backend, out, place string, stopAt int, res
 	defer cancel()
 	pr := &notes{stopAt: stopAt, cancel: cancel}
 	r := &Run{
-		Cfg: Config{Epochs: 2, BatchSize: 8, Out: out, NaNCheck: "step", Data: place, ReadEvery: 1,
+		Cfg: Config{Epochs: 2, BatchSize: 8, Out: out, NaNCheck: "step", DataOn: place, ReadEvery: 1,
 			Optimizer: OptimizerConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4},
 			Schedule:  Schedule{Kind: "cosine", BaseLR: 0.05, Epochs: 2, WarmupEpochs: 0.5}},
 		Model: buildModel(t, be, "resnet20"), Train: cifarLoader(t, synthSplit(t, 21), 8), Resume: resume, Progress: pr,
@@ -187,7 +187,7 @@ func TestPlaceData(t *testing.T) {
 			"data: streamed from the host: the training source (*train.memSource) cannot be held by a backend"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, set, note := placeData(Config{Data: tc.place, DeviceReserve: tc.reserve}, tc.be, tc.src)
+			got, set, note := placeData(Config{DataOn: tc.place, DeviceReserve: tc.reserve}, tc.be, tc.src)
 			if !strings.HasPrefix(note, tc.note) {
 				t.Errorf("note %q, want %q", note, tc.note)
 			}
@@ -238,7 +238,7 @@ func TestHeldStepUploadsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, set, note := placeData(Config{Data: DataDevice}, hr, cifarLoader(t, synthSplit(t, 19), 8))
+	src, set, note := placeData(Config{DataOn: DataDevice}, hr, cifarLoader(t, synthSplit(t, 19), 8))
 	if set == nil {
 		t.Fatal(note)
 	}

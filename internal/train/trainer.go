@@ -34,10 +34,10 @@ type Config struct {
 	// is a copy), 8 on a device (tensor.MemInfo), where a read waits for
 	// the queue. Training is the same bits whatever it is.
 	ReadEvery int
-	// Data is where the training batches are made: DataAuto (or ""),
+	// DataOn is where the training batches are made: DataAuto (or ""),
 	// DataDevice or DataHost (devdata.go); validation always streams
 	// from the host.
-	Data string
+	DataOn string
 	// DeviceReserve is the device memory the run itself needs (its
 	// memory plan), kept free beside a training set held on the device.
 	DeviceReserve int64
