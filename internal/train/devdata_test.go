@@ -219,6 +219,28 @@ func TestPlaceData(t *testing.T) {
 	}
 }
 
+// TestHeldDropLast: with DropLast, the held epoch has the loader's full
+// batches only.
+func TestHeldDropLast(t *testing.T) {
+	l, err := data.NewLoader(synthSplit(t, 17), data.LoaderOptions{BatchSize: 8, Shuffle: true, Seed: 2, DropLast: true, Augment: data.Augment{Pad: 2, HFlip: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, set, note := placeData(Config{DataOn: DataDevice}, cpu.New(), LoaderSource{l})
+	if set == nil {
+		t.Fatal(note)
+	}
+	defer set.Free()
+	var sizes []int
+	it := src.Epoch(1, 0)
+	for b, ok := it.Next(); ok; b, ok = it.Next() {
+		sizes = append(sizes, b.N)
+	}
+	if fmt.Sprint(sizes) != "[8 8]" {
+		t.Errorf("held batches %v, want [8 8]", sizes)
+	}
+}
+
 // holdRecorder is a stepRecorder that also passes on the CPU's
 // tensor.DataHolder; the held set's own calls are not counted.
 type holdRecorder struct{ stepRecorder }
