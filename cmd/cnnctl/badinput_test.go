@@ -79,6 +79,7 @@ func TestBadInputFlagsAndRecipes(t *testing.T) {
 		{"epochs 0", []string{"--epochs", "0"}, []string{"--epochs must be at least 1, got 0"}, exitUsage},
 		{"unknown flag", []string{"--learning-rate", "0.1"}, []string{"unknown flag: --learning-rate"}, exitUsage},
 		{"bad nan-check", []string{"--nan-check", "always"}, []string{"--nan-check must be off, step or layer"}, exitUsage},
+		{"bad data-on", []string{"--data-on", "gpu"}, []string{`--data-on must be auto, device or host, got "gpu"`}, exitUsage},
 		{"unknown optimizer", []string{"--optimizer", "rmsprop"}, []string{`unknown optimizer "rmsprop"`}, exitUsage},
 		{"unknown model", []string{"--model", "lenett"}, []string{"lenett"}, exitUsage},
 		{"crop padding beyond the image", []string{"--augment", "crop", "--crop-padding", "100000"}, []string{"--crop-padding 100000 is more than the 32x32 images: at most 32"}, exitUsage},

@@ -6,33 +6,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/configs"
 	"github.com/cnnctl/cnnctl/internal/data"
-	"github.com/cnnctl/cnnctl/internal/train"
 )
-
-// loaderSource adapts a data.Loader to train.Source.
-type loaderSource struct{ l *data.Loader }
-
-func (s loaderSource) Batches() int { return s.l.Batches() }
-func (s loaderSource) Images() int  { return s.l.Images() }
-func (s loaderSource) Epoch(e, skip int) train.Iterator {
-	return &loaderIter{it: s.l.Epoch(e, skip)}
-}
-
-type loaderIter struct {
-	it *data.Iterator
-	b  train.Batch
-}
-
-func (i *loaderIter) Next() (*train.Batch, bool) {
-	b, ok := i.it.Next()
-	if !ok {
-		return nil, false
-	}
-	i.b = train.Batch{X: b.X, Y: b.Y, N: b.N}
-	return &i.b, true
-}
-
-func (i *loaderIter) Close() { i.it.Close() }
 
 // splits opens a data set and returns the training split and the one to
 // validate on: the held-out fraction when valSplit > 0, else the test

@@ -93,7 +93,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	ev, err := train.Evaluate(lm.model, loaderSource{loader}, ck.Classes, batch)
+	ev, err := train.Evaluate(lm.model, train.LoaderSource{L: loader}, ck.Classes, batch)
 	if err != nil {
 		return nil, err
 	}

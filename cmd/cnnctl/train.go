@@ -52,6 +52,7 @@ type trainOptions struct {
 	JSON    bool
 	SkipBad bool
 	Workers int
+	DataOn  string // --data-on: auto, device or host
 
 	// source and fetchOpts replace the official CIFAR-10 download of the
 	// default data (tests only; see fetchDefaultData).
@@ -155,6 +156,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	fl.BoolVar(&opts.JSON, "json", false, "print the final result as JSON on stdout")
 	fl.BoolVar(&opts.SkipBad, "skip-bad-images", false, "imagefolder: skip (and count) files that do not decode")
 	fl.IntVar(&opts.Workers, "workers", 2, "background batch preparation goroutines")
+	fl.StringVar(&opts.DataOn, "data-on", "auto", "where training batches are made: auto (on the GPU when the training set fits beside the run), device, or host (the loader's workers)")
 	return cmd
 }
 
@@ -172,7 +174,7 @@ func (o *trainOptions) resolve() error {
 	o.Resume, o.Val, o.Mean, o.Std = v.GetString("resume"), v.GetFloat64("val-split"), v.GetString("mean"), v.GetString("std")
 	o.Augment, o.CropPad, o.NaN = v.GetString("augment"), v.GetInt("crop-padding"), v.GetString("nan-check")
 	o.KeepGo, o.SkipBad, o.Workers = v.GetBool("keep-going-on-save-error"), v.GetBool("skip-bad-images"), v.GetInt("workers")
-	o.Prec = v.GetString("precision")
+	o.Prec, o.DataOn = v.GetString("precision"), v.GetString("data-on")
 	switch {
 	case o.Model == "":
 		return usagef("train: --model is required (a zoo name from 'cnnctl models' or a YAML file)")
@@ -190,6 +192,8 @@ func (o *trainOptions) resolve() error {
 		return usagef("train: --workers must be in [1, 256], got %d", o.Workers)
 	case o.CropPad < 0:
 		return usagef("train: --crop-padding must not be negative, got %d", o.CropPad)
+	case o.DataOn != train.DataAuto && o.DataOn != train.DataDevice && o.DataOn != train.DataHost:
+		return usagef("train: --data-on must be auto, device or host, got %q", o.DataOn)
 	}
 	if err := checkFiniteFlags(o.f, o.cmd); err != nil {
 		return err

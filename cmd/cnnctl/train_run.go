@@ -85,6 +85,7 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return err
 	}
+	run.Cfg.DeviceReserve = plan.Bytes(o.Batch)
 	fmt.Fprintf(log, "model: %s, %s parameters, %s MACs/image, input %v, %d classes\n", spec.Name, commas(model.NumParams()), commas(model.MACs()), td.in, len(td.ds.Classes))
 	fmt.Fprintf(log, "data: %s, %d training images", td.ds.Name, td.tr.N)
 	if td.val != nil {
@@ -200,7 +201,7 @@ func newRun(o *trainOptions, spec *zoo.Spec, model *layers.Model, td *trainData,
 		if err != nil {
 			return nil, err
 		}
-		val = loaderSource{vl}
+		val = train.LoaderSource{L: vl}
 	}
 	recipe := map[string]any{}
 	for _, k := range []string{"epochs", "batch-size", "lr", "optimizer", "momentum", "nesterov", "weight-decay", "schedule", "warmup-epochs", "step-every", "step-gamma", "label-smoothing", "seed", "augment", "crop-padding", "val-split", "precision"} {
@@ -210,10 +211,10 @@ func newRun(o *trainOptions, spec *zoo.Spec, model *layers.Model, td *trainData,
 	return &train.Run{
 		Cfg: train.Config{
 			Epochs: o.Epochs, BatchSize: o.Batch, LabelSmoothing: o.Smooth, Out: o.Out, NaNCheck: o.NaN,
-			KeepGoingOnSaveError: o.KeepGo, Optimizer: o.optimizer(), Schedule: o.schedule(),
+			KeepGoingOnSaveError: o.KeepGo, Optimizer: o.optimizer(), Schedule: o.schedule(), DataOn: o.DataOn,
 		},
 		Model: model,
-		Train: loaderSource{trLoader},
+		Train: train.LoaderSource{L: trLoader},
 		Val:   val,
 		Meta: checkpoint.Meta{
 			Model: o.Model, ModelYAML: string(spec.Source), ConfigHash: spec.Hash(), Input: td.in, Classes: td.ds.Classes,

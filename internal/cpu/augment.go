@@ -27,25 +27,32 @@ func (b *Backend) Augment(dst *tensor.Tensor, src []uint8, crops []int32, p tens
 		return
 	}
 	n, ch, oh, ow := dst.Shape[0], dst.Shape[1], dst.Shape[2], dst.Shape[3]
-	h, w := p.H, p.W
+	img := ch * p.H * p.W
 	for s := range n {
-		oy, ox, flip := int(crops[3*s]), int(crops[3*s+1]), crops[3*s+2] == 1
-		for k := range ch {
-			plane := src[(s*ch+k)*h*w : (s*ch+k+1)*h*w]  // (H,W)
-			out := dd[(s*ch+k)*oh*ow : (s*ch+k+1)*oh*ow] // (OH,OW)
-			for i := range oh {
-				for j := range ow {
-					jj := j
-					if flip {
-						jj = ow - 1 - j
-					}
-					y, x := i+oy-p.Pad, jj+ox-p.Pad
-					v := float32(0)
-					if y >= 0 && y < h && x >= 0 && x < w {
-						v = float32(plane[y*w+x])
-					}
-					out[i*ow+j] = (v/255 - p.Mean[k]) / p.Std[k]
+		augmentImage(dd[s*ch*oh*ow:(s+1)*ch*oh*ow], src[s*img:(s+1)*img], crops[3*s:3*s+3], ch, oh, ow, p)
+	}
+}
+
+// augmentImage writes one sample: out (C,OH,OW) from src (C,H,W) with crop
+// (oy, ox, flip), as Augment describes.
+func augmentImage(out []float32, src []uint8, crop []int32, ch, oh, ow int, p tensor.AugmentParams) {
+	h, w := p.H, p.W
+	oy, ox, flip := int(crop[0]), int(crop[1]), crop[2] == 1
+	for k := range ch {
+		plane := src[k*h*w : (k+1)*h*w]   // (H,W)
+		dst := out[k*oh*ow : (k+1)*oh*ow] // (OH,OW)
+		for i := range oh {
+			for j := range ow {
+				jj := j
+				if flip {
+					jj = ow - 1 - j
 				}
+				y, x := i+oy-p.Pad, jj+ox-p.Pad
+				v := float32(0)
+				if y >= 0 && y < h && x >= 0 && x < w {
+					v = float32(plane[y*w+x])
+				}
+				dst[i*ow+j] = (v/255 - p.Mean[k]) / p.Std[k]
 			}
 		}
 	}

@@ -245,15 +245,51 @@ func (l *Loader) fill(buf *buffer, order []int, e uint64) {
 		idx := order[lo+i]
 		bt.Labels[i] = s.Labels[idx]
 		bt.Y[i] = float32(s.Labels[idx])
-		dy, dx := 0, 0
-		if pad > 0 {
-			dy = int(buf.pcg.Uint64()%uint64(2*pad+1)) - pad
-			dx = int(buf.pcg.Uint64()%uint64(2*pad+1)) - pad
-		}
-		mirror := flip && buf.pcg.Uint64()&1 == 1
+		dy, dx, mirror := draw(&buf.pcg, pad, flip)
 		l.transform(bt.X[i*l.chw:(i+1)*l.chw], s.Image(idx), dy, dx, mirror)
 	}
 }
+
+// draw is one image's augmentation from the batch's generator: the crop
+// offsets (dy, dx) in [-pad, pad], then the flip.
+func draw(pcg *rand.PCG, pad int, flip bool) (dy, dx int, mirror bool) {
+	if pad > 0 {
+		dy = int(pcg.Uint64()%uint64(2*pad+1)) - pad
+		dx = int(pcg.Uint64()%uint64(2*pad+1)) - pad
+	}
+	return dy, dx, flip && pcg.Uint64()&1 == 1
+}
+
+// Tables returns epoch e's draws as tables, for a backend that makes the
+// batches itself (tensor.DataSet): order (N), the image at each position
+// (Order(e)), and crops (N,3), each position's (dy+Pad, dx+Pad, flip),
+// drawn by the same generators, in the same sequence, as the batches of
+// Epoch(e, 0). With DropLast the positions of the left-out batch are
+// drawn too (no batch uses them).
+func (l *Loader) Tables(e int) (order, crops []int32) {
+	ord := l.Order(e)
+	order, crops = make([]int32, len(ord)), make([]int32, 3*len(ord))
+	pad, flip := l.o.Augment.Pad, l.o.Augment.HFlip
+	var pcg rand.PCG
+	for q, i := range ord {
+		if q%l.o.BatchSize == 0 {
+			pcg.Seed(uint64(l.o.Seed), mix(uint64(e), uint64(q/l.o.BatchSize)+1))
+		}
+		dy, dx, mirror := draw(&pcg, pad, flip)
+		order[q] = int32(i)
+		crops[3*q], crops[3*q+1] = int32(dy+pad), int32(dx+pad)
+		if mirror {
+			crops[3*q+2] = 1
+		}
+	}
+	return order, crops
+}
+
+// Split is the split the loader reads.
+func (l *Loader) Split() *Split { return l.s }
+
+// Options are the loader's options, defaults filled in (Mean and Std set).
+func (l *Loader) Options() LoaderOptions { return l.o }
 
 // transform writes dst (C,H,W) = normalise(crop/flip(src (C,H,W))): output
 // pixel (y, x) is source pixel (y+dy, x+dx) of the zero-padded image, read

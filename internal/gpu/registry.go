@@ -82,6 +82,7 @@ func Kernels() []Kernel {
 	fp32("SGDUpdate", "sgd_update")
 	fp32("AdamUpdate", "adam_update")
 	fp32("Augment", "augment")
+	fp32("Gather", "gather_batch")
 	fp32("SGDUpdateAt", "sgd_update_at")
 	fp32("AdamUpdateAt", "adam_update_at")
 	fp32("StepMetrics", "step_metrics")

@@ -1,10 +1,16 @@
 package train
 
-// Batch is one batch on the host, ready to upload.
+import "github.com/cnnctl/cnnctl/internal/tensor"
+
+// Batch is one batch on the host, ready to upload, or (Held) the size of
+// a batch that the step gathers from the data set held by the backend.
 type Batch struct {
 	X []float32 // (N,C,H,W), normalised
 	Y []float32 // (N), class indices as float32
 	N int
+	// Held: X and Y are nil; Step.Run gathers the batch from its held
+	// data set at its batch counter (the device-data path, devdata.go).
+	Held bool
 }
 
 // Source yields the batches of one split, epoch by epoch. Epoch e's order
@@ -24,4 +30,20 @@ type Source interface {
 type Iterator interface {
 	Next() (*Batch, bool)
 	Close()
+}
+
+// HoldableSource is a Source whose images a backend can hold
+// (tensor.DataHolder), so that the batches are made there: its decoded
+// images and labels, and each epoch's draws as tables, exactly those its
+// own iterator uses.
+type HoldableSource interface {
+	Source
+	// BatchSize is the size of every batch but the last.
+	BatchSize() int
+	// HoldData returns the images (N,C,H,W) uint8, the labels (N) and the
+	// parameters of the batches made of them.
+	HoldData() (images []uint8, labels []int32, p tensor.DataParams)
+	// Tables returns epoch e's order (N) and crops (N,3), as
+	// tensor.DataSet.SetEpoch takes them.
+	Tables(e int) (order, crops []int32)
 }

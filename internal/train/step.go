@@ -36,6 +36,10 @@ type Step struct {
 	at, slot, adam, bad *tensor.Tensor // views of state
 	acc                 *tensor.Tensor // (2*window): loss, correct per step
 
+	set      tensor.DataSet // the held training set (Hold), or nil
+	setBatch int            // its batch size
+	gather   bool           // the loaded batch is Held: Run gathers it from set
+
 	window int   // steps between reads, at most
 	sizes  []int // batch size of each slot since the last read
 	host   []float32
@@ -93,18 +97,26 @@ func (s *Step) StartEpoch(lrs []float32, first int) {
 // Full reports whether window steps have run since the last Read.
 func (s *Step) Full() bool { return len(s.sizes) == s.window }
 
-// Load queues the copy of batch b to the step's input tensors.
+// Load queues the copy of batch b to the step's input tensors; a Held
+// batch copies nothing: Run gathers it from the set given to Hold.
 func (s *Step) Load(b *Batch) {
 	s.xv = s.x.View(append(tensor.Shape{b.N}, s.m.In...))
 	s.yv = s.y.View(tensor.Shape{b.N})
+	s.sizes = append(s.sizes, b.N)
+	if s.gather = b.Held; b.Held {
+		return
+	}
 	s.be.Upload(s.xv, b.X[:s.xv.Numel()])
 	s.be.Upload(s.yv, b.Y[:b.N])
-	s.sizes = append(s.sizes, b.N)
 }
 
-// Run queues the step on the loaded batch: forward, loss, metrics into the
-// next slot, backward, and the update (skipped once the flag is set).
+// Run queues the step on the loaded batch: the gather of a Held batch,
+// forward, loss, metrics into the next slot, backward, and the update
+// (skipped once the flag is set).
 func (s *Step) Run() {
+	if s.gather {
+		s.set.Gather(s.xv, s.yv, s.at, s.setBatch)
+	}
 	s.m.Ctx.Step = uint64(s.Steps)
 	out := s.m.Forward(s.xv, true)
 	loss := s.loss.Enqueue(out, s.yv)

@@ -64,3 +64,11 @@ func TestGPUStepRunMakesNoHostSync(t *testing.T) {
 		t.Fatalf("read: %v, %+v", err, got)
 	}
 }
+
+// TestGPUHeldDataSameBits: on the GPU, training resnet20 from the set held
+// on the device (gather_batch at the device's batch counter) gives the
+// bits of training on the host loader's uploaded batches: weights,
+// optimiser state, metrics, and an interrupted-and-resumed held run.
+func TestGPUHeldDataSameBits(t *testing.T) {
+	heldSameBits(t, func() tensor.Backend { return gpuBackend(t) })
+}

@@ -34,6 +34,13 @@ type Config struct {
 	// is a copy), 8 on a device (tensor.MemInfo), where a read waits for
 	// the queue. Training is the same bits whatever it is.
 	ReadEvery int
+	// DataOn is where the training batches are made: DataAuto (or ""),
+	// DataDevice or DataHost (devdata.go); validation always streams
+	// from the host.
+	DataOn string
+	// DeviceReserve is the device memory the run itself needs (its
+	// memory plan), kept free beside a training set held on the device.
+	DeviceReserve int64
 }
 
 // Progress receives what a user wants to see while training.
@@ -88,6 +95,11 @@ type execution struct {
 	lossSum float64 // this epoch's sums so far
 	correct int
 	seen    int
+
+	// train is where the training batches come from: Run.Train, or the
+	// set held by the backend (set, nil when none).
+	train Source
+	set   tensor.DataSet
 }
 
 // readEvery is Config.ReadEvery, chosen where it is 0.
@@ -108,7 +120,7 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.step.Free()
+	defer e.free()
 	for epoch := e.startEpoch; epoch < r.Cfg.Epochs; epoch++ {
 		em, err := e.trainEpoch(ctx, epoch)
 		if err != nil || e.res.Stopped {
@@ -145,7 +157,21 @@ func (r *Run) start() (*execution, error) {
 		return nil, err
 	}
 	e.step = NewStep(m, opt, cfg.BatchSize, r.Train.Batches(), readEvery(cfg, m.Ctx.Backend), float32(cfg.LabelSmoothing))
+	var note string
+	e.train, e.set, note = placeData(cfg, m.Ctx.Backend, r.Train)
+	if e.set != nil {
+		e.step.Hold(e.set, e.train.(heldSource).src.BatchSize())
+	}
+	r.Progress.Note("%s", note)
 	return e, nil
+}
+
+// free releases the step and the held training set.
+func (e *execution) free() {
+	e.step.Free()
+	if e.set != nil {
+		e.set.Free()
+	}
 }
 
 // resume restores model, optimiser, counters and metrics of r.Resume (or
@@ -203,7 +229,7 @@ func (e *execution) trainEpoch(ctx context.Context, epoch int) (EpochMetrics, er
 		lrs[i] = float32(e.lr(epoch, i))
 	}
 	e.step.StartEpoch(lrs, bi)
-	it := r.Train.Epoch(epoch, bi)
+	it := e.train.Epoch(epoch, bi)
 	defer it.Close()
 	e.skip = 0
 	for {
