@@ -111,6 +111,26 @@ func TestPeaksTF32(t *testing.T) {
 	if p.TF32GFLOPS != nil || p.TF32Method != "unknown: compute capability 7.0" {
 		t.Errorf("refused switch: tf32 %v, %q", p.TF32GFLOPS, p.TF32Method)
 	}
+	// The bf16 peak: its own switch, the bf16 kernel named, unknown without.
+	calls = nil
+	cfg.SetTF32, cfg.NoBF16 = nil, "no bf16 here"
+	cfg.SetBF16 = func(on bool) error { calls = append(calls, on); return nil }
+	if p, err = MeasurePeaks(be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p.BF16GFLOPS == nil || !(*p.BF16GFLOPS > 0) || !strings.Contains(p.BF16Method, "bf16 math") || p.TF32GFLOPS != nil {
+		t.Errorf("bf16 switch: bf16 %v, %q; tf32 %v", p.BF16GFLOPS, p.BF16Method, p.TF32GFLOPS)
+	}
+	if len(calls) != 2 || !calls[0] || calls[1] {
+		t.Errorf("SetBF16 calls %v, want [true false]", calls)
+	}
+	if p.FLOPSFor("bf16") != *p.BF16GFLOPS || p.FLOPSFor("tf32") != 0 {
+		t.Errorf("FLOPSFor: bf16 %g, tf32 %g", p.FLOPSFor("bf16"), p.FLOPSFor("tf32"))
+	}
+	cfg.SetBF16 = nil
+	if p, err = MeasurePeaks(be, cfg); err != nil || p.BF16GFLOPS != nil || !strings.Contains(p.BF16Line(), "unknown (no bf16 here)") {
+		t.Errorf("no bf16 switch: %v, %q", err, p.BF16Line())
+	}
 	// The peaks cache keeps the TF32 peak.
 	g := 123.5
 	path := filepath.Join(t.TempDir(), "peaks.json")
@@ -148,7 +168,7 @@ func TestSchemaOldAndNew(t *testing.T) {
 		edit func(m map[string]any)
 		want string
 	}{
-		{"precision", func(m map[string]any) { m["precision"] = "bf16" }, `precision is "bf16"`},
+		{"precision", func(m map[string]any) { m["precision"] = "fp16" }, `precision is "fp16"`},
 		{"precision type", func(m map[string]any) { m["precision"] = 32 }, "precision: float64, want string"},
 		{"math type", func(m map[string]any) { m["layers"].([]any)[0].(map[string]any)["math"] = 1 }, "layers[0].math: float64, want string"},
 	} {

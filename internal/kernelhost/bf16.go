@@ -106,6 +106,8 @@ func RoundBF16(f float32) float32 {
 
 // The bf16 kernels' tiling, as conv2d_bf16.cuh declares it.
 const (
+	BF16TileM   = C.BF_BM
+	BF16TileN   = C.BF_BN
 	BF16TileK   = C.BF_BK
 	BF16ALoads  = C.BF_A_LOADS
 	BF16BLoads  = C.BF_B_LOADS

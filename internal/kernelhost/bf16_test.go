@@ -108,7 +108,7 @@ func TestConv2DBF16Mutations(t *testing.T) {
 		}
 		in := c.Inputs()
 		for _, tt := range []struct {
-			mut Mutation16
+			mut BF16Mutation
 			o   Order
 			// tol: the bf16 tolerance must reject it too (truncation
 			// stays within it on random data: only the exact check sees it).
@@ -150,9 +150,6 @@ func TestConv2DBF16Mutations(t *testing.T) {
 		})
 	}
 }
-
-// Mutation16 is BF16Mutation, short for the table above.
-type Mutation16 = BF16Mutation
 
 // TestRoundBF16 pins cvt.rn.bf16x2.f32's rounding as emulated: to nearest
 // on 8 significant bits, ties to even, both signs, carry into the exponent,
