@@ -265,6 +265,18 @@ template <class Op> __device__ __forceinline__ void bf_gemm(const Op &op)
 			}
 }
 
+
+// bf_pixels decodes the thread's two A rows (bf_slot_m's copies 0 and 4)
+// with decode (tc_pixel or tc_data_pixel).
+template <class P, P (*decode)(const TcConv *, int)> __device__ __forceinline__ void bf_pixels(const TcConv *g, P pix[2])
+{
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		int m, kp;
+		bf_slot_m(threadIdx.x, 4 * i, &m, &kp);
+		pix[i] = decode(g, blockIdx.x * BF_BM + m);
+	}
+}
 #endif
 
 // All three kernels: TC_THREADS threads, 24 KB of static shared memory,
@@ -285,11 +297,7 @@ conv2d_forward_bf16(const float *x, const float *w, const float *b, float *y, in
 	op.bias = b;
 	op.y = y;
 	op.n0 = blockIdx.y * BF_BN;
-	int m, kp;
-	bf_slot_m(threadIdx.x, 0, &m, &kp); // the thread's A rows: copies 0 and 4
-	op.pix[0] = tc_pixel(&op.g, blockIdx.x * BF_BM + m);
-	bf_slot_m(threadIdx.x, 4, &m, &kp);
-	op.pix[1] = tc_pixel(&op.g, blockIdx.x * BF_BM + m);
+	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
 	bf_gemm(op);
 #else
 	__trap();
@@ -308,11 +316,7 @@ conv2d_backward_data_bf16(const float *dy, const float *w, float *dx, int N, int
 	op.b = w;
 	op.dx = dx;
 	op.n0 = blockIdx.y * BF_BN;
-	int m, kp;
-	bf_slot_m(threadIdx.x, 0, &m, &kp); // the thread's A rows: copies 0 and 4
-	op.pix[0] = tc_data_pixel(&op.g, blockIdx.x * BF_BM + m);
-	bf_slot_m(threadIdx.x, 4, &m, &kp);
-	op.pix[1] = tc_data_pixel(&op.g, blockIdx.x * BF_BM + m);
+	bf_pixels<TcDataPixel, tc_data_pixel>(&op.g, op.pix);
 	bf_gemm(op);
 #else
 	__trap();

@@ -103,32 +103,6 @@ func TestBF16Tiling(t *testing.T) {
 	}
 }
 
-// BenchmarkConv2DForwardBF16 times the forward convolution of a VGG layer
-// (128x256x16x16, 3x3, 256 filters) in fp32, TF32 and bf16 and reports
-// TFLOP/s: side by side, in one process.
-func BenchmarkConv2DForwardBF16(b *testing.B) {
-	be := newTensorCoreBackend(b, MathBF16)
-	x, w, y := be.New(tensor.Shape{128, 256, 16, 16}), be.New(tensor.Shape{256, 256, 3, 3}), be.New(tensor.Shape{128, 256, 16, 16})
-	be.Upload(x, random(x.Numel(), 1))
-	be.Upload(w, random(w.Numel(), 2))
-	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
-	flops := 2.0 * 128 * 256 * 16 * 16 * 256 * 9
-	for _, m := range []Math{MathFP32, MathTF32, MathBF16} {
-		b.Run(m.String(), func(b *testing.B) {
-			if err := be.SetMath(m); err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				be.Conv2DForward(x, w, nil, y, p)
-			}
-			if err := be.Sync(); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
-		})
-	}
-}
-
 // TestBF16KernelChoice: Select (through SetMath) gives the bf16 variants
 // only with MathBF16 on sm_80 or later; SetMath refuses bf16 below sm_80
 // and leaves the kernels as they were (no GPU needed).

@@ -97,7 +97,8 @@ func TestTF32RunsTensorCores(t *testing.T) {
 }
 
 // BenchmarkConv2DForwardTF32 times the forward convolution of a VGG layer
-// (128x256x16x16, 3x3, 256 filters) in both maths and reports TFLOP/s.
+// (128x256x16x16, 3x3, 256 filters) in fp32, TF32 and bf16, side by side,
+// and reports TFLOP/s.
 func BenchmarkConv2DForwardTF32(b *testing.B) {
 	be := newTF32Backend(b)
 	x, w, y := be.New(tensor.Shape{128, 256, 16, 16}), be.New(tensor.Shape{256, 256, 3, 3}), be.New(tensor.Shape{128, 256, 16, 16})
@@ -105,7 +106,7 @@ func BenchmarkConv2DForwardTF32(b *testing.B) {
 	be.Upload(w, random(w.Numel(), 2))
 	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	flops := 2.0 * 128 * 256 * 16 * 16 * 256 * 9
-	for _, m := range []Math{MathFP32, MathTF32} {
+	for _, m := range []Math{MathFP32, MathTF32, MathBF16} {
 		b.Run(m.String(), func(b *testing.B) {
 			if err := be.SetMath(m); err != nil {
 				b.Fatal(err)
