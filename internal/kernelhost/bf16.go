@@ -132,15 +132,17 @@ func SlotM(tid, l int) (row, kp int) {
 	return two(func(a, b C.int, x, y *C.int) { C.bf_slot_m(a, b, x, y) }, tid, l)
 }
 
+// SlotK is bf_slot_k (see SlotM).
 func SlotK(tid, l int) (row, kp int) {
 	return two(func(a, b C.int, x, y *C.int) { C.bf_slot_k(a, b, x, y) }, tid, l)
 }
 
-// SmemPair and SmemChunk are bf_smem_pair and bf_smem_chunk: word offsets
-// of a pair and of a 16-byte chunk in a stage.
+// SmemPair is bf_smem_pair: the word offset in a stage of pair kp of tile row row.
 func SmemPair(row, kp int) int { return int(C.bf_smem_pair(C.int(row), C.int(kp))) }
+
+// SmemChunk is bf_smem_chunk: the word offset in a stage of logical 16-byte
+// chunk c of tile row row (through the swizzle).
 func SmemChunk(row, c int) int { return int(C.bf_smem_chunk(C.int(row), C.int(c))) }
-func Swizzle(row, c int) int   { return int(C.bf_swizzle(C.int(row), C.int(c))) }
 
 // LdsmA and LdsmB are bf_ldsm_a and bf_ldsm_b: the tile row and chunk (from
 // the mma tile's origin) lane points its ldmatrix.x4 at.
@@ -148,6 +150,7 @@ func LdsmA(lane int) (row, chunk int) {
 	return two(func(a, _ C.int, x, y *C.int) { C.bf_ldsm_a(a, x, y) }, lane, 0)
 }
 
+// LdsmB is bf_ldsm_b (see LdsmA).
 func LdsmB(lane int) (row, chunk int) {
 	return two(func(a, _ C.int, x, y *C.int) { C.bf_ldsm_b(a, x, y) }, lane, 0)
 }
@@ -158,6 +161,7 @@ func FragA16(lane, i int) (row, col int) {
 	return two(func(a, b C.int, x, y *C.int) { C.bf_frag_a(a, b, x, y) }, lane, i)
 }
 
+// FragB16 is bf_frag_b (see FragA16).
 func FragB16(lane, i int) (row, col int) {
 	return two(func(a, b C.int, x, y *C.int) { C.bf_frag_b(a, b, x, y) }, lane, i)
 }
