@@ -14,53 +14,56 @@ import (
 	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
-// TestPrecisionRows: under tf32, convolution rows run in tf32 and their
-// percentages are of the TF32 peak; linears stay fp32, of the fp32 peak.
+// TestPrecisionRows: under tf32 (bf16), convolution rows run in tf32
+// (bf16) and their percentages are of that peak; linears stay fp32, of the
+// fp32 peak.
 func TestPrecisionRows(t *testing.T) {
 	spec, err := zoo.Load("lenet")
 	if err != nil {
 		t.Fatal(err)
 	}
 	be := cpu.New()
-	tf32 := 40.0
-	peaks := &Peaks{Device: be.Name(), GFLOPS: 10, GBPS: 20, TF32GFLOPS: &tf32, TF32Method: "test"}
-	r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Warmup: 0, Mode: "train", Seed: 1, Peaks: peaks,
-		Precision: "tf32", TensorCore: []string{"conv2d"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Precision != "tf32" {
-		t.Errorf("report precision %q, want tf32", r.Precision)
-	}
-	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
-	seen := map[string]bool{}
-	for _, l := range r.Layers {
-		want, peak := "fp32", 10.0
-		if l.Type == "conv2d" {
-			want, peak = "tf32", tf32
+	tf32, bf16 := 40.0, 80.0
+	peaks := &Peaks{Device: be.Name(), GFLOPS: 10, GBPS: 20, TF32GFLOPS: &tf32, TF32Method: "test", BF16GFLOPS: &bf16, BF16Method: "test"}
+	for _, prec := range []string{"tf32", "bf16"} {
+		r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Warmup: 0, Mode: "train", Seed: 1, Peaks: peaks,
+			Precision: prec, TensorCore: []string{"conv2d"}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		seen[l.Type] = true
-		if l.Math != want {
-			t.Errorf("%s (%s): math %q, want %q", l.Name, l.Type, l.Math, want)
+		if r.Precision != prec {
+			t.Errorf("report precision %q, want %s", r.Precision, prec)
 		}
-		if l.Forward.FLOPs > 0 && !near(l.Forward.PctPeakFLOPS, 100*l.Forward.GFLOPS/peak) {
-			t.Errorf("%s: pct_peak_flops %g, want 100 x %g / %g", l.Name, l.Forward.PctPeakFLOPS, l.Forward.GFLOPS, peak)
+		near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+		seen := map[string]bool{}
+		for _, l := range r.Layers {
+			want, peak := "fp32", 10.0
+			if l.Type == "conv2d" {
+				want, peak = prec, map[string]float64{"tf32": tf32, "bf16": bf16}[prec]
+			}
+			seen[l.Type] = true
+			if l.Math != want {
+				t.Errorf("%s (%s): math %q, want %q", l.Name, l.Type, l.Math, want)
+			}
+			if l.Forward.FLOPs > 0 && !near(l.Forward.PctPeakFLOPS, 100*l.Forward.GFLOPS/peak) {
+				t.Errorf("%s %s: pct_peak_flops %g, want 100 x %g / %g", prec, l.Name, l.Forward.PctPeakFLOPS, l.Forward.GFLOPS, peak)
+			}
 		}
-	}
-	if !seen["conv2d"] || !seen["linear"] {
-		t.Fatalf("lenet rows lack conv2d or linear: %v", seen)
-	}
-	tbl := validTable(t, r)
-	for _, want := range []string{"TFLOP/s", "%peak", "precision: tf32", "tf32 peak: 40.0 GFLOP/s"} {
-		if !strings.Contains(tbl.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, tbl.String())
+		if !seen["conv2d"] || !seen["linear"] {
+			t.Fatalf("lenet rows lack conv2d or linear: %v", seen)
+		}
+		tbl := validTable(t, r)
+		for _, want := range []string{"TFLOP/s", "%peak", "precision: " + prec, "tf32 peak: 40.0 GFLOP/s", "bf16 peak: 80.0 GFLOP/s"} {
+			if !strings.Contains(tbl.String(), want) {
+				t.Errorf("table lacks %q:\n%s", want, tbl.String())
+			}
 		}
 	}
 
 	// Without a TF32 peak the tf32 rows have no FLOP percentage (0), not
 	// one of the fp32 peak.
 	peaks.TF32GFLOPS = nil
-	r, err = Run(spec, be, Config{Batch: 2, Iters: 1, Mode: "train", Seed: 1, Peaks: peaks, Precision: "tf32", TensorCore: []string{"conv2d"}})
+	r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Mode: "train", Seed: 1, Peaks: peaks, Precision: "tf32", TensorCore: []string{"conv2d"}})
 	if err != nil {
 		t.Fatal(err)
 	}
