@@ -62,14 +62,15 @@ struct BfRegs {
 	float a[BF_A_LOADS][2], b[BF_B_LOADS][2];
 };
 
-// bf_fetch_m loads step kt of a forward or data-gradient op into regs:
-// the thread's A slots (bf_slot_m: two pixels, decoded once per block into
-// pix, their rows once per step) through op.a_row and op.a_at, its B slots
-// through op.b_at; ch is the reduction's channel count.
-template <class Op> __device__ __forceinline__ void bf_fetch_m(const Op &op, int ch, int kt, BfRegs &regs)
+// bf_fetch_m loads the next step of a forward or data-gradient op (its
+// cursor op.tap, then moved on) into regs: the thread's A slots
+// (bf_slot_m: two pixels, decoded once per block into pix, their rows once
+// per step) through op.a_row and op.a_at, its B slots through op.b_at; ch
+// is the reduction's channel count.
+template <class Op> __device__ __forceinline__ void bf_fetch_m(Op &op, int ch, BfRegs &regs)
 {
-	int tid = threadIdx.x, r, s, c0;
-	bf_step(&op.g, ch, kt, &r, &s, &c0);
+	const int tid = threadIdx.x, r = op.tap.r, s = op.tap.s, c0 = op.tap.c0;
+	bf_tap_next(&op.g, ch, &op.tap);
 	const TcRow rows[2] = {op.a_row(0, r, s), op.a_row(1, r, s)};
 #pragma unroll
 	for (int l = 0; l < BF_A_LOADS; l++) {
@@ -116,6 +117,7 @@ struct BfFwd {
 	const float *a, *b, *bias; // x, w, b or NULL
 	float *y;
 	TcPixel pix[2];
+	BfTap tap; // the next step to fetch
 	int n0;
 	__device__ int rows() const { return tc_gemm_m(&g); }
 	__device__ int cols() const { return g.K; }
@@ -123,7 +125,7 @@ struct BfFwd {
 	__device__ TcRow a_row(int i, int r, int s) const { return tc_im2col_row(&g, &pix[i], r, s); }
 	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
-	__device__ void fetch(int kt, BfRegs &regs) const { bf_fetch_m(*this, g.C, kt, regs); }
+	__device__ void fetch(BfRegs &regs) { bf_fetch_m(*this, g.C, regs); }
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
 	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = bias ? v + bias[k] : v; }
 };
@@ -134,6 +136,7 @@ struct BfData {
 	const float *a, *b; // dy, w
 	float *dx;
 	TcDataPixel pix[2];
+	BfTap tap; // the next step to fetch
 	int n0;
 	__device__ int rows() const { return tc_data_m(&g); }
 	__device__ int cols() const { return g.C; }
@@ -141,7 +144,7 @@ struct BfData {
 	__device__ TcRow a_row(int i, int r, int s) const { return tc_dy_row(&g, &pix[i], r, s); }
 	__device__ int a_at(const TcRow *row, int k, int *off) const { return tc_dy_at(&g, row, k, off); }
 	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
-	__device__ void fetch(int kt, BfRegs &regs) const { bf_fetch_m(*this, g.K, kt, regs); }
+	__device__ void fetch(BfRegs &regs) { bf_fetch_m(*this, g.K, regs); }
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
 	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
 };
@@ -156,12 +159,13 @@ struct BfFilter {
 	float *slab;
 	TcTap taps[BF_B_LOADS];
 	int begin, end, m0;
+	int next; // the next step to fetch, from 0
 	__device__ int rows() const { return g.K; }
 	__device__ int cols() const { return g.C * g.R * g.S; }
 	__device__ int steps() const { return end - begin; }
-	__device__ void fetch(int kt, BfRegs &regs) const
+	__device__ void fetch(BfRegs &regs)
 	{
-		int tid = threadIdx.x, row, kp;
+		int tid = threadIdx.x, row, kp, kt = next++;
 		bf_slot_k(tid, 0, &row, &kp);
 		const TcFilterPixel f[2] = {tc_filter_pixel(&g, (begin + kt) * BF_BK + 2 * kp),
 					    tc_filter_pixel(&g, (begin + kt) * BF_BK + 2 * kp + 1)};
@@ -188,8 +192,9 @@ struct BfFilter {
 
 // bf_gemm runs one block tile of op: the register-staged pipeline (step
 // kt+1's loads in flight during step kt's mma), the warps' ldmatrix and
-// mma.sync over each stage, and the epilogue's stores.
-template <class Op> __device__ __forceinline__ void bf_gemm(const Op &op)
+// mma.sync over each stage, and the epilogue's stores. op.fetch loads the
+// steps in order, one per call (op keeps the cursor).
+template <class Op> __device__ __forceinline__ void bf_gemm(Op &op)
 {
 	__shared__ __align__(128) unsigned As[BF_STAGES * BF_A_STAGE];
 	__shared__ __align__(128) unsigned Bs[BF_STAGES * BF_B_STAGE];
@@ -212,7 +217,7 @@ template <class Op> __device__ __forceinline__ void bf_gemm(const Op &op)
 
 	BfRegs regs;
 	if (steps > 0) {
-		op.fetch(0, regs);
+		op.fetch(regs);
 		op.stage(regs, As, Bs);
 	}
 	__syncthreads();
@@ -222,7 +227,7 @@ template <class Op> __device__ __forceinline__ void bf_gemm(const Op &op)
 		// reading at the barrier that ended step kt-1.
 		const bool more = kt + 1 < steps;
 		if (more)
-			op.fetch(kt + 1, regs);
+			op.fetch(regs);
 		const unsigned *as = As + (kt % BF_STAGES) * BF_A_STAGE, *bs = Bs + (kt % BF_STAGES) * BF_B_STAGE;
 #pragma unroll
 		for (int k16 = 0; k16 < BF_CHUNKS; k16 += 2) {
@@ -297,6 +302,7 @@ conv2d_forward_bf16(const float *x, const float *w, const float *b, float *y, in
 	op.bias = b;
 	op.y = y;
 	op.n0 = blockIdx.y * BF_BN;
+	op.tap = BfTap{0, 0, 0};
 	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
 	bf_gemm(op);
 #else
@@ -316,6 +322,7 @@ conv2d_backward_data_bf16(const float *dy, const float *w, float *dx, int N, int
 	op.b = w;
 	op.dx = dx;
 	op.n0 = blockIdx.y * BF_BN;
+	op.tap = BfTap{0, 0, 0};
 	bf_pixels<TcDataPixel, tc_data_pixel>(&op.g, op.pix);
 	bf_gemm(op);
 #else
@@ -337,6 +344,7 @@ conv2d_backward_filter_bf16(const float *x, const float *dy, float *ws, int N, i
 	op.dy = dy;
 	op.slab = ws + (long long)blockIdx.z * K * (C * R * S);
 	op.m0 = blockIdx.x * BF_BM;
+	op.next = 0;
 	tc_split(bf_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
 #pragma unroll
 	for (int l = 0; l < BF_B_LOADS; l++) {

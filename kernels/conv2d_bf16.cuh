@@ -59,13 +59,34 @@ enum {
 // gradient (ch = K): R*S taps x ceil(ch/BF_BK) channel blocks.
 CNNCTL_HD int bf_k_steps(const TcConv *g, int ch) { return g->R * g->S * ((ch + BF_BK - 1) / BF_BK); }
 
-// bf_step: step kt covers tap (*r, *s) and channels *c0 .. *c0+BF_BK-1.
+// bf_step: step kt covers tap (*r, *s) and channels *c0 .. *c0+BF_BK-1:
+// the definition of the steps' order, which the kernels walk with BfTap.
 CNNCTL_HD void bf_step(const TcConv *g, int ch, int kt, int *r, int *s, int *c0)
 {
 	int cb = (ch + BF_BK - 1) / BF_BK, rs = kt / cb;
 	*c0 = (kt - rs * cb) * BF_BK;
 	*r = rs / g->S;
 	*s = rs - *r * g->S;
+}
+
+// BfTap is a cursor over the steps of the forward or data gradient: step
+// kt's tap (r, s) and first channel c0, as bf_step(kt) gives them; it starts
+// at {0, 0, 0} (step 0) and bf_tap_next moves it to the next step without
+// bf_step's divisions (about a tenth of a step's instructions).
+typedef struct {
+	int r, s, c0;
+} BfTap;
+
+CNNCTL_HD void bf_tap_next(const TcConv *g, int ch, BfTap *t)
+{
+	t->c0 += BF_BK;
+	if (t->c0 >= ch) {
+		t->c0 = 0;
+		if (++t->s == g->S) {
+			t->s = 0;
+			t->r++;
+		}
+	}
 }
 
 // bf_filter_steps is the number of steps of the filter gradient over its

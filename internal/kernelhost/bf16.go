@@ -172,3 +172,25 @@ func (m BF16Mutation) String() string {
 		"b0 and b1 swapped", "c1 and c2 stored at each other's place", "staged into the stage being read",
 		"truncated instead of rounded"}[m]
 }
+
+// BF16Step is bf_step: the tap (r, s) and first channel c0 of step kt of a
+// reduction over ch channels per tap.
+func BF16Step(g Conv, ch, kt int) (r, s, c0 int) {
+	cg := g.c()
+	var cr, cs, cc C.int
+	C.bf_step(&cg, C.int(ch), C.int(kt), &cr, &cs, &cc)
+	return int(cr), int(cs), int(cc)
+}
+
+// BF16Taps walks bf_tap_next from step 0 and returns the first n steps'
+// (r, s, c0), as the kernels' cursor visits them.
+func BF16Taps(g Conv, ch, n int) [][3]int {
+	cg := g.c()
+	t := C.BfTap{}
+	out := make([][3]int, n)
+	for i := range out {
+		out[i] = [3]int{int(t.r), int(t.s), int(t.c0)}
+		C.bf_tap_next(&cg, C.int(ch), &t)
+	}
+	return out
+}

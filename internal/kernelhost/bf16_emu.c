@@ -145,9 +145,9 @@ static int get(const float *v, long long n, int ok, int off, float *out)
 	return 0;
 }
 
-// fetch is every thread's op.fetch of step kt (BfFwd, BfData: bf_fetch_m;
-// BfFilter::fetch).
-static int fetch(const bf_op *op, int m0, int n0, int kt, regs *rg)
+// fetch is every thread's op.fetch of step kt (BfFwd, BfData: bf_fetch_m
+// at the cursor tap, then moved on; BfFilter::fetch).
+static int fetch(const bf_op *op, int m0, int n0, int kt, BfTap *tap, regs *rg)
 {
 	const TcConv *g = op->g;
 	int fwd = op->kind == BF_EMU_FORWARD;
@@ -177,8 +177,7 @@ static int fetch(const bf_op *op, int m0, int n0, int kt, regs *rg)
 			}
 			continue;
 		}
-		int r, s, c0, m, kp;
-		bf_step(g, fwd ? g->C : g->K, kt, &r, &s, &c0);
+		int r = tap->r, s = tap->s, c0 = tap->c0, m, kp;
 		TcRow rows[2];
 		for (int i = 0; i < 2; i++) {
 			bf_slot_m(tid, 4 * i, &m, &kp);
@@ -206,6 +205,8 @@ static int fetch(const bf_op *op, int m0, int n0, int kt, regs *rg)
 			}
 		}
 	}
+	if (op->kind != BF_EMU_FILTER)
+		bf_tap_next(g, op->kind == BF_EMU_FORWARD ? g->C : g->K, tap); // all threads' cursors alike
 	return 0;
 }
 
@@ -355,15 +356,16 @@ static int block(bf_op *op, int bx, int by, int order, int mutation, uint32_t *A
 		As[i] = BF_POISON; // shared memory starts as garbage
 	for (int i = 0; i < BF_STAGES * BF_B_STAGE; i++)
 		Bs[i] = BF_POISON;
+	BfTap tap = {0, 0, 0};
 	if (steps > 0) {
-		if (fetch(op, m0, n0, 0, rg))
+		if (fetch(op, m0, n0, 0, &tap, rg))
 			return -2;
 		stage(op, rg, As, Bs, mutation, bk);
 	}
 	for (int kt = 0; kt < steps; kt++) {
 		int more = kt + 1 < steps;
 		int next = mutation == BF_MUT_STAGE ? kt % BF_STAGES : (kt + 1) % BF_STAGES;
-		if (more && fetch(op, m0, n0, kt + 1, rg))
+		if (more && fetch(op, m0, n0, kt + 1, &tap, rg))
 			return -2;
 		if (more && order == BF_EMU_EARLY)
 			stage(op, rg, As + next * BF_A_STAGE, Bs + next * BF_B_STAGE, mutation, bk);

@@ -411,3 +411,22 @@ func TestBF16BanksFromIndexMath(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16TapCursor: the kernels' step cursor (bf_tap_next from step 0)
+// visits exactly bf_step's steps in order, for channel counts below, at
+// and above a multiple of the step and for every filter size in the zoo.
+func TestBF16TapCursor(t *testing.T) {
+	for _, rs := range [][2]int{{1, 1}, {3, 3}, {5, 5}, {1, 7}, {7, 1}, {11, 11}} {
+		for _, ch := range []int{1, 3, 31, 32, 33, 64, 100} {
+			g := Conv{N: 1, C: ch, H: 16, W: 16, K: ch, R: rs[0], S: rs[1], P: tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 5, PadW: 5}}
+			steps := rs[0] * rs[1] * ((ch + BF16TileK - 1) / BF16TileK)
+			for kt, got := range BF16Taps(g, ch, steps) {
+				r, s, c0 := BF16Step(g, ch, kt)
+				if got != [3]int{r, s, c0} {
+					t.Fatalf("%v, %d channels: step %d: the cursor is at (r %d, s %d, c0 %d), bf_step says (%d, %d, %d)",
+						g, ch, kt, got[0], got[1], got[2], r, s, c0)
+				}
+			}
+		}
+	}
+}
