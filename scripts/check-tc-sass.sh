@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # check-tc-sass.sh: static evidence for the tensor-core kernels, no GPU needed.
-# Compiles kernels/conv2d_tc.cu for sm_80 and sm_90 as build-kernels.sh does,
-# and fails unless each TF32 kernel
-#   - contains HMMA (tensor-core mma) and LDGSTS (cp.async) instructions,
-#   - spills nothing and has no stack frame (ptxas -v);
-# and for sm_70 (in the same fatbin, never selected) that it holds no HMMA;
+# Compiles kernels/conv2d_tc.cu and kernels/conv2d_bf16.cu for sm_80 and
+# sm_90 as build-kernels.sh does, and fails unless
+#   - each TF32 kernel contains HMMA (tensor-core mma) and LDGSTS (cp.async)
+#     instructions,
+#   - each bf16 kernel contains HMMA in its bf16 form (HMMA.16816.F32.BF16)
+#     and LDSM (ldmatrix),
+#   - none spills or has a stack frame (ptxas -v);
+# and for sm_70 (in the same fatbin, never selected) that none holds HMMA;
 # then the same of the shipped fatbin, where build-kernels.sh has built it.
 # Prints registers, shared memory, theoretical occupancy and the SASS
 # instruction mix (docs/gpu-results.md records them).
@@ -13,24 +16,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-nvcc}
-KERNELS="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
-THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh
+# Per source: its kernels and the SASS each must contain on sm_80/sm_90
+# (an instruction's name, or name.with.modifiers for an exact form).
+SOURCES="tc bf16"
+SRC_tc=kernels/conv2d_tc.cu
+KERNELS_tc="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
+NEED_tc="HMMA LDGSTS"
+SRC_bf16=kernels/conv2d_bf16.cu
+KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filter_bf16"
+NEED_bf16="HMMA.16816.F32.BF16 LDSM"
+THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh (BF_THREADS in conv2d_bf16.cuh)
+KERNELS="$KERNELS_tc $KERNELS_bf16"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 for arch in 70 80 90; do
-  "$NVCC" -cubin -O3 -std=c++17 -arch=sm_$arch -Xptxas -v -I kernels -o "$tmp/sm_$arch.cubin" \
-    kernels/conv2d_tc.cu 2>"$tmp/ptxas_$arch.txt"
-  for k in $KERNELS; do
+ for grp in $SOURCES; do
+  src=SRC_$grp kernels=KERNELS_$grp need=NEED_$grp
+  "$NVCC" -cubin -O3 -std=c++17 -arch=sm_$arch -Xptxas -v -I kernels -o "$tmp/${grp}_sm_$arch.cubin" \
+    "${!src}" 2>"$tmp/ptxas_${grp}_$arch.txt"
+  for k in ${!kernels}; do
     info=$(awk -v k="$k" -v a="sm_$arch" '
       /Compiling entry function/ { on = index($0, "'\''" k "'\''") && index($0, "'\''" a "'\''") }
-      on && /Function properties|spill|Used/ { print }' "$tmp/ptxas_$arch.txt")
-    sass=$(cuobjdump --dump-sass -fun "$k" "$tmp/sm_$arch.cubin")
+      on && /Function properties|spill|Used/ { print }' "$tmp/ptxas_${grp}_$arch.txt")
+    sass=$(cuobjdump --dump-sass -fun "$k" "$tmp/${grp}_sm_$arch.cubin")
     ops=$(printf '%s\n' "$sass" | grep -oE '^\s+/\*[0-9a-f]+\*/\s+(@!?U?P[0-9T] )?[A-Z][A-Z0-9_]*' |
       awk '{print $NF}' | sort | uniq -c | sort -rn)
     count() { printf '%s\n' "$ops" | awk -v o="$1" '$2 == o { print $1; f = 1 } END { if (!f) print 0 }'; }
-    hmma=$(count HMMA) ldgsts=$(count LDGSTS)
+    # form: instructions whose full name (with modifiers) is $1.
+    form() { printf '%s\n' "$sass" | grep -cE "^\s+/\*[0-9a-f]+\*/\s+(@!?U?P[0-9T] )?$(printf '%s' "$1" | sed 's/\./\\./g')[ ;]" || true; }
+    hmma=$(count HMMA)
     if [ "$arch" = 70 ]; then
       echo "sm_70 $k: $hmma HMMA (never selected below sm_80; the body traps)"
       [ "$hmma" = 0 ] || { echo "check-tc-sass: sm_70 $k has HMMA" >&2; fail=1; }
@@ -50,12 +66,17 @@ for arch in 70 80 90; do
         b, wpb, b * wpb, 100 * b * wpb / 64, b1, b2, b3 }')
     echo "sm_$arch $k: $regs registers, $smem bytes static shared memory, $occ"
     echo "  $(printf '%s\n' "$info" | grep -E 'stack frame' | sed 's/^ *//')"
-    echo "  SASS: $hmma HMMA, $ldgsts LDGSTS; mix: $(printf '%s\n' "$ops" | head -14 | awk '{printf "%s %s, ", $2, $1}' | sed 's/, $//')"
+    have=""
+    for o in ${!need}; do
+      case $o in *.*) n=$(form "$o") ;; *) n=$(count "$o") ;; esac
+      have="$have$n $o, "
+      [ "$n" -gt 0 ] || { echo "check-tc-sass: sm_$arch $k has no $o" >&2; fail=1; }
+    done
+    echo "  SASS: ${have%, }; mix: $(printf '%s\n' "$ops" | head -14 | awk '{printf "%s %s, ", $2, $1}' | sed 's/, $//')"
     printf '%s\n' "$info" | grep -q '0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads' ||
       { echo "check-tc-sass: sm_$arch $k spills or uses a stack frame" >&2; fail=1; }
-    [ "$hmma" -gt 0 ] || { echo "check-tc-sass: sm_$arch $k has no HMMA: not on tensor cores" >&2; fail=1; }
-    [ "$ldgsts" -gt 0 ] || { echo "check-tc-sass: sm_$arch $k has no LDGSTS: no cp.async" >&2; fail=1; }
   done
+ done
 done
 # The fatbin that ships (internal/gpu/kernels.fatbin, from build-kernels.sh's
 # one translation unit) must hold the same: tensor-core code for sm_80 and
@@ -71,7 +92,7 @@ if [ -f "$FATBIN" ]; then
       fi
     done
   done
-  echo "$FATBIN: the TF32 kernels have HMMA for sm_80 and sm_90, none for sm_70"
+  echo "$FATBIN: the TF32 and bf16 kernels have HMMA for sm_80 and sm_90, none for sm_70"
 fi
-[ "$fail" = 0 ] && echo "check-tc-sass: ok (HMMA and LDGSTS present, no spills)"
+[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32: HMMA and LDGSTS; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
 exit "$fail"

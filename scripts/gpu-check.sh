@@ -12,24 +12,27 @@
 # under GPU_CHECK_TOTAL_S (450: the whole run ends within about 8 minutes,
 # leaving a device call of 10 minutes room for the machine's start); a step
 # that would start with under 15 s left is recorded as SKIP(no time).
-#   TestBackend 120, TestBackendTF32 60, TestModelStep 240, the other GPU tests 60,
-#   cnnctl device 30, bench --peak 45, bench resnet and vgg16-bn (--json) 60 each,
-#   vgg16-bn --precision tf32 (--json) 60, lenet and resnet20 40 each,
+#   TestBackend 120, TestBackendTF32 60, TestBackendBF16 60, TestModelStep 240, the other
+#   GPU tests 60, cnnctl device 30, bench --peak 45, bench resnet and vgg16-bn (--json) 60
+#   each, vgg16-bn --precision tf32 and bf16 (--json) 60 each, lenet and resnet20 40 each,
 #   other packages' CUDA tests 60 each, the conv2d and BatchNorm Go benchmarks 30 each,
 #   the PyTorch + cuDNN reference (part of `bench`) 90, the ratios (below) 90 per cnnctl
 #   and 120 per PyTorch run, train 2 epochs 150.
 # GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S, GPU_CHECK_TORCH_S, GPU_CHECK_RATIO_S and
 # GPU_CHECK_TRAIN_S, when set, replace the limits of the test, bench, PyTorch, ratio
-# (each of its four runs) and train steps.
+# (each of its seven runs) and train steps.
 # The ratios (step `ratios`): all 17 zoo models (configs/models/*.yaml) at batch 128,
-# `cnnctl bench --all` at --precision fp32 and tf32 (10 iterations after 2 warmup) and
-# scripts/torch_cpu_bench.py --device cuda --no-layers with --tf32 off and with PyTorch's
-# defaults (10 after 3); scripts/gpu_ratios.py prints cnnctl/PyTorch per model, fp32
-# strict vs TF32 off and tf32 vs the defaults, with the issue's targets, into the log and
-# the summary, and writes ratios.json. Sized from the 2026-11-30 H200 run: the 17 steps
-# add up to 0.65 s in cnnctl fp32 (googlenet 0.23 s), so ~25 s per cnnctl run with the
-# inference timing; PyTorch took ~25 s for all 17 at 20 iterations (cuDNN's autotuning
-# of googlenet ~13 s of it): about 2 minutes for the four runs.
+# `cnnctl bench --all` at --precision fp32, tf32 and bf16 (10 iterations after 2 warmup)
+# and scripts/torch_cpu_bench.py --device cuda --no-layers with --tf32 off, with PyTorch's
+# defaults, and with bf16 autocast (--amp bf16) in NCHW and in channels_last (10 after
+# 3; --keep-going: the models whose forward cannot run channels_last are left out of
+# that run, and their bf16 ratio is against NCHW); scripts/gpu_ratios.py prints cnnctl/PyTorch per model, fp32 strict vs TF32 off,
+# tf32 vs the defaults and bf16 vs bf16 autocast (whichever layout PyTorch ran faster),
+# with the issue's targets, into the log and the summary, and writes ratios.json. Sized
+# from the 2026-11-30 H200 run: the 17 steps add up to 0.65 s in cnnctl fp32 (googlenet
+# 0.23 s), so ~25 s per cnnctl run with the inference timing; PyTorch took ~25 s for all
+# 17 at 20 iterations (cuDNN's autotuning of googlenet ~13 s of it): about 3.5 minutes
+# for the seven runs (the ratios come after the tests and benches: they get what is left).
 # TestModelStep is judged by the float64 referee: the test writes the weights and batch,
 # runs scripts/torch_f64_step.py with $PYTHON (default python3; it needs torch, on the CPU)
 # and compares the GPU, both CPU engines and PyTorch float32 against float64, per tensor.
@@ -39,8 +42,9 @@
 # defaults: cuDNN may use TF32), fp32 channels_last, bf16 AMP channels_last, and fp32 with
 # TF32 off; it prints the ratios cnnctl/PyTorch of the train-step medians into the log and
 # the summary (and `bench compare` PyTorch vs cnnctl into the log).
-# Files for the records under $OUT (at most 8 come back; these are 7): gpu-check.log,
+# Files for the records under $OUT (at most 8 come back; these are 8): gpu-check.log,
 # summary.txt, bench-resnet.json, bench-vgg16-bn.json, bench-vgg16-bn-tf32.json,
+# bench-vgg16-bn-bf16.json,
 # torch-bench.json (a list of the PyTorch reports, each with an extra key "variant"),
 # ratios.json. The peaks cache, the per-variant PyTorch files, the --all reports and the
 # training run's output go to a temporary folder.
@@ -197,7 +201,7 @@ PY
 }
 
 # ratios LOGDIR DIR CNNCTL: the cnnctl/PyTorch train-step ratios of every zoo
-# model (see the top of this file); each of the four runs is a step of its own.
+# model (see the top of this file); each of the seven runs is a step of its own.
 ratios() {
 	local logdir=$1 dir=$2 cnn=$3 py=${PYTHON:-python3} lim=${GPU_CHECK_RATIO_S:-} p rl
 	local -a models=() margs=()
@@ -209,7 +213,7 @@ ratios() {
 	mkdir -p "$dir"
 	echo "ratios: ${#models[@]} models: ${models[*]}" >>"$LOG"
 	if [ -x "$cnn" ]; then
-		for p in fp32 tf32; do
+		for p in fp32 tf32 bf16; do
 			step "ratios: cnnctl --all $p" "${lim:-90}" "$cnn" bench --all --models "$(IFS=,; echo "${models[*]}")" \
 				--batch-size 128 --iters 10 --warmup 2 --device cuda --precision "$p" --json -o "$dir/cnnctl-$p.json"
 		done
@@ -217,10 +221,12 @@ ratios() {
 		RESULTS+=("$(printf '%-34s %-16s' "ratios: cnnctl" "SKIP(not built)")")
 	fi
 	if timeout -k 5 60 "$py" -c 'import torch; assert torch.cuda.is_available()' >>"$LOG" 2>&1; then
-		local -A tf32=([tf32-off]=off [default]=default)
-		for p in tf32-off default; do
-			step "ratios: PyTorch --tf32 ${tf32[$p]}" "${lim:-120}" "$py" scripts/torch_cpu_bench.py --device cuda "${margs[@]}" \
-				--batch-size 128 --iters 10 --warmup 3 --no-layers --tf32 "${tf32[$p]}" -o "$dir/torch-$p.json"
+		local -A flags=([tf32-off]="--tf32 off" [default]="--tf32 default" [bf16]="--amp bf16"
+			[bf16-cl]="--amp bf16 --channels-last")
+		for p in tf32-off default bf16 bf16-cl; do
+			# shellcheck disable=SC2086 # flags are words
+			step "ratios: PyTorch ${flags[$p]}" "${lim:-120}" "$py" scripts/torch_cpu_bench.py --device cuda "${margs[@]}" \
+				--batch-size 128 --iters 10 --warmup 3 --no-layers ${flags[$p]} --keep-going -o "$dir/torch-$p.json"
 		done
 	else
 		RESULTS+=("$(printf '%-34s %-16s' "ratios: PyTorch" "SKIP(no torch cuda)")")
@@ -264,9 +270,10 @@ run() {
 	if want tests; then
 		step "test TestBackend" "${GPU_CHECK_TEST_S:-120}" bash -c "$gt -test.run '^TestBackend\$'"
 		step "test TestBackendTF32" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.run '^TestBackendTF32\$'"
+		step "test TestBackendBF16" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.run '^TestBackendBF16\$'"
 		export CNNCTL_TORCH_PYTHON=${PYTHON:-python3} # the float64 referee of TestModelStep
 		step "test TestModelStep" "${GPU_CHECK_TEST_S:-240}" bash -c "$gt -test.run '^TestModelStep\$'"
-		step "test gpu (the others)" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.skip '^(TestBackend|TestBackendTF32|TestModelStep)\$'"
+		step "test gpu (the others)" "${GPU_CHECK_TEST_S:-60}" bash -c "$gt -test.skip '^(TestBackend|TestBackendTF32|TestBackendBF16|TestModelStep)\$'"
 	fi
 	if [ -x "$cnn" ]; then
 		want device && step "cnnctl device" 30 "$cnn" device --kernels
@@ -278,10 +285,12 @@ run() {
 					--precision fp32 --json -o "$logdir/bench-$m.json"
 				[ -s "$logdir/bench-$m.json" ] && "$cnn" bench show "$logdir/bench-$m.json" >>"$LOG" 2>&1
 			done
-			# The TF32 convolutions, per layer: TFLOP/s against the TF32 peak.
-			step "cnnctl bench vgg16-bn tf32" "${GPU_CHECK_BENCH_S:-60}" "$cnn" bench --model vgg16-bn --batch-size 128 --device cuda \
-				--precision tf32 --json -o "$logdir/bench-vgg16-bn-tf32.json"
-			[ -s "$logdir/bench-vgg16-bn-tf32.json" ] && "$cnn" bench show "$logdir/bench-vgg16-bn-tf32.json" >>"$LOG" 2>&1
+			# The TF32 and bf16 convolutions, per layer: TFLOP/s against that math's peak.
+			for p in tf32 bf16; do
+				step "cnnctl bench vgg16-bn $p" "${GPU_CHECK_BENCH_S:-60}" "$cnn" bench --model vgg16-bn --batch-size 128 --device cuda \
+					--precision "$p" --json -o "$logdir/bench-vgg16-bn-$p.json"
+				[ -s "$logdir/bench-vgg16-bn-$p.json" ] && "$cnn" bench show "$logdir/bench-vgg16-bn-$p.json" >>"$LOG" 2>&1
+			done
 			for m in lenet resnet20; do
 				step "cnnctl bench $m" "${GPU_CHECK_BENCH_S:-40}" "$cnn" bench --model "$m" --batch-size 128 --device cuda --precision fp32
 			done

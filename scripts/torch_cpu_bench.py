@@ -344,6 +344,9 @@ def main():
     ap.add_argument("--amp", choices=("none", "bf16"), default="none",
                     help="bf16: torch.autocast around forward + loss (default none: float32)")
     ap.add_argument("--channels-last", action="store_true", help="model and input in torch.channels_last")
+    ap.add_argument("--keep-going", action="store_true",
+                    help="with --channels-last, leave out (with a message) a model whose forward cannot run in "
+                         "channels_last instead of ending the run; fails only when no model ran")
     ap.add_argument("--tf32", choices=("default", "on", "off"), default="default",
                     help="cuda: cudnn and matmul allow_tf32 (default: leave PyTorch's defaults)")
     ap.add_argument("-o", "--output", help="write JSON here (one model: an object; several: a list)")
@@ -373,9 +376,15 @@ def main():
         except RuntimeError as e:
             if args.channels_last and "view size is not compatible" in str(e):
                 print("torch_cpu_bench.py: %s: --channels-last: its forward flattens with .view() over a "
-                      "spatial size above 1x1, which NHWC strides do not allow (%s)" % (name, e), file=sys.stderr)
+                      "spatial size above 1x1, which NHWC strides do not allow (%s)%s" %
+                      (name, e, "; left out (--keep-going)" if args.keep_going else ""), file=sys.stderr)
+                if args.keep_going:
+                    continue
                 sys.exit(2)
             raise
+    if not reports:
+        print("torch_cpu_bench.py: no model ran", file=sys.stderr)
+        sys.exit(2)
     out = reports[0] if len(reports) == 1 else reports
     text = json.dumps(out, indent=2) + "\n"
     if args.output:

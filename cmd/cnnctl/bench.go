@@ -61,12 +61,13 @@ Rows are sorted by time; the slowest are marked with '*'.
 --peak measures the device's peaks once (a large GEMM through the backend's
 LinearForward and a large copy) and caches them in the user cache directory;
 later runs use them for the percentages. On a GPU of sm_80 or later it also
-measures the TF32 tensor-core peak, on a large 1x1 convolution through the
-TF32 convolution kernel (a GEMM's shape: cnnctl has no TF32 GEMM kernel);
-elsewhere that peak is recorded as unknown, with the reason.
+measures the TF32 and the bf16 tensor-core peaks, each on a large 1x1
+convolution through that math's convolution kernel (a GEMM's shape: cnnctl
+has no tensor-core GEMM kernel); elsewhere they are recorded as unknown,
+with the reason.
 
---precision fp32|tf32 sets the GPU's arithmetic as for train (default fp32
-until the TF32 kernels have passed on a GPU, then tf32; the CPU runs fp32).
+--precision fp32|tf32|bf16 sets the GPU's arithmetic as for train (default
+fp32 until the TF32 kernels have passed on a GPU, then tf32; the CPU runs fp32).
 Each convolution and linear row says the arithmetic it ran in (math), its
 achieved TFLOP/s and the percentage of that arithmetic's peak (%peak).
 
@@ -173,7 +174,8 @@ func runBench(opts *benchOptions) error {
 			if opts.JSON {
 				return printJSON(opts.f, peaks)
 			}
-			fmt.Fprintf(opts.f.Out, "%s: %.1f GFLOP/s, %.1f GB/s\n%s\ntf32: %s\ncached in %s\n", peaks.Device, peaks.GFLOPS, peaks.GBPS, peaks.Method, peaks.TF32Line(), cachePath)
+			fmt.Fprintf(opts.f.Out, "%s: %.1f GFLOP/s, %.1f GB/s\n%s\ntf32: %s\nbf16: %s\ncached in %s\n", peaks.Device, peaks.GFLOPS, peaks.GBPS, peaks.Method,
+				peaks.TF32Line(), peaks.BF16Line(), cachePath)
 			return nil
 		}
 	} else if cacheErr == nil {

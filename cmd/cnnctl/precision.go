@@ -14,7 +14,7 @@ import (
 const (
 	precisionFP32 = "fp32" // float32 on CUDA cores: the engine as it always was
 	precisionTF32 = "tf32" // TF32 tensor-core convolutions, fp32 storage (sm_80+)
-	precisionBF16 = "bf16" // bf16 operands, fp32 accumulation: kernels not built yet
+	precisionBF16 = "bf16" // bf16 tensor-core convolutions: bf16 operands, fp32 accumulation and storage (sm_80+)
 )
 
 // defaultPrecision is --precision's default, for every command, in this one
@@ -28,8 +28,9 @@ const defaultPrecision = precisionTF32
 // precisionUsage is the flag's help line; it states the default and the plan.
 const precisionUsage = "arithmetic of the GPU's convolutions: fp32 (CUDA cores, strict float32), " +
 	"tf32 (TF32 tensor cores, fp32 storage and accumulation; sm_80 and later; PyTorch's default for convolutions) " +
-	"or bf16 (not built yet). tf32 is checked against the CPU reference when the GPU opens, and fp32 runs " +
-	"(with one line saying why) if it fails or the GPU is older than sm_80; the CPU always runs fp32"
+	"or bf16 (bf16 tensor cores: convolution operands rounded to bf16, fp32 accumulation and fp32 storage; sm_80 and later). " +
+	"tf32 and bf16 are checked against the CPU reference when the GPU opens, and fp32 runs " +
+	"(with one line saying why) if that fails or the GPU is older than sm_80; the CPU always runs fp32"
 
 // addPrecisionFlag adds --precision to a command's flags.
 func addPrecisionFlag(fl *pflag.FlagSet, p *string) {
@@ -39,12 +40,10 @@ func addPrecisionFlag(fl *pflag.FlagSet, p *string) {
 // checkPrecision validates --precision once, before any work.
 func checkPrecision(p string) error {
 	switch p {
-	case precisionFP32, precisionTF32:
+	case precisionFP32, precisionTF32, precisionBF16:
 		return nil
-	case precisionBF16:
-		return usagef("--precision bf16: the bf16 kernels are not built yet, and cnnctl will not run fp32 in their place; use --precision fp32 or tf32")
 	}
-	return usagef("unknown --precision %q (want fp32 or tf32; bf16 is not built yet)", p)
+	return usagef("unknown --precision %q (want fp32, tf32 or bf16)", p)
 }
 
 // mathSetter is what a backend with a choice of arithmetic offers
@@ -62,7 +61,7 @@ type precisionNote struct{ said bool }
 // apply sets precision p (checked by checkPrecision) on be and returns the
 // precision that runs: on the CPU always fp32 (said once on log when another
 // was asked for); on a GPU, tf32 through SetMath, or fp32 with one line
-// saying why where the GPU cannot (below sm_80).
+// saying why where the GPU cannot (below sm_80); bf16 likewise.
 func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string {
 	ms, ok := be.(mathSetter)
 	if !ok {
@@ -88,33 +87,44 @@ func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string
 		fmt.Fprintf(log, "precision: %s failed its self-check against the CPU reference, running fp32: %v\n", p, firstLine(err))
 		return precisionFP32
 	}
-	fmt.Fprintf(log, "precision: %s (tensor-core convolutions, fp32 storage and accumulation; self-checked against the CPU reference)\n", p)
+	what := "fp32 storage and accumulation"
+	if p == precisionBF16 {
+		what = "bf16 operands, fp32 accumulation and storage"
+	}
+	fmt.Fprintf(log, "precision: %s (tensor-core convolutions, %s; self-checked against the CPU reference)\n", p, what)
 	return p
 }
 
 // precisionMath is the GPU arithmetic of a checked precision.
 func precisionMath(p string) gpu.Math {
-	if p == precisionTF32 {
+	switch p {
+	case precisionTF32:
 		return gpu.MathTF32
+	case precisionBF16:
+		return gpu.MathBF16
 	}
 	return gpu.MathFP32
 }
 
-// peakConfig is bench --peak's configuration for be: with the TF32 switch
-// where be is a GPU (SetMath refuses it below sm_80, and the peak is then
-// recorded as unknown with that reason).
+// peakConfig is bench --peak's configuration for be: with the TF32 and
+// bf16 switches where be is a GPU (SetMath refuses them below sm_80, and
+// the peaks are then recorded as unknown with that reason).
 func peakConfig(be tensor.Backend) bench.PeakConfig {
 	cfg := bench.DefaultPeakConfig(be.Name())
 	ms, ok := be.(mathSetter)
 	if !ok {
 		cfg.NoTF32 = "the CPU engine has no TF32 arithmetic"
+		cfg.NoBF16 = "the CPU engine has no bf16 arithmetic"
 		return cfg
 	}
-	cfg.SetTF32 = func(on bool) error {
-		if on {
-			return ms.SetMath(gpu.MathTF32)
+	set := func(m gpu.Math) func(on bool) error {
+		return func(on bool) error {
+			if on {
+				return ms.SetMath(m)
+			}
+			return ms.SetMath(gpu.MathFP32)
 		}
-		return ms.SetMath(gpu.MathFP32)
 	}
+	cfg.SetTF32, cfg.SetBF16 = set(gpu.MathTF32), set(gpu.MathBF16)
 	return cfg
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // TestPrecisionFlag: --precision on train, eval, predict and bench: the
-// default is the one named constant, tf32 parses, bf16 and unknown values
+// default is the one named constant, tf32 and bf16 parse, unknown values
 // are usage errors that say why.
 func TestPrecisionFlag(t *testing.T) {
 	if defaultPrecision != precisionTF32 {
@@ -56,12 +56,14 @@ func TestPrecisionFlag(t *testing.T) {
 		if p, err := parse(); err != nil || p != defaultPrecision {
 			t.Errorf("%s: default precision %q, %v; want %q", name, p, err, defaultPrecision)
 		}
-		if p, err := parse("--precision", "tf32"); err != nil || p != "tf32" {
-			t.Errorf("%s --precision tf32: %q, %v", name, p, err)
+		for _, val := range []string{"tf32", "bf16"} {
+			if p, err := parse("--precision", val); err != nil || p != val {
+				t.Errorf("%s --precision %s: %q, %v", name, val, p, err)
+			}
 		}
 		for _, c := range []struct{ val, want string }{
-			{"bf16", "bf16 kernels are not built yet"},
 			{"fp16", `unknown --precision "fp16"`},
+			{"BF16", `unknown --precision "BF16"`},
 			{"TF32", `unknown --precision "TF32"`},
 		} {
 			_, err := parse("--precision", c.val)
@@ -71,13 +73,17 @@ func TestPrecisionFlag(t *testing.T) {
 			}
 		}
 	}
-	// The whole command line: bf16 exits 2 before any work, with the reason.
-	code, _, stderr := runCLI(t, "bench", "--model", "lenet", "--device", "cpu", "--precision", "bf16")
-	if code != exitUsage || !strings.Contains(stderr, "not built yet") {
-		t.Errorf("bench --precision bf16: exit %d, stderr %q; want exit %d and the reason", code, stderr, exitUsage)
+	// The whole command line: an unknown value exits 2 before any work, with the reason.
+	code, _, stderr := runCLI(t, "bench", "--model", "lenet", "--device", "cpu", "--precision", "fp16")
+	if code != exitUsage || !strings.Contains(stderr, "want fp32, tf32 or bf16") {
+		t.Errorf("bench --precision fp16: exit %d, stderr %q; want exit %d and the reason", code, stderr, exitUsage)
 	}
-	if help := helpOf(t, "train"); !strings.Contains(help, "--precision") || !strings.Contains(help, `(default "tf32")`) || !strings.Contains(help, "checked against the CPU reference") {
+	help := helpOf(t, "train")
+	if !strings.Contains(help, "--precision") || !strings.Contains(help, `(default "tf32")`) || !strings.Contains(help, "checked against the CPU reference") {
 		t.Errorf("train --help does not teach --precision and its default:\n%s", help)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(help), " "), "bf16 (bf16 tensor cores: convolution operands rounded to bf16, fp32 accumulation and fp32 storage") {
+		t.Errorf("train --help does not say what bf16 is (bf16 operands, fp32 accumulation and storage):\n%s", help)
 	}
 }
 
@@ -106,16 +112,20 @@ func TestPrecisionRecipe(t *testing.T) {
 		t.Errorf("CNNCTL_PRECISION=tf32: %q, %v", o.Prec, err)
 	}
 	t.Setenv("CNNCTL_PRECISION", "")
-	bad := writeFile(t, "bad.yaml", "precision: bf16\n")
+	bf16 := writeFile(t, "bf16.yaml", "precision: bf16\n")
+	if o, err = parseTrain(t, "--model", "lenet", "--data", "synthetic", "--config", bf16); err != nil || o.Prec != "bf16" {
+		t.Errorf("recipe precision: bf16: %+v, %v", o, err)
+	}
+	bad := writeFile(t, "bad.yaml", "precision: fp16\n")
 	_, err = parseTrain(t, "--model", "lenet", "--data", "synthetic", "--config", bad)
 	var ue usageError
-	if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), "bf16") {
-		t.Errorf("recipe precision: bf16: %v, want a usage error", err)
+	if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), "fp16") {
+		t.Errorf("recipe precision: fp16: %v, want a usage error", err)
 	}
 }
 
-// fakeGPU is a backend with a choice of arithmetic: SetMath(MathTF32)
-// fails with tf32Err (a GPU below sm_80) or succeeds.
+// fakeGPU is a backend with a choice of arithmetic: SetMath(MathTF32) and
+// SetMath(MathBF16) fail with tf32Err (a GPU below sm_80) or succeed.
 type fakeGPU struct {
 	tensor.Backend
 	tf32Err error
@@ -127,7 +137,7 @@ type fakeGPU struct {
 }
 
 func (f *fakeGPU) SetMath(m gpu.Math) error {
-	if m == gpu.MathTF32 && f.tf32Err != nil {
+	if m != gpu.MathFP32 && f.tf32Err != nil {
 		return f.tf32Err
 	}
 	f.set = append(f.set, m)
@@ -182,6 +192,16 @@ func TestPrecisionApply(t *testing.T) {
 	g := &fakeGPU{Backend: be}
 	if got := (&precisionNote{}).apply(g, "tf32", &log); got != "tf32" || len(g.set) != 1 || g.set[0] != gpu.MathTF32 {
 		t.Errorf("GPU, tf32: runs %q, SetMath calls %v", got, g.set)
+	}
+	g = &fakeGPU{Backend: be}
+	log.Reset()
+	if got := (&precisionNote{}).apply(g, "bf16", &log); got != "bf16" || len(g.set) != 1 || g.set[0] != gpu.MathBF16 ||
+		!strings.Contains(log.String(), "bf16 operands, fp32 accumulation and storage") {
+		t.Errorf("GPU, bf16: runs %q, SetMath calls %v, log %q", got, g.set, log.String())
+	}
+	log.Reset()
+	if got := (&precisionNote{}).apply(be, "bf16", &log); got != "fp32" || !strings.Contains(log.String(), "bf16 applies to the GPU only; the CPU engine runs fp32") {
+		t.Errorf("CPU, bf16 asked: runs %q, log %q; want fp32 and the CPU line", got, log.String())
 	}
 	g = &fakeGPU{Backend: be}
 	if got := (&precisionNote{}).apply(g, "fp32", io.Discard); got != "fp32" || len(g.set) != 1 || g.set[0] != gpu.MathFP32 {

@@ -64,7 +64,7 @@ func checkPrecisionKernels(be tensor.Backend, p string) error {
 }
 
 // precisionCheck is the tolerance each non-fp32 precision is checked at.
-var precisionCheck = map[string]tensortest.Precision{precisionTF32: tensortest.TF32}
+var precisionCheck = map[string]tensortest.Precision{precisionTF32: tensortest.TF32, precisionBF16: tensortest.BF16}
 
 // firstLine is err's first line, and how many more it had: a fallback is
 // said in one line.

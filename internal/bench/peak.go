@@ -26,7 +26,11 @@ type PeakConfig struct {
 	// then says why (the peak is recorded as unknown).
 	SetTF32 func(on bool) error
 	NoTF32  string
-	// TF32Conv sizes the TF32 run: a 1x1 convolution of TF32Conv[0] images
+	// SetBF16 and NoBF16 are the same for bf16 tensor cores (bf16
+	// operands, fp32 accumulation).
+	SetBF16 func(on bool) error
+	NoBF16  string
+	// TF32Conv sizes the tensor-core runs (TF32 and bf16): a 1x1 convolution of TF32Conv[0] images
 	// of TF32Conv[1] channels, TF32Conv[2] x TF32Conv[2] pixels, to as many
 	// channels: a GEMM of M = K = channels and N = images x pixels.
 	TF32Conv [3]int
@@ -77,26 +81,38 @@ func MeasurePeaks(be tensor.Backend, cfg PeakConfig) (*Peaks, error) {
 		Method:     fmt.Sprintf("best of repeated %d^3 GEMM (LinearForward) and %d MiB Copy (read + write)", n, cfg.CopyMiB),
 		MeasuredAt: time.Now().UTC().Format(time.RFC3339),
 	}
-	if err := measureTF32(be, cfg, p); err != nil {
-		return nil, fmt.Errorf("measure peaks: TF32: %w", err)
+	for _, tc := range []struct {
+		name   string
+		set    func(bool) error
+		no     string
+		gflops **float64
+		method *string
+	}{
+		{"TF32", cfg.SetTF32, cfg.NoTF32, &p.TF32GFLOPS, &p.TF32Method},
+		{"bf16", cfg.SetBF16, cfg.NoBF16, &p.BF16GFLOPS, &p.BF16Method},
+	} {
+		if err := measureTC(be, cfg, tc.name, tc.set, tc.no, tc.gflops, tc.method); err != nil {
+			return nil, fmt.Errorf("measure peaks: %s: %w", tc.name, err)
+		}
 	}
 	return p, nil
 }
 
-// measureTF32 fills p's TF32 peak: cnnctl has no TF32 GEMM kernel, so it
-// times the TF32 convolution kernel on a 1x1 convolution, which is a GEMM.
-// Without TF32 (cfg.SetTF32 nil, or refused) the peak is unknown and
-// TF32Method says why. The backend is left in fp32.
-func measureTF32(be tensor.Backend, cfg PeakConfig, p *Peaks) error {
-	if cfg.SetTF32 == nil {
-		p.TF32Method = "unknown: " + cmp.Or(cfg.NoTF32, "this backend has no TF32 tensor cores")
+// measureTC fills a tensor-core peak (TF32 or bf16, named name): cnnctl
+// has no tensor-core GEMM kernel, so it times the convolution kernel of
+// that math on a 1x1 convolution, which is a GEMM. Without the math (set
+// nil, and no says why, or set refused) the peak is unknown and *method
+// says why. The backend is left in fp32.
+func measureTC(be tensor.Backend, cfg PeakConfig, name string, set func(on bool) error, no string, gflops **float64, method *string) error {
+	if set == nil {
+		*method = "unknown: " + cmp.Or(no, "this backend has no "+name+" tensor cores")
 		return nil
 	}
-	if err := cfg.SetTF32(true); err != nil {
-		p.TF32Method = "unknown: " + err.Error()
+	if err := set(true); err != nil {
+		*method = "unknown: " + err.Error()
 		return nil
 	}
-	defer cfg.SetTF32(false)
+	defer set(false)
 	n, c, hw := cfg.TF32Conv[0], cfg.TF32Conv[1], cfg.TF32Conv[2]
 	if n < 1 || c < 1 || hw < 1 {
 		return fmt.Errorf("1x1 convolution of %d images, %d channels, %dx%d pixels: want all positive", n, c, hw, hw)
@@ -114,10 +130,10 @@ func measureTF32(be tensor.Backend, cfg PeakConfig, p *Peaks) error {
 		return err
 	}
 	g := 2 * float64(c) * float64(c) * float64(n*hw*hw) / seconds(d) / 1e9
-	p.TF32GFLOPS = &g
-	p.TF32Method = fmt.Sprintf("best of repeated 1x1 convolutions (Conv2DForward, TF32 math) of %d images of %d channels at %dx%d to %d channels: "+
-		"a GEMM of M = K = %d, N = %d; cnnctl has no TF32 GEMM kernel, so this is its TF32 convolution kernel on a GEMM's shape",
-		n, c, hw, hw, c, c, n*hw*hw)
+	*gflops = &g
+	*method = fmt.Sprintf("best of repeated 1x1 convolutions (Conv2DForward, %[1]s math) of %[2]d images of %[3]d channels at %[4]dx%[4]d to %[3]d channels: "+
+		"a GEMM of M = K = %[3]d, N = %[5]d; cnnctl has no %[1]s GEMM kernel, so this is its %[1]s convolution kernel on a GEMM's shape",
+		name, n, c, hw, n*hw*hw)
 	return nil
 }
 

@@ -14,53 +14,56 @@ import (
 	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
-// TestPrecisionRows: under tf32, convolution rows run in tf32 and their
-// percentages are of the TF32 peak; linears stay fp32, of the fp32 peak.
+// TestPrecisionRows: under tf32 (bf16), convolution rows run in tf32
+// (bf16) and their percentages are of that peak; linears stay fp32, of the
+// fp32 peak.
 func TestPrecisionRows(t *testing.T) {
 	spec, err := zoo.Load("lenet")
 	if err != nil {
 		t.Fatal(err)
 	}
 	be := cpu.New()
-	tf32 := 40.0
-	peaks := &Peaks{Device: be.Name(), GFLOPS: 10, GBPS: 20, TF32GFLOPS: &tf32, TF32Method: "test"}
-	r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Warmup: 0, Mode: "train", Seed: 1, Peaks: peaks,
-		Precision: "tf32", TensorCore: []string{"conv2d"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Precision != "tf32" {
-		t.Errorf("report precision %q, want tf32", r.Precision)
-	}
-	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
-	seen := map[string]bool{}
-	for _, l := range r.Layers {
-		want, peak := "fp32", 10.0
-		if l.Type == "conv2d" {
-			want, peak = "tf32", tf32
+	tf32, bf16 := 40.0, 80.0
+	peaks := &Peaks{Device: be.Name(), GFLOPS: 10, GBPS: 20, TF32GFLOPS: &tf32, TF32Method: "test", BF16GFLOPS: &bf16, BF16Method: "test"}
+	for _, prec := range []string{"tf32", "bf16"} {
+		r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Warmup: 0, Mode: "train", Seed: 1, Peaks: peaks,
+			Precision: prec, TensorCore: []string{"conv2d"}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		seen[l.Type] = true
-		if l.Math != want {
-			t.Errorf("%s (%s): math %q, want %q", l.Name, l.Type, l.Math, want)
+		if r.Precision != prec {
+			t.Errorf("report precision %q, want %s", r.Precision, prec)
 		}
-		if l.Forward.FLOPs > 0 && !near(l.Forward.PctPeakFLOPS, 100*l.Forward.GFLOPS/peak) {
-			t.Errorf("%s: pct_peak_flops %g, want 100 x %g / %g", l.Name, l.Forward.PctPeakFLOPS, l.Forward.GFLOPS, peak)
+		near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+		seen := map[string]bool{}
+		for _, l := range r.Layers {
+			want, peak := "fp32", 10.0
+			if l.Type == "conv2d" {
+				want, peak = prec, map[string]float64{"tf32": tf32, "bf16": bf16}[prec]
+			}
+			seen[l.Type] = true
+			if l.Math != want {
+				t.Errorf("%s (%s): math %q, want %q", l.Name, l.Type, l.Math, want)
+			}
+			if l.Forward.FLOPs > 0 && !near(l.Forward.PctPeakFLOPS, 100*l.Forward.GFLOPS/peak) {
+				t.Errorf("%s %s: pct_peak_flops %g, want 100 x %g / %g", prec, l.Name, l.Forward.PctPeakFLOPS, l.Forward.GFLOPS, peak)
+			}
 		}
-	}
-	if !seen["conv2d"] || !seen["linear"] {
-		t.Fatalf("lenet rows lack conv2d or linear: %v", seen)
-	}
-	tbl := validTable(t, r)
-	for _, want := range []string{"TFLOP/s", "%peak", "precision: tf32", "tf32 peak: 40.0 GFLOP/s"} {
-		if !strings.Contains(tbl.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, tbl.String())
+		if !seen["conv2d"] || !seen["linear"] {
+			t.Fatalf("lenet rows lack conv2d or linear: %v", seen)
+		}
+		tbl := validTable(t, r)
+		for _, want := range []string{"TFLOP/s", "%peak", "precision: " + prec, "tf32 peak: 40.0 GFLOP/s", "bf16 peak: 80.0 GFLOP/s"} {
+			if !strings.Contains(tbl.String(), want) {
+				t.Errorf("table lacks %q:\n%s", want, tbl.String())
+			}
 		}
 	}
 
 	// Without a TF32 peak the tf32 rows have no FLOP percentage (0), not
 	// one of the fp32 peak.
 	peaks.TF32GFLOPS = nil
-	r, err = Run(spec, be, Config{Batch: 2, Iters: 1, Mode: "train", Seed: 1, Peaks: peaks, Precision: "tf32", TensorCore: []string{"conv2d"}})
+	r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Mode: "train", Seed: 1, Peaks: peaks, Precision: "tf32", TensorCore: []string{"conv2d"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +114,26 @@ func TestPeaksTF32(t *testing.T) {
 	if p.TF32GFLOPS != nil || p.TF32Method != "unknown: compute capability 7.0" {
 		t.Errorf("refused switch: tf32 %v, %q", p.TF32GFLOPS, p.TF32Method)
 	}
+	// The bf16 peak: its own switch, the bf16 kernel named, unknown without.
+	calls = nil
+	cfg.SetTF32, cfg.NoBF16 = nil, "no bf16 here"
+	cfg.SetBF16 = func(on bool) error { calls = append(calls, on); return nil }
+	if p, err = MeasurePeaks(be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p.BF16GFLOPS == nil || !(*p.BF16GFLOPS > 0) || !strings.Contains(p.BF16Method, "bf16 math") || p.TF32GFLOPS != nil {
+		t.Errorf("bf16 switch: bf16 %v, %q; tf32 %v", p.BF16GFLOPS, p.BF16Method, p.TF32GFLOPS)
+	}
+	if len(calls) != 2 || !calls[0] || calls[1] {
+		t.Errorf("SetBF16 calls %v, want [true false]", calls)
+	}
+	if p.FLOPSFor("bf16") != *p.BF16GFLOPS || p.FLOPSFor("tf32") != 0 {
+		t.Errorf("FLOPSFor: bf16 %g, tf32 %g", p.FLOPSFor("bf16"), p.FLOPSFor("tf32"))
+	}
+	cfg.SetBF16 = nil
+	if p, err = MeasurePeaks(be, cfg); err != nil || p.BF16GFLOPS != nil || !strings.Contains(p.BF16Line(), "unknown (no bf16 here)") {
+		t.Errorf("no bf16 switch: %v, %q", err, p.BF16Line())
+	}
 	// The peaks cache keeps the TF32 peak.
 	g := 123.5
 	path := filepath.Join(t.TempDir(), "peaks.json")
@@ -148,7 +171,7 @@ func TestSchemaOldAndNew(t *testing.T) {
 		edit func(m map[string]any)
 		want string
 	}{
-		{"precision", func(m map[string]any) { m["precision"] = "bf16" }, `precision is "bf16"`},
+		{"precision", func(m map[string]any) { m["precision"] = "fp16" }, `precision is "fp16"`},
 		{"precision type", func(m map[string]any) { m["precision"] = 32 }, "precision: float64, want string"},
 		{"math type", func(m map[string]any) { m["layers"].([]any)[0].(map[string]any)["math"] = 1 }, "layers[0].math: float64, want string"},
 	} {

@@ -121,21 +121,30 @@ type Peaks struct {
 	// TF32Method then says why.
 	TF32GFLOPS *float64 `json:"tf32_gflops,omitempty"`
 	TF32Method string   `json:"tf32_method,omitempty"`
+	// BF16GFLOPS and BF16Method are the same for bf16 tensor cores (bf16
+	// operands, fp32 accumulation).
+	BF16GFLOPS *float64 `json:"bf16_gflops,omitempty"`
+	BF16Method string   `json:"bf16_method,omitempty"`
 }
 
 // TF32Line says the TF32 peak in words: the number and how, or unknown and why.
-func (pk *Peaks) TF32Line() string {
-	if pk.TF32GFLOPS == nil {
-		if pk.TF32Method == "" {
+func (pk *Peaks) TF32Line() string { return peakLine(pk.TF32GFLOPS, pk.TF32Method) }
+
+// BF16Line says the bf16 peak in words, as TF32Line.
+func (pk *Peaks) BF16Line() string { return peakLine(pk.BF16GFLOPS, pk.BF16Method) }
+
+func peakLine(gflops *float64, method string) string {
+	if gflops == nil {
+		if method == "" {
 			return "unknown (not measured: peaks cached before cnnctl measured it; run 'cnnctl bench --peak' again)"
 		}
-		return "unknown (" + strings.TrimPrefix(pk.TF32Method, "unknown: ") + ")"
+		return "unknown (" + strings.TrimPrefix(method, "unknown: ") + ")"
 	}
-	return fmt.Sprintf("%.1f GFLOP/s (%s)", *pk.TF32GFLOPS, pk.TF32Method)
+	return fmt.Sprintf("%.1f GFLOP/s (%s)", *gflops, method)
 }
 
-// FLOPSFor is the peak GFLOP/s of an arithmetic ("fp32" or "", "tf32"), 0
-// where unknown.
+// FLOPSFor is the peak GFLOP/s of an arithmetic ("fp32" or "", "tf32",
+// "bf16"), 0 where unknown.
 func (pk *Peaks) FLOPSFor(math string) float64 {
 	switch math {
 	case "", "fp32":
@@ -143,6 +152,10 @@ func (pk *Peaks) FLOPSFor(math string) float64 {
 	case "tf32":
 		if pk.TF32GFLOPS != nil {
 			return *pk.TF32GFLOPS
+		}
+	case "bf16":
+		if pk.BF16GFLOPS != nil {
+			return *pk.BF16GFLOPS
 		}
 	}
 	return 0
@@ -204,6 +217,7 @@ var reportSchema = map[string]field{
 		"device": {kind: kString}, "gflops": {kind: kNumber}, "gbps": {kind: kNumber},
 		"method": {kind: kString}, "measured_at": {kind: kString},
 		"tf32_gflops": {kind: kNumber, optional: true}, "tf32_method": {kind: kString, optional: true},
+		"bf16_gflops": {kind: kNumber, optional: true}, "bf16_method": {kind: kString, optional: true},
 	}},
 }
 
@@ -250,8 +264,8 @@ func Validate(data []byte) error {
 		if m, _ := obj["mode"].(string); m != "train" && m != "infer" {
 			probs = append(probs, fmt.Sprintf("mode is %q, want train or infer", obj["mode"]))
 		}
-		if p, ok := obj["precision"].(string); ok && p != "fp32" && p != "tf32" {
-			probs = append(probs, fmt.Sprintf("precision is %q, want fp32 or tf32", p))
+		if p, ok := obj["precision"].(string); ok && p != "fp32" && p != "tf32" && p != "bf16" {
+			probs = append(probs, fmt.Sprintf("precision is %q, want fp32, tf32 or bf16", p))
 		}
 	}
 	if len(probs) > 0 {

@@ -105,6 +105,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Peaks != nil {
 		fmt.Fprintf(&b, "peaks: %.1f GFLOP/s, %.1f GB/s (%s, %s)\n", r.Peaks.GFLOPS, r.Peaks.GBPS, r.Peaks.Method, r.Peaks.MeasuredAt)
 		fmt.Fprintf(&b, "tf32 peak: %s\n", r.Peaks.TF32Line())
+		fmt.Fprintf(&b, "bf16 peak: %s\n", r.Peaks.BF16Line())
 	} else {
 		b.WriteString("peaks: not measured on this device; run 'cnnctl bench --peak' once for %peak and %roof\n")
 	}

@@ -309,8 +309,11 @@ func TestBackendVariants(t *testing.T) {
 					}
 				}
 				p := tensortest.FP32
-				if k.Math == MathTF32 {
+				switch k.Math {
+				case MathTF32:
 					p = tensortest.TF32
+				case MathBF16:
+					p = tensortest.BF16
 				}
 				tensortest.CheckCasesPrecision(t, be, cases, p)
 			})

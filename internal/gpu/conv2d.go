@@ -39,8 +39,9 @@ func (g conv2D) args() []any {
 	return []any{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW}
 }
 
-// The TF32 kernels' block tile and size (TC_BM, TC_BN, TC_THREADS in
-// kernels/conv2d_tc.cuh; TestTF32Tiling holds them equal).
+// The TF32 and bf16 kernels' block tile and size (TC_BM, TC_BN, TC_THREADS
+// in kernels/conv2d_tc.cuh, which conv2d_bf16.cuh's BF_BM, BF_BN and
+// BF_THREADS are; TestTF32Tiling holds them equal).
 const (
 	tcTileM   = 128
 	tcTileN   = 64
@@ -49,7 +50,7 @@ const (
 
 // Conv2DForward: x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW), as
 // an implicit GEMM Y (K, N*OH*OW) = W (K, C*R*S) · im2col(X), on CUDA cores
-// or, with MathTF32, on tensor cores (Select chose, registry.go).
+// or, with MathTF32 or MathBF16, on tensor cores (Select chose, registry.go).
 func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d forward")
 	xp, wp, yp := c.ptr("x", x, 4), c.ptr("w", w, 4), c.ptr("y", y, 4)
@@ -58,7 +59,7 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 	c.shape("b", bias, g.K)
 	k := b.kernel("conv2d_forward")
 	d := dims{gx: ceilDiv(g.N*g.OH*g.OW, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: 1, block: 256}
-	if k.Math == MathTF32 {
+	if k.Math.TensorCore() {
 		d = dims{gx: ceilDiv(g.N*g.OH*g.OW, tcTileM), gy: ceilDiv(g.K, tcTileN), gz: 1, block: tcThreads}
 	}
 	c.launch(k.Name, d, append([]any{xp, wp, bp, yp}, g.args()...)...)
@@ -66,14 +67,15 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 
 // Conv2DBackwardData: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W), as the
 // gather GEMM DX (C, N*H*W) = Wᵀ (C, K*R*S) · D̂Y (K*R*S, N*H*W), on CUDA
-// cores or, with MathTF32, on tensor cores (Select chose, registry.go).
+// cores or, with MathTF32 or MathBF16, on tensor cores (Select chose,
+// registry.go).
 func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward data")
 	dyp, wp, dxp := c.ptr("dy", dy, 4), c.ptr("w", w, 4), c.ptr("dx", dx, 4)
 	g := c.conv(dx, w, dy, p)
 	k := b.kernel("conv2d_backward_data")
 	d := dims{gx: ceilDiv(g.N*g.H*g.W, gemmTile), gy: ceilDiv(g.C, gemmTile), gz: 1, block: 256}
-	if k.Math == MathTF32 {
+	if k.Math.TensorCore() {
 		d = dims{gx: ceilDiv(g.N*g.H*g.W, tcTileM), gy: ceilDiv(g.C, tcTileN), gz: 1, block: tcThreads}
 	}
 	c.launch(k.Name, d, append([]any{dyp, wp, dxp}, g.args()...)...)
@@ -82,8 +84,8 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvPara
 // Conv2DBackwardFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C,R,S), db (K)
 // or nil. DW (K, C*R*S) = DY (K, N*OH*OW) · im2col(X)ᵀ with the long
 // reduction split over blocks into a scratch slab per split, then summed in
-// a fixed order (deterministic); on CUDA cores or, with MathTF32, on tensor
-// cores (Select chose, registry.go).
+// a fixed order (deterministic); on CUDA cores or, with MathTF32 or
+// MathBF16, on tensor cores (Select chose, registry.go).
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward filter")
 	xp, dyp, dwp := c.ptr("x", x, 4), c.ptr("dy", dy, 4), c.ptr("dw", dw, 4)
@@ -95,7 +97,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	tiles := ceilDiv(crs, gemmTile) * ceilDiv(g.K, gemmTile)
 	splits := splitK(tiles, kd, b.info.SMs)
 	d := dims{gx: ceilDiv(crs, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: splits, block: 256}
-	if k.Math == MathTF32 {
+	if k.Math.TensorCore() {
 		splits = splitK(ceilDiv(g.K, tcTileM)*ceilDiv(crs, tcTileN), kd, b.info.SMs)
 		d = dims{gx: ceilDiv(g.K, tcTileM), gy: ceilDiv(crs, tcTileN), gz: splits, block: tcThreads}
 	}

@@ -24,26 +24,7 @@ func TestTF32Tiling(t *testing.T) {
 
 // newTF32Backend opens GPU 0 with MathTF32, or skips where there is no GPU
 // or it has no TF32 tensor cores.
-func newTF32Backend(t testing.TB) *Backend {
-	t.Helper()
-	be := newBackend(t)
-	if in := be.Info(); in.Major < 8 {
-		if err := be.SetMath(MathTF32); err == nil {
-			t.Fatalf("SetMath(tf32) accepted %s", in)
-		}
-		t.Skipf("%s has no TF32 tensor cores (sm_%d%d)", in, in.Major, in.Minor)
-	}
-	if err := be.SetMath(MathTF32); err != nil {
-		t.Fatal(err)
-	}
-	for op, want := range map[string]string{"conv2d_forward": "conv2d_forward_tf32",
-		"conv2d_backward_data": "conv2d_backward_data_tf32", "conv2d_backward_filter": "conv2d_backward_filter_tf32"} {
-		if got := be.kernel(op).Name; got != want {
-			t.Fatalf("with tf32 %s runs %s, want %s", op, got, want)
-		}
-	}
-	return be
-}
+func newTF32Backend(t testing.TB) *Backend { return newTensorCoreBackend(t, MathTF32) }
 
 // tf32Cases are the convolution cases the TF32 kernels run (forward, data
 // and filter gradients): the shared ones plus layers that span several
@@ -116,7 +97,8 @@ func TestTF32RunsTensorCores(t *testing.T) {
 }
 
 // BenchmarkConv2DForwardTF32 times the forward convolution of a VGG layer
-// (128x256x16x16, 3x3, 256 filters) in both maths and reports TFLOP/s.
+// (128x256x16x16, 3x3, 256 filters) in fp32, TF32 and bf16, side by side,
+// and reports TFLOP/s.
 func BenchmarkConv2DForwardTF32(b *testing.B) {
 	be := newTF32Backend(b)
 	x, w, y := be.New(tensor.Shape{128, 256, 16, 16}), be.New(tensor.Shape{256, 256, 3, 3}), be.New(tensor.Shape{128, 256, 16, 16})
@@ -124,7 +106,7 @@ func BenchmarkConv2DForwardTF32(b *testing.B) {
 	be.Upload(w, random(w.Numel(), 2))
 	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	flops := 2.0 * 128 * 256 * 16 * 16 * 256 * 9
-	for _, m := range []Math{MathFP32, MathTF32} {
+	for _, m := range []Math{MathFP32, MathTF32, MathBF16} {
 		b.Run(m.String(), func(b *testing.B) {
 			if err := be.SetMath(m); err != nil {
 				b.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 // SetMath chooses the convolutions' arithmetic for the ops queued from now
 // on: Select runs again with the backend's options and math m. MathTF32
-// needs a GPU of compute capability 8.0 or later.
+// and MathBF16 need a GPU of compute capability 8.0 or later.
 //
 // The default stays MathFP32 until a GPU run has verified the TF32 kernels
 // (TestBackendTF32 in docs/gpu-results.md); then it is to become TF32, as

@@ -3,6 +3,7 @@ package gpu
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
@@ -46,15 +47,21 @@ func Kernels() []Kernel {
 	tf32 := func(op, slot string) {
 		ks = append(ks, Kernel{Op: op, Slot: slot, Variant: "tf32", DType: tensor.F32, Math: MathTF32, MinSM: 80, Name: slot + "_tf32"})
 	}
+	bf16mma := func(op, slot string) {
+		ks = append(ks, Kernel{Op: op, Slot: slot, Variant: "bf16", DType: tensor.F32, Math: MathBF16, MinSM: 80, Name: slot + "_bf16"})
+	}
 	bf16 := func(op, slot string) {
 		ks = append(ks, Kernel{Op: op, Slot: slot, Variant: "bf16", DType: tensor.BF16, Math: MathFP32, MinSM: 70, Name: slot})
 	}
 	fp32("Conv2DForward", "conv2d_forward")
 	tf32("Conv2DForward", "conv2d_forward")
+	bf16mma("Conv2DForward", "conv2d_forward")
 	fp32("Conv2DBackwardData", "conv2d_backward_data")
 	tf32("Conv2DBackwardData", "conv2d_backward_data")
+	bf16mma("Conv2DBackwardData", "conv2d_backward_data")
 	fp32("Conv2DBackwardFilter", "conv2d_backward_filter", "conv2d_backward_bias", "sum_splits")
 	tf32("Conv2DBackwardFilter", "conv2d_backward_filter")
+	bf16mma("Conv2DBackwardFilter", "conv2d_backward_filter")
 	fp32("LinearForward", "linear_forward")
 	fp32("LinearBackward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias")
 	fp32("MaxPool2DForward", "maxpool2d_forward")
@@ -102,8 +109,8 @@ func Kernels() []Kernel {
 
 // Options configure a backend when it starts (NewWith).
 type Options struct {
-	// Math is the convolutions' arithmetic: MathFP32 (the default) or
-	// MathTF32 (sm_80 and later).
+	// Math is the convolutions' arithmetic: MathFP32 (the default),
+	// MathTF32 or MathBF16 (sm_80 and later).
 	Math Math
 	// Variants pins slots to a variant by name ("conv2d_forward": "tf32"),
 	// whatever Math says; the tests run every registered variant this way.
@@ -114,14 +121,15 @@ type Options struct {
 // the variant o.Variants pins; else the one whose math is o.Math, if the
 // GPU (compute capability sm, times ten) runs it; else the slot's first
 // variant the GPU runs that computes in fp32. It fails for an unknown
-// math, TF32 asked for below sm_80, a pinned slot or variant that does not
+// math, TF32 or BF16 asked for below sm_80, a pinned slot or variant that does not
 // exist or that the GPU cannot run.
 func Select(ks []Kernel, sm int, o Options) (map[string]Kernel, error) {
 	switch {
-	case o.Math != MathFP32 && o.Math != MathTF32:
-		return nil, fmt.Errorf("unknown %v (want fp32 or tf32)", o.Math)
-	case o.Math == MathTF32 && sm < 80:
-		return nil, fmt.Errorf("math tf32: compute capability %d.%d; TF32 tensor cores need 8.0 or later (use fp32)", sm/10, sm%10)
+	case o.Math != MathFP32 && o.Math != MathTF32 && o.Math != MathBF16:
+		return nil, fmt.Errorf("unknown %v (want fp32, tf32 or bf16)", o.Math)
+	case o.Math.TensorCore() && sm < 80:
+		return nil, fmt.Errorf("math %v: compute capability %d.%d; %s tensor cores need 8.0 or later (use fp32)",
+			o.Math, sm/10, sm%10, strings.ToUpper(o.Math.String()))
 	}
 	bySlot := map[string][]Kernel{}
 	for _, k := range ks {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/tensor/tensortest"
 )
 
@@ -69,8 +70,8 @@ func TestRegistrySources(t *testing.T) {
 	}
 }
 
-// TestSelect: the default is fp32 everywhere; tf32 takes the tensor-core
-// convolutions from sm_80; a pin wins over the math; bad requests fail
+// TestSelect: the default is fp32 everywhere; tf32 and bf16 take their
+// tensor-core convolutions from sm_80; a pin wins over the math; bad requests fail
 // with words that say why.
 func TestSelect(t *testing.T) {
 	ks := Kernels()
@@ -107,6 +108,13 @@ func TestSelect(t *testing.T) {
 		if sel["linear_forward"].Name != "linear_forward" || sel["sum_splits"].Math != MathFP32 {
 			t.Errorf("sm_%d tf32: slots without a tf32 variant left fp32: %+v %+v", sm, sel["linear_forward"], sel["sum_splits"])
 		}
+		bf := pick(sm, Options{Math: MathBF16})
+		for slot, k := range bf {
+			conv := slot == "conv2d_forward" || slot == "conv2d_backward_data" || slot == "conv2d_backward_filter"
+			if conv && (k.Name != slot+"_bf16" || k.Math != MathBF16 || k.DType != tensor.F32) || !conv && k.Math != MathFP32 {
+				t.Errorf("sm_%d bf16: %s runs %+v", sm, slot, k)
+			}
+		}
 		pinned := pick(sm, Options{Math: MathTF32, Variants: map[string]string{"conv2d_forward": "fp32"}})
 		if pinned["conv2d_forward"].Name != "conv2d_forward" || pinned["conv2d_backward_data"].Name != "conv2d_backward_data_tf32" {
 			t.Errorf("sm_%d: the pin did not win over the math only on its slot", sm)
@@ -118,6 +126,8 @@ func TestSelect(t *testing.T) {
 		want string
 	}{
 		{70, Options{Math: MathTF32}, "8.0 or later"},
+		{75, Options{Math: MathBF16}, "BF16 tensor cores need 8.0 or later"},
+		{70, Options{Variants: map[string]string{"conv2d_backward_data": "bf16"}}, "needs sm_80"},
 		{90, Options{Math: Math(5)}, "unknown"},
 		{70, Options{Variants: map[string]string{"conv2d_forward": "tf32"}}, "needs sm_80"},
 		{90, Options{Variants: map[string]string{"conv2d_forward": "fp16"}}, `no variant "fp16"`},

@@ -87,18 +87,25 @@ func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutatio
 // (K,C,R,S). It fails when an element of a slab is stored other than
 // exactly once.
 func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	return filterWith(g, "conv2d backward filter tf32", x, dy, dw, splits, func(ws []float32, want []int) error {
+		return run(g, C.EMU_FILTER, splits, "conv2d backward filter tf32", x, dy, nil, ws, want, p, mut)
+	})
+}
+
+// filterWith runs a filter gradient's emulation emu, which fills ws
+// (splits, K, C*R*S) whose operands have the lengths want, then adds the
+// slabs as sum_splits does (float32, in order of z) into dw (K,C,R,S).
+func filterWith(g Conv, op string, x, dy, dw []float32, splits int, emu func(ws []float32, want []int) error) error {
 	if splits < 1 {
-		return fmt.Errorf("kernelhost: conv2d backward filter tf32: %d splits", splits)
+		return fmt.Errorf("kernelhost: %s: %d splits", op, splits)
 	}
 	n := g.K * g.C * g.R * g.S
 	ws := make([]float32, splits*n)
-	err := run(g, C.EMU_FILTER, splits, "conv2d backward filter tf32", x, dy, nil, ws,
-		[]int{g.N * g.C * g.H * g.W, g.N * g.K * g.OH() * g.OW(), 0, splits * n}, p, mut)
-	if err != nil {
+	if err := emu(ws, []int{g.N * g.C * g.H * g.W, g.N * g.K * g.OH() * g.OW(), 0, splits * n}); err != nil {
 		return err
 	}
 	if len(dw) != n {
-		return fmt.Errorf("kernelhost: conv2d backward filter tf32 %v: dw has %d values, want %d", g, len(dw), n)
+		return fmt.Errorf("kernelhost: %s %v: dw has %d values, want %d", op, g, len(dw), n)
 	}
 	for i := range dw {
 		var acc float32
@@ -113,6 +120,19 @@ func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipelin
 // run checks the geometry and the lengths of a, b, bias (when not nil) and
 // out against want, then runs kernel kind on the host emulator.
 func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, want []int, p Pipeline, mut Mutation) error {
+	return runWith(g, op, a, b, bias, out, want, func(cg *C.TcConv, a, b, bias, out *C.float, written *C.int32_t) C.int {
+		return C.tc_emu_run(cg, kind, a, b, bias, out, written, C.int(splits), C.int(p), C.int(mut))
+	})
+}
+
+// emulator runs one kernel's grid on the host (tc_emu_run, bf_emu_run):
+// 0, or a negative code (see tc_emu.h).
+type emulator func(g *C.TcConv, a, b, bias, out *C.float, written *C.int32_t) C.int
+
+// runWith checks the geometry and the lengths of a, b, bias (when not nil)
+// and out against want, runs emu, and checks that it stored every element
+// of out exactly once.
+func runWith(g Conv, op string, a, b, bias, out []float32, want []int, emu emulator) error {
 	if g.N < 1 || g.C < 1 || g.H < 1 || g.W < 1 || g.K < 1 || g.R < 1 || g.S < 1 || g.P.StrideH < 1 ||
 		g.P.StrideW < 1 || g.P.PadH < 0 || g.P.PadW < 0 || g.OH() < 1 || g.OW() < 1 {
 		return fmt.Errorf("kernelhost: %s: invalid convolution %v", op, g)
@@ -128,8 +148,8 @@ func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, w
 		bp = (*C.float)(unsafe.Pointer(&bias[0]))
 	}
 	cg := g.c()
-	rc := C.tc_emu_run(&cg, kind, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
-		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(splits), C.int(p), C.int(mut))
+	rc := emu(&cg, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
+		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])))
 	switch rc {
 	case 0:
 	case -2:

@@ -62,12 +62,12 @@ func nans(n int) []float32 {
 	return v
 }
 
-// exactOnTF32 is the op of c in float64 on its inputs rounded to TF32,
-// with Σ|a||b| per output, from the convolution's defining relation
+// exactOn is the op of c in float64 on its inputs rounded by round (to
+// TF32 or bf16, as the kernel does), with Σ|a||b| per output, from the convolution's defining relation
 // y[n][k][oh][ow] ~ x[n][c][oh*sh-ph+r][ow*sw-pw+s] · w[k][c][r][s]:
 // the forward sums x·w into y, the data gradient dy·w into x's place, the
 // filter gradient x·dy into w's place.
-func exactOnTF32(g tensortest.Conv, op string, in map[string][]float32) (want, mag []float64) {
+func exactOn(g tensortest.Conv, op string, in map[string][]float32, round func(float32) float32) (want, mag []float64) {
 	oh, ow := g.OH(), g.OW()
 	switch op {
 	case "Conv2DForward":
@@ -78,7 +78,7 @@ func exactOnTF32(g tensortest.Conv, op string, in map[string][]float32) (want, m
 		want = make([]float64, g.K*g.C*g.R*g.S)
 	}
 	mag = make([]float64, len(want))
-	tf := func(name string, i int) float64 { return float64(RoundTF32(in[name][i])) }
+	tf := func(name string, i int) float64 { return float64(round(in[name][i])) }
 	for n := range g.N {
 		for k := range g.K {
 			for i := range oh {
@@ -119,13 +119,13 @@ func exactOnTF32(g tensortest.Conv, op string, in map[string][]float32) (want, m
 }
 
 // checkExact holds an emulated kernel to the float64 result on the same
-// TF32 operands: only float32 summation separates them, at most
+// operands, rounded by round (TF32 or bf16): only float32 summation separates them, at most
 // (n+1)·2^-24·Σ|a||b| (bias included) for the sequential sums the emulator
 // models, n the reduction's length (padded to whole steps with zeros,
 // which add nothing; for the filter gradient plus the sum of the splits).
 // Any wrong index moves a result by a whole product.
-func checkExact(g tensortest.Conv, op string, in map[string][]float32, got []float32) error {
-	want, mag := exactOnTF32(g, op, in)
+func checkExact(g tensortest.Conv, op string, in map[string][]float32, got []float32, round func(float32) float32) error {
+	want, mag := exactOn(g, op, in, round)
 	n := float64(g.C*g.R*g.S + 1)
 	switch op {
 	case "Conv2DBackwardData":
@@ -136,7 +136,7 @@ func checkExact(g tensortest.Conv, op string, in map[string][]float32, got []flo
 	for i := range want {
 		tol := n * math.Ldexp(mag[i], -24)
 		if d := math.Abs(float64(got[i]) - want[i]); !(d <= tol) {
-			return fmt.Errorf("%s: element %d = %g, want %g on the TF32 operands (|Δ| %.3g > %.3g)", op, i, got[i], want[i], d, tol)
+			return fmt.Errorf("%s: element %d = %g, want %g on the rounded operands (|Δ| %.3g > %.3g)", op, i, got[i], want[i], d, tol)
 		}
 	}
 	return nil
@@ -180,7 +180,7 @@ func TestConv2DTF32(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := checkExact(g, c.Op, in, got); err != nil {
+					if err := checkExact(g, c.Op, in, got, RoundTF32); err != nil {
 						t.Error(err)
 					}
 					if err := c.Check(outputs(name, got, want), want, tensortest.TF32); err != nil {
@@ -224,7 +224,7 @@ func TestConv2DTF32Mutations(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if checkExact(g, c.Op, in, got) == nil {
+				if checkExact(g, c.Op, in, got, RoundTF32) == nil {
 					t.Error("the float64 check passed a broken kernel")
 				}
 				if err := c.Check(outputs(name, got, want), want, tensortest.TF32); err == nil {

@@ -19,15 +19,35 @@ const (
 	// FP32: float32 throughout; |got - ref| <= Tol * max(1, |ref|).
 	FP32 Precision = iota
 	// TF32: convolution operands rounded to TF32 (10 mantissa bits, round
-	// to nearest), products summed in float32; see tf32Tolerance.
+	// to nearest), products summed in float32; see Tolerances.
 	TF32
+	// BF16: convolution operands rounded to bfloat16 (8 significant bits,
+	// round to nearest even), products summed in float32; see Tolerances.
+	BF16
 )
 
 func (p Precision) String() string {
-	if p == TF32 {
+	switch p {
+	case TF32:
 		return "tf32"
+	case BF16:
+		return "bf16"
 	}
 	return "fp32"
+}
+
+// unitRoundoff is the operands' unit roundoff u at precision p: 2^-11 for
+// TF32 (10 stored mantissa bits + the implicit one, rounded to nearest:
+// half an ulp of 2^-10), 2^-8 for bf16 (7 stored + 1: half of 2^-7); 0 for
+// FP32, whose kernels keep the engine's tolerance.
+func (p Precision) unitRoundoff() float64 {
+	switch p {
+	case TF32:
+		return tf32U
+	case BF16:
+		return BF16U
+	}
+	return 0
 }
 
 // TF32 rounding: u is the unit roundoff of a 10-bit mantissa rounded to
@@ -37,16 +57,17 @@ const (
 	eps32 = 1.0 / (1 << 24)
 )
 
-// tf32Outputs names, per op, the outputs that TF32 kernels compute (a
-// convolution's bias gradient is a plain float32 sum).
+// tf32Outputs names, per op, the outputs that TF32 and bf16 kernels
+// compute (a convolution's bias gradient is a plain float32 sum).
 var tf32Outputs = map[string]string{"Conv2DForward": "y", "Conv2DBackwardData": "dx", "Conv2DBackwardFilter": "dw"}
 
 // Tolerances returns, for each output of c, the largest |got - want| each
 // element may show at precision p; want is the reference's outputs.
 //
-// At TF32 an output y = Σ_j a_j b_j (n terms) of a convolution is computed
-// from ã = a(1+δa), b̃ = b(1+δb), |δ| <= u = 2^-11 (cvt.rna), so the
-// operands' rounding moves it by at most (2u + u²)·S, S = Σ_j |a_j||b_j|.
+// At TF32 or BF16 an output y = Σ_j a_j b_j (n terms) of a convolution is
+// computed from ã = a(1+δa), b̃ = b(1+δb), |δ| <= u (u = 2^-11 for TF32's
+// cvt.rna, 2^-8 for bf16's cvt.rn: unitRoundoff), so the operands'
+// rounding moves it by at most (2u + u²)·S, S = Σ_j |a_j||b_j|.
 // Both engines then add the products in float32: the reference rounds to
 // nearest (error <= n·2^-24·S), a tensor core may truncate (<= n·2^-23·S̃,
 // S̃ <= (1+u)²·S), together <= 3n·2^-24·(1+u)²·S. Adding the bias rounds
@@ -55,8 +76,8 @@ var tf32Outputs = map[string]string{"Conv2DForward": "y", "Conv2DBackwardData": 
 //	tol = (2u + u²)·S + 3n·2^-24·(1+u)²·S + 2^-23·|want|,
 //
 // with S computed by the reference itself on |inputs| (bias left out) and
-// n the length of the reduction. Ops and outputs TF32 kernels do not
-// compute keep the FP32 tolerance.
+// n the length of the reduction. Ops and outputs the tensor-core kernels
+// do not compute keep the FP32 tolerance.
 func (c Case) Tolerances(p Precision, want map[string][]float32) (map[string][]float64, error) {
 	tol := make(map[string][]float64)
 	for _, a := range c.Args {
@@ -65,18 +86,19 @@ func (c Case) Tolerances(p Precision, want map[string][]float32) (map[string][]f
 		}
 	}
 	name, ok := tf32Outputs[c.Op]
-	if p != TF32 || !ok {
+	u := p.unitRoundoff()
+	if u == 0 || !ok {
 		return tol, nil
 	}
 	abs, err := Outputs(cpu.NewReference(), c.magnitudes())
 	if err != nil {
-		return nil, fmt.Errorf("tf32 tolerance of %v: %w", c, err)
+		return nil, fmt.Errorf("%v tolerance of %v: %w", p, c, err)
 	}
 	n, err := c.reduction()
 	if err != nil {
 		return nil, err
 	}
-	per := 2*tf32U + tf32U*tf32U + 3*float64(n)*eps32*(1+tf32U)*(1+tf32U)
+	per := 2*u + u*u + 3*float64(n)*eps32*(1+u)*(1+u)
 	s, w := abs[name], want[name]
 	t := make([]float64, len(s))
 	for i := range s {

@@ -1,0 +1,1 @@
+../../kernels/conv2d_bf16.cuh
