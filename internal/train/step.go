@@ -32,8 +32,10 @@ type Step struct {
 	yv   *tensor.Tensor
 	lrs  *tensor.Tensor // (batches) this epoch's learning rates
 
-	state               *tensor.Tensor // at, slot, adam step, flag
-	at, slot, adam, bad *tensor.Tensor // views of state
+	state                      *tensor.Tensor // at, slot, count, adam step, flag
+	at, slot, count, adam, bad *tensor.Tensor // views of state; count is Steps (the dropout counter)
+	counters                   *tensor.Tensor // at, slot and count: state[0:3], +1 per step
+	graphs                     *graphs        // captured steps (graph.go); nil: none
 	acc                 *tensor.Tensor // (2*window): loss, correct per step
 
 	window int   // steps between reads, at most
@@ -64,16 +66,23 @@ func NewStep(m *layers.Model, opt *Optimizer, maxN, batches, window int, smoothi
 	s.x = be.New(append(tensor.Shape{maxN}, m.In...))
 	s.y = be.New(tensor.Shape{maxN})
 	s.lrs = be.New(tensor.Shape{max(batches, 1)})
-	s.state = be.New(tensor.Shape{4})
-	s.at, s.slot, s.adam, s.bad = s.state.Slice(0, tensor.Shape{1}), s.state.Slice(1, tensor.Shape{1}), s.state.Slice(2, tensor.Shape{1}), s.state.Slice(3, tensor.Shape{1})
+	s.state = be.New(tensor.Shape{5})
+	s.at, s.slot, s.count = s.state.Slice(0, tensor.Shape{1}), s.state.Slice(1, tensor.Shape{1}), s.state.Slice(2, tensor.Shape{1})
+	s.adam, s.bad = s.state.Slice(3, tensor.Shape{1}), s.state.Slice(4, tensor.Shape{1})
+	s.counters = s.state.Slice(0, tensor.Shape{3})
+	m.Ctx.Counter = s.count
 	s.acc = be.New(tensor.Shape{2 * s.window})
 	s.sizes = make([]int, 0, s.window)
 	s.host = make([]float32, 2*s.window)
 	return s
 }
 
-// Free releases the step's tensors.
+// Free releases the step's tensors and graphs.
 func (s *Step) Free() {
+	s.graphs.close()
+	if s.m.Ctx.Counter == s.count {
+		s.m.Ctx.Counter = nil
+	}
 	for _, t := range []*tensor.Tensor{s.x, s.y, s.lrs, s.state, s.acc} {
 		s.be.Free(t)
 	}
@@ -86,6 +95,7 @@ func (s *Step) StartEpoch(lrs []float32, first int) {
 	s.be.Upload(s.lrs.View(tensor.Shape{len(lrs)}), lrs)
 	s.be.Fill(s.at, float32(first))
 	s.be.Fill(s.slot, 0)
+	s.be.Fill(s.count, float32(s.Steps))
 	s.be.Fill(s.adam, float32(s.opt.Step))
 	s.sizes = s.sizes[:0]
 }
@@ -103,8 +113,19 @@ func (s *Step) Load(b *Batch) {
 }
 
 // Run queues the step on the loaded batch: forward, loss, metrics into the
-// next slot, backward, and the update (skipped once the flag is set).
+// next slot, backward, and the update (skipped once the flag is set);
+// with graphs on (UseGraphs), as a replay of the step captured for the
+// batch's size.
 func (s *Step) Run() {
+	if s.graphs.run(s) {
+		return
+	}
+	s.enqueue()
+}
+
+// enqueue queues the step's ops one by one, advancing the host's counters
+// (Steps, the optimiser's Step) as the device's advance.
+func (s *Step) enqueue() {
 	s.m.Ctx.Step = uint64(s.Steps)
 	out := s.m.Forward(s.xv, true)
 	loss := s.loss.Enqueue(out, s.yv)
@@ -112,8 +133,7 @@ func (s *Step) Run() {
 	s.ops.StepMetrics(loss, out.View(tensor.Shape{n, out.Numel() / n}), s.yv, s.acc, s.slot, s.bad)
 	s.m.Backward(s.loss.Backward())
 	s.opt.enqueue(s.ops, s.lrs, s.at, s.adam, s.bad)
-	s.ops.AddScalar(s.at, 1)
-	s.ops.AddScalar(s.slot, 1)
+	s.ops.AddScalar(s.counters, 1)
 	s.Steps++
 }
 

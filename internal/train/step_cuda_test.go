@@ -49,7 +49,7 @@ func TestGPUStepBitIdenticalToInline(t *testing.T) {
 func TestGPUStepRunMakesNoHostSync(t *testing.T) {
 	be := gpuBackend(t)
 	rec := newRecorder(be)
-	sr := stepRecorder{rec, tensor.StepOps(be)}
+	sr := stepRecorder{recorder: rec, ops: tensor.StepOps(be)}
 	c := stepCases[0]
 	m := buildModel(t, sr, c.model)
 	opt, err := NewOptimizer(m, c.opt)

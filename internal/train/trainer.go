@@ -34,6 +34,9 @@ type Config struct {
 	// is a copy), 8 on a device (tensor.MemInfo), where a read waits for
 	// the queue. Training is the same bits whatever it is.
 	ReadEvery int
+	// NoGraphs runs every step op by op; otherwise a backend that can
+	// capture (tensor.Capturer) replays each batch size's captured step.
+	NoGraphs bool
 }
 
 // Progress receives what a user wants to see while training.
@@ -145,6 +148,10 @@ func (r *Run) start() (*execution, error) {
 		return nil, err
 	}
 	e.step = NewStep(m, opt, cfg.BatchSize, r.Train.Batches(), readEvery(cfg, m.Ctx.Backend), float32(cfg.LabelSmoothing))
+	e.step.Steps = e.steps // the dropout counter of a resumed run goes on
+	if !cfg.NoGraphs {
+		e.step.UseGraphs(r.Progress.Note)
+	}
 	return e, nil
 }
 
