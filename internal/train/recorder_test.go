@@ -280,7 +280,7 @@ func (r stepRecorder) AddScalar(t *tensor.Tensor, v float32) {
 }
 
 var (
-	_ tensor.Backend = (*recorder)(nil)
+	_ tensor.Backend   = (*recorder)(nil)
 	_ tensor.StepOps   = stepRecorder{}
 	_ tensor.DropoutAt = stepRecorder{}
 	_ tensor.Capturer  = (*recorder)(nil)

@@ -36,7 +36,7 @@ type Step struct {
 	at, slot, count, adam, bad *tensor.Tensor // views of state; count is Steps (the dropout counter)
 	counters                   *tensor.Tensor // at, slot and count: state[0:3], +1 per step
 	graphs                     *graphs        // captured steps (graph.go); nil: none
-	acc                 *tensor.Tensor // (2*window): loss, correct per step
+	acc                        *tensor.Tensor // (2*window): loss, correct per step
 
 	window int   // steps between reads, at most
 	sizes  []int // batch size of each slot since the last read
