@@ -25,6 +25,7 @@ import (
 // tensors whose addresses do not change (Step's and the layers' buffers
 // are allocated once, at the largest batch).
 type graphs struct {
+	what string // "step" or "evaluation", for the note
 	cap  tensor.Capturer
 	note func(format string, args ...any)
 	warm map[int]bool         // batch sizes that have had their warm-up step
@@ -40,49 +41,71 @@ func (s *Step) UseGraphs(note func(format string, args ...any)) bool {
 	if !ok {
 		return false
 	}
-	s.graphs = &graphs{cap: c, note: note, warm: map[int]bool{}, byN: map[int]tensor.Graph{}}
+	s.graphs = newGraphs(c, "step", note)
 	return true
+}
+
+func newGraphs(c tensor.Capturer, what string, note func(format string, args ...any)) *graphs {
+	return &graphs{what: what, cap: c, note: note, warm: map[int]bool{}, byN: map[int]tensor.Graph{}}
 }
 
 // run runs the loaded step as a graph and reports whether it did; false
 // leaves the step to be queued uncaptured (graphs off, a warm-up, or a
 // failed capture).
 func (g *graphs) run(s *Step) bool {
-	if g == nil || g.off {
-		return false
-	}
-	n := s.xv.Shape[0]
-	if gr, ok := g.byN[n]; ok {
-		if err := gr.Replay(); err != nil {
-			g.fail("replaying the step of batch %d failed: %v", n, err)
-			return false
-		}
+	return g.do(s.xv.Shape[0], s.enqueue, func() {
 		s.m.Ctx.Step = uint64(s.Steps) // as enqueue leaves the host's counters
 		s.Steps++
 		s.opt.Step++
+	}, func() func() {
+		steps, optStep := s.Steps, s.opt.Step
+		return func() { s.Steps, s.opt.Step = steps, optStep }
+	})
+}
+
+// do runs the work of a batch of n as a replay, or captures enqueue and
+// replays it, and reports whether it did; false leaves the work to be
+// queued op by op (graphs off, a warm-up, or a failed capture). enqueue
+// queues the work and does the host's side of it; replayed does the
+// host's side alone, after a replay; save returns what sets the host's
+// side back after a dropped capture. replayed and save may be nil.
+func (g *graphs) do(n int, enqueue, replayed func(), save func() (restore func())) bool {
+	if g == nil || g.off {
+		return false
+	}
+	if gr, ok := g.byN[n]; ok {
+		if err := gr.Replay(); err != nil {
+			g.fail("replaying the %s of batch %d failed: %v", g.what, n, err)
+			return false
+		}
+		if replayed != nil {
+			replayed()
+		}
 		return true
 	}
 	if !g.warm[n] {
 		g.warm[n] = true
 		return false
 	}
-	steps, optStep := s.Steps, s.opt.Step
+	restore := func() {}
+	if save != nil {
+		restore = save()
+	}
 	if err := g.cap.BeginCapture(); err != nil {
-		g.fail("cannot start capturing the step of batch %d: %v", n, err)
+		g.fail("cannot start capturing the %s of batch %d: %v", g.what, n, err)
 		return false
 	}
-	s.enqueue()
+	enqueue()
 	gr, err := g.cap.EndCapture()
 	if err == nil {
-		err = gr.Replay()
-		if err != nil {
+		if err = gr.Replay(); err != nil {
 			gr.Close()
 		}
 	}
 	if err != nil {
-		// Nothing of the recorded step ran: count it again as it runs uncaptured.
-		s.Steps, s.opt.Step = steps, optStep
-		g.fail("capturing the step of batch %d failed: %v", n, err)
+		// Nothing of the recorded work ran: it runs again, op by op.
+		restore()
+		g.fail("capturing the %s of batch %d failed: %v", g.what, n, err)
 		return false
 	}
 	g.byN[n] = gr
@@ -106,5 +129,58 @@ func (g *graphs) close() {
 	for n, gr := range g.byN {
 		gr.Close()
 		delete(g.byN, n)
+	}
+}
+
+// EvalOptions are EvaluateWith's settings.
+type EvalOptions struct {
+	// Graphs captures the forward and loss of each batch size once and
+	// replays it, where the backend can capture (tensor.Capturer); the
+	// graphs live for one evaluation (its input buffers are its own).
+	Graphs bool
+	// Note gets the one line that says why graphs were turned off.
+	Note func(format string, args ...any)
+}
+
+// graphs is the evaluation's graphs, nil when off or not possible.
+func (o EvalOptions) graphs(be tensor.Backend) *graphs {
+	c, ok := be.(tensor.Capturer)
+	if !o.Graphs || !ok {
+		return nil
+	}
+	return newGraphs(c, "evaluation", o.Note)
+}
+
+// evalForward uploads b, runs the model in eval mode and the loss, as a
+// replay of g's graph for b's size where there is one (g nil: op by op),
+// and returns the mean loss with the logits in s.logits: the bits of
+// forward(b, false).
+func (s *stepper) evalForward(g *graphs, b *Batch) float64 {
+	x, y := s.load(b)
+	if s.outs == nil {
+		s.outs = map[int][2]*tensor.Tensor{}
+	}
+	enqueue := func() {
+		out := s.m.Forward(x, false)
+		s.outs[b.N] = [2]*tensor.Tensor{out, s.loss.Enqueue(out, y)}
+	}
+	if !g.do(b.N, enqueue, nil, nil) {
+		enqueue()
+	}
+	t := s.outs[b.N]
+	loss := s.loss.Mean(t[1])
+	s.readLogits(t[0])
+	return float64(loss)
+}
+
+// evalOptions are the validation's options: graphs unless --no-graphs or
+// a capture (of the training step or of an earlier validation) failed.
+func (e *execution) evalOptions() EvalOptions {
+	return EvalOptions{
+		Graphs: !e.r.Cfg.NoGraphs && !e.evalGraphsOff && (e.step.graphs == nil || !e.step.graphs.off),
+		Note: func(format string, args ...any) {
+			e.evalGraphsOff = true
+			e.r.Progress.Note(format, args...)
+		},
 	}
 }

@@ -2,8 +2,10 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,4 +217,45 @@ func TestExecuteNoGraphs(t *testing.T) {
 		t.Errorf("graphs: %d captures and %d replays, want 2 and 8", recOn.captures, recOn.replays)
 	}
 	sameCheckpoint(t, "graphs vs --no-graphs", load(t, off.LastPath), load(t, on.LastPath))
+}
+
+// TestEvaluateGraphsSameBits: an evaluation whose forward and loss are
+// captured per batch size and replayed reports the bits of one run op by
+// op; a failed capture falls back with one line and the same result.
+func TestEvaluateGraphsSameBits(t *testing.T) {
+	rec := newRecorder(cpu.New())
+	m := buildModel(t, stepRecorder{recorder: rec, ops: rec.be.(tensor.StepOps)}, "lenet-bn")
+	src := &memSource{bs: batches([]int{4, 4, 4, 4, 3})}
+	classes := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	var notes []string
+	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	eval := func(o EvalOptions) string {
+		ev, err := EvaluateWith(m, src, classes, 4, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%s loss bits %#x", b, math.Float64bits(ev.Loss))
+	}
+	plain := eval(EvalOptions{})
+	if rec.captures != 0 {
+		t.Fatalf("op by op: %d captures", rec.captures)
+	}
+	if got := eval(EvalOptions{Graphs: true, Note: note}); got != plain {
+		t.Fatalf("with graphs:\n%s\nop by op:\n%s", got, plain)
+	}
+	// Batch 4: warm-up, capture (replayed once), two replays; batch 3: warm-up.
+	if rec.captures != 1 || rec.replays != 3 || len(notes) != 0 {
+		t.Errorf("%d captures, %d replays, notes %q; want 1, 3, none", rec.captures, rec.replays, notes)
+	}
+	rec.endErr = errors.New("driver too old")
+	if got := eval(EvalOptions{Graphs: true, Note: note}); got != plain {
+		t.Fatalf("after a failed capture:\n%s\nop by op:\n%s", got, plain)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "capturing the evaluation of batch 4 failed: driver too old") {
+		t.Errorf("notes %q", notes)
+	}
 }

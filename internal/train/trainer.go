@@ -87,6 +87,8 @@ type execution struct {
 	skip       int   // batches of startEpoch already trained
 	steps      int64 // steps done, as the host has read them
 	saved      int   // the epoch of the newest checkpoint in OUT/last (-1: none)
+	// evalGraphsOff: a capture of the validation failed once (graph.go).
+	evalGraphsOff bool
 
 	lossSum float64 // this epoch's sums so far
 	correct int
@@ -299,7 +301,7 @@ func (e *execution) endEpoch(epoch int, em EpochMetrics) error {
 	}
 	score := em.TrainTop1
 	if r.Val != nil {
-		ev, err := Evaluate(r.Model, r.Val, e.meta.Classes, r.Cfg.BatchSize)
+		ev, err := EvaluateWith(r.Model, r.Val, e.meta.Classes, r.Cfg.BatchSize, e.evalOptions())
 		if err != nil {
 			return err
 		}
