@@ -71,6 +71,9 @@ type Result struct {
 	Stopped  bool // interrupted; OUT/last holds the state
 	LastPath string
 	BestPath string
+	// Summary is this invocation's time and throughput (summary.go),
+	// filled in whenever Execute returns a Result.
+	Summary Summary
 }
 
 // execution is the state of one Execute: what the epoch loop, the reads
@@ -89,6 +92,7 @@ type execution struct {
 	saved      int   // the epoch of the newest checkpoint in OUT/last (-1: none)
 	// evalGraphsOff: a capture of the validation failed once (graph.go).
 	evalGraphsOff bool
+	clock         *clock // the run's wall and device time (summary.go)
 
 	lossSum float64 // this epoch's sums so far
 	correct int
@@ -114,6 +118,7 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	defer e.step.Free()
+	defer func() { e.res.Summary = e.clock.summary(r.Train.Batches()) }()
 	for epoch := e.startEpoch; epoch < r.Cfg.Epochs; epoch++ {
 		em, err := e.trainEpoch(ctx, epoch)
 		if err != nil || e.res.Stopped {
@@ -144,7 +149,7 @@ func (r *Run) start() (*execution, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &execution{r: r, opt: opt, meta: r.Meta, saved: -1,
+	e := &execution{r: r, opt: opt, meta: r.Meta, saved: -1, clock: newClock(m.Ctx.Backend),
 		res: &Result{LastPath: filepath.Join(cfg.Out, "last"), BestPath: filepath.Join(cfg.Out, "best"), Best: math.Inf(-1)}}
 	if err := e.resume(); err != nil {
 		return nil, err
@@ -220,8 +225,10 @@ func (e *execution) trainEpoch(ctx context.Context, epoch int) (EpochMetrics, er
 		if !ok {
 			break
 		}
+		span := e.clock.begin()
 		e.step.Load(b)
 		e.step.Run()
+		e.clock.end(span)
 		bi++
 		stop := ctx.Err() != nil
 		if e.step.Full() || stop {
@@ -256,6 +263,7 @@ func (e *execution) read(epoch, bi int, t0 time.Time) error {
 	if err != nil {
 		return fmt.Errorf("epoch %d step %d: %w", epoch+1, e.steps, err)
 	}
+	e.clock.collect()
 	for j, loss := range got.Loss {
 		if j == got.Bad && r.Cfg.NaNCheck != "off" {
 			where := ""
@@ -268,6 +276,8 @@ func (e *execution) read(epoch, bi int, t0 time.Time) error {
 		e.correct += got.Correct[j]
 		e.seen += got.N[j]
 		e.steps++
+		e.clock.steps++
+		e.clock.images += int64(got.N[j])
 	}
 	if len(got.Loss) > 0 {
 		r.Progress.Step(bi, e.lossSum/float64(e.seen), float64(e.correct)/float64(e.seen), float64(e.seen)/time.Since(t0).Seconds())
@@ -301,7 +311,9 @@ func (e *execution) endEpoch(epoch int, em EpochMetrics) error {
 	}
 	score := em.TrainTop1
 	if r.Val != nil {
+		span := e.clock.begin()
 		ev, err := EvaluateWith(r.Model, r.Val, e.meta.Classes, r.Cfg.BatchSize, e.evalOptions())
+		e.clock.end(span)
 		if err != nil {
 			return err
 		}
