@@ -20,7 +20,9 @@ type deviceRecorder struct {
 	spans, elapsed int
 }
 
-func (d *deviceRecorder) DeviceMemory() (free, total int64, name string) { return 1 << 30, 1 << 30, "fake" }
+func (d *deviceRecorder) DeviceMemory() (free, total int64, name string) {
+	return 1 << 30, 1 << 30, "fake"
+}
 func (d *deviceRecorder) StartSpan() tensor.Span {
 	d.spans++
 	return &fakeSpan{d: d}
