@@ -131,7 +131,7 @@ separate device to wait for).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Model, "model", "m", "", "zoo model name or model YAML file (required)")
-	fl.StringVar(&opts.Config, "config", "", "training recipe YAML (a file, or a recipe name: tutorial, vgg, resnet-fast)")
+	fl.StringVar(&opts.Config, "config", "", "training recipe YAML (a file, or a recipe name: tutorial, vgg, resnet-fast, resnet-fast-512)")
 	fl.StringVarP(&opts.Data, "data", "d", "", "data set spec KIND:PATH (default for 3-channel models: CIFAR-10 in the user cache, downloaded once; see above)")
 	fl.IntVar(&opts.Epochs, "epochs", 10, "total epochs (a resumed run trains the remaining ones)")
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 128, "images per step")
