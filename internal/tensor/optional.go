@@ -146,3 +146,22 @@ type Span interface {
 	// the backend (its Err) and gives 0.
 	Elapsed() time.Duration
 }
+
+// Pinned is implemented by backends whose copies from the host run
+// asynchronously, overlapped with the device's work, when the host memory
+// is page-locked (CUDA's pinned memory). A training step copies its batch
+// through it; a backend without it, or a failed PinnedFloats, leaves the
+// caller with Upload from ordinary memory.
+type Pinned interface {
+	// PinnedFloats allocates n float32 of page-locked host memory, or
+	// fails (too much pinned memory, an old driver); free it with
+	// FreePinned before the backend is closed.
+	PinnedFloats(n int) ([]float32, error)
+	// FreePinned frees memory from PinnedFloats.
+	FreePinned(p []float32)
+	// UploadPinned queues the copy of src, memory from PinnedFloats, into
+	// t, and returns at once: src must not change until the host has
+	// waited for the work queued so far (a Download, Sync). Upload, by
+	// contrast, is done with src when it returns.
+	UploadPinned(t *Tensor, src []float32)
+}

@@ -21,12 +21,16 @@ type graphOptions struct {
 	frozen  string // stepRecorder.frozen: a mutant that passes a per-step value by value
 	endErr  error  // what the fake's EndCapture fails with
 	hostOps bool   // the plain recorder: no StepOps, so Run reads scalars back (uncapturable)
+	pinned  bool   // a tensor.Pinned fake (pinnedRecorder) and Step.UsePinned
+	pinErr  error  // what its PinnedFloats fails with
 }
 
 // graphStats is what graphRun saw besides the trained state.
 type graphStats struct {
 	captures, replays int
 	notes             []string
+	pin               *pinnedRecorder // with graphOptions.pinned
+	uploads           int             // calls of Upload (not UploadPinned)
 	steps             int64 // Step.Steps at the end
 	optSteps          int   // the optimiser's Step at the end
 }
@@ -43,15 +47,23 @@ func graphRun(t *testing.T, c stepCase, bs []*Batch, o graphOptions) (trained, g
 	if o.hostOps {
 		be = rec
 	}
+	var st graphStats
+	if o.pinned {
+		st.pin = &pinnedRecorder{stepRecorder: be.(stepRecorder), fail: o.pinErr, inFlight: map[*float32]bool{}}
+		be = st.pin
+	}
 	m := buildModel(t, be, c.model)
 	opt, err := NewOptimizer(m, c.opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := NewStep(m, opt, c.sizes[0], len(bs), 3, c.smooth)
+	note := func(format string, args ...any) { st.notes = append(st.notes, fmt.Sprintf(format, args...)) }
+	if o.pinned && s.UsePinned(note) != (o.pinErr == nil) {
+		t.Fatalf("UsePinned with PinnedFloats failing with %v: %v", o.pinErr, o.pinErr == nil)
+	}
 	defer s.Free()
-	var st graphStats
-	if o.graphs && !s.UseGraphs(func(format string, args ...any) { st.notes = append(st.notes, fmt.Sprintf(format, args...)) }) {
+	if o.graphs && !s.UseGraphs(note) {
 		t.Fatal("the recorder is not a tensor.Capturer")
 	}
 	sch := Schedule{Kind: "cosine", BaseLR: 0.05, Epochs: epochs, WarmupEpochs: 0.5}
@@ -80,7 +92,7 @@ func graphRun(t *testing.T, c stepCase, bs []*Batch, o graphOptions) (trained, g
 	}
 	out := snapshot(t, m, opt)
 	out.losses, out.correct = tr.losses, tr.correct
-	st.captures, st.replays, st.steps, st.optSteps = rec.captures, rec.replays, s.Steps, opt.Step
+	st.captures, st.replays, st.steps, st.optSteps, st.uploads = rec.captures, rec.replays, s.Steps, opt.Step, rec.calls["Upload"]
 	return out, st
 }
 

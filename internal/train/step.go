@@ -36,6 +36,7 @@ type Step struct {
 	at, slot, count, adam, bad *tensor.Tensor // views of state; count is Steps (the dropout counter)
 	counters                   *tensor.Tensor // at, slot and count: state[0:3], +1 per step
 	graphs                     *graphs        // captured steps (graph.go); nil: none
+	pin                        *staging       // pinned upload slots (pinned.go); nil: none
 	acc                        *tensor.Tensor // (2*window): loss, correct per step
 
 	window int   // steps between reads, at most
@@ -80,6 +81,8 @@ func NewStep(m *layers.Model, opt *Optimizer, maxN, batches, window int, smoothi
 // Free releases the step's tensors and graphs.
 func (s *Step) Free() {
 	s.graphs.close()
+	s.pin.free()
+	s.pin = nil
 	if s.m.Ctx.Counter == s.count {
 		s.m.Ctx.Counter = nil
 	}
@@ -107,8 +110,10 @@ func (s *Step) Full() bool { return len(s.sizes) == s.window }
 func (s *Step) Load(b *Batch) {
 	s.xv = s.x.View(append(tensor.Shape{b.N}, s.m.In...))
 	s.yv = s.y.View(tensor.Shape{b.N})
-	s.be.Upload(s.xv, b.X[:s.xv.Numel()])
-	s.be.Upload(s.yv, b.Y[:b.N])
+	if !s.pin.upload(s.xv, s.yv, b) {
+		s.be.Upload(s.xv, b.X[:s.xv.Numel()])
+		s.be.Upload(s.yv, b.Y[:b.N])
+	}
 	s.sizes = append(s.sizes, b.N)
 }
 
@@ -145,6 +150,7 @@ func (s *Step) Read() (StepResult, error) {
 	r := StepResult{Bad: -1}
 	if k > 0 {
 		s.be.Download(s.host[:2*k], s.acc.View(tensor.Shape{2 * k}))
+		s.pin.waited() // the Download waited for every queued upload
 	}
 	if err := s.be.Err(); err != nil {
 		return r, err

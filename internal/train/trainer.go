@@ -159,6 +159,7 @@ func (r *Run) start() (*execution, error) {
 	if !cfg.NoGraphs {
 		e.step.UseGraphs(r.Progress.Note)
 	}
+	e.step.UsePinned(r.Progress.Note)
 	return e, nil
 }
 
