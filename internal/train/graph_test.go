@@ -31,8 +31,8 @@ type graphStats struct {
 	notes             []string
 	pin               *pinnedRecorder // with graphOptions.pinned
 	uploads           int             // calls of Upload (not UploadPinned)
-	steps             int64 // Step.Steps at the end
-	optSteps          int   // the optimiser's Step at the end
+	steps             int64           // Step.Steps at the end
+	optSteps          int             // the optimiser's Step at the end
 }
 
 // graphRun trains bs for two epochs through Step on the capturing fake
