@@ -16,8 +16,8 @@ import (
 type fakeDevice struct{ *cpu.Backend }
 
 func (fakeDevice) DeviceMemory() (free, total int64, name string) { return 1 << 30, 1 << 30, "fake" }
-func (fakeDevice) BeginCapture() error                             { return errors.New("driver too old") }
-func (fakeDevice) EndCapture() (tensor.Graph, error)               { return nil, errors.New("not capturing") }
+func (fakeDevice) BeginCapture() error                            { return errors.New("driver too old") }
+func (fakeDevice) EndCapture() (tensor.Graph, error)              { return nil, errors.New("not capturing") }
 
 // TestHostEnqueue: train mode reports the host's time to queue a step: n/a
 // on the CPU; on a device, the op-by-op time, and the replay's or why not.

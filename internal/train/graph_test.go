@@ -23,6 +23,9 @@ type graphOptions struct {
 	hostOps bool   // the plain recorder: no StepOps, so Run reads scalars back (uncapturable)
 	pinned  bool   // a tensor.Pinned fake (pinnedRecorder) and Step.UsePinned
 	pinErr  error  // what its PinnedFloats fails with
+	// backend, when set, replaces the fakes (a GPU): graphs and pinned
+	// then use its own tensor.Capturer and tensor.Pinned.
+	backend tensor.Backend
 }
 
 // graphStats is what graphRun saw besides the trained state.
@@ -31,6 +34,7 @@ type graphStats struct {
 	notes             []string
 	pin               *pinnedRecorder // with graphOptions.pinned
 	uploads           int             // calls of Upload (not UploadPinned)
+	graphs            int             // graphs held at the end (one per batch size captured)
 	steps             int64           // Step.Steps at the end
 	optSteps          int             // the optimiser's Step at the end
 }
@@ -48,7 +52,9 @@ func graphRun(t *testing.T, c stepCase, bs []*Batch, o graphOptions) (trained, g
 		be = rec
 	}
 	var st graphStats
-	if o.pinned {
+	if o.backend != nil {
+		be = o.backend
+	} else if o.pinned {
 		st.pin = &pinnedRecorder{stepRecorder: be.(stepRecorder), fail: o.pinErr, inFlight: map[*float32]bool{}}
 		be = st.pin
 	}
@@ -59,7 +65,7 @@ func graphRun(t *testing.T, c stepCase, bs []*Batch, o graphOptions) (trained, g
 	}
 	s := NewStep(m, opt, c.sizes[0], len(bs), 3, c.smooth)
 	note := func(format string, args ...any) { st.notes = append(st.notes, fmt.Sprintf(format, args...)) }
-	if o.pinned && s.UsePinned(note) != (o.pinErr == nil) {
+	if o.pinned && s.UsePinned(note) != (o.pinErr == nil) && o.backend == nil {
 		t.Fatalf("UsePinned with PinnedFloats failing with %v: %v", o.pinErr, o.pinErr == nil)
 	}
 	defer s.Free()
@@ -93,6 +99,9 @@ func graphRun(t *testing.T, c stepCase, bs []*Batch, o graphOptions) (trained, g
 	out := snapshot(t, m, opt)
 	out.losses, out.correct = tr.losses, tr.correct
 	st.captures, st.replays, st.steps, st.optSteps, st.uploads = rec.captures, rec.replays, s.Steps, opt.Step, rec.calls["Upload"]
+	if s.graphs != nil {
+		st.graphs = len(s.graphs.byN)
+	}
 	return out, st
 }
 
