@@ -49,7 +49,7 @@ type Backend struct {
 	// them (graph.go): the pool must not hand them out while a replay may
 	// write them.
 	captureScratch map[int64][]uintptr
-	closed     bool
+	closed         bool
 	// opts are the options the backend runs with, sel the kernel chosen
 	// for each slot from them (Select, registry.go).
 	opts Options
