@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 
+	"github.com/cnnctl/cnnctl/internal/layers"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
@@ -31,6 +32,7 @@ type graphs struct {
 	warm map[int]bool         // batch sizes that have had their warm-up step
 	byN  map[int]tensor.Graph // captured steps by batch size
 	off  bool                 // a capture or replay failed: uncaptured from now on
+	host *stepHost            // a training step's host side (nil for an evaluation)
 }
 
 // UseGraphs turns on the capture and replay of Run where the backend can
@@ -53,23 +55,85 @@ func newGraphs(c tensor.Capturer, what string, note func(format string, args ...
 // leaves the step to be queued uncaptured (graphs off, a warm-up, or a
 // failed capture).
 func (g *graphs) run(s *Step) bool {
-	return g.do(s.xv.Shape[0], s.enqueue, func() {
-		s.m.Ctx.Step = uint64(s.Steps) // as enqueue leaves the host's counters
-		s.Steps++
-		s.opt.Step++
-	}, func() func() {
-		steps, optStep := s.Steps, s.opt.Step
-		return func() { s.Steps, s.opt.Step = steps, optStep }
+	if g == nil || g.off {
+		return false
+	}
+	if g.host == nil {
+		g.host = newStepHost(s)
+	}
+	return g.do(s.xv.Shape[0], s.enqueue, g.host)
+}
+
+// hostSide is what a captured piece of work does on the host besides
+// queueing ops (counters), which a replay must do too.
+type hostSide interface {
+	save()          // before a capture
+	restore()       // after a failed one: the host as save found it
+	captured(n int) // after a successful one (batch n): learn what it did
+	replayed(n int) // after each replay of batch n's graph: do it again
+}
+
+// stepHost is a training step's host side: Step.Steps, the optimiser's
+// Step, and each BatchNorm's num_batches_tracked, which Forward counts on
+// the host and a checkpoint saves.
+type stepHost struct {
+	s        *Step
+	counters []batchCounter
+	steps    int64 // saved
+	optStep  int
+	before   []int64
+	deltas   map[int][]int64 // what a step of batch n adds to each counter
+}
+
+func newStepHost(s *Step) *stepHost {
+	h := &stepHost{s: s, deltas: map[int][]int64{}}
+	layers.Walk(s.m.Root, func(l layers.Layer, _ int) {
+		if bc, ok := l.(batchCounter); ok {
+			h.counters = append(h.counters, bc)
+		}
 	})
+	return h
+}
+
+func (h *stepHost) save() {
+	h.steps, h.optStep = h.s.Steps, h.s.opt.Step
+	h.before = h.before[:0]
+	for _, c := range h.counters {
+		h.before = append(h.before, c.NumBatchesTracked())
+	}
+}
+
+func (h *stepHost) restore() {
+	h.s.Steps, h.s.opt.Step = h.steps, h.optStep
+	for i, c := range h.counters {
+		c.SetNumBatchesTracked(h.before[i])
+	}
+}
+
+func (h *stepHost) captured(n int) {
+	d := make([]int64, len(h.counters))
+	for i, c := range h.counters {
+		d[i] = c.NumBatchesTracked() - h.before[i]
+	}
+	h.deltas[n] = d
+}
+
+func (h *stepHost) replayed(n int) {
+	s := h.s
+	s.m.Ctx.Step = uint64(s.Steps) // as enqueue leaves the host's counters
+	s.Steps++
+	s.opt.Step++
+	for i, c := range h.counters {
+		c.SetNumBatchesTracked(c.NumBatchesTracked() + h.deltas[n][i])
+	}
 }
 
 // do runs the work of a batch of n as a replay, or captures enqueue and
 // replays it, and reports whether it did; false leaves the work to be
 // queued op by op (graphs off, a warm-up, or a failed capture). enqueue
-// queues the work and does the host's side of it; replayed does the
-// host's side alone, after a replay; save returns what sets the host's
-// side back after a dropped capture. replayed and save may be nil.
-func (g *graphs) do(n int, enqueue, replayed func(), save func() (restore func())) bool {
+// queues the work and does its host side, which host (nil: none) repeats
+// after each replay and sets back after a dropped capture.
+func (g *graphs) do(n int, enqueue func(), host hostSide) bool {
 	if g == nil || g.off {
 		return false
 	}
@@ -78,8 +142,8 @@ func (g *graphs) do(n int, enqueue, replayed func(), save func() (restore func()
 			g.fail("replaying the %s of batch %d failed: %v", g.what, n, err)
 			return false
 		}
-		if replayed != nil {
-			replayed()
+		if host != nil {
+			host.replayed(n)
 		}
 		return true
 	}
@@ -87,9 +151,8 @@ func (g *graphs) do(n int, enqueue, replayed func(), save func() (restore func()
 		g.warm[n] = true
 		return false
 	}
-	restore := func() {}
-	if save != nil {
-		restore = save()
+	if host != nil {
+		host.save()
 	}
 	if err := g.cap.BeginCapture(); err != nil {
 		g.fail("cannot start capturing the %s of batch %d: %v", g.what, n, err)
@@ -104,9 +167,14 @@ func (g *graphs) do(n int, enqueue, replayed func(), save func() (restore func()
 	}
 	if err != nil {
 		// Nothing of the recorded work ran: it runs again, op by op.
-		restore()
+		if host != nil {
+			host.restore()
+		}
 		g.fail("capturing the %s of batch %d failed: %v", g.what, n, err)
 		return false
+	}
+	if host != nil {
+		host.captured(n)
 	}
 	g.byN[n] = gr
 	return true
@@ -164,7 +232,7 @@ func (s *stepper) evalForward(g *graphs, b *Batch) float64 {
 		out := s.m.Forward(x, false)
 		s.outs[b.N] = [2]*tensor.Tensor{out, s.loss.Enqueue(out, y)}
 	}
-	if !g.do(b.N, enqueue, nil, nil) {
+	if !g.do(b.N, enqueue, nil) {
 		enqueue()
 	}
 	t := s.outs[b.N]

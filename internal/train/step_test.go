@@ -66,6 +66,7 @@ func schedule(steps int) Schedule {
 // optimiser's state, and each step's loss and top-1 hits.
 type trained struct {
 	state   [][]float32
+	batches map[string]int64 // each BatchNorm's num_batches_tracked
 	optim   map[string][]float32
 	losses  []float32
 	correct []int
@@ -80,6 +81,12 @@ func snapshot(t *testing.T, m *layers.Model, opt *Optimizer) trained {
 		tr.state = append(tr.state, v)
 	}
 	tr.optim = opt.State()
+	tr.batches = map[string]int64{}
+	layers.Walk(m.Root, func(l layers.Layer, _ int) {
+		if bc, ok := l.(batchCounter); ok {
+			tr.batches[l.Name()] = bc.NumBatchesTracked()
+		}
+	})
 	if err := be.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +216,11 @@ func diff(inline, step trained) string {
 	for k, v := range inline.optim {
 		if d := bitsDiffer("optimizer "+k, v, step.optim[k]); d != "" {
 			return d
+		}
+	}
+	for k, v := range inline.batches {
+		if step.batches[k] != v {
+			return fmt.Sprintf("%s.num_batches_tracked: inline %d, Step %d", k, v, step.batches[k])
 		}
 	}
 	if len(inline.losses) == 0 || len(inline.state) == 0 {
