@@ -74,13 +74,7 @@ func graphRun(t *testing.T, c stepCase, bs []*Batch, o graphOptions) (trained, g
 	}
 	sch := Schedule{Kind: "cosine", BaseLR: 0.05, Epochs: epochs, WarmupEpochs: 0.5}
 	var tr trained
-	read := func() {
-		got, err := s.Read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr.losses, tr.correct = append(tr.losses, got.Loss...), append(tr.correct, got.Correct...)
-	}
+	read := func() { tr.readFrom(t, s) }
 	for e := 0; e < epochs; e++ {
 		lrs := make([]float32, len(bs))
 		for i := range lrs {

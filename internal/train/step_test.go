@@ -72,6 +72,16 @@ type trained struct {
 	correct []int
 }
 
+// readFrom appends the losses and hits of s's steps since its last read.
+func (tr *trained) readFrom(t *testing.T, s *Step) {
+	t.Helper()
+	got, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.losses, tr.correct = append(tr.losses, got.Loss...), append(tr.correct, got.Correct...)
+}
+
 func snapshot(t *testing.T, m *layers.Model, opt *Optimizer) trained {
 	be := m.Ctx.Backend
 	var tr trained
@@ -147,13 +157,7 @@ func trainStep(t *testing.T, m *layers.Model, c stepCase, bs []*Batch, window in
 	}
 	s.StartEpoch(lrs, 0)
 	var tr trained
-	read := func() {
-		got, err := s.Read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr.losses, tr.correct = append(tr.losses, got.Loss...), append(tr.correct, got.Correct...)
-	}
+	read := func() { tr.readFrom(t, s) }
 	for _, b := range bs {
 		s.Load(b)
 		s.Run()
