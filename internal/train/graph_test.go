@@ -123,8 +123,8 @@ func TestGraphStepBitIdentical(t *testing.T) {
 				t.Fatalf("replayed graphs vs op by op: %s", d)
 			}
 			// Each size: a warm-up step, a captured one (replayed once), then replays.
-			if want := distinct(c.sizes); gs.captures != want || gs.replays != 2*len(bs)-want {
-				t.Errorf("%d captures and %d replays, want %d and %d", gs.captures, gs.replays, want, 2*len(bs)-want)
+			if want := distinct(c.sizes); gs.captures != want || gs.replays != 2*len(bs)-want || gs.graphs != want {
+				t.Errorf("%d captures, %d replays and %d graphs held, want %d, %d and %d", gs.captures, gs.replays, gs.graphs, want, 2*len(bs)-want, want)
 			}
 			if ps.captures != 0 || ps.replays != 0 || len(gs.notes) != 0 {
 				t.Errorf("without graphs: %d captures, %d replays; with: notes %q", ps.captures, ps.replays, gs.notes)
