@@ -106,7 +106,8 @@ func (s *Step) StartEpoch(lrs []float32, first int) {
 // Full reports whether window steps have run since the last Read.
 func (s *Step) Full() bool { return len(s.sizes) == s.window }
 
-// Load queues the copy of batch b to the step's input tensors.
+// Load queues the copy of batch b to the step's input tensors, through a
+// pinned slot where UsePinned set them up (pinned.go).
 func (s *Step) Load(b *Batch) {
 	s.xv = s.x.View(append(tensor.Shape{b.N}, s.m.In...))
 	s.yv = s.y.View(tensor.Shape{b.N})
