@@ -15,18 +15,12 @@ import (
 // clock around them, and their events back on the free list after.
 func TestSpans(t *testing.T) {
 	be := newBackend(t)
-	x, w, y := be.New(tensor.Shape{64, 32, 32, 32}), be.New(tensor.Shape{32, 32, 3, 3}), be.New(tensor.Shape{64, 32, 32, 32})
-	be.Upload(x, random(x.Numel(), 1))
-	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
-	be.Conv2DForward(x, w, nil, y, p) // warm up
-	if err := be.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	conv := timedConv(t, be)
 	start := time.Now()
 	var spans []tensor.Span
 	for range 4 {
 		s := be.StartSpan()
-		be.Conv2DForward(x, w, nil, y, p)
+		conv()
 		s.End()
 		spans = append(spans, s)
 	}
