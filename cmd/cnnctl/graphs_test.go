@@ -6,6 +6,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cnnctl/cnnctl/internal/cpu"
+	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
 // TestNoGraphsFlag: --no-graphs reaches train's and eval's options, and
@@ -62,5 +65,39 @@ func TestTrainSummaryLine(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, "run: ") {
 		t.Errorf("--json also printed the line:\n%s\n%s", out, errOut)
+	}
+}
+
+// TestNoGraphsReachesTheRun: --no-graphs becomes train.Config.NoGraphs,
+// which TestExecuteNoGraphs (internal/train) shows takes the plain path.
+func TestNoGraphsReachesTheRun(t *testing.T) {
+	for _, want := range []bool{false, true} {
+		args := []string{"--model", "lenet", "--data", "synthetic", "--device", "cpu", "--workers", "1"}
+		if want {
+			args = append(args, "--no-graphs")
+		}
+		o, err := parseTrain(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, err := zoo.Load(o.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		td, err := openTrainData(o, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := zoo.Build(spec, cpu.New(), td.in, len(td.ds.Classes), o.Seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := newRun(o, spec, m, td, nil, "fp32")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Cfg.NoGraphs != want {
+			t.Errorf("--no-graphs %v: Config.NoGraphs %v", want, run.Cfg.NoGraphs)
+		}
 	}
 }
