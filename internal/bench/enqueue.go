@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cnnctl/cnnctl/internal/layers"
@@ -72,7 +73,7 @@ func hostEnqueue(m *layers.Model, opt *train.Optimizer, hx, hy []float32, n int,
 		return nil, err
 	}
 	if off != "" {
-		h.Note = "replay not measured: " + off
+		h.Note = "replay not measured: " + strings.TrimPrefix(off, "warning: ")
 		return h, nil
 	}
 	h.ReplayUS = &replay

@@ -185,7 +185,7 @@ func (g *graphs) fail(format string, args ...any) {
 	g.off = true
 	g.close()
 	if g.note != nil {
-		g.note("graphs: %s; training on without graphs (as with --no-graphs)", fmt.Sprintf(format, args...))
+		g.note("warning: graphs: %s; going on without graphs (as with --no-graphs)", fmt.Sprintf(format, args...))
 	}
 }
 

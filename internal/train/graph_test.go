@@ -190,7 +190,7 @@ func TestGraphCaptureFailureFallsBack(t *testing.T) {
 			if d := diff(plain, got); d != "" {
 				t.Fatalf("after the failed capture: %s", d)
 			}
-			if len(gs.notes) != 1 || !strings.Contains(gs.notes[0], tc.why) || !strings.HasPrefix(gs.notes[0], "graphs: ") {
+			if len(gs.notes) != 1 || !strings.Contains(gs.notes[0], tc.why) || !strings.HasPrefix(gs.notes[0], "warning: graphs: ") {
 				t.Fatalf("notes %q, want one line saying %q", gs.notes, tc.why)
 			}
 			t.Logf("note: %s", gs.notes[0])

@@ -43,7 +43,7 @@ func (s *Step) UsePinned(note func(format string, args ...any)) bool {
 		buf, err := p.PinnedFloats(per)
 		if err != nil {
 			st.free()
-			note("pinned: %v: batches are copied from pageable memory", err)
+			note("warning: pinned: %v: batches are copied from pageable memory", err)
 			return false
 		}
 		st.slots = append(st.slots, buf)

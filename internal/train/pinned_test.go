@@ -124,7 +124,7 @@ func TestStepPinnedFallback(t *testing.T) {
 	if d := diff(plain, got); d != "" {
 		t.Fatalf("after the failed pinning: %s", d)
 	}
-	if len(st.notes) != 1 || !strings.HasPrefix(st.notes[0], "pinned: gpu: pin 123 bytes") || !strings.Contains(st.notes[0], "pageable") || st.pin.uploads != 0 {
+	if len(st.notes) != 1 || !strings.HasPrefix(st.notes[0], "warning: pinned: gpu: pin 123 bytes") || !strings.Contains(st.notes[0], "pageable") || st.pin.uploads != 0 {
 		t.Errorf("notes %q, %d pinned uploads", st.notes, st.pin.uploads)
 	}
 }
