@@ -52,3 +52,19 @@ extern "C" __global__ void dropout_forward(const float *x, float *mask, float *y
 		y[i] = x[i] * m;
 	}
 }
+
+// dropout_forward_at is dropout_forward with the counter read on the device:
+// counter[0] holds a whole number (exact up to 2^24, the float32 step
+// counter of internal/train), so a captured training step draws a new mask
+// each time it is replayed.
+extern "C" __global__ void dropout_forward_at(const float *x, float *mask, float *y, long long n, float p, float scale,
+					      unsigned long long seed, const float *counter)
+{
+	unsigned long long ctr = (unsigned long long)counter[0];
+	grid_stride(i, n)
+	{
+		float m = philox_uniform(seed, ctr, (unsigned long long)i) >= p ? scale : 0.f;
+		mask[i] = m;
+		y[i] = x[i] * m;
+	}
+}

@@ -8,6 +8,8 @@
 # `run` takes optional step names to run only some: tests device bench ratios train, and
 # tta (time to accuracy, issue 16: resnet-fast 15 epochs in cnnctl and in PyTorch, about
 # 3 minutes), which runs only when named: `scripts/gpu-check.sh run tta`.
+# GPU_CHECK_TTA_RECIPE picks tta's recipe (default resnet-fast; resnet-fast-512 runs the
+# batch-512 variant, PyTorch then with that recipe's batch-size and lr).
 # Steps run in priority order, each under its own time limit (seconds) and all
 # under GPU_CHECK_TOTAL_S (450: the whole run ends within about 8 minutes,
 # leaving a device call of 10 minutes room for the machine's start); a step
@@ -338,22 +340,27 @@ run() {
 	# data and augmentation on the GPU). Both decode the JPEGs first and do not count it.
 	if [ -x "$cnn" ] && [ ${#STEPS[@]} -gt 0 ] && want tta; then
 		local ep=${GPU_CHECK_TTA_EPOCHS:-15} tar=$BUNDLE/cifar10-train-jpeg.tar.gz
-		if [ -f "$tar" ]; then
-			step "tta cnnctl resnet-fast ${ep} ep" "${GPU_CHECK_TTA_S:-200}" "$cnn" train --model resnet --config resnet-fast \
+		local recipe=${GPU_CHECK_TTA_RECIPE:-resnet-fast}
+		# PyTorch gets the recipe's batch size and peak lr (the rest is resnet-fast's in both).
+		local tbatch tlr
+		tbatch=$(sed -n 's/^batch-size: *//p' "configs/recipes/$recipe.yaml")
+		tlr=$(sed -n 's/^lr: *//p' "configs/recipes/$recipe.yaml")
+		if [ -f "$tar" ] && [ -n "$tbatch" ] && [ -n "$tlr" ]; then
+			step "tta cnnctl $recipe ${ep} ep" "${GPU_CHECK_TTA_S:-200}" "$cnn" train --model resnet --config "$recipe" \
 				--epochs "$ep" --data "imagefolder:$tar" --val-split 0.1 --device cuda --out "$scratch/tta-cnnctl"
-			step "tta pytorch resnet-fast ${ep} ep" "${GPU_CHECK_TTA_S:-200}" "${PYTHON:-python3}" scripts/torch_train.py "$tar" \
-				--epochs "$ep" --json "$logdir/tta-torch.json"
-			"${PYTHON:-python3}" - "$scratch/tta-cnnctl/metrics.jsonl" "$logdir/tta-torch.json" >"$scratch/tta.txt" 2>>"$LOG" <<'PYEOF'
+			step "tta pytorch $recipe ${ep} ep" "${GPU_CHECK_TTA_S:-200}" "${PYTHON:-python3}" scripts/torch_train.py "$tar" \
+				--epochs "$ep" --batch-size "$tbatch" --lr "$tlr" --recipe "$recipe" --json "$logdir/tta-torch.json"
+			"${PYTHON:-python3}" - "$scratch/tta-cnnctl/metrics.jsonl" "$logdir/tta-torch.json" "$recipe" >"$scratch/tta.txt" 2>>"$LOG" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 t = json.load(open(sys.argv[2]))
 c = sum(r["seconds"] for r in rows)
-print("tta resnet-fast %d ep: cnnctl %.1f s, val top-1 %.4f; PyTorch %.1f s, val top-1 %.4f; ratio %.2fx (decode excluded on both sides)"
-      % (len(rows), c, rows[-1]["val_top1"], t["wall_s"], t["val_top1"], c / t["wall_s"]))
+print("tta %s %d ep: cnnctl %.1f s, val top-1 %.4f; PyTorch %.1f s, val top-1 %.4f; ratio %.2fx (decode excluded on both sides)"
+      % (sys.argv[3], len(rows), c, rows[-1]["val_top1"], t["wall_s"], t["val_top1"], c / t["wall_s"]))
 PYEOF
 			[ -s "$scratch/tta.txt" ] && RESULTS+=("  $(cat "$scratch/tta.txt")")
 		else
-			RESULTS+=("$(printf '%-34s %-16s' "tta resnet-fast" "SKIP(no data)")")
+			RESULTS+=("$(printf '%-34s %-16s' "tta $recipe" "SKIP(no data or no recipe)")")
 		fi
 	fi
 	{

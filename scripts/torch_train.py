@@ -3,6 +3,9 @@
 
     python3 scripts/torch_train.py TARBALL [--model resnet] [--epochs 15] [--device cuda]
                                    [--val-split 0.1] [--seed 1] [--json OUT.json]
+                                   [--batch-size 128 --lr 0.1 --recipe resnet-fast]
+
+--batch-size 512 --lr 0.4 --recipe resnet-fast-512 is configs/recipes/resnet-fast-512.yaml.
 
 Trains a zoo model (scripts/torch_zoo.py, the tutorial's definitions) with the recipe of
 configs/recipes/resnet-fast.yaml, as cnnctl runs it:
@@ -117,6 +120,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images (a smoke test)")
+    ap.add_argument("--recipe", default="resnet-fast", help="the recipe's name, for the output only (its batch size and lr are --batch-size and --lr)")
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
     dev = torch.device(a.device)
@@ -168,12 +172,12 @@ def main(argv=None):
         print("epoch %2d/%d  train loss %.4f  val top-1 %.4f  %.2fs" % (
             ep + 1, a.epochs, loss_sum.item() / steps, top1, epochs[-1]), flush=True)
     wall = time.time() - start
-    res = {"model": a.model, "recipe": "resnet-fast", "epochs": a.epochs, "wall_s": wall,
+    res = {"model": a.model, "recipe": a.recipe, "batch_size": a.batch_size, "lr": a.lr, "epochs": a.epochs, "wall_s": wall,
            "epoch_s": sorted(epochs)[len(epochs) // 2], "val_top1": top1, "train_images": n,
            "val_images": len(yva), "decode_s_excluded": decode_s, "device": str(dev),
            "torch": torch.__version__}
-    print("pytorch %s resnet-fast: %d epochs in %.1f s (median epoch %.2f s; decode %.1f s not counted), "
-          "val top-1 %.4f" % (a.model, a.epochs, wall, res["epoch_s"], decode_s, top1))
+    print("pytorch %s %s: %d epochs in %.1f s (median epoch %.2f s; decode %.1f s not counted), "
+          "val top-1 %.4f" % (a.model, a.recipe, a.epochs, wall, res["epoch_s"], decode_s, top1))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

@@ -32,6 +32,7 @@ type benchOptions struct {
 	Models  []string
 	Seed    int64
 	Prec    string
+	NoGraph bool // --no-graphs
 
 	// set by the flag parsing: which of batch, iters and warmup the user gave
 	batchSet, itersSet, warmupSet bool
@@ -75,6 +76,11 @@ achieved TFLOP/s and the percentage of that arithmetic's peak (%peak).
 time, training and inference images/s. On the CPU it defaults to batch 8,
 3 iterations and 1 warmup unless those flags are given.
 
+In train mode it also times the host's side of a step through train.Step, the
+loop 'cnnctl train' runs: how long queueing one step takes op by op and as a
+replay of its CUDA graph (the device's work not waited for; --no-graphs skips
+the replay). On the CPU both are n/a: its ops run as they are queued.
+
 --json writes the schema of docs/bench-schema.md (also written by
 scripts/torch_cpu_bench.py); 'cnnctl bench compare A.json B.json' prints
 per-layer and per-step ratios of two such files.`,
@@ -112,6 +118,7 @@ per-layer and per-step ratios of two such files.`,
 	fl.BoolVar(&opts.All, "all", false, "run every zoo model (or --models), one line each")
 	fl.StringSliceVar(&opts.Models, "models", nil, "with --all: these models only (comma-separated)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed of the weights and the random batch")
+	addGraphsFlag(fl, &opts.NoGraph)
 	addPrecisionFlag(fl, &opts.Prec)
 	cmd.AddCommand(newBenchCompareCmd(f, nil), newBenchShowCmd(f))
 	return cmd
@@ -189,7 +196,7 @@ func runBench(opts *benchOptions) error {
 
 	prec := (&precisionNote{}).apply(be, opts.Prec, errOut)
 	cfg := bench.Config{Batch: opts.Batch, Classes: opts.Classes, Iters: opts.Iters, Warmup: opts.Warmup, Mode: opts.Mode, Seed: opts.Seed, Peaks: peaks,
-		Precision: prec, TensorCore: precisionMath(prec).LayerTypes()}
+		Precision: prec, TensorCore: precisionMath(prec).LayerTypes(), NoGraphs: opts.NoGraph}
 	if opts.Input != "" {
 		cfg.Input, _ = tensor.ParseShape(opts.Input) // checked by validate
 	}

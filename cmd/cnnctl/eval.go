@@ -18,6 +18,8 @@ type evalOptions struct {
 	Device string
 	Prec   string
 	JSON   bool
+	// NoGraph is --no-graphs.
+	NoGraph bool
 
 	precNote precisionNote // the CPU's precision line, once for all checkpoints
 }
@@ -48,7 +50,9 @@ With several checkpoints, eval prints one comparison table (run, model,
 parameters, top-1, top-5, loss, images, images/s), each checkpoint on the data
 set it was trained on unless --data is given; --json then prints an array.
 For imagefolder data, class folders are matched to the checkpoint's class
-names by name.`,
+names by name.
+
+` + graphsHelp,
 		Example: `  cnnctl eval runs/lenet/best
   cnnctl eval runs/resnet/best --data imagefolder:cifar10-test-jpeg/      # every image there
   cnnctl eval runs/resnet/best --data cifar10:~/data/cifar-10-binary.tar.gz --json
@@ -86,6 +90,7 @@ names by name.`,
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 256, "images per forward pass")
 	fl.StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
 	addPrecisionFlag(fl, &opts.Prec)
+	addGraphsFlag(fl, &opts.NoGraph)
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), precision (what eval ran in), trained_precision, n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
 	return cmd
 }

@@ -93,7 +93,9 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	ev, err := train.Evaluate(lm.model, train.LoaderSource{L: loader}, ck.Classes, batch)
+	ev, err := train.EvaluateWith(lm.model, train.LoaderSource{L: loader}, ck.Classes, batch, train.EvalOptions{Graphs: !o.NoGraph, Note: func(format string, args ...any) {
+		fmt.Fprintf(o.f.ErrOut, format+"\n", args...)
+	}})
 	if err != nil {
 		return nil, err
 	}

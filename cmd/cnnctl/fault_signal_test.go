@@ -93,6 +93,9 @@ func TestInterruptInEpoch1Saves(t *testing.T) {
 				t.Fatalf("after %v in epoch 1: exit %d, want %d\n%s", sig, code, exitInterrupted, stderr)
 			}
 			mustContain(t, "the interrupted run's message", stderr.String(), "the state is saved in "+filepath.Join(out, "last"), "--resume auto")
+			if n := strings.Count(stderr.String(), "\nrun: "); n != 1 {
+				t.Errorf("the interrupted run printed %d summary lines, want 1:\n%s", n, stderr)
+			}
 			ck := mustLoad(t, filepath.Join(out, "last"))
 			if ck.Epoch != 0 || ck.Step <= 0 || ck.Step >= 256 {
 				t.Fatalf("OUT/last after %v in epoch 1: epoch %d step %d, want epoch 0 and a step inside epoch 1", sig, ck.Epoch, ck.Step)

@@ -53,6 +53,7 @@ type trainOptions struct {
 	SkipBad bool
 	Workers int
 	DataOn  string // --data-on: auto, device or host
+	NoGraph bool   // --no-graphs
 
 	// source and fetchOpts replace the official CIFAR-10 download of the
 	// default data (tests only; see fetchDefaultData).
@@ -96,7 +97,14 @@ TF32 kernels have passed their tests on a GPU. bf16 is refused: its kernels
 are not built yet. The CPU engine runs fp32 whatever is asked. Checkpoints
 record the precision the run trained in; their weights are float32 always.
 Ctrl-C finishes the current step, saves --out/last and exits; continue with
---resume auto.`,
+--resume auto.
+
+` + graphsHelp + `
+
+At the end, one line sums the run up: wall time, time per epoch, images per
+second, and the share of the time the GPU sat idle (the device's own timing
+of the steps against the wall clock; "cpu" on the CPU, where there is no
+separate device to wait for).`,
 		Example: `  cnnctl train --model resnet                  # CIFAR-10, downloaded once into the user cache
   cnnctl train --model lenet --data fashion-mnist --epochs 5 --lr 0.01 --optimizer sgd --momentum 0.9
   cnnctl train --model resnet --data imagefolder:cifar10-train-jpeg.tar.gz --val-split 0.1 --config resnet-fast
@@ -124,7 +132,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Model, "model", "m", "", "zoo model name or model YAML file (required)")
-	fl.StringVar(&opts.Config, "config", "", "training recipe YAML (a file, or a recipe name: tutorial, vgg, resnet-fast)")
+	fl.StringVar(&opts.Config, "config", "", "training recipe YAML (a file, or a recipe name: tutorial, vgg, resnet-fast, resnet-fast-512)")
 	fl.StringVarP(&opts.Data, "data", "d", "", "data set spec KIND:PATH (default for 3-channel models: CIFAR-10 in the user cache, downloaded once; see above)")
 	fl.IntVar(&opts.Epochs, "epochs", 10, "total epochs (a resumed run trains the remaining ones)")
 	fl.IntVarP(&opts.Batch, "batch-size", "b", 128, "images per step")
@@ -157,6 +165,7 @@ Ctrl-C finishes the current step, saves --out/last and exits; continue with
 	fl.BoolVar(&opts.SkipBad, "skip-bad-images", false, "imagefolder: skip (and count) files that do not decode")
 	fl.IntVar(&opts.Workers, "workers", 2, "background batch preparation goroutines")
 	fl.StringVar(&opts.DataOn, "data-on", "auto", "where training batches are made: auto (on the GPU when the training set fits beside the run), device, or host (the loader's workers)")
+	addGraphsFlag(fl, &opts.NoGraph)
 	return cmd
 }
 
@@ -174,7 +183,7 @@ func (o *trainOptions) resolve() error {
 	o.Resume, o.Val, o.Mean, o.Std = v.GetString("resume"), v.GetFloat64("val-split"), v.GetString("mean"), v.GetString("std")
 	o.Augment, o.CropPad, o.NaN = v.GetString("augment"), v.GetInt("crop-padding"), v.GetString("nan-check")
 	o.KeepGo, o.SkipBad, o.Workers = v.GetBool("keep-going-on-save-error"), v.GetBool("skip-bad-images"), v.GetInt("workers")
-	o.Prec, o.DataOn = v.GetString("precision"), v.GetString("data-on")
+	o.Prec, o.DataOn, o.NoGraph = v.GetString("precision"), v.GetString("data-on"), v.GetBool("no-graphs")
 	switch {
 	case o.Model == "":
 		return usagef("train: --model is required (a zoo name from 'cnnctl models' or a YAML file)")

@@ -32,6 +32,8 @@ type trainResult struct {
 	Device     string  `json:"device"`
 	Params     int64   `json:"params"`
 	Interrupts bool    `json:"interrupted"`
+	// Summary is the run's time, throughput and GPU idle share.
+	Summary train.Summary `json:"summary"`
 }
 
 func runTrain(o *trainOptions) error {
@@ -95,6 +97,11 @@ func runTrain(o *trainOptions) error {
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := run.Execute(ctx)
+	if res != nil && err != nil {
+		// A run cut short sums itself up on stderr, with its error; a
+		// finished one on stdout, with its result (printTrained).
+		fmt.Fprintln(log, res.Summary.Line())
+	}
 	if res != nil && res.Stopped && errors.Is(err, context.Canceled) {
 		fmt.Fprintf(log, "interrupted: the state is saved in %s\ncontinue with the same command and --resume auto\n", res.LastPath)
 		return errInterrupted
@@ -212,6 +219,7 @@ func newRun(o *trainOptions, spec *zoo.Spec, model *layers.Model, td *trainData,
 		Cfg: train.Config{
 			Epochs: o.Epochs, BatchSize: o.Batch, LabelSmoothing: o.Smooth, Out: o.Out, NaNCheck: o.NaN,
 			KeepGoingOnSaveError: o.KeepGo, Optimizer: o.optimizer(), Schedule: o.schedule(), DataOn: o.DataOn,
+			NoGraphs: o.NoGraph,
 		},
 		Model: model,
 		Train: train.LoaderSource{L: trLoader},
@@ -238,11 +246,12 @@ func printTrained(o *trainOptions, spec *zoo.Spec, device string, params int64, 
 	}
 	out := trainResult{Out: o.Out, Epochs: res.Epochs, Best: res.Best, Last: res.LastPath, BestPath: res.BestPath,
 		Metrics: filepath.Join(o.Out, "metrics.csv"), Plot: plot, TrainLoss: res.Last.TrainLoss, TrainTop1: res.Last.TrainTop1,
-		ValTop1: res.Last.ValTop1, ValLoss: res.Last.ValLoss, Device: device, Params: params}
+		ValTop1: res.Last.ValTop1, ValLoss: res.Last.ValLoss, Device: device, Params: params, Summary: res.Summary}
 	if o.JSON {
 		return printJSON(o.f, out)
 	}
 	fmt.Fprintf(o.f.Out, "trained %s for %d epochs: best top-1 %.4f\n", spec.Name, res.Epochs, res.Best)
+	fmt.Fprintln(o.f.Out, res.Summary.Line())
 	fmt.Fprintf(o.f.Out, "checkpoints: %s, %s\nmetrics: %s\n", res.BestPath, res.LastPath, out.Metrics)
 	if plot != "" {
 		fmt.Fprintf(o.f.Out, "plot: %s\n", plot)

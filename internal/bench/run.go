@@ -32,6 +32,8 @@ type Config struct {
 	// (gpu.Math.LayerTypes); every other layer runs fp32.
 	Precision  string
 	TensorCore []string
+	// NoGraphs skips the replay half of Step.HostEnqueue (--no-graphs).
+	NoGraphs bool
 }
 
 // layerMath is the arithmetic a layer of type typ runs in.
@@ -196,6 +198,11 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 	r.Throughput = Throughput{InferMS: id.median, InferImagesPerS: perSecond(n, id.median)}
 	if cfg.Mode == "train" {
 		r.Throughput.TrainImagesPerS = perSecond(n, sd.median)
+	}
+	if cfg.Mode == "train" {
+		if r.Step.HostEnqueue, err = hostEnqueue(m, opt, hx, hy, n, cfg); err != nil {
+			return nil, fmt.Errorf("bench %s: host enqueue: %w", spec.Name, err)
+		}
 	}
 	if cfg.StepOnly {
 		r.Step.Note = "step only: no per-layer run"

@@ -99,6 +99,9 @@ type Step struct {
 	UpdateMS    float64 `json:"update_ms"` // SGD-momentum update, timed in the hooked run
 	OtherMS     float64 `json:"other_ms"`  // OverheadMS - LossMS - UpdateMS
 	Note        string  `json:"note"`
+	// HostEnqueue is the host's time to queue a step through train.Step,
+	// op by op and as a graph replay (train mode; enqueue.go).
+	HostEnqueue *HostEnqueue `json:"host_enqueue,omitempty"`
 }
 
 // Throughput is images per second of the unhooked runs.
@@ -209,6 +212,10 @@ var reportSchema = map[string]field{
 		"what": {kind: kString}, "median_ms": {kind: kNumber}, "p10_ms": {kind: kNumber}, "p90_ms": {kind: kNumber},
 		"layers_sum_ms": {kind: kNumber}, "overhead_ms": {kind: kNumber}, "loss_ms": {kind: kNumber},
 		"update_ms": {kind: kNumber}, "other_ms": {kind: kNumber}, "note": {kind: kString},
+		"host_enqueue": {kind: kObject, optional: true, object: map[string]field{
+			"eager_us": {kind: kNumber, nullable: true}, "replay_us": {kind: kNumber, nullable: true},
+			"note": {kind: kString, optional: true},
+		}},
 	}},
 	"throughput": {kind: kObject, object: map[string]field{
 		"train_images_per_s": {kind: kNumber}, "infer_images_per_s": {kind: kNumber}, "infer_ms": {kind: kNumber},

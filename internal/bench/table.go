@@ -93,6 +93,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s.Note != "" {
 		fmt.Fprintf(&b, "  %s\n", s.Note)
 	}
+	if h := s.HostEnqueue; h != nil {
+		fmt.Fprintf(&b, "host time to queue a step (train.Step.Run, not waiting for the device): op by op %s, graph replay %s", us(h.EagerUS), us(h.ReplayUS))
+		if h.Note != "" {
+			fmt.Fprintf(&b, " (%s)", h.Note)
+		}
+		b.WriteString("\n")
+	}
 	t := r.Throughput
 	if t.TrainImagesPerS > 0 {
 		fmt.Fprintf(&b, "throughput: train %s img/s, inference %s img/s (%s ms per batch)\n", rate(t.TrainImagesPerS), rate(t.InferImagesPerS), ms(t.InferMS))

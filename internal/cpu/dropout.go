@@ -30,3 +30,16 @@ func (b *Backend) DropoutForward(x, mask, y *tensor.Tensor, p float32, seed, cou
 		}
 	})
 }
+
+var _ tensor.DropoutAt = (*Backend)(nil)
+
+// DropoutForwardAt is DropoutForward with the counter read from the
+// 1-element tensor counter: the same loop, so the same bits.
+func (b *Backend) DropoutForwardAt(x, mask, y *tensor.Tensor, p float32, seed uint64, counter *tensor.Tensor) {
+	c := b.call("dropout forward")
+	n := c.index("counter", counter, 1<<24+1)
+	if !c.ok() {
+		return
+	}
+	b.DropoutForward(x, mask, y, p, seed, uint64(n))
+}

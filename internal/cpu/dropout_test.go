@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +70,29 @@ func equal(a, b []float32) bool {
 		}
 	}
 	return len(a) == len(b)
+}
+
+// TestDropoutForwardAt: the counter read from a tensor gives the bits of
+// DropoutForward with that counter passed by value (outputs poisoned).
+func TestDropoutForwardAt(t *testing.T) {
+	const n, p, seed = 4097, float32(0.4), 0xfeed_beef
+	be := New()
+	xv := make([]float32, n)
+	for i := range xv {
+		xv[i] = float32(i%11) - 5
+	}
+	x := from(be, xv, n)
+	for _, counter := range []uint64{0, 7, 1 << 24} {
+		m1, y1, m2, y2 := poisoned(be, n), poisoned(be, n), poisoned(be, n), poisoned(be, n)
+		be.DropoutForward(x, m1, y1, p, seed, counter)
+		be.DropoutForwardAt(x, m2, y2, p, seed, from(be, []float32{float32(counter)}, 1))
+		noErr(t, be)
+		if !equal(values(be, m1), values(be, m2)) || !equal(values(be, y1), values(be, y2)) {
+			t.Fatalf("counter %d: DropoutForwardAt differs from DropoutForward", counter)
+		}
+	}
+	be.DropoutForwardAt(x, poisoned(be, n), poisoned(be, n), p, seed, from(be, []float32{2.5}, 1))
+	if err := be.Err(); err == nil || !strings.Contains(err.Error(), "counter = 2.5") {
+		t.Errorf("a counter of 2.5: %v", err)
+	}
 }

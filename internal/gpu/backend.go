@@ -43,7 +43,13 @@ type Backend struct {
 	// the backend: the caller runs the work uncaptured instead.
 	capturing  bool
 	captureErr error
-	closed     bool
+	// captureScratch: the scratch blocks of the capture under way, by
+	// class size, free for its next op: a graph's kernels run in order, so
+	// its ops share them as eager ops share the pool's. Its graph keeps
+	// them (graph.go): the pool must not hand them out while a replay may
+	// write them.
+	captureScratch map[int64][]uintptr
+	closed         bool
 	// opts are the options the backend runs with, sel the kernel chosen
 	// for each slot from them (Select, registry.go).
 	opts Options

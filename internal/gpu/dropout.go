@@ -16,3 +16,18 @@ func (b *Backend) DropoutForward(x, mask, y *tensor.Tensor, p float32, seed, cou
 	scale := 1 / (1 - p) // float32, as the CPU computes it
 	c.launch("dropout_forward", b.grid1D(x.Numel()), xp, mp, yp, int64(x.Numel()), p, scale, seed, counter)
 }
+
+var _ tensor.DropoutAt = (*Backend)(nil)
+
+// DropoutForwardAt is DropoutForward with the counter read by the kernel
+// from counter[0], so that a captured step draws a new mask per replay.
+func (b *Backend) DropoutForwardAt(x, mask, y *tensor.Tensor, p float32, seed uint64, counter *tensor.Tensor) {
+	c := b.call("dropout forward")
+	xp, mp, yp := c.ptr("x", x, 0), c.ptr("mask", mask, 0), c.ptr("y", y, 0)
+	cp := c.scalar("counter", counter)
+	c.check(c.err != nil || x.Numel() == mask.Numel() && x.Numel() == y.Numel(),
+		"x %v, mask %v and y %v differ in size", x.Shape, mask.Shape, y.Shape)
+	c.check(p >= 0 && p <= 1, "p = %g, want 0 <= p <= 1", p)
+	scale := 1 / (1 - p) // float32, as the CPU computes it
+	c.launch("dropout_forward_at", b.grid1D(x.Numel()), xp, mp, yp, int64(x.Numel()), p, scale, seed, cp)
+}

@@ -78,6 +78,7 @@ func (b *Backend) EndCapture() (tensor.Graph, error) {
 	g := &graph{be: b}
 	var err error
 	b.do("end capture", func() {
+		g.scratch, b.captureScratch = b.captureScratch, nil
 		var raw C.CUgraph
 		if err = graphErr("end capture", C.cnnctl_end_capture(b.cstream(), &raw)); err != nil {
 			return
@@ -95,10 +96,13 @@ func (b *Backend) EndCapture() (tensor.Graph, error) {
 	if failed != nil {
 		if err == nil {
 			g.Close()
+		} else {
+			g.releaseScratch()
 		}
 		return nil, fmt.Errorf("gpu: capture failed: %w", failed)
 	}
 	if err != nil {
+		g.releaseScratch()
 		return nil, err
 	}
 	return g, nil
@@ -116,6 +120,24 @@ type graph struct {
 	be   *Backend
 	raw  C.CUgraph
 	exec C.CUgraphExec
+	// scratch is the pool's blocks the captured kernels use as scratch,
+	// by class size, kept out of the pool until Close.
+	scratch map[int64][]uintptr
+}
+
+// releaseScratch gives the graph's scratch blocks back to the pool.
+func (g *graph) releaseScratch() {
+	if len(g.scratch) == 0 {
+		return
+	}
+	g.be.do("release graph scratch", func() {
+		for size, list := range g.scratch {
+			for _, ptr := range list {
+				g.be.pool.put(ptr, size)
+			}
+		}
+	})
+	g.scratch = nil
 }
 
 // Replay queues the recorded work again on the backend's stream, with the
@@ -137,8 +159,10 @@ func (g *graph) Replay() error {
 	return nil
 }
 
-// Close frees the graph (its work already queued still runs).
+// Close frees the graph and gives its scratch back to the pool: later
+// work reuses it in stream order, after the replays already queued.
 func (g *graph) Close() error {
+	g.releaseScratch()
 	if g.exec == nil {
 		return nil
 	}

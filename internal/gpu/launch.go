@@ -85,13 +85,33 @@ func (e errUnknownKernel) Error() string { return "no kernel " + string(e) + " w
 // scratch takes a temporary block of at least bytes from the pool on the
 // device goroutine (inside do); give it back with release once the kernels
 // using it are queued: later work reuses it in stream order.
+//
+// During a capture the block comes from, and goes back to, the capture's
+// own free list (Backend.captureScratch), which its graph keeps.
 func (c *call) scratch(bytes int64) (cu.DevicePtr, func(), bool) {
-	p := c.be.pool
+	b, p := c.be, c.be.pool
+	b.mu.Lock()
+	capturing := b.capturing
+	b.mu.Unlock()
+	if capturing {
+		size := classSize(bytes)
+		if list := b.captureScratch[size]; len(list) > 0 {
+			ptr := list[len(list)-1]
+			b.captureScratch[size] = list[:len(list)-1]
+			return cu.DevicePtr(ptr), func() { b.captureScratch[size] = append(b.captureScratch[size], ptr) }, true
+		}
+	}
 	ptr, size, err := p.get(bytes, isOOM)
 	if err != nil {
 		free, total, _ := cu.MemInfo()
-		c.be.record(oomError(c.op+": scratch", bytes, free, total, p.held+p.cached, err))
+		b.record(oomError(c.op+": scratch", bytes, free, total, p.held+p.cached, err))
 		return 0, nil, false
+	}
+	if capturing {
+		if b.captureScratch == nil {
+			b.captureScratch = map[int64][]uintptr{}
+		}
+		return cu.DevicePtr(ptr), func() { b.captureScratch[size] = append(b.captureScratch[size], ptr) }, true
 	}
 	return cu.DevicePtr(ptr), func() { p.put(ptr, size) }, true
 }

@@ -86,6 +86,7 @@ func Kernels() []Kernel {
 	fp32("CopyChannels", "copy_channels")
 	fp32("ExtractChannels", "extract_channels")
 	fp32("DropoutForward", "dropout_forward")
+	fp32("DropoutForwardAt", "dropout_forward_at")
 	fp32("SGDUpdate", "sgd_update")
 	fp32("AdamUpdate", "adam_update")
 	fp32("Augment", "augment")

@@ -11,9 +11,9 @@ import (
 // evaluation it is the identity.
 //
 // The mask is a pure function of (seed, counter, element): the counter is
-// ctx.Step and the seed is ctx.Seed mixed with a hash of the layer's name,
-// so two dropout layers draw different masks and a resumed run draws the
-// same ones.
+// ctx.Step (read on the device from ctx.Counter where that is set) and the
+// seed is ctx.Seed mixed with a hash of the layer's name, so two dropout
+// layers draw different masks and a resumed run draws the same ones.
 type Dropout struct {
 	base
 	leaf
@@ -65,7 +65,11 @@ func (l *Dropout) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	be := l.ctx.Backend
 	mask := ensure(be, &l.mask, x.Shape)
 	y := ensure(be, &l.y, x.Shape)
-	be.DropoutForward(x, mask, y, l.P, l.Seed(), l.ctx.Step)
+	if at, ok := be.(tensor.DropoutAt); ok && l.ctx.Counter != nil {
+		at.DropoutForwardAt(x, mask, y, l.P, l.Seed(), l.ctx.Counter)
+	} else {
+		be.DropoutForward(x, mask, y, l.P, l.Seed(), l.ctx.Step)
+	}
 	return y
 }
 

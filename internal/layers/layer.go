@@ -59,6 +59,11 @@ type Context struct {
 	Seed uint64
 	// Step is the training step, set by the trainer before each Forward.
 	Step uint64
+	// Counter, when set, is a 1-element tensor on the backend that holds
+	// Step (the trainer keeps it there): layers that draw per-step
+	// randomness read it on the device (tensor.DropoutAt) where the
+	// backend can, so that a captured step replays with the new step.
+	Counter *tensor.Tensor
 
 	params []*Param
 }

@@ -29,7 +29,16 @@ func (l *Loss) Forward(logits, labels *tensor.Tensor) float32 {
 	if n == 0 {
 		return 0
 	}
-	loss := l.Enqueue(logits, labels)
+	return l.Mean(l.Enqueue(logits, labels))
+}
+
+// Mean copies the per-sample losses (N) that Enqueue returned to the host
+// and returns their mean, the sum taken in float64 in sample order.
+func (l *Loss) Mean(loss *tensor.Tensor) float32 {
+	n := loss.Numel()
+	if n == 0 {
+		return 0
+	}
 	l.host = grow(l.host, n)
 	l.be.Download(l.host, loss)
 	var sum float64

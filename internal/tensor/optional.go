@@ -124,3 +124,44 @@ type MemInfo interface {
 	// when the backend started) and its name.
 	DeviceMemory() (free, total int64, name string)
 }
+
+// SpanTimer is implemented by backends that queue work on a device and can
+// time spans of that queue without waiting (CUDA events): a training run
+// marks each step and adds up the device time at its next read, to say how
+// long the device sat idle.
+type SpanTimer interface {
+	// StartSpan records a start mark after the work queued so far and
+	// returns at once.
+	StartSpan() Span
+}
+
+// Span is one span of a SpanTimer.
+type Span interface {
+	// End records the end mark after the work queued since the start and
+	// returns at once; it is called once.
+	End()
+	// Elapsed waits for the end mark (at once when the work is done, e.g.
+	// after a read) and returns the device time between the marks, then
+	// frees them; it is called once, after End. A failure is recorded on
+	// the backend (its Err) and gives 0.
+	Elapsed() time.Duration
+}
+
+// Pinned is implemented by backends whose copies from the host run
+// asynchronously, overlapped with the device's work, when the host memory
+// is page-locked (CUDA's pinned memory). A training step copies its batch
+// through it; a backend without it, or a failed PinnedFloats, leaves the
+// caller with Upload from ordinary memory.
+type Pinned interface {
+	// PinnedFloats allocates n float32 of page-locked host memory, or
+	// fails (too much pinned memory, an old driver); free it with
+	// FreePinned before the backend is closed.
+	PinnedFloats(n int) ([]float32, error)
+	// FreePinned frees memory from PinnedFloats.
+	FreePinned(p []float32)
+	// UploadPinned queues the copy of src, memory from PinnedFloats, into
+	// t, and returns at once: src must not change until the host has
+	// waited for the work queued so far (a Download, Sync). Upload, by
+	// contrast, is done with src when it returns.
+	UploadPinned(t *Tensor, src []float32)
+}

@@ -65,3 +65,13 @@ func argmax(row []float32) int {
 	}
 	return best
 }
+
+// DropoutAt is implemented by backends that read dropout's counter on the
+// device, so that a captured training step draws a fresh mask each time it
+// is replayed (a counter passed by value would be frozen in the graph).
+type DropoutAt interface {
+	// DropoutForwardAt is DropoutForward with counter = uint64(counter[0])
+	// read when the op runs; counter (1) holds a whole number (float32:
+	// exact up to 2^24, like StepOps' counters).
+	DropoutForwardAt(x, mask, y *Tensor, p float32, seed uint64, counter *Tensor)
+}

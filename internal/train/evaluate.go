@@ -46,6 +46,7 @@ type stepper struct {
 	loss   *layers.Loss
 	x, y   *tensor.Tensor
 	logits []float32
+	outs   map[int][2]*tensor.Tensor // by batch size: logits and per-sample losses (evalForward)
 }
 
 func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
@@ -69,28 +70,46 @@ func (s *stepper) free() {
 // forward uploads b and runs the model and the loss; it returns the mean
 // loss and leaves the logits on the host in s.logits.
 func (s *stepper) forward(b *Batch, train bool) (float64, *tensor.Tensor) {
-	x := s.x.View(append(tensor.Shape{b.N}, s.m.In...))
-	y := s.y.View(tensor.Shape{b.N})
-	s.be.Upload(x, b.X[:x.Numel()])
-	s.be.Upload(y, b.Y[:b.N])
+	x, y := s.load(b)
 	out := s.m.Forward(x, train)
 	loss := s.loss.Forward(out, y)
+	s.readLogits(out)
+	return float64(loss), out
+}
+
+// load uploads b and returns its images (N,C,H,W) and labels (N) on the backend.
+func (s *stepper) load(b *Batch) (x, y *tensor.Tensor) {
+	x = s.x.View(append(tensor.Shape{b.N}, s.m.In...))
+	y = s.y.View(tensor.Shape{b.N})
+	s.be.Upload(x, b.X[:x.Numel()])
+	s.be.Upload(y, b.Y[:b.N])
+	return x, y
+}
+
+// readLogits copies out (N,K) to s.logits.
+func (s *stepper) readLogits(out *tensor.Tensor) {
 	if cap(s.logits) < out.Numel() {
 		s.logits = make([]float32, out.Numel())
 	}
 	s.logits = s.logits[:out.Numel()]
 	s.be.Download(s.logits, out)
-	return float64(loss), out
 }
 
-// Evaluate runs the model in eval mode over one epoch of src.
+// Evaluate runs the model in eval mode over one epoch of src, op by op.
 func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Evaluation, error) {
+	return EvaluateWith(m, src, classes, maxBatch, EvalOptions{})
+}
+
+// EvaluateWith is Evaluate with options.
+func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o EvalOptions) (*Evaluation, error) {
 	k := m.Out.Numel()
 	if len(classes) != k {
 		return nil, fmt.Errorf("evaluate: model has %d outputs but the data has %d classes", k, len(classes))
 	}
 	s := newStepper(m, maxBatch, 0)
 	defer s.free() // evaluated every epoch: device memory must not pile up
+	g := o.graphs(m.Ctx.Backend)
+	defer g.close()
 	ev := &Evaluation{Classes: classes, Confusion: make([][]int, k)}
 	for i := range ev.Confusion {
 		ev.Confusion[i] = make([]int, k)
@@ -105,7 +124,7 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 		if !ok {
 			break
 		}
-		loss, _ := s.forward(b, false)
+		loss := s.evalForward(g, b)
 		if err := m.Ctx.Backend.Err(); err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}

@@ -32,9 +32,12 @@ type Step struct {
 	yv   *tensor.Tensor
 	lrs  *tensor.Tensor // (batches) this epoch's learning rates
 
-	state               *tensor.Tensor // at, slot, adam step, flag
-	at, slot, adam, bad *tensor.Tensor // views of state
-	acc                 *tensor.Tensor // (2*window): loss, correct per step
+	state                      *tensor.Tensor // at, slot, count, adam step, flag
+	at, slot, count, adam, bad *tensor.Tensor // views of state; count is Steps (the dropout counter)
+	counters                   *tensor.Tensor // at, slot and count: state[0:3], +1 per step
+	graphs                     *graphs        // captured steps (graph.go); nil: none
+	pin                        *staging       // pinned upload slots (pinned.go); nil: none
+	acc                        *tensor.Tensor // (2*window): loss, correct per step
 
 	set      tensor.DataSet // the held training set (Hold), or nil
 	setBatch int            // its batch size
@@ -68,16 +71,25 @@ func NewStep(m *layers.Model, opt *Optimizer, maxN, batches, window int, smoothi
 	s.x = be.New(append(tensor.Shape{maxN}, m.In...))
 	s.y = be.New(tensor.Shape{maxN})
 	s.lrs = be.New(tensor.Shape{max(batches, 1)})
-	s.state = be.New(tensor.Shape{4})
-	s.at, s.slot, s.adam, s.bad = s.state.Slice(0, tensor.Shape{1}), s.state.Slice(1, tensor.Shape{1}), s.state.Slice(2, tensor.Shape{1}), s.state.Slice(3, tensor.Shape{1})
+	s.state = be.New(tensor.Shape{5})
+	s.at, s.slot, s.count = s.state.Slice(0, tensor.Shape{1}), s.state.Slice(1, tensor.Shape{1}), s.state.Slice(2, tensor.Shape{1})
+	s.adam, s.bad = s.state.Slice(3, tensor.Shape{1}), s.state.Slice(4, tensor.Shape{1})
+	s.counters = s.state.Slice(0, tensor.Shape{3})
+	m.Ctx.Counter = s.count
 	s.acc = be.New(tensor.Shape{2 * s.window})
 	s.sizes = make([]int, 0, s.window)
 	s.host = make([]float32, 2*s.window)
 	return s
 }
 
-// Free releases the step's tensors.
+// Free releases the step's tensors and graphs.
 func (s *Step) Free() {
+	s.graphs.close()
+	s.pin.free()
+	s.pin = nil
+	if s.m.Ctx.Counter == s.count {
+		s.m.Ctx.Counter = nil
+	}
 	for _, t := range []*tensor.Tensor{s.x, s.y, s.lrs, s.state, s.acc} {
 		s.be.Free(t)
 	}
@@ -90,6 +102,7 @@ func (s *Step) StartEpoch(lrs []float32, first int) {
 	s.be.Upload(s.lrs.View(tensor.Shape{len(lrs)}), lrs)
 	s.be.Fill(s.at, float32(first))
 	s.be.Fill(s.slot, 0)
+	s.be.Fill(s.count, float32(s.Steps))
 	s.be.Fill(s.adam, float32(s.opt.Step))
 	s.sizes = s.sizes[:0]
 }
@@ -97,8 +110,9 @@ func (s *Step) StartEpoch(lrs []float32, first int) {
 // Full reports whether window steps have run since the last Read.
 func (s *Step) Full() bool { return len(s.sizes) == s.window }
 
-// Load queues the copy of batch b to the step's input tensors; a Held
-// batch copies nothing: Run gathers it from the set given to Hold.
+// Load queues the copy of batch b to the step's input tensors, through a
+// pinned slot where UsePinned set them up (pinned.go); a Held batch copies
+// nothing: Run gathers it from the set given to Hold.
 func (s *Step) Load(b *Batch) {
 	s.xv = s.x.View(append(tensor.Shape{b.N}, s.m.In...))
 	s.yv = s.y.View(tensor.Shape{b.N})
@@ -106,14 +120,27 @@ func (s *Step) Load(b *Batch) {
 	if s.gather = b.Held; b.Held {
 		return
 	}
-	s.be.Upload(s.xv, b.X[:s.xv.Numel()])
-	s.be.Upload(s.yv, b.Y[:b.N])
+	if !s.pin.upload(s.xv, s.yv, b) {
+		s.be.Upload(s.xv, b.X[:s.xv.Numel()])
+		s.be.Upload(s.yv, b.Y[:b.N])
+	}
 }
 
 // Run queues the step on the loaded batch: the gather of a Held batch,
 // forward, loss, metrics into the next slot, backward, and the update
-// (skipped once the flag is set).
+// (skipped once the flag is set); with graphs on (UseGraphs), as a replay
+// of the step captured for the batch's size (the gather reads the batch
+// index from the device, so a replay gathers the next batch).
 func (s *Step) Run() {
+	if s.graphs.run(s) {
+		return
+	}
+	s.enqueue()
+}
+
+// enqueue queues the step's ops one by one, advancing the host's counters
+// (Steps, the optimiser's Step) as the device's advance.
+func (s *Step) enqueue() {
 	if s.gather {
 		s.set.Gather(s.xv, s.yv, s.at, s.setBatch)
 	}
@@ -124,8 +151,7 @@ func (s *Step) Run() {
 	s.ops.StepMetrics(loss, out.View(tensor.Shape{n, out.Numel() / n}), s.yv, s.acc, s.slot, s.bad)
 	s.m.Backward(s.loss.Backward())
 	s.opt.enqueue(s.ops, s.lrs, s.at, s.adam, s.bad)
-	s.ops.AddScalar(s.at, 1)
-	s.ops.AddScalar(s.slot, 1)
+	s.ops.AddScalar(s.counters, 1)
 	s.Steps++
 }
 
@@ -137,6 +163,7 @@ func (s *Step) Read() (StepResult, error) {
 	r := StepResult{Bad: -1}
 	if k > 0 {
 		s.be.Download(s.host[:2*k], s.acc.View(tensor.Shape{2 * k}))
+		s.pin.waited() // the Download waited for every queued upload
 	}
 	if err := s.be.Err(); err != nil {
 		return r, err

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -65,9 +66,20 @@ func schedule(steps int) Schedule {
 // optimiser's state, and each step's loss and top-1 hits.
 type trained struct {
 	state   [][]float32
+	batches map[string]int64 // each BatchNorm's num_batches_tracked
 	optim   map[string][]float32
 	losses  []float32
 	correct []int
+}
+
+// readFrom appends the losses and hits of s's steps since its last read.
+func (tr *trained) readFrom(t *testing.T, s *Step) {
+	t.Helper()
+	got, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.losses, tr.correct = append(tr.losses, got.Loss...), append(tr.correct, got.Correct...)
 }
 
 func snapshot(t *testing.T, m *layers.Model, opt *Optimizer) trained {
@@ -79,6 +91,12 @@ func snapshot(t *testing.T, m *layers.Model, opt *Optimizer) trained {
 		tr.state = append(tr.state, v)
 	}
 	tr.optim = opt.State()
+	tr.batches = map[string]int64{}
+	layers.Walk(m.Root, func(l layers.Layer, _ int) {
+		if bc, ok := l.(batchCounter); ok {
+			tr.batches[l.Name()] = bc.NumBatchesTracked()
+		}
+	})
 	if err := be.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +157,7 @@ func trainStep(t *testing.T, m *layers.Model, c stepCase, bs []*Batch, window in
 	}
 	s.StartEpoch(lrs, 0)
 	var tr trained
-	read := func() {
-		got, err := s.Read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr.losses, tr.correct = append(tr.losses, got.Loss...), append(tr.correct, got.Correct...)
-	}
+	read := func() { tr.readFrom(t, s) }
 	for _, b := range bs {
 		s.Load(b)
 		s.Run()
@@ -164,33 +176,61 @@ func trainStep(t *testing.T, m *layers.Model, c stepCase, bs []*Batch, window in
 
 func sameBits(t *testing.T, what string, a, b []float32) {
 	t.Helper()
+	if d := bitsDiffer(what, a, b); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// bitsDiffer describes the first difference of a and b, "" if none.
+func bitsDiffer(what string, a, b []float32) string {
 	if len(a) != len(b) {
-		t.Fatalf("%s: %d values vs %d", what, len(a), len(b))
+		return fmt.Sprintf("%s: %d values vs %d", what, len(a), len(b))
 	}
 	for i := range a {
 		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			t.Fatalf("%s[%d]: inline %g (%#x), Step %g (%#x)", what, i, a[i], math.Float32bits(a[i]), b[i], math.Float32bits(b[i]))
+			return fmt.Sprintf("%s[%d]: inline %g (%#x), Step %g (%#x)", what, i, a[i], math.Float32bits(a[i]), b[i], math.Float32bits(b[i]))
 		}
 	}
+	return ""
 }
 
 func compare(t *testing.T, inline, step trained) {
 	t.Helper()
-	sameBits(t, "losses", inline.losses, step.losses)
+	if d := diff(inline, step); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// diff describes the first difference between two trainings, "" if they
+// agree bit for bit (or "nothing trained").
+func diff(inline, step trained) string {
+	if d := bitsDiffer("losses", inline.losses, step.losses); d != "" {
+		return d
+	}
 	for i := range inline.correct {
 		if inline.correct[i] != step.correct[i] {
-			t.Fatalf("step %d: %d hits inline, %d through Step", i, inline.correct[i], step.correct[i])
+			return fmt.Sprintf("step %d: %d hits inline, %d through Step", i, inline.correct[i], step.correct[i])
 		}
 	}
 	for i := range inline.state {
-		sameBits(t, "state tensor", inline.state[i], step.state[i])
+		if d := bitsDiffer("state tensor", inline.state[i], step.state[i]); d != "" {
+			return d
+		}
 	}
 	for k, v := range inline.optim {
-		sameBits(t, "optimizer "+k, v, step.optim[k])
+		if d := bitsDiffer("optimizer "+k, v, step.optim[k]); d != "" {
+			return d
+		}
+	}
+	for k, v := range inline.batches {
+		if step.batches[k] != v {
+			return fmt.Sprintf("%s.num_batches_tracked: inline %d, Step %d", k, v, step.batches[k])
+		}
 	}
 	if len(inline.losses) == 0 || len(inline.state) == 0 {
-		t.Fatal("nothing trained")
+		return "nothing trained"
 	}
+	return ""
 }
 
 // TestStepBitIdenticalToInline trains the same batches the old way (the
@@ -225,7 +265,7 @@ func TestStepRunMakesNoHostSync(t *testing.T) {
 	})
 
 	rec = newRecorder(cpu.New())
-	sr := stepRecorder{rec, rec.be.(tensor.StepOps)}
+	sr := stepRecorder{recorder: rec, ops: rec.be.(tensor.StepOps)}
 	m := buildModel(t, sr, c.model)
 	opt, err := NewOptimizer(m, c.opt)
 	if err != nil {

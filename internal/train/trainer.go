@@ -41,6 +41,9 @@ type Config struct {
 	// DeviceReserve is the device memory the run itself needs (its
 	// memory plan), kept free beside a training set held on the device.
 	DeviceReserve int64
+	// NoGraphs runs every step op by op; otherwise a backend that can
+	// capture (tensor.Capturer) replays each batch size's captured step.
+	NoGraphs bool
 }
 
 // Progress receives what a user wants to see while training.
@@ -75,6 +78,9 @@ type Result struct {
 	Stopped  bool // interrupted; OUT/last holds the state
 	LastPath string
 	BestPath string
+	// Summary is this invocation's time and throughput (summary.go),
+	// filled in whenever Execute returns a Result.
+	Summary Summary
 }
 
 // execution is the state of one Execute: what the epoch loop, the reads
@@ -91,6 +97,9 @@ type execution struct {
 	skip       int   // batches of startEpoch already trained
 	steps      int64 // steps done, as the host has read them
 	saved      int   // the epoch of the newest checkpoint in OUT/last (-1: none)
+	// evalGraphsOff: a capture of the validation failed once (graph.go).
+	evalGraphsOff bool
+	clock         *clock // the run's wall and device time (summary.go)
 
 	lossSum float64 // this epoch's sums so far
 	correct int
@@ -121,6 +130,7 @@ func (r *Run) Execute(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	defer e.free()
+	defer func() { e.res.Summary = e.clock.summary(r.Train.Batches()) }()
 	for epoch := e.startEpoch; epoch < r.Cfg.Epochs; epoch++ {
 		em, err := e.trainEpoch(ctx, epoch)
 		if err != nil || e.res.Stopped {
@@ -151,7 +161,7 @@ func (r *Run) start() (*execution, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &execution{r: r, opt: opt, meta: r.Meta, saved: -1,
+	e := &execution{r: r, opt: opt, meta: r.Meta, saved: -1, clock: newClock(m.Ctx.Backend),
 		res: &Result{LastPath: filepath.Join(cfg.Out, "last"), BestPath: filepath.Join(cfg.Out, "best"), Best: math.Inf(-1)}}
 	if err := e.resume(); err != nil {
 		return nil, err
@@ -163,6 +173,13 @@ func (r *Run) start() (*execution, error) {
 		e.step.Hold(e.set, e.train.(heldSource).src.BatchSize())
 	}
 	r.Progress.Note("%s", note)
+	e.step.Steps = e.steps // the dropout counter of a resumed run goes on
+	if !cfg.NoGraphs {
+		e.step.UseGraphs(r.Progress.Note)
+	}
+	if e.set == nil { // a held set uploads nothing per step
+		e.step.UsePinned(r.Progress.Note)
+	}
 	return e, nil
 }
 
@@ -237,8 +254,10 @@ func (e *execution) trainEpoch(ctx context.Context, epoch int) (EpochMetrics, er
 		if !ok {
 			break
 		}
+		span := e.clock.begin()
 		e.step.Load(b)
 		e.step.Run()
+		e.clock.end(span)
 		bi++
 		stop := ctx.Err() != nil
 		if e.step.Full() || stop {
@@ -273,6 +292,7 @@ func (e *execution) read(epoch, bi int, t0 time.Time) error {
 	if err != nil {
 		return fmt.Errorf("epoch %d step %d: %w", epoch+1, e.steps, err)
 	}
+	e.clock.collect()
 	for j, loss := range got.Loss {
 		if j == got.Bad && r.Cfg.NaNCheck != "off" {
 			where := ""
@@ -285,6 +305,8 @@ func (e *execution) read(epoch, bi int, t0 time.Time) error {
 		e.correct += got.Correct[j]
 		e.seen += got.N[j]
 		e.steps++
+		e.clock.steps++
+		e.clock.images += int64(got.N[j])
 	}
 	if len(got.Loss) > 0 {
 		r.Progress.Step(bi, e.lossSum/float64(e.seen), float64(e.correct)/float64(e.seen), float64(e.seen)/time.Since(t0).Seconds())
@@ -318,7 +340,9 @@ func (e *execution) endEpoch(epoch int, em EpochMetrics) error {
 	}
 	score := em.TrainTop1
 	if r.Val != nil {
-		ev, err := Evaluate(r.Model, r.Val, e.meta.Classes, r.Cfg.BatchSize)
+		span := e.clock.begin()
+		ev, err := EvaluateWith(r.Model, r.Val, e.meta.Classes, r.Cfg.BatchSize, e.evalOptions())
+		e.clock.end(span)
 		if err != nil {
 			return err
 		}

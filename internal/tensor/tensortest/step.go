@@ -20,7 +20,8 @@ func stepOps(be tensor.Backend) tensor.StepOps {
 
 // stepCases are the cases of tensor.StepOps: the updates reading their
 // learning rate (and Adam's step) from tensors, with the skip flag clear
-// and set, the step metrics and the counters.
+// and set, the step metrics, the counters, and dropout with its counter
+// read from a tensor (tensor.DropoutAt).
 func stepCases() []Case {
 	var cs []Case
 	lrs := with(in("lrs", 5), uniform(0.01, 0.1))
@@ -59,6 +60,18 @@ func stepCases() []Case {
 			Run: func(be tensor.Backend, t Tensors) {
 				if ops := stepOps(be); ops != nil {
 					ops.StepMetrics(t["loss"], t["logits"], t["labels"], t["acc"], t["at"], t["flag"])
+				}
+			}})
+	}
+	for _, g := range []struct {
+		n       int
+		counter float32
+	}{{1, 0}, {1001, 12345}, {70001, 1 << 24}} {
+		cs = append(cs, Case{Op: "DropoutForwardAt", Name: fmt.Sprintf("n%d p0.5 counter%g", g.n, g.counter),
+			Args: []Arg{in("x", g.n), with(in("counter", 1), constant(g.counter)), out("mask", g.n), out("y", g.n)},
+			Run: func(be tensor.Backend, t Tensors) {
+				if at, ok := be.(tensor.DropoutAt); ok {
+					at.DropoutForwardAt(t["x"], t["mask"], t["y"], 0.5, 0xdeadbeefcafe, t["counter"])
 				}
 			}})
 	}
