@@ -13,6 +13,7 @@
 // which internal/kernelhost's emulator mirrors step for step.
 #include "hd.cuh"
 #include "conv2d_tc.cuh"
+#include "epilogue.cuh"
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define TC_ARCH_OK 1
@@ -84,11 +85,13 @@ __device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const floa
 	}
 }
 
-// TcFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then + b.
+// TcFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then the epilogue: + b, + res,
+// ReLU (conv_epilogue; b and res may be NULL).
 struct TcFwd {
 	TcConv g;
-	const float *x, *w, *b;
+	const float *x, *w, *b, *res;
 	float *y;
+	int relu;
 	TcPixel pix;
 	int n0;
 	__device__ int rows() const { return tc_gemm_m(&g); }
@@ -98,7 +101,52 @@ struct TcFwd {
 	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.C, kt, x, w, As, Bs); }
-	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = b ? v + b[k] : v; }
+	__device__ void store(int m, int k, float v) const
+	{
+		int off = tc_y_offset(&g, m, k);
+		y[off] = conv_epilogue(v, b, k, res, off, relu);
+	}
+};
+
+// TcFwdFlat: TcFwd's GEMM with the reduction taken flat over (c, r, s)
+// (the small-channel path, see conv2d_tc.cuh): a thread's pixel is decoded
+// once per block (pix), each of its columns per element (tc_tap).
+struct TcFwdFlat {
+	TcConv g;
+	const float *x, *w, *b, *res;
+	float *y;
+	int relu;
+	TcFilterPixel pix;
+	int n0;
+	__device__ int rows() const { return tc_gemm_m(&g); }
+	__device__ int cols() const { return g.K; }
+	__device__ int steps() const { return tc_flat_steps(&g); }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int tid = threadIdx.x;
+#pragma unroll
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk;
+			int off = 0;
+			tc_a_slot(tid, l, &m, &kk);
+			const TcTap t = tc_tap(&g, kt * TC_BK + kk);
+			int ok = tc_fx_at(&g, &pix, &t, &off);
+			tc_cp_async4(As + tc_a_smem(m, kk), x + off, ok);
+		}
+#pragma unroll
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk;
+			int off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_wflat_at(&g, n0 + n, kt * TC_BK + kk, &off);
+			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
+		}
+	}
+	__device__ void store(int m, int k, float v) const
+	{
+		int off = tc_y_offset(&g, m, k);
+		y[off] = conv_epilogue(v, b, k, res, off, relu);
+	}
 };
 
 // TcData: DX (N*H*W, C) = D̂Y · W' (see conv2d_tc.cuh).
@@ -237,23 +285,61 @@ template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 					op.store(m, n, acc[i][j][e]);
 			}
 }
+// tc_filter runs one block of the filter gradient of g: x, dy -> split
+// blockIdx.z's slab of ws (see conv2d_backward_filter_tf32).
+__device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const float *dy, float *ws)
+{
+	TcFilter op;
+	op.g = g;
+	op.x = x;
+	op.dy = dy;
+	op.slab = ws + (long long)blockIdx.z * g.K * (g.C * g.R * g.S);
+	op.m0 = blockIdx.x * TC_BM;
+	tc_split(tc_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
+#pragma unroll
+	for (int l = 0; l < TC_B_LOADS; l++) {
+		int n, kk;
+		tc_b_slot(threadIdx.x, l, &n, &kk);
+		op.taps[l] = tc_tap(&op.g, blockIdx.y * TC_BN + n);
+	}
+	tc_gemm(op);
+}
 #endif
 
-// Both kernels: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
+// Every kernel: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
 // threads, 41.5 KB of static shared memory. Compiled for sm_70 too (one
 // fatbin), where they only trap: the backend never selects them below
 // sm_80 (internal/gpu/math_cuda.go).
 
-// conv2d_forward_tf32: x, w, b (or NULL) -> y; rows N*OH*OW, cols K.
+// conv2d_forward_tf32: x, w, b (or NULL) -> y, with the epilogue's
+// residual res (y's shape, or NULL) and ReLU (relu != 0); rows N*OH*OW,
+// cols K.
 extern "C" __global__ void __launch_bounds__(TC_THREADS)
-conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int C, int H, int W, int K,
-		    int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+conv2d_forward_tf32(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N,
+		    int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
 	int m, kk;
 	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcFwd{g, x, w, b, y, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcFwd{g, x, w, b, res, y, relu, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+#else
+	__trap();
+#endif
+}
+
+// conv2d_forward_flat_tf32: conv2d_forward_tf32 for the small-channel
+// class (C <= TC_SMALL_C; any C is computed right), the reduction flat
+// over (c, r, s). Same arguments and grid.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+conv2d_forward_flat_tf32(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N,
+			 int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	tc_gemm(TcFwdFlat{g, x, w, b, res, y, relu, tc_filter_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
 #else
 	__trap();
 #endif
@@ -282,20 +368,52 @@ conv2d_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, i
 			    int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if TC_ARCH_OK
-	TcFilter op;
-	op.g = TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	op.x = x;
-	op.dy = dy;
-	op.slab = ws + (long long)blockIdx.z * K * (C * R * S);
-	op.m0 = blockIdx.x * TC_BM;
-	tc_split(tc_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
-#pragma unroll
-	for (int l = 0; l < TC_B_LOADS; l++) {
-		int n, kk;
-		tc_b_slot(threadIdx.x, l, &n, &kk);
-		op.taps[l] = tc_tap(&op.g, blockIdx.y * TC_BN + n);
-	}
-	tc_gemm(op);
+	tc_filter(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, dy, ws);
+#else
+	__trap();
+#endif
+}
+
+// The linears on the same kernels (tc_linear: a 1x1 convolution on 1x1
+// images), x (N,I), w (O,I), b (O), y (N,O), dy (N,O), dx (N,I), dw (O,I).
+
+// linear_forward_tf32: y = x·wᵀ + b (b may be NULL); grid (ceil(N/TC_BM),
+// ceil(O/TC_BN)).
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+linear_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int I, int O)
+{
+#if TC_ARCH_OK
+	const TcConv g = tc_linear(N, I, O);
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	tc_gemm(TcFwd{g, x, w, b, nullptr, y, 0, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+#else
+	__trap();
+#endif
+}
+
+// linear_backward_data_tf32: dx = dy·w; grid (ceil(N/TC_BM), ceil(I/TC_BN)).
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+linear_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int I, int O)
+{
+#if TC_ARCH_OK
+	const TcConv g = tc_linear(N, I, O);
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+#else
+	__trap();
+#endif
+}
+
+// linear_backward_filter_tf32: x, dy -> ws (splits, O, I), the reduction
+// over N split over gridDim.z (summed by sum_splits; with one split ws may
+// be dw); grid (ceil(O/TC_BM), ceil(I/TC_BN), splits).
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
+linear_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, int I, int O)
+{
+#if TC_ARCH_OK
+	tc_filter(tc_linear(N, I, O), x, dy, ws);
 #else
 	__trap();
 #endif

@@ -372,4 +372,61 @@ CNNCTL_HD int tc_y_offset(const TcConv *g, int m, int k)
 	return (n * g->K + k) * ohw + p;
 }
 
+// The small-channel forward (TC_CLASS_SMALL_C): with C < TC_BK most of each
+// of tc_step's steps is zero channels (C 3: 13 of 16 columns), so this path
+// takes the reduction flat instead: step kt covers columns kt*TC_BK ..
+// +TC_BK-1 of (c, r, s) in w's own order, CRS = C*R*S (27 for a 3x3 layer
+// on RGB: 2 steps instead of 9). A column is decoded per element (tc_tap);
+// a thread's pixel once per block (tc_filter_pixel), as the filter
+// gradient does:
+//   A[m][j] = X̂[m][j] (tc_fx_at), B[j][k] = w[k][j] (tc_wflat_at).
+
+// tc_flat_steps is the number of the flat forward's pipeline steps.
+CNNCTL_HD int tc_flat_steps(const TcConv *g) { return (g->C * g->R * g->S + TC_BK - 1) / TC_BK; }
+
+// tc_wflat_at: B[j][k] = w[k][j], j = (c, r, s). Returns 1 and sets *off
+// inside the GEMM, 0 outside it (k >= K or j >= CRS; filled with zero).
+CNNCTL_HD int tc_wflat_at(const TcConv *g, int k, int j, int *off)
+{
+	int crs = g->C * g->R * g->S;
+	if (k >= g->K || j >= crs)
+		return 0;
+	*off = k * crs + j;
+	return 1;
+}
+
+// Shape classes of the forward convolution, each with its path
+// (internal/gpu/shapeclass.go chooses; the tests hold it to this):
+//   TC_CLASS_SMALL_C: C <= TC_SMALL_C (first layers on RGB or grey
+//     images): the flat reduction above, conv2d_forward_flat_tf32;
+//   TC_CLASS_1X1: R = S = 1 (GoogLeNet's and NiN's 1x1 layers, and the
+//     linears): tc_step's tap loop has one tap, so the generic kernel's
+//     steps are already plain channel blocks with no padding test that
+//     can fail: conv2d_forward_tf32 (a tile narrower than TC_BN for their
+//     small K is not built);
+//   TC_CLASS_WIDE: everything else (the 3x3 layers of 16 channels and
+//     more): conv2d_forward_tf32.
+enum { TC_CLASS_WIDE = 0, TC_CLASS_SMALL_C = 1, TC_CLASS_1X1 = 2, TC_SMALL_C = 4 };
+
+// tc_forward_class is the shape class of convolution g's forward.
+CNNCTL_HD int tc_forward_class(const TcConv *g)
+{
+	if (g->C <= TC_SMALL_C)
+		return TC_CLASS_SMALL_C;
+	if (g->R == 1 && g->S == 1)
+		return TC_CLASS_1X1;
+	return TC_CLASS_WIDE;
+}
+
+// tc_linear is a linear layer x (N,I), w (O,I) -> y (N,O) as the 1x1
+// convolution on 1x1 images that it is: x (N,I,1,1), w (O,I,1,1), y
+// (N,O,1,1), so the TF32 kernels above run it unchanged: the forward
+// Y (N, O) = X · Wᵀ, the data gradient DX (N, I) = DY · W, the filter
+// gradient DW (O, I) = DYᵀ · X split over the batch.
+CNNCTL_HD TcConv tc_linear(int N, int I, int O)
+{
+	TcConv g = {N, I, 1, 1, O, 1, 1, 1, 1, 1, 1, 0, 0};
+	return g;
+}
+
 #endif

@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-nvcc}
-KERNELS="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
+KERNELS="conv2d_forward_tf32 conv2d_forward_flat_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32
+  linear_forward_tf32 linear_backward_data_tf32 linear_backward_filter_tf32"
 THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh
 
 tmp=$(mktemp -d)

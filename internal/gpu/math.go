@@ -2,7 +2,7 @@ package gpu
 
 import "fmt"
 
-// Math is the arithmetic the backend's convolutions use.
+// Math is the arithmetic the backend's convolutions and linears use.
 type Math int
 
 const (
@@ -11,8 +11,8 @@ const (
 	MathFP32 Math = iota
 	// MathTF32: operands rounded to TF32 (10 mantissa bits) and multiplied
 	// on tensor cores, float32 accumulation (kernels/conv2d_tc.cu); sm_80
-	// and later: the forward convolution and both its gradients (the bias
-	// gradient stays a float32 sum).
+	// and later: the forward convolution and linear and both their
+	// gradients (the bias gradients stay float32 sums).
 	MathTF32
 )
 
@@ -27,12 +27,12 @@ func (m Math) String() string {
 }
 
 // LayerTypes are the layer types whose FLOPs run in m: under MathTF32 the
-// convolutions (the slots with a tf32 variant in Kernels: forward, data and filter
-// gradients); linears, pools and the rest stay fp32. None under MathFP32,
-// where everything is fp32 anyway.
+// convolutions and linears (the slots with a tf32 variant in Kernels:
+// forward, data and filter gradients); pools and the rest stay fp32. None
+// under MathFP32, where everything is fp32 anyway.
 func (m Math) LayerTypes() []string {
 	if m == MathTF32 {
-		return []string{"conv2d"}
+		return []string{"conv2d", "linear"}
 	}
 	return nil
 }

@@ -32,6 +32,11 @@ type Kernel struct {
 	MinSM int `json:"min_sm"`
 	// Name is the kernel's function in kernels.fatbin.
 	Name string `json:"name"`
+	// Class, when not empty, is the shape class the kernel is specialised
+	// for (shapeclass.go): it is no variant of its own that Select could
+	// pick for every shape, but the form its variant takes on shapes of
+	// that class, which the launcher picks (tcForwardKernel).
+	Class string `json:"class,omitempty"`
 }
 
 // Kernels returns the registry, sorted by op, slot and variant; a fresh
@@ -51,12 +56,17 @@ func Kernels() []Kernel {
 	}
 	fp32("Conv2DForward", "conv2d_forward")
 	tf32("Conv2DForward", "conv2d_forward")
+	ks = append(ks, Kernel{Op: "Conv2DForward", Slot: "conv2d_forward", Variant: "tf32", DType: tensor.F32,
+		Math: MathTF32, MinSM: 80, Name: "conv2d_forward_flat_tf32", Class: classSmallC})
 	fp32("Conv2DBackwardData", "conv2d_backward_data")
 	tf32("Conv2DBackwardData", "conv2d_backward_data")
 	fp32("Conv2DBackwardFilter", "conv2d_backward_filter", "conv2d_backward_bias", "sum_splits")
 	tf32("Conv2DBackwardFilter", "conv2d_backward_filter")
 	fp32("LinearForward", "linear_forward")
+	tf32("LinearForward", "linear_forward")
 	fp32("LinearBackward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias")
+	tf32("LinearBackward", "linear_backward_data")
+	tf32("LinearBackward", "linear_backward_filter")
 	fp32("MaxPool2DForward", "maxpool2d_forward")
 	fp32("MaxPool2DBackward", "maxpool2d_backward")
 	fp32("AvgPool2DForward", "avgpool2d_forward")
@@ -68,6 +78,7 @@ func Kernels() []Kernel {
 	fp32("ActivationForward", "activation_forward")
 	fp32("ActivationBackward", "activation_backward")
 	fp32("Add", "add")
+	fp32("AddReLU", "add_relu")
 	fp32("Mul", "mul")
 	fp32("Fill", "fill")
 	fp32("Copy", "copy")
@@ -94,15 +105,18 @@ func Kernels() []Kernel {
 		if a.Slot != b.Slot {
 			return a.Slot < b.Slot
 		}
-		return a.Variant < b.Variant
+		if a.Variant != b.Variant {
+			return a.Variant < b.Variant
+		}
+		return a.Class < b.Class
 	})
 	return ks
 }
 
 // Options configure a backend when it starts (NewWith).
 type Options struct {
-	// Math is the convolutions' arithmetic: MathFP32 (the default) or
-	// MathTF32 (sm_80 and later).
+	// Math is the convolutions' and linears' arithmetic: MathFP32 (the
+	// default) or MathTF32 (sm_80 and later).
 	Math Math
 	// Variants pins slots to a variant by name ("conv2d_forward": "tf32"),
 	// whatever Math says; the tests run every registered variant this way.
@@ -122,10 +136,7 @@ func Select(ks []Kernel, sm int, o Options) (map[string]Kernel, error) {
 	case o.Math == MathTF32 && sm < 80:
 		return nil, fmt.Errorf("math tf32: compute capability %d.%d; TF32 tensor cores need 8.0 or later (use fp32)", sm/10, sm%10)
 	}
-	bySlot := map[string][]Kernel{}
-	for _, k := range ks {
-		bySlot[k.Slot] = append(bySlot[k.Slot], k)
-	}
+	bySlot := variantsBySlot(ks)
 	for slot, v := range o.Variants {
 		if _, ok := bySlot[slot]; !ok {
 			return nil, fmt.Errorf("variant %s of %s: no such kernel slot (cnnctl device --kernels lists them)", v, slot)
@@ -183,13 +194,22 @@ func variantNames(vs []Kernel) string {
 // Variants returns the slots of ks that have more than one variant, with
 // their variants: what the tests run one by one.
 func Variants(ks []Kernel) map[string][]Kernel {
-	bySlot := map[string][]Kernel{}
-	for _, k := range ks {
-		bySlot[k.Slot] = append(bySlot[k.Slot], k)
-	}
+	bySlot := variantsBySlot(ks)
 	for s, vs := range bySlot {
 		if len(vs) < 2 {
 			delete(bySlot, s)
+		}
+	}
+	return bySlot
+}
+
+// variantsBySlot groups the kernels of ks that serve every shape (no
+// Class) by slot: the variants Select chooses among.
+func variantsBySlot(ks []Kernel) map[string][]Kernel {
+	bySlot := map[string][]Kernel{}
+	for _, k := range ks {
+		if k.Class == "" {
+			bySlot[k.Slot] = append(bySlot[k.Slot], k)
 		}
 	}
 	return bySlot

@@ -69,8 +69,81 @@ const (
 // x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW). It fails when an
 // element of y is stored other than exactly once.
 func Conv2DForwardTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
-	return run(g, C.EMU_FORWARD, 1, "conv2d forward tf32", x, w, b, y,
-		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, p, mut)
+	return forward(g, C.EMU_FORWARD, "conv2d forward tf32", x, w, b, Epilogue{}, y, p, mut)
+}
+
+// Conv2DForwardFlatTF32 is Conv2DForwardTF32 for conv2d_forward_flat_tf32,
+// the small-channel class's kernel (the reduction flat over C*R*S).
+func Conv2DForwardFlatTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
+	return forward(g, C.EMU_FLAT, "conv2d forward flat tf32", x, w, b, Epilogue{}, y, p, mut)
+}
+
+// Epilogue is the fused forward's work after the bias: + Residual (y's
+// shape; nil: none), then ReLU.
+type Epilogue struct {
+	Residual []float32
+	ReLU     bool
+}
+
+// Conv2DForwardEpilogueTF32 is Conv2DForwardTF32 (flat false) or
+// Conv2DForwardFlatTF32 (flat true) with the epilogue e applied as the
+// kernel stores y.
+func Conv2DForwardEpilogueTF32(g Conv, flat bool, x, w, b []float32, e Epilogue, y []float32, p Pipeline) error {
+	kind, op := C.int(C.EMU_FORWARD), "conv2d forward epilogue tf32"
+	if flat {
+		kind, op = C.EMU_FLAT, "conv2d forward flat epilogue tf32"
+	}
+	return forward(g, kind, op, x, w, b, e, y, p, MutNone)
+}
+
+func forward(g Conv, kind C.int, op string, x, w, b []float32, e Epilogue, y []float32, p Pipeline, mut Mutation) error {
+	ny := g.N * g.K * g.OH() * g.OW()
+	if e.Residual != nil && len(e.Residual) != ny {
+		return fmt.Errorf("kernelhost: %s %v: residual has %d values, want %d", op, g, len(e.Residual), ny)
+	}
+	return runEpilogue(g, kind, 1, op, x, w, b, e, y, []int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, ny}, p, mut)
+}
+
+// ForwardClass is tc_forward_class: the shape class of g's forward, one
+// of ClassWide, ClassSmallC, Class1x1.
+func ForwardClass(g Conv) int {
+	cg := g.c()
+	return int(C.tc_forward_class(&cg))
+}
+
+// The shape classes of conv2d_tc.cuh, and TC_SMALL_C.
+const (
+	ClassWide   = C.TC_CLASS_WIDE
+	ClassSmallC = C.TC_CLASS_SMALL_C
+	Class1x1    = C.TC_CLASS_1X1
+	SmallC      = C.TC_SMALL_C
+)
+
+// Linear is tc_linear: the linear layer x (n,i), w (o,i) as the 1x1
+// convolution on 1x1 images that the TF32 linear kernels run.
+func Linear(n, i, o int) Conv {
+	t := C.tc_linear(C.int(n), C.int(i), C.int(o))
+	return Conv{N: int(t.N), C: int(t.C), H: int(t.H), W: int(t.W), K: int(t.K), R: int(t.R), S: int(t.S),
+		P: tensor.ConvParams{StrideH: int(t.sh), StrideW: int(t.sw), PadH: int(t.ph), PadW: int(t.pw)}}
+}
+
+// LinearForwardTF32 runs linear_forward_tf32 on the host: x (n,i), w
+// (o,i), b (o) or nil -> y (n,o) = x·wᵀ + b.
+func LinearForwardTF32(n, i, o int, x, w, b, y []float32, p Pipeline) error {
+	return forward(Linear(n, i, o), C.EMU_FORWARD, "linear forward tf32", x, w, b, Epilogue{}, y, p, MutNone)
+}
+
+// LinearBackwardDataTF32 runs linear_backward_data_tf32 on the host:
+// dy (n,o), w (o,i) -> dx (n,i) = dy·w.
+func LinearBackwardDataTF32(n, i, o int, dy, w, dx []float32, p Pipeline) error {
+	return Conv2DBackwardDataTF32(Linear(n, i, o), dy, w, dx, p, MutNone)
+}
+
+// LinearBackwardFilterTF32 runs linear_backward_filter_tf32 on the host
+// with splits slabs, summed as sum_splits does: x (n,i), dy (n,o) -> dw
+// (o,i) = dyᵀ·x.
+func LinearBackwardFilterTF32(n, i, o int, x, dy, dw []float32, splits int, p Pipeline) error {
+	return Conv2DBackwardFilterTF32(Linear(n, i, o), x, dy, dw, splits, p, MutNone)
 }
 
 // Conv2DBackwardDataTF32 runs conv2d_backward_data_tf32's whole grid on
@@ -113,6 +186,11 @@ func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipelin
 // run checks the geometry and the lengths of a, b, bias (when not nil) and
 // out against want, then runs kernel kind on the host emulator.
 func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, want []int, p Pipeline, mut Mutation) error {
+	return runEpilogue(g, kind, splits, op, a, b, bias, Epilogue{}, out, want, p, mut)
+}
+
+// runEpilogue is run with a forward kernel's epilogue e.
+func runEpilogue(g Conv, kind C.int, splits int, op string, a, b, bias []float32, e Epilogue, out []float32, want []int, p Pipeline, mut Mutation) error {
 	if g.N < 1 || g.C < 1 || g.H < 1 || g.W < 1 || g.K < 1 || g.R < 1 || g.S < 1 || g.P.StrideH < 1 ||
 		g.P.StrideW < 1 || g.P.PadH < 0 || g.P.PadW < 0 || g.OH() < 1 || g.OW() < 1 {
 		return fmt.Errorf("kernelhost: %s: invalid convolution %v", op, g)
@@ -127,8 +205,16 @@ func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, w
 	if bias != nil {
 		bp = (*C.float)(unsafe.Pointer(&bias[0]))
 	}
+	var rp *C.float
+	if e.Residual != nil {
+		rp = (*C.float)(unsafe.Pointer(&e.Residual[0]))
+	}
+	relu := C.int(0)
+	if e.ReLU {
+		relu = 1
+	}
 	cg := g.c()
-	rc := C.tc_emu_run(&cg, kind, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
+	rc := C.tc_emu_run(&cg, kind, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp, rp, relu,
 		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])), C.int(splits), C.int(p), C.int(mut))
 	switch rc {
 	case 0:
@@ -204,3 +290,10 @@ func FragC(lane, i int) (row, col int) {
 	C.tc_frag_c(C.int(lane), C.int(i), &r, &c)
 	return int(r), int(c)
 }
+
+// Vec4Count and Vec4Tail are vec4_count and vec4_tail (epilogue.cuh):
+// add_relu's float4s over n elements and the first element after them.
+func Vec4Count(n int64, aligned bool) int64 {
+	return int64(C.vec4_count(C.longlong(n), cbool(aligned)))
+}
+func Vec4Tail(n int64, aligned bool) int64 { return int64(C.vec4_tail(C.longlong(n), cbool(aligned))) }

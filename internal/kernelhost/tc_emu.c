@@ -112,12 +112,14 @@ static void wait_group(emu_copies *q, int pending)
 	}
 }
 
-// emu_op is one kernel's operands: EMU_FORWARD x, w, b -> y;
-// EMU_DATA dy, w -> dx.
+// emu_op is one kernel's operands: EMU_FORWARD and EMU_FLAT x, w, b,
+// res -> y; EMU_DATA dy, w -> dx; EMU_FILTER x, dy -> ws.
 typedef struct {
 	const TcConv *g;
 	int kind;
 	const float *a, *b, *bias; // x or dy; w; b or NULL
+	const float *res;	   // the forward epilogue's residual, or NULL
+	int relu;		   // the forward epilogue's ReLU
 	float *out;
 	int32_t *written;
 	int rows, cols, steps;
@@ -174,6 +176,40 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 	return 0;
 }
 
+// load_flat is every thread's TcFwdFlat::load: its pixel decoded once per
+// block (here per step: the same values), each column per element.
+static int load_flat(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		int m, kk;
+		tc_a_slot(tid, 0, &m, &kk);
+		TcFilterPixel pix = tc_filter_pixel(g, m0 + m);
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int off = 0;
+			tc_a_slot(tid, l, &m, &kk);
+			TcTap t = tc_tap(g, kt * TC_BK + kk);
+			int ok = tc_fx_at(g, &pix, &t, &off);
+			float v = 0.f;
+			if (ok && src(op->a, op->alen, off, &v))
+				return -2;
+			if (issue(q, As + tc_a_smem(m, kk), v))
+				return -1;
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_wflat_at(g, n0 + n, kt * TC_BK + kk, &off);
+			float v = 0.f;
+			if (ok && src(op->b, op->blen, off, &v))
+				return -2;
+			if (issue(q, Bs + tc_b_smem(n, kk), v))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 // load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
 // a_at and b_at), each thread with its pixel decoded once per block as the
 // kernel does. The stage is first poisoned with NaN: an element no thread
@@ -188,6 +224,8 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		Bs[i] = NAN;
 	if (op->kind == EMU_FILTER)
 		return load_filter(op, As, Bs, m0, n0, kt, q);
+	if (op->kind == EMU_FLAT)
+		return load_flat(op, As, Bs, m0, n0, kt, q);
 	int r, s, c0;
 	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
@@ -294,9 +332,9 @@ static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutat
 							continue;
 						float v = ws[warp].acc[i][j][lane][e];
 						long long off;
-						if (op->kind == EMU_FORWARD) {
+						if (op->kind == EMU_FORWARD || op->kind == EMU_FLAT) {
 							off = tc_y_offset(op->g, m, n);
-							v = op->bias ? v + op->bias[n] : v;
+							v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
 						} else if (op->kind == EMU_DATA) {
 							off = tc_dx_offset(op->g, m, n);
 						} else {
@@ -347,21 +385,21 @@ static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs,
 	return 0;
 }
 
-int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
-	       int32_t *written, int splits, int pipeline, int mutation)
+int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
+	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation)
 {
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
-	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0, 0, x, w};
+	emu_op op = {g, kind, a, b, bias, res, relu, out, written, 0, 0, 0, 0, x, w};
 	if (kind == EMU_DATA)
 		op.alen = y;
 	else if (kind == EMU_FILTER)
 		op.blen = y;
-	op.outlen = kind == EMU_FORWARD ? y : kind == EMU_DATA ? x : w;
-	if (kind == EMU_FORWARD) {
+	op.outlen = kind == EMU_FORWARD || kind == EMU_FLAT ? y : kind == EMU_DATA ? x : w;
+	if (kind == EMU_FORWARD || kind == EMU_FLAT) {
 		op.rows = tc_gemm_m(g);
 		op.cols = g->K;
-		op.steps = tc_k_steps(g, g->C);
+		op.steps = kind == EMU_FLAT ? tc_flat_steps(g) : tc_k_steps(g, g->C);
 	} else if (kind == EMU_DATA) {
 		op.rows = tc_data_m(g);
 		op.cols = g->C;
