@@ -285,6 +285,18 @@ template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 					op.store(m, n, acc[i][j][e]);
 			}
 }
+// tc_row is the GEMM row whose A elements this thread copies (tc_a_slot's
+// row, the same for all its copies), so that it decodes its pixel once per
+// block; tc_col0 is the block's first GEMM column.
+__device__ __forceinline__ int tc_row()
+{
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	return blockIdx.x * TC_BM + m;
+}
+
+__device__ __forceinline__ int tc_col0() { return blockIdx.y * TC_BN; }
+
 // tc_filter runs one block of the filter gradient of g: x, dy -> split
 // blockIdx.z's slab of ws (see conv2d_backward_filter_tf32).
 __device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const float *dy, float *ws)
@@ -294,7 +306,7 @@ __device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const
 	op.x = x;
 	op.dy = dy;
 	op.slab = ws + (long long)blockIdx.z * g.K * (g.C * g.R * g.S);
-	op.m0 = blockIdx.x * TC_BM;
+	op.m0 = blockIdx.x * TC_BM; // the block's first row: K here, not pixels
 	tc_split(tc_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
 #pragma unroll
 	for (int l = 0; l < TC_B_LOADS; l++) {
@@ -307,9 +319,12 @@ __device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const
 #endif
 
 // Every kernel: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
-// threads, 41.5 KB of static shared memory. Compiled for sm_70 too (one
-// fatbin), where they only trap: the backend never selects them below
-// sm_80 (internal/gpu/math_cuda.go).
+// threads, 41.5 KB of static shared memory. __launch_bounds__(TC_THREADS,
+// 4) holds the flat forward and the linears (70-73 registers unbounded) to
+// 64 registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM
+// on sm_90 instead of 3. Compiled for sm_70 too (one fatbin), where they
+// only trap: the backend never selects them below sm_80
+// (internal/gpu/math_cuda.go).
 
 // conv2d_forward_tf32: x, w, b (or NULL) -> y, with the epilogue's
 // residual res (y's shape, or NULL) and ReLU (relu != 0); rows N*OH*OW,
@@ -320,9 +335,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, const float 
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	int m, kk;
-	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcFwd{g, x, w, b, res, y, relu, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcFwd{g, x, w, b, res, y, relu, tc_pixel(&g, tc_row()), tc_col0()});
 #else
 	__trap();
 #endif
@@ -331,15 +344,13 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, const float 
 // conv2d_forward_flat_tf32: conv2d_forward_tf32 for the small-channel
 // class (C <= TC_SMALL_C; any C is computed right), the reduction flat
 // over (c, r, s). Same arguments and grid.
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
 conv2d_forward_flat_tf32(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N,
 			 int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	int m, kk;
-	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcFwdFlat{g, x, w, b, res, y, relu, tc_filter_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcFwdFlat{g, x, w, b, res, y, relu, tc_filter_pixel(&g, tc_row()), tc_col0()});
 #else
 	__trap();
 #endif
@@ -352,9 +363,7 @@ conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	int m, kk;
-	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, tc_row()), tc_col0()});
 #else
 	__trap();
 #endif
@@ -379,28 +388,24 @@ conv2d_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, i
 
 // linear_forward_tf32: y = x·wᵀ + b (b may be NULL); grid (ceil(N/TC_BM),
 // ceil(O/TC_BN)).
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
 linear_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int I, int O)
 {
 #if TC_ARCH_OK
 	const TcConv g = tc_linear(N, I, O);
-	int m, kk;
-	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcFwd{g, x, w, b, nullptr, y, 0, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcFwd{g, x, w, b, nullptr, y, 0, tc_pixel(&g, tc_row()), tc_col0()});
 #else
 	__trap();
 #endif
 }
 
 // linear_backward_data_tf32: dx = dy·w; grid (ceil(N/TC_BM), ceil(I/TC_BN)).
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
 linear_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int I, int O)
 {
 #if TC_ARCH_OK
 	const TcConv g = tc_linear(N, I, O);
-	int m, kk;
-	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, tc_row()), tc_col0()});
 #else
 	__trap();
 #endif

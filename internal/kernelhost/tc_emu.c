@@ -140,6 +140,16 @@ static int src(const float *v, long long n, int off, float *out)
 	return 0;
 }
 
+// copy4 is one tc_cp_async4: element off of v (n elements) into dst when
+// ok, else zero; its return is src's or issue's failure, else 0.
+static int copy4(emu_copies *q, float *dst, const float *v, long long n, int ok, int off)
+{
+	float x = 0.f;
+	if (ok && src(v, n, off, &x))
+		return -2;
+	return issue(q, dst, x) ? -1 : 0;
+}
+
 // load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
 // order, the thread's pixel decoded per step, its B columns' taps per block
 // (recomputed here per step: the same values).
@@ -155,22 +165,18 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(g, &f, m0 + m, &off);
-			float v = 0.f;
-			if (ok && src(op->b, op->blen, off, &v))
-				return -2;
-			if (issue(q, As + tc_a_smem(m, kk), v))
-				return -1;
+			int rc = copy4(q, As + tc_a_smem(m, kk), op->b, op->blen, ok, off);
+			if (rc)
+				return rc;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			TcTap t = tc_tap(g, n0 + n);
 			int ok = tc_fx_at(g, &f, &t, &off);
-			float v = 0.f;
-			if (ok && src(op->a, op->alen, off, &v))
-				return -2;
-			if (issue(q, Bs + tc_b_smem(n, kk), v))
-				return -1;
+			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->a, op->alen, ok, off);
+			if (rc)
+				return rc;
 		}
 	}
 	return 0;
@@ -190,21 +196,17 @@ static int load_flat(const emu_op *op, float *As, float *Bs, int m0, int n0, int
 			tc_a_slot(tid, l, &m, &kk);
 			TcTap t = tc_tap(g, kt * TC_BK + kk);
 			int ok = tc_fx_at(g, &pix, &t, &off);
-			float v = 0.f;
-			if (ok && src(op->a, op->alen, off, &v))
-				return -2;
-			if (issue(q, As + tc_a_smem(m, kk), v))
-				return -1;
+			int rc = copy4(q, As + tc_a_smem(m, kk), op->a, op->alen, ok, off);
+			if (rc)
+				return rc;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int n, off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			int ok = tc_wflat_at(g, n0 + n, kt * TC_BK + kk, &off);
-			float v = 0.f;
-			if (ok && src(op->b, op->blen, off, &v))
-				return -2;
-			if (issue(q, Bs + tc_b_smem(n, kk), v))
-				return -1;
+			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->b, op->blen, ok, off);
+			if (rc)
+				return rc;
 		}
 	}
 	return 0;
@@ -242,11 +244,9 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 				ok = tc_im2col(g, &row, c0 + kk, &off);
 			else
 				ok = tc_dy_at(g, &row, c0 + kk, &off);
-			float v = 0.f;
-			if (ok && src(op->a, op->alen, off, &v))
-				return -2;
-			if (issue(q, As + tc_a_smem(m, kk), v))
-				return -1;
+			int rc = copy4(q, As + tc_a_smem(m, kk), op->a, op->alen, ok, off);
+			if (rc)
+				return rc;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int n, kk, ok;
@@ -256,11 +256,9 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
 			else
 				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
-			float v = 0.f;
-			if (ok && src(op->b, op->blen, off, &v))
-				return -2;
-			if (issue(q, Bs + tc_b_smem(n, kk), v))
-				return -1;
+			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->b, op->blen, ok, off);
+			if (rc)
+				return rc;
 		}
 	}
 	return 0;
