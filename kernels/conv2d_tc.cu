@@ -203,6 +203,103 @@ struct TcFilter {
 	__device__ void store(int k, int crs, float v) const { slab[(long long)k * cols() + crs] = v; }
 };
 
+// TcLinFwd, TcLinData, TcLinFilter: the linears as plain row-major GEMMs
+// (see conv2d_tc.cuh), g = tc_linear(N, I, O): N = g.N, I = g.C, O = g.K.
+
+// TcLinFwd: Y (N, O) = X · Wᵀ + b; both tiles loaded reduction-contiguous.
+struct TcLinFwd {
+	TcConv g;
+	const float *x, *w, *b;
+	float *y;
+	__device__ int rows() const { return g.N; }
+	__device__ int cols() const { return g.K; }
+	__device__ int steps() const { return tc_linear_steps(g.C); }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int tid = threadIdx.x, m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN, c0 = kt * TC_BK;
+#pragma unroll
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk, off = 0;
+			tc_b_slot(tid, l, &m, &kk);
+			int ok = tc_rm_at(g.N, g.C, m0 + m, c0 + kk, &off);
+			tc_cp_async4(As + tc_a_smem(m, kk), x + off, ok);
+		}
+#pragma unroll
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk, off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_rm_at(g.K, g.C, n0 + n, c0 + kk, &off);
+			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
+		}
+	}
+	__device__ void store(int m, int n, float v) const
+	{
+		int off = tc_y_offset(&g, m, n);
+		y[off] = conv_epilogue(v, b, n, nullptr, off, 0);
+	}
+};
+
+// TcLinData: DX (N, I) = DY · W; dy loaded reduction-contiguous, w
+// column-contiguous.
+struct TcLinData {
+	TcConv g;
+	const float *dy, *w;
+	float *dx;
+	__device__ int rows() const { return g.N; }
+	__device__ int cols() const { return g.C; }
+	__device__ int steps() const { return tc_linear_steps(g.K); }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int tid = threadIdx.x, m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN, k0 = kt * TC_BK;
+#pragma unroll
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk, off = 0;
+			tc_b_slot(tid, l, &m, &kk);
+			int ok = tc_rm_at(g.N, g.K, m0 + m, k0 + kk, &off);
+			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
+		}
+#pragma unroll
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk, off = 0;
+			tc_bn_slot(tid, l, &n, &kk);
+			int ok = tc_rm_at(g.K, g.C, k0 + kk, n0 + n, &off);
+			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
+		}
+	}
+	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+};
+
+// TcLinFilter: split blockIdx.z's slab of DW (O, I) = DYᵀ · X over its
+// samples; dy and x loaded row- and column-contiguous.
+struct TcLinFilter {
+	TcConv g;
+	const float *x, *dy;
+	float *slab;
+	int begin, end;
+	__device__ int rows() const { return g.K; }
+	__device__ int cols() const { return g.C; }
+	__device__ int steps() const { return end - begin; }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int tid = threadIdx.x, m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN, p0 = (begin + kt) * TC_BK;
+#pragma unroll
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk, off = 0;
+			tc_a_slot(tid, l, &m, &kk);
+			int ok = tc_rm_at(g.N, g.K, p0 + kk, m0 + m, &off);
+			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
+		}
+#pragma unroll
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk, off = 0;
+			tc_bn_slot(tid, l, &n, &kk);
+			int ok = tc_rm_at(g.N, g.C, p0 + kk, n0 + n, &off);
+			tc_cp_async4(Bs + tc_b_smem(n, kk), x + off, ok);
+		}
+	}
+	__device__ void store(int o, int i, float v) const { slab[(long long)o * cols() + i] = v; }
+};
+
 // tc_gemm runs one block tile of op: the cp.async pipeline, the warps'
 // mma.sync over each stage, and the epilogue's stores.
 template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
@@ -383,8 +480,8 @@ conv2d_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, i
 #endif
 }
 
-// The linears on the same kernels (tc_linear: a 1x1 convolution on 1x1
-// images), x (N,I), w (O,I), b (O), y (N,O), dy (N,O), dx (N,I), dw (O,I).
+// The linears (conv2d_tc.cuh: plain row-major GEMMs on the same tiles),
+// x (N,I), w (O,I), b (O), y (N,O), dy (N,O), dx (N,I), dw (O,I).
 
 // linear_forward_tf32: y = x·wᵀ + b (b may be NULL); grid (ceil(N/TC_BM),
 // ceil(O/TC_BN)).
@@ -392,8 +489,7 @@ extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
 linear_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int I, int O)
 {
 #if TC_ARCH_OK
-	const TcConv g = tc_linear(N, I, O);
-	tc_gemm(TcFwd{g, x, w, b, nullptr, y, 0, tc_pixel(&g, tc_row()), tc_col0()});
+	tc_gemm(TcLinFwd{tc_linear(N, I, O), x, w, b, y});
 #else
 	__trap();
 #endif
@@ -404,8 +500,7 @@ extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
 linear_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int I, int O)
 {
 #if TC_ARCH_OK
-	const TcConv g = tc_linear(N, I, O);
-	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, tc_row()), tc_col0()});
+	tc_gemm(TcLinData{tc_linear(N, I, O), dy, w, dx});
 #else
 	__trap();
 #endif
@@ -414,11 +509,13 @@ linear_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int
 // linear_backward_filter_tf32: x, dy -> ws (splits, O, I), the reduction
 // over N split over gridDim.z (summed by sum_splits; with one split ws may
 // be dw); grid (ceil(O/TC_BM), ceil(I/TC_BN), splits).
-extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
 linear_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, int I, int O)
 {
 #if TC_ARCH_OK
-	tc_filter(tc_linear(N, I, O), x, dy, ws);
+	TcLinFilter op{tc_linear(N, I, O), x, dy, ws + (long long)blockIdx.z * O * I, 0, 0};
+	tc_split(tc_linear_steps(N), gridDim.z, blockIdx.z, &op.begin, &op.end);
+	tc_gemm(op);
 #else
 	__trap();
 #endif

@@ -9,8 +9,9 @@ import (
 )
 
 // LinearForward: x (N,I), w (O,I), b (O) or nil -> y (N,O) = x·wᵀ + b, on
-// CUDA cores or, with MathTF32, on the TF32 convolution kernels as a 1x1
-// convolution on 1x1 images (Select chose, registry.go).
+// CUDA cores or, with MathTF32, on tensor cores through the TF32
+// convolutions' GEMM core with row-major loaders (kernels/conv2d_tc.cu;
+// Select chose, registry.go).
 func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 	c := b.call("linear forward")
 	xp, wp, yp := c.ptr("x", x, 2), c.ptr("w", w, 2), c.ptr("y", y, 2)
@@ -34,7 +35,7 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 // LinearBackward: x (N,I), w (O,I), dy (N,O) -> dx (N,I) or nil, dw (O,I),
 // db (O) or nil. dx = dy·w; dw = dyᵀ·x (reduction over N split over blocks
 // when the output is small); db = Σ_n dy (float32 in every math). With
-// MathTF32 dx and dw run on the TF32 convolution kernels (Select chose).
+// MathTF32 dx and dw run on tensor cores as the forward does (Select chose).
 func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
 	c := b.call("linear backward")
 	xp, wp, dyp, dwp := c.ptr("x", x, 2), c.ptr("w", w, 2), c.ptr("dy", dy, 2), c.ptr("dw", dw, 2)

@@ -127,23 +127,25 @@ func Linear(n, i, o int) Conv {
 		P: tensor.ConvParams{StrideH: int(t.sh), StrideW: int(t.sw), PadH: int(t.ph), PadW: int(t.pw)}}
 }
 
-// LinearForwardTF32 runs linear_forward_tf32 on the host: x (n,i), w
-// (o,i), b (o) or nil -> y (n,o) = x·wᵀ + b.
-func LinearForwardTF32(n, i, o int, x, w, b, y []float32, p Pipeline) error {
-	return forward(Linear(n, i, o), C.EMU_FORWARD, "linear forward tf32", x, w, b, Epilogue{}, y, p, MutNone)
+// LinearForwardTF32 runs linear_forward_tf32's whole grid on the host:
+// x (n,i), w (o,i), b (o) or nil -> y (n,o) = x·wᵀ + b. It fails when an
+// element of y is stored other than exactly once.
+func LinearForwardTF32(n, i, o int, x, w, b, y []float32, p Pipeline, mut Mutation) error {
+	return forward(Linear(n, i, o), C.EMU_LIN_FWD, "linear forward tf32", x, w, b, Epilogue{}, y, p, mut)
 }
 
-// LinearBackwardDataTF32 runs linear_backward_data_tf32 on the host:
-// dy (n,o), w (o,i) -> dx (n,i) = dy·w.
-func LinearBackwardDataTF32(n, i, o int, dy, w, dx []float32, p Pipeline) error {
-	return Conv2DBackwardDataTF32(Linear(n, i, o), dy, w, dx, p, MutNone)
+// LinearBackwardDataTF32 runs linear_backward_data_tf32's whole grid on
+// the host: dy (n,o), w (o,i) -> dx (n,i) = dy·w.
+func LinearBackwardDataTF32(n, i, o int, dy, w, dx []float32, p Pipeline, mut Mutation) error {
+	return run(Linear(n, i, o), C.EMU_LIN_DATA, 1, "linear backward data tf32", dy, w, nil, dx,
+		[]int{n * o, o * i, 0, n * i}, p, mut)
 }
 
-// LinearBackwardFilterTF32 runs linear_backward_filter_tf32 on the host
-// with splits slabs, summed as sum_splits does: x (n,i), dy (n,o) -> dw
-// (o,i) = dyᵀ·x.
-func LinearBackwardFilterTF32(n, i, o int, x, dy, dw []float32, splits int, p Pipeline) error {
-	return Conv2DBackwardFilterTF32(Linear(n, i, o), x, dy, dw, splits, p, MutNone)
+// LinearBackwardFilterTF32 runs linear_backward_filter_tf32's whole grid
+// with splits slabs along z on the host, then adds the slabs as
+// sum_splits does: x (n,i), dy (n,o) -> dw (o,i) = dyᵀ·x.
+func LinearBackwardFilterTF32(n, i, o int, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	return filter(Linear(n, i, o), C.EMU_LIN_FILTER, "linear backward filter tf32", x, dy, dw, splits, p, mut)
 }
 
 // Conv2DBackwardDataTF32 runs conv2d_backward_data_tf32's whole grid on
@@ -160,18 +162,24 @@ func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutatio
 // (K,C,R,S). It fails when an element of a slab is stored other than
 // exactly once.
 func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	return filter(g, C.EMU_FILTER, "conv2d backward filter tf32", x, dy, dw, splits, p, mut)
+}
+
+// filter runs filter gradient kernel kind (EMU_FILTER, EMU_LIN_FILTER) with
+// splits slabs, then adds them as sum_splits does.
+func filter(g Conv, kind C.int, op string, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
 	if splits < 1 {
-		return fmt.Errorf("kernelhost: conv2d backward filter tf32: %d splits", splits)
+		return fmt.Errorf("kernelhost: %s: %d splits", op, splits)
 	}
 	n := g.K * g.C * g.R * g.S
 	ws := make([]float32, splits*n)
-	err := run(g, C.EMU_FILTER, splits, "conv2d backward filter tf32", x, dy, nil, ws,
+	err := run(g, kind, splits, op, x, dy, nil, ws,
 		[]int{g.N * g.C * g.H * g.W, g.N * g.K * g.OH() * g.OW(), 0, splits * n}, p, mut)
 	if err != nil {
 		return err
 	}
 	if len(dw) != n {
-		return fmt.Errorf("kernelhost: conv2d backward filter tf32 %v: dw has %d values, want %d", g, len(dw), n)
+		return fmt.Errorf("kernelhost: %s %v: dw has %d values, want %d", op, g, len(dw), n)
 	}
 	for i := range dw {
 		var acc float32
@@ -265,6 +273,22 @@ func BSlot(tid, l int) (n, kk int) {
 	var cn, ck C.int
 	C.tc_b_slot(C.int(tid), C.int(l), &cn, &ck)
 	return int(cn), int(ck)
+}
+
+// BNSlot is tc_bn_slot: the B tile element (n, kk) thread tid copies in
+// its l-th copy when consecutive threads take consecutive columns.
+func BNSlot(tid, l int) (n, kk int) {
+	var cn, ck C.int
+	C.tc_bn_slot(C.int(tid), C.int(l), &cn, &ck)
+	return int(cn), int(ck)
+}
+
+// RMAt is tc_rm_at: the offset of element (r, c) of a row-major (rows,
+// cols) matrix, and whether it lies inside.
+func RMAt(rows, cols, r, c int) (off int, ok bool) {
+	var o C.int
+	in := C.tc_rm_at(C.int(rows), C.int(cols), C.int(r), C.int(c), &o)
+	return int(o), in != 0
 }
 
 // ASmem and BSmem are tc_a_smem and tc_b_smem: a tile element's offset in its stage.

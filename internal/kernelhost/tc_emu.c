@@ -150,6 +150,22 @@ static int copy4(emu_copies *q, float *dst, const float *v, long long n, int ok,
 	return issue(q, dst, x) ? -1 : 0;
 }
 
+// emu_base is the convolution kernel whose operands, output and grid a
+// kernel has: EMU_FORWARD, EMU_DATA or EMU_FILTER.
+static int emu_base(int kind)
+{
+	switch (kind) {
+	case EMU_FLAT:
+	case EMU_LIN_FWD:
+		return EMU_FORWARD;
+	case EMU_LIN_DATA:
+		return EMU_DATA;
+	case EMU_LIN_FILTER:
+		return EMU_FILTER;
+	}
+	return kind;
+}
+
 // load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
 // order, the thread's pixel decoded per step, its B columns' taps per block
 // (recomputed here per step: the same values).
@@ -212,6 +228,57 @@ static int load_flat(const emu_op *op, float *As, float *Bs, int m0, int n0, int
 	return 0;
 }
 
+// load_linear is every thread's TcLinFwd, TcLinData or TcLinFilter::load
+// (op->kind EMU_LIN_*): N = g->N, I = g->C, O = g->K.
+static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	int k0 = (op->begin + kt) * TC_BK; // begin: 0 but in the filter gradient's splits
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk, ok, off = 0;
+			const float *a = op->a;
+			long long alen = op->alen;
+			if (op->kind == EMU_LIN_FWD) { // x (N, I)
+				tc_b_slot(tid, l, &m, &kk);
+				ok = tc_rm_at(g->N, g->C, m0 + m, k0 + kk, &off);
+			} else if (op->kind == EMU_LIN_DATA) { // dy (N, O)
+				tc_b_slot(tid, l, &m, &kk);
+				ok = tc_rm_at(g->N, g->K, m0 + m, k0 + kk, &off);
+			} else { // dy (N, O), the second operand
+				tc_a_slot(tid, l, &m, &kk);
+				ok = tc_rm_at(g->N, g->K, k0 + kk, m0 + m, &off);
+				a = op->b;
+				alen = op->blen;
+			}
+			int rc = copy4(q, As + tc_a_smem(m, kk), a, alen, ok, off);
+			if (rc)
+				return rc;
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk, ok, off = 0;
+			const float *b = op->b;
+			long long blen = op->blen;
+			if (op->kind == EMU_LIN_FWD) { // w (O, I)
+				tc_b_slot(tid, l, &n, &kk);
+				ok = tc_rm_at(g->K, g->C, n0 + n, k0 + kk, &off);
+			} else if (op->kind == EMU_LIN_DATA) { // w (O, I)
+				tc_bn_slot(tid, l, &n, &kk);
+				ok = tc_rm_at(g->K, g->C, k0 + kk, n0 + n, &off);
+			} else { // x (N, I), the first operand
+				tc_bn_slot(tid, l, &n, &kk);
+				ok = tc_rm_at(g->N, g->C, k0 + kk, n0 + n, &off);
+				b = op->a;
+				blen = op->alen;
+			}
+			int rc = copy4(q, Bs + tc_b_smem(n, kk), b, blen, ok, off);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 // load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
 // a_at and b_at), each thread with its pixel decoded once per block as the
 // kernel does. The stage is first poisoned with NaN: an element no thread
@@ -228,6 +295,8 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		return load_filter(op, As, Bs, m0, n0, kt, q);
 	if (op->kind == EMU_FLAT)
 		return load_flat(op, As, Bs, m0, n0, kt, q);
+	if (op->kind >= EMU_LIN_FWD)
+		return load_linear(op, As, Bs, m0, n0, kt, q);
 	int r, s, c0;
 	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
@@ -330,10 +399,10 @@ static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutat
 							continue;
 						float v = ws[warp].acc[i][j][lane][e];
 						long long off;
-						if (op->kind == EMU_FORWARD || op->kind == EMU_FLAT) {
+						if (emu_base(op->kind) == EMU_FORWARD) {
 							off = tc_y_offset(op->g, m, n);
 							v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
-						} else if (op->kind == EMU_DATA) {
+						} else if (emu_base(op->kind) == EMU_DATA) {
 							off = tc_dx_offset(op->g, m, n);
 						} else {
 							off = (long long)m * op->cols + n; // in the split's slab
@@ -389,15 +458,16 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
 	emu_op op = {g, kind, a, b, bias, res, relu, out, written, 0, 0, 0, 0, x, w};
+	kind = emu_base(kind);
 	if (kind == EMU_DATA)
 		op.alen = y;
 	else if (kind == EMU_FILTER)
 		op.blen = y;
-	op.outlen = kind == EMU_FORWARD || kind == EMU_FLAT ? y : kind == EMU_DATA ? x : w;
-	if (kind == EMU_FORWARD || kind == EMU_FLAT) {
+	op.outlen = kind == EMU_FORWARD ? y : kind == EMU_DATA ? x : w;
+	if (kind == EMU_FORWARD) {
 		op.rows = tc_gemm_m(g);
 		op.cols = g->K;
-		op.steps = kind == EMU_FLAT ? tc_flat_steps(g) : tc_k_steps(g, g->C);
+		op.steps = op.kind == EMU_FLAT ? tc_flat_steps(g) : tc_k_steps(g, g->C);
 	} else if (kind == EMU_DATA) {
 		op.rows = tc_data_m(g);
 		op.cols = g->C;
@@ -419,7 +489,8 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 		emu_op zop = op;
 		if (kind == EMU_FILTER) {
 			int end;
-			tc_split(tc_filter_steps(g), splits, z, &zop.begin, &end);
+			int steps = op.kind == EMU_LIN_FILTER ? tc_linear_steps(g->N) : tc_filter_steps(g);
+			tc_split(steps, splits, z, &zop.begin, &end);
 			zop.steps = end - zop.begin;
 			zop.out = out + (long long)z * op.rows * op.cols;
 			zop.written = written + (long long)z * op.rows * op.cols;

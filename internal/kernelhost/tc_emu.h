@@ -33,6 +33,11 @@ enum {
 	EMU_DATA = 1,	 // conv2d_backward_data_tf32: a dy (N,K,OH,OW), b w (K,C,R,S) -> out dx (N,C,H,W)
 	EMU_FILTER = 2,	 // conv2d_backward_filter_tf32: a x (N,C,H,W), b dy (N,K,OH,OW) -> out ws (splits,K,C*R*S)
 	EMU_FLAT = 3,	 // conv2d_forward_flat_tf32: as EMU_FORWARD
+	// The linears, g = tc_linear(N, I, O), operands as the convolution
+	// kernel's they mirror:
+	EMU_LIN_FWD = 4,    // linear_forward_tf32: as EMU_FORWARD
+	EMU_LIN_DATA = 5,   // linear_backward_data_tf32: as EMU_DATA
+	EMU_LIN_FILTER = 6, // linear_backward_filter_tf32: as EMU_FILTER
 };
 
 // tc_emu_run runs a kernel over its whole grid (splits slabs along z for

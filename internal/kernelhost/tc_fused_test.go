@@ -1,6 +1,7 @@
 package kernelhost
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -170,17 +171,32 @@ func plainEpilogue(t *testing.T, be tensor.Backend, y []float32, e Epilogue) []f
 	return out
 }
 
-// TestLinearTF32: the TF32 linear kernels (tc_linear: the convolution
-// kernels on 1x1 images) over whole grids on the host, on the shared
-// linear cases: forward, data and filter gradients against the float64
-// result on the same TF32 operands and against the CPU reference at the
-// TF32 tolerance (tensortest.TF32: per output (2u + u²)·Σ|a||b| plus the
-// float32 summation terms, u = 2^-11). The bias gradient is the float32
+// linearCases are the shared linear cases and layers that span several
+// blocks along both GEMM dimensions and many pipeline steps, with partial
+// tiles (a VGG classifier's shape, scaled down).
+func linearCases() []tensortest.Case {
+	var cs []tensortest.Case
+	for _, c := range tensortest.Cases() {
+		if c.Op == "LinearForward" || c.Op == "LinearBackward" {
+			cs = append(cs, c)
+		}
+	}
+	return append(cs, tensortest.LinearCases(150, 200, 70, true)...)
+}
+
+// TestLinearTF32: the TF32 linear kernels (plain row-major GEMMs on the
+// convolution kernels' tiles) over whole grids on the host, on the shared
+// linear cases and a larger one: forward, data and filter gradients
+// against the float64 result on the same TF32 operands (through the
+// geometry of tc_linear's 1x1 convolution on 1x1 images, whose sums they
+// are) and against the CPU reference at the TF32 tolerance
+// (tensortest.TF32: per output (2u + u²)·Σ|a||b| plus the float32
+// summation terms, u = 2^-11). The bias gradient is the float32
 // linear_backward_bias kernel's, which no emulator runs: the reference's.
 func TestLinearTF32(t *testing.T) {
 	ref := cpu.NewReference()
 	n := 0
-	for _, c := range tensortest.Cases() {
+	for _, c := range linearCases() {
 		if c.Op != "LinearForward" && c.Op != "LinearBackward" {
 			continue
 		}
@@ -204,7 +220,7 @@ func TestLinearTF32(t *testing.T) {
 			got := map[string][]float32{}
 			if c.Op == "LinearForward" {
 				y := nans(ln * lo)
-				if err := LinearForwardTF32(ln, li, lo, in["x"], in["w"], in["b"], y, Lazy); err != nil {
+				if err := LinearForwardTF32(ln, li, lo, in["x"], in["w"], in["b"], y, Lazy, MutNone); err != nil {
 					t.Fatal(err)
 				}
 				if err := checkExact(g, "Conv2DForward", in, y); err != nil {
@@ -214,7 +230,7 @@ func TestLinearTF32(t *testing.T) {
 			} else {
 				if shapes["dx"] != nil {
 					dx := nans(ln * li)
-					if err := LinearBackwardDataTF32(ln, li, lo, in["dy"], in["w"], dx, Lazy); err != nil {
+					if err := LinearBackwardDataTF32(ln, li, lo, in["dy"], in["w"], dx, Lazy, MutNone); err != nil {
 						t.Fatal(err)
 					}
 					if err := checkExact(g, "Conv2DBackwardData", in, dx); err != nil {
@@ -223,7 +239,7 @@ func TestLinearTF32(t *testing.T) {
 					got["dx"] = dx
 				}
 				dw := nans(lo * li)
-				if err := LinearBackwardFilterTF32(ln, li, lo, in["x"], in["dy"], dw, filterSplits, Lazy); err != nil {
+				if err := LinearBackwardFilterTF32(ln, li, lo, in["x"], in["dy"], dw, filterSplits, Lazy, MutNone); err != nil {
 					t.Fatal(err)
 				}
 				if err := checkExact(g, "Conv2DBackwardFilter", in, dw); err != nil {
@@ -239,8 +255,39 @@ func TestLinearTF32(t *testing.T) {
 			}
 		})
 	}
-	if n < 6 {
-		t.Fatalf("%d linear cases in tensortest, want the shared ones", n)
+	if n < 21 {
+		t.Fatalf("%d linear cases, want the 18 shared ones and 3 more", n)
+	}
+}
+
+// TestLinearTF32Mutations: the linear kernels with a broken fragment
+// mapping or pipeline fail the float64 check on a shape with several
+// blocks and 13 pipeline steps forward (so that check can fail on them).
+func TestLinearTF32Mutations(t *testing.T) {
+	const n, i, o = 150, 200, 70
+	g := tensortest.Conv{N: n, C: i, H: 1, W: 1, K: o, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}
+	c := tensortest.LinearCases(n, i, o, true)[1] // backward: x, w, dy
+	in := c.Inputs()
+	in["b"] = make([]float32, o)
+	for _, tt := range []struct {
+		mut Mutation
+		p   Pipeline
+	}{{MutARegs, Lazy}, {MutBRegs, Lazy}, {MutCOwner, Lazy}, {MutWait, Lazy}, {MutPrefetch, Eager}} {
+		y, dx, dw := nans(n*o), nans(n*i), nans(o*i)
+		err := errors.Join(LinearForwardTF32(n, i, o, in["x"], in["w"], in["b"], y, tt.p, tt.mut),
+			LinearBackwardDataTF32(n, i, o, in["dy"], in["w"], dx, tt.p, tt.mut),
+			LinearBackwardFilterTF32(n, i, o, in["x"], in["dy"], dw, filterSplits, tt.p, tt.mut))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct {
+			op  string
+			got []float32
+		}{{"Conv2DForward", y}, {"Conv2DBackwardData", dx}, {"Conv2DBackwardFilter", dw}} {
+			if checkExact(g, r.op, in, r.got) == nil {
+				t.Errorf("mutation %d (%v): the float64 check passed a broken linear kernel (%s)", tt.mut, tt.p, r.op)
+			}
+		}
 	}
 }
 
@@ -272,5 +319,59 @@ func TestVec4Cover(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLinearLoadsCoalesced: each warp's 4-byte copies of one load (one l)
+// of every linear operand touch 4 sectors of 32 bytes, the fewest 32
+// floats can (with I = O = N = 512 so that rows start on sectors), as the
+// loaders' slot orders promise (conv2d_tc.cuh); loading x in the
+// convolutions' pixel order instead (tc_a_slot) touches 32.
+func TestLinearLoadsCoalesced(t *testing.T) {
+	const n, i, o = 512, 512, 512
+	sectors := func(loads int, slot func(tid, l int) (int, int), at func(row, col int) int) (most int) {
+		for warp := range Threads / 32 {
+			for l := range loads {
+				seen := map[int]bool{}
+				for lane := range 32 {
+					row, col := slot(warp*32+lane, l)
+					seen[at(row, col)*4/32] = true
+				}
+				most = max(most, len(seen))
+			}
+		}
+		return most
+	}
+	rm := func(rows, cols int, transposed bool) func(row, col int) int {
+		return func(r, c int) int {
+			if transposed {
+				r, c = c, r
+			}
+			off, ok := RMAt(rows, cols, r, c)
+			if !ok {
+				t.Fatalf("(%d, %d) outside (%d, %d)", r, c, rows, cols)
+			}
+			return off
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		loads int
+		slot  func(tid, l int) (int, int)
+		at    func(row, col int) int // tile (row, kk) or (n, kk) -> offset
+	}{
+		{"forward A: x (N, I) rows m, columns i", ALoads, BSlot, rm(n, i, false)},
+		{"forward B: w (O, I) rows n, columns i", BLoads, BSlot, rm(o, i, false)},
+		{"data A: dy (N, O) rows m, columns o", ALoads, BSlot, rm(n, o, false)},
+		{"data B: w (O, I) rows o = kk, columns n", BLoads, BNSlot, rm(o, i, true)},
+		{"filter A: dy (N, O) rows p = kk, columns m", ALoads, ASlot, rm(n, o, true)},
+		{"filter B: x (N, I) rows p = kk, columns n", BLoads, BNSlot, rm(n, i, true)},
+	} {
+		if s := sectors(tt.loads, tt.slot, tt.at); s != 4 {
+			t.Errorf("%s: a warp's copies touch up to %d sectors, want 4", tt.name, s)
+		}
+	}
+	if s := sectors(ALoads, ASlot, rm(n, i, false)); s != 32 {
+		t.Errorf("x in pixel order: %d sectors; the test would not see uncoalesced loads", s)
 	}
 }
