@@ -145,3 +145,84 @@ func TestAddReLU(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkConv2DEpilogue times a resnet block's second convolution
+// (128x64x32x32, 3x3, 64 filters) with its residual add and ReLU, fused
+// (Conv2DForwardEpilogue) and as the plain ops (Conv2DForward, Add,
+// ActivationForward), in both maths; the ratio is what the fusion saves.
+func BenchmarkConv2DEpilogue(b *testing.B) {
+	be := newBackend(b)
+	s := tensor.Shape{128, 64, 32, 32}
+	x, w, res, y := be.New(s), be.New(tensor.Shape{64, 64, 3, 3}), be.New(s), be.New(s)
+	be.Upload(x, random(x.Numel(), 1))
+	be.Upload(w, random(w.Numel(), 2))
+	be.Upload(res, random(res.Numel(), 3))
+	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	maths := []Math{MathFP32}
+	if be.Info().Major >= 8 {
+		maths = append(maths, MathTF32)
+	}
+	for _, m := range maths {
+		if err := be.SetMath(m); err != nil {
+			b.Fatal(err)
+		}
+		for _, fused := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%v/fused=%v", m, fused), func(b *testing.B) {
+				for b.Loop() {
+					if fused {
+						be.Conv2DForwardEpilogue(x, w, nil, y, p, tensor.Epilogue{Residual: res, ReLU: true})
+					} else {
+						be.Conv2DForward(x, w, nil, y, p)
+						be.Add(y, res, y)
+						be.ActivationForward(tensor.ReLU, y, y)
+					}
+				}
+				if err := be.Sync(); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkLinearTF32 times VGG's first classifier linear at batch 128
+// (25088 -> 4096), forward and backward (dx, dw, db), in both maths, and
+// reports TFLOP/s.
+func BenchmarkLinearTF32(b *testing.B) {
+	be := newBackend(b)
+	const n, in, out = 128, 25088, 4096
+	x, w, bias, y := be.New(tensor.Shape{n, in}), be.New(tensor.Shape{out, in}), be.New(tensor.Shape{out}), be.New(tensor.Shape{n, out})
+	dx, dw, db := be.New(tensor.Shape{n, in}), be.New(tensor.Shape{out, in}), be.New(tensor.Shape{out})
+	be.Upload(x, random(x.Numel(), 1))
+	be.Upload(w, random(w.Numel(), 2))
+	be.Upload(bias, random(out, 3))
+	be.Upload(y, random(y.Numel(), 4)) // the backward's dy
+	maths := []Math{MathFP32}
+	if be.Info().Major >= 8 {
+		maths = append(maths, MathTF32)
+	}
+	for _, m := range maths {
+		if err := be.SetMath(m); err != nil {
+			b.Fatal(err)
+		}
+		for _, pass := range []string{"forward", "backward"} {
+			b.Run(m.String()+"/"+pass, func(b *testing.B) {
+				flops := 2.0 * n * in * out
+				for b.Loop() {
+					if pass == "forward" {
+						be.LinearForward(x, w, bias, y)
+					} else {
+						be.LinearBackward(x, w, y, dx, dw, db)
+					}
+				}
+				if pass == "backward" {
+					flops *= 2
+				}
+				if err := be.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+			})
+		}
+	}
+}
