@@ -62,8 +62,8 @@ Rows are sorted by time; the slowest are marked with '*'.
 LinearForward and a large copy) and caches them in the user cache directory;
 later runs use them for the percentages. On a GPU of sm_80 or later it also
 measures the TF32 tensor-core peak, on a large 1x1 convolution through the
-TF32 convolution kernel (a GEMM's shape: cnnctl has no TF32 GEMM kernel);
-elsewhere that peak is recorded as unknown, with the reason.
+TF32 convolution kernel (a GEMM's shape); elsewhere that peak is recorded as
+unknown, with the reason.
 
 --precision fp32|tf32 sets the GPU's arithmetic as for train (default fp32
 until the TF32 kernels have passed on a GPU, then tf32; the CPU runs fp32).

@@ -13,7 +13,7 @@ import (
 // The values of --precision (train, eval, predict, bench).
 const (
 	precisionFP32 = "fp32" // float32 on CUDA cores: the engine as it always was
-	precisionTF32 = "tf32" // TF32 tensor-core convolutions, fp32 storage (sm_80+)
+	precisionTF32 = "tf32" // TF32 tensor-core convolutions and linears, fp32 storage (sm_80+)
 	precisionBF16 = "bf16" // bf16 operands, fp32 accumulation: kernels not built yet
 )
 
@@ -25,7 +25,7 @@ const (
 const defaultPrecision = precisionFP32
 
 // precisionUsage is the flag's help line; it states the default and the plan.
-const precisionUsage = "arithmetic of the GPU's convolutions: fp32 (CUDA cores, strict float32), " +
+const precisionUsage = "arithmetic of the GPU's convolutions and linears: fp32 (CUDA cores, strict float32), " +
 	"tf32 (TF32 tensor cores, fp32 storage; sm_80 and later) or bf16 (not built yet); " +
 	"the CPU always runs fp32. The default is fp32 until the TF32 kernels have passed on a GPU, then tf32"
 
