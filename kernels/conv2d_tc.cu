@@ -206,6 +206,23 @@ struct TcFilter {
 // TcLinFwd, TcLinData, TcLinFilter: the linears as plain row-major GEMMs
 // (see conv2d_tc.cuh), g = tc_linear(N, I, O): N = g.N, I = g.C, O = g.K.
 
+// tc_load_rm issues this thread's copies of one stage of a tile from the
+// row-major (rows, cols) matrix p: the thread's l-th copy (LOADS of them)
+// is tile element (t, kk) by Slot (t a row of A or a column of B), stored
+// at Smem(t, kk), read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t)
+// when kmajor (the reduction runs along p's rows).
+template <int LOADS, void (*Slot)(int, int, int *, int *), int (*Smem)(int, int)>
+__device__ __forceinline__ void tc_load_rm(const float *p, int rows, int cols, bool kmajor, int t0, int k0, float *S)
+{
+#pragma unroll
+	for (int l = 0; l < LOADS; l++) {
+		int t, kk, off = 0;
+		Slot(threadIdx.x, l, &t, &kk);
+		int ok = kmajor ? tc_rm_at(rows, cols, k0 + kk, t0 + t, &off) : tc_rm_at(rows, cols, t0 + t, k0 + kk, &off);
+		tc_cp_async4(S + Smem(t, kk), p + off, ok);
+	}
+}
+
 // TcLinFwd: Y (N, O) = X · Wᵀ + b; both tiles loaded reduction-contiguous.
 struct TcLinFwd {
 	TcConv g;
@@ -216,21 +233,9 @@ struct TcLinFwd {
 	__device__ int steps() const { return tc_linear_steps(g.C); }
 	__device__ void load(int kt, float *As, float *Bs) const
 	{
-		int tid = threadIdx.x, m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN, c0 = kt * TC_BK;
-#pragma unroll
-		for (int l = 0; l < TC_A_LOADS; l++) {
-			int m, kk, off = 0;
-			tc_b_slot(tid, l, &m, &kk);
-			int ok = tc_rm_at(g.N, g.C, m0 + m, c0 + kk, &off);
-			tc_cp_async4(As + tc_a_smem(m, kk), x + off, ok);
-		}
-#pragma unroll
-		for (int l = 0; l < TC_B_LOADS; l++) {
-			int n, kk, off = 0;
-			tc_b_slot(tid, l, &n, &kk);
-			int ok = tc_rm_at(g.K, g.C, n0 + n, c0 + kk, &off);
-			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
-		}
+		int c0 = kt * TC_BK;
+		tc_load_rm<TC_A_LOADS, tc_b_slot, tc_a_smem>(x, g.N, g.C, false, blockIdx.x * TC_BM, c0, As);
+		tc_load_rm<TC_B_LOADS, tc_b_slot, tc_b_smem>(w, g.K, g.C, false, blockIdx.y * TC_BN, c0, Bs);
 	}
 	__device__ void store(int m, int n, float v) const
 	{
@@ -250,21 +255,9 @@ struct TcLinData {
 	__device__ int steps() const { return tc_linear_steps(g.K); }
 	__device__ void load(int kt, float *As, float *Bs) const
 	{
-		int tid = threadIdx.x, m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN, k0 = kt * TC_BK;
-#pragma unroll
-		for (int l = 0; l < TC_A_LOADS; l++) {
-			int m, kk, off = 0;
-			tc_b_slot(tid, l, &m, &kk);
-			int ok = tc_rm_at(g.N, g.K, m0 + m, k0 + kk, &off);
-			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
-		}
-#pragma unroll
-		for (int l = 0; l < TC_B_LOADS; l++) {
-			int n, kk, off = 0;
-			tc_bn_slot(tid, l, &n, &kk);
-			int ok = tc_rm_at(g.K, g.C, k0 + kk, n0 + n, &off);
-			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
-		}
+		int k0 = kt * TC_BK;
+		tc_load_rm<TC_A_LOADS, tc_b_slot, tc_a_smem>(dy, g.N, g.K, false, blockIdx.x * TC_BM, k0, As);
+		tc_load_rm<TC_B_LOADS, tc_bn_slot, tc_b_smem>(w, g.K, g.C, true, blockIdx.y * TC_BN, k0, Bs);
 	}
 	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
 };
@@ -281,21 +274,9 @@ struct TcLinFilter {
 	__device__ int steps() const { return end - begin; }
 	__device__ void load(int kt, float *As, float *Bs) const
 	{
-		int tid = threadIdx.x, m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN, p0 = (begin + kt) * TC_BK;
-#pragma unroll
-		for (int l = 0; l < TC_A_LOADS; l++) {
-			int m, kk, off = 0;
-			tc_a_slot(tid, l, &m, &kk);
-			int ok = tc_rm_at(g.N, g.K, p0 + kk, m0 + m, &off);
-			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
-		}
-#pragma unroll
-		for (int l = 0; l < TC_B_LOADS; l++) {
-			int n, kk, off = 0;
-			tc_bn_slot(tid, l, &n, &kk);
-			int ok = tc_rm_at(g.N, g.C, p0 + kk, n0 + n, &off);
-			tc_cp_async4(Bs + tc_b_smem(n, kk), x + off, ok);
-		}
+		int p0 = (begin + kt) * TC_BK;
+		tc_load_rm<TC_A_LOADS, tc_a_slot, tc_a_smem>(dy, g.N, g.K, true, blockIdx.x * TC_BM, p0, As);
+		tc_load_rm<TC_B_LOADS, tc_bn_slot, tc_b_smem>(x, g.N, g.C, true, blockIdx.y * TC_BN, p0, Bs);
 	}
 	__device__ void store(int o, int i, float v) const { slab[(long long)o * cols() + i] = v; }
 };

@@ -33,6 +33,14 @@ func specials(n int, seed uint64) []float32 {
 	return v
 }
 
+// mathsOf are the maths be's GPU runs: fp32, and tf32 from sm_80.
+func mathsOf(be *Backend) []Math {
+	if be.Info().Major >= 8 {
+		return []Math{MathFP32, MathTF32}
+	}
+	return []Math{MathFP32}
+}
+
 // sameBits fails t at the first element where got and want differ in
 // their bits (NaN payloads included).
 func sameBits(t *testing.T, what string, got, want []float32) {
@@ -53,16 +61,12 @@ func sameBits(t *testing.T, what string, got, want []float32) {
 // first layers, 1x1, wide).
 func TestConvEpilogue(t *testing.T) {
 	be := newBackend(t)
-	maths := []Math{MathFP32}
-	if be.Info().Major >= 8 {
-		maths = append(maths, MathTF32)
-	}
 	sq := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	geoms := append(tensortest.ConvGeometries(),
 		tensortest.Conv{N: 4, C: 3, H: 32, W: 32, K: 64, R: 3, S: 3, P: sq, Bias: true},
 		tensortest.Conv{N: 4, C: 192, H: 7, W: 7, K: 48, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}},
 		tensortest.Conv{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq, Bias: true})
-	for _, m := range maths {
+	for _, m := range mathsOf(be) {
 		if err := be.SetMath(m); err != nil {
 			t.Fatal(err)
 		}
@@ -158,11 +162,7 @@ func BenchmarkConv2DEpilogue(b *testing.B) {
 	be.Upload(w, random(w.Numel(), 2))
 	be.Upload(res, random(res.Numel(), 3))
 	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
-	maths := []Math{MathFP32}
-	if be.Info().Major >= 8 {
-		maths = append(maths, MathTF32)
-	}
-	for _, m := range maths {
+	for _, m := range mathsOf(be) {
 		if err := be.SetMath(m); err != nil {
 			b.Fatal(err)
 		}
@@ -197,11 +197,7 @@ func BenchmarkLinearTF32(b *testing.B) {
 	be.Upload(w, random(w.Numel(), 2))
 	be.Upload(bias, random(out, 3))
 	be.Upload(y, random(y.Numel(), 4)) // the backward's dy
-	maths := []Math{MathFP32}
-	if be.Info().Major >= 8 {
-		maths = append(maths, MathTF32)
-	}
-	for _, m := range maths {
+	for _, m := range mathsOf(be) {
 		if err := be.SetMath(m); err != nil {
 			b.Fatal(err)
 		}

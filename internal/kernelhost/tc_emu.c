@@ -228,53 +228,48 @@ static int load_flat(const emu_op *op, float *As, float *Bs, int m0, int n0, int
 	return 0;
 }
 
+// load_rm is thread tid's tc_load_rm (conv2d_tc.cu): loads copies of one
+// stage of a tile from the row-major (rows, cols) matrix p (plen
+// elements), copy l to tile element (t, kk) by slot, stored at smem(t, kk),
+// read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t) when kmajor.
+static int load_rm(emu_copies *q, int tid, int loads, void (*slot)(int, int, int *, int *), int (*smem)(int, int),
+		   const float *p, long long plen, int rows, int cols, int kmajor, int t0, int k0, float *S)
+{
+	for (int l = 0; l < loads; l++) {
+		int t, kk, off = 0;
+		slot(tid, l, &t, &kk);
+		int ok = kmajor ? tc_rm_at(rows, cols, k0 + kk, t0 + t, &off) : tc_rm_at(rows, cols, t0 + t, k0 + kk, &off);
+		int rc = copy4(q, S + smem(t, kk), p, plen, ok, off);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 // load_linear is every thread's TcLinFwd, TcLinData or TcLinFilter::load
-// (op->kind EMU_LIN_*): N = g->N, I = g->C, O = g->K.
+// (op->kind EMU_LIN_*): N = g->N, I = g->C, O = g->K; op->a and op->b are
+// x and w, dy and w, x and dy.
 static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
 	int k0 = (op->begin + kt) * TC_BK; // begin: 0 but in the filter gradient's splits
 	for (int tid = 0; tid < TC_THREADS; tid++) {
-		for (int l = 0; l < TC_A_LOADS; l++) {
-			int m, kk, ok, off = 0;
-			const float *a = op->a;
-			long long alen = op->alen;
-			if (op->kind == EMU_LIN_FWD) { // x (N, I)
-				tc_b_slot(tid, l, &m, &kk);
-				ok = tc_rm_at(g->N, g->C, m0 + m, k0 + kk, &off);
-			} else if (op->kind == EMU_LIN_DATA) { // dy (N, O)
-				tc_b_slot(tid, l, &m, &kk);
-				ok = tc_rm_at(g->N, g->K, m0 + m, k0 + kk, &off);
-			} else { // dy (N, O), the second operand
-				tc_a_slot(tid, l, &m, &kk);
-				ok = tc_rm_at(g->N, g->K, k0 + kk, m0 + m, &off);
-				a = op->b;
-				alen = op->blen;
-			}
-			int rc = copy4(q, As + tc_a_smem(m, kk), a, alen, ok, off);
-			if (rc)
-				return rc;
+		int rc;
+		if (op->kind == EMU_LIN_FWD) {
+			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->C, 0, m0, k0, As);
+			if (!rc)
+				rc = load_rm(q, tid, TC_B_LOADS, tc_b_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 0, n0, k0, Bs);
+		} else if (op->kind == EMU_LIN_DATA) {
+			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->K, 0, m0, k0, As);
+			if (!rc)
+				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 1, n0, k0, Bs);
+		} else {
+			rc = load_rm(q, tid, TC_A_LOADS, tc_a_slot, tc_a_smem, op->b, op->blen, g->N, g->K, 1, m0, k0, As);
+			if (!rc)
+				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->a, op->alen, g->N, g->C, 1, n0, k0, Bs);
 		}
-		for (int l = 0; l < TC_B_LOADS; l++) {
-			int n, kk, ok, off = 0;
-			const float *b = op->b;
-			long long blen = op->blen;
-			if (op->kind == EMU_LIN_FWD) { // w (O, I)
-				tc_b_slot(tid, l, &n, &kk);
-				ok = tc_rm_at(g->K, g->C, n0 + n, k0 + kk, &off);
-			} else if (op->kind == EMU_LIN_DATA) { // w (O, I)
-				tc_bn_slot(tid, l, &n, &kk);
-				ok = tc_rm_at(g->K, g->C, k0 + kk, n0 + n, &off);
-			} else { // x (N, I), the first operand
-				tc_bn_slot(tid, l, &n, &kk);
-				ok = tc_rm_at(g->N, g->C, k0 + kk, n0 + n, &off);
-				b = op->a;
-				blen = op->alen;
-			}
-			int rc = copy4(q, Bs + tc_b_smem(n, kk), b, blen, ok, off);
-			if (rc)
-				return rc;
-		}
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
