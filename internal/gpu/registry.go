@@ -35,7 +35,7 @@ type Kernel struct {
 	// Class, when not empty, is the shape class the kernel is specialised
 	// for (shapeclass.go): it is no variant of its own that Select could
 	// pick for every shape, but the form its variant takes on shapes of
-	// that class, which the launcher picks (tcForwardKernel).
+	// that class, which the launcher picks (tcForward).
 	Class string `json:"class,omitempty"`
 }
 
