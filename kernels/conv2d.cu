@@ -4,6 +4,7 @@
 // x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,OH,OW); stride sh sw, padding ph pw.
 //   y[n][k][oh][ow] = b[k] + Σ_{c,r,s} w[k][c][r][s] · x[n][c][oh*sh-ph+r][ow*sw-pw+s]
 #include "common.cuh"
+#include "epilogue.cuh"
 
 struct ConvGeom {
 	int N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw;
@@ -36,24 +37,29 @@ struct FwdB { // im2col(x)[crs][(n,oh,ow)]
 		return x[(((long long)n * g.C + c) * g.H + ih) * g.W + iw];
 	}
 };
-struct FwdStore { // y[n][k][oh][ow] = v + b[k]
+struct FwdStore { // y[n][k][oh][ow] = epilogue(v): + b[k], + res[n][k][oh][ow], ReLU
 	float *y;
-	const float *b;
+	const float *b, *res;
+	int relu;
 	int K, OHW;
 	__device__ void operator()(int k, int col, float v) const
 	{
 		int n = col / OHW, p = col % OHW;
-		y[((long long)n * K + k) * OHW + p] = b ? v + b[k] : v;
+		long long off = ((long long)n * K + k) * OHW + p;
+		y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };
 
-// conv2d_forward: grid (ceil(N*OH*OW/64), ceil(K/64)), 256 threads. b may be NULL.
+// conv2d_forward: grid (ceil(N*OH*OW/64), ceil(K/64)), 256 threads. b may
+// be NULL; the epilogue adds res (y's shape, or NULL) and applies ReLU
+// when relu != 0 (epilogue.cuh).
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS)
-conv2d_forward(const float *x, const float *w, const float *b, float *y, CONV_PARAMS)
+conv2d_forward(const float *x, const float *w, const float *b, const float *res, float *y, int relu, CONV_PARAMS)
 {
 	ConvGeom g = CONV_GEOM;
 	int crs = g.C * g.R * g.S;
-	gemm_tile(FwdA{w, crs}, FwdB{x, g}, FwdStore{y, b, g.K, g.OH * g.OW}, g.K, g.N * g.OH * g.OW, 0, crs);
+	gemm_tile(FwdA{w, crs}, FwdB{x, g}, FwdStore{y, b, res, relu, g.K, g.OH * g.OW}, g.K, g.N * g.OH * g.OW, 0,
+		  crs);
 }
 
 // Backward data, as a gather (no atomics, deterministic):

@@ -18,6 +18,7 @@
 // mirrors step for step.
 #include "hd.cuh"
 #include "conv2d_bf16.cuh"
+#include "epilogue.cuh"
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define BF_ARCH_OK 1
@@ -111,11 +112,13 @@ __device__ __forceinline__ void bf_stage(const BfRegs &regs, unsigned *As, unsig
 	}
 }
 
-// BfFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then + b.
+// BfFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then the epilogue: + b, + res,
+// ReLU (conv_epilogue, as the TF32 forward; bias and res may be NULL).
 struct BfFwd {
 	TcConv g;
-	const float *a, *b, *bias; // x, w, b or NULL
+	const float *a, *b, *bias, *res; // x, w, b or NULL, the residual or NULL
 	float *y;
+	int relu;
 	TcPixel pix[2];
 	BfTap tap; // the next step to fetch
 	int n0;
@@ -127,7 +130,11 @@ struct BfFwd {
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void fetch(BfRegs &regs) { bf_fetch_m(*this, g.C, regs); }
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
-	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = bias ? v + bias[k] : v; }
+	__device__ void store(int m, int k, float v) const
+	{
+		int off = tc_y_offset(&g, m, k);
+		y[off] = conv_epilogue(v, bias, k, res, off, relu);
+	}
 };
 
 // BfData: DX (N*H*W, C) = D̂Y · W' (see conv2d_tc.cuh).
@@ -289,10 +296,12 @@ template <class P, P (*decode)(const TcConv *, int)> __device__ __forceinline__ 
 // only trap: the backend never selects them below sm_80
 // (internal/gpu/registry.go).
 
-// conv2d_forward_bf16: x, w, b (or NULL) -> y; grid (ceil(N*OH*OW/BF_BM), ceil(K/BF_BN)).
+// conv2d_forward_bf16: x, w, b (or NULL) -> y, with the epilogue's
+// residual res (or NULL) and ReLU (relu != 0), the arguments of
+// conv2d_forward_tf32; grid (ceil(N*OH*OW/BF_BM), ceil(K/BF_BN)).
 extern "C" __global__ void __launch_bounds__(BF_THREADS)
-conv2d_forward_bf16(const float *x, const float *w, const float *b, float *y, int N, int C, int H, int W, int K,
-		    int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+conv2d_forward_bf16(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N, int C,
+		    int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if BF_ARCH_OK
 	BfFwd op;
@@ -300,7 +309,9 @@ conv2d_forward_bf16(const float *x, const float *w, const float *b, float *y, in
 	op.a = x;
 	op.b = w;
 	op.bias = b;
+	op.res = res;
 	op.y = y;
+	op.relu = relu;
 	op.n0 = blockIdx.y * BF_BN;
 	op.tap = BfTap{0, 0, 0};
 	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);

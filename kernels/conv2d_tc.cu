@@ -13,6 +13,7 @@
 // which internal/kernelhost's emulator mirrors step for step.
 #include "hd.cuh"
 #include "conv2d_tc.cuh"
+#include "epilogue.cuh"
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define TC_ARCH_OK 1
@@ -84,11 +85,13 @@ __device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const floa
 	}
 }
 
-// TcFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then + b.
+// TcFwd: Y (N*OH*OW, K) = im2col(x) · wᵀ, then the epilogue: + b, + res,
+// ReLU (conv_epilogue; b and res may be NULL).
 struct TcFwd {
 	TcConv g;
-	const float *x, *w, *b;
+	const float *x, *w, *b, *res;
 	float *y;
+	int relu;
 	TcPixel pix;
 	int n0;
 	__device__ int rows() const { return tc_gemm_m(&g); }
@@ -98,7 +101,52 @@ struct TcFwd {
 	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.C, kt, x, w, As, Bs); }
-	__device__ void store(int m, int k, float v) const { y[tc_y_offset(&g, m, k)] = b ? v + b[k] : v; }
+	__device__ void store(int m, int k, float v) const
+	{
+		int off = tc_y_offset(&g, m, k);
+		y[off] = conv_epilogue(v, b, k, res, off, relu);
+	}
+};
+
+// TcFwdFlat: TcFwd's GEMM with the reduction taken flat over (c, r, s)
+// (the small-channel path, see conv2d_tc.cuh): a thread's pixel is decoded
+// once per block (pix), each of its columns per element (tc_tap).
+struct TcFwdFlat {
+	TcConv g;
+	const float *x, *w, *b, *res;
+	float *y;
+	int relu;
+	TcFilterPixel pix;
+	int n0;
+	__device__ int rows() const { return tc_gemm_m(&g); }
+	__device__ int cols() const { return g.K; }
+	__device__ int steps() const { return tc_flat_steps(&g); }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int tid = threadIdx.x;
+#pragma unroll
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk;
+			int off = 0;
+			tc_a_slot(tid, l, &m, &kk);
+			const TcTap t = tc_tap(&g, kt * TC_BK + kk);
+			int ok = tc_fx_at(&g, &pix, &t, &off);
+			tc_cp_async4(As + tc_a_smem(m, kk), x + off, ok);
+		}
+#pragma unroll
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk;
+			int off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_wflat_at(&g, n0 + n, kt * TC_BK + kk, &off);
+			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
+		}
+	}
+	__device__ void store(int m, int k, float v) const
+	{
+		int off = tc_y_offset(&g, m, k);
+		y[off] = conv_epilogue(v, b, k, res, off, relu);
+	}
 };
 
 // TcData: DX (N*H*W, C) = D̂Y · W' (see conv2d_tc.cuh).
@@ -153,6 +201,84 @@ struct TcFilter {
 		}
 	}
 	__device__ void store(int k, int crs, float v) const { slab[(long long)k * cols() + crs] = v; }
+};
+
+// TcLinFwd, TcLinData, TcLinFilter: the linears as plain row-major GEMMs
+// (see conv2d_tc.cuh), g = tc_linear(N, I, O): N = g.N, I = g.C, O = g.K.
+
+// tc_load_rm issues this thread's copies of one stage of a tile from the
+// row-major (rows, cols) matrix p: the thread's l-th copy (LOADS of them)
+// is tile element (t, kk) by Slot (t a row of A or a column of B), stored
+// at Smem(t, kk), read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t)
+// when kmajor (the reduction runs along p's rows).
+template <int LOADS, void (*Slot)(int, int, int *, int *), int (*Smem)(int, int)>
+__device__ __forceinline__ void tc_load_rm(const float *p, int rows, int cols, bool kmajor, int t0, int k0, float *S)
+{
+#pragma unroll
+	for (int l = 0; l < LOADS; l++) {
+		int t, kk, off = 0;
+		Slot(threadIdx.x, l, &t, &kk);
+		int ok = kmajor ? tc_rm_at(rows, cols, k0 + kk, t0 + t, &off) : tc_rm_at(rows, cols, t0 + t, k0 + kk, &off);
+		tc_cp_async4(S + Smem(t, kk), p + off, ok);
+	}
+}
+
+// TcLinFwd: Y (N, O) = X · Wᵀ + b; both tiles loaded reduction-contiguous.
+struct TcLinFwd {
+	TcConv g;
+	const float *x, *w, *b;
+	float *y;
+	__device__ int rows() const { return g.N; }
+	__device__ int cols() const { return g.K; }
+	__device__ int steps() const { return tc_linear_steps(g.C); }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int c0 = kt * TC_BK;
+		tc_load_rm<TC_A_LOADS, tc_b_slot, tc_a_smem>(x, g.N, g.C, false, blockIdx.x * TC_BM, c0, As);
+		tc_load_rm<TC_B_LOADS, tc_b_slot, tc_b_smem>(w, g.K, g.C, false, blockIdx.y * TC_BN, c0, Bs);
+	}
+	__device__ void store(int m, int n, float v) const
+	{
+		int off = tc_y_offset(&g, m, n);
+		y[off] = conv_epilogue(v, b, n, nullptr, off, 0);
+	}
+};
+
+// TcLinData: DX (N, I) = DY · W; dy loaded reduction-contiguous, w
+// column-contiguous.
+struct TcLinData {
+	TcConv g;
+	const float *dy, *w;
+	float *dx;
+	__device__ int rows() const { return g.N; }
+	__device__ int cols() const { return g.C; }
+	__device__ int steps() const { return tc_linear_steps(g.K); }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int k0 = kt * TC_BK;
+		tc_load_rm<TC_A_LOADS, tc_b_slot, tc_a_smem>(dy, g.N, g.K, false, blockIdx.x * TC_BM, k0, As);
+		tc_load_rm<TC_B_LOADS, tc_bn_slot, tc_b_smem>(w, g.K, g.C, true, blockIdx.y * TC_BN, k0, Bs);
+	}
+	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+};
+
+// TcLinFilter: split blockIdx.z's slab of DW (O, I) = DYᵀ · X over its
+// samples; dy and x loaded row- and column-contiguous.
+struct TcLinFilter {
+	TcConv g;
+	const float *x, *dy;
+	float *slab;
+	int begin, end;
+	__device__ int rows() const { return g.K; }
+	__device__ int cols() const { return g.C; }
+	__device__ int steps() const { return end - begin; }
+	__device__ void load(int kt, float *As, float *Bs) const
+	{
+		int p0 = (begin + kt) * TC_BK;
+		tc_load_rm<TC_A_LOADS, tc_a_slot, tc_a_smem>(dy, g.N, g.K, true, blockIdx.x * TC_BM, p0, As);
+		tc_load_rm<TC_B_LOADS, tc_bn_slot, tc_b_smem>(x, g.N, g.C, true, blockIdx.y * TC_BN, p0, Bs);
+	}
+	__device__ void store(int o, int i, float v) const { slab[(long long)o * cols() + i] = v; }
 };
 
 // tc_gemm runs one block tile of op: the cp.async pipeline, the warps'
@@ -237,23 +363,72 @@ template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 					op.store(m, n, acc[i][j][e]);
 			}
 }
+// tc_row is the GEMM row whose A elements this thread copies (tc_a_slot's
+// row, the same for all its copies), so that it decodes its pixel once per
+// block; tc_col0 is the block's first GEMM column.
+__device__ __forceinline__ int tc_row()
+{
+	int m, kk;
+	tc_a_slot(threadIdx.x, 0, &m, &kk);
+	return blockIdx.x * TC_BM + m;
+}
+
+__device__ __forceinline__ int tc_col0() { return blockIdx.y * TC_BN; }
+
+// tc_filter runs one block of the filter gradient of g: x, dy -> split
+// blockIdx.z's slab of ws (see conv2d_backward_filter_tf32).
+__device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const float *dy, float *ws)
+{
+	TcFilter op;
+	op.g = g;
+	op.x = x;
+	op.dy = dy;
+	op.slab = ws + (long long)blockIdx.z * g.K * (g.C * g.R * g.S);
+	op.m0 = blockIdx.x * TC_BM; // the block's first row: K here, not pixels
+	tc_split(tc_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
+#pragma unroll
+	for (int l = 0; l < TC_B_LOADS; l++) {
+		int n, kk;
+		tc_b_slot(threadIdx.x, l, &n, &kk);
+		op.taps[l] = tc_tap(&op.g, blockIdx.y * TC_BN + n);
+	}
+	tc_gemm(op);
+}
 #endif
 
-// Both kernels: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
-// threads, 41.5 KB of static shared memory. Compiled for sm_70 too (one
-// fatbin), where they only trap: the backend never selects them below
-// sm_80 (internal/gpu/math_cuda.go).
+// Every kernel: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
+// threads, 41.5 KB of static shared memory. __launch_bounds__(TC_THREADS,
+// 4) holds the flat forward and the linears (70-73 registers unbounded) to
+// 64 registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM
+// on sm_90 instead of 3. Compiled for sm_70 too (one fatbin), where they
+// only trap: the backend never selects them below sm_80
+// (internal/gpu/math_cuda.go).
 
-// conv2d_forward_tf32: x, w, b (or NULL) -> y; rows N*OH*OW, cols K.
+// conv2d_forward_tf32: x, w, b (or NULL) -> y, with the epilogue's
+// residual res (y's shape, or NULL) and ReLU (relu != 0); rows N*OH*OW,
+// cols K.
 extern "C" __global__ void __launch_bounds__(TC_THREADS)
-conv2d_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int C, int H, int W, int K,
-		    int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+conv2d_forward_tf32(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N,
+		    int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	int m, kk;
-	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcFwd{g, x, w, b, y, tc_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcFwd{g, x, w, b, res, y, relu, tc_pixel(&g, tc_row()), tc_col0()});
+#else
+	__trap();
+#endif
+}
+
+// conv2d_forward_flat_tf32: conv2d_forward_tf32 for the small-channel
+// class (C <= TC_SMALL_C; any C is computed right), the reduction flat
+// over (c, r, s). Same arguments and grid.
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
+conv2d_forward_flat_tf32(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N,
+			 int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	tc_gemm(TcFwdFlat{g, x, w, b, res, y, relu, tc_filter_pixel(&g, tc_row()), tc_col0()});
 #else
 	__trap();
 #endif
@@ -266,9 +441,7 @@ conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	int m, kk;
-	tc_a_slot(threadIdx.x, 0, &m, &kk);
-	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, blockIdx.x * TC_BM + m), (int)blockIdx.y * TC_BN});
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, tc_row()), tc_col0()});
 #else
 	__trap();
 #endif
@@ -282,19 +455,47 @@ conv2d_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, i
 			    int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if TC_ARCH_OK
-	TcFilter op;
-	op.g = TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	op.x = x;
-	op.dy = dy;
-	op.slab = ws + (long long)blockIdx.z * K * (C * R * S);
-	op.m0 = blockIdx.x * TC_BM;
-	tc_split(tc_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
-#pragma unroll
-	for (int l = 0; l < TC_B_LOADS; l++) {
-		int n, kk;
-		tc_b_slot(threadIdx.x, l, &n, &kk);
-		op.taps[l] = tc_tap(&op.g, blockIdx.y * TC_BN + n);
-	}
+	tc_filter(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, dy, ws);
+#else
+	__trap();
+#endif
+}
+
+// The linears (conv2d_tc.cuh: plain row-major GEMMs on the same tiles),
+// x (N,I), w (O,I), b (O), y (N,O), dy (N,O), dx (N,I), dw (O,I).
+
+// linear_forward_tf32: y = x·wᵀ + b (b may be NULL); grid (ceil(N/TC_BM),
+// ceil(O/TC_BN)).
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
+linear_forward_tf32(const float *x, const float *w, const float *b, float *y, int N, int I, int O)
+{
+#if TC_ARCH_OK
+	tc_gemm(TcLinFwd{tc_linear(N, I, O), x, w, b, y});
+#else
+	__trap();
+#endif
+}
+
+// linear_backward_data_tf32: dx = dy·w; grid (ceil(N/TC_BM), ceil(I/TC_BN)).
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
+linear_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int I, int O)
+{
+#if TC_ARCH_OK
+	tc_gemm(TcLinData{tc_linear(N, I, O), dy, w, dx});
+#else
+	__trap();
+#endif
+}
+
+// linear_backward_filter_tf32: x, dy -> ws (splits, O, I), the reduction
+// over N split over gridDim.z (summed by sum_splits; with one split ws may
+// be dw); grid (ceil(O/TC_BM), ceil(I/TC_BN), splits).
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 4)
+linear_backward_filter_tf32(const float *x, const float *dy, float *ws, int N, int I, int O)
+{
+#if TC_ARCH_OK
+	TcLinFilter op{tc_linear(N, I, O), x, dy, ws + (long long)blockIdx.z * O * I, 0, 0};
+	tc_split(tc_linear_steps(N), gridDim.z, blockIdx.z, &op.begin, &op.end);
 	tc_gemm(op);
 #else
 	__trap();

@@ -372,4 +372,96 @@ CNNCTL_HD int tc_y_offset(const TcConv *g, int m, int k)
 	return (n * g->K + k) * ohw + p;
 }
 
+// The small-channel forward (TC_CLASS_SMALL_C): with C < TC_BK most of each
+// of tc_step's steps is zero channels (C 3: 13 of 16 columns), so this path
+// takes the reduction flat instead: step kt covers columns kt*TC_BK ..
+// +TC_BK-1 of (c, r, s) in w's own order, CRS = C*R*S (27 for a 3x3 layer
+// on RGB: 2 steps instead of 9). A column is decoded per element (tc_tap);
+// a thread's pixel once per block (tc_filter_pixel), as the filter
+// gradient does:
+//   A[m][j] = X̂[m][j] (tc_fx_at), B[j][k] = w[k][j] (tc_wflat_at).
+
+// tc_flat_steps is the number of the flat forward's pipeline steps.
+CNNCTL_HD int tc_flat_steps(const TcConv *g) { return (g->C * g->R * g->S + TC_BK - 1) / TC_BK; }
+
+// tc_wflat_at: B[j][k] = w[k][j], j = (c, r, s). Returns 1 and sets *off
+// inside the GEMM, 0 outside it (k >= K or j >= CRS; filled with zero).
+CNNCTL_HD int tc_wflat_at(const TcConv *g, int k, int j, int *off)
+{
+	int crs = g->C * g->R * g->S;
+	if (k >= g->K || j >= crs)
+		return 0;
+	*off = k * crs + j;
+	return 1;
+}
+
+// Shape classes of the forward convolution, each with its path
+// (internal/gpu/shapeclass.go chooses; the tests hold it to this):
+//   TC_CLASS_SMALL_C: C <= TC_SMALL_C (first layers on RGB or grey
+//     images): the flat reduction above, conv2d_forward_flat_tf32;
+//   TC_CLASS_1X1: R = S = 1 (GoogLeNet's and NiN's 1x1 layers): tc_step's
+//     tap loop has one tap, so the generic kernel's steps are already
+//     plain channel blocks with no padding test that can fail:
+//     conv2d_forward_tf32 (a tile narrower than TC_BN for their small K is
+//     not built);
+//   TC_CLASS_WIDE: everything else (the 3x3 layers of 16 channels and
+//     more): conv2d_forward_tf32.
+enum { TC_CLASS_WIDE = 0, TC_CLASS_SMALL_C = 1, TC_CLASS_1X1 = 2, TC_SMALL_C = 4 };
+
+// tc_forward_class is the shape class of convolution g's forward.
+CNNCTL_HD int tc_forward_class(const TcConv *g)
+{
+	if (g->C <= TC_SMALL_C)
+		return TC_CLASS_SMALL_C;
+	if (g->R == 1 && g->S == 1)
+		return TC_CLASS_1X1;
+	return TC_CLASS_WIDE;
+}
+
+// The linears, x (N,I), w (O,I), y (N,O), as plain GEMMs over row-major
+// matrices on the same tiles, fragments and pipeline (no im2col):
+//   forward         Y (N, O)  = X · Wᵀ:  A[m][kk] = x[m][i],  B[kk][n] = w[n][i];
+//   data gradient   DX (N, I) = DY · W:  A[m][kk] = dy[m][o], B[kk][n] = w[o][n];
+//   filter gradient DW (O, I) = DYᵀ · X: A[m][kk] = dy[p][m], B[kk][n] = x[p][n],
+//     the reduction over the batch split over gridDim.z as the convolution's.
+// Each operand is loaded in the order that makes a warp's copies contiguous
+// in memory: where the reduction index is the contiguous one (x and w
+// forward, dy backward data) in tc_b_slot's order, 16 consecutive columns
+// of 2 rows per warp; where the tile's row or column index is (dy and x in
+// the filter gradient, w in the data gradient) in tc_a_slot's (A) or
+// tc_bn_slot's (B) order, 32 consecutive elements per warp. Their shapes
+// are those of tc_linear's 1x1 convolution on 1x1 images, whose output
+// offsets (tc_y_offset, tc_dx_offset) are the row-major ones.
+
+// tc_linear is the linear x (N,I), w (O,I) -> y (N,O) as the 1x1
+// convolution on 1x1 images that it is: x (N,I,1,1), w (O,I,1,1), y
+// (N,O,1,1).
+CNNCTL_HD TcConv tc_linear(int N, int I, int O)
+{
+	TcConv g = {N, I, 1, 1, O, 1, 1, 1, 1, 1, 1, 0, 0};
+	return g;
+}
+
+// tc_rm_at: element (r, c) of a row-major (rows, cols) matrix. Returns 1
+// and sets *off inside it, 0 outside (filled with zero).
+CNNCTL_HD int tc_rm_at(int rows, int cols, int r, int c, int *off)
+{
+	if (r >= rows || c >= cols)
+		return 0;
+	*off = r * cols + c;
+	return 1;
+}
+
+// tc_bn_slot: the l-th B element (0 <= l < TC_B_LOADS) thread tid copies
+// when consecutive threads take consecutive tile columns n (B stored
+// n-contiguous in memory): column n, row kk; n does not depend on l.
+CNNCTL_HD void tc_bn_slot(int tid, int l, int *n, int *kk)
+{
+	*n = tid % TC_BN;
+	*kk = tid / TC_BN + l * (TC_THREADS / TC_BN);
+}
+
+// tc_linear_steps: the pipeline steps over a reduction of length kd.
+CNNCTL_HD int tc_linear_steps(int kd) { return (kd + TC_BK - 1) / TC_BK; }
+
 #endif

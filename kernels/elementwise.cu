@@ -1,6 +1,7 @@
 // elementwise.cu: add, mul, fill, copy over n elements (any shape).
 // y may alias a or b.
 #include "common.cuh"
+#include "epilogue.cuh"
 
 extern "C" __global__ void add(const float *a, const float *b, float *y, long long n)
 {
@@ -20,4 +21,24 @@ extern "C" __global__ void fill(float *y, float v, long long n)
 extern "C" __global__ void copy(float *dst, const float *src, long long n)
 {
 	grid_stride(i, n) dst[i] = src[i];
+}
+
+// add_relu: y = max(0, a + b) elementwise (ReLU as relu_value: NaN passes),
+// the residual sum and its ReLU in one pass; y may alias a or b. Where a,
+// b and y are all 16-byte aligned it moves float4s (vec4_count of them),
+// then the tail one by one (epilogue.cuh).
+extern "C" __global__ void add_relu(const float *a, const float *b, float *y, long long n)
+{
+	int aligned = (((unsigned long long)a | (unsigned long long)b | (unsigned long long)y) & 15) == 0;
+	long long nv = vec4_count(n, aligned);
+	const float4 *a4 = (const float4 *)a, *b4 = (const float4 *)b;
+	float4 *y4 = (float4 *)y;
+	grid_stride(i, nv)
+	{
+		float4 u = a4[i], v = b4[i];
+		y4[i] = make_float4(relu_value(u.x + v.x), relu_value(u.y + v.y), relu_value(u.z + v.z),
+				    relu_value(u.w + v.w));
+	}
+	long long t = vec4_tail(n, aligned);
+	grid_stride(i, n - t) y[t + i] = relu_value(a[t + i] + b[t + i]);
 }

@@ -2,7 +2,8 @@
 # check-tc-sass.sh: static evidence for the tensor-core kernels, no GPU needed.
 # Compiles kernels/conv2d_tc.cu and kernels/conv2d_bf16.cu for sm_80 and
 # sm_90 as build-kernels.sh does, and fails unless
-#   - each TF32 kernel contains HMMA (tensor-core mma) and LDGSTS (cp.async)
+#   - each TF32 kernel (the convolutions, the small-channel flat forward and
+#     the linears) contains HMMA (tensor-core mma) and LDGSTS (cp.async)
 #     instructions,
 #   - each bf16 kernel contains HMMA in its bf16 form (HMMA.16816.F32.BF16)
 #     and LDSM (ldmatrix),
@@ -20,7 +21,8 @@ NVCC=${NVCC:-nvcc}
 # (an instruction's name, or name.with.modifiers for an exact form).
 SOURCES="tc bf16"
 SRC_tc=kernels/conv2d_tc.cu
-KERNELS_tc="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
+KERNELS_tc="conv2d_forward_tf32 conv2d_forward_flat_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32
+  linear_forward_tf32 linear_backward_data_tf32 linear_backward_filter_tf32"
 NEED_tc="HMMA LDGSTS"
 SRC_bf16=kernels/conv2d_bf16.cu
 KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filter_bf16"
@@ -94,5 +96,5 @@ if [ -f "$FATBIN" ]; then
   done
   echo "$FATBIN: the TF32 and bf16 kernels have HMMA for sm_80 and sm_90, none for sm_70"
 fi
-[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32: HMMA and LDGSTS; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
+[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32 convolutions, flat forward and linears: HMMA and LDGSTS; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
 exit "$fail"

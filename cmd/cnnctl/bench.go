@@ -63,12 +63,13 @@ Rows are sorted by time; the slowest are marked with '*'.
 LinearForward and a large copy) and caches them in the user cache directory;
 later runs use them for the percentages. On a GPU of sm_80 or later it also
 measures the TF32 and the bf16 tensor-core peaks, each on a large 1x1
-convolution through that math's convolution kernel (a GEMM's shape: cnnctl
-has no tensor-core GEMM kernel); elsewhere they are recorded as unknown,
-with the reason.
+convolution through that math's convolution kernel (a GEMM's shape; bf16
+has no linear kernel); elsewhere they are recorded as unknown, with the
+reason.
 
 --precision fp32|tf32|bf16 sets the GPU's arithmetic as for train (default
-fp32 until the TF32 kernels have passed on a GPU, then tf32; the CPU runs fp32).
+tf32, self-checked against the CPU reference when the GPU opens; the CPU runs
+fp32). tf32 covers the convolutions and linears, bf16 the convolutions only.
 Each convolution and linear row says the arithmetic it ran in (math), its
 achieved TFLOP/s and the percentage of that arithmetic's peak (%peak).
 

@@ -116,7 +116,11 @@ func printKernels(w io.Writer, rows []kernelRow, note string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OP\tSLOT\tVARIANT\tDTYPE\tMATH\tMIN SM\tKERNEL\tSTATUS")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\tsm_%d\t%s\t%s\n", r.Op, r.Slot, r.Variant, r.DType, r.Math, r.MinSM, r.Name, r.Status)
+		variant := r.Variant
+		if r.Class != "" {
+			variant += " (" + r.Class + " shapes)" // the variant's form for one shape class
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\tsm_%d\t%s\t%s\n", r.Op, r.Slot, variant, r.DType, r.Math, r.MinSM, r.Name, r.Status)
 	}
 	tw.Flush()
 }

@@ -13,8 +13,8 @@ import (
 // The values of --precision (train, eval, predict, bench).
 const (
 	precisionFP32 = "fp32" // float32 on CUDA cores: the engine as it always was
-	precisionTF32 = "tf32" // TF32 tensor-core convolutions, fp32 storage (sm_80+)
-	precisionBF16 = "bf16" // bf16 tensor-core convolutions: bf16 operands, fp32 accumulation and storage (sm_80+)
+	precisionTF32 = "tf32" // TF32 tensor-core convolutions and linears, fp32 storage (sm_80+)
+	precisionBF16 = "bf16" // bf16 tensor-core convolutions: bf16 operands, fp32 accumulation and storage (sm_80+); linears stay fp32
 )
 
 // defaultPrecision is --precision's default, for every command, in this one
@@ -26,9 +26,11 @@ const (
 const defaultPrecision = precisionTF32
 
 // precisionUsage is the flag's help line; it states the default and the plan.
-const precisionUsage = "arithmetic of the GPU's convolutions: fp32 (CUDA cores, strict float32), " +
-	"tf32 (TF32 tensor cores, fp32 storage and accumulation; sm_80 and later; PyTorch's default for convolutions) " +
-	"or bf16 (bf16 tensor cores: convolution operands rounded to bf16, fp32 accumulation and fp32 storage; sm_80 and later). " +
+const precisionUsage = "arithmetic of the GPU's convolutions and linears: fp32 (CUDA cores, strict float32), " +
+	"tf32 (TF32 tensor cores for the convolutions and linears, fp32 storage and accumulation; sm_80 and later; " +
+	"PyTorch's default for convolutions) " +
+	"or bf16 (bf16 tensor cores: convolution operands rounded to bf16, fp32 accumulation and fp32 storage; " +
+	"convolutions only, the linears stay fp32; sm_80 and later). " +
 	"tf32 and bf16 are checked against the CPU reference when the GPU opens, and fp32 runs " +
 	"(with one line saying why) if that fails or the GPU is older than sm_80; the CPU always runs fp32"
 
@@ -87,11 +89,11 @@ func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string
 		fmt.Fprintf(log, "precision: %s failed its self-check against the CPU reference, running fp32: %v\n", p, firstLine(err))
 		return precisionFP32
 	}
-	what := "fp32 storage and accumulation"
+	what := "tensor-core convolutions and linears, fp32 storage and accumulation"
 	if p == precisionBF16 {
-		what = "bf16 operands, fp32 accumulation and storage"
+		what = "tensor-core convolutions, bf16 operands, fp32 accumulation and storage; linears fp32"
 	}
-	fmt.Fprintf(log, "precision: %s (tensor-core convolutions, %s; self-checked against the CPU reference)\n", p, what)
+	fmt.Fprintf(log, "precision: %s (%s; self-checked against the CPU reference)\n", p, what)
 	return p
 }
 

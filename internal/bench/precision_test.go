@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +15,10 @@ import (
 	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
-// TestPrecisionRows: under tf32 (bf16), convolution rows run in tf32
-// (bf16) and their percentages are of that peak; linears stay fp32, of the
-// fp32 peak.
+// TestPrecisionRows: under tf32 the convolution and linear rows run in
+// tf32 and their percentages are of the TF32 peak (gpu.MathTF32's
+// LayerTypes); under bf16 the convolution rows run in bf16, of the bf16
+// peak, and the linears stay fp32, of the fp32 peak.
 func TestPrecisionRows(t *testing.T) {
 	spec, err := zoo.Load("lenet")
 	if err != nil {
@@ -25,9 +27,10 @@ func TestPrecisionRows(t *testing.T) {
 	be := cpu.New()
 	tf32, bf16 := 40.0, 80.0
 	peaks := &Peaks{Device: be.Name(), GFLOPS: 10, GBPS: 20, TF32GFLOPS: &tf32, TF32Method: "test", BF16GFLOPS: &bf16, BF16Method: "test"}
+	tensorCore := map[string][]string{"tf32": {"conv2d", "linear"}, "bf16": {"conv2d"}}
 	for _, prec := range []string{"tf32", "bf16"} {
 		r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Warmup: 0, Mode: "train", Seed: 1, Peaks: peaks,
-			Precision: prec, TensorCore: []string{"conv2d"}})
+			Precision: prec, TensorCore: tensorCore[prec]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +41,7 @@ func TestPrecisionRows(t *testing.T) {
 		seen := map[string]bool{}
 		for _, l := range r.Layers {
 			want, peak := "fp32", 10.0
-			if l.Type == "conv2d" {
+			if slices.Contains(tensorCore[prec], l.Type) {
 				want, peak = prec, map[string]float64{"tf32": tf32, "bf16": bf16}[prec]
 			}
 			seen[l.Type] = true

@@ -72,6 +72,8 @@ func (c *call) bnTwoPass(g kernelhost.BNPlan, statsName string, stats []uint64, 
 	})
 }
 
+var _ tensor.BatchNormReLU = (*Backend)(nil)
+
 // BatchNormForwardTrain: x (N,C,...) -> y, with batch statistics per
 // channel, saving mean and invstd and updating the running statistics in
 // place. Two kernels: per-block partial sums into scratch, then the combine

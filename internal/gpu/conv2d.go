@@ -48,21 +48,49 @@ const (
 	tcThreads = 256
 )
 
+var _ tensor.ConvEpilogue = (*Backend)(nil)
+
 // Conv2DForward: x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW), as
 // an implicit GEMM Y (K, N*OH*OW) = W (K, C*R*S) · im2col(X), on CUDA cores
-// or, with MathTF32 or MathBF16, on tensor cores (Select chose, registry.go).
+// or, with MathTF32 or MathBF16, on tensor cores (Select chose,
+// registry.go; under MathTF32 the shape class picks the kernel's form,
+// shapeclass.go).
 func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParams) {
-	c := b.call("conv2d forward")
+	b.convForward("conv2d forward", x, w, bias, y, p, tensor.Epilogue{})
+}
+
+// Conv2DForwardEpilogue is Conv2DForward with e applied as each output
+// element is stored: + e.Residual (y's shape) when not nil, then ReLU
+// when e.ReLU; the same kernels, bit for bit the plain ops' result
+// (kernels/epilogue.cuh).
+func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, e tensor.Epilogue) {
+	b.convForward("conv2d forward epilogue", x, w, bias, y, p, e)
+}
+
+func (b *Backend) convForward(op string, x, w, bias, y *tensor.Tensor, p tensor.ConvParams, e tensor.Epilogue) {
+	c := b.call(op)
 	xp, wp, yp := c.ptr("x", x, 4), c.ptr("w", w, 4), c.ptr("y", y, 4)
-	bp := c.opt("b", bias, 1)
+	bp, rp := c.opt("b", bias, 1), c.opt("residual", e.Residual, 4)
 	g := c.conv(x, w, y, p)
 	c.shape("b", bias, g.K)
+	if e.Residual != nil {
+		c.shape("residual", e.Residual, g.N, g.K, g.OH, g.OW)
+		c.check(c.err != nil || rp != yp && rp != xp, "the residual must not be x or y")
+	}
+	relu := 0
+	if e.ReLU {
+		relu = 1
+	}
 	k := b.kernel("conv2d_forward")
+	name := k.Name
 	d := dims{gx: ceilDiv(g.N*g.OH*g.OW, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: 1, block: 256}
 	if k.Math.TensorCore() {
+		if k.Math == MathTF32 {
+			name = tcForward(g.C, g.R, g.S).Kernel
+		}
 		d = dims{gx: ceilDiv(g.N*g.OH*g.OW, tcTileM), gy: ceilDiv(g.K, tcTileN), gz: 1, block: tcThreads}
 	}
-	c.launch(k.Name, d, append([]any{xp, wp, bp, yp}, g.args()...)...)
+	c.launch(name, d, append([]any{xp, wp, bp, rp, yp, relu}, g.args()...)...)
 }
 
 // Conv2DBackwardData: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W), as the

@@ -23,19 +23,32 @@ func TestTF32Tiling(t *testing.T) {
 }
 
 // newTF32Backend opens GPU 0 with MathTF32, or skips where there is no GPU
-// or it has no TF32 tensor cores.
-func newTF32Backend(t testing.TB) *Backend { return newTensorCoreBackend(t, MathTF32) }
+// or it has no TF32 tensor cores; the convolution and linear slots
+// (tf32Slots) must then run their TF32 kernels.
+func newTF32Backend(t testing.TB) *Backend {
+	t.Helper()
+	be := newTensorCoreBackend(t, MathTF32)
+	for _, op := range tf32Slots {
+		if got, want := be.kernel(op).Name, op+"_tf32"; got != want {
+			t.Fatalf("with tf32 %s runs %s, want %s", op, got, want)
+		}
+	}
+	return be
+}
 
-// tf32Cases are the convolution cases the TF32 kernels run (forward, data
-// and filter gradients): the shared ones plus layers that span several
-// blocks and pipeline steps.
+// tf32Cases are the convolution and linear cases the TF32 kernels run
+// (forward, data and filter gradients): the shared ones, a VGG classifier
+// linear, then convolutions that span several blocks and pipeline steps
+// (the last twelve cases: TestTF32RunsTensorCores counts from the end).
 func tf32Cases() []tensortest.Case {
 	var cs []tensortest.Case
 	for _, c := range tensortest.Cases() {
-		if c.Op == "Conv2DForward" || c.Op == "Conv2DBackwardData" || c.Op == "Conv2DBackwardFilter" {
+		switch c.Op {
+		case "Conv2DForward", "Conv2DBackwardData", "Conv2DBackwardFilter", "LinearForward", "LinearBackward":
 			cs = append(cs, c)
 		}
 	}
+	cs = append(cs, tensortest.LinearCases(200, 512, 100, true)...)
 	sq := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	for _, g := range []tensortest.Conv{
 		{N: 2, C: 20, H: 13, W: 11, K: 70, R: 3, S: 3, P: sq, Bias: true},

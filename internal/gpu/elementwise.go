@@ -7,6 +7,12 @@ import "github.com/cnnctl/cnnctl/internal/tensor"
 // Add: y = a + b elementwise; y may be a or b.
 func (b *Backend) Add(x, z, y *tensor.Tensor) { b.binary("add", x, z, y) }
 
+var _ tensor.AddReLU = (*Backend)(nil)
+
+// AddReLU: y = max(0, a + b) elementwise in one pass (float4s where
+// aligned); y may be a or b. Bit for bit Add then ActivationForward(ReLU).
+func (b *Backend) AddReLU(x, z, y *tensor.Tensor) { b.binary("add_relu", x, z, y) }
+
 // Mul: y = a * b elementwise; y may be a or b.
 func (b *Backend) Mul(x, z, y *tensor.Tensor) { b.binary("mul", x, z, y) }
 

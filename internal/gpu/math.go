@@ -2,7 +2,7 @@ package gpu
 
 import "fmt"
 
-// Math is the arithmetic the backend's convolutions use.
+// Math is the arithmetic the backend's convolutions and linears use.
 type Math int
 
 const (
@@ -11,13 +11,14 @@ const (
 	MathFP32 Math = iota
 	// MathTF32: operands rounded to TF32 (10 mantissa bits) and multiplied
 	// on tensor cores, float32 accumulation (kernels/conv2d_tc.cu); sm_80
-	// and later: the forward convolution and both its gradients (the bias
-	// gradient stays a float32 sum).
+	// and later: the forward convolution and linear and both their
+	// gradients (the bias gradients stay float32 sums).
 	MathTF32
 	// MathBF16: operands rounded to bfloat16 (8 significant bits, nearest
 	// even) as they are staged, multiplied on tensor cores, float32
 	// accumulation and storage (kernels/conv2d_bf16.cu); sm_80 and later:
-	// the forward convolution and both its gradients, as MathTF32.
+	// the forward convolution and both its gradients (the linears and the
+	// bias gradients stay float32).
 	MathBF16
 )
 
@@ -33,12 +34,16 @@ func (m Math) String() string {
 	return fmt.Sprintf("Math(%d)", int(m))
 }
 
-// LayerTypes are the layer types whose FLOPs run in m: under MathTF32 and
-// MathBF16 the convolutions (the slots with a tf32 and a bf16 variant in
-// Kernels: forward, data and filter gradients); linears, pools and the
+// LayerTypes are the layer types whose FLOPs run in m: under MathTF32 the
+// convolutions and linears (the slots with a tf32 variant in Kernels:
+// forward, data and filter gradients), under MathBF16 the convolutions
+// only (the slots with a bf16 variant; linears stay fp32); pools and the
 // rest stay fp32. None under MathFP32, where everything is fp32 anyway.
 func (m Math) LayerTypes() []string {
-	if m == MathTF32 || m == MathBF16 {
+	switch m {
+	case MathTF32:
+		return []string{"conv2d", "linear"}
+	case MathBF16:
 		return []string{"conv2d"}
 	}
 	return nil

@@ -33,6 +33,11 @@ type Kernel struct {
 	MinSM int `json:"min_sm"`
 	// Name is the kernel's function in kernels.fatbin.
 	Name string `json:"name"`
+	// Class, when not empty, is the shape class the kernel is specialised
+	// for (shapeclass.go): it is no variant of its own that Select could
+	// pick for every shape, but the form its variant takes on shapes of
+	// that class, which the launcher picks (tcForward).
+	Class string `json:"class,omitempty"`
 }
 
 // Kernels returns the registry, sorted by op, slot and variant; a fresh
@@ -55,6 +60,8 @@ func Kernels() []Kernel {
 	}
 	fp32("Conv2DForward", "conv2d_forward")
 	tf32("Conv2DForward", "conv2d_forward")
+	ks = append(ks, Kernel{Op: "Conv2DForward", Slot: "conv2d_forward", Variant: "tf32", DType: tensor.F32,
+		Math: MathTF32, MinSM: 80, Name: "conv2d_forward_flat_tf32", Class: classSmallC})
 	bf16mma("Conv2DForward", "conv2d_forward")
 	fp32("Conv2DBackwardData", "conv2d_backward_data")
 	tf32("Conv2DBackwardData", "conv2d_backward_data")
@@ -63,7 +70,10 @@ func Kernels() []Kernel {
 	tf32("Conv2DBackwardFilter", "conv2d_backward_filter")
 	bf16mma("Conv2DBackwardFilter", "conv2d_backward_filter")
 	fp32("LinearForward", "linear_forward")
+	tf32("LinearForward", "linear_forward")
 	fp32("LinearBackward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias")
+	tf32("LinearBackward", "linear_backward_data")
+	tf32("LinearBackward", "linear_backward_filter")
 	fp32("MaxPool2DForward", "maxpool2d_forward")
 	fp32("MaxPool2DBackward", "maxpool2d_backward")
 	fp32("AvgPool2DForward", "avgpool2d_forward")
@@ -75,6 +85,7 @@ func Kernels() []Kernel {
 	fp32("ActivationForward", "activation_forward")
 	fp32("ActivationBackward", "activation_backward")
 	fp32("Add", "add")
+	fp32("AddReLU", "add_relu")
 	fp32("Mul", "mul")
 	fp32("Fill", "fill")
 	fp32("Copy", "copy")
@@ -103,15 +114,19 @@ func Kernels() []Kernel {
 		if a.Slot != b.Slot {
 			return a.Slot < b.Slot
 		}
-		return a.Variant < b.Variant
+		if a.Variant != b.Variant {
+			return a.Variant < b.Variant
+		}
+		return a.Class < b.Class
 	})
 	return ks
 }
 
 // Options configure a backend when it starts (NewWith).
 type Options struct {
-	// Math is the convolutions' arithmetic: MathFP32 (the default),
-	// MathTF32 or MathBF16 (sm_80 and later).
+	// Math is the arithmetic of the convolutions and linears: MathFP32
+	// (the default), MathTF32 (convolutions and linears) or MathBF16
+	// (convolutions only; the linears stay fp32), both sm_80 and later.
 	Math Math
 	// Variants pins slots to a variant by name ("conv2d_forward": "tf32"),
 	// whatever Math says; the tests run every registered variant this way.
@@ -122,8 +137,8 @@ type Options struct {
 // the variant o.Variants pins; else the one whose math is o.Math, if the
 // GPU (compute capability sm, times ten) runs it; else the slot's first
 // variant the GPU runs that computes in fp32. It fails for an unknown
-// math, TF32 or BF16 asked for below sm_80, a pinned slot or variant that does not
-// exist or that the GPU cannot run.
+// math, TF32 or BF16 asked for below sm_80, a pinned slot or variant that
+// does not exist or that the GPU cannot run.
 func Select(ks []Kernel, sm int, o Options) (map[string]Kernel, error) {
 	switch {
 	case o.Math != MathFP32 && o.Math != MathTF32 && o.Math != MathBF16:
@@ -132,10 +147,7 @@ func Select(ks []Kernel, sm int, o Options) (map[string]Kernel, error) {
 		return nil, fmt.Errorf("math %v: compute capability %d.%d; %s tensor cores need 8.0 or later (use fp32)",
 			o.Math, sm/10, sm%10, strings.ToUpper(o.Math.String()))
 	}
-	bySlot := map[string][]Kernel{}
-	for _, k := range ks {
-		bySlot[k.Slot] = append(bySlot[k.Slot], k)
-	}
+	bySlot := variantsBySlot(ks)
 	for slot, v := range o.Variants {
 		if _, ok := bySlot[slot]; !ok {
 			return nil, fmt.Errorf("variant %s of %s: no such kernel slot (cnnctl device --kernels lists them)", v, slot)
@@ -193,13 +205,22 @@ func variantNames(vs []Kernel) string {
 // Variants returns the slots of ks that have more than one variant, with
 // their variants: what the tests run one by one.
 func Variants(ks []Kernel) map[string][]Kernel {
-	bySlot := map[string][]Kernel{}
-	for _, k := range ks {
-		bySlot[k.Slot] = append(bySlot[k.Slot], k)
-	}
+	bySlot := variantsBySlot(ks)
 	for s, vs := range bySlot {
 		if len(vs) < 2 {
 			delete(bySlot, s)
+		}
+	}
+	return bySlot
+}
+
+// variantsBySlot groups the kernels of ks that serve every shape (no
+// Class) by slot: the variants Select chooses among.
+func variantsBySlot(ks []Kernel) map[string][]Kernel {
+	bySlot := map[string][]Kernel{}
+	for _, k := range ks {
+		if k.Class == "" {
+			bySlot[k.Slot] = append(bySlot[k.Slot], k)
 		}
 	}
 	return bySlot

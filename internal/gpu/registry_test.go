@@ -59,7 +59,10 @@ func TestRegistrySources(t *testing.T) {
 		}
 	}
 	// The ops named are the tensortest ops (or optional interfaces').
-	ops := map[string]bool{"Augment": true}
+	// AddReLU's cases are the fused ops' (internal/plan's branch writes
+	// them in tensortest); internal/gpu's TestAddReLU holds it to Add and
+	// ReLU meanwhile.
+	ops := map[string]bool{"Augment": true, "AddReLU": true}
 	for _, c := range tensortest.Cases() {
 		ops[c.Op] = true
 	}
@@ -100,13 +103,13 @@ func TestSelect(t *testing.T) {
 	}
 	for _, sm := range []int{80, 90} {
 		sel := pick(sm, Options{Math: MathTF32})
-		for _, slot := range []string{"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter"} {
+		for _, slot := range tf32Slots {
 			if sel[slot].Name != slot+"_tf32" {
 				t.Errorf("sm_%d tf32: %s runs %s", sm, slot, sel[slot].Name)
 			}
 		}
-		if sel["linear_forward"].Name != "linear_forward" || sel["sum_splits"].Math != MathFP32 {
-			t.Errorf("sm_%d tf32: slots without a tf32 variant left fp32: %+v %+v", sm, sel["linear_forward"], sel["sum_splits"])
+		if sel["linear_backward_bias"].Name != "linear_backward_bias" || sel["sum_splits"].Math != MathFP32 {
+			t.Errorf("sm_%d tf32: slots without a tf32 variant left fp32: %+v %+v", sm, sel["linear_backward_bias"], sel["sum_splits"])
 		}
 		bf := pick(sm, Options{Math: MathBF16})
 		for slot, k := range bf {
@@ -138,7 +141,67 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(sm_%d, %+v) = %v, want an error saying %q", tt.sm, tt.o, err, tt.want)
 		}
 	}
-	if v := Variants(ks); len(v) != 3 {
-		t.Errorf("Variants: %d slots with several variants, want the 3 convolution slots", len(v))
+	if v := Variants(ks); len(v) != len(tf32Slots) {
+		t.Errorf("Variants: %d slots with several variants, want the %d with a tf32 variant", len(v), len(tf32Slots))
+	}
+	for _, vs := range Variants(ks) {
+		for _, k := range vs {
+			if k.Class != "" {
+				t.Errorf("Variants lists %s, a kernel of shape class %s only", k.Name, k.Class)
+			}
+		}
+	}
+	// A shape-class kernel is never a variant Select picks, nor one a pin
+	// can name for every shape.
+	for _, sm := range []int{80, 90} {
+		for _, k := range pick(sm, Options{Math: MathTF32}) {
+			if k.Class != "" {
+				t.Errorf("sm_%d tf32: Select picked %s, a kernel of shape class %s only", sm, k.Name, k.Class)
+			}
+		}
+	}
+}
+
+// tf32Slots are the slots with a TF32 tensor-core variant: the
+// convolutions' and the linears' forward, data and filter gradients.
+var tf32Slots = []string{"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter",
+	"linear_forward", "linear_backward_data", "linear_backward_filter"}
+
+// TestLayerTypesMatchRegistry: Math.LayerTypes names exactly the layer
+// types whose ops have a kernel of that math in the registry (TF32:
+// convolutions and linears; bf16: convolutions only), so bench's
+// per-layer math cannot drift from what Select runs; none for fp32.
+func TestLayerTypesMatchRegistry(t *testing.T) {
+	layer := map[string]string{"Conv2D": "conv2d", "Linear": "linear"}
+	for _, m := range []Math{MathTF32, MathBF16} {
+		seen := map[string]bool{}
+		for _, k := range Kernels() {
+			if k.Math != m {
+				continue
+			}
+			typ := ""
+			for prefix, lt := range layer {
+				if strings.HasPrefix(k.Op, prefix) {
+					typ = lt
+				}
+			}
+			if typ == "" {
+				t.Errorf("%v: %s (%s) is of no layer type this test knows", m, k.Name, k.Op)
+				continue
+			}
+			seen[typ] = true
+		}
+		var want []string
+		for _, lt := range []string{"conv2d", "linear"} {
+			if seen[lt] {
+				want = append(want, lt)
+			}
+		}
+		if got := m.LayerTypes(); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%v.LayerTypes() = %v; the registry has %v kernels for %v", m, got, m, want)
+		}
+	}
+	if lt := MathFP32.LayerTypes(); lt != nil {
+		t.Errorf("fp32.LayerTypes() = %v, want none", lt)
 	}
 }

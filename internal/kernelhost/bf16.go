@@ -59,9 +59,9 @@ type BF16Run struct {
 }
 
 func (r BF16Run) emu(kind C.int, splits int) emulator {
-	return func(cg *C.TcConv, a, b, bias, out *C.float, written *C.int32_t) C.int {
+	return func(cg *C.TcConv, a, b, bias, res *C.float, relu C.int, out *C.float, written *C.int32_t) C.int {
 		var bk C.BfBanks
-		rc := C.bf_emu_run(cg, kind, a, b, bias, out, written, C.int(splits), C.int(r.Order), C.int(r.Mut), &bk)
+		rc := C.bf_emu_run(cg, kind, a, b, bias, res, relu, out, written, C.int(splits), C.int(r.Order), C.int(r.Mut), &bk)
 		if r.Banks != nil {
 			r.Banks.LdsmPhases += int64(bk.ldsm_phases)
 			r.Banks.LdsmConflicts += int64(bk.ldsm_conflicts)
@@ -77,14 +77,20 @@ func (r BF16Run) emu(kind C.int, splits int) emulator {
 // x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW). It fails when an
 // element of y is stored other than exactly once.
 func Conv2DForwardBF16(g Conv, x, w, b, y []float32, r BF16Run) error {
-	return runWith(g, "conv2d forward bf16", x, w, b, y,
+	return Conv2DForwardEpilogueBF16(g, x, w, b, Epilogue{}, y, r)
+}
+
+// Conv2DForwardEpilogueBF16 is Conv2DForwardBF16 with the epilogue e
+// applied as the kernel stores y (kernels/epilogue.cuh's conv_epilogue).
+func Conv2DForwardEpilogueBF16(g Conv, x, w, b []float32, e Epilogue, y []float32, r BF16Run) error {
+	return runWith(g, "conv2d forward bf16", x, w, b, e, y,
 		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, r.emu(C.BF_EMU_FORWARD, 1))
 }
 
 // Conv2DBackwardDataBF16 runs conv2d_backward_data_bf16's whole grid on
 // the host: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W).
 func Conv2DBackwardDataBF16(g Conv, dy, w, dx []float32, r BF16Run) error {
-	return runWith(g, "conv2d backward data bf16", dy, w, nil, dx,
+	return runWith(g, "conv2d backward data bf16", dy, w, nil, Epilogue{}, dx,
 		[]int{g.N * g.K * g.OH() * g.OW(), g.K * g.C * g.R * g.S, 0, g.N * g.C * g.H * g.W}, r.emu(C.BF_EMU_DATA, 1))
 }
 
@@ -94,7 +100,7 @@ func Conv2DBackwardDataBF16(g Conv, dy, w, dx []float32, r BF16Run) error {
 func Conv2DBackwardFilterBF16(g Conv, x, dy, dw []float32, splits int, r BF16Run) error {
 	const op = "conv2d backward filter bf16"
 	return filterWith(g, op, x, dy, dw, splits, func(ws []float32, want []int) error {
-		return runWith(g, op, x, dy, nil, ws, want, r.emu(C.BF_EMU_FILTER, splits))
+		return runWith(g, op, x, dy, nil, Epilogue{}, ws, want, r.emu(C.BF_EMU_FILTER, splits))
 	})
 }
 

@@ -122,7 +122,8 @@ typedef struct {
 typedef struct {
 	const TcConv *g;
 	int kind;
-	const float *a, *b, *bias;
+	const float *a, *b, *bias, *res; // res: the forward's residual or NULL
+	int relu;                         // the forward's ReLU
 	float *out;
 	int32_t *written;
 	int rows, cols, steps;
@@ -330,7 +331,8 @@ static void epilogue(bf_op *op, int m0, int n0, const warp_acc *wa, int mutation
 						long long off;
 						if (op->kind == BF_EMU_FORWARD) {
 							off = tc_y_offset(op->g, m, n);
-							v = op->bias ? v + op->bias[n] : v;
+							if (off >= 0 && off < op->outlen)
+								v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
 						} else if (op->kind == BF_EMU_DATA) {
 							off = tc_dx_offset(op->g, m, n);
 						} else {
@@ -377,12 +379,12 @@ static int block(bf_op *op, int bx, int by, int order, int mutation, uint32_t *A
 	return 0;
 }
 
-int bf_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
-	       int32_t *written, int splits, int order, int mutation, BfBanks *banks)
+int bf_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res, int relu,
+	       float *out, int32_t *written, int splits, int order, int mutation, BfBanks *banks)
 {
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
-	bf_op op = {g, kind, a, b, bias, out, written};
+	bf_op op = {g, kind, a, b, bias, kind == BF_EMU_FORWARD ? res : NULL, kind == BF_EMU_FORWARD && relu, out, written};
 	op.alen = kind == BF_EMU_DATA ? y : x;
 	op.blen = kind == BF_EMU_FILTER ? y : w;
 	op.outlen = kind == BF_EMU_FORWARD ? y : kind == BF_EMU_DATA ? x : w;

@@ -7,6 +7,7 @@
 // conv2d_bf16.h is a symbolic link to kernels/conv2d_bf16.cuh (see tc_emu.h:
 // through it an edit of the kernels' index math reruns this package's tests).
 #include "conv2d_bf16.h"
+#include "tc_dep_epilogue_cuh.h"
 
 // Models of the register-staged pipeline: the stores of step kt+1 land in
 // shared memory after every warp's mma of step kt (BF_EMU_LATE, program
@@ -28,7 +29,7 @@ enum {
 
 // The kernels the emulator runs (as tc_emu.h's EMU_FORWARD, EMU_DATA, EMU_FILTER).
 enum {
-	BF_EMU_FORWARD = 0, // conv2d_forward_bf16: a x, b w, bias or NULL -> out y
+	BF_EMU_FORWARD = 0, // conv2d_forward_bf16: a x, b w, bias or NULL, res or NULL, relu -> out y
 	BF_EMU_DATA = 1,    // conv2d_backward_data_bf16: a dy, b w -> out dx
 	BF_EMU_FILTER = 2,  // conv2d_backward_filter_bf16: a x, b dy -> out ws (splits,K,C*R*S)
 };
@@ -44,11 +45,13 @@ typedef struct {
 
 // bf_emu_run runs a kernel over its whole grid (splits slabs along z for
 // BF_EMU_FILTER, else 1) on the host; written[i] counts the stores to out[i];
-// banks (not NULL) receives the bank counts. Returns 0; -1 when memory ran
+// banks (not NULL) receives the bank counts. A forward stores y through
+// the epilogue (conv_epilogue: + bias, + res when not NULL, ReLU when
+// relu); the gradients ignore res and relu. Returns 0; -1 when memory ran
 // out; -2 when a load the kernel marks valid reads outside its tensor; -3
 // when a store falls outside out.
-int bf_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
-	       int32_t *written, int splits, int order, int mutation, BfBanks *banks);
+int bf_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res, int relu,
+	       float *out, int32_t *written, int splits, int order, int mutation, BfBanks *banks);
 
 // bf_emu_round is cvt.rn.bf16x2.f32's rounding of one value (nearest, ties
 // to even; kernels/cast.cuh's bf16_round_bits), as bf16 bits.

@@ -90,6 +90,30 @@ func TestConv2DBF16(t *testing.T) {
 	}
 }
 
+// TestConvEpilogueBF16: the bf16 forward with its fused epilogue
+// (residual add and ReLU applied as the kernel stores y, through
+// kernels/epilogue.cuh as the TF32 forward) equals bit for bit the same
+// kernel without epilogue followed by the CPU reference's Add and ReLU
+// (checkEpilogues: residuals that cancel the sum, -0, NaN, infinities),
+// under both pipeline models, on the larger shapes of bf16Geometries.
+func TestConvEpilogueBF16(t *testing.T) {
+	ref := cpu.NewReference()
+	for gi, g := range bf16Geometries()[len(tensortest.ConvGeometries()):] {
+		c := g.Cases()[0]
+		in := c.Inputs()
+		plain := nans(g.N * g.K * g.OH() * g.OW())
+		if err := Conv2DForwardBF16(convOf(g), in["x"], in["w"], in["b"], plain, BF16Run{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range []Order{Late, Early} {
+			checkEpilogues(t, ref, fmt.Sprintf("%v/%v", convOf(g), o), plain, uint64(gi),
+				func(e Epilogue, y []float32) error {
+					return Conv2DForwardEpilogueBF16(convOf(g), in["x"], in["w"], in["b"], e, y, BF16Run{Order: o})
+				})
+		}
+	}
+}
+
 // TestConv2DBF16Mutations: a kernel with a wrong swizzle, a wrong ldmatrix
 // lane mapping, a wrong fragment index, a wrong accumulator owner, a
 // broken pipeline or truncating instead of rounding must fail

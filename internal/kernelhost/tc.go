@@ -69,8 +69,80 @@ const (
 // x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW). It fails when an
 // element of y is stored other than exactly once.
 func Conv2DForwardTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
-	return run(g, C.EMU_FORWARD, 1, "conv2d forward tf32", x, w, b, y,
+	return forward(g, C.EMU_FORWARD, "conv2d forward tf32", x, w, b, Epilogue{}, y, p, mut)
+}
+
+// Conv2DForwardFlatTF32 is Conv2DForwardTF32 for conv2d_forward_flat_tf32,
+// the small-channel class's kernel (the reduction flat over C*R*S).
+func Conv2DForwardFlatTF32(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation) error {
+	return forward(g, C.EMU_FLAT, "conv2d forward flat tf32", x, w, b, Epilogue{}, y, p, mut)
+}
+
+// Epilogue is the fused forward's work after the bias: + Residual (y's
+// shape; nil: none), then ReLU.
+type Epilogue struct {
+	Residual []float32
+	ReLU     bool
+}
+
+// Conv2DForwardEpilogueTF32 is Conv2DForwardTF32 (flat false) or
+// Conv2DForwardFlatTF32 (flat true) with the epilogue e applied as the
+// kernel stores y.
+func Conv2DForwardEpilogueTF32(g Conv, flat bool, x, w, b []float32, e Epilogue, y []float32, p Pipeline) error {
+	kind, op := C.int(C.EMU_FORWARD), "conv2d forward epilogue tf32"
+	if flat {
+		kind, op = C.EMU_FLAT, "conv2d forward flat epilogue tf32"
+	}
+	return forward(g, kind, op, x, w, b, e, y, p, MutNone)
+}
+
+func forward(g Conv, kind C.int, op string, x, w, b []float32, e Epilogue, y []float32, p Pipeline, mut Mutation) error {
+	return runEpilogue(g, kind, 1, op, x, w, b, e, y,
 		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, p, mut)
+}
+
+// ForwardClass is tc_forward_class: the shape class of g's forward, one
+// of ClassWide, ClassSmallC, Class1x1.
+func ForwardClass(g Conv) int {
+	cg := g.c()
+	return int(C.tc_forward_class(&cg))
+}
+
+// The shape classes of conv2d_tc.cuh, and TC_SMALL_C.
+const (
+	ClassWide   = C.TC_CLASS_WIDE
+	ClassSmallC = C.TC_CLASS_SMALL_C
+	Class1x1    = C.TC_CLASS_1X1
+	SmallC      = C.TC_SMALL_C
+)
+
+// Linear is tc_linear: the linear layer x (n,i), w (o,i) as the 1x1
+// convolution on 1x1 images that the TF32 linear kernels run.
+func Linear(n, i, o int) Conv {
+	t := C.tc_linear(C.int(n), C.int(i), C.int(o))
+	return Conv{N: int(t.N), C: int(t.C), H: int(t.H), W: int(t.W), K: int(t.K), R: int(t.R), S: int(t.S),
+		P: tensor.ConvParams{StrideH: int(t.sh), StrideW: int(t.sw), PadH: int(t.ph), PadW: int(t.pw)}}
+}
+
+// LinearForwardTF32 runs linear_forward_tf32's whole grid on the host:
+// x (n,i), w (o,i), b (o) or nil -> y (n,o) = x·wᵀ + b. It fails when an
+// element of y is stored other than exactly once.
+func LinearForwardTF32(n, i, o int, x, w, b, y []float32, p Pipeline, mut Mutation) error {
+	return forward(Linear(n, i, o), C.EMU_LIN_FWD, "linear forward tf32", x, w, b, Epilogue{}, y, p, mut)
+}
+
+// LinearBackwardDataTF32 runs linear_backward_data_tf32's whole grid on
+// the host: dy (n,o), w (o,i) -> dx (n,i) = dy·w.
+func LinearBackwardDataTF32(n, i, o int, dy, w, dx []float32, p Pipeline, mut Mutation) error {
+	return run(Linear(n, i, o), C.EMU_LIN_DATA, 1, "linear backward data tf32", dy, w, nil, dx,
+		[]int{n * o, o * i, 0, n * i}, p, mut)
+}
+
+// LinearBackwardFilterTF32 runs linear_backward_filter_tf32's whole grid
+// with splits slabs along z on the host, then adds the slabs as
+// sum_splits does: x (n,i), dy (n,o) -> dw (o,i) = dyᵀ·x.
+func LinearBackwardFilterTF32(n, i, o int, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	return filter(Linear(n, i, o), C.EMU_LIN_FILTER, "linear backward filter tf32", x, dy, dw, splits, p, mut)
 }
 
 // Conv2DBackwardDataTF32 runs conv2d_backward_data_tf32's whole grid on
@@ -87,8 +159,14 @@ func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutatio
 // (K,C,R,S). It fails when an element of a slab is stored other than
 // exactly once.
 func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
-	return filterWith(g, "conv2d backward filter tf32", x, dy, dw, splits, func(ws []float32, want []int) error {
-		return run(g, C.EMU_FILTER, splits, "conv2d backward filter tf32", x, dy, nil, ws, want, p, mut)
+	return filter(g, C.EMU_FILTER, "conv2d backward filter tf32", x, dy, dw, splits, p, mut)
+}
+
+// filter runs filter gradient kernel kind (EMU_FILTER, EMU_LIN_FILTER) with
+// splits slabs on the emulator, then adds them as sum_splits does.
+func filter(g Conv, kind C.int, op string, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	return filterWith(g, op, x, dy, dw, splits, func(ws []float32, want []int) error {
+		return run(g, kind, splits, op, x, dy, nil, ws, want, p, mut)
 	})
 }
 
@@ -120,19 +198,26 @@ func filterWith(g Conv, op string, x, dy, dw []float32, splits int, emu func(ws 
 // run checks the geometry and the lengths of a, b, bias (when not nil) and
 // out against want, then runs kernel kind on the host emulator.
 func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, want []int, p Pipeline, mut Mutation) error {
-	return runWith(g, op, a, b, bias, out, want, func(cg *C.TcConv, a, b, bias, out *C.float, written *C.int32_t) C.int {
-		return C.tc_emu_run(cg, kind, a, b, bias, out, written, C.int(splits), C.int(p), C.int(mut))
+	return runEpilogue(g, kind, splits, op, a, b, bias, Epilogue{}, out, want, p, mut)
+}
+
+// runEpilogue is run with a forward kernel's epilogue e.
+func runEpilogue(g Conv, kind C.int, splits int, op string, a, b, bias []float32, e Epilogue, out []float32, want []int, p Pipeline, mut Mutation) error {
+	return runWith(g, op, a, b, bias, e, out, want, func(cg *C.TcConv, a, b, bias, res *C.float, relu C.int, out *C.float, written *C.int32_t) C.int {
+		return C.tc_emu_run(cg, kind, a, b, bias, res, relu, out, written, C.int(splits), C.int(p), C.int(mut))
 	})
 }
 
-// emulator runs one kernel's grid on the host (tc_emu_run, bf_emu_run):
+// emulator runs one kernel's grid on the host (tc_emu_run, bf_emu_run),
+// a forward kernel with the epilogue's residual res (or NULL) and relu:
 // 0, or a negative code (see tc_emu.h).
-type emulator func(g *C.TcConv, a, b, bias, out *C.float, written *C.int32_t) C.int
+type emulator func(g *C.TcConv, a, b, bias, res *C.float, relu C.int, out *C.float, written *C.int32_t) C.int
 
 // runWith checks the geometry and the lengths of a, b, bias (when not nil)
-// and out against want, runs emu, and checks that it stored every element
-// of out exactly once.
-func runWith(g Conv, op string, a, b, bias, out []float32, want []int, emu emulator) error {
+// and out against want (and the residual's, when not nil, against out's),
+// runs emu with the epilogue e, and checks that it
+// stored every element of out exactly once.
+func runWith(g Conv, op string, a, b, bias []float32, e Epilogue, out []float32, want []int, emu emulator) error {
 	if g.N < 1 || g.C < 1 || g.H < 1 || g.W < 1 || g.K < 1 || g.R < 1 || g.S < 1 || g.P.StrideH < 1 ||
 		g.P.StrideW < 1 || g.P.PadH < 0 || g.P.PadW < 0 || g.OH() < 1 || g.OW() < 1 {
 		return fmt.Errorf("kernelhost: %s: invalid convolution %v", op, g)
@@ -142,13 +227,24 @@ func runWith(g Conv, op string, a, b, bias, out []float32, want []int, emu emula
 			return fmt.Errorf("kernelhost: %s %v: operand %d has %d values, want %d", op, g, i, len(v), want[i])
 		}
 	}
+	if e.Residual != nil && len(e.Residual) != len(out) {
+		return fmt.Errorf("kernelhost: %s %v: residual has %d values, want %d", op, g, len(e.Residual), len(out))
+	}
 	written := make([]int32, len(out))
 	var bp *C.float
 	if bias != nil {
 		bp = (*C.float)(unsafe.Pointer(&bias[0]))
 	}
+	var rp *C.float
+	if e.Residual != nil {
+		rp = (*C.float)(unsafe.Pointer(&e.Residual[0]))
+	}
+	relu := C.int(0)
+	if e.ReLU {
+		relu = 1
+	}
 	cg := g.c()
-	rc := emu(&cg, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp,
+	rc := emu(&cg, (*C.float)(unsafe.Pointer(&a[0])), (*C.float)(unsafe.Pointer(&b[0])), bp, rp, relu,
 		(*C.float)(unsafe.Pointer(&out[0])), (*C.int32_t)(unsafe.Pointer(&written[0])))
 	switch rc {
 	case 0:
@@ -201,6 +297,22 @@ func BSlot(tid, l int) (n, kk int) {
 	return int(cn), int(ck)
 }
 
+// BNSlot is tc_bn_slot: the B tile element (n, kk) thread tid copies in
+// its l-th copy when consecutive threads take consecutive columns.
+func BNSlot(tid, l int) (n, kk int) {
+	var cn, ck C.int
+	C.tc_bn_slot(C.int(tid), C.int(l), &cn, &ck)
+	return int(cn), int(ck)
+}
+
+// RMAt is tc_rm_at: the offset of element (r, c) of a row-major (rows,
+// cols) matrix, and whether it lies inside.
+func RMAt(rows, cols, r, c int) (off int, ok bool) {
+	var o C.int
+	in := C.tc_rm_at(C.int(rows), C.int(cols), C.int(r), C.int(c), &o)
+	return int(o), in != 0
+}
+
 // ASmem and BSmem are tc_a_smem and tc_b_smem: a tile element's offset in its stage.
 func ASmem(m, kk int) int { return int(C.tc_a_smem(C.int(m), C.int(kk))) }
 func BSmem(n, kk int) int { return int(C.tc_b_smem(C.int(n), C.int(kk))) }
@@ -224,3 +336,10 @@ func FragC(lane, i int) (row, col int) {
 	C.tc_frag_c(C.int(lane), C.int(i), &r, &c)
 	return int(r), int(c)
 }
+
+// Vec4Count and Vec4Tail are vec4_count and vec4_tail (epilogue.cuh):
+// add_relu's float4s over n elements and the first element after them.
+func Vec4Count(n int64, aligned bool) int64 {
+	return int64(C.vec4_count(C.longlong(n), cbool(aligned)))
+}
+func Vec4Tail(n int64, aligned bool) int64 { return int64(C.vec4_tail(C.longlong(n), cbool(aligned))) }

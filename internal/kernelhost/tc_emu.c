@@ -112,12 +112,14 @@ static void wait_group(emu_copies *q, int pending)
 	}
 }
 
-// emu_op is one kernel's operands: EMU_FORWARD x, w, b -> y;
-// EMU_DATA dy, w -> dx.
+// emu_op is one kernel's operands: EMU_FORWARD and EMU_FLAT x, w, b,
+// res -> y; EMU_DATA dy, w -> dx; EMU_FILTER x, dy -> ws.
 typedef struct {
 	const TcConv *g;
 	int kind;
 	const float *a, *b, *bias; // x or dy; w; b or NULL
+	const float *res;	   // the forward epilogue's residual, or NULL
+	int relu;		   // the forward epilogue's ReLU
 	float *out;
 	int32_t *written;
 	int rows, cols, steps;
@@ -138,6 +140,32 @@ static int src(const float *v, long long n, int off, float *out)
 	return 0;
 }
 
+// copy4 is one tc_cp_async4: element off of v (n elements) into dst when
+// ok, else zero; its return is src's or issue's failure, else 0.
+static int copy4(emu_copies *q, float *dst, const float *v, long long n, int ok, int off)
+{
+	float x = 0.f;
+	if (ok && src(v, n, off, &x))
+		return -2;
+	return issue(q, dst, x) ? -1 : 0;
+}
+
+// emu_base is the convolution kernel whose operands, output and grid a
+// kernel has: EMU_FORWARD, EMU_DATA or EMU_FILTER.
+static int emu_base(int kind)
+{
+	switch (kind) {
+	case EMU_FLAT:
+	case EMU_LIN_FWD:
+		return EMU_FORWARD;
+	case EMU_LIN_DATA:
+		return EMU_DATA;
+	case EMU_LIN_FILTER:
+		return EMU_FILTER;
+	}
+	return kind;
+}
+
 // load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
 // order, the thread's pixel decoded per step, its B columns' taps per block
 // (recomputed here per step: the same values).
@@ -153,23 +181,95 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(g, &f, m0 + m, &off);
-			float v = 0.f;
-			if (ok && src(op->b, op->blen, off, &v))
-				return -2;
-			if (issue(q, As + tc_a_smem(m, kk), v))
-				return -1;
+			int rc = copy4(q, As + tc_a_smem(m, kk), op->b, op->blen, ok, off);
+			if (rc)
+				return rc;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			TcTap t = tc_tap(g, n0 + n);
 			int ok = tc_fx_at(g, &f, &t, &off);
-			float v = 0.f;
-			if (ok && src(op->a, op->alen, off, &v))
-				return -2;
-			if (issue(q, Bs + tc_b_smem(n, kk), v))
-				return -1;
+			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->a, op->alen, ok, off);
+			if (rc)
+				return rc;
 		}
+	}
+	return 0;
+}
+
+// load_flat is every thread's TcFwdFlat::load: its pixel decoded once per
+// block (here per step: the same values), each column per element.
+static int load_flat(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		int m, kk;
+		tc_a_slot(tid, 0, &m, &kk);
+		TcFilterPixel pix = tc_filter_pixel(g, m0 + m);
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int off = 0;
+			tc_a_slot(tid, l, &m, &kk);
+			TcTap t = tc_tap(g, kt * TC_BK + kk);
+			int ok = tc_fx_at(g, &pix, &t, &off);
+			int rc = copy4(q, As + tc_a_smem(m, kk), op->a, op->alen, ok, off);
+			if (rc)
+				return rc;
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			int ok = tc_wflat_at(g, n0 + n, kt * TC_BK + kk, &off);
+			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->b, op->blen, ok, off);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+// load_rm is thread tid's tc_load_rm (conv2d_tc.cu): loads copies of one
+// stage of a tile from the row-major (rows, cols) matrix p (plen
+// elements), copy l to tile element (t, kk) by slot, stored at smem(t, kk),
+// read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t) when kmajor.
+static int load_rm(emu_copies *q, int tid, int loads, void (*slot)(int, int, int *, int *), int (*smem)(int, int),
+		   const float *p, long long plen, int rows, int cols, int kmajor, int t0, int k0, float *S)
+{
+	for (int l = 0; l < loads; l++) {
+		int t, kk, off = 0;
+		slot(tid, l, &t, &kk);
+		int ok = kmajor ? tc_rm_at(rows, cols, k0 + kk, t0 + t, &off) : tc_rm_at(rows, cols, t0 + t, k0 + kk, &off);
+		int rc = copy4(q, S + smem(t, kk), p, plen, ok, off);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+// load_linear is every thread's TcLinFwd, TcLinData or TcLinFilter::load
+// (op->kind EMU_LIN_*): N = g->N, I = g->C, O = g->K; op->a and op->b are
+// x and w, dy and w, x and dy.
+static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	int k0 = (op->begin + kt) * TC_BK; // begin: 0 but in the filter gradient's splits
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		int rc;
+		if (op->kind == EMU_LIN_FWD) {
+			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->C, 0, m0, k0, As);
+			if (!rc)
+				rc = load_rm(q, tid, TC_B_LOADS, tc_b_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 0, n0, k0, Bs);
+		} else if (op->kind == EMU_LIN_DATA) {
+			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->K, 0, m0, k0, As);
+			if (!rc)
+				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 1, n0, k0, Bs);
+		} else {
+			rc = load_rm(q, tid, TC_A_LOADS, tc_a_slot, tc_a_smem, op->b, op->blen, g->N, g->K, 1, m0, k0, As);
+			if (!rc)
+				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->a, op->alen, g->N, g->C, 1, n0, k0, Bs);
+		}
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -188,6 +288,10 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		Bs[i] = NAN;
 	if (op->kind == EMU_FILTER)
 		return load_filter(op, As, Bs, m0, n0, kt, q);
+	if (op->kind == EMU_FLAT)
+		return load_flat(op, As, Bs, m0, n0, kt, q);
+	if (op->kind >= EMU_LIN_FWD)
+		return load_linear(op, As, Bs, m0, n0, kt, q);
 	int r, s, c0;
 	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
@@ -204,11 +308,9 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 				ok = tc_im2col(g, &row, c0 + kk, &off);
 			else
 				ok = tc_dy_at(g, &row, c0 + kk, &off);
-			float v = 0.f;
-			if (ok && src(op->a, op->alen, off, &v))
-				return -2;
-			if (issue(q, As + tc_a_smem(m, kk), v))
-				return -1;
+			int rc = copy4(q, As + tc_a_smem(m, kk), op->a, op->alen, ok, off);
+			if (rc)
+				return rc;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int n, kk, ok;
@@ -218,11 +320,9 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
 			else
 				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
-			float v = 0.f;
-			if (ok && src(op->b, op->blen, off, &v))
-				return -2;
-			if (issue(q, Bs + tc_b_smem(n, kk), v))
-				return -1;
+			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->b, op->blen, ok, off);
+			if (rc)
+				return rc;
 		}
 	}
 	return 0;
@@ -294,10 +394,10 @@ static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutat
 							continue;
 						float v = ws[warp].acc[i][j][lane][e];
 						long long off;
-						if (op->kind == EMU_FORWARD) {
+						if (emu_base(op->kind) == EMU_FORWARD) {
 							off = tc_y_offset(op->g, m, n);
-							v = op->bias ? v + op->bias[n] : v;
-						} else if (op->kind == EMU_DATA) {
+							v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
+						} else if (emu_base(op->kind) == EMU_DATA) {
 							off = tc_dx_offset(op->g, m, n);
 						} else {
 							off = (long long)m * op->cols + n; // in the split's slab
@@ -347,12 +447,13 @@ static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs,
 	return 0;
 }
 
-int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
-	       int32_t *written, int splits, int pipeline, int mutation)
+int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
+	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation)
 {
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
-	emu_op op = {g, kind, a, b, bias, out, written, 0, 0, 0, 0, x, w};
+	emu_op op = {g, kind, a, b, bias, res, relu, out, written, 0, 0, 0, 0, x, w};
+	kind = emu_base(kind);
 	if (kind == EMU_DATA)
 		op.alen = y;
 	else if (kind == EMU_FILTER)
@@ -361,7 +462,7 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	if (kind == EMU_FORWARD) {
 		op.rows = tc_gemm_m(g);
 		op.cols = g->K;
-		op.steps = tc_k_steps(g, g->C);
+		op.steps = op.kind == EMU_FLAT ? tc_flat_steps(g) : tc_k_steps(g, g->C);
 	} else if (kind == EMU_DATA) {
 		op.rows = tc_data_m(g);
 		op.cols = g->C;
@@ -383,7 +484,8 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 		emu_op zop = op;
 		if (kind == EMU_FILTER) {
 			int end;
-			tc_split(tc_filter_steps(g), splits, z, &zop.begin, &end);
+			int steps = op.kind == EMU_LIN_FILTER ? tc_linear_steps(g->N) : tc_filter_steps(g);
+			tc_split(steps, splits, z, &zop.begin, &end);
 			zop.steps = end - zop.begin;
 			zop.out = out + (long long)z * op.rows * op.cols;
 			zop.written = written + (long long)z * op.rows * op.cols;

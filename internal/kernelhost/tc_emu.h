@@ -9,6 +9,7 @@
 // folder only, so through the links an edit of the kernel's index math
 // rebuilds this package (and reruns its tests).
 #include "conv2d_tc.h"
+#include "tc_dep_epilogue_cuh.h"
 
 // Pipeline models of cp.async: EMU_LAZY lands a group's copies only when a
 // wait_group lets it complete (the latest a GPU may deliver them), EMU_EAGER
@@ -31,14 +32,22 @@ enum {
 	EMU_FORWARD = 0, // conv2d_forward_tf32: a x (N,C,H,W), b w (K,C,R,S), bias (K) or NULL -> out y (N,K,OH,OW)
 	EMU_DATA = 1,	 // conv2d_backward_data_tf32: a dy (N,K,OH,OW), b w (K,C,R,S) -> out dx (N,C,H,W)
 	EMU_FILTER = 2,	 // conv2d_backward_filter_tf32: a x (N,C,H,W), b dy (N,K,OH,OW) -> out ws (splits,K,C*R*S)
+	EMU_FLAT = 3,	 // conv2d_forward_flat_tf32: as EMU_FORWARD
+	// The linears, g = tc_linear(N, I, O), operands as the convolution
+	// kernel's they mirror:
+	EMU_LIN_FWD = 4,    // linear_forward_tf32: as EMU_FORWARD
+	EMU_LIN_DATA = 5,   // linear_backward_data_tf32: as EMU_DATA
+	EMU_LIN_FILTER = 6, // linear_backward_filter_tf32: as EMU_FILTER
 };
 
 // tc_emu_run runs a kernel over its whole grid (splits slabs along z for
 // EMU_FILTER, else 1) on the host; written[i] counts the stores to out[i].
-// Returns 0; -1 when memory ran out; -2 when a copy the kernel marks valid
-// reads outside its tensor; -3 when a store falls outside out.
-int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, float *out,
-	       int32_t *written, int splits, int pipeline, int mutation);
+// The forward kernels apply the epilogue (conv_epilogue: bias, residual
+// res of y's shape or NULL, ReLU when relu). Returns 0; -1 when memory ran
+// out; -2 when a copy the kernel marks valid reads outside its tensor; -3
+// when a store falls outside out.
+int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
+	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation);
 
 // tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.

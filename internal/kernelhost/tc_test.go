@@ -294,7 +294,8 @@ func TestLoadersCoverTiles(t *testing.T) {
 	}{
 		{"A", ALoads, TileM, ASlot, ASmem, AStage},
 		{"B", BLoads, TileN, BSlot, BSmem, BStage},
-		{"A in B's order (filter gradient)", ALoads, TileM, BSlot, ASmem, AStage},
+		{"A in B's order (filter gradient, linears)", ALoads, TileM, BSlot, ASmem, AStage},
+		{"B column-contiguous (linears)", BLoads, TileN, BNSlot, BSmem, BStage},
 	} {
 		seen := map[[2]int]int{}
 		offs := map[int]bool{}

@@ -141,27 +141,33 @@ func linearCases() []Case {
 	}{
 		{1, 1, 1, true}, {2, 5, 3, true}, {3, 7, 4, false}, {33, 17, 10, true}, {64, 100, 33, true}, {3, 257, 65, true},
 	} {
-		name := fmt.Sprintf("N%d I%d O%d", g.N, g.I, g.O)
-		fwd := []Arg{in("x", g.N, g.I), in("w", g.O, g.I), out("y", g.N, g.O)}
-		bwd := []Arg{in("x", g.N, g.I), in("w", g.O, g.I), in("dy", g.N, g.O), out("dx", g.N, g.I), out("dw", g.O, g.I)}
-		if g.bias {
-			fwd = append(fwd, in("b", g.O))
-			bwd = append(bwd, out("db", g.O))
-		} else {
-			name += " nobias"
-		}
-		run := func(be tensor.Backend, t Tensors) {
-			be.LinearBackward(t["x"], t["w"], t["dy"], t["dx"], t["dw"], t["db"])
-		}
-		cs = append(cs,
-			Case{Op: "LinearForward", Name: name, Args: fwd,
-				Run: func(be tensor.Backend, t Tensors) { be.LinearForward(t["x"], t["w"], t["b"], t["y"]) }},
-			Case{Op: "LinearBackward", Name: name, Args: bwd, Run: run},
-			// The first layer wants no dx.
-			Case{Op: "LinearBackward", Name: name + " nodx", Args: without(bwd, "dx"), Run: run},
-		)
+		cs = append(cs, LinearCases(g.N, g.I, g.O, g.bias)...)
 	}
 	return cs
+}
+
+// LinearCases are the forward and backward cases (with and without dx) of
+// the linear x (n,i), w (o,i) -> y (n,o), with a bias when bias.
+func LinearCases(n, i, o int, bias bool) []Case {
+	name := fmt.Sprintf("N%d I%d O%d", n, i, o)
+	fwd := []Arg{in("x", n, i), in("w", o, i), out("y", n, o)}
+	bwd := []Arg{in("x", n, i), in("w", o, i), in("dy", n, o), out("dx", n, i), out("dw", o, i)}
+	if bias {
+		fwd = append(fwd, in("b", o))
+		bwd = append(bwd, out("db", o))
+	} else {
+		name += " nobias"
+	}
+	run := func(be tensor.Backend, t Tensors) {
+		be.LinearBackward(t["x"], t["w"], t["dy"], t["dx"], t["dw"], t["db"])
+	}
+	return []Case{
+		{Op: "LinearForward", Name: name, Args: fwd,
+			Run: func(be tensor.Backend, t Tensors) { be.LinearForward(t["x"], t["w"], t["b"], t["y"]) }},
+		{Op: "LinearBackward", Name: name, Args: bwd, Run: run},
+		// The first layer wants no dx.
+		{Op: "LinearBackward", Name: name + " nodx", Args: without(bwd, "dx"), Run: run},
+	}
 }
 
 // without returns args less the one called name.

@@ -18,11 +18,13 @@ type Precision int
 const (
 	// FP32: float32 throughout; |got - ref| <= Tol * max(1, |ref|).
 	FP32 Precision = iota
-	// TF32: convolution operands rounded to TF32 (10 mantissa bits, round
-	// to nearest), products summed in float32; see Tolerances.
+	// TF32: convolution and linear operands rounded to TF32 (10 mantissa
+	// bits, round to nearest), products summed in float32; see
+	// Case.Tolerances.
 	TF32
 	// BF16: convolution operands rounded to bfloat16 (8 significant bits,
-	// round to nearest even), products summed in float32; see Tolerances.
+	// round to nearest even), products summed in float32 (linears stay
+	// float32); see Case.Tolerances.
 	BF16
 )
 
@@ -57,17 +59,38 @@ const (
 	eps32 = 1.0 / (1 << 24)
 )
 
-// tf32Outputs names, per op, the outputs that TF32 and bf16 kernels
-// compute (a convolution's bias gradient is a plain float32 sum).
-var tf32Outputs = map[string]string{"Conv2DForward": "y", "Conv2DBackwardData": "dx", "Conv2DBackwardFilter": "dw"}
+// convOutputs names, per op, the convolution outputs that the TF32 and
+// bf16 kernels compute, linearOutputs the linear ones, which only the TF32
+// kernels compute (the bias gradients are plain float32 sums).
+var (
+	convOutputs   = map[string][]string{"Conv2DForward": {"y"}, "Conv2DBackwardData": {"dx"}, "Conv2DBackwardFilter": {"dw"}}
+	linearOutputs = map[string][]string{"LinearForward": {"y"}, "LinearBackward": {"dx", "dw"}}
+)
+
+// outputs names the outputs of op that p's tensor-core kernels compute:
+// the convolutions' at TF32 and BF16, the linears' at TF32 only; none at
+// FP32.
+func (p Precision) outputs(op string) []string {
+	switch p {
+	case TF32:
+		if names, ok := linearOutputs[op]; ok {
+			return names
+		}
+		return convOutputs[op]
+	case BF16:
+		return convOutputs[op]
+	}
+	return nil
+}
 
 // Tolerances returns, for each output of c, the largest |got - want| each
 // element may show at precision p; want is the reference's outputs.
 //
-// At TF32 or BF16 an output y = Σ_j a_j b_j (n terms) of a convolution is
-// computed from ã = a(1+δa), b̃ = b(1+δb), |δ| <= u (u = 2^-11 for TF32's
-// cvt.rna, 2^-8 for bf16's cvt.rn: unitRoundoff), so the operands'
-// rounding moves it by at most (2u + u²)·S, S = Σ_j |a_j||b_j|.
+// At TF32 or BF16 an output y = Σ_j a_j b_j (n terms) of a convolution
+// (or, at TF32, a linear) is computed from ã = a(1+δa), b̃ = b(1+δb),
+// |δ| <= u (u = 2^-11 for TF32's cvt.rna, 2^-8 for bf16's cvt.rn:
+// unitRoundoff), so the operands' rounding moves it by at most
+// (2u + u²)·S, S = Σ_j |a_j||b_j|.
 // Both engines then add the products in float32: the reference rounds to
 // nearest (error <= n·2^-24·S), a tensor core may truncate (<= n·2^-23·S̃,
 // S̃ <= (1+u)²·S), together <= 3n·2^-24·(1+u)²·S. Adding the bias rounds
@@ -85,26 +108,30 @@ func (c Case) Tolerances(p Precision, want map[string][]float32) (map[string][]f
 			tol[a.Name] = dtypeTolerance(want[a.Name], a.DType)
 		}
 	}
-	name, ok := tf32Outputs[c.Op]
-	u := p.unitRoundoff()
-	if u == 0 || !ok {
+	names, u := p.outputs(c.Op), p.unitRoundoff()
+	if u == 0 || len(names) == 0 {
 		return tol, nil
 	}
 	abs, err := Outputs(cpu.NewReference(), c.magnitudes())
 	if err != nil {
 		return nil, fmt.Errorf("%v tolerance of %v: %w", p, c, err)
 	}
-	n, err := c.reduction()
-	if err != nil {
-		return nil, err
+	for _, name := range names {
+		if _, out := tol[name]; !out {
+			continue // an optional output the case leaves out (dx of a first layer)
+		}
+		n, err := c.reduction(name)
+		if err != nil {
+			return nil, err
+		}
+		per := 2*u + u*u + 3*float64(n)*eps32*(1+u)*(1+u)
+		s, w := abs[name], want[name]
+		t := make([]float64, len(s))
+		for i := range s {
+			t[i] = per*float64(s[i]) + 2*eps32*math.Abs(float64(w[i]))
+		}
+		tol[name] = t
 	}
-	per := 2*u + u*u + 3*float64(n)*eps32*(1+u)*(1+u)
-	s, w := abs[name], want[name]
-	t := make([]float64, len(s))
-	for i := range s {
-		t[i] = per*float64(s[i]) + 2*eps32*math.Abs(float64(w[i]))
-	}
-	tol[name] = t
 	return tol, nil
 }
 
@@ -166,8 +193,9 @@ func (c Case) magnitudes() Case {
 	return m
 }
 
-// reduction is the length of the sum behind each TF32 output of c.
-func (c Case) reduction() (int, error) {
+// reduction is the length of the sum behind each element of c's
+// tensor-core output name.
+func (c Case) reduction(name string) (int, error) {
 	shape := func(name string) tensor.Shape {
 		for _, a := range c.Args {
 			if a.Name == name {
@@ -178,6 +206,12 @@ func (c Case) reduction() (int, error) {
 	}
 	w, dy := shape("w"), shape("dy")
 	switch {
+	case c.Op == "LinearForward" && len(w) == 2:
+		return w[1], nil // I
+	case c.Op == "LinearBackward" && name == "dx" && len(w) == 2:
+		return w[0], nil // O
+	case c.Op == "LinearBackward" && name == "dw" && len(dy) == 2:
+		return dy[0], nil // N
 	case c.Op == "Conv2DForward" && len(w) == 4:
 		return w[1] * w[2] * w[3], nil // C*R*S
 	case c.Op == "Conv2DBackwardData" && len(w) == 4:
@@ -185,7 +219,7 @@ func (c Case) reduction() (int, error) {
 	case c.Op == "Conv2DBackwardFilter" && len(dy) == 4:
 		return dy[0] * dy[2] * dy[3], nil // N*OH*OW
 	}
-	return 0, fmt.Errorf("tf32 tolerance of %v: no reduction length for this op", c)
+	return 0, fmt.Errorf("tensor-core tolerance of %v: no reduction length for %s", c, name)
 }
 
 // CompareTol returns the index of the element of got farthest from want

@@ -91,3 +91,61 @@ func roundBF16(f float32) float32 { return tensor.FromBF16(tensor.ToBF16(f)) }
 // on bf16 operands for every convolution case, which the TF32 tolerance
 // does not, and rejects a result off by 2^-5 relative.
 func TestBF16Tolerance(t *testing.T) { checkTolerance(t, BF16, roundBF16, TF32, 5) }
+
+// TestTolerancesPerPrecision: which outputs each precision widens. At BF16
+// the linears keep FP32's tolerance (there are no bf16 linear kernels)
+// while the convolutions get a wider one in all than TF32's; at TF32 both
+// the convolutions' and the linears' products (not their bias gradients)
+// get their own; every other output keeps FP32's at every precision.
+func TestTolerancesPerPrecision(t *testing.T) {
+	ref := cpu.NewReference()
+	var linears, convs int
+	for _, c := range Cases() {
+		want, err := Outputs(ref, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tol := map[Precision]map[string][]float64{}
+		for _, p := range []Precision{FP32, TF32, BF16} {
+			if tol[p], err = c.Tolerances(p, want); err != nil {
+				t.Fatal(err)
+			}
+		}
+		same := func(p, q Precision, name string) bool { // bit for bit (NaN bounds included)
+			for i := range tol[q][name] {
+				if math.Float64bits(tol[p][name][i]) != math.Float64bits(tol[q][name][i]) {
+					return false
+				}
+			}
+			return true
+		}
+		sum := func(p Precision, name string) (s float64) {
+			for _, v := range tol[p][name] {
+				s += v
+			}
+			return s
+		}
+		linear := c.Op == "LinearForward" || c.Op == "LinearBackward"
+		for name := range tol[FP32] {
+			switch {
+			case name == "db" || !linear && len(convOutputs[c.Op]) == 0:
+				if !same(TF32, FP32, name) || !same(BF16, FP32, name) {
+					t.Errorf("%v: %s is no tensor-core output, yet its tolerance differs from fp32's", c, name)
+				}
+			case linear:
+				linears++
+				if !same(BF16, FP32, name) || same(TF32, FP32, name) {
+					t.Errorf("%v: %s: want fp32's tolerance at bf16 and tf32's own at tf32", c, name)
+				}
+			default:
+				convs++
+				if same(TF32, FP32, name) || !(sum(BF16, name) > sum(TF32, name)) {
+					t.Errorf("%v: %s: want tf32's own tolerance at tf32 and a wider one at bf16", c, name)
+				}
+			}
+		}
+	}
+	if linears == 0 || convs == 0 {
+		t.Fatalf("checked %d linear and %d convolution outputs", linears, convs)
+	}
+}
