@@ -98,9 +98,10 @@ func MeasurePeaks(be tensor.Backend, cfg PeakConfig) (*Peaks, error) {
 	return p, nil
 }
 
-// measureTC fills a tensor-core peak (TF32 or bf16, named name): cnnctl
-// has no tensor-core GEMM kernel, so it times the convolution kernel of
-// that math on a 1x1 convolution, which is a GEMM. Without the math (set
+// measureTC fills a tensor-core peak (TF32 or bf16, named name): it times
+// the convolution kernel of that math on a 1x1 convolution, which is a
+// GEMM (the TF32 linears share that kernel's GEMM core; there are no bf16
+// linears). Without the math (set
 // nil, and no says why, or set refused) the peak is unknown and *method
 // says why. The backend is left in fp32.
 func measureTC(be tensor.Backend, cfg PeakConfig, name string, set func(on bool) error, no string, gflops **float64, method *string) error {
@@ -132,7 +133,7 @@ func measureTC(be tensor.Backend, cfg PeakConfig, name string, set func(on bool)
 	g := 2 * float64(c) * float64(c) * float64(n*hw*hw) / seconds(d) / 1e9
 	*gflops = &g
 	*method = fmt.Sprintf("best of repeated 1x1 convolutions (Conv2DForward, %[1]s math) of %[2]d images of %[3]d channels at %[4]dx%[4]d to %[3]d channels: "+
-		"a GEMM of M = K = %[3]d, N = %[5]d; cnnctl has no %[1]s GEMM kernel, so this is its %[1]s convolution kernel on a GEMM's shape",
+		"a GEMM of M = K = %[3]d, N = %[5]d; timed through cnnctl's %[1]s convolution kernel on a GEMM's shape",
 		name, n, c, hw, n*hw*hw)
 	return nil
 }

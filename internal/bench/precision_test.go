@@ -99,7 +99,7 @@ func TestPeaksTF32(t *testing.T) {
 	if p, err = MeasurePeaks(be, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if p.TF32GFLOPS == nil || !(*p.TF32GFLOPS > 0) || !strings.Contains(p.TF32Method, "1x1 convolutions") || !strings.Contains(p.TF32Method, "no TF32 GEMM kernel") {
+	if p.TF32GFLOPS == nil || !(*p.TF32GFLOPS > 0) || !strings.Contains(p.TF32Method, "1x1 convolutions") || !strings.Contains(p.TF32Method, "TF32 convolution kernel on a GEMM's shape") {
 		t.Errorf("with a switch: tf32 %v, %q", p.TF32GFLOPS, p.TF32Method)
 	}
 	if len(calls) != 2 || !calls[0] || calls[1] {

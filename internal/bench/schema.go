@@ -119,7 +119,7 @@ type Peaks struct {
 	Method     string  `json:"method"`
 	MeasuredAt string  `json:"measured_at"` // RFC 3339
 	// TF32GFLOPS is the best TF32 tensor-core GEMM-shaped run (a 1x1
-	// convolution: cnnctl has no TF32 GEMM kernel); nil where unknown (a
+	// convolution, a GEMM); nil where unknown (a
 	// CPU, a GPU below sm_80, or peaks cached before it was measured), and
 	// TF32Method then says why.
 	TF32GFLOPS *float64 `json:"tf32_gflops,omitempty"`
