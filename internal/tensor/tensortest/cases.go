@@ -14,7 +14,7 @@ func Cases() []Case {
 	var cs []Case
 	for _, f := range []func() []Case{
 		memoryCases, convCases, linearCases, poolCases, activationCases, batchNormCases,
-		elementwiseCases, shortcutCases, channelCases, dropoutCases, softmaxCases, optimCases, castCases, stepCases,
+		elementwiseCases, shortcutCases, channelCases, dropoutCases, softmaxCases, optimCases, castCases, stepCases, fusedCases,
 	} {
 		cs = append(cs, f()...)
 	}
