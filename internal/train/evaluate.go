@@ -91,6 +91,11 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 	}
 	s := newStepper(m, maxBatch, 0)
 	defer s.free() // evaluated every epoch: device memory must not pile up
+	if p, err := attachPlan(m, maxBatch, false); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	} else if p != nil {
+		defer p.Free()
+	}
 	ev := &Evaluation{Classes: classes, Confusion: make([][]int, k)}
 	for i := range ev.Confusion {
 		ev.Confusion[i] = make([]int, k)

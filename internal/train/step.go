@@ -72,7 +72,7 @@ func NewStep(m *layers.Model, opt *Optimizer, maxN, batches, window int, smoothi
 	s.acc = be.New(tensor.Shape{2 * s.window})
 	s.sizes = make([]int, 0, s.window)
 	s.host = make([]float32, 2*s.window)
-	s.plan, s.perr = attachPlan(m, maxN)
+	s.plan, s.perr = attachPlan(m, maxN, true)
 	return s
 }
 
