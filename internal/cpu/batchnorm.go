@@ -167,8 +167,9 @@ func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgam
 func (b *Backend) batchNormBackward(op string, x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
 	c := b.call(op)
 	xd := c.data("x", x, 0)
+	var yd []float32
 	if y != nil {
-		c.data("y", y, 0)
+		yd = c.data("y", y, 0)
 		c.shape("y", y, x.Shape...)
 	}
 	dyd := c.data("dy", dy, 0)
@@ -187,18 +188,14 @@ func (b *Backend) batchNormBackward(op string, x, y, dy, gamma, saveMean, saveIn
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		g.backwardFast(xd, yd, dyd, dxd, gd, sm, si, dgd, dbd)
+		return
+	}
 	if y != nil {
 		// ReLU's gradient into dx, then the batch norm's with dy = dx.
-		if !b.ref {
-			g.backwardReLUFast(xd, c.data("y", y, 0), dyd, dxd, gd, sm, si, dgd, dbd)
-			return
-		}
 		b.ActivationBackward(tensor.ReLU, y, dy, dx)
 		dyd = dxd
-	}
-	if !b.ref {
-		g.backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd)
-		return
 	}
 	m := float64(g.N * g.L)
 	parallelFor(g.C, func(_, lo, hi int) {

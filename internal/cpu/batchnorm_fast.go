@@ -122,29 +122,6 @@ func (g batchNorm) forwardInferFast(xd, yd, gd, bd, rm, rv []float32, eps float6
 	})
 }
 
-// backwardReLUFast is BatchNormReLUBackward on the fast engine: per run of
-// a channel, ReLU's gradient t (mask y > 0) is written into dx and summed
-// while it is in the cache, and the second pass turns dx = t into the
-// batch norm's dx in place. It runs backwardFast's loops on t, so it gives
-// the bits of ReLU's backward then BatchNorm's, with two passes over
-// memory instead of three and no tensor for t.
-func (g batchNorm) backwardReLUFast(xd, yd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
-	m := float64(g.N * g.L)
-	forChannels(g.C, len(xd), func(lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			mean, invstd := sm[ch], float64(si[ch])
-			var sdy, sdx float64
-			for n := range g.N {
-				o := (n*g.C + ch) * g.L
-				reluBackward(yd[o:o+g.L], dyd[o:o+g.L], dxd[o:o+g.L])
-				s, p := sumDot(xd[o:o+g.L], dxd[o:o+g.L], mean)
-				sdy, sdx = sdy+s, sdx+p
-			}
-			g.finishBackward(xd, dxd, dxd, gd, dgd, dbd, ch, mean, invstd, sdy, sdx, m)
-		}
-	})
-}
-
 // finishBackward is the second pass of the fast backward for channel ch,
 // from the sums Σdy and Σdy·(x-mean): dx from dy (dx may be dy), dgamma,
 // dbeta.
@@ -165,18 +142,31 @@ func (g batchNorm) finishBackward(xd, dyd, dxd, gd, dgd, dbd []float32, ch int, 
 
 // backwardFast is BatchNormBackward on the fast engine:
 // dx = k·m·dy - k·dbeta - k·invstd·dgamma·(x-mean), k = gamma·invstd/m.
-func (g batchNorm) backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
+// With yd (BatchNormReLUBackward), ReLU's gradient t (mask y > 0) is
+// first written into dx, a run of a channel at a time, and summed while
+// it is in the cache; the second pass then turns dx = t into the batch
+// norm's dx in place. The same loops run on t as on a dy, so this gives
+// the bits of ReLU's backward then BatchNorm's, in two passes over memory
+// instead of three and with no tensor for t.
+func (g batchNorm) backwardFast(xd, yd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
 	m := float64(g.N * g.L)
+	src := dyd // what the second pass reads as dy
+	if yd != nil {
+		src = dxd
+	}
 	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			mean, invstd := sm[ch], float64(si[ch])
 			var sdy, sdx float64
 			for n := range g.N {
 				o := (n*g.C + ch) * g.L
-				s, p := sumDot(xd[o:o+g.L], dyd[o:o+g.L], mean)
+				if yd != nil {
+					reluBackward(yd[o:o+g.L], dyd[o:o+g.L], dxd[o:o+g.L])
+				}
+				s, p := sumDot(xd[o:o+g.L], src[o:o+g.L], mean)
 				sdy, sdx = sdy+s, sdx+p
 			}
-			g.finishBackward(xd, dyd, dxd, gd, dgd, dbd, ch, mean, invstd, sdy, sdx, m)
+			g.finishBackward(xd, src, dxd, gd, dgd, dbd, ch, mean, invstd, sdy, sdx, m)
 		}
 	})
 }

@@ -86,18 +86,17 @@ func (b *Backend) AddReLU(a, bt, y *tensor.Tensor) {
 		b.ActivationForward(tensor.ReLU, y, y)
 		return
 	}
-	c := b.call("add+relu")
-	ad := c.data("a", a, 0)
-	bd := c.data("b", bt, 0)
-	yd := c.data("y", y, 0)
-	c.check(len(ad) == len(bd) && len(ad) == len(yd), "a %v, b %v and y %v differ in size", a.Shape, bt.Shape, y.Shape)
-	if !c.ok() {
-		return
+	b.binary("add+relu", a, bt, y, nil, addReLURange)
+}
+
+// addReLURange writes y = max(0, a + b): addRange then reluForward, a
+// chunk at a time.
+func addReLURange(a, b, y []float32) {
+	for lo := 0; lo < len(a); lo += fusedChunk {
+		hi := min(lo+fusedChunk, len(a))
+		addRange(a[lo:hi], b[lo:hi], y[lo:hi])
+		reluForward(y[lo:hi], y[lo:hi])
 	}
-	parallelChunks(len(yd), func(lo, hi int) {
-		addRange(ad[lo:hi], bd[lo:hi], yd[lo:hi])
-		reluForward(yd[lo:hi], yd[lo:hi])
-	})
 }
 
 // parallelChunks is parallelElems whose ranges are cut into fusedChunk

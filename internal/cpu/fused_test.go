@@ -88,3 +88,35 @@ func planted(c tensortest.Case) tensortest.Case {
 	c.Args, c.Name = args, c.Name+" planted"
 	return c
 }
+
+// BenchmarkFused times each fused op against the plain sequence it stands
+// for, on the shared cases at ResNet's and VGG's sizes, e.g.
+//
+//	go test -run '^$' -bench 'Fused/BatchNormReLU' ./internal/cpu
+func BenchmarkFused(b *testing.B) {
+	for _, c := range fusedCases() {
+		if !strings.Contains(c.Name, "32x16x32x32") && !strings.Contains(c.Name, "33x8x16x16") && !strings.Contains(c.Name, "16x64x8x8") {
+			continue
+		}
+		for _, e := range []struct {
+			name string
+			be   tensor.Backend
+		}{{"fused", cpu.New()}, {"plain", plainOnly{cpu.New()}}} {
+			b.Run(c.String()+"/"+e.name, func(b *testing.B) {
+				bound := c.Bind(e.be)
+				defer bound.Free()
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					bound.Run()
+				}
+				if err := e.be.Err(); err != nil {
+					b.Fatal(err)
+				}
+				// CPU time, less disturbed than wall time on a shared machine.
+				if used := cpuSeconds() - cpu0; used > 0 {
+					b.ReportMetric(used*1e6/float64(b.N), "cpu-us/op")
+				}
+			})
+		}
+	}
+}

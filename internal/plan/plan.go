@@ -91,6 +91,21 @@ const align = 64
 // arena on m's backend. It does not attach the plan: set m.Runner to it
 // (Attach does both).
 func Compile(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
+	p, err := Describe(m, n, train, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.place(n)
+	if err := p.be.Err(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	return p, nil
+}
+
+// Describe is Compile without the arena: the rewrites and the layout's
+// sizes (Stats) for a batch of n, with nothing allocated or bound (for a
+// summary of what a plan would do).
+func Describe(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	if m == nil || m.Root == nil {
 		return nil, fmt.Errorf("plan: no model")
 	}
@@ -101,10 +116,7 @@ func Compile(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	if opts.Fuse {
 		p.Root = p.rewrite(m.Root)
 	}
-	p.place(n)
-	if err := p.be.Err(); err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
-	}
+	p.layout(n)
 	return p, nil
 }
 
@@ -223,11 +235,31 @@ func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 
 // place lists the per-batch tensors of the plan's tree for batches of n,
 // lays them out in one arena and binds each layer's field to its view.
+//
+// The layers' tensors belong to one plan at a time: a tensor a layer holds
+// when the plan binds it (one it allocated itself) is freed.
 func (p *Plan) place(n int) {
 	p.unbind()
+	slots, offs, total := p.layout(n)
+	if total == 0 {
+		return
+	}
+	p.arena = p.be.New(tensor.Shape{total})
+	for i, s := range slots {
+		if t := *s.T; t != nil {
+			p.be.Free(t) // a tensor the layer allocated itself before the plan
+		}
+		*s.T = p.arena.Slice(offs[i], s.Shape)
+	}
+	p.slots = slots
+}
+
+// layout lists the per-batch tensors of the plan's tree for batches of n
+// and returns them with their offsets in an arena of total elements; it
+// sets N and Stats.
+func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 	p.N = n
 	p.m.SkipInputGrad() // the first layer's dx is then not listed
-	var slots []layers.Slot
 	byLayer := map[layers.Layer][]int{}
 	seen := map[**tensor.Tensor]int{}                                // a layer met twice lists its fields once, at the larger shape
 	visited, dup := map[layers.Layer]bool{}, map[layers.Layer]bool{} // ... and shares nothing
@@ -257,8 +289,8 @@ func (p *Plan) place(n int) {
 		color = share(p.Root, slots, byLayer, dup)
 	}
 	// Unshared slots first, each aligned, then the two shared buffers.
-	offs := make([]int, len(slots))
-	total, shared := 0, [2]int{}
+	offs = make([]int, len(slots))
+	shared := [2]int{}
 	p.Stats = Stats{Slots: len(slots), Shared: len(color)}
 	for i, s := range slots {
 		size := s.Shape.Numel()
@@ -276,17 +308,7 @@ func (p *Plan) place(n int) {
 		offs[i] = base[c]
 	}
 	p.Stats.Arena = int64(total) * 4
-	if total == 0 {
-		return
-	}
-	p.arena = p.be.New(tensor.Shape{total})
-	for i, s := range slots {
-		if t := *s.T; t != nil {
-			p.be.Free(t) // a tensor the layer allocated itself before the plan
-		}
-		*s.T = p.arena.Slice(offs[i], s.Shape)
-	}
-	p.slots = slots
+	return slots, offs, total
 }
 
 // roundUp rounds n up to the arena's alignment.

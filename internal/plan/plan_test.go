@@ -54,7 +54,7 @@ func TestRewrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer p.Free()
+			p.Free()
 			got := map[string]int{}
 			for _, f := range p.Fusions {
 				got[f.Pattern]++
