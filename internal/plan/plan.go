@@ -65,6 +65,9 @@ type Stats struct {
 	Arena int64
 	// Shared is the number of input gradients placed in shared memory.
 	Shared int
+	// Unplanned is what the model's own tree allocates in a step without
+	// a plan (its layers' tensors, without the rewrite or sharing).
+	Unplanned int64
 }
 
 // Plan is a model compiled for batches of up to N samples.
@@ -116,7 +119,10 @@ func Describe(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	if opts.Fuse {
 		p.Root = p.rewrite(m.Root)
 	}
+	bare := &Plan{Root: m.Root, Train: train, m: m, be: p.be}
+	bare.layout(n)
 	p.layout(n)
+	p.Stats.Unplanned = bare.Stats.Unshared
 	return p, nil
 }
 
@@ -351,8 +357,8 @@ func share(root layers.Layer, slots []layers.Slot, byLayer map[layers.Layer][]in
 // String lists the rewrites and the arena, one line each.
 func (p *Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "plan: batch %d, %d tensors in a %s arena (%s without it), %d input gradients shared\n",
-		p.N, p.Stats.Slots, mib(p.Stats.Arena), mib(p.Stats.Unshared), p.Stats.Shared)
+	fmt.Fprintf(&b, "plan: batch %d, %d tensors in a %s arena (the layers allocate %s without a plan), %d input gradients sharing memory\n",
+		p.N, p.Stats.Slots, mib(p.Stats.Arena), mib(p.Stats.Unplanned), p.Stats.Shared)
 	for _, f := range p.Fusions {
 		fmt.Fprintf(&b, "  fused %-15s %s\n", f.Pattern, strings.Join(f.Layers, " + "))
 	}

@@ -145,8 +145,14 @@ func sameBits(t *testing.T, what string, a, b []float32) {
 	}
 }
 
-// zooModels are the models the equivalence test runs: all of the zoo.
-func zooModels() []string { return zoo.Names() }
+// zooModels are the models the equivalence test runs: all of the zoo, or
+// with -short three that hold every pattern and container.
+func zooModels() []string {
+	if testing.Short() {
+		return []string{"resnet20", "googlenet", "lenet"}
+	}
+	return zoo.Names()
+}
 
 // TestPlanEquivalence runs every zoo model with and without a plan (fused
 // nodes, shared gradients, the arena poisoned with NaN before the first
