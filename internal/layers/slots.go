@@ -28,6 +28,7 @@ const (
 	Saved
 )
 
+// String is the kind's word: output, grad or saved.
 func (k SlotKind) String() string {
 	switch k {
 	case Output:
@@ -99,8 +100,7 @@ func (l *BatchNorm) Slots(n int, train bool) []Slot {
 
 // Slots: y and dx; without dx when the layer skips its input gradient.
 func (l *Conv2D) Slots(n int, train bool) []Slot {
-	out := outGrad(l, train && !l.skipDX, batched(n, l.out), &l.y, batched(n, l.in), &l.dx)
-	return out
+	return outGrad(l, train && !l.skipDX, batched(n, l.out), &l.y, batched(n, l.in), &l.dx)
 }
 
 // Slots: y (N,O) and dx (N,I).

@@ -68,6 +68,8 @@ type Stats struct {
 	// Unplanned is what the model's own tree allocates in a step without
 	// a plan (its layers' tensors, without the rewrite or sharing).
 	Unplanned int64
+	// ByKind splits Unshared by what the tensors hold (layers.SlotKind).
+	ByKind [3]int64
 }
 
 // Plan is a model compiled for batches of up to N samples.
@@ -301,6 +303,7 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 	for i, s := range slots {
 		size := s.Shape.Numel()
 		p.Stats.Unshared += int64(size) * 4
+		p.Stats.ByKind[s.Kind] += int64(size) * 4
 		if c, ok := color[i]; ok {
 			shared[c] = max(shared[c], size)
 			continue
@@ -359,6 +362,8 @@ func (p *Plan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan: batch %d, %d tensors in a %s arena (the layers allocate %s without a plan), %d input gradients sharing memory\n",
 		p.N, p.Stats.Slots, mib(p.Stats.Arena), mib(p.Stats.Unplanned), p.Stats.Shared)
+	fmt.Fprintf(&b, "  before sharing: %s %s, %s %s, %s %s\n", mib(p.Stats.ByKind[layers.Output]), layers.Output,
+		mib(p.Stats.ByKind[layers.Grad]), layers.Grad, mib(p.Stats.ByKind[layers.Saved]), layers.Saved)
 	for _, f := range p.Fusions {
 		fmt.Fprintf(&b, "  fused %-15s %s\n", f.Pattern, strings.Join(f.Layers, " + "))
 	}
