@@ -243,7 +243,11 @@ func (c *counter) AddReLU(a, b, y *tensor.Tensor) { c.fused.AddReLU(a, b, y) }
 // first step (the test would see nothing otherwise). A larger batch grows
 // the arena: one Free, one New.
 func TestArenaAllocatesNothing(t *testing.T) {
-	for _, name := range []string{"resnet20", "googlenet", "lenet-bn", "vgg11-bn", "alexnet"} {
+	models := []string{"resnet20", "googlenet", "lenet-bn", "vgg11-bn", "alexnet"}
+	if testing.Short() {
+		models = []string{"resnet20", "lenet-bn"}
+	}
+	for _, name := range models {
 		t.Run(name, func(t *testing.T) {
 			be := newCounter()
 			m := build(t, be, name)
