@@ -94,14 +94,21 @@ const align = 64
 // Compile rewrites m's tree (with opts.Fuse) and places the per-batch
 // tensors of batches of n samples (those of training when train) in one
 // arena on m's backend. It does not attach the plan: set m.Runner to it
-// (Attach does both).
+// (Attach does both). A model's layers hold one compiled plan's tensors at
+// a time: Free a plan before compiling another for the same model.
 func Compile(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
+	if m != nil {
+		if _, ok := m.Runner.(*Plan); ok {
+			return nil, fmt.Errorf("plan: the model already runs a plan; Free it first")
+		}
+	}
 	p, err := Describe(m, n, train, opts)
 	if err != nil {
 		return nil, err
 	}
 	p.place(n)
 	if err := p.be.Err(); err != nil {
+		p.unbind()
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	return p, nil

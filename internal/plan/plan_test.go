@@ -293,6 +293,9 @@ func TestParamNamesUnchanged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := Compile(m, 2, true, FromEnv()); err == nil {
+			t.Errorf("%s: a second plan compiled while the first runs the model", name)
+		}
 		run(t, m, 2, 3)
 		var after []string
 		for _, p := range m.All() {
