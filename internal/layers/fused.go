@@ -89,18 +89,23 @@ func (l *BatchNormReLU) Backward(dy *tensor.Tensor) *tensor.Tensor {
 // both layers'.
 func (l *BatchNormReLU) Slots(n int, train bool) []Slot {
 	if _, ok := l.BN.be.(tensor.BatchNormReLU); !ok {
-		return append(l.BN.Slots(n, train), inner(l.ReLU.Slots(n, train))...)
+		return fallback(l.BN.Slots(n, train), l.ReLU.Slots(n, train))
 	}
 	return l.BN.Slots(n, train)
 }
 
-// inner marks slots as internal to a fused node: the ReLU's dx, which the
-// fallback's second layer reads, is not the gradient the node returns.
-func inner(s []Slot) []Slot {
-	for i := range s {
-		s[i].InputGrad = false
+// fallback is the slots of a fused node that runs its first layer, then
+// the ReLU: the node returns the ReLU's output and the first layer's
+// gradient; the first layer's output and the ReLU's gradient are internal
+// to it.
+func fallback(first, relu []Slot) []Slot {
+	for i := range first {
+		first[i].Returned = false
 	}
-	return s
+	for i := range relu {
+		relu[i].InputGrad = false
+	}
+	return append(first, relu...)
 }
 
 // ConvReLU is a Conv2D and the ReLU after it (type "conv2d+relu"): the
@@ -163,7 +168,7 @@ func (l *ConvReLU) Backward(dy *tensor.Tensor) *tensor.Tensor {
 // a backend without the fused op, both layers'.
 func (l *ConvReLU) Slots(n int, train bool) []Slot {
 	if _, ok := l.Conv.be.(tensor.ConvEpilogue); !ok {
-		return append(l.Conv.Slots(n, train), inner(l.ReLU.Slots(n, train))...)
+		return fallback(l.Conv.Slots(n, train), l.ReLU.Slots(n, train))
 	}
 	s := l.Conv.Slots(n, train)
 	if train {

@@ -49,9 +49,10 @@ type Slot struct {
 	Kind  SlotKind
 	Shape tensor.Shape
 	T     **tensor.Tensor
-	// InputGrad marks the gradient the layer's Backward returns (its dx):
-	// the one tensor a plan may share between layers by liveness.
-	InputGrad bool
+	// InputGrad marks the gradient the layer's Backward returns (its dx),
+	// and Returned the output its Forward returns (its y): the tensors a
+	// plan may share between layers by liveness.
+	InputGrad, Returned bool
 }
 
 // Planner is a layer that declares its per-batch tensors. Slots lists them
@@ -73,7 +74,7 @@ func inputGrad(l Layer, s tensor.Shape, t **tensor.Tensor) Slot {
 
 // outGrad is y's slot, then dx's when training.
 func outGrad(l Layer, train bool, y tensor.Shape, yt **tensor.Tensor, dx tensor.Shape, dxt **tensor.Tensor) []Slot {
-	s := []Slot{slot(l, "y", Output, y, yt)}
+	s := []Slot{{Layer: l, Name: "y", Kind: Output, Shape: y, T: yt, Returned: true}}
 	if train {
 		s = append(s, inputGrad(l, dx, dxt))
 	}
@@ -130,7 +131,7 @@ func (l *Dropout) Slots(n int, train bool) []Slot {
 		return nil
 	}
 	s := batched(n, l.in)
-	return []Slot{slot(l, "mask", Saved, s, &l.mask), slot(l, "y", Output, s, &l.y), inputGrad(l, s, &l.dx)}
+	return []Slot{slot(l, "mask", Saved, s, &l.mask), {Layer: l, Name: "y", Kind: Output, Shape: s, T: &l.y, Returned: true}, inputGrad(l, s, &l.dx)}
 }
 
 // Slots: nothing (a flatten is a view).
@@ -157,8 +158,10 @@ func (l *Concat) Slots(n int, train bool) []Slot {
 
 // Consumes reports whether l is a layer whose Backward reads its dy only
 // while it runs, writes a gradient of its own (never returns dy or a view
-// of it) and runs no other layer's code but its own parts': the rule by
-// which a plan may let the gradients of two such neighbours share memory.
+// of it) and runs no other layer's code but its own parts', and whose
+// evaluation Forward does the same with x and its output: the rule by
+// which a plan may let the gradients (or, in evaluation, the outputs) of
+// two such neighbours share memory.
 func Consumes(l Layer) bool {
 	// Not Dropout (it returns dy itself after an evaluation forward), nor
 	// Flatten (a view of dy), nor containers or wrappers.

@@ -89,8 +89,22 @@ func TestArenaBytes(t *testing.T) {
 	for _, name := range []string{"resnet20", "vgg16-bn", "googlenet"} {
 		be := &null{}
 		m := build(t, be, name)
-		be.bytes = 0
 		x := be.New(append(tensor.Shape{n}, m.In...))
+		be.bytes = 0
+		m.Forward(x, false)
+		todayEval := be.bytes
+		ev, err := Compile(m, n, false, Options{Fuse: true, Share: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evalArena := ev.Stats.Arena
+		ev.Free()
+		if evalArena > todayEval {
+			t.Errorf("%s: evaluation arena %d bytes, more than the %d an unplanned forward allocates", name, evalArena, todayEval)
+		}
+		t.Logf("%s, batch %d, evaluation: %s allocated by a forward without a plan; plan arena %s (fused + shared outputs)", name, n, mib(todayEval), mib(evalArena))
+		m = build(t, be, name)
+		be.bytes = 0
 		dy := be.New(append(tensor.Shape{n}, m.Out...))
 		be.bytes = 0
 		m.Backward(m.Forward(x, true).View(dy.Shape))

@@ -30,8 +30,8 @@ type Options struct {
 	// Fuse runs the rewrite pass (fused nodes); off, the plan runs the
 	// model's own tree.
 	Fuse bool
-	// Share lets neighbouring layers' input gradients share memory (the
-	// rule in share).
+	// Share lets neighbouring layers' input gradients (in evaluation,
+	// their outputs) share memory (the rule in share).
 	Share bool
 }
 
@@ -63,7 +63,8 @@ type Stats struct {
 	// Arena is the arena's size (slots rounded up to 256 bytes, shared
 	// gradients counted once).
 	Arena int64
-	// Shared is the number of input gradients placed in shared memory.
+	// Shared is the number of tensors placed in shared memory (input
+	// gradients; outputs in an evaluation plan).
 	Shared int
 	// Unplanned is what the model's own tree allocates in a step without
 	// a plan (its layers' tensors, without the rewrite or sharing).
@@ -145,11 +146,14 @@ func Attach(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	return p, nil
 }
 
-// Forward runs the plan's tree on x (N, In...); a batch larger than the
-// plan's first grows the arena (a new allocation).
+// Forward runs the plan's tree on x (N, In...). A batch larger than the
+// plan's grows the arena, and a training forward on an evaluation plan
+// (whose outputs may share memory) first lays it out again for training:
+// both a new allocation.
 func (p *Plan) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	if n := x.Shape[0]; n > p.N {
-		p.place(n)
+	if n := x.Shape[0]; n > p.N || train && !p.Train {
+		p.Train = p.Train || train
+		p.place(max(n, p.N))
 	}
 	return p.Root.Forward(x, train)
 }
@@ -300,8 +304,8 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 		}
 	})
 	color := map[int]int{} // slot index -> shared buffer 0 or 1
-	if p.Opts.Share && p.Train {
-		color = share(p.Root, slots, byLayer, dup)
+	if p.Opts.Share {
+		color = share(p.Root, slots, byLayer, dup, p.Train)
 	}
 	// Unshared slots first, each aligned, then the two shared buffers.
 	offs = make([]int, len(slots))
@@ -330,32 +334,42 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 // roundUp rounds n up to the arena's alignment.
 func roundUp(n int) int { return (n + align - 1) / align * align }
 
-// share chooses the input gradients that may share memory and returns
-// each one's buffer (0 or 1) by slot index. The rule: in a sequential,
-// the gradient that child i (i >= 1) returns is read by child i-1's
-// Backward and by nothing else, and is dead once that Backward returns,
-// provided both children consume their dy (layers.Consumes: plain layers
-// and fused nodes that read dy only while they run, write a gradient of
-// their own and run no other layer's code). Between child i's Backward
-// writing it and child i-1's returning, no other layer runs, so the only
-// other shared gradient alive is child i-1's own output, which gets the
-// other buffer (by the parity of i). The first child's gradient leaves
-// the sequential and is never shared; so is any gradient next to a
-// container, a flatten or a dropout.
-func share(root layers.Layer, slots []layers.Slot, byLayer map[layers.Layer][]int, dup map[layers.Layer]bool) map[int]int {
+// share chooses the tensors that may share memory and returns each one's
+// buffer (0 or 1) by slot index: in training the input gradients, in
+// evaluation the outputs (training keeps every output for the backward).
+//
+// The rule for gradients: in a sequential, the gradient that child i
+// (i >= 1) returns is read by child i-1's Backward and by nothing else,
+// and is dead once that Backward returns, provided both children consume
+// their dy (layers.Consumes: plain layers and fused nodes that read dy
+// only while they run, write a gradient of their own and run no other
+// layer's code). Between child i's Backward writing it and child i-1's
+// returning, no other layer runs, so the only other shared gradient alive
+// is child i-1's own, which gets the other buffer (by the parity of i).
+// The first child's gradient leaves the sequential and is never shared;
+// so is any gradient next to a container, a flatten or a dropout.
+//
+// The rule for outputs in evaluation is the same forwards: the output of
+// child i (i before the last) is read by child i+1's Forward only, when
+// both consume (in evaluation no layer keeps its input past its
+// Forward); the last child's output leaves the sequential.
+func share(root layers.Layer, slots []layers.Slot, byLayer map[layers.Layer][]int, dup map[layers.Layer]bool, train bool) map[int]int {
 	color := map[int]int{}
 	layers.Walk(root, func(l layers.Layer, _ int) {
 		seq, ok := l.(*layers.Sequential)
 		if !ok {
 			return
 		}
-		for i := 1; i < len(seq.Layers); i++ {
-			c, prev := seq.Layers[i], seq.Layers[i-1]
-			if !layers.Consumes(c) || !layers.Consumes(prev) || dup[c] {
+		for i, c := range seq.Layers {
+			j := i + 1 // the neighbour that reads c's tensor
+			if train {
+				j = i - 1
+			}
+			if j < 0 || j >= len(seq.Layers) || !layers.Consumes(c) || !layers.Consumes(seq.Layers[j]) || dup[c] {
 				continue
 			}
 			for _, si := range byLayer[c] {
-				if slots[si].InputGrad {
+				if train && slots[si].InputGrad || !train && slots[si].Returned {
 					color[si] = i % 2
 				}
 			}
@@ -367,7 +381,7 @@ func share(root layers.Layer, slots []layers.Slot, byLayer map[layers.Layer][]in
 // String lists the rewrites and the arena, one line each.
 func (p *Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "plan: batch %d, %d tensors in a %s arena (the layers allocate %s without a plan), %d input gradients sharing memory\n",
+	fmt.Fprintf(&b, "plan: batch %d, %d tensors in a %s arena (the layers allocate %s without a plan), %d tensors sharing memory\n",
 		p.N, p.Stats.Slots, mib(p.Stats.Arena), mib(p.Stats.Unplanned), p.Stats.Shared)
 	fmt.Fprintf(&b, "  before sharing: %s %s, %s %s, %s %s\n", mib(p.Stats.ByKind[layers.Output]), layers.Output,
 		mib(p.Stats.ByKind[layers.Grad]), layers.Grad, mib(p.Stats.ByKind[layers.Saved]), layers.Saved)

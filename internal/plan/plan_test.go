@@ -204,6 +204,55 @@ func TestPlanEquivalence(t *testing.T) {
 	}
 }
 
+// TestEvalPlanEquivalence: an evaluation plan (outputs sharing memory by
+// the rule in share, the arena poisoned with NaN) gives the bits of the
+// model without a plan, over the zoo, at its batch and a smaller one; a
+// training forward on it lays the plan out again for training (so the
+// outputs the backward needs are kept) and still gives the same bits.
+func TestEvalPlanEquivalence(t *testing.T) {
+	for _, name := range zooModels() {
+		t.Run(name, func(t *testing.T) {
+			plain, planned := build(t, cpu.New(), name), build(t, cpu.New(), name)
+			p, err := Attach(planned, 2, false, Options{Fuse: true, Share: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Free()
+			if p.Stats.Shared == 0 && name != "mlp" {
+				t.Errorf("%s: the evaluation plan shares no outputs", name)
+			}
+			if p.arena != nil {
+				planned.Ctx.Backend.Fill(p.arena, float32(math.NaN()))
+			}
+			be := planned.Ctx.Backend
+			for i, n := range []int{2, 1} {
+				r := rand.New(rand.NewPCG(uint64(i), 9))
+				xs := make([]float32, n*planned.In.Numel())
+				for j := range xs {
+					xs[j] = float32(r.NormFloat64())
+				}
+				var out [2][]float32
+				for k, m := range []*layers.Model{plain, planned} {
+					x := m.Ctx.Backend.New(append(tensor.Shape{n}, m.In...))
+					m.Ctx.Backend.Upload(x, xs)
+					out[k] = download(m.Ctx.Backend, m.Forward(x, false))
+					m.Ctx.Backend.Free(x)
+				}
+				sameBits(t, fmt.Sprintf("batch %d evaluation output", n), out[0], out[1])
+			}
+			wantT, _ := run(t, plain, 2, 7)
+			gotT, _ := run(t, planned, 2, 7)
+			if !p.Train {
+				t.Error("a training forward left the evaluation plan as it was")
+			}
+			sameBits(t, "parameter gradients after a training step", wantT.grads, gotT.grads)
+			if err := be.Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // counter counts a backend's allocations and passes the CPU's fused ops on.
 type counter struct {
 	tensor.Backend
