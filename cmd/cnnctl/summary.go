@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+
+	"github.com/cnnctl/cnnctl/internal/cpu"
+	"github.com/cnnctl/cnnctl/internal/plan"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/zoo"
 	"github.com/spf13/cobra"
@@ -12,6 +16,7 @@ type summaryOptions struct {
 	Input   string
 	Classes int
 	JSON    bool
+	Plan    int // batch size of the plan view; 0: none
 }
 
 func newSummaryCmd(f *Factory, runF func(*summaryOptions) error) *cobra.Command {
@@ -24,7 +29,8 @@ and output shape per image, parameters and multiply-accumulates — then the
 totals. MODEL is a zoo name ('cnnctl models') or the path of a model YAML.`,
 		Example: `  cnnctl summary resnet
   cnnctl summary lenet --input 1x28x28
-  cnnctl summary my-net.yaml --classes 100 --json`,
+  cnnctl summary my-net.yaml --classes 100 --json
+  cnnctl summary resnet20 --plan 128`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model = args[0]
@@ -37,6 +43,7 @@ totals. MODEL is a zoo name ('cnnctl models') or the path of a model YAML.`,
 	cmd.Flags().StringVar(&opts.Input, "input", "", "per-image input shape CxHxW (default: the model's, else 3x32x32)")
 	cmd.Flags().IntVar(&opts.Classes, "classes", 10, "number of classes")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	cmd.Flags().IntVar(&opts.Plan, "plan", 0, "also print the training plan for this batch size: the fused nodes and the arena (internal/plan)")
 	return cmd
 }
 
@@ -57,6 +64,9 @@ func runSummary(opts *summaryOptions) error {
 	if opts.Classes < 1 {
 		return usagef("--classes must be at least 1, got %d", opts.Classes)
 	}
+	if opts.Plan < 0 || opts.Plan > 0 && opts.JSON {
+		return usagef("--plan takes a batch size >= 1 and prints text only (not with --json)")
+	}
 	rep, err := zoo.Summary(spec, in, opts.Classes)
 	if err != nil {
 		return usageError{err}
@@ -64,5 +74,23 @@ func runSummary(opts *summaryOptions) error {
 	if opts.JSON {
 		return printJSON(opts.f, rep)
 	}
-	return rep.WriteText(opts.f.Out)
+	if err := rep.WriteText(opts.f.Out); err != nil || opts.Plan == 0 {
+		return err
+	}
+	return writePlan(opts, spec, in)
+}
+
+// writePlan prints what the training plan of the model does at batch
+// opts.Plan (built on the CPU; the arena is laid out, not allocated).
+func writePlan(opts *summaryOptions, spec *zoo.Spec, in tensor.Shape) error {
+	m, err := zoo.Build(spec, cpu.New(), in, opts.Classes, 1)
+	if err != nil {
+		return err
+	}
+	p, err := plan.Describe(m, opts.Plan, true, plan.FromEnv())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(opts.f.Out, "\n", p.String())
+	return err
 }

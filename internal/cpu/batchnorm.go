@@ -36,7 +36,13 @@ func (g batchNorm) channel(x []float32, ch int, f func(run []float32, n int)) {
 //
 // Statistics are accumulated in float64.
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams) {
-	c := b.call("batchnorm forward train")
+	b.batchNormForwardTrain("batchnorm forward train", x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, p, false)
+}
+
+// batchNormForwardTrain is BatchNormForwardTrain, followed by a ReLU on y
+// when relu is set (BatchNormReLUForwardTrain, fused.go).
+func (b *Backend) batchNormForwardTrain(op string, x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams, relu bool) {
+	c := b.call(op)
 	xd := c.data("x", x, 0)
 	yd := c.data("y", y, 0)
 	gd := c.data("gamma", gamma, 1)
@@ -57,8 +63,11 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, save
 	}
 	mom := float64(p.Momentum)
 	if !b.ref {
-		g.forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si, mom, float64(p.Eps))
+		g.forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si, mom, float64(p.Eps), relu)
 		return
+	}
+	if relu {
+		defer b.ActivationForward(tensor.ReLU, y, y)
 	}
 	parallelFor(g.C, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
@@ -97,7 +106,13 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, save
 // BatchNormForwardInfer: as the training forward with the running statistics:
 // y = gamma·(x-runMean)/sqrt(runVar+eps) + beta.
 func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams) {
-	c := b.call("batchnorm forward infer")
+	b.batchNormForwardInfer("batchnorm forward infer", x, gamma, beta, runMean, runVar, y, p, false)
+}
+
+// batchNormForwardInfer is BatchNormForwardInfer, followed by a ReLU on y
+// when relu is set.
+func (b *Backend) batchNormForwardInfer(op string, x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams, relu bool) {
+	c := b.call(op)
 	xd := c.data("x", x, 0)
 	yd := c.data("y", y, 0)
 	gd := c.data("gamma", gamma, 1)
@@ -113,8 +128,11 @@ func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tens
 		return
 	}
 	if !b.ref {
-		g.forwardInferFast(xd, yd, gd, bd, rm, rv, float64(p.Eps))
+		g.forwardInferFast(xd, yd, gd, bd, rm, rv, float64(p.Eps), relu)
 		return
+	}
+	if relu {
+		defer b.ActivationForward(tensor.ReLU, y, y)
 	}
 	parallelFor(g.C, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
@@ -139,8 +157,21 @@ func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tens
 //	dgamma = Σ dy·xhat
 //	dx     = gamma·invstd/m · (m·dy - dbeta - xhat·dgamma)
 func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
-	c := b.call("batchnorm backward")
+	b.batchNormBackward("batchnorm backward", x, nil, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// batchNormBackward is BatchNormBackward when y is nil, and
+// BatchNormReLUBackward otherwise: dy goes through ReLU's gradient (mask
+// y > 0, written into dx) before the batch norm's, which then reads its dy
+// from dx (each element read before it is written, at the same index).
+func (b *Backend) batchNormBackward(op string, x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
+	c := b.call(op)
 	xd := c.data("x", x, 0)
+	var yd []float32
+	if y != nil {
+		yd = c.data("y", y, 0)
+		c.shape("y", y, x.Shape...)
+	}
 	dyd := c.data("dy", dy, 0)
 	dxd := c.data("dx", dx, 0)
 	gd := c.data("gamma", gamma, 1)
@@ -158,8 +189,13 @@ func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgam
 		return
 	}
 	if !b.ref {
-		g.backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd)
+		g.backwardFast(xd, yd, dyd, dxd, gd, sm, si, dgd, dbd)
 		return
+	}
+	if y != nil {
+		// ReLU's gradient into dx, then the batch norm's with dy = dx.
+		b.ActivationBackward(tensor.ReLU, y, dy, dx)
+		dyd = dxd
 	}
 	m := float64(g.N * g.L)
 	parallelFor(g.C, func(_, lo, hi int) {

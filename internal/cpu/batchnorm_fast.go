@@ -69,8 +69,19 @@ func normalize(x, y []float32, mean, scale, beta float32) {
 	}
 }
 
-// forwardTrainFast is BatchNormForwardTrain on the fast engine.
-func (g batchNorm) forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si []float32, mom, eps float64) {
+// normalizeReLU is normalize, then (with relu) the fast ReLU on the run
+// just written, while it is in the cache: one pass over memory, and the
+// bits of BatchNorm then ReLU, since it runs the same two loops.
+func normalizeReLU(x, y []float32, mean, scale, beta float32, relu bool) {
+	normalize(x, y, mean, scale, beta)
+	if relu {
+		reluForward(y[:len(x)], y[:len(x)])
+	}
+}
+
+// forwardTrainFast is BatchNormForwardTrain on the fast engine, followed by
+// a ReLU when relu is set.
+func (g batchNorm) forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si []float32, mom, eps float64, relu bool) {
 	m := float64(g.N * g.L)
 	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
@@ -87,7 +98,7 @@ func (g batchNorm) forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si []float32, mo
 			scale := float32(float64(gd[ch]) * invstd)
 			for n := range g.N {
 				o := (n*g.C + ch) * g.L
-				normalize(xd[o:o+g.L], yd[o:o+g.L], float32(mean), scale, bd[ch])
+				normalizeReLU(xd[o:o+g.L], yd[o:o+g.L], float32(mean), scale, bd[ch], relu)
 			}
 			sm[ch] = float32(mean)
 			si[ch] = float32(invstd)
@@ -97,44 +108,65 @@ func (g batchNorm) forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si []float32, mo
 	})
 }
 
-// forwardInferFast is BatchNormForwardInfer on the fast engine.
-func (g batchNorm) forwardInferFast(xd, yd, gd, bd, rm, rv []float32, eps float64) {
+// forwardInferFast is BatchNormForwardInfer on the fast engine, followed by
+// a ReLU when relu is set.
+func (g batchNorm) forwardInferFast(xd, yd, gd, bd, rm, rv []float32, eps float64, relu bool) {
 	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			scale := float32(float64(gd[ch]) / math.Sqrt(float64(rv[ch])+eps))
 			for n := range g.N {
 				o := (n*g.C + ch) * g.L
-				normalize(xd[o:o+g.L], yd[o:o+g.L], rm[ch], scale, bd[ch])
+				normalizeReLU(xd[o:o+g.L], yd[o:o+g.L], rm[ch], scale, bd[ch], relu)
 			}
 		}
 	})
 }
 
+// finishBackward is the second pass of the fast backward for channel ch,
+// from the sums Σdy and Σdy·(x-mean): dx from dy (dx may be dy), dgamma,
+// dbeta.
+func (g batchNorm) finishBackward(xd, dyd, dxd, gd, dgd, dbd []float32, ch int, mean float32, invstd, sdy, sdx, m float64) {
+	sdyx := sdx * invstd // Σ dy·xhat
+	k := float64(gd[ch]) * invstd / m
+	a, b, c := float32(k*m), float32(-k*invstd*sdyx), float32(-k*sdy)
+	for n := range g.N {
+		o := (n*g.C + ch) * g.L
+		x, dy, dx := xd[o:o+g.L], dyd[o:o+g.L], dxd[o:o+g.L]
+		for i, v := range x {
+			dx[i] = a*dy[i] + b*(v-mean) + c
+		}
+	}
+	dgd[ch] = float32(sdyx)
+	dbd[ch] = float32(sdy)
+}
+
 // backwardFast is BatchNormBackward on the fast engine:
 // dx = k·m·dy - k·dbeta - k·invstd·dgamma·(x-mean), k = gamma·invstd/m.
-func (g batchNorm) backwardFast(xd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
+// With yd (BatchNormReLUBackward), ReLU's gradient t (mask y > 0) is
+// first written into dx, a run of a channel at a time, and summed while
+// it is in the cache; the second pass then turns dx = t into the batch
+// norm's dx in place. The same loops run on t as on a dy, so this gives
+// the bits of ReLU's backward then BatchNorm's, in two passes over memory
+// instead of three and with no tensor for t.
+func (g batchNorm) backwardFast(xd, yd, dyd, dxd, gd, sm, si, dgd, dbd []float32) {
 	m := float64(g.N * g.L)
+	src := dyd // what the second pass reads as dy
+	if yd != nil {
+		src = dxd
+	}
 	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			mean, invstd := sm[ch], float64(si[ch])
 			var sdy, sdx float64
 			for n := range g.N {
 				o := (n*g.C + ch) * g.L
-				s, p := sumDot(xd[o:o+g.L], dyd[o:o+g.L], mean)
+				if yd != nil {
+					reluBackward(yd[o:o+g.L], dyd[o:o+g.L], dxd[o:o+g.L])
+				}
+				s, p := sumDot(xd[o:o+g.L], src[o:o+g.L], mean)
 				sdy, sdx = sdy+s, sdx+p
 			}
-			sdyx := sdx * invstd // Σ dy·xhat
-			k := float64(gd[ch]) * invstd / m
-			a, b, c := float32(k*m), float32(-k*invstd*sdyx), float32(-k*sdy)
-			for n := range g.N {
-				o := (n*g.C + ch) * g.L
-				x, dy, dx := xd[o:o+g.L], dyd[o:o+g.L], dxd[o:o+g.L]
-				for i, v := range x {
-					dx[i] = a*dy[i] + b*(v-mean) + c
-				}
-			}
-			dgd[ch] = float32(sdyx)
-			dbd[ch] = float32(sdy)
+			g.finishBackward(xd, src, dxd, gd, dgd, dbd, ch, mean, invstd, sdy, sdx, m)
 		}
 	})
 }

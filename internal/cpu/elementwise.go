@@ -14,6 +14,9 @@ func (b *Backend) Mul(a, bt, y *tensor.Tensor) {
 	b.binary("mul", a, bt, y, func(u, v float32) float32 { return u * v }, mulRange)
 }
 
+// binary checks and runs an elementwise op of two tensors: fast on the
+// fast engine, f per element on the reference (f may be nil for an op the
+// reference runs otherwise).
 func (b *Backend) binary(op string, a, bt, y *tensor.Tensor, f func(u, v float32) float32, fast func(a, b, y []float32)) {
 	c := b.call(op)
 	ad := c.data("a", a, 0)

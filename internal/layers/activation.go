@@ -12,6 +12,7 @@ type Activation struct {
 	A tensor.Activation
 
 	be    tensor.Backend
+	in    tensor.Shape // per sample
 	y, dx *tensor.Tensor
 }
 
@@ -30,7 +31,7 @@ func (l *Activation) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) 
 	if err := l.positive(in); err != nil {
 		return nil, err
 	}
-	l.be = ctx.Backend
+	l.be, l.in = ctx.Backend, in.Clone()
 	return in.Clone(), nil
 }
 

@@ -14,6 +14,7 @@ type BatchNorm struct {
 	P tensor.BatchNormParams
 
 	be      tensor.Backend
+	in      tensor.Shape // per sample
 	C       int
 	Weight  *Param
 	Bias    *Param
@@ -58,7 +59,7 @@ func (l *BatchNorm) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 	if !(l.P.Momentum >= 0 && l.P.Momentum <= 1) || !(l.P.Eps >= 0) {
 		return nil, l.errorf("momentum %g, eps %g: want 0 <= momentum <= 1 and eps >= 0", l.P.Momentum, l.P.Eps)
 	}
-	l.be = ctx.Backend
+	l.be, l.in = ctx.Backend, in.Clone()
 	l.C = in[0]
 	c := tensor.Shape{l.C}
 	l.Weight = ctx.Param(l.name+".weight", c, false, constInit(1))

@@ -13,6 +13,7 @@ type Concat struct {
 
 	be    tensor.Backend
 	outs  []tensor.Shape // per branch, (Ki,OH,OW)
+	in    tensor.Shape
 	out   tensor.Shape
 	y, dx *tensor.Tensor
 	dys   []*tensor.Tensor // per branch, its channels of dy
@@ -46,7 +47,7 @@ func (l *Concat) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 		l.outs[i] = s
 		k += s[0]
 	}
-	l.be = ctx.Backend
+	l.be, l.in = ctx.Backend, in.Clone()
 	l.dys = make([]*tensor.Tensor, len(l.Branches))
 	l.out = tensor.Shape{k, l.outs[0][1], l.outs[0][2]}
 	return l.out.Clone(), nil

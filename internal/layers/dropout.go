@@ -20,6 +20,7 @@ type Dropout struct {
 	P float32
 
 	ctx      *Context
+	in       tensor.Shape // per sample
 	nameHash uint64
 	train    bool // the last Forward dropped elements
 	mask, y  *tensor.Tensor
@@ -41,7 +42,7 @@ func (l *Dropout) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 	if err := l.positive(in); err != nil {
 		return nil, err
 	}
-	l.ctx = ctx
+	l.ctx, l.in = ctx, in.Clone()
 	return in.Clone(), nil
 }
 

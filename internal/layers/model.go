@@ -28,8 +28,20 @@ type Model struct {
 	// layer, when it can, skips that work and Backward returns nil.
 	InputGrad bool
 
+	// Runner, when set, runs Forward and Backward in place of Root: a
+	// compiled plan (internal/plan), with its fused nodes and its arena.
+	// It runs the same layers (and so the same parameters and counters).
+	Runner Runner
+
 	// first is the model's first leaf when it can skip its input gradient.
 	first inputGradSkipper
+}
+
+// Runner runs a model's forward and backward: Root itself, or a plan
+// compiled from it.
+type Runner interface {
+	Forward(x *tensor.Tensor, train bool) *tensor.Tensor
+	Backward(dy *tensor.Tensor) *tensor.Tensor
 }
 
 // inputGradSkipper is a layer that can leave out the gradient of its input
@@ -122,6 +134,9 @@ func Build(be tensor.Backend, root Layer, in tensor.Shape, seed int64) (*Model, 
 
 // Forward runs the whole network on a batch x (N, In...).
 func (m *Model) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
+	if m.Runner != nil {
+		return m.Runner.Forward(x, train)
+	}
 	return m.Root.Forward(x, train)
 }
 
@@ -129,10 +144,20 @@ func (m *Model) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // returns the gradient of the input (N, In...) when InputGrad is set, and
 // otherwise may return nil.
 func (m *Model) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	m.SkipInputGrad()
+	if m.Runner != nil {
+		return m.Runner.Backward(dy)
+	}
+	return m.Root.Backward(dy)
+}
+
+// SkipInputGrad tells the first layer whether to leave out the gradient
+// of the network's input (when InputGrad is not set), as Backward does
+// before it starts; a plan calls it before it lists the layers' tensors.
+func (m *Model) SkipInputGrad() {
 	if m.first != nil {
 		m.first.SetSkipInputGrad(!m.InputGrad)
 	}
-	return m.Root.Backward(dy)
 }
 
 // NumParams counts trainable parameters (what PyTorch's

@@ -12,10 +12,10 @@ type Pool2D struct {
 	Max bool
 	P   tensor.PoolParams
 
-	be   tensor.Backend
-	out  tensor.Shape
-	x, y *tensor.Tensor
-	dx   *tensor.Tensor
+	be      tensor.Backend
+	in, out tensor.Shape
+	x, y    *tensor.Tensor
+	dx      *tensor.Tensor
 }
 
 // NewMaxPool2D returns a max pooling (type "maxpool2d"). A zero stride
@@ -58,7 +58,7 @@ func (l *Pool2D) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 	if h+2*p.PadH < p.R || w+2*p.PadW < p.S {
 		return nil, l.errorf("input %v is smaller than window %dx%d with padding %s", in, p.R, p.S, pair(p.PadH, p.PadW))
 	}
-	l.be = ctx.Backend
+	l.be, l.in = ctx.Backend, in.Clone()
 	l.out = tensor.Shape{in[0], (h+2*p.PadH-p.R)/p.StrideH + 1, (w+2*p.PadW-p.S)/p.StrideW + 1}
 	return l.out.Clone(), nil
 }

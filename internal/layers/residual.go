@@ -11,6 +11,7 @@ type Residual struct {
 	Body, Shortcut, Post Layer
 
 	be      tensor.Backend
+	in, out tensor.Shape // per sample: x, and the body's output
 	sum, dx *tensor.Tensor
 }
 
@@ -42,7 +43,7 @@ func (l *Residual) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 		}
 		return nil, l.errorf("body output %v does not match %s output %v", b, what, s)
 	}
-	l.be = ctx.Backend
+	l.be, l.in, l.out = ctx.Backend, in.Clone(), b.Clone()
 	if l.Post != nil {
 		return l.Post.Setup(ctx, b)
 	}

@@ -108,6 +108,11 @@ func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o
 	}
 	s := newStepper(m, maxBatch, 0)
 	defer s.free() // evaluated every epoch: device memory must not pile up
+	if p, err := attachPlan(m, maxBatch, false); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	} else if p != nil {
+		defer p.Free()
+	}
 	g := o.graphs(m.Ctx.Backend)
 	defer g.close()
 	ev := &Evaluation{Classes: classes, Confusion: make([][]int, k)}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/cnnctl/cnnctl/internal/layers"
+	"github.com/cnnctl/cnnctl/internal/plan"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
@@ -26,6 +27,8 @@ type Step struct {
 	ops  tensor.StepOps
 	opt  *Optimizer
 	loss *layers.Loss
+	plan *plan.Plan // nil: the model runs its own tree
+	perr error      // why no plan could be compiled, reported by Read
 
 	x, y *tensor.Tensor // the largest batch: (B,C,H,W), (B)
 	xv   *tensor.Tensor // x viewed at the loaded batch's size
@@ -79,6 +82,7 @@ func NewStep(m *layers.Model, opt *Optimizer, maxN, batches, window int, smoothi
 	s.acc = be.New(tensor.Shape{2 * s.window})
 	s.sizes = make([]int, 0, s.window)
 	s.host = make([]float32, 2*s.window)
+	s.plan, s.perr = attachPlan(m, maxN, true)
 	return s
 }
 
@@ -94,6 +98,9 @@ func (s *Step) Free() {
 		s.be.Free(t)
 	}
 	s.loss.Free()
+	if s.plan != nil {
+		s.plan.Free()
+	}
 }
 
 // StartEpoch uploads the epoch's learning rates (lrs[i] for batch i) and
@@ -167,6 +174,9 @@ func (s *Step) Read() (StepResult, error) {
 	}
 	if err := s.be.Err(); err != nil {
 		return r, err
+	}
+	if s.perr != nil {
+		return r, s.perr
 	}
 	if h, ok := s.ops.(*hostOps); ok && h.err != nil {
 		return r, h.err

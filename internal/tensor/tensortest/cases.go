@@ -15,6 +15,7 @@ func Cases() []Case {
 	for _, f := range []func() []Case{
 		memoryCases, convCases, linearCases, poolCases, activationCases, batchNormCases,
 		elementwiseCases, shortcutCases, channelCases, dropoutCases, softmaxCases, optimCases, castCases, stepCases, gatherCases,
+		fusedCases,
 	} {
 		cs = append(cs, f()...)
 	}

@@ -1,0 +1,115 @@
+package cpu
+
+import (
+	"github.com/cnnctl/cnnctl/internal/tensor"
+)
+
+// The fused ops of tensor/fused.go. The reference engine runs each as the
+// plain op sequence it stands for (that sequence is the specification);
+// the fast engine runs the same loops in one pass over memory, each piece
+// of the tensor finished while it is in the cache, so that its results
+// are the sequence's bits (TestFusedBitIdentical).
+
+var (
+	_ tensor.BatchNormReLU = (*Backend)(nil)
+	_ tensor.ConvEpilogue  = (*Backend)(nil)
+	_ tensor.AddReLU       = (*Backend)(nil)
+)
+
+// fusedChunk is how many elements the fast engine's elementwise epilogues
+// finish at a time: 16 KiB of float32, well inside the L1 cache.
+const fusedChunk = 4096
+
+// BatchNormReLUForwardTrain is BatchNormForwardTrain then ReLU on y; the
+// fast engine applies the ReLU to each run of a channel as it is written.
+func (b *Backend) BatchNormReLUForwardTrain(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams) {
+	b.batchNormForwardTrain("batchnorm+relu forward train", x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, p, true)
+}
+
+// BatchNormReLUForwardInfer is BatchNormForwardInfer then ReLU on y.
+func (b *Backend) BatchNormReLUForwardInfer(x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams) {
+	b.batchNormForwardInfer("batchnorm+relu forward infer", x, gamma, beta, runMean, runVar, y, p, true)
+}
+
+// BatchNormReLUBackward: x, y (the fused forward's output), dy (x's shape),
+// gamma, saveMean, saveInvStd (C) -> dx, dgamma, dbeta: ReLU's gradient
+// (dy where y > 0 or y is NaN, else 0), then BatchNormBackward's.
+func (b *Backend) BatchNormReLUBackward(x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
+	b.batchNormBackward("batchnorm+relu backward", x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// Conv2DForwardEpilogue is Conv2DForward, then y += e.Residual (when set),
+// then ReLU on y (when e.ReLU). The fast engine finishes the epilogue in
+// one pass over y, a chunk at a time.
+func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, e tensor.Epilogue) {
+	c := b.call("conv2d forward epilogue")
+	yd := c.data("y", y, 4)
+	var rd []float32
+	if e.Residual != nil {
+		rd = c.data("residual", e.Residual, 0)
+		c.shape("residual", e.Residual, y.Shape...)
+		for _, t := range []*tensor.Tensor{x, w, bias, y} {
+			c.check(t == nil || !overlap(e.Residual, t), "residual (%v) overlaps the convolution's tensors", e.Residual.Shape)
+		}
+	}
+	if !c.ok() {
+		return
+	}
+	b.Conv2DForward(x, w, bias, y, p)
+	if b.Err() != nil || (rd == nil && !e.ReLU) {
+		return
+	}
+	if b.ref {
+		if rd != nil {
+			b.Add(y, e.Residual, y)
+		}
+		if e.ReLU {
+			b.ActivationForward(tensor.ReLU, y, y)
+		}
+		return
+	}
+	parallelChunks(len(yd), func(lo, hi int) {
+		if rd != nil {
+			addRange(yd[lo:hi], rd[lo:hi], yd[lo:hi])
+		}
+		if e.ReLU {
+			reluForward(yd[lo:hi], yd[lo:hi])
+		}
+	})
+}
+
+// AddReLU: y = max(0, a + b) elementwise (NaN kept); y may be a or b. The
+// fast engine adds and rectifies each chunk while it is in the cache.
+func (b *Backend) AddReLU(a, bt, y *tensor.Tensor) {
+	if b.ref {
+		b.Add(a, bt, y)
+		b.ActivationForward(tensor.ReLU, y, y)
+		return
+	}
+	b.binary("add+relu", a, bt, y, nil, addReLURange)
+}
+
+// addReLURange writes y = max(0, a + b): addRange then reluForward, a
+// chunk at a time.
+func addReLURange(a, b, y []float32) {
+	for lo := 0; lo < len(a); lo += fusedChunk {
+		hi := min(lo+fusedChunk, len(a))
+		addRange(a[lo:hi], b[lo:hi], y[lo:hi])
+		reluForward(y[lo:hi], y[lo:hi])
+	}
+}
+
+// parallelChunks is parallelElems whose ranges are cut into fusedChunk
+// pieces: f runs on each piece in order within a worker's range.
+func parallelChunks(n int, f func(lo, hi int)) {
+	parallelElems(n, func(lo, hi int) {
+		for ; lo < hi; lo += fusedChunk {
+			f(lo, min(lo+fusedChunk, hi))
+		}
+	})
+}
+
+// overlap reports whether two tensors of this backend share an element.
+func overlap(a, b *tensor.Tensor) bool {
+	return a.Buf == b.Buf && a.Off < b.Off+b.Numel() && b.Off < a.Off+a.Numel()
+}
