@@ -41,6 +41,8 @@ func fastConvCases() []tensortest.Case {
 		{40, 6, 8, 8, 9, 1, 1, sq(1, 0), false},  // 1x1 gathered
 		{6, 4, 33, 33, 5, 5, 5, sq(2, 2), true},  // stride 2, one image per product
 		{9, 3, 12, 12, 4, 3, 3, sq(3, 1), true},  // stride 3
+		{4, 16, 16, 16, 8, 3, 3, sq(2, 1), true}, // stride 2, pad 1, even width: ResNet's downsampling
+		{3, 5, 15, 14, 6, 3, 3, tensor.ConvParams{StrideH: 2, StrideW: 3, PadH: 0, PadW: 2}, false},
 		{6, 16, 9, 11, 5, 3, 3, sq(1, 1), true},  // backward data with flipped kernels
 		{4, 20, 7, 7, 6, 5, 5, sq(1, 0), false},  // flipped, unpadded
 		{3, 17, 20, 18, 4, 3, 3, sq(1, 2), true}, // flipped, one image per product
