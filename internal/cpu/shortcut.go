@@ -32,6 +32,10 @@ func (b *Backend) ShortcutPadForward(x, y *tensor.Tensor, stride int) {
 	if !c.ok() {
 		return
 	}
+	if !b.ref {
+		shortcutForward(g, xd, yd)
+		return
+	}
 	for n := range g.N {
 		for k := range g.K {
 			out := yd[(n*g.K+k)*g.OH*g.OW : (n*g.K+k+1)*g.OH*g.OW]
@@ -58,6 +62,10 @@ func (b *Backend) ShortcutPadBackward(dy, dx *tensor.Tensor, stride int) {
 	dxd := c.data("dx", dx, 4)
 	g := newShortcut(c, dx, dy, stride)
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		shortcutBackward(g, dyd, dxd)
 		return
 	}
 	clear(dxd)
