@@ -16,3 +16,11 @@ func SetPixel(mode int) int {
 	pixelMode = mode
 	return prev
 }
+
+// SetRowDot forces the row-dot convolution on (1) or off (-1), 0 for the
+// engine's choice, and returns the previous mode.
+func SetRowDot(mode int) int {
+	prev := rowDotMode
+	rowDotMode = mode
+	return prev
+}
