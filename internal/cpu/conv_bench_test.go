@@ -106,12 +106,25 @@ func BenchmarkLinear(b *testing.B) {
 		x, w, bias, y := be.New(tensor.Shape{n, g.I}), be.New(tensor.Shape{g.O, g.I}), be.New(tensor.Shape{g.O}), be.New(tensor.Shape{n, g.O})
 		dy, dx, dw, db := be.New(tensor.Shape{n, g.O}), be.New(tensor.Shape{n, g.I}), be.New(tensor.Shape{g.O, g.I}), be.New(tensor.Shape{g.O})
 		flop := 2 * float64(n*g.I*g.O)
-		b.Run(fmt.Sprintf("%dx%d/fwd", g.I, g.O), func(b *testing.B) {
-			for range b.N {
+		// fwd: the engine's choice; fwd-narrow and fwd-wide force x · wᵀ
+		// and w · xᵀ.
+		for _, mode := range []struct {
+			name string
+			wide int
+		}{{"fwd", 0}, {"fwd-narrow", -1}, {"fwd-wide", 1}} {
+			b.Run(fmt.Sprintf("%dx%d/%s", g.I, g.O, mode.name), func(b *testing.B) {
+				defer cpu.SetLinearWide(cpu.SetLinearWide(mode.wide))
 				be.LinearForward(x, w, bias, y)
-			}
-			b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					be.LinearForward(x, w, bias, y)
+				}
+				b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if used := cpuSeconds() - cpu0; used > 0 {
+					b.ReportMetric(flop*float64(b.N)/used/1e9, "GFLOP/cpu-s")
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("%dx%d/bwd", g.I, g.O), func(b *testing.B) {
 			for range b.N {
 				be.LinearBackward(x, w, dy, dx, dw, db)

@@ -24,3 +24,11 @@ func SetRowDot(mode int) int {
 	rowDotMode = mode
 	return prev
 }
+
+// SetLinearWide forces the w · xᵀ form of the linear forward on (1) or off
+// (-1), 0 for the engine's choice, and returns the previous mode.
+func SetLinearWide(mode int) int {
+	prev := linearWideMode
+	linearWideMode = mode
+	return prev
+}

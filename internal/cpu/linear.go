@@ -29,7 +29,7 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 		return
 	}
 	if !b.ref {
-		linearForward(n, in, out, xd, wd, bd, yd)
+		b.linearForward(n, in, out, xd, wd, bd, yd)
 		return
 	}
 	parallelFor(n, func(_, lo, hi int) {
