@@ -22,6 +22,7 @@ package cpu
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/cnnctl/cnnctl/internal/gemm"
@@ -120,10 +121,12 @@ func (c *call) data(name string, t *tensor.Tensor, rank int) []float32 {
 	return buf.data[t.Off : t.Off+n : t.Off+n]
 }
 
-// shape checks that t has exactly the dimensions want.
+// shape checks that t has exactly the dimensions want. The message takes a
+// copy of want, so that want does not escape: every op's call would
+// otherwise allocate its variadic slice.
 func (c *call) shape(name string, t *tensor.Tensor, want ...int) {
 	if c.err == nil && !t.Shape.Equal(want) {
-		c.fail("%s is %v, want %v", name, t.Shape, tensor.Shape(want))
+		c.fail("%s is %v, want %v", name, t.Shape, tensor.Shape(slices.Clone(want)))
 	}
 }
 

@@ -16,7 +16,9 @@ func newShortcut(c *call, x, y *tensor.Tensor, stride int) shortcut {
 	g := shortcut{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], K: y.Shape[1], stride: stride}
 	g.OH, g.OW = (g.H+stride-1)/stride, (g.W+stride-1)/stride
 	g.off = (g.K - g.C) / 2
-	c.check(g.K >= g.C, "y %v has fewer channels than x %v", y.Shape, x.Shape)
+	if c.err == nil && g.K < g.C {
+		c.fail("y %v has fewer channels than x %v", y.Shape, x.Shape)
+	}
 	c.shape("y", y, g.N, g.K, g.OH, g.OW)
 	return g
 }
