@@ -86,7 +86,9 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 		return
 	}
 	g := conv2D{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], K: w.Shape[0], R: w.Shape[2], S: w.Shape[3], p: p}
-	c.check(w.Shape[1] == g.C, "w %v does not match the %d channels of x %v", w.Shape, g.C, x.Shape)
+	if c.err == nil && w.Shape[1] != g.C {
+		c.fail("w %v does not match the %d channels of x %v", w.Shape, g.C, x.Shape)
+	}
 	g.geometry(c)
 	c.shape("y", y, g.N, g.K, g.OH, g.OW)
 	if bias != nil {
@@ -130,7 +132,9 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvPara
 		return
 	}
 	g := conv2D{N: dx.Shape[0], C: dx.Shape[1], H: dx.Shape[2], W: dx.Shape[3], K: w.Shape[0], R: w.Shape[2], S: w.Shape[3], p: p}
-	c.check(w.Shape[1] == g.C, "w %v does not match the %d channels of dx %v", w.Shape, g.C, dx.Shape)
+	if c.err == nil && w.Shape[1] != g.C {
+		c.fail("w %v does not match the %d channels of dx %v", w.Shape, g.C, dx.Shape)
+	}
 	g.geometry(c)
 	c.shape("dy", dy, g.N, g.K, g.OH, g.OW)
 	if !c.ok() {
@@ -170,7 +174,9 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 		return
 	}
 	g := conv2D{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], K: dw.Shape[0], R: dw.Shape[2], S: dw.Shape[3], p: p}
-	c.check(dw.Shape[1] == g.C, "dw %v does not match the %d channels of x %v", dw.Shape, g.C, x.Shape)
+	if c.err == nil && dw.Shape[1] != g.C {
+		c.fail("dw %v does not match the %d channels of x %v", dw.Shape, g.C, x.Shape)
+	}
 	g.geometry(c)
 	c.shape("dy", dy, g.N, g.K, g.OH, g.OW)
 	if db != nil {

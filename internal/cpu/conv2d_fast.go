@@ -205,6 +205,10 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 		b.conv2DIndirectForward(g, xd, wd, bd, yd)
 		return
 	}
+	if g.rowDotForward() {
+		b.conv2DRowDotForward(g, xd, wd, bd, yd)
+		return
+	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
 	nb, count := g.groups()
 	direct := nb == 1 // y and (pointwise) x used in place

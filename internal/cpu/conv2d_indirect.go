@@ -128,9 +128,34 @@ func (g *conv2D) indirectInput(xd []float32, n int, xs []float32, need int) []fl
 		for h := range g.H {
 			row := img[(c*g.H+h)*g.W:][:g.W]
 			a, hq0 := (h+ph)%sh, (h+ph)/sh
-			for w, v := range row {
-				b, wq0 := (w+pw)%sw, (w+pw)/sw
-				xs[((c*sh+a)*sw+b)*hq*wq+hq0*wq+wq0] = v
+			plane := xs[(c*sh+a)*sw*hq*wq+hq0*wq:]
+			if sw == 2 {
+				// Even columns to one phase, odd to the other.
+				pe, po := pw%2, (1+pw)%2
+				de := plane[pe*hq*wq+pw/2:][:(g.W+1)/2]
+				do := plane[po*hq*wq+(1+pw)/2:][:g.W/2]
+				for i := range do {
+					pair := row[2*i : 2*i+2 : 2*i+2]
+					de[i], do[i] = pair[0], pair[1]
+				}
+				if g.W%2 == 1 {
+					de[g.W/2] = row[g.W-1]
+				}
+				continue
+			}
+			// Phase b of the row holds the columns w ≡ b - pw (mod sw),
+			// from w0 on, at consecutive positions from (w0+pw)/sw:
+			// no division per pixel.
+			for b := range sw {
+				w0 := ((b-pw)%sw + sw) % sw
+				if w0 >= g.W {
+					continue
+				}
+				dst := plane[b*hq*wq+(w0+pw)/sw:]
+				dst = dst[:(g.W-w0+sw-1)/sw]
+				for j := range dst {
+					dst[j] = row[w0+j*sw]
+				}
 			}
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
-// benchConvs are convolution layers of the zoo models at batch 128:
+// benchConvs are convolution layers of the zoo models at batch 128 (b1: 1):
 // x (N,C,H,W), w (K,C,R,S), stride 1, padding pad.
 var benchConvs = []struct {
 	name                string
@@ -28,6 +28,8 @@ var benchConvs = []struct {
 	{"alex192x4", 128, 192, 4, 384, 3, 1, 1},
 	{"vgg512x4", 128, 512, 4, 512, 3, 1, 1},
 	{"vgg512x2", 128, 512, 2, 512, 3, 1, 1},
+	{"vgg512x4b1", 1, 512, 4, 512, 3, 1, 1}, // batch 1: latency
+	{"vgg512x2b1", 1, 512, 2, 512, 3, 1, 1},
 	{"nin5x5", 128, 3, 32, 192, 5, 2, 1},
 	{"nin1x1", 128, 192, 32, 160, 1, 0, 1},
 	{"alex3s2", 128, 3, 32, 64, 3, 1, 2},
@@ -72,6 +74,7 @@ func BenchmarkConv(b *testing.B) {
 				b.Run(fmt.Sprintf("%s/%s/%s", g.name, mode.name, op.name), func(b *testing.B) {
 					defer cpu.SetIndirect(cpu.SetIndirect(mode.indirect))
 					defer cpu.SetPixel(cpu.SetPixel(mode.pixel))
+					defer cpu.SetRowDot(cpu.SetRowDot(mode.rowDot))
 					op.run()
 					b.ResetTimer()
 					cpu0 := cpuSeconds()
@@ -103,12 +106,25 @@ func BenchmarkLinear(b *testing.B) {
 		x, w, bias, y := be.New(tensor.Shape{n, g.I}), be.New(tensor.Shape{g.O, g.I}), be.New(tensor.Shape{g.O}), be.New(tensor.Shape{n, g.O})
 		dy, dx, dw, db := be.New(tensor.Shape{n, g.O}), be.New(tensor.Shape{n, g.I}), be.New(tensor.Shape{g.O, g.I}), be.New(tensor.Shape{g.O})
 		flop := 2 * float64(n*g.I*g.O)
-		b.Run(fmt.Sprintf("%dx%d/fwd", g.I, g.O), func(b *testing.B) {
-			for range b.N {
+		// fwd: the engine's choice; fwd-narrow and fwd-wide force x · wᵀ
+		// and w · xᵀ.
+		for _, mode := range []struct {
+			name string
+			wide int
+		}{{"fwd", 0}, {"fwd-narrow", -1}, {"fwd-wide", 1}} {
+			b.Run(fmt.Sprintf("%dx%d/%s", g.I, g.O, mode.name), func(b *testing.B) {
+				defer cpu.SetLinearWide(cpu.SetLinearWide(mode.wide))
 				be.LinearForward(x, w, bias, y)
-			}
-			b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+				cpu0 := cpuSeconds()
+				for b.Loop() {
+					be.LinearForward(x, w, bias, y)
+				}
+				b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if used := cpuSeconds() - cpu0; used > 0 {
+					b.ReportMetric(flop*float64(b.N)/used/1e9, "GFLOP/cpu-s")
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("%dx%d/bwd", g.I, g.O), func(b *testing.B) {
 			for range b.N {
 				be.LinearBackward(x, w, dy, dx, dw, db)

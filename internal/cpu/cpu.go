@@ -4,15 +4,17 @@
 // comments, and every other backend is checked against it; and the fast
 // engine (New), where convolutions and linear layers run on internal/gemm
 // and the other ops are parallel tight loops (relu and sigmoid in AVX2
-// assembly where the CPU has it). A convolution takes one of three paths,
+// assembly where the CPU has it). A convolution takes one of four paths,
 // chosen per layer and pass from measurements (BenchmarkConv): im2col into
 // reused buffers, several images per product where the images are small
 // (conv2d_fast.go); indirect products that read the padded image through
-// an offset table instead of writing im2col, for stride-1 layers with few
-// channels or large images (conv2d_indirect.go); and per-pixel products
-// over the valid taps only, for 2x2 and 4x4 outputs where most taps fall
-// on the padding (conv2d_pixel.go). The engine gives the same bits on
-// every run with the same GOMAXPROCS.
+// an offset table instead of writing im2col, for layers with few channels
+// or large images (conv2d_indirect.go); per-pixel products over the valid
+// taps only, for 2x2 and 4x4 outputs where most taps fall on the padding
+// (conv2d_pixel.go); and, for a forward pass with at most 16 output pixels
+// in the batch (VGG's last layers at batch 1), the transposed product
+// yᵀ = colᵀ·wᵀ that streams the weights once (conv2d_rowdot.go). The
+// engine gives the same bits on every run with the same GOMAXPROCS.
 //
 // Dimension letters are those of package tensor: N batch, C input channels,
 // H W input size, K output channels, OH OW output size, R S kernel size,
@@ -22,6 +24,7 @@ package cpu
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/cnnctl/cnnctl/internal/gemm"
@@ -120,10 +123,12 @@ func (c *call) data(name string, t *tensor.Tensor, rank int) []float32 {
 	return buf.data[t.Off : t.Off+n : t.Off+n]
 }
 
-// shape checks that t has exactly the dimensions want.
+// shape checks that t has exactly the dimensions want. The message takes a
+// copy of want, so that want does not escape: every op's call would
+// otherwise allocate its variadic slice.
 func (c *call) shape(name string, t *tensor.Tensor, want ...int) {
 	if c.err == nil && !t.Shape.Equal(want) {
-		c.fail("%s is %v, want %v", name, t.Shape, tensor.Shape(want))
+		c.fail("%s is %v, want %v", name, t.Shape, tensor.Shape(slices.Clone(want)))
 	}
 }
 

@@ -19,6 +19,7 @@ func TestSharedCases(t *testing.T) {
 	defer gemm.SetKernel(gemm.Kernel())
 	defer cpu.SetIndirect(cpu.SetIndirect(0))
 	defer cpu.SetPixel(cpu.SetPixel(0))
+	defer cpu.SetRowDot(cpu.SetRowDot(0))
 	for _, k := range gemm.Kernels() {
 		for _, mode := range convModes {
 			t.Run(k+"/"+mode.name, func(t *testing.T) {
@@ -27,6 +28,7 @@ func TestSharedCases(t *testing.T) {
 				}
 				cpu.SetIndirect(mode.indirect)
 				cpu.SetPixel(mode.pixel)
+				cpu.SetRowDot(mode.rowDot)
 				tensortest.CheckBackend(t, cpu.New())
 			})
 		}
@@ -36,9 +38,9 @@ func TestSharedCases(t *testing.T) {
 // convModes are the convolution paths, as cpu.SetIndirect and cpu.SetPixel
 // modes: the engine's choice, then each path wherever it applies.
 var convModes = []struct {
-	name            string
-	indirect, pixel int
-}{{"auto", 0, 0}, {"im2col", -1, -1}, {"indirect", 1, -1}, {"pixel", -1, 1}}
+	name                    string
+	indirect, pixel, rowDot int
+}{{"auto", 0, 0, 0}, {"im2col", -1, -1, -1}, {"indirect", 1, -1, -1}, {"pixel", -1, 1, -1}, {"rowdot", -1, -1, 1}}
 
 // TestReferenceSharedCases runs the shared cases on a second reference
 // backend: trivially equal, but it exercises the harness and the reference's

@@ -16,3 +16,19 @@ func SetPixel(mode int) int {
 	pixelMode = mode
 	return prev
 }
+
+// SetRowDot forces the row-dot convolution on (1) or off (-1), 0 for the
+// engine's choice, and returns the previous mode.
+func SetRowDot(mode int) int {
+	prev := rowDotMode
+	rowDotMode = mode
+	return prev
+}
+
+// SetLinearWide forces the w · xᵀ form of the linear forward on (1) or off
+// (-1), 0 for the engine's choice, and returns the previous mode.
+func SetLinearWide(mode int) int {
+	prev := linearWideMode
+	linearWideMode = mode
+	return prev
+}

@@ -41,6 +41,8 @@ func fastConvCases() []tensortest.Case {
 		{40, 6, 8, 8, 9, 1, 1, sq(1, 0), false},  // 1x1 gathered
 		{6, 4, 33, 33, 5, 5, 5, sq(2, 2), true},  // stride 2, one image per product
 		{9, 3, 12, 12, 4, 3, 3, sq(3, 1), true},  // stride 3
+		{4, 16, 16, 16, 8, 3, 3, sq(2, 1), true}, // stride 2, pad 1, even width: ResNet's downsampling
+		{3, 5, 15, 14, 6, 3, 3, tensor.ConvParams{StrideH: 2, StrideW: 3, PadH: 0, PadW: 2}, false},
 		{6, 16, 9, 11, 5, 3, 3, sq(1, 1), true},  // backward data with flipped kernels
 		{4, 20, 7, 7, 6, 5, 5, sq(1, 0), false},  // flipped, unpadded
 		{3, 17, 20, 18, 4, 3, 3, sq(1, 2), true}, // flipped, one image per product
@@ -49,6 +51,10 @@ func fastConvCases() []tensortest.Case {
 		{5, 6, 14, 14, 16, 5, 5, sq(1, 0), true},                                                  // LeNet conv2: indirect, flipped backward data
 		{3, 5, 9, 13, 7, 3, 5, tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 2}, true}, // indirect, padded, not square
 		{2, 1, 6, 6, 1, 6, 6, sq(1, 0), false},                                                    // kernel as large as the input: one output
+		{1, 32, 2, 2, 24, 3, 3, sq(1, 1), true},                                                   // batch 1, 2x2: row-dot (VGG's last layers)
+		{2, 8, 1, 1, 5, 3, 3, sq(1, 1), true},                                                     // 2 images of 1x1: row-dot, 2 rows
+		{1, 1, 2, 2, 3, 3, 3, sq(1, 1), false},                                                    // row-dot shape, K*R*S below one vector
+		{1, 24, 4, 4, 40, 3, 3, sq(1, 1), true},                                                   // batch 1, 4x4: row-dot form, blocked product
 	} {
 		oh := (g.H+2*g.p.PadH-g.R)/g.p.StrideH + 1
 		ow := (g.W+2*g.p.PadW-g.S)/g.p.StrideW + 1
@@ -82,12 +88,14 @@ func TestFastConvPaths(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	defer cpu.SetIndirect(cpu.SetIndirect(0))
 	defer cpu.SetPixel(cpu.SetPixel(0))
+	defer cpu.SetRowDot(cpu.SetRowDot(0))
 	for _, mode := range convModes {
 		for _, procs := range []int{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s/procs%d", mode.name, procs), func(t *testing.T) {
 				runtime.GOMAXPROCS(procs)
 				cpu.SetIndirect(mode.indirect)
 				cpu.SetPixel(mode.pixel)
+				cpu.SetRowDot(mode.rowDot)
 				tensortest.CheckCases(t, cpu.New(), fastConvCases())
 			})
 		}

@@ -20,7 +20,9 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 		return
 	}
 	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
-	c.check(w.Shape[1] == in, "w %v does not match x %v", w.Shape, x.Shape)
+	if c.err == nil && w.Shape[1] != in {
+		c.fail("w %v does not match x %v", w.Shape, x.Shape)
+	}
 	c.shape("y", y, n, out)
 	if bias != nil {
 		c.shape("b", bias, out)
@@ -29,7 +31,7 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 		return
 	}
 	if !b.ref {
-		linearForward(n, in, out, xd, wd, bd, yd)
+		b.linearForward(n, in, out, xd, wd, bd, yd)
 		return
 	}
 	parallelFor(n, func(_, lo, hi int) {
@@ -64,7 +66,9 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
 		return
 	}
 	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
-	c.check(w.Shape[1] == in, "w %v does not match x %v", w.Shape, x.Shape)
+	if c.err == nil && w.Shape[1] != in {
+		c.fail("w %v does not match x %v", w.Shape, x.Shape)
+	}
 	c.shape("dy", dy, n, out)
 	c.shape("dw", dw, out, in)
 	if dx != nil {

@@ -16,7 +16,9 @@ func newShortcut(c *call, x, y *tensor.Tensor, stride int) shortcut {
 	g := shortcut{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], K: y.Shape[1], stride: stride}
 	g.OH, g.OW = (g.H+stride-1)/stride, (g.W+stride-1)/stride
 	g.off = (g.K - g.C) / 2
-	c.check(g.K >= g.C, "y %v has fewer channels than x %v", y.Shape, x.Shape)
+	if c.err == nil && g.K < g.C {
+		c.fail("y %v has fewer channels than x %v", y.Shape, x.Shape)
+	}
 	c.shape("y", y, g.N, g.K, g.OH, g.OW)
 	return g
 }
@@ -30,6 +32,10 @@ func (b *Backend) ShortcutPadForward(x, y *tensor.Tensor, stride int) {
 	yd := c.data("y", y, 4)
 	g := newShortcut(c, x, y, stride)
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		shortcutForward(g, xd, yd)
 		return
 	}
 	for n := range g.N {
@@ -58,6 +64,10 @@ func (b *Backend) ShortcutPadBackward(dy, dx *tensor.Tensor, stride int) {
 	dxd := c.data("dx", dx, 4)
 	g := newShortcut(c, dx, dy, stride)
 	if !c.ok() {
+		return
+	}
+	if !b.ref {
+		shortcutBackward(g, dyd, dxd)
 		return
 	}
 	clear(dxd)

@@ -35,8 +35,11 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels, loss, dlogits *tensor.Tens
 	}
 	c.check(smoothing >= 0 && smoothing <= 1, "smoothing %g, want 0 <= smoothing <= 1", smoothing)
 	for i := 0; i < n && c.err == nil; i++ {
-		l := ld[i]
-		c.check(l >= 0 && l < float32(k) && l == float32(int(l)), "label %g of sample %d is not a class in [0, %d)", l, i, k)
+		// The condition outside c.check: its arguments would be boxed (an
+		// allocation per sample) even when the label is good.
+		if l := ld[i]; !(l >= 0 && l < float32(k) && l == float32(int(l))) {
+			c.fail("label %g of sample %d is not a class in [0, %d)", l, i, k)
+		}
 	}
 	if !c.ok() {
 		return

@@ -70,6 +70,13 @@ var dotKernels = []kernelSpec{
 	{name: "dot4x3AVX2", reg: "Y", mr: 4, nv: 3},
 	{name: "dot6x4AVX512", reg: "Z", mr: 6, nv: 4},
 	{name: "dot8x3AVX512", reg: "Z", mr: 8, nv: 3},
+	// Matrix-vector shapes (few rows of dy: a linear layer's batch of 1 to
+	// 4), used by Sgemm's row-dot path.
+	{name: "dot1x4AVX2", reg: "Y", mr: 1, nv: 4},
+	{name: "dot2x4AVX2", reg: "Y", mr: 2, nv: 4},
+	{name: "dot1x4AVX512", reg: "Z", mr: 1, nv: 4},
+	{name: "dot2x4AVX512", reg: "Z", mr: 2, nv: 4},
+	{name: "dot4x4AVX512", reg: "Z", mr: 4, nv: 4},
 }
 
 // prefetch is the instruction that pulls the next B panel toward the core.

@@ -72,6 +72,9 @@ type family struct {
 	kernels  []*kernel
 	indirect []*indirectKernel // for IndirectA.Multiply
 	dot      []*dotKernel      // for Dot.Accumulate
+	// rowDot are the kernels of the row-dot path (rowdot.go), tallest
+	// first; none where the family has no such path.
+	rowDot []*dotKernel
 }
 
 var active atomic.Pointer[family]
@@ -167,7 +170,12 @@ func sgemm(workers int, transA, transB bool, m, n, k int, alpha float32, a []flo
 		scale(m, n, beta, c, ldc)
 		return
 	}
-	kr := current().pick(m)
+	f := current()
+	if f.useRowDot(transA, transB, m, k) {
+		rowDots(f, workers, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	kr := f.pick(m)
 
 	if m*n*k < parallelMinWork {
 		workers = 1

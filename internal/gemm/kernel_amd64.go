@@ -44,6 +44,21 @@ func dot6x4AVX512(steps int, dy *float32, lddy int, b *float32, offs *int, acc *
 //go:noescape
 func dot8x3AVX512(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
 
+//go:noescape
+func dot1x4AVX2(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
+
+//go:noescape
+func dot2x4AVX2(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
+
+//go:noescape
+func dot1x4AVX512(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
+
+//go:noescape
+func dot2x4AVX512(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
+
+//go:noescape
+func dot4x4AVX512(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
+
 type asmKernel func(k int, a, b, pf *float32, ldb int, c *float32, ldc int, loadC int, beta float32)
 
 // wrap adapts an assembly kernel to microKernel, checking the slice bounds
@@ -103,6 +118,11 @@ var (
 		},
 		indirect: []*indirectKernel{newIndirect("avx2-i6x16", indirect6x16AVX2, 1, 6, 16)},
 		dot:      []*dotKernel{newDot("avx2-d4x3", dot4x3AVX2, 4, 3, 8)},
+		rowDot: []*dotKernel{
+			newDot("avx2-d4x3", dot4x3AVX2, 4, 3, 8),
+			newDot("avx2-d2x4", dot2x4AVX2, 2, 4, 8),
+			newDot("avx2-d1x4", dot1x4AVX2, 1, 4, 8),
+		},
 	}
 	avx512Family = &family{
 		name: "avx512",
@@ -119,6 +139,11 @@ var (
 		dot: []*dotKernel{
 			newDot("avx512-d6x4", dot6x4AVX512, 6, 4, 16),
 			newDot("avx512-d8x3", dot8x3AVX512, 8, 3, 16),
+		},
+		rowDot: []*dotKernel{
+			newDot("avx512-d4x4", dot4x4AVX512, 4, 4, 16),
+			newDot("avx512-d2x4", dot2x4AVX512, 2, 4, 16),
+			newDot("avx512-d1x4", dot1x4AVX512, 1, 4, 16),
 		},
 	}
 )
