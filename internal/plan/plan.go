@@ -136,6 +136,16 @@ func Describe(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	return p, nil
 }
 
+// ArenaBytes is the size in bytes of the arena a plan like p (same model,
+// options and training or evaluation) lays out for batches of n samples:
+// what Compile allocates for n, computed without allocating or binding
+// anything. p itself is unchanged.
+func (p *Plan) ArenaBytes(n int) int64 {
+	q := *p
+	_, _, total := q.layout(n)
+	return int64(total) * 4
+}
+
 // Attach compiles a plan for m and makes it m's Runner.
 func Attach(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	p, err := Compile(m, n, train, opts)
