@@ -211,3 +211,37 @@ func TestEstimateWithoutPlan(t *testing.T) {
 		}
 	}
 }
+
+// addReLUOnly is the CPU backend with one of its fused ops, AddReLU.
+type addReLUOnly struct {
+	tensor.Backend // the plain ops only
+	c              *cpu.Backend
+}
+
+func (a addReLUOnly) AddReLU(x, y, z *tensor.Tensor) { a.c.AddReLU(x, y, z) }
+
+// TestEstimateMixedFusedOps: a backend with some of the fused ops but not
+// all has no dry twin (plan.NewDryLike), so its estimate is PlanMemory's,
+// every layer's tensors (an over-estimate), not a plan of another backend.
+func TestEstimateMixedFusedOps(t *testing.T) {
+	spec, err := zoo.Load("resnet20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cpu.New()
+	mixed := addReLUOnly{c, c}
+	if _, ok := plan.NewDryLike(mixed); ok {
+		t.Fatal("NewDryLike made a dry backend for a mix of fused ops")
+	}
+	got, err := EstimateMemory(mixed, spec, tensor.Shape{3, 32, 32}, 10, ParamSlots("sgd"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := PlanMemory(spec, tensor.Shape{3, 32, 32}, 10, ParamSlots("sgd"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Arena != nil || got.Bytes(32) != want.Bytes(32) {
+		t.Errorf("estimate %d bytes at batch 32, want PlanMemory's %d", got.Bytes(32), want.Bytes(32))
+	}
+}
