@@ -8,10 +8,11 @@ import (
 )
 
 // checkInferenceMemory refuses an eval or predict batch whose forward pass
-// (weights, the input batch and every layer's output) does not fit.
+// (weights, the input batch and the evaluation plan's arena, or without a
+// plan every layer's output) does not fit.
 func checkInferenceMemory(lm *loadedModel, batch int) error {
 	in := tensor.Shape(lm.ck.Input)
-	p, err := train.PlanMemory(lm.spec, in, len(lm.ck.Classes), 1, 1)
+	p, err := train.EstimateMemory(lm.be, lm.spec, in, len(lm.ck.Classes), 1, false)
 	if err != nil {
 		return err
 	}
@@ -22,7 +23,7 @@ func checkInferenceMemory(lm *loadedModel, batch int) error {
 // checkBenchMemory refuses a benchmark whose training step (SGD with
 // momentum) does not fit, as train does.
 func checkBenchMemory(be tensor.Backend, spec *zoo.Spec, cfg bench.Config) error {
-	p, err := train.PlanMemory(spec, cfg.Input, cfg.Classes, train.ParamSlots("sgd"), 2)
+	p, err := train.EstimateMemory(be, spec, cfg.Input, cfg.Classes, train.ParamSlots("sgd"), true)
 	if err != nil {
 		return err
 	}

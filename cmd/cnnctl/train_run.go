@@ -72,7 +72,7 @@ func runTrain(o *trainOptions) error {
 	if resume != nil && resume.TrainedPrecision() != prec {
 		fmt.Fprintf(log, "precision: the checkpoint trained in %s, the run continues in %s\n", resume.TrainedPrecision(), prec)
 	}
-	plan, err := train.PlanMemory(spec, td.in, len(td.ds.Classes), train.ParamSlots(o.Opt), 2)
+	plan, err := train.EstimateMemory(be, spec, td.in, len(td.ds.Classes), train.ParamSlots(o.Opt), true)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func short(h string) string { return train.ShortHash(h) }
 // dryRun prints the plan: parameters, MACs and the memory estimate, and
 // where a GPU is present, whether it fits and the largest batch that does.
 func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, val *data.Split) error {
-	p, err := train.PlanMemory(spec, in, classes, train.ParamSlots(o.Opt), 2)
+	p, err := train.EstimateMemory(nil, spec, in, classes, train.ParamSlots(o.Opt), true)
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 		fmt.Fprintf(w, "validation:  %d images\n", val.N)
 	}
 	fmt.Fprintf(w, "memory plan: %.1f MiB parameters+gradients+optimizer, %.1f MiB activations at batch %d, %.1f MiB in all\n",
-		mib(p.ParamBytes), mib(p.ActPerImage*int64(o.Batch)), o.Batch, mib(p.Bytes(o.Batch)))
+		mib(p.ParamBytes), mib(p.Activations(o.Batch)), o.Batch, mib(p.Bytes(o.Batch)))
 	if avail, source := train.HostMemory(); avail > 0 {
 		hp := p.CPUPlan(train.LoaderBytes(in, o.Workers, numLoaders(val)))
 		fmt.Fprintf(w, "host:        %.0f MiB %s, fits on the CPU: %v, largest batch about %d\n", mib(avail), source, hp.Bytes(o.Batch) <= avail, hp.LargestBatch(avail))

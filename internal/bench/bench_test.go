@@ -36,11 +36,13 @@ func runModel(t *testing.T, name, mode string) (*Report, *zoo.Report) {
 	return r, sum
 }
 
-// TestTableLeNetResNet checks the rows of lenet and resnet on the CPU: one
-// per leaf layer by its YAML name, FLOPs = 2 x MACs x batch exactly for
+// TestTableLeNetResNet checks the rows of lenet and resnet on the CPU,
+// with the plan's rewrite off (TestFusedRows has it on): one per leaf
+// layer by its YAML name, FLOPs = 2 x MACs x batch exactly for
 // convolutions and linear layers (backward twice that), the sums and the
 // overhead consistent, and the JSON valid.
 func TestTableLeNetResNet(t *testing.T) {
+	t.Setenv("CNNCTL_FUSE", "0")
 	for _, name := range []string{"lenet", "resnet"} {
 		t.Run(name, func(t *testing.T) {
 			r, sum := runModel(t, name, "train")

@@ -77,3 +77,24 @@ func layerCost(t *Timed, n int, params int64, train bool) cost {
 	}
 	return c
 }
+
+// fusedCost is the cost of t's layer on a batch of n, its trainable values
+// (params by layer name) and the layer type whose arithmetic its FLOPs run
+// in. A fused node (t.Parts) costs the sum of its parts' FLOPs and bytes,
+// as if unfused: the bytes do not take away the intermediate tensor the
+// fused op keeps from memory, so they are an upper bound of its traffic;
+// its math is its first part's (a conv2d+relu's convolution).
+func fusedCost(t *Timed, n int, params map[string]int64, train bool) (c cost, ps int64, typ string) {
+	if len(t.Parts) == 0 {
+		return layerCost(t, n, params[t.Name()], train), params[t.Name()], t.Type()
+	}
+	for _, p := range t.Parts {
+		pc := layerCost(p, n, params[p.Name()], train)
+		c.fwdFLOPs += pc.fwdFLOPs
+		c.bwdFLOPs += pc.bwdFLOPs
+		c.fwdBytes += pc.fwdBytes
+		c.bwdBytes += pc.bwdBytes
+		ps += params[p.Name()]
+	}
+	return c, ps, t.Parts[0].Type()
+}

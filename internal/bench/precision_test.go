@@ -15,7 +15,8 @@ import (
 	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
-// TestPrecisionRows: under tf32 the convolution and linear rows run in
+// TestPrecisionRows: under tf32 the convolution and linear rows (lenet's
+// fused conv2d+relu rows included) run in
 // tf32 and their percentages are of the TF32 peak (gpu.MathTF32's
 // LayerTypes); under bf16 the convolution rows run in bf16, of the bf16
 // peak, and the linears stay fp32, of the fp32 peak.
@@ -41,10 +42,10 @@ func TestPrecisionRows(t *testing.T) {
 		seen := map[string]bool{}
 		for _, l := range r.Layers {
 			want, peak := "fp32", 10.0
-			if slices.Contains(tensorCore[prec], l.Type) {
+			if slices.Contains(tensorCore[prec], baseType(l.Type)) {
 				want, peak = prec, map[string]float64{"tf32": tf32, "bf16": bf16}[prec]
 			}
-			seen[l.Type] = true
+			seen[baseType(l.Type)] = true
 			if l.Math != want {
 				t.Errorf("%s (%s): math %q, want %q", l.Name, l.Type, l.Math, want)
 			}
@@ -71,11 +72,15 @@ func TestPrecisionRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range r.Layers {
-		if l.Type == "conv2d" && (l.Forward.PctPeakFLOPS != 0 || l.Forward.PctRoofline != 0) {
+		if baseType(l.Type) == "conv2d" && (l.Forward.PctPeakFLOPS != 0 || l.Forward.PctRoofline != 0) {
 			t.Errorf("%s: %g%% of an unknown TF32 peak", l.Name, l.Forward.PctPeakFLOPS)
 		}
 	}
 }
+
+// baseType is a row's layer type, or a fused row's first part's (the
+// convolution of a conv2d+relu, whose FLOPs are the convolution's).
+func baseType(typ string) string { return strings.SplitN(typ, "+", 2)[0] }
 
 // TestPeaksTF32: without a TF32 switch the peak is unknown and says why;
 // with one, the 1x1 convolution is timed with TF32 on, and the backend is

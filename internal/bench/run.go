@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cnnctl/cnnctl/internal/layers"
+	"github.com/cnnctl/cnnctl/internal/plan"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/train"
 	"github.com/cnnctl/cnnctl/internal/zoo"
@@ -48,7 +49,9 @@ func (cfg Config) layerMath(typ string) string {
 // finite (no NaN or denormal slow paths) over any number of iterations.
 const lr = 1e-3
 
-// Run builds spec on be with a timer around every leaf layer and measures,
+// Run builds spec on be with a timer around every leaf layer, compiles it
+// as training does (internal/plan; a fused node gets a timer of its own
+// and is one row) and measures,
 // in this order: warmup steps; the whole step, timers off (Config.Iters
 // times); warmup and timed inference forwards, timers off; then the step again with the
 // timers on, which gives the layer rows and the loss and update times.
@@ -70,6 +73,17 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	n := cfg.Batch
+	// The model runs compiled, as train and eval run it (CNNCTL_PLAN=0:
+	// as it is): fused nodes, timed as one row each, and one arena.
+	if plan.Enabled() {
+		opts := plan.FromEnv()
+		opts.Wrap = rec.WrapFused
+		p, err := plan.Attach(m, n, cfg.Mode == "train", opts)
+		if err != nil {
+			return nil, fmt.Errorf("bench %s: %w", spec.Name, err)
+		}
+		defer p.Free()
+	}
 	classes := m.Out.Numel()
 	rng := rand.New(rand.NewSource(cfg.Seed))
 	hx := make([]float32, n*m.In.Numel())
@@ -211,11 +225,14 @@ func Run(spec *zoo.Spec, be tensor.Backend, cfg Config) (*Report, error) {
 
 	params := paramsByLayer(m)
 	for _, t := range rec.Leaves() {
-		c := layerCost(t, n, params[t.Name()], cfg.Mode == "train")
-		math := cfg.layerMath(t.Type())
+		if !t.Ran {
+			continue // replaced by a fused node
+		}
+		c, ps, typ := fusedCost(t, n, params, cfg.Mode == "train")
+		math := cfg.layerMath(typ)
 		row := Layer{
 			Name: t.Label, Type: t.Type(), In: t.In.String(), Out: t.Out.String(),
-			Params: params[t.Name()], MACs: t.MACs(), Math: math,
+			Params: ps, MACs: t.MACs(), Math: math,
 			Forward: r.phase(summarize(t.fwd), c.fwdFLOPs, c.fwdBytes, math),
 		}
 		row.TotalMS = row.Forward.MedianMS
@@ -249,7 +266,7 @@ func (r *Report) finishStep() {
 	if r.Mode == "train" {
 		why = append(why, "the loss and the SGD update (loss_ms, update_ms)")
 	}
-	why = append(why, "container work outside the leaf layers (residual adds, concat copies)")
+	why = append(why, "container work outside the leaf layers (residual adds or fused add+ReLUs, concat copies)")
 	if !strings.HasPrefix(r.Device, "cpu") {
 		why = append(why, "kernel launches and queueing that the per-layer syncs serialise")
 	}

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cnnctl/cnnctl/internal/layers"
@@ -70,7 +72,31 @@ func (r *Recorder) Wrap(l layers.Layer) layers.Layer {
 	return t
 }
 
-// Leaves are the timers in the order they were wrapped (the YAML's order).
+// WrapFused wraps a fused node that a plan's rewrite made of parts (the
+// timers of the leaves it replaces) in a timer of its own; it has
+// plan.Options.Wrap's type. The node's row is labelled by its first part
+// and the last part's own name ("layer1.0.bn1+relu"), placed where its
+// first part was; the parts' timers then never run (and have no row).
+func (r *Recorder) WrapFused(fused layers.Layer, parts []layers.Layer) layers.Layer {
+	var ts []*Timed
+	for _, p := range parts {
+		if t, ok := p.(*Timed); ok {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) != len(parts) || len(ts) == 0 {
+		return fused // parts not built with this recorder: nothing to time them by
+	}
+	last := ts[len(ts)-1].Name()
+	label := ts[0].Label + "+" + last[strings.LastIndex(last, ".")+1:]
+	t := &Timed{Layer: fused, rec: r, Label: label, In: ts[0].In, Out: ts[len(ts)-1].Out, Parts: ts}
+	i := slices.Index(r.leaves, ts[0])
+	r.leaves = slices.Insert(r.leaves, max(i, 0), t)
+	return t
+}
+
+// Leaves are the timers in the order they were wrapped (the YAML's order;
+// a fused node's before its first part's).
 func (r *Recorder) Leaves() []*Timed { return r.leaves }
 
 // EndIter closes one timed iteration: each timer adds up what its layer
@@ -92,6 +118,12 @@ type Timed struct {
 	// Label is the row's name: the layer's, made unique.
 	Label   string
 	In, Out tensor.Shape // per sample, from Setup
+	// Parts are the timers of the layers a fused node replaced (nil for
+	// a layer of the model's own tree): its cost is theirs.
+	Parts []*Timed
+	// Ran reports whether the layer ran while the recorder was on: a
+	// layer replaced by a fused node does not.
+	Ran bool
 
 	curF, curB time.Duration
 	bwdCalled  bool
@@ -115,6 +147,7 @@ func (t *Timed) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	}
 	var y *tensor.Tensor
 	t.curF += t.rec.Measure(func() { y = t.Layer.Forward(x, train) })
+	t.Ran = true
 	return y
 }
 

@@ -74,9 +74,15 @@ func firstLeaf(l Layer) inputGradSkipper {
 	}
 }
 
+// noData is a backend whose tensors hold no data (plan.Dry, which sizes
+// a model's plan without allocating it): Build makes no initial values for
+// it.
+type noData interface{ NoData() }
+
 // Build sets up root for the per-sample input shape in, allocates the
 // parameters on be and initialises them from seed (on the host, so every
-// backend starts from the same weights).
+// backend starts from the same weights; not on a backend whose tensors
+// hold no data).
 func Build(be tensor.Backend, root Layer, in tensor.Shape, seed int64) (*Model, error) {
 	ctx := &Context{Backend: be, Seed: uint64(seed)}
 	out, err := root.Setup(ctx, in)
@@ -117,6 +123,9 @@ func Build(be tensor.Backend, root Layer, in tensor.Shape, seed int64) (*Model, 
 	for _, p := range m.Buffers {
 		p.Value = m.State.Slice(off, p.Shape)
 		off += p.Shape.Numel()
+	}
+	if _, dry := be.(noData); dry {
+		return m, nil
 	}
 	for _, p := range ctx.params {
 		if p.Init == nil {

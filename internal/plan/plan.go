@@ -33,6 +33,13 @@ type Options struct {
 	// Share lets neighbouring layers' input gradients (in evaluation,
 	// their outputs) share memory (the rule in share).
 	Share bool
+	// Wrap, when set, is called with each fused leaf node the rewrite
+	// makes (batchnorm+relu, conv2d+relu; not residual+relu, a container)
+	// and the layers it replaces, as they stood in the tree (wrappers
+	// included); what it returns takes the node's place. A wrapper must
+	// keep the node's Name and Type, delegate Forward and Backward, and
+	// have Unwrap (cnnctl bench times each fused node as one row).
+	Wrap func(fused layers.Layer, parts []layers.Layer) layers.Layer
 }
 
 // FromEnv returns the default options, both on, with CNNCTL_FUSE=0 and
@@ -136,6 +143,16 @@ func Describe(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	return p, nil
 }
 
+// ArenaBytes is the size in bytes of the arena a plan like p (same model,
+// options and training or evaluation) lays out for batches of n samples:
+// what Compile allocates for n, computed without allocating or binding
+// anything. p itself is unchanged.
+func (p *Plan) ArenaBytes(n int) int64 {
+	q := *p
+	_, _, total := q.layout(n)
+	return int64(total) * 4
+}
+
 // Attach compiles a plan for m and makes it m's Runner.
 func Attach(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 	p, err := Compile(m, n, train, opts)
@@ -184,17 +201,39 @@ func (p *Plan) unbind() {
 	}
 }
 
-// isReLU reports whether l is a ReLU layer.
+// isReLU reports whether l is a ReLU layer (or a wrapper of one).
 func isReLU(l layers.Layer) (*layers.Activation, bool) {
-	a, ok := l.(*layers.Activation)
+	a, ok := unwrap(l).(*layers.Activation)
 	return a, ok && a.A == tensor.ReLU
+}
+
+// unwrap returns the layer a wrapper (a layer with Unwrap, such as cnnctl
+// bench's timers) holds, through any number of wrappers; l itself when
+// it is no wrapper. The plan looks through wrappers: it fuses, places and
+// shares the tensors of the layers inside them.
+func unwrap(l layers.Layer) layers.Layer {
+	for {
+		w, ok := l.(interface{ Unwrap() layers.Layer })
+		if !ok {
+			return l
+		}
+		l = w.Unwrap()
+	}
+}
+
+// wrap applies Options.Wrap to a fused leaf node made of parts.
+func (p *Plan) wrap(fused layers.Layer, parts ...layers.Layer) layers.Layer {
+	if p.Opts.Wrap == nil {
+		return fused
+	}
+	return p.Opts.Wrap(fused, parts)
 }
 
 // rewrite returns l with the known patterns in its subtree replaced by
 // fused nodes: a residual block whose post is a ReLU (residual+relu), and
-// in each sequential the pairs of fuseChain. Containers are copied with
-// their rewritten children; leaves and unknown layers (wrappers) are
-// returned as they are.
+// in each sequential the pairs of fuseChain (looking through wrappers of
+// leaves). Containers are copied with their rewritten children; leaves,
+// wrappers and unknown layers are returned as they are.
 func (p *Plan) rewrite(l layers.Layer) layers.Layer {
 	kids := l.Children()
 	if len(kids) == 0 {
@@ -233,14 +272,14 @@ func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 	for i := 0; i < len(kids); i++ {
 		if i+1 < len(kids) {
 			if relu, ok := isReLU(kids[i+1]); ok {
-				switch v := kids[i].(type) {
+				switch v := unwrap(kids[i]).(type) {
 				case *layers.BatchNorm:
-					out = append(out, layers.FuseBatchNormReLU(v, relu))
+					out = append(out, p.wrap(layers.FuseBatchNormReLU(v, relu), kids[i], kids[i+1]))
 					p.Fusions = append(p.Fusions, Fusion{"batchnorm+relu", []string{v.Name(), relu.Name()}})
 					i++
 					continue
 				case *layers.Conv2D:
-					out = append(out, layers.FuseConvReLU(v, relu))
+					out = append(out, p.wrap(layers.FuseConvReLU(v, relu), kids[i], kids[i+1]))
 					p.Fusions = append(p.Fusions, Fusion{"conv2d+relu", []string{v.Name(), relu.Name()}})
 					i++
 					continue
@@ -283,6 +322,7 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 	seen := map[**tensor.Tensor]int{}                                // a layer met twice lists its fields once, at the larger shape
 	visited, dup := map[layers.Layer]bool{}, map[layers.Layer]bool{} // ... and shares nothing
 	layers.Walk(p.Root, func(l layers.Layer, _ int) {
+		l = unwrap(l)
 		pl, ok := l.(layers.Planner)
 		if !ok {
 			return
@@ -361,11 +401,12 @@ func share(root layers.Layer, slots []layers.Slot, byLayer map[layers.Layer][]in
 			return
 		}
 		for i, c := range seq.Layers {
+			c = unwrap(c)
 			j := i + 1 // the neighbour that reads c's tensor
 			if train {
 				j = i - 1
 			}
-			if j < 0 || j >= len(seq.Layers) || !layers.Consumes(c) || !layers.Consumes(seq.Layers[j]) || dup[c] {
+			if j < 0 || j >= len(seq.Layers) || !layers.Consumes(c) || !layers.Consumes(unwrap(seq.Layers[j])) || dup[c] {
 				continue
 			}
 			for _, si := range byLayer[c] {

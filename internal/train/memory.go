@@ -9,16 +9,26 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cnnctl/cnnctl/internal/plan"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/cnnctl/cnnctl/internal/zoo"
 )
 
 // MemoryPlan estimates the memory a run needs: parameters with their
-// gradients and optimiser slots, plus per image every layer's output and
-// input gradient (kept for the backward).
+// gradients and optimiser slots, plus the per-batch tensors. Without a
+// compiled plan (PlanMemory) those are, per image, every layer's output
+// and input gradient (kept for the backward); with one (EstimateMemory)
+// they are the plan's arena, sized by internal/plan as Compile lays it
+// out, plus the step's own tensors per image.
 type MemoryPlan struct {
 	Params, ParamBytes, MACs int64
-	ActPerImage              int64
+	// ActPerImage is the per-batch bytes that grow by image: all of them
+	// without a plan; with one, the step's input, labels, losses and loss
+	// gradient (and, in a host plan, the loaders' buffers).
+	ActPerImage int64
+	// Arena, when not nil, is the plan's arena in bytes for a batch: what
+	// plan.Compile allocates for it (plan.Plan.ArenaBytes).
+	Arena func(batch int) int64
 }
 
 // ParamSlots is the number of copies of the parameters training with the
@@ -48,24 +58,98 @@ func PlanMemory(spec *zoo.Spec, in tensor.Shape, classes int, slots, acts int64)
 	return MemoryPlan{Params: rep.Params, MACs: rep.MACs, ParamBytes: rep.Params * 4 * slots, ActPerImage: act * 4 * acts}, nil
 }
 
-// Bytes is the plan's total at batch size batch.
-func (p MemoryPlan) Bytes(batch int) int64 { return p.ParamBytes + p.ActPerImage*int64(batch) }
+// EstimateMemory is the memory a run of spec on be needs: training (with
+// slots copies of the parameters, ParamSlots) or evaluation. With a
+// compiled plan (plan.Enabled: training and evaluation run one) the
+// per-batch part is the plan's arena, laid out by internal/plan for a
+// model built on a dry backend with be's fused ops (plan.NewDryLike; be
+// nil: the CPU's and GPU's, all of them), so what is checked is what
+// Compile will allocate; plus, per image, the step's input, labels, losses
+// and loss gradient. With CNNCTL_PLAN=0 (or a backend with only some of
+// the fused ops), it is PlanMemory's estimate: every layer's tensors.
+func EstimateMemory(be tensor.Backend, spec *zoo.Spec, in tensor.Shape, classes int, slots int64, train bool) (MemoryPlan, error) {
+	acts := int64(1)
+	if train {
+		acts = 2
+	}
+	p, err := PlanMemory(spec, in, classes, slots, acts)
+	if err != nil || !plan.Enabled() {
+		return p, err
+	}
+	dry, ok := plan.NewDryLike(be)
+	if !ok {
+		return p, nil
+	}
+	m, err := zoo.Build(spec, dry, in, classes, 0)
+	if err != nil {
+		return MemoryPlan{}, err
+	}
+	pl, err := plan.Describe(m, 1, train, plan.FromEnv())
+	if err != nil {
+		return MemoryPlan{}, fmt.Errorf("memory estimate: %w", err)
+	}
+	// x (N, In...), labels (N), losses (N) and the loss gradient (N, Out...).
+	p.ActPerImage = int64(m.In.Numel()+2+m.Out.Numel()) * 4
+	p.Arena = pl.ArenaBytes
+	return p, nil
+}
 
-// LargestBatch is the biggest batch whose plan fits in free bytes.
+// Bytes is the plan's total at batch size batch.
+func (p MemoryPlan) Bytes(batch int) int64 { return p.ParamBytes + p.Activations(batch) }
+
+// Activations is the per-batch part of Bytes: the arena (if any) and
+// ActPerImage per image.
+func (p MemoryPlan) Activations(batch int) int64 {
+	a := p.ActPerImage * int64(batch)
+	if p.Arena != nil {
+		a += p.Arena(batch)
+	}
+	return a
+}
+
+// LargestBatch is the biggest batch whose plan fits in free bytes (0 when
+// none does). With an arena, whose size is not linear in the batch
+// (alignment, tensors of a fixed size), it is searched for: Bytes grows
+// with the batch.
 func (p MemoryPlan) LargestBatch(free int64) int64 {
-	if p.ActPerImage == 0 || free <= p.ParamBytes {
+	if p.Arena == nil {
+		if p.ActPerImage == 0 || free <= p.ParamBytes {
+			return 0
+		}
+		return (free - p.ParamBytes) / p.ActPerImage
+	}
+	const limit = 1 << 30 // a batch past any memory
+	if p.Bytes(1) > free {
 		return 0
 	}
-	return (free - p.ParamBytes) / p.ActPerImage
+	lo, hi := int64(1), int64(2) // Bytes(lo) fits, Bytes(hi) may not
+	for p.Bytes(int(hi)) <= free {
+		if hi >= limit {
+			return hi
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; p.Bytes(int(mid)) <= free {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // CPUPlan is plan p as the CPU engine lives it: its convolutions' work
 // buffers and the collector's slack take more than the layer outputs and
-// gradients (peak RSS per image of the batch, 2-core machine: resnet 1.33x
-// the plan, vgg11-bn 1.0x, lenet 0.5x), so activations count 1.5 times;
-// hostPerImage (the loaders' buffers) is added.
+// gradients (peak RSS per image of the batch, 2-core machine, measured
+// without a compiled plan: resnet 1.33x the plan, vgg11-bn 1.0x, lenet
+// 0.5x), so activations (the arena too) count 1.5 times; hostPerImage
+// (the loaders' buffers) is added.
 func (p MemoryPlan) CPUPlan(hostPerImage int64) MemoryPlan {
 	p.ActPerImage = p.ActPerImage*3/2 + hostPerImage
+	if a := p.Arena; a != nil {
+		p.Arena = func(batch int) int64 { return a(batch) * 3 / 2 }
+	}
 	return p
 }
 
@@ -107,10 +191,10 @@ func memoryFit(p MemoryPlan, batch int, free int64, where, prefix string) error 
 	}
 	if fit := p.LargestBatch(free); fit >= 1 {
 		return fmt.Errorf("out of %smemory before starting: batch %d needs about %.0f MiB (%.0f MiB parameters, gradients and optimizer state + %.0f MiB activations), %s; the largest batch that fits is about %d (try --batch-size %d)",
-			prefix, batch, MiB(need), MiB(p.ParamBytes), MiB(p.ActPerImage*int64(batch)), where, fit, fit)
+			prefix, batch, MiB(need), MiB(p.ParamBytes), MiB(p.Activations(batch)), where, fit, fit)
 	}
 	return fmt.Errorf("out of %smemory before starting: the model's %s parameters with their gradients and optimizer state alone need about %.0f MiB, %s: the model is too big for it (see its layer sizes with 'cnnctl summary')",
-		prefix, Commas(p.Params), MiB(p.ParamBytes+p.ActPerImage), where)
+		prefix, Commas(p.Params), MiB(p.Bytes(1)), where)
 }
 
 // MiB is b bytes in mebibytes.
