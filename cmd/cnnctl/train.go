@@ -89,13 +89,14 @@ give --data cifar10:PATH.
 Settings come from flags, then CNNCTL_* environment variables, then a recipe
 file (--config, YAML whose keys are these flag names), then the defaults.
 
---precision chooses the GPU's arithmetic for convolutions: fp32 (strict
-float32 on CUDA cores, the default for now) or tf32 (TF32 tensor cores,
-float32 storage and accumulation; sm_80 and later, else fp32 with a note).
-The default becomes tf32, PyTorch's own default for convolutions, once the
-TF32 kernels have passed their tests on a GPU. bf16 is refused: its kernels
-are not built yet. The CPU engine runs fp32 whatever is asked. Checkpoints
-record the precision the run trained in; their weights are float32 always.
+--precision chooses the GPU's arithmetic: tf32 (the default, PyTorch's own
+for convolutions: TF32 tensor cores for convolutions and linears, float32
+storage and accumulation), fp32 (strict float32 on CUDA cores) or bf16 (bf16
+operands for convolutions, float32 accumulation and storage). tf32 and bf16
+need sm_80 or later and are checked against the CPU reference when the GPU
+opens; otherwise fp32 runs, with one line saying why. The CPU engine runs
+fp32 whatever is asked. Checkpoints record the precision the run trained
+in; their weights are float32 always.
 Ctrl-C finishes the current step, saves --out/last and exits; continue with
 --resume auto.
 
