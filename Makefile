@@ -53,6 +53,7 @@ test-cuda:
 
 # Each fuzz target for a bounded time, corpora in testdata/fuzz.
 fuzz:
+	scripts/test-fuzz.sh
 	scripts/fuzz.sh $(FUZZTIME)
 
 bench:
