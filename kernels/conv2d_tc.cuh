@@ -43,6 +43,8 @@ enum {
 	TC_B_LD = TC_BK + 4,	       // B stage: TC_BN rows of TC_BK taps (n-major)
 	TC_A_STAGE = TC_BK * TC_A_LD, // floats per A stage
 	TC_B_STAGE = TC_BN * TC_B_LD, // floats per B stage
+	TC_A_SW_STAGE = TC_BM * TC_BK, // floats per A stage, swizzled layout (tc_sw_smem)
+	TC_B_SW_STAGE = TC_BN * TC_BK, // floats per B stage, swizzled layout
 	TC_A_LOADS = TC_BM * TC_BK / TC_THREADS, // A elements each thread copies per stage
 	TC_B_LOADS = TC_BN * TC_BK / TC_THREADS, // B elements each thread copies per stage
 	// cp.async groups still allowed in flight when a stage is consumed.
@@ -326,6 +328,71 @@ CNNCTL_HD int tc_a_smem(int m, int kk) { return kk * TC_A_LD + m; }
 // stage: n-major rows of TC_B_LD = TC_BK+4 floats. Fragment loads: lane
 // (g, t) reads n0+g, k0+t -> bank (20g + t) mod 32, distinct for 32 lanes.
 CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
+
+// The swizzled layout of conv2d_forward_tf32 and conv2d_backward_data_tf32
+// (tc_gemm with Op::ldsm), whose fragments ldmatrix loads. ldmatrix.x4
+// (b16 matrices) moves 32-bit elements as four 8x4 b32 matrices: lane l
+// receives row l/4, element l%4 of each, which are exactly m16n8k8's a_i
+// and b_i (tc_frag_a, tc_frag_b) when a matrix's rows are 8 rows of A
+// (pixels) or 8 columns of B (output channels) and its 4 elements 4
+// consecutive reduction columns. So both tiles are stored row-major along
+// the reduction: rows of TC_BK = 16 floats, 4 chunks of 16 bytes, chunk q
+// of row t stored at chunk q ^ ((t >> 1) & 3). Then
+//   - an ldmatrix phase (8 consecutive rows t0..t0+7, t0 a multiple of 8,
+//     one logical chunk) reads the 8 distinct (t & 1, physical chunk)
+//     16-byte pieces of 128 bytes: all 32 banks once;
+//   - a warp's 4-byte cp.async stores of A (tc_a_slot_sw: 8 consecutive
+//     rows x 4 consecutive columns of one chunk) and of B (tc_b_slot: 2
+//     rows, an even one and the next, x 16 columns) hit 32 distinct banks.
+// Its stages are TC_A_SW_STAGE and TC_B_SW_STAGE floats, no padding: 36 KB
+// for the 3 stages instead of the padded layout's 40.5 KB.
+
+// tc_sw_smem is the offset of tile element (row t, reduction column kk) in
+// its stage of the swizzled layout (t a pixel of A or a column of B).
+CNNCTL_HD int tc_sw_smem(int t, int kk) { return t * TC_BK + ((((kk >> 2) ^ (t >> 1)) & 3) << 2) + (kk & 3); }
+
+// TC_A_PIX is the number of A rows (pixels) a thread copies per step in
+// tc_a_slot_sw's order, each TC_A_LOADS / TC_A_PIX columns of it.
+enum { TC_A_PIX = 2 };
+
+// tc_a_row_sw is the h-th (0 <= h < TC_A_PIX) A row thread tid copies in
+// tc_a_slot_sw's order: warp w's lanes take rows 8(w + 8h) .. +7, lane l
+// row l/4 of them.
+CNNCTL_HD int tc_a_row_sw(int tid, int h)
+{
+	return ((tid & 31) >> 2) + 8 * ((tid >> 5) + (TC_THREADS / 32) * h);
+}
+
+// tc_a_slot_sw: the l-th A element (0 <= l < TC_A_LOADS) thread tid copies
+// per step in the swizzled layout's order is row tc_a_row_sw(tid, l / 4),
+// column kk = tid%4 + 4(l%4): a warp's copy l is 8 consecutive pixels x 4
+// consecutive channels (32-byte runs of one channel in x when the pixels
+// are consecutive ow), stored to 32 distinct banks.
+CNNCTL_HD void tc_a_slot_sw(int tid, int l, int *m, int *kk)
+{
+	*m = tc_a_row_sw(tid, l >> 2);
+	*kk = (tid & 3) + 4 * (l & 3);
+}
+
+// tc_ldsm_a: for ldmatrix.x4 of an mma tile's A (16 rows x 8 columns from
+// row 0, column 0 of it), lane supplies the address of row *row, column
+// *col: lanes 8j .. 8j+7 the rows of matrix j, which lands in register
+// a_j: rows 0..7 (a0, a2) or 8..15 (a1, a3), columns 0..3 (a0, a1) or
+// 4..7 (a2, a3).
+CNNCTL_HD void tc_ldsm_a(int lane, int *row, int *col)
+{
+	*row = (lane & 7) + 8 * ((lane >> 3) & 1);
+	*col = 4 * (lane >> 4);
+}
+
+// tc_ldsm_b: for ldmatrix.x4 of two adjacent mma tiles' B (16 columns n x
+// 8 rows kk), lane supplies the address of column *n, row *kk: matrix j
+// is b_{j%2} of the tile j/2: columns 8(j/2) .. +7, rows 4(j%2) .. +3.
+CNNCTL_HD void tc_ldsm_b(int lane, int *n, int *kk)
+{
+	*n = (lane & 7) + 8 * (lane >> 4);
+	*kk = 4 * ((lane >> 3) & 1);
+}
 
 // tc_warp_origin: warp's sub-tile starts at row *wm, column *wn of the block tile.
 CNNCTL_HD void tc_warp_origin(int warp, int *wm, int *wn)

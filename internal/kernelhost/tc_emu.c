@@ -69,6 +69,60 @@ static void mma_m16n8k8_tf32(const uint32_t a[32][4], const uint32_t b[32][2], f
 	}
 }
 
+// ldsm_x4 is ldmatrix.sync.aligned.m8n8.x4.shared.b16 as the PTX ISA
+// defines it, over smem seen as 32-bit words: the threads 8j .. 8j+7 supply
+// in addr[] the word offsets of the 8 rows (8 b16 = 4 words each) of
+// matrix j; lane l receives in d[l][j] the b16 pair in columns 2(l%4),
+// 2(l%4)+1 of row l/4 of matrix j, that is word l%4 of that row. Each
+// matrix is one phase, whose 8 rows must cover the 32 banks once.
+static void ldsm_x4(const float *smem, const int addr[32], uint32_t d[32][4], TcBanks *bk)
+{
+	for (int j = 0; j < 4; j++) {
+		int used[32] = {0}, conflict = 0;
+		for (int r = 0; r < 8; r++) {
+			int a = addr[8 * j + r];
+			if (a % 4)
+				bk->misaligned++;
+			for (int w = 0; w < 4; w++)
+				if (used[(a + w) % 32]++)
+					conflict = 1;
+		}
+		bk->ldsm_phases++;
+		bk->ldsm_conflicts += conflict;
+	}
+	for (int l = 0; l < 32; l++)
+		for (int j = 0; j < 4; j++)
+			memcpy(&d[l][j], &smem[addr[8 * j + (l >> 2)] + (l & 3)], 4);
+}
+
+// sw_at is the offset of element (row t, column kk) in a stage of the
+// swizzled layout: tc_sw_smem, or as a mutation has it for the ldmatrix
+// addresses (load) or the stores.
+static int sw_at(int t, int kk, int mutation, int load)
+{
+	if (mutation == EMU_MUT_NO_SWIZZLE || (mutation == EMU_MUT_SWIZZLE_LOAD && load))
+		return t * TC_BK + kk;
+	if (mutation == EMU_MUT_SWIZZLE_BITS)
+		return t * TC_BK + ((((kk >> 2) ^ t) & 3) << 2) + (kk & 3);
+	return tc_sw_smem(t, kk);
+}
+
+// store_phases counts the bank phases of one stage's stores: offs[tid][l]
+// (loads copies per thread) is where thread tid's copy l went; each warp's
+// copy l is one phase, whose 32 words must fall in 32 distinct banks.
+static void store_phases(const int *offs, int loads, TcBanks *bk)
+{
+	for (int warp = 0; warp < TC_THREADS / 32; warp++)
+		for (int l = 0; l < loads; l++) {
+			int used[32] = {0}, conflict = 0;
+			for (int lane = 0; lane < 32; lane++)
+				if (used[offs[(warp * 32 + lane) * loads + l] % 32]++)
+					conflict = 1;
+			bk->store_phases++;
+			bk->store_conflicts += conflict;
+		}
+}
+
 // copies is the block's cp.async traffic: each copy belongs to a group;
 // groups complete in order.
 typedef struct {
@@ -127,6 +181,10 @@ typedef struct {
 	long long alen, blen; // elements of a and b
 	long long outlen;     // elements of out (of one slab for EMU_FILTER)
 	int bad_store;	      // set when the epilogue stores outside out
+	int ldsm;	      // the swizzled layout and ldmatrix (EMU_FORWARD, EMU_DATA)
+	int astage, bstage;   // floats per stage of A and of B in the op's layout
+	int mutation;
+	TcBanks banks;
 } emu_op;
 
 // src reads element off of v (n elements) for a copy the kernel marked
@@ -274,17 +332,63 @@ static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 	return 0;
 }
 
+// load_sw is every thread's tc_load_sw of the kernel's op (TcFwd, TcData:
+// a_row, a_at and b_at) into the swizzled layout, each thread with its
+// TC_A_PIX pixels decoded once per block as the kernel does (here per
+// step: the same values); every warp-wide store is counted as a bank phase.
+static int load_sw(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	int aoffs[TC_THREADS * TC_A_LOADS], boffs[TC_THREADS * TC_B_LOADS];
+	int r, s, c0;
+	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
+	for (int tid = 0; tid < TC_THREADS; tid++) {
+		for (int h = 0; h < TC_A_PIX; h++) {
+			int pm = m0 + tc_a_row_sw(tid, h);
+			TcPixel pix = tc_pixel(g, pm);
+			TcDataPixel dpix = tc_data_pixel(g, pm);
+			TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
+			for (int j = 0; j < TC_A_LOADS / TC_A_PIX; j++) {
+				int l = h * (TC_A_LOADS / TC_A_PIX) + j, m, kk, ok, off = 0;
+				tc_a_slot_sw(tid, l, &m, &kk);
+				if (op->kind == EMU_FORWARD)
+					ok = tc_im2col(g, &row, c0 + kk, &off);
+				else
+					ok = tc_dy_at(g, &row, c0 + kk, &off);
+				int o = aoffs[tid * TC_A_LOADS + l] = sw_at(m, kk, op->mutation, 0);
+				int rc = copy4(q, As + o, op->a, op->alen, ok, off);
+				if (rc)
+					return rc;
+			}
+		}
+		for (int l = 0; l < TC_B_LOADS; l++) {
+			int n, kk, ok, off = 0;
+			tc_b_slot(tid, l, &n, &kk);
+			if (op->kind == EMU_FORWARD)
+				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
+			else
+				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
+			int o = boffs[tid * TC_B_LOADS + l] = sw_at(n, kk, op->mutation, 0);
+			int rc = copy4(q, Bs + o, op->b, op->blen, ok, off);
+			if (rc)
+				return rc;
+		}
+	}
+	store_phases(aoffs, TC_A_LOADS, &op->banks);
+	store_phases(boffs, TC_B_LOADS, &op->banks);
+	return 0;
+}
+
 // load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
 // a_at and b_at), each thread with its pixel decoded once per block as the
 // kernel does. The stage is first poisoned with NaN: an element no thread
 // copies, or a stage read while it is being refilled, shows as NaN in the
 // output.
-static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+static int load_stage(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
-	const TcConv *g = op->g;
-	for (int i = 0; i < TC_A_STAGE; i++)
+	for (int i = 0; i < op->astage; i++)
 		As[i] = NAN;
-	for (int i = 0; i < TC_B_STAGE; i++)
+	for (int i = 0; i < op->bstage; i++)
 		Bs[i] = NAN;
 	if (op->kind == EMU_FILTER)
 		return load_filter(op, As, Bs, m0, n0, kt, q);
@@ -292,40 +396,7 @@ static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, in
 		return load_flat(op, As, Bs, m0, n0, kt, q);
 	if (op->kind >= EMU_LIN_FWD)
 		return load_linear(op, As, Bs, m0, n0, kt, q);
-	int r, s, c0;
-	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
-	for (int tid = 0; tid < TC_THREADS; tid++) {
-		int am, akk;
-		tc_a_slot(tid, 0, &am, &akk);
-		TcPixel pix = tc_pixel(g, m0 + am);
-		TcDataPixel dpix = tc_data_pixel(g, m0 + am);
-		TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
-		for (int l = 0; l < TC_A_LOADS; l++) {
-			int m, kk, ok;
-			int off = 0;
-			tc_a_slot(tid, l, &m, &kk);
-			if (op->kind == EMU_FORWARD)
-				ok = tc_im2col(g, &row, c0 + kk, &off);
-			else
-				ok = tc_dy_at(g, &row, c0 + kk, &off);
-			int rc = copy4(q, As + tc_a_smem(m, kk), op->a, op->alen, ok, off);
-			if (rc)
-				return rc;
-		}
-		for (int l = 0; l < TC_B_LOADS; l++) {
-			int n, kk, ok;
-			int off = 0;
-			tc_b_slot(tid, l, &n, &kk);
-			if (op->kind == EMU_FORWARD)
-				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
-			else
-				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
-			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->b, op->blen, ok, off);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	return load_sw(op, As, Bs, m0, n0, kt, q);
 }
 
 // warp_state is one warp's registers: fragments and accumulators per lane.
@@ -341,15 +412,58 @@ static void swap_u32(uint32_t *p, uint32_t *q)
 	*q = t;
 }
 
+// fragments_ldsm is one warp's fragment loads at column k8 of a stage in
+// the swizzled layout: an ldmatrix.x4 per mma tile of A (lanes through
+// tc_ldsm_a), one per two of B (tc_ldsm_b), each register then rounded to
+// TF32 as the kernel's cvt does.
+static void fragments_ldsm(const float *as, const float *bs, int wm, int wn, int k8, warp_state *s, int mutation,
+			   TcBanks *bk)
+{
+	int addr[32];
+	uint32_t d[32][4];
+	for (int i = 0; i < TC_MT; i++) {
+		for (int lane = 0; lane < 32; lane++) {
+			int row, col, ln = lane;
+			if (mutation == EMU_MUT_LDSM_LANE) // bits 3 and 4 of the lane swapped
+				ln = (lane & 7) | ((lane >> 1) & 8) | ((lane << 1) & 16);
+			tc_ldsm_a(ln, &row, &col);
+			addr[lane] = sw_at(wm + 16 * i + row, k8 + col, mutation, 1);
+		}
+		ldsm_x4(as, addr, d, bk);
+		for (int lane = 0; lane < 32; lane++)
+			for (int e = 0; e < 4; e++) {
+				float f;
+				memcpy(&f, &d[lane][e], 4);
+				s->a[i][lane][e] = tc_emu_tf32(f);
+			}
+	}
+	for (int j = 0; j < TC_NT; j += 2) {
+		for (int lane = 0; lane < 32; lane++) {
+			int n, kk;
+			tc_ldsm_b(lane, &n, &kk);
+			addr[lane] = sw_at(wn + 8 * j + n, k8 + kk, mutation, 1);
+		}
+		ldsm_x4(bs, addr, d, bk);
+		for (int lane = 0; lane < 32; lane++)
+			for (int e = 0; e < 4; e++) {
+				float f;
+				memcpy(&f, &d[lane][e], 4);
+				s->b[j + e / 2][lane][e % 2] = tc_emu_tf32(f);
+			}
+	}
+}
+
 // compute is every warp's inner loop over one stage of the kernel.
-static void compute(const float *as, const float *bs, warp_state *ws, int mutation)
+static void compute(emu_op *op, const float *as, const float *bs, warp_state *ws, int mutation)
 {
 	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
 		warp_state *s = &ws[warp];
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
 		for (int k8 = 0; k8 < TC_BK; k8 += 8) {
-			for (int lane = 0; lane < 32; lane++) {
+			if (op->ldsm)
+				fragments_ldsm(as, bs, wm, wn, k8, s, mutation, &op->banks);
+			for (int lane = 0; lane < 32 && !op->ldsm; lane++) {
 				for (int i = 0; i < TC_MT; i++) {
 					for (int e = 0; e < 4; e++) {
 						int row, col;
@@ -368,6 +482,12 @@ static void compute(const float *as, const float *bs, warp_state *ws, int mutati
 					if (mutation == EMU_MUT_B_REGS)
 						swap_u32(&s->b[j][lane][0], &s->b[j][lane][1]);
 				}
+			}
+			for (int lane = 0; lane < 32 && op->ldsm; lane++) { // the same register faults after ldmatrix
+				for (int i = 0; i < TC_MT && mutation == EMU_MUT_A_REGS; i++)
+					swap_u32(&s->a[i][lane][1], &s->a[i][lane][2]);
+				for (int j = 0; j < TC_NT && mutation == EMU_MUT_B_REGS; j++)
+					swap_u32(&s->b[j][lane][0], &s->b[j][lane][1]);
 			}
 			for (int i = 0; i < TC_MT; i++)
 				for (int j = 0; j < TC_NT; j++)
@@ -420,15 +540,14 @@ static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs,
 	int pending = TC_WAIT_PENDING + (mutation == EMU_MUT_WAIT);
 	memset(ws, 0, (TC_THREADS / 32) * sizeof *ws);
 	q->n = q->done = q->committed = 0;
-	for (int i = 0; i < TC_STAGES * TC_A_STAGE; i++)
+	int as = op->astage, bs = op->bstage;
+	for (int i = 0; i < TC_STAGES * as; i++)
 		As[i] = NAN; // shared memory starts as garbage
-	for (int i = 0; i < TC_STAGES * TC_B_STAGE; i++)
+	for (int i = 0; i < TC_STAGES * bs; i++)
 		Bs[i] = NAN;
 
 	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
-		int rc = kt < steps ? load_stage(op, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0,
-						 n0, kt, q)
-				    : 0;
+		int rc = kt < steps ? load_stage(op, As + tc_stage(kt) * as, Bs + tc_stage(kt) * bs, m0, n0, kt, q) : 0;
 		if (rc)
 			return rc;
 		q->committed++;
@@ -437,22 +556,26 @@ static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs,
 		wait_group(q, pending); // then __syncthreads: every thread sees every landed copy
 		int next = kt + TC_STAGES - 1;
 		int slot = mutation == EMU_MUT_PREFETCH ? tc_stage(kt) : tc_stage(next);
-		int rc = next < steps ? load_stage(op, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q) : 0;
+		int rc = next < steps ? load_stage(op, As + slot * as, Bs + slot * bs, m0, n0, next, q) : 0;
 		if (rc)
 			return rc;
 		q->committed++;
-		compute(As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, ws, mutation);
+		compute(op, As + tc_stage(kt) * as, Bs + tc_stage(kt) * bs, ws, mutation);
 	}
 	epilogue(op, m0, n0, ws, mutation);
 	return 0;
 }
 
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
-	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation)
+	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation, TcBanks *banks)
 {
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
 	emu_op op = {g, kind, a, b, bias, res, relu, out, written, 0, 0, 0, 0, x, w};
+	op.ldsm = kind == EMU_FORWARD || kind == EMU_DATA;
+	op.astage = op.ldsm ? TC_A_SW_STAGE : TC_A_STAGE;
+	op.bstage = op.ldsm ? TC_B_SW_STAGE : TC_B_STAGE;
+	op.mutation = mutation;
 	kind = emu_base(kind);
 	if (kind == EMU_DATA)
 		op.alen = y;
@@ -482,6 +605,7 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	int gx = (op.rows + TC_BM - 1) / TC_BM, gy = (op.cols + TC_BN - 1) / TC_BN;
 	for (int z = 0; z < splits && rc == 0; z++) {
 		emu_op zop = op;
+		memset(&zop.banks, 0, sizeof zop.banks);
 		if (kind == EMU_FILTER) {
 			int end;
 			int steps = op.kind == EMU_LIN_FILTER ? tc_linear_steps(g->N) : tc_filter_steps(g);
@@ -495,7 +619,14 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 				rc = block(&zop, bx, by, mutation, As, Bs, ws, &q);
 		if (rc == 0 && zop.bad_store)
 			rc = -3;
+		op.banks.ldsm_phases += zop.banks.ldsm_phases;
+		op.banks.ldsm_conflicts += zop.banks.ldsm_conflicts;
+		op.banks.misaligned += zop.banks.misaligned;
+		op.banks.store_phases += zop.banks.store_phases;
+		op.banks.store_conflicts += zop.banks.store_conflicts;
 	}
+	if (banks)
+		*banks = op.banks;
 	free(q.ops);
 	free(ws);
 	free(Bs);

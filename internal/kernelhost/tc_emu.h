@@ -25,7 +25,23 @@ enum {
 	EMU_MUT_C_OWNER = 3,	  // accumulators c1 and c2 stored at each other's place
 	EMU_MUT_WAIT = 4,	  // wait_group allows one more group in flight
 	EMU_MUT_PREFETCH = 5,	  // the prefetch overwrites the stage being read
+	// Of the kernels with the swizzled layout (EMU_FORWARD, EMU_DATA):
+	EMU_MUT_SWIZZLE_LOAD = 6, // ldmatrix addresses unswizzled (the stores swizzled)
+	EMU_MUT_NO_SWIZZLE = 7,	  // no swizzle anywhere: right values, bank conflicts
+	EMU_MUT_LDSM_LANE = 8,	  // A's ldmatrix lanes point at matrices 1 and 2 swapped
+	EMU_MUT_SWIZZLE_BITS = 9, // the swizzle XORs row bits 0-1 instead of 1-2, stores and loads
 };
+
+// TcBanks counts the shared-memory phases of the kernels with the swizzled
+// layout (EMU_FORWARD, EMU_DATA): each 8-lane ldmatrix phase (8 rows of 16
+// bytes, which must cover the 32 banks once) and each warp-wide 4-byte
+// cp.async store (one copy l of the warp's 32 threads: 32 distinct banks).
+// A conflict is a phase that misses that; misaligned counts ldmatrix rows
+// not 16-byte aligned.
+typedef struct {
+	long long ldsm_phases, ldsm_conflicts, misaligned;
+	long long store_phases, store_conflicts;
+} TcBanks;
 
 // The kernels the emulator runs.
 enum {
@@ -45,9 +61,9 @@ enum {
 // The forward kernels apply the epilogue (conv_epilogue: bias, residual
 // res of y's shape or NULL, ReLU when relu). Returns 0; -1 when memory ran
 // out; -2 when a copy the kernel marks valid reads outside its tensor; -3
-// when a store falls outside out.
+// when a store falls outside out. banks (not NULL) receives the bank counts.
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
-	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation);
+	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation, TcBanks *banks);
 
 // tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.
