@@ -68,10 +68,12 @@ __device__ __forceinline__ void tc_ldsm_x4(unsigned d[4], const float *p)
 		     : "memory");
 }
 
-// tc_load_sw is tc_load into the swizzled layout (tc_sw_smem): A elements
-// in tc_a_slot_sw's order, rows op.pix[h] (TC_A_PIX of them, each decoded
-// once per block, its tap once per step through op.a_row), B elements in
-// tc_b_slot's.
+// tc_load_sw issues this thread's cp.async copies of pipeline step kt
+// into one stage of As and Bs in the swizzled layout (tc_sw_smem); ch is
+// the reduction's channel count. A elements from a in tc_a_slot_sw's
+// order through op.a_row (rows op.pix[h], TC_A_PIX of them, each decoded
+// once per block, its tap once per step) and op.a_at; B elements from b in
+// tc_b_slot's order through op.b_at.
 template <class Op>
 __device__ __forceinline__ void tc_load_sw(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
 					   float *Bs)
@@ -97,35 +99,6 @@ __device__ __forceinline__ void tc_load_sw(const Op &op, int ch, int kt, const f
 		tc_b_slot(tid, l, &n, &kk);
 		int ok = op.b_at(op.n0 + n, r, s, c0 + kk, &off);
 		tc_cp_async4(Bs + tc_sw_smem(n, kk), b + off, ok);
-	}
-}
-
-// tc_load issues this thread's cp.async copies of pipeline step kt into
-// one stage of As and Bs: A elements from a through op.a_row (once per
-// step: tc_a_slot's m does not depend on l) and op.a_at, B elements from b
-// through op.b_at; ch is the reduction's channel count.
-template <class Op>
-__device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
-					float *Bs)
-{
-	int tid = threadIdx.x, r, s, c0;
-	tc_step(&op.g, ch, kt, &r, &s, &c0);
-	const TcRow row = op.a_row(r, s);
-#pragma unroll
-	for (int l = 0; l < TC_A_LOADS; l++) {
-		int m, kk;
-		int off = 0;
-		tc_a_slot(tid, l, &m, &kk);
-		int ok = op.a_at(&row, c0 + kk, &off);
-		tc_cp_async4(As + tc_a_smem(m, kk), a + off, ok);
-	}
-#pragma unroll
-	for (int l = 0; l < TC_B_LOADS; l++) {
-		int n, kk;
-		int off = 0;
-		tc_b_slot(tid, l, &n, &kk);
-		int ok = op.b_at(op.n0 + n, r, s, c0 + kk, &off);
-		tc_cp_async4(Bs + tc_b_smem(n, kk), b + off, ok);
 	}
 }
 
@@ -476,10 +449,14 @@ __device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const
 #endif
 
 // Every kernel: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
-// threads, 41.5 KB of static shared memory. __launch_bounds__(TC_THREADS,
-// 4) holds the flat forward and the linears (70-73 registers unbounded) to
-// 64 registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM
-// on sm_90 instead of 3. Compiled for sm_70 too (one fatbin), where they
+// threads, 41,472 B of static shared memory (36,864 B for the forward and the
+// data gradient's swizzled layout). __launch_bounds__(TC_THREADS, 4) holds
+// the flat forward and the linears (70-73 registers unbounded) to 64
+// registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM on
+// sm_90 instead of 3. The forward and the data gradient, whose loaders
+// decode two pixels per thread (tc_a_slot_sw), need 93-99 registers
+// unbounded and spill at 64: (TC_THREADS, 3) holds them to 80 without
+// spills, 3 blocks per SM instead of 2. Compiled for sm_70 too (one fatbin), where they
 // only trap: the backend never selects them below sm_80
 // (internal/gpu/math_cuda.go).
 

@@ -318,6 +318,9 @@ CNNCTL_HD int tc_fx_at(const TcConv *g, const TcFilterPixel *f, const TcTap *t, 
 	return 1;
 }
 
+// The padded layout of the flat forward, the filter gradient and the
+// linears, whose fragments are read with 4-byte loads:
+
 // tc_a_smem is the offset of A tile element (row m, column kk) in its stage:
 // k-major rows of TC_A_LD = TC_BM+8 floats. Loader stores: a warp writes 32
 // consecutive m of one kk (32 banks). Fragment loads: lane (g, t) reads
@@ -344,8 +347,8 @@ CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
 //   - a warp's 4-byte cp.async stores of A (tc_a_slot_sw: 8 consecutive
 //     rows x 4 consecutive columns of one chunk) and of B (tc_b_slot: 2
 //     rows, an even one and the next, x 16 columns) hit 32 distinct banks.
-// Its stages are TC_A_SW_STAGE and TC_B_SW_STAGE floats, no padding: 36 KB
-// for the 3 stages instead of the padded layout's 40.5 KB.
+// Its stages are TC_A_SW_STAGE and TC_B_SW_STAGE floats, no padding: 36,864 B
+// for the 3 stages instead of the padded layout's 41,472 B.
 
 // tc_sw_smem is the offset of tile element (row t, reduction column kk) in
 // its stage of the swizzled layout (t a pixel of A or a column of B).

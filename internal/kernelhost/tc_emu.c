@@ -379,11 +379,10 @@ static int load_sw(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu
 	return 0;
 }
 
-// load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
-// a_at and b_at), each thread with its pixel decoded once per block as the
-// kernel does. The stage is first poisoned with NaN: an element no thread
-// copies, or a stage read while it is being refilled, shows as NaN in the
-// output.
+// load_stage is every thread's op.load (TcFwd and TcData: tc_load_sw;
+// the others' own). The stage is first poisoned with NaN: an element no
+// thread copies, or a stage read while it is being refilled, shows as NaN
+// in the output.
 static int load_stage(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	for (int i = 0; i < op->astage; i++)
