@@ -69,32 +69,6 @@ static void mma_m16n8k8_tf32(const uint32_t a[32][4], const uint32_t b[32][2], f
 	}
 }
 
-// ldsm_x4 is ldmatrix.sync.aligned.m8n8.x4.shared.b16 as the PTX ISA
-// defines it, over smem seen as 32-bit words: the threads 8j .. 8j+7 supply
-// in addr[] the word offsets of the 8 rows (8 b16 = 4 words each) of
-// matrix j; lane l receives in d[l][j] the b16 pair in columns 2(l%4),
-// 2(l%4)+1 of row l/4 of matrix j, that is word l%4 of that row. Each
-// matrix is one phase, whose 8 rows must cover the 32 banks once.
-static void ldsm_x4(const float *smem, const int addr[32], uint32_t d[32][4], TcBanks *bk)
-{
-	for (int j = 0; j < 4; j++) {
-		int used[32] = {0}, conflict = 0;
-		for (int r = 0; r < 8; r++) {
-			int a = addr[8 * j + r];
-			if (a % 4)
-				bk->misaligned++;
-			for (int w = 0; w < 4; w++)
-				if (used[(a + w) % 32]++)
-					conflict = 1;
-		}
-		bk->ldsm_phases++;
-		bk->ldsm_conflicts += conflict;
-	}
-	for (int l = 0; l < 32; l++)
-		for (int j = 0; j < 4; j++)
-			memcpy(&d[l][j], &smem[addr[8 * j + (l >> 2)] + (l & 3)], 4);
-}
-
 // sw_at is the offset of element (row t, column kk) in a stage of the
 // swizzled layout: tc_sw_smem, or as a mutation has it for the ldmatrix
 // addresses (load) or the stores.
@@ -114,12 +88,10 @@ static void store_phases(const int *offs, int loads, TcBanks *bk)
 {
 	for (int warp = 0; warp < TC_THREADS / 32; warp++)
 		for (int l = 0; l < loads; l++) {
-			int used[32] = {0}, conflict = 0;
+			int words[32];
 			for (int lane = 0; lane < 32; lane++)
-				if (used[offs[(warp * 32 + lane) * loads + l] % 32]++)
-					conflict = 1;
-			bk->store_phases++;
-			bk->store_conflicts += conflict;
+				words[lane] = offs[(warp * 32 + lane) * loads + l];
+			emu_store_phase(words, bk);
 		}
 }
 
@@ -411,6 +383,14 @@ static void swap_u32(uint32_t *p, uint32_t *q)
 	*q = t;
 }
 
+// tf32_bits is cvt.rna.tf32.f32 of the float whose bits ldmatrix delivered.
+static uint32_t tf32_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return tc_emu_tf32(f);
+}
+
 // fragments_ldsm is one warp's fragment loads at column k8 of a stage in
 // the swizzled layout: an ldmatrix.x4 per mma tile of A (lanes through
 // tc_ldsm_a), one per two of B (tc_ldsm_b), each register then rounded to
@@ -428,13 +408,10 @@ static void fragments_ldsm(const float *as, const float *bs, int wm, int wn, int
 			tc_ldsm_a(ln, &row, &col);
 			addr[lane] = sw_at(wm + 16 * i + row, k8 + col, mutation, 1);
 		}
-		ldsm_x4(as, addr, d, bk);
+		emu_ldsm_x4(as, addr, d, bk);
 		for (int lane = 0; lane < 32; lane++)
-			for (int e = 0; e < 4; e++) {
-				float f;
-				memcpy(&f, &d[lane][e], 4);
-				s->a[i][lane][e] = tc_emu_tf32(f);
-			}
+			for (int e = 0; e < 4; e++)
+				s->a[i][lane][e] = tf32_bits(d[lane][e]);
 	}
 	for (int j = 0; j < TC_NT; j += 2) {
 		for (int lane = 0; lane < 32; lane++) {
@@ -442,13 +419,10 @@ static void fragments_ldsm(const float *as, const float *bs, int wm, int wn, int
 			tc_ldsm_b(lane, &n, &kk);
 			addr[lane] = sw_at(wn + 8 * j + n, k8 + kk, mutation, 1);
 		}
-		ldsm_x4(bs, addr, d, bk);
+		emu_ldsm_x4(bs, addr, d, bk);
 		for (int lane = 0; lane < 32; lane++)
-			for (int e = 0; e < 4; e++) {
-				float f;
-				memcpy(&f, &d[lane][e], 4);
-				s->b[j + e / 2][lane][e % 2] = tc_emu_tf32(f);
-			}
+			for (int e = 0; e < 4; e++)
+				s->b[j + e / 2][lane][e % 2] = tf32_bits(d[lane][e]);
 	}
 }
 

@@ -10,6 +10,7 @@
 // rebuilds this package (and reruns its tests).
 #include "conv2d_tc.h"
 #include "tc_dep_epilogue_cuh.h"
+#include "smem_emu.h"
 
 // Pipeline models of cp.async: EMU_LAZY lands a group's copies only when a
 // wait_group lets it complete (the latest a GPU may deliver them), EMU_EAGER
@@ -32,16 +33,10 @@ enum {
 	EMU_MUT_SWIZZLE_BITS = 9, // the swizzle XORs row bits 0-1 instead of 1-2, stores and loads
 };
 
-// TcBanks counts the shared-memory phases of the kernels with the swizzled
-// layout (EMU_FORWARD, EMU_DATA): each 8-lane ldmatrix phase (8 rows of 16
-// bytes, which must cover the 32 banks once) and each warp-wide 4-byte
-// cp.async store (one copy l of the warp's 32 threads: 32 distinct banks).
-// A conflict is a phase that misses that; misaligned counts ldmatrix rows
-// not 16-byte aligned.
-typedef struct {
-	long long ldsm_phases, ldsm_conflicts, misaligned;
-	long long store_phases, store_conflicts;
-} TcBanks;
+// TcBanks counts the shared-memory phases (smem_emu.h) of the kernels with
+// the swizzled layout (EMU_FORWARD, EMU_DATA): their ldmatrix phases and
+// their warp-wide cp.async stores (one copy l of the warp's 32 threads).
+typedef EmuBanks TcBanks;
 
 // The kernels the emulator runs.
 enum {

@@ -122,18 +122,6 @@ func TestTF32LdmatrixDeliversFragments(t *testing.T) {
 // 32 distinct banks; without the swizzle both conflict (so the check can
 // fail).
 func TestTF32BanksFromIndexMath(t *testing.T) {
-	distinct := func(words []int, width int) bool {
-		used := map[int]bool{}
-		for _, w := range words {
-			for q := range width {
-				if used[(w+q)%32] {
-					return false
-				}
-				used[(w+q)%32] = true
-			}
-		}
-		return true
-	}
 	count := func(smem func(t, kk int) int) (ldsm, stores int) {
 		for k8 := 0; k8 < TileK; k8 += 8 {
 			for _, tile := range []struct {
@@ -150,7 +138,7 @@ func TestTF32BanksFromIndexMath(t *testing.T) {
 								t.Fatalf("ldmatrix row (%d, %d) at word %d: not 16-byte aligned", r0+r, k8+c, words[q])
 							}
 						}
-						if !distinct(words, 4) {
+						if !banksDistinct(words, 4) {
 							ldsm++
 						}
 					}
@@ -167,7 +155,7 @@ func TestTF32BanksFromIndexMath(t *testing.T) {
 					for lane := range 32 {
 						words[lane] = smem(tt.slot(warp*32+lane, l))
 					}
-					if !distinct(words, 1) {
+					if !banksDistinct(words, 1) {
 						stores++
 					}
 				}
