@@ -196,7 +196,7 @@ struct TcFilter {
 	float *slab;
 	TcTap taps[TC_B_LOADS];
 	int begin, end, m0;
-	static constexpr bool ldsm = false;
+	static constexpr bool ldsm = true; // swizzled layout: both tiles in tc_b_slot's order store conflict-free
 	__device__ int rows() const { return g.K; }
 	__device__ int cols() const { return g.C * g.R * g.S; }
 	__device__ int steps() const { return end - begin; }
@@ -211,14 +211,14 @@ struct TcFilter {
 			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(&g, &f, m0 + m, &off);
-			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
+			tc_cp_async4(As + tc_sw_smem(m, kk), dy + off, ok);
 		}
 #pragma unroll
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			int ok = tc_fx_at(&g, &f, &taps[l], &off);
-			tc_cp_async4(Bs + tc_b_smem(n, kk), x + off, ok);
+			tc_cp_async4(Bs + tc_sw_smem(n, kk), x + off, ok);
 		}
 	}
 	__device__ void store(int k, int crs, float v) const { slab[(long long)k * cols() + crs] = v; }
@@ -249,7 +249,7 @@ struct TcLinFwd {
 	TcConv g;
 	const float *x, *w, *b;
 	float *y;
-	static constexpr bool ldsm = false;
+	static constexpr bool ldsm = false; // the swizzled layout spills at 64 registers (kernels/conv2d_tc.cuh)
 	__device__ int rows() const { return g.N; }
 	__device__ int cols() const { return g.K; }
 	__device__ int steps() const { return tc_linear_steps(g.C); }

@@ -318,8 +318,8 @@ CNNCTL_HD int tc_fx_at(const TcConv *g, const TcFilterPixel *f, const TcTap *t, 
 	return 1;
 }
 
-// The padded layout of the flat forward, the filter gradient and the
-// linears, whose fragments are read with 4-byte loads:
+// The padded layout of the flat forward and the linears, whose fragments
+// are read with 4-byte loads:
 
 // tc_a_smem is the offset of A tile element (row m, column kk) in its stage:
 // k-major rows of TC_A_LD = TC_BM+8 floats. Loader stores: a warp writes 32
@@ -332,8 +332,11 @@ CNNCTL_HD int tc_a_smem(int m, int kk) { return kk * TC_A_LD + m; }
 // (g, t) reads n0+g, k0+t -> bank (20g + t) mod 32, distinct for 32 lanes.
 CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
 
-// The swizzled layout of conv2d_forward_tf32 and conv2d_backward_data_tf32
-// (tc_gemm with Op::ldsm), whose fragments ldmatrix loads. ldmatrix.x4
+// The swizzled layout of conv2d_forward_tf32, conv2d_backward_data_tf32
+// and conv2d_backward_filter_tf32 (tc_gemm with Op::ldsm), whose fragments
+// ldmatrix loads. (linear_forward_tf32, whose tiles are both in tc_b_slot's
+// order, would store conflict-free into it too, but it then needs more than
+// its 64 registers: 20 bytes of spills, so it keeps the padded layout.) ldmatrix.x4
 // (b16 matrices) moves 32-bit elements as four 8x4 b32 matrices: lane l
 // receives row l/4, element l%4 of each, which are exactly m16n8k8's a_i
 // and b_i (tc_frag_a, tc_frag_b) when a matrix's rows are 8 rows of A
@@ -344,9 +347,12 @@ CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
 //   - an ldmatrix phase (8 consecutive rows t0..t0+7, t0 a multiple of 8,
 //     one logical chunk) reads the 8 distinct (t & 1, physical chunk)
 //     16-byte pieces of 128 bytes: all 32 banks once;
-//   - a warp's 4-byte cp.async stores of A (tc_a_slot_sw: 8 consecutive
-//     rows x 4 consecutive columns of one chunk) and of B (tc_b_slot: 2
-//     rows, an even one and the next, x 16 columns) hit 32 distinct banks.
+//   - a warp's 4-byte cp.async stores in tc_a_slot_sw's order (8
+//     consecutive rows x 4 consecutive columns of one chunk: the forward's
+//     and the data gradient's A) and in tc_b_slot's (2 rows, an even one
+//     and the next, x 16 columns: every B, and the filter gradient's A)
+//     hit 32 distinct banks. (tc_a_slot's and
+//     tc_bn_slot's orders, 32 rows of one column, would not: 8 banks.)
 // Its stages are TC_A_SW_STAGE and TC_B_SW_STAGE floats, no padding: 36,864 B
 // for the 3 stages instead of the padded layout's 41,472 B.
 

@@ -113,13 +113,13 @@ func forwardBanks(g Conv, kind C.int, op string, x, w, b []float32, e Epilogue, 
 
 // Conv2DForwardTF32Banks is Conv2DForwardTF32 that adds the kernel's
 // shared-memory bank phases (ldmatrix phases and cp.async stores of its
-// swizzled layout) to bk.
+// swizzled layout) to bk (nil: not wanted).
 func Conv2DForwardTF32Banks(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation, bk *Banks) error {
 	return forwardBanks(g, C.EMU_FORWARD, "conv2d forward tf32", x, w, b, Epilogue{}, y, p, mut, bk)
 }
 
 // Conv2DBackwardDataTF32Banks is Conv2DBackwardDataTF32 that adds the
-// kernel's shared-memory bank phases to bk.
+// kernel's shared-memory bank phases to bk (nil: not wanted).
 func Conv2DBackwardDataTF32Banks(g Conv, dy, w, dx []float32, p Pipeline, mut Mutation, bk *Banks) error {
 	return runBanks(g, C.EMU_DATA, 1, "conv2d backward data tf32", dy, w, nil, Epilogue{}, dx,
 		[]int{g.N * g.K * g.OH() * g.OW(), g.K * g.C * g.R * g.S, 0, g.N * g.C * g.H * g.W}, p, mut, bk)
@@ -183,14 +183,25 @@ func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutatio
 // (K,C,R,S). It fails when an element of a slab is stored other than
 // exactly once.
 func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
-	return filter(g, C.EMU_FILTER, "conv2d backward filter tf32", x, dy, dw, splits, p, mut)
+	return Conv2DBackwardFilterTF32Banks(g, x, dy, dw, splits, p, mut, nil)
+}
+
+// Conv2DBackwardFilterTF32Banks is Conv2DBackwardFilterTF32 that adds the
+// kernel's shared-memory bank phases to bk (nil: not wanted).
+func Conv2DBackwardFilterTF32Banks(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation, bk *Banks) error {
+	return filterBanks(g, C.EMU_FILTER, "conv2d backward filter tf32", x, dy, dw, splits, p, mut, bk)
 }
 
 // filter runs filter gradient kernel kind (EMU_FILTER, EMU_LIN_FILTER) with
 // splits slabs on the emulator, then adds them as sum_splits does.
 func filter(g Conv, kind C.int, op string, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	return filterBanks(g, kind, op, x, dy, dw, splits, p, mut, nil)
+}
+
+// filterBanks is filter that adds the bank phases to bk (nil: not wanted).
+func filterBanks(g Conv, kind C.int, op string, x, dy, dw []float32, splits int, p Pipeline, mut Mutation, bk *Banks) error {
 	return filterWith(g, op, x, dy, dw, splits, func(ws []float32, want []int) error {
-		return run(g, kind, splits, op, x, dy, nil, ws, want, p, mut)
+		return runBanks(g, kind, splits, op, x, dy, nil, Epilogue{}, ws, want, p, mut, bk)
 	})
 }
 

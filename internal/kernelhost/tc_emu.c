@@ -153,11 +153,29 @@ typedef struct {
 	long long alen, blen; // elements of a and b
 	long long outlen;     // elements of out (of one slab for EMU_FILTER)
 	int bad_store;	      // set when the epilogue stores outside out
-	int ldsm;	      // the swizzled layout and ldmatrix (EMU_FORWARD, EMU_DATA)
+	int ldsm;	      // the swizzled layout and ldmatrix (EMU_FORWARD, EMU_DATA, EMU_FILTER)
 	int astage, bstage;   // floats per stage of A and of B in the op's layout
 	int mutation;
 	TcBanks banks;
+	// Where each thread's copies of the stage being loaded went: A copy l
+	// of thread tid at aoffs[tid*TC_A_LOADS + l], B's likewise.
+	int aoffs[TC_THREADS * TC_A_LOADS], boffs[TC_THREADS * TC_B_LOADS];
 } emu_op;
+
+// stage_at is where tile element (t, kk), copy l of thread tid, of A (b 0)
+// or B (b 1) goes in a stage of op's layout: the swizzled one (sw_at,
+// recorded for the bank count) or the padded one (tc_a_smem, tc_b_smem).
+static int stage_at(emu_op *op, int b, int tid, int l, int t, int kk)
+{
+	if (!op->ldsm)
+		return b ? tc_b_smem(t, kk) : tc_a_smem(t, kk);
+	int o = sw_at(t, kk, op->mutation, 0);
+	if (b)
+		op->boffs[tid * TC_B_LOADS + l] = o;
+	else
+		op->aoffs[tid * TC_A_LOADS + l] = o;
+	return o;
+}
 
 // src reads element off of v (n elements) for a copy the kernel marked
 // valid; an offset outside v is an out-of-bounds read on the GPU, which
@@ -199,7 +217,7 @@ static int emu_base(int kind)
 // load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
 // order, the thread's pixel decoded per step, its B columns' taps per block
 // (recomputed here per step: the same values).
-static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+static int load_filter(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
 	for (int tid = 0; tid < TC_THREADS; tid++) {
@@ -211,7 +229,7 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(g, &f, m0 + m, &off);
-			int rc = copy4(q, As + tc_a_smem(m, kk), op->b, op->blen, ok, off);
+			int rc = copy4(q, As + stage_at(op, 0, tid, l, m, kk), op->b, op->blen, ok, off);
 			if (rc)
 				return rc;
 		}
@@ -220,7 +238,7 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			tc_b_slot(tid, l, &n, &kk);
 			TcTap t = tc_tap(g, n0 + n);
 			int ok = tc_fx_at(g, &f, &t, &off);
-			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->a, op->alen, ok, off);
+			int rc = copy4(q, Bs + stage_at(op, 1, tid, l, n, kk), op->a, op->alen, ok, off);
 			if (rc)
 				return rc;
 		}
@@ -259,17 +277,19 @@ static int load_flat(const emu_op *op, float *As, float *Bs, int m0, int n0, int
 }
 
 // load_rm is thread tid's tc_load_rm (conv2d_tc.cu): loads copies of one
-// stage of a tile from the row-major (rows, cols) matrix p (plen
-// elements), copy l to tile element (t, kk) by slot, stored at smem(t, kk),
-// read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t) when kmajor.
-static int load_rm(emu_copies *q, int tid, int loads, void (*slot)(int, int, int *, int *), int (*smem)(int, int),
-		   const float *p, long long plen, int rows, int cols, int kmajor, int t0, int k0, float *S)
+// stage of tile b (0 A, 1 B) from the row-major (rows, cols) matrix p
+// (plen elements), copy l to tile element (t, kk) by slot, stored at
+// stage_at, read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t) when
+// kmajor.
+static int load_rm(emu_op *op, emu_copies *q, int tid, int b, void (*slot)(int, int, int *, int *), const float *p,
+		   long long plen, int rows, int cols, int kmajor, int t0, int k0, float *S)
 {
+	int loads = b ? TC_B_LOADS : TC_A_LOADS;
 	for (int l = 0; l < loads; l++) {
 		int t, kk, off = 0;
 		slot(tid, l, &t, &kk);
 		int ok = kmajor ? tc_rm_at(rows, cols, k0 + kk, t0 + t, &off) : tc_rm_at(rows, cols, t0 + t, k0 + kk, &off);
-		int rc = copy4(q, S + smem(t, kk), p, plen, ok, off);
+		int rc = copy4(q, S + stage_at(op, b, tid, l, t, kk), p, plen, ok, off);
 		if (rc)
 			return rc;
 	}
@@ -279,24 +299,24 @@ static int load_rm(emu_copies *q, int tid, int loads, void (*slot)(int, int, int
 // load_linear is every thread's TcLinFwd, TcLinData or TcLinFilter::load
 // (op->kind EMU_LIN_*): N = g->N, I = g->C, O = g->K; op->a and op->b are
 // x and w, dy and w, x and dy.
-static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+static int load_linear(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
 	int k0 = (op->begin + kt) * TC_BK; // begin: 0 but in the filter gradient's splits
 	for (int tid = 0; tid < TC_THREADS; tid++) {
 		int rc;
 		if (op->kind == EMU_LIN_FWD) {
-			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->C, 0, m0, k0, As);
+			rc = load_rm(op, q, tid, 0, tc_b_slot, op->a, op->alen, g->N, g->C, 0, m0, k0, As);
 			if (!rc)
-				rc = load_rm(q, tid, TC_B_LOADS, tc_b_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 0, n0, k0, Bs);
+				rc = load_rm(op, q, tid, 1, tc_b_slot, op->b, op->blen, g->K, g->C, 0, n0, k0, Bs);
 		} else if (op->kind == EMU_LIN_DATA) {
-			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->K, 0, m0, k0, As);
+			rc = load_rm(op, q, tid, 0, tc_b_slot, op->a, op->alen, g->N, g->K, 0, m0, k0, As);
 			if (!rc)
-				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 1, n0, k0, Bs);
+				rc = load_rm(op, q, tid, 1, tc_bn_slot, op->b, op->blen, g->K, g->C, 1, n0, k0, Bs);
 		} else {
-			rc = load_rm(q, tid, TC_A_LOADS, tc_a_slot, tc_a_smem, op->b, op->blen, g->N, g->K, 1, m0, k0, As);
+			rc = load_rm(op, q, tid, 0, tc_a_slot, op->b, op->blen, g->N, g->K, 1, m0, k0, As);
 			if (!rc)
-				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->a, op->alen, g->N, g->C, 1, n0, k0, Bs);
+				rc = load_rm(op, q, tid, 1, tc_bn_slot, op->a, op->alen, g->N, g->C, 1, n0, k0, Bs);
 		}
 		if (rc)
 			return rc;
@@ -311,7 +331,6 @@ static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 static int load_sw(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
-	int aoffs[TC_THREADS * TC_A_LOADS], boffs[TC_THREADS * TC_B_LOADS];
 	int r, s, c0;
 	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
@@ -327,8 +346,7 @@ static int load_sw(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu
 					ok = tc_im2col(g, &row, c0 + kk, &off);
 				else
 					ok = tc_dy_at(g, &row, c0 + kk, &off);
-				int o = aoffs[tid * TC_A_LOADS + l] = sw_at(m, kk, op->mutation, 0);
-				int rc = copy4(q, As + o, op->a, op->alen, ok, off);
+				int rc = copy4(q, As + stage_at(op, 0, tid, l, m, kk), op->a, op->alen, ok, off);
 				if (rc)
 					return rc;
 			}
@@ -340,14 +358,11 @@ static int load_sw(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu
 				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
 			else
 				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
-			int o = boffs[tid * TC_B_LOADS + l] = sw_at(n, kk, op->mutation, 0);
-			int rc = copy4(q, Bs + o, op->b, op->blen, ok, off);
+			int rc = copy4(q, Bs + stage_at(op, 1, tid, l, n, kk), op->b, op->blen, ok, off);
 			if (rc)
 				return rc;
 		}
 	}
-	store_phases(aoffs, TC_A_LOADS, &op->banks);
-	store_phases(boffs, TC_B_LOADS, &op->banks);
 	return 0;
 }
 
@@ -361,13 +376,20 @@ static int load_stage(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, 
 		As[i] = NAN;
 	for (int i = 0; i < op->bstage; i++)
 		Bs[i] = NAN;
+	int rc;
 	if (op->kind == EMU_FILTER)
-		return load_filter(op, As, Bs, m0, n0, kt, q);
-	if (op->kind == EMU_FLAT)
-		return load_flat(op, As, Bs, m0, n0, kt, q);
-	if (op->kind >= EMU_LIN_FWD)
-		return load_linear(op, As, Bs, m0, n0, kt, q);
-	return load_sw(op, As, Bs, m0, n0, kt, q);
+		rc = load_filter(op, As, Bs, m0, n0, kt, q);
+	else if (op->kind == EMU_FLAT)
+		rc = load_flat(op, As, Bs, m0, n0, kt, q);
+	else if (op->kind >= EMU_LIN_FWD)
+		rc = load_linear(op, As, Bs, m0, n0, kt, q);
+	else
+		rc = load_sw(op, As, Bs, m0, n0, kt, q);
+	if (rc == 0 && op->ldsm) {
+		store_phases(op->aoffs, TC_A_LOADS, &op->banks);
+		store_phases(op->boffs, TC_B_LOADS, &op->banks);
+	}
+	return rc;
 }
 
 // warp_state is one warp's registers: fragments and accumulators per lane.
@@ -545,7 +567,7 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
 	emu_op op = {g, kind, a, b, bias, res, relu, out, written, 0, 0, 0, 0, x, w};
-	op.ldsm = kind == EMU_FORWARD || kind == EMU_DATA;
+	op.ldsm = kind == EMU_FORWARD || kind == EMU_DATA || kind == EMU_FILTER;
 	op.astage = op.ldsm ? TC_A_SW_STAGE : TC_A_STAGE;
 	op.bstage = op.ldsm ? TC_B_SW_STAGE : TC_B_STAGE;
 	op.mutation = mutation;

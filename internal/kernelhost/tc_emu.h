@@ -26,7 +26,7 @@ enum {
 	EMU_MUT_C_OWNER = 3,	  // accumulators c1 and c2 stored at each other's place
 	EMU_MUT_WAIT = 4,	  // wait_group allows one more group in flight
 	EMU_MUT_PREFETCH = 5,	  // the prefetch overwrites the stage being read
-	// Of the kernels with the swizzled layout (EMU_FORWARD, EMU_DATA):
+	// Of the kernels with the swizzled layout (EMU_FORWARD, EMU_DATA, EMU_FILTER):
 	EMU_MUT_SWIZZLE_LOAD = 6, // ldmatrix addresses unswizzled (the stores swizzled)
 	EMU_MUT_NO_SWIZZLE = 7,	  // no swizzle anywhere: right values, bank conflicts
 	EMU_MUT_LDSM_LANE = 8,	  // A's ldmatrix lanes point at matrices 1 and 2 swapped
@@ -34,7 +34,7 @@ enum {
 };
 
 // TcBanks counts the shared-memory phases (smem_emu.h) of the kernels with
-// the swizzled layout (EMU_FORWARD, EMU_DATA): their ldmatrix phases and
+// the swizzled layout (EMU_FORWARD, EMU_DATA, EMU_FILTER): their ldmatrix phases and
 // their warp-wide cp.async stores (one copy l of the warp's 32 threads).
 typedef EmuBanks TcBanks;
 

@@ -14,7 +14,8 @@ import (
 // tc_ldsm_b), from the index math and through the emulator.
 
 // TestTF32SwizzledLoadersCoverTiles: over one stage of the swizzled
-// layout, the A copies (tc_a_slot_sw) and the B copies (tc_b_slot) hit
+// layout, the A copies (tc_a_slot_sw; tc_b_slot in the filter gradient)
+// and the B copies (tc_b_slot) hit
 // every tile element exactly once, at distinct offsets inside the stage;
 // a thread's A copies fall in its TC_A_PIX rows (tc_a_row_sw: the pixels
 // it decodes once per block), TileK/4 columns each; rows of the layout
@@ -33,7 +34,11 @@ func TestTF32SwizzledLoadersCoverTiles(t *testing.T) {
 		loads, rows int
 		slot        func(tid, l int) (int, int)
 		stage       int
-	}{{"A", ALoads, TileM, ASlotSw, ASwStage}, {"B", BLoads, TileN, BSlot, BSwStage}} {
+	}{
+		{"A", ALoads, TileM, ASlotSw, ASwStage},
+		{"A in B's order (filter gradient)", ALoads, TileM, BSlot, ASwStage},
+		{"B", BLoads, TileN, BSlot, BSwStage},
+	} {
 		seen := map[[2]int]bool{}
 		offs := map[int]bool{}
 		for tid := range Threads {
@@ -118,8 +123,8 @@ func TestTF32LdmatrixDeliversFragments(t *testing.T) {
 
 // TestTF32BanksFromIndexMath: straight from the index functions, every
 // ldmatrix phase of every warp's A and B loads (8 rows of 16 bytes) covers
-// the 32 banks once, and every warp-wide cp.async store of both tiles hits
-// 32 distinct banks; without the swizzle both conflict (so the check can
+// the 32 banks once, and every warp-wide cp.async store of both tiles (in
+// tc_a_slot_sw's and tc_b_slot's orders) hits 32 distinct banks; without the swizzle both conflict (so the check can
 // fail).
 func TestTF32BanksFromIndexMath(t *testing.T) {
 	count := func(smem func(t, kk int) int) (ldsm, stores int) {
@@ -148,7 +153,7 @@ func TestTF32BanksFromIndexMath(t *testing.T) {
 		for _, tt := range []struct {
 			slot  func(tid, l int) (int, int)
 			loads int
-		}{{ASlotSw, ALoads}, {BSlot, BLoads}} {
+		}{{ASlotSw, ALoads}, {BSlot, ALoads}, {BSlot, BLoads}} {
 			for warp := range Threads / 32 {
 				for l := range tt.loads {
 					words := make([]int, 32)
@@ -182,28 +187,36 @@ var tf32LdsmKernels = map[string]func(g tensortest.Conv, in map[string][]float32
 		dx := nans(g.N * g.C * g.H * g.W)
 		return "dx", dx, Conv2DBackwardDataTF32Banks(convOf(g), in["dy"], in["w"], dx, p, mut, bk)
 	},
+	"Conv2DBackwardFilter": func(g tensortest.Conv, in map[string][]float32, p Pipeline, mut Mutation, bk *Banks) (string, []float32, error) {
+		dw := nans(g.K * g.C * g.R * g.S)
+		return "dw", dw, Conv2DBackwardFilterTF32Banks(convOf(g), in["x"], in["dy"], dw, filterSplits, p, mut, bk)
+	},
 }
 
-// ldsmPhases is the number of ldmatrix phases and of warp-wide stores the
-// forward (data false) or data gradient of g makes: per block and step,
-// each warp's 2 k8 halves x (TC_MT + TC_NT/2) ldmatrix.x4 of 4 phases,
-// and its ALoads + BLoads stores.
-func ldsmPhases(g tensortest.Conv, data bool) (ldsm, stores int64) {
-	rows, cols, ch := g.N*g.OH()*g.OW(), g.K, g.C
-	if data {
-		rows, cols, ch = g.N*g.H*g.W, g.C, g.K
-	}
+// ldsmPhases is the number of ldmatrix phases and of warp-wide stores that
+// a GEMM of rows x cols over steps pipeline steps (summed over the splits)
+// makes: per block and step, each warp's 2 k8 halves x (TC_MT + TC_NT/2)
+// ldmatrix.x4 of 4 phases, and its ALoads + BLoads stores.
+func ldsmPhases(rows, cols, steps int) (ldsm, stores int64) {
 	blocks := int64((rows+TileM-1)/TileM) * int64((cols+TileN-1)/TileN)
-	steps := int64(g.R * g.S * ((ch + TileK - 1) / TileK))
 	warps := int64(Threads / 32)
-	return blocks * steps * warps * (TileK / 8) * (TileM/4/16 + TileN/2/8/2) * 4, blocks * steps * warps * (ALoads + BLoads)
+	return blocks * int64(steps) * warps * (TileK / 8) * (TileM/4/16 + TileN/2/8/2) * 4, blocks * int64(steps) * warps * (ALoads + BLoads)
 }
 
-// TestTF32LdsmBanks runs the forward and the data gradient over the TF32
-// geometries on the emulator and counts its shared-memory phases: every
-// ldmatrix phase and every cp.async store is conflict-free and 16-byte
-// aligned, and there are as many as the kernel makes.
+// TestTF32LdsmBanks runs the kernels with the swizzled layout (forward,
+// data and filter gradients) over the TF32 geometries on the emulator and counts their shared-memory phases:
+// every ldmatrix phase and every cp.async store is conflict-free and
+// 16-byte aligned, and there are as many as the kernel makes.
 func TestTF32LdsmBanks(t *testing.T) {
+	check := func(t *testing.T, bk Banks, ldsm, stores int64) {
+		t.Helper()
+		if bk.LdsmPhases != ldsm || bk.StorePhases != stores {
+			t.Errorf("%d ldmatrix phases and %d stores, the kernel makes %d and %d", bk.LdsmPhases, bk.StorePhases, ldsm, stores)
+		}
+		if bk.LdsmConflicts != 0 || bk.StoreConflicts != 0 || bk.Misaligned != 0 {
+			t.Errorf("bank conflicts: %+v", bk)
+		}
+	}
 	for _, g := range tcGeometries() {
 		for _, c := range g.Cases() {
 			run, ok := tf32LdsmKernels[c.Op]
@@ -215,13 +228,16 @@ func TestTF32LdsmBanks(t *testing.T) {
 				if _, _, err := run(g, c.Inputs(), Eager, MutNone, &bk); err != nil {
 					t.Fatal(err)
 				}
-				ldsm, stores := ldsmPhases(g, c.Op == "Conv2DBackwardData")
-				if bk.LdsmPhases != ldsm || bk.StorePhases != stores {
-					t.Errorf("%d ldmatrix phases and %d stores, the kernel makes %d and %d", bk.LdsmPhases, bk.StorePhases, ldsm, stores)
+				var ldsm, stores int64
+				switch c.Op {
+				case "Conv2DForward":
+					ldsm, stores = ldsmPhases(g.N*g.OH()*g.OW(), g.K, g.R*g.S*((g.C+TileK-1)/TileK))
+				case "Conv2DBackwardData":
+					ldsm, stores = ldsmPhases(g.N*g.H*g.W, g.C, g.R*g.S*((g.K+TileK-1)/TileK))
+				default:
+					ldsm, stores = ldsmPhases(g.K, g.C*g.R*g.S, (g.N*g.OH()*g.OW()+TileK-1)/TileK)
 				}
-				if bk.LdsmConflicts != 0 || bk.StoreConflicts != 0 || bk.Misaligned != 0 {
-					t.Errorf("bank conflicts: %+v", bk)
-				}
+				check(t, bk, ldsm, stores)
 			})
 		}
 	}
