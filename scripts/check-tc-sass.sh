@@ -5,8 +5,8 @@
 #   - each TF32 kernel (the convolutions, the small-channel flat forward and
 #     the linears) contains HMMA (tensor-core mma) and LDGSTS (cp.async)
 #     instructions,
-#   - the TF32 kernels with the swizzled layout (LDSM_tc: the forward and
-#     the data gradient) contain LDSM (ldmatrix),
+#   - the TF32 kernels with the swizzled layout (LDSM_tc: the forward and the
+#     data and filter gradients) contain LDSM (ldmatrix),
 #   - each bf16 kernel contains HMMA in its bf16 form (HMMA.16816.F32.BF16)
 #     and LDSM (ldmatrix),
 #   - none spills or has a stack frame (ptxas -v);
@@ -27,7 +27,7 @@ KERNELS_tc="conv2d_forward_tf32 conv2d_forward_flat_tf32 conv2d_backward_data_tf
   linear_forward_tf32 linear_backward_data_tf32 linear_backward_filter_tf32"
 NEED_tc="HMMA LDGSTS"
 # TF32 kernels whose fragments ldmatrix loads (Op::ldsm in conv2d_tc.cu).
-LDSM_tc="conv2d_forward_tf32 conv2d_backward_data_tf32"
+LDSM_tc="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
 SRC_bf16=kernels/conv2d_bf16.cu
 KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filter_bf16"
 NEED_bf16="HMMA.16816.F32.BF16 LDSM"
@@ -74,7 +74,8 @@ for arch in 70 80 90; do
     echo "  $(printf '%s\n' "$info" | grep -E 'stack frame' | sed 's/^ *//')"
     have=""
     needk=${!need}
-    case " $(eval echo "\${LDSM_$grp:-}") " in *" $k "*) needk="$needk LDSM" ;; esac
+    ldsm=LDSM_$grp
+    case " ${!ldsm:-} " in *" $k "*) needk="$needk LDSM" ;; esac
     for o in $needk; do
       case $o in *.*) n=$(form "$o") ;; *) n=$(count "$o") ;; esac
       have="$have$n $o, "
@@ -102,5 +103,5 @@ if [ -f "$FATBIN" ]; then
   done
   echo "$FATBIN: the TF32 and bf16 kernels have HMMA for sm_80 and sm_90, none for sm_70"
 fi
-[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32 convolutions, flat forward and linears: HMMA and LDGSTS, the forward and data gradient LDSM; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
+[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32 convolutions, flat forward and linears: HMMA and LDGSTS, the forward, data and filter gradients LDSM; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
 exit "$fail"
