@@ -453,10 +453,10 @@ __device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const
 // data gradient's swizzled layout). __launch_bounds__(TC_THREADS, 4) holds
 // the flat forward and the linears (70-73 registers unbounded) to 64
 // registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM on
-// sm_90 instead of 3. The forward and the data gradient, whose loaders
-// decode two pixels per thread (tc_a_slot_sw), need 93-99 registers
-// unbounded and spill at 64: (TC_THREADS, 3) holds them to 80 without
-// spills, 3 blocks per SM instead of 2. Compiled for sm_70 too (one fatbin), where they
+// sm_90 instead of 3. The forward and the data gradient on the swizzled
+// layout and ldmatrix need 98-100 registers unbounded (sm_90) and spill
+// 4-24 bytes at 64: (TC_THREADS, 3) holds them to 80 without spills, 3
+// blocks per SM instead of 2. Compiled for sm_70 too (one fatbin), where they
 // only trap: the backend never selects them below sm_80
 // (internal/gpu/math_cuda.go).
 
@@ -469,7 +469,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, const float 
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	tc_gemm(TcFwd{g, x, w, b, res, y, relu, {tc_pixel(&g, tc_row_sw(0)), tc_pixel(&g, tc_row_sw(1))}, tc_col0()});
+	tc_gemm(TcFwd{g, x, w, b, res, y, relu, {tc_pixel(&g, tc_row_sw(0))}, tc_col0()});
 #else
 	__trap();
 #endif
@@ -497,7 +497,7 @@ conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	tc_gemm(TcData{g, dy, w, dx, {tc_data_pixel(&g, tc_row_sw(0)), tc_data_pixel(&g, tc_row_sw(1))}, tc_col0()});
+	tc_gemm(TcData{g, dy, w, dx, {tc_data_pixel(&g, tc_row_sw(0))}, tc_col0()});
 #else
 	__trap();
 #endif

@@ -347,9 +347,9 @@ CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
 //   - an ldmatrix phase (8 consecutive rows t0..t0+7, t0 a multiple of 8,
 //     one logical chunk) reads the 8 distinct (t & 1, physical chunk)
 //     16-byte pieces of 128 bytes: all 32 banks once;
-//   - a warp's 4-byte cp.async stores in tc_a_slot_sw's order (8
-//     consecutive rows x 4 consecutive columns of one chunk: the forward's
-//     and the data gradient's A) and in tc_b_slot's (2 rows, an even one
+//   - a warp's 4-byte cp.async stores in tc_a_slot_sw's order (16
+//     consecutive rows x 2 columns of one chunk each, see there: the
+//     forward's and the data gradient's A) and in tc_b_slot's (2 rows, an even one
 //     and the next, x 16 columns: every B, and the filter gradient's A)
 //     hit 32 distinct banks. (tc_a_slot's and
 //     tc_bn_slot's orders, 32 rows of one column, would not: 8 banks.)
@@ -361,26 +361,28 @@ CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
 CNNCTL_HD int tc_sw_smem(int t, int kk) { return t * TC_BK + ((((kk >> 2) ^ (t >> 1)) & 3) << 2) + (kk & 3); }
 
 // TC_A_PIX is the number of A rows (pixels) a thread copies per step in
-// tc_a_slot_sw's order, each TC_A_LOADS / TC_A_PIX columns of it.
-enum { TC_A_PIX = 2 };
+// tc_a_slot_sw's order, each TC_A_LOADS / TC_A_PIX columns of it: one, so
+// that a thread decodes one pixel, as in tc_a_slot's order.
+enum { TC_A_PIX = 1 };
 
 // tc_a_row_sw is the h-th (0 <= h < TC_A_PIX) A row thread tid copies in
-// tc_a_slot_sw's order: warp w's lanes take rows 8(w + 8h) .. +7, lane l
-// row l/4 of them.
-CNNCTL_HD int tc_a_row_sw(int tid, int h)
-{
-	return ((tid & 31) >> 2) + 8 * ((tid >> 5) + (TC_THREADS / 32) * h);
-}
+// tc_a_slot_sw's order: warp w's lanes take rows 16w .. 16w+15, two lanes
+// (an even one and the next) per row.
+CNNCTL_HD int tc_a_row_sw(int tid, int h) { return ((tid & 31) >> 1) + 16 * (tid >> 5) + TC_BM * h; }
 
 // tc_a_slot_sw: the l-th A element (0 <= l < TC_A_LOADS) thread tid copies
-// per step in the swizzled layout's order is row tc_a_row_sw(tid, l / 4),
-// column kk = tid%4 + 4(l%4): a warp's copy l is 8 consecutive pixels x 4
-// consecutive channels (32-byte runs of one channel in x when the pixels
-// are consecutive ow), stored to 32 distinct banks.
+// per step in the swizzled layout's order is row m = tc_a_row_sw(tid, 0),
+// column kk in chunk l/2 at position (h + 2*b + 2*(l%2)) % 4, h = tid%2
+// and b = bit 3 of m: the two threads of a row cover its 16 columns, and a
+// warp's copy l (16 consecutive rows, one chunk) stores to 32 distinct
+// banks: rows m and m+8, whose 16-byte pieces the swizzle puts in the same
+// banks, take positions {0,1} and {2,3} of the piece (shifted by 2 for odd
+// l), the two threads of a row one each. A channel's 8 rows with the same
+// b are one 32-byte run of x when the pixels are consecutive ow.
 CNNCTL_HD void tc_a_slot_sw(int tid, int l, int *m, int *kk)
 {
-	*m = tc_a_row_sw(tid, l >> 2);
-	*kk = (tid & 3) + 4 * (l & 3);
+	*m = tc_a_row_sw(tid, 0);
+	*kk = 4 * (l >> 1) + (((tid & 1) + 2 * ((*m >> 3) & 1) + 2 * (l & 1)) & 3);
 }
 
 // tc_ldsm_a: for ldmatrix.x4 of an mma tile's A (16 rows x 8 columns from
