@@ -71,8 +71,8 @@ __device__ __forceinline__ void tc_ldsm_x4(unsigned d[4], const float *p)
 // tc_load_sw issues this thread's cp.async copies of pipeline step kt
 // into one stage of As and Bs in the swizzled layout (tc_sw_smem); ch is
 // the reduction's channel count. A elements from a in tc_a_slot_sw's
-// order through op.a_row (rows op.pix[h], TC_A_PIX of them, each decoded
-// once per block, its tap once per step) and op.a_at; B elements from b in
+// order through op.a_row (once per step: the thread's row op.pix, decoded
+// once per block, at the step's tap) and op.a_at; B elements from b in
 // tc_b_slot's order through op.b_at.
 template <class Op>
 __device__ __forceinline__ void tc_load_sw(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
@@ -80,17 +80,14 @@ __device__ __forceinline__ void tc_load_sw(const Op &op, int ch, int kt, const f
 {
 	int tid = threadIdx.x, r, s, c0;
 	tc_step(&op.g, ch, kt, &r, &s, &c0);
+	const TcRow row = op.a_row(r, s);
 #pragma unroll
-	for (int h = 0; h < TC_A_PIX; h++) {
-		const TcRow row = op.a_row(h, r, s);
-#pragma unroll
-		for (int j = 0; j < TC_A_LOADS / TC_A_PIX; j++) {
-			int m, kk;
-			int off = 0;
-			tc_a_slot_sw(tid, h * (TC_A_LOADS / TC_A_PIX) + j, &m, &kk);
-			int ok = op.a_at(&row, c0 + kk, &off);
-			tc_cp_async4(As + tc_sw_smem(m, kk), a + off, ok);
-		}
+	for (int l = 0; l < TC_A_LOADS; l++) {
+		int m, kk;
+		int off = 0;
+		tc_a_slot_sw(tid, l, &m, &kk);
+		int ok = op.a_at(&row, c0 + kk, &off);
+		tc_cp_async4(As + tc_sw_smem(m, kk), a + off, ok);
 	}
 #pragma unroll
 	for (int l = 0; l < TC_B_LOADS; l++) {
@@ -109,13 +106,13 @@ struct TcFwd {
 	const float *x, *w, *b, *res;
 	float *y;
 	int relu;
-	TcPixel pix[TC_A_PIX];
+	TcPixel pix;
 	int n0;
 	static constexpr bool ldsm = true; // swizzled layout, ldmatrix fragments
 	__device__ int rows() const { return tc_gemm_m(&g); }
 	__device__ int cols() const { return g.K; }
 	__device__ int steps() const { return tc_k_steps(&g, g.C); }
-	__device__ TcRow a_row(int h, int r, int s) const { return tc_im2col_row(&g, &pix[h], r, s); }
+	__device__ TcRow a_row(int r, int s) const { return tc_im2col_row(&g, &pix, r, s); }
 	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.C, kt, x, w, As, Bs); }
@@ -173,13 +170,13 @@ struct TcData {
 	TcConv g;
 	const float *dy, *w;
 	float *dx;
-	TcDataPixel pix[TC_A_PIX];
+	TcDataPixel pix;
 	int n0;
 	static constexpr bool ldsm = true; // swizzled layout, ldmatrix fragments
 	__device__ int rows() const { return tc_data_m(&g); }
 	__device__ int cols() const { return g.C; }
 	__device__ int steps() const { return tc_k_steps(&g, g.K); }
-	__device__ TcRow a_row(int h, int r, int s) const { return tc_dy_row(&g, &pix[h], r, s); }
+	__device__ TcRow a_row(int r, int s) const { return tc_dy_row(&g, &pix, r, s); }
 	__device__ int a_at(const TcRow *row, int k, int *off) const { return tc_dy_at(&g, row, k, off); }
 	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.K, kt, dy, w, As, Bs); }
@@ -421,9 +418,9 @@ __device__ __forceinline__ int tc_row()
 	return blockIdx.x * TC_BM + m;
 }
 
-// tc_row_sw is the h-th GEMM row this thread copies in tc_a_slot_sw's
-// order (the kernels with the swizzled layout).
-__device__ __forceinline__ int tc_row_sw(int h) { return blockIdx.x * TC_BM + tc_a_row_sw(threadIdx.x, h); }
+// tc_row_sw is the GEMM row this thread copies in tc_a_slot_sw's order
+// (the forward and the data gradient).
+__device__ __forceinline__ int tc_row_sw() { return blockIdx.x * TC_BM + tc_a_row_sw(threadIdx.x); }
 
 __device__ __forceinline__ int tc_col0() { return blockIdx.y * TC_BN; }
 
@@ -454,7 +451,7 @@ __device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const
 // the flat forward and the linears (70-73 registers unbounded) to 64
 // registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM on
 // sm_90 instead of 3. The forward and the data gradient on the swizzled
-// layout and ldmatrix need 98-100 registers unbounded (sm_90) and spill
+// layout and ldmatrix need about 100 registers unbounded (sm_90) and spill
 // 4-24 bytes at 64: (TC_THREADS, 3) holds them to 80 without spills, 3
 // blocks per SM instead of 2. Compiled for sm_70 too (one fatbin), where they
 // only trap: the backend never selects them below sm_80
@@ -469,7 +466,7 @@ conv2d_forward_tf32(const float *x, const float *w, const float *b, const float 
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	tc_gemm(TcFwd{g, x, w, b, res, y, relu, {tc_pixel(&g, tc_row_sw(0))}, tc_col0()});
+	tc_gemm(TcFwd{g, x, w, b, res, y, relu, tc_pixel(&g, tc_row_sw()), tc_col0()});
 #else
 	__trap();
 #endif
@@ -497,7 +494,7 @@ conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	tc_gemm(TcData{g, dy, w, dx, {tc_data_pixel(&g, tc_row_sw(0))}, tc_col0()});
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, tc_row_sw()), tc_col0()});
 #else
 	__trap();
 #endif

@@ -360,18 +360,14 @@ CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
 // its stage of the swizzled layout (t a pixel of A or a column of B).
 CNNCTL_HD int tc_sw_smem(int t, int kk) { return t * TC_BK + ((((kk >> 2) ^ (t >> 1)) & 3) << 2) + (kk & 3); }
 
-// TC_A_PIX is the number of A rows (pixels) a thread copies per step in
-// tc_a_slot_sw's order, each TC_A_LOADS / TC_A_PIX columns of it: one, so
-// that a thread decodes one pixel, as in tc_a_slot's order.
-enum { TC_A_PIX = 1 };
-
-// tc_a_row_sw is the h-th (0 <= h < TC_A_PIX) A row thread tid copies in
-// tc_a_slot_sw's order: warp w's lanes take rows 16w .. 16w+15, two lanes
-// (an even one and the next) per row.
-CNNCTL_HD int tc_a_row_sw(int tid, int h) { return ((tid & 31) >> 1) + 16 * (tid >> 5) + TC_BM * h; }
+// tc_a_row_sw is the A row (pixel) thread tid copies in tc_a_slot_sw's
+// order, the same for all its copies, so that it decodes its pixel once:
+// warp w's lanes take rows 16w .. 16w+15, two lanes (an even one and the
+// next) per row.
+CNNCTL_HD int tc_a_row_sw(int tid) { return ((tid & 31) >> 1) + 16 * (tid >> 5); }
 
 // tc_a_slot_sw: the l-th A element (0 <= l < TC_A_LOADS) thread tid copies
-// per step in the swizzled layout's order is row m = tc_a_row_sw(tid, 0),
+// per step in the swizzled layout's order is row m = tc_a_row_sw(tid),
 // column kk in chunk l/2 at position (h + 2*b + 2*(l%2)) % 4, h = tid%2
 // and b = bit 3 of m: the two threads of a row cover its 16 columns, and a
 // warp's copy l (16 consecutive rows, one chunk) stores to 32 distinct
@@ -381,7 +377,7 @@ CNNCTL_HD int tc_a_row_sw(int tid, int h) { return ((tid & 31) >> 1) + 16 * (tid
 // b are one 32-byte run of x when the pixels are consecutive ow.
 CNNCTL_HD void tc_a_slot_sw(int tid, int l, int *m, int *kk)
 {
-	*m = tc_a_row_sw(tid, 0);
+	*m = tc_a_row_sw(tid);
 	*kk = 4 * (l >> 1) + (((tid & 1) + 2 * ((*m >> 3) & 1) + 2 * (l & 1)) & 3);
 }
 

@@ -328,11 +328,9 @@ const (
 	BLoads  = C.TC_B_LOADS
 	AStage  = C.TC_A_STAGE
 	BStage  = C.TC_B_STAGE
-	// The swizzled layout's stages (the forward and the data gradient)
-	// and the A rows a thread copies per step in its loader order.
+	// The swizzled layout's stages (the forward, data and filter gradients).
 	ASwStage = C.TC_A_SW_STAGE
 	BSwStage = C.TC_B_SW_STAGE
-	APix     = C.TC_A_PIX
 )
 
 // The index functions of conv2d_tc.cuh, one call each, for property tests.
@@ -345,14 +343,14 @@ func ASlot(tid, l int) (m, kk int) {
 }
 
 // ASlotSw is tc_a_slot_sw: the A tile element (m, kk) thread tid copies in
-// its l-th copy into the swizzled layout; ARowSw is tc_a_row_sw, its h-th row.
+// its l-th copy into the swizzled layout; ARowSw is tc_a_row_sw, its row.
 func ASlotSw(tid, l int) (m, kk int) {
 	var cm, ck C.int
 	C.tc_a_slot_sw(C.int(tid), C.int(l), &cm, &ck)
 	return int(cm), int(ck)
 }
 
-func ARowSw(tid, h int) int { return int(C.tc_a_row_sw(C.int(tid), C.int(h))) }
+func ARowSw(tid int) int { return int(C.tc_a_row_sw(C.int(tid))) }
 
 // SwSmem is tc_sw_smem: element (row t, column kk)'s offset in a stage of
 // the swizzled layout.

@@ -326,30 +326,28 @@ static int load_linear(emu_op *op, float *As, float *Bs, int m0, int n0, int kt,
 
 // load_sw is every thread's tc_load_sw of the kernel's op (TcFwd, TcData:
 // a_row, a_at and b_at) into the swizzled layout, each thread with its
-// TC_A_PIX pixels decoded once per block as the kernel does (here per
-// step: the same values); every warp-wide store is counted as a bank phase.
+// pixel decoded once per block as the kernel does (here per step: the same
+// values).
 static int load_sw(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
 	int r, s, c0;
 	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
-		for (int h = 0; h < TC_A_PIX; h++) {
-			int pm = m0 + tc_a_row_sw(tid, h);
-			TcPixel pix = tc_pixel(g, pm);
-			TcDataPixel dpix = tc_data_pixel(g, pm);
-			TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
-			for (int j = 0; j < TC_A_LOADS / TC_A_PIX; j++) {
-				int l = h * (TC_A_LOADS / TC_A_PIX) + j, m, kk, ok, off = 0;
-				tc_a_slot_sw(tid, l, &m, &kk);
-				if (op->kind == EMU_FORWARD)
-					ok = tc_im2col(g, &row, c0 + kk, &off);
-				else
-					ok = tc_dy_at(g, &row, c0 + kk, &off);
-				int rc = copy4(q, As + stage_at(op, 0, tid, l, m, kk), op->a, op->alen, ok, off);
-				if (rc)
-					return rc;
-			}
+		int pm = m0 + tc_a_row_sw(tid);
+		TcPixel pix = tc_pixel(g, pm);
+		TcDataPixel dpix = tc_data_pixel(g, pm);
+		TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
+		for (int l = 0; l < TC_A_LOADS; l++) {
+			int m, kk, ok, off = 0;
+			tc_a_slot_sw(tid, l, &m, &kk);
+			if (op->kind == EMU_FORWARD)
+				ok = tc_im2col(g, &row, c0 + kk, &off);
+			else
+				ok = tc_dy_at(g, &row, c0 + kk, &off);
+			int rc = copy4(q, As + stage_at(op, 0, tid, l, m, kk), op->a, op->alen, ok, off);
+			if (rc)
+				return rc;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int n, kk, ok, off = 0;

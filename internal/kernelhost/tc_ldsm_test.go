@@ -17,15 +17,15 @@ import (
 // layout, the A copies (tc_a_slot_sw; tc_b_slot in the filter gradient)
 // and the B copies (tc_b_slot) hit
 // every tile element exactly once, at distinct offsets inside the stage;
-// a thread's A copies fall in its TC_A_PIX rows (tc_a_row_sw: the pixels
-// it decodes once per block), TileK/4 columns each; rows of the layout
+// a thread's A copies fall in its row (tc_a_row_sw: the pixel it decodes
+// once per block); rows of the layout
 // stay rows (the swizzle permutes 16-byte chunks inside a row and keeps
 // each chunk's 4 columns in order, as ldmatrix reads them).
 func TestTF32SwizzledLoadersCoverTiles(t *testing.T) {
 	for tid := range Threads {
 		for l := range ALoads {
-			if m, _ := ASlotSw(tid, l); m != ARowSw(tid, l/(ALoads/APix)) {
-				t.Fatalf("thread %d: A copy %d in row %d, not its row %d", tid, l, m, ARowSw(tid, l/(ALoads/APix)))
+			if m, _ := ASlotSw(tid, l); m != ARowSw(tid) {
+				t.Fatalf("thread %d: A copy %d in row %d, not its row %d", tid, l, m, ARowSw(tid))
 			}
 		}
 	}
