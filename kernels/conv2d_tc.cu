@@ -56,13 +56,27 @@ __device__ __forceinline__ void tc_mma(float d[4], const unsigned a[4], const un
 		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// tc_load issues this thread's cp.async copies of pipeline step kt into
-// one stage of As and Bs: A elements from a through op.a_row (once per
-// step: tc_a_slot's m does not depend on l) and op.a_at, B elements from b
-// through op.b_at; ch is the reduction's channel count.
+// tc_ldsm_x4 is ldmatrix.sync.aligned.m8n8.x4.shared.b16 from the shared
+// address of p (this lane's row of 16 bytes): d[j] is row lane/4, 32-bit
+// element lane%4 of matrix j (conv2d_tc.cuh, tc_ldsm_a and tc_ldsm_b).
+__device__ __forceinline__ void tc_ldsm_x4(unsigned d[4], const float *p)
+{
+	unsigned s = (unsigned)__cvta_generic_to_shared(p);
+	asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+		     : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+		     : "r"(s)
+		     : "memory");
+}
+
+// tc_load_sw issues this thread's cp.async copies of pipeline step kt
+// into one stage of As and Bs in the swizzled layout (tc_sw_smem); ch is
+// the reduction's channel count. A elements from a in tc_a_slot_sw's
+// order through op.a_row (once per step: the thread's row op.pix, decoded
+// once per block, at the step's tap) and op.a_at; B elements from b in
+// tc_b_slot's order through op.b_at.
 template <class Op>
-__device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
-					float *Bs)
+__device__ __forceinline__ void tc_load_sw(const Op &op, int ch, int kt, const float *a, const float *b, float *As,
+					   float *Bs)
 {
 	int tid = threadIdx.x, r, s, c0;
 	tc_step(&op.g, ch, kt, &r, &s, &c0);
@@ -71,9 +85,9 @@ __device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const floa
 	for (int l = 0; l < TC_A_LOADS; l++) {
 		int m, kk;
 		int off = 0;
-		tc_a_slot(tid, l, &m, &kk);
+		tc_a_slot_sw(tid, l, &m, &kk);
 		int ok = op.a_at(&row, c0 + kk, &off);
-		tc_cp_async4(As + tc_a_smem(m, kk), a + off, ok);
+		tc_cp_async4(As + tc_sw_smem(m, kk), a + off, ok);
 	}
 #pragma unroll
 	for (int l = 0; l < TC_B_LOADS; l++) {
@@ -81,7 +95,7 @@ __device__ __forceinline__ void tc_load(const Op &op, int ch, int kt, const floa
 		int off = 0;
 		tc_b_slot(tid, l, &n, &kk);
 		int ok = op.b_at(op.n0 + n, r, s, c0 + kk, &off);
-		tc_cp_async4(Bs + tc_b_smem(n, kk), b + off, ok);
+		tc_cp_async4(Bs + tc_sw_smem(n, kk), b + off, ok);
 	}
 }
 
@@ -94,13 +108,14 @@ struct TcFwd {
 	int relu;
 	TcPixel pix;
 	int n0;
+	static constexpr bool ldsm = true; // swizzled layout, ldmatrix fragments
 	__device__ int rows() const { return tc_gemm_m(&g); }
 	__device__ int cols() const { return g.K; }
 	__device__ int steps() const { return tc_k_steps(&g, g.C); }
 	__device__ TcRow a_row(int r, int s) const { return tc_im2col_row(&g, &pix, r, s); }
 	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
-	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.C, kt, x, w, As, Bs); }
+	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.C, kt, x, w, As, Bs); }
 	__device__ void store(int m, int k, float v) const
 	{
 		int off = tc_y_offset(&g, m, k);
@@ -118,6 +133,7 @@ struct TcFwdFlat {
 	int relu;
 	TcFilterPixel pix;
 	int n0;
+	static constexpr bool ldsm = false;
 	__device__ int rows() const { return tc_gemm_m(&g); }
 	__device__ int cols() const { return g.K; }
 	__device__ int steps() const { return tc_flat_steps(&g); }
@@ -156,13 +172,14 @@ struct TcData {
 	float *dx;
 	TcDataPixel pix;
 	int n0;
+	static constexpr bool ldsm = true; // swizzled layout, ldmatrix fragments
 	__device__ int rows() const { return tc_data_m(&g); }
 	__device__ int cols() const { return g.C; }
 	__device__ int steps() const { return tc_k_steps(&g, g.K); }
 	__device__ TcRow a_row(int r, int s) const { return tc_dy_row(&g, &pix, r, s); }
 	__device__ int a_at(const TcRow *row, int k, int *off) const { return tc_dy_at(&g, row, k, off); }
 	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
-	__device__ void load(int kt, float *As, float *Bs) const { tc_load(*this, g.K, kt, dy, w, As, Bs); }
+	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.K, kt, dy, w, As, Bs); }
 	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
 };
 
@@ -176,6 +193,7 @@ struct TcFilter {
 	float *slab;
 	TcTap taps[TC_B_LOADS];
 	int begin, end, m0;
+	static constexpr bool ldsm = true; // swizzled layout: both tiles in tc_b_slot's order store conflict-free
 	__device__ int rows() const { return g.K; }
 	__device__ int cols() const { return g.C * g.R * g.S; }
 	__device__ int steps() const { return end - begin; }
@@ -190,14 +208,14 @@ struct TcFilter {
 			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(&g, &f, m0 + m, &off);
-			tc_cp_async4(As + tc_a_smem(m, kk), dy + off, ok);
+			tc_cp_async4(As + tc_sw_smem(m, kk), dy + off, ok);
 		}
 #pragma unroll
 		for (int l = 0; l < TC_B_LOADS; l++) {
 			int off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			int ok = tc_fx_at(&g, &f, &taps[l], &off);
-			tc_cp_async4(Bs + tc_b_smem(n, kk), x + off, ok);
+			tc_cp_async4(Bs + tc_sw_smem(n, kk), x + off, ok);
 		}
 	}
 	__device__ void store(int k, int crs, float v) const { slab[(long long)k * cols() + crs] = v; }
@@ -228,6 +246,7 @@ struct TcLinFwd {
 	TcConv g;
 	const float *x, *w, *b;
 	float *y;
+	static constexpr bool ldsm = false; // the swizzled layout spills at 64 registers (kernels/conv2d_tc.cuh)
 	__device__ int rows() const { return g.N; }
 	__device__ int cols() const { return g.K; }
 	__device__ int steps() const { return tc_linear_steps(g.C); }
@@ -250,6 +269,7 @@ struct TcLinData {
 	TcConv g;
 	const float *dy, *w;
 	float *dx;
+	static constexpr bool ldsm = false;
 	__device__ int rows() const { return g.N; }
 	__device__ int cols() const { return g.C; }
 	__device__ int steps() const { return tc_linear_steps(g.K); }
@@ -269,6 +289,7 @@ struct TcLinFilter {
 	const float *x, *dy;
 	float *slab;
 	int begin, end;
+	static constexpr bool ldsm = false;
 	__device__ int rows() const { return g.K; }
 	__device__ int cols() const { return g.C; }
 	__device__ int steps() const { return end - begin; }
@@ -285,8 +306,10 @@ struct TcLinFilter {
 // mma.sync over each stage, and the epilogue's stores.
 template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 {
-	__shared__ __align__(16) float As[TC_STAGES * TC_A_STAGE];
-	__shared__ __align__(16) float Bs[TC_STAGES * TC_B_STAGE];
+	// Stage sizes of the op's layout: swizzled (Op::ldsm) or padded.
+	constexpr int A_STAGE = Op::ldsm ? TC_A_SW_STAGE : TC_A_STAGE, B_STAGE = Op::ldsm ? TC_B_SW_STAGE : TC_B_STAGE;
+	__shared__ __align__(16) float As[TC_STAGES * A_STAGE];
+	__shared__ __align__(16) float Bs[TC_STAGES * B_STAGE];
 	const int M = op.rows(), Nc = op.cols(), steps = op.steps();
 	const int m0 = blockIdx.x * TC_BM, n0 = blockIdx.y * TC_BN;
 	const int lane = threadIdx.x & 31;
@@ -307,7 +330,7 @@ template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 #pragma unroll
 	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
 		if (kt < steps)
-			op.load(kt, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE);
+			op.load(kt, As + tc_stage(kt) * A_STAGE, Bs + tc_stage(kt) * B_STAGE);
 		tc_cp_async_commit();
 	}
 	for (int kt = 0; kt < steps; kt++) {
@@ -318,13 +341,34 @@ template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 		__syncthreads();
 		int next = kt + TC_STAGES - 1;
 		if (next < steps)
-			op.load(next, As + tc_stage(next) * TC_A_STAGE, Bs + tc_stage(next) * TC_B_STAGE);
+			op.load(next, As + tc_stage(next) * A_STAGE, Bs + tc_stage(next) * B_STAGE);
 		tc_cp_async_commit();
 
-		const float *as = As + tc_stage(kt) * TC_A_STAGE, *bs = Bs + tc_stage(kt) * TC_B_STAGE;
+		const float *as = As + tc_stage(kt) * A_STAGE, *bs = Bs + tc_stage(kt) * B_STAGE;
 #pragma unroll
 		for (int k8 = 0; k8 < TC_BK; k8 += 8) {
 			unsigned a[TC_MT][4], bf[TC_NT][2];
+			if constexpr (Op::ldsm) {
+				// ldmatrix.x4: one per mma tile of A, one per two of B.
+				int ar, ac, bn, bk;
+				tc_ldsm_a(lane, &ar, &ac);
+				tc_ldsm_b(lane, &bn, &bk);
+#pragma unroll
+				for (int i = 0; i < TC_MT; i++) {
+					tc_ldsm_x4(a[i], as + tc_sw_smem(wm + 16 * i + ar, k8 + ac));
+#pragma unroll
+					for (int e = 0; e < 4; e++)
+						a[i][e] = tc_tf32(__uint_as_float(a[i][e]));
+				}
+#pragma unroll
+				for (int j = 0; j < TC_NT; j += 2) {
+					unsigned d[4];
+					tc_ldsm_x4(d, bs + tc_sw_smem(wn + 8 * j + bn, k8 + bk));
+#pragma unroll
+					for (int e = 0; e < 4; e++)
+						bf[j + e / 2][e % 2] = tc_tf32(__uint_as_float(d[e]));
+				}
+			} else {
 #pragma unroll
 			for (int i = 0; i < TC_MT; i++)
 #pragma unroll
@@ -341,6 +385,7 @@ template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 					tc_frag_b(lane, e, &row, &col);
 					bf[j][e] = tc_tf32(bs[tc_b_smem(wn + 8 * j + col, k8 + row)]);
 				}
+			}
 #pragma unroll
 			for (int i = 0; i < TC_MT; i++)
 #pragma unroll
@@ -373,6 +418,10 @@ __device__ __forceinline__ int tc_row()
 	return blockIdx.x * TC_BM + m;
 }
 
+// tc_row_sw is the GEMM row this thread copies in tc_a_slot_sw's order
+// (the forward and the data gradient).
+__device__ __forceinline__ int tc_row_sw() { return blockIdx.x * TC_BM + tc_a_row_sw(threadIdx.x); }
+
 __device__ __forceinline__ int tc_col0() { return blockIdx.y * TC_BN; }
 
 // tc_filter runs one block of the filter gradient of g: x, dy -> split
@@ -397,23 +446,27 @@ __device__ __forceinline__ void tc_filter(const TcConv &g, const float *x, const
 #endif
 
 // Every kernel: grid (ceil(rows/TC_BM), ceil(cols/TC_BN)), TC_THREADS
-// threads, 41.5 KB of static shared memory. __launch_bounds__(TC_THREADS,
-// 4) holds the flat forward and the linears (70-73 registers unbounded) to
-// 64 registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM
-// on sm_90 instead of 3. Compiled for sm_70 too (one fatbin), where they
+// threads, 41,472 B of static shared memory (36,864 B for the forward and the
+// data gradient's swizzled layout). __launch_bounds__(TC_THREADS, 4) holds
+// the flat forward and the linears (70-73 registers unbounded) to 64
+// registers, without spills (scripts/check-tc-sass.sh): 4 blocks per SM on
+// sm_90 instead of 3. The forward and the data gradient on the swizzled
+// layout and ldmatrix need about 100 registers unbounded (sm_90) and spill
+// 4-24 bytes at 64: (TC_THREADS, 3) holds them to 80 without spills, 3
+// blocks per SM instead of 2. Compiled for sm_70 too (one fatbin), where they
 // only trap: the backend never selects them below sm_80
 // (internal/gpu/math_cuda.go).
 
 // conv2d_forward_tf32: x, w, b (or NULL) -> y, with the epilogue's
 // residual res (y's shape, or NULL) and ReLU (relu != 0); rows N*OH*OW,
 // cols K.
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
 conv2d_forward_tf32(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N,
 		    int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	tc_gemm(TcFwd{g, x, w, b, res, y, relu, tc_pixel(&g, tc_row()), tc_col0()});
+	tc_gemm(TcFwd{g, x, w, b, res, y, relu, tc_pixel(&g, tc_row_sw()), tc_col0()});
 #else
 	__trap();
 #endif
@@ -435,13 +488,13 @@ conv2d_forward_flat_tf32(const float *x, const float *w, const float *b, const f
 }
 
 // conv2d_backward_data_tf32: dy, w -> dx; rows N*H*W, cols C.
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
 conv2d_backward_data_tf32(const float *dy, const float *w, float *dx, int N, int C, int H, int W, int K, int R, int S,
 			  int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, tc_row()), tc_col0()});
+	tc_gemm(TcData{g, dy, w, dx, tc_data_pixel(&g, tc_row_sw()), tc_col0()});
 #else
 	__trap();
 #endif

@@ -43,6 +43,8 @@ enum {
 	TC_B_LD = TC_BK + 4,	       // B stage: TC_BN rows of TC_BK taps (n-major)
 	TC_A_STAGE = TC_BK * TC_A_LD, // floats per A stage
 	TC_B_STAGE = TC_BN * TC_B_LD, // floats per B stage
+	TC_A_SW_STAGE = TC_BM * TC_BK, // floats per A stage, swizzled layout (tc_sw_smem)
+	TC_B_SW_STAGE = TC_BN * TC_BK, // floats per B stage, swizzled layout
 	TC_A_LOADS = TC_BM * TC_BK / TC_THREADS, // A elements each thread copies per stage
 	TC_B_LOADS = TC_BN * TC_BK / TC_THREADS, // B elements each thread copies per stage
 	// cp.async groups still allowed in flight when a stage is consumed.
@@ -316,6 +318,9 @@ CNNCTL_HD int tc_fx_at(const TcConv *g, const TcFilterPixel *f, const TcTap *t, 
 	return 1;
 }
 
+// The padded layout of the flat forward and the linears, whose fragments
+// are read with 4-byte loads:
+
 // tc_a_smem is the offset of A tile element (row m, column kk) in its stage:
 // k-major rows of TC_A_LD = TC_BM+8 floats. Loader stores: a warp writes 32
 // consecutive m of one kk (32 banks). Fragment loads: lane (g, t) reads
@@ -326,6 +331,75 @@ CNNCTL_HD int tc_a_smem(int m, int kk) { return kk * TC_A_LD + m; }
 // stage: n-major rows of TC_B_LD = TC_BK+4 floats. Fragment loads: lane
 // (g, t) reads n0+g, k0+t -> bank (20g + t) mod 32, distinct for 32 lanes.
 CNNCTL_HD int tc_b_smem(int n, int kk) { return n * TC_B_LD + kk; }
+
+// The swizzled layout of conv2d_forward_tf32, conv2d_backward_data_tf32
+// and conv2d_backward_filter_tf32 (tc_gemm with Op::ldsm), whose fragments
+// ldmatrix loads. (linear_forward_tf32, whose tiles are both in tc_b_slot's
+// order, would store conflict-free into it too, but it then needs more than
+// its 64 registers: 20 bytes of spills, so it keeps the padded layout.) ldmatrix.x4
+// (b16 matrices) moves 32-bit elements as four 8x4 b32 matrices: lane l
+// receives row l/4, element l%4 of each, which are exactly m16n8k8's a_i
+// and b_i (tc_frag_a, tc_frag_b) when a matrix's rows are 8 rows of A
+// (pixels) or 8 columns of B (output channels) and its 4 elements 4
+// consecutive reduction columns. So both tiles are stored row-major along
+// the reduction: rows of TC_BK = 16 floats, 4 chunks of 16 bytes, chunk q
+// of row t stored at chunk q ^ ((t >> 1) & 3). Then
+//   - an ldmatrix phase (8 consecutive rows t0..t0+7, t0 a multiple of 8,
+//     one logical chunk) reads the 8 distinct (t & 1, physical chunk)
+//     16-byte pieces of 128 bytes: all 32 banks once;
+//   - a warp's 4-byte cp.async stores in tc_a_slot_sw's order (16
+//     consecutive rows x 2 columns of one chunk each, see there: the
+//     forward's and the data gradient's A) and in tc_b_slot's (2 rows, an even one
+//     and the next, x 16 columns: every B, and the filter gradient's A)
+//     hit 32 distinct banks. (tc_a_slot's and
+//     tc_bn_slot's orders, 32 rows of one column, would not: 8 banks.)
+// Its stages are TC_A_SW_STAGE and TC_B_SW_STAGE floats, no padding: 36,864 B
+// for the 3 stages instead of the padded layout's 41,472 B.
+
+// tc_sw_smem is the offset of tile element (row t, reduction column kk) in
+// its stage of the swizzled layout (t a pixel of A or a column of B).
+CNNCTL_HD int tc_sw_smem(int t, int kk) { return t * TC_BK + ((((kk >> 2) ^ (t >> 1)) & 3) << 2) + (kk & 3); }
+
+// tc_a_row_sw is the A row (pixel) thread tid copies in tc_a_slot_sw's
+// order, the same for all its copies, so that it decodes its pixel once:
+// warp w's lanes take rows 16w .. 16w+15, two lanes (an even one and the
+// next) per row.
+CNNCTL_HD int tc_a_row_sw(int tid) { return ((tid & 31) >> 1) + 16 * (tid >> 5); }
+
+// tc_a_slot_sw: the l-th A element (0 <= l < TC_A_LOADS) thread tid copies
+// per step in the swizzled layout's order is row m = tc_a_row_sw(tid),
+// column kk in chunk l/2 at position (h + 2*b + 2*(l%2)) % 4, h = tid%2
+// and b = bit 3 of m: the two threads of a row cover its 16 columns, and a
+// warp's copy l (16 consecutive rows, one chunk) stores to 32 distinct
+// banks: rows m and m+8, whose 16-byte pieces the swizzle puts in the same
+// banks, take positions {0,1} and {2,3} of the piece (shifted by 2 for odd
+// l), the two threads of a row one each. A channel's 8 rows with the same
+// b are one 32-byte run of x when the pixels are consecutive ow.
+CNNCTL_HD void tc_a_slot_sw(int tid, int l, int *m, int *kk)
+{
+	*m = tc_a_row_sw(tid);
+	*kk = 4 * (l >> 1) + (((tid & 1) + 2 * ((*m >> 3) & 1) + 2 * (l & 1)) & 3);
+}
+
+// tc_ldsm_a: for ldmatrix.x4 of an mma tile's A (16 rows x 8 columns from
+// row 0, column 0 of it), lane supplies the address of row *row, column
+// *col: lanes 8j .. 8j+7 the rows of matrix j, which lands in register
+// a_j: rows 0..7 (a0, a2) or 8..15 (a1, a3), columns 0..3 (a0, a1) or
+// 4..7 (a2, a3).
+CNNCTL_HD void tc_ldsm_a(int lane, int *row, int *col)
+{
+	*row = (lane & 7) + 8 * ((lane >> 3) & 1);
+	*col = 4 * (lane >> 4);
+}
+
+// tc_ldsm_b: for ldmatrix.x4 of two adjacent mma tiles' B (16 columns n x
+// 8 rows kk), lane supplies the address of column *n, row *kk: matrix j
+// is b_{j%2} of the tile j/2: columns 8(j/2) .. +7, rows 4(j%2) .. +3.
+CNNCTL_HD void tc_ldsm_b(int lane, int *n, int *kk)
+{
+	*n = (lane & 7) + 8 * (lane >> 4);
+	*kk = 4 * ((lane >> 3) & 1);
+}
 
 // tc_warp_origin: warp's sub-tile starts at row *wm, column *wn of the block tile.
 CNNCTL_HD void tc_warp_origin(int warp, int *wm, int *wn)

@@ -5,6 +5,8 @@
 #   - each TF32 kernel (the convolutions, the small-channel flat forward and
 #     the linears) contains HMMA (tensor-core mma) and LDGSTS (cp.async)
 #     instructions,
+#   - the TF32 kernels with the swizzled layout (LDSM_tc: the forward and the
+#     data and filter gradients) contain LDSM (ldmatrix),
 #   - each bf16 kernel contains HMMA in its bf16 form (HMMA.16816.F32.BF16)
 #     and LDSM (ldmatrix),
 #   - none spills or has a stack frame (ptxas -v);
@@ -24,6 +26,8 @@ SRC_tc=kernels/conv2d_tc.cu
 KERNELS_tc="conv2d_forward_tf32 conv2d_forward_flat_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32
   linear_forward_tf32 linear_backward_data_tf32 linear_backward_filter_tf32"
 NEED_tc="HMMA LDGSTS"
+# TF32 kernels whose fragments ldmatrix loads (Op::ldsm in conv2d_tc.cu).
+LDSM_tc="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
 SRC_bf16=kernels/conv2d_bf16.cu
 KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filter_bf16"
 NEED_bf16="HMMA.16816.F32.BF16 LDSM"
@@ -69,13 +73,18 @@ for arch in 70 80 90; do
     echo "sm_$arch $k: $regs registers, $smem bytes static shared memory, $occ"
     echo "  $(printf '%s\n' "$info" | grep -E 'stack frame' | sed 's/^ *//')"
     have=""
-    for o in ${!need}; do
+    needk=${!need}
+    ldsm=LDSM_$grp
+    case " ${!ldsm:-} " in *" $k "*) needk="$needk LDSM" ;; esac
+    for o in $needk; do
       case $o in *.*) n=$(form "$o") ;; *) n=$(count "$o") ;; esac
       have="$have$n $o, "
       [ "$n" -gt 0 ] || { echo "check-tc-sass: sm_$arch $k has no $o" >&2; fail=1; }
     done
     echo "  SASS: ${have%, }; mix: $(printf '%s\n' "$ops" | head -14 | awk '{printf "%s %s, ", $2, $1}' | sed 's/, $//')"
-    printf '%s\n' "$info" | grep -q '0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads' ||
+    # A here-string, not a pipe: grep -q exits at the first match, and under
+    # pipefail printf's SIGPIPE would then fail the check at random.
+    grep -q '0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads' <<<"$info" ||
       { echo "check-tc-sass: sm_$arch $k spills or uses a stack frame" >&2; fail=1; }
   done
  done
@@ -96,5 +105,5 @@ if [ -f "$FATBIN" ]; then
   done
   echo "$FATBIN: the TF32 and bf16 kernels have HMMA for sm_80 and sm_90, none for sm_70"
 fi
-[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32 convolutions, flat forward and linears: HMMA and LDGSTS; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
+[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32 convolutions, flat forward and linears: HMMA and LDGSTS, the forward, data and filter gradients LDSM; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
 exit "$fail"

@@ -47,31 +47,6 @@ static uint32_t bf_pack(float lo, float hi, int mutation)
 	return l | h << 16;
 }
 
-// ldsm_x4 is ldmatrix.sync.aligned.m8n8.x4.shared.b16 over smem (32-bit
-// words): lane l supplies in addr[l] the word offset of row l%8 of matrix
-// l/8 (8 b16 = 4 words); lane l receives in d[l][j] the pair at row l/4,
-// columns 2(l%4), 2(l%4)+1 of matrix j. Each matrix is one phase: its 8
-// rows must hit the 32 banks once.
-static void ldsm_x4(const uint32_t *smem, const int addr[32], uint32_t d[32][4], BfBanks *bk)
-{
-	for (int j = 0; j < 4; j++) {
-		int used[32] = {0}, conflict = 0;
-		for (int r = 0; r < 8; r++) {
-			int a = addr[8 * j + r];
-			if (a % 4)
-				bk->misaligned++;
-			for (int w = 0; w < 4; w++)
-				if (used[(a + w) % 32]++)
-					conflict = 1;
-		}
-		bk->ldsm_phases++;
-		bk->ldsm_conflicts += conflict;
-	}
-	for (int l = 0; l < 32; l++)
-		for (int j = 0; j < 4; j++)
-			d[l][j] = smem[addr[8 * j + (l >> 2)] + (l & 3)];
-}
-
 // mma_m16n8k16_bf16 is mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // D = A·B + C for one warp, from the ISA's fragment tables: with gid =
 // lane>>2, tig = lane%4, lane holds A[gid][2tig..2tig+1] in a0,
@@ -244,18 +219,15 @@ static void stage(const bf_op *op, const regs *rg, uint32_t *As, uint32_t *Bs, i
 			int loads = t ? BF_B_LOADS : BF_A_LOADS;
 			uint32_t *dst = t ? Bs : As;
 			for (int l = 0; l < loads; l++) {
-				int used[32] = {0}, conflict = 0;
+				int words[32];
 				for (int lane = 0; lane < 32; lane++) {
 					int tid = warp * 32 + lane, row, kp;
 					slot(tid, l, &row, &kp);
-					int w = pair_at(row, kp, mutation);
+					int w = words[lane] = pair_at(row, kp, mutation);
 					const float *v = t ? rg[tid].b[l] : rg[tid].a[l];
 					dst[w] = bf_pack(v[0], v[1], mutation);
-					if (used[w % 32]++)
-						conflict = 1;
 				}
-				bk->store_phases++;
-				bk->store_conflicts += conflict;
+				emu_store_phase(words, bk);
 			}
 		}
 }
@@ -284,7 +256,7 @@ static void compute(const uint32_t *as, const uint32_t *bs, warp_acc *wa, int mu
 					}
 					addr[lane] = chunk_at(wm + 16 * i + row, k16 + c, mutation);
 				}
-				ldsm_x4(as, addr, a[i], bk);
+				emu_ldsm_x4(as, addr, a[i], bk);
 			}
 			for (int j = 0; j < TC_NT; j += 2) {
 				for (int lane = 0; lane < 32; lane++) {
@@ -292,7 +264,7 @@ static void compute(const uint32_t *as, const uint32_t *bs, warp_acc *wa, int mu
 					bf_ldsm_b(lane, &row, &c);
 					addr[lane] = chunk_at(wn + 8 * j + row, k16 + c, mutation);
 				}
-				ldsm_x4(bs, addr, d, bk);
+				emu_ldsm_x4(bs, addr, d, bk);
 				for (int lane = 0; lane < 32; lane++) {
 					b[j][lane][0] = d[lane][0];
 					b[j][lane][1] = d[lane][1];

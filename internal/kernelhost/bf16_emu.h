@@ -8,6 +8,7 @@
 // through it an edit of the kernels' index math reruns this package's tests).
 #include "conv2d_bf16.h"
 #include "tc_dep_epilogue_cuh.h"
+#include "smem_emu.h"
 
 // Models of the register-staged pipeline: the stores of step kt+1 land in
 // shared memory after every warp's mma of step kt (BF_EMU_LATE, program
@@ -34,14 +35,8 @@ enum {
 	BF_EMU_FILTER = 2,  // conv2d_backward_filter_bf16: a x, b dy -> out ws (splits,K,C*R*S)
 };
 
-// BfBanks counts shared-memory phases: for ldmatrix, each 8-lane phase (8
-// rows of 16 bytes, which must cover the 32 banks once); for the loaders'
-// stores, each warp-wide 4-byte store (32 distinct banks). A conflict is a
-// phase that misses that; misaligned counts ldmatrix rows not 16-byte aligned.
-typedef struct {
-	long long ldsm_phases, ldsm_conflicts, misaligned;
-	long long store_phases, store_conflicts;
-} BfBanks;
+// BfBanks counts the kernels' shared-memory phases (smem_emu.h).
+typedef EmuBanks BfBanks;
 
 // bf_emu_run runs a kernel over its whole grid (splits slabs along z for
 // BF_EMU_FILTER, else 1) on the host; written[i] counts the stores to out[i];

@@ -371,24 +371,28 @@ func TestBF16LdmatrixDeliversFragments(t *testing.T) {
 	}
 }
 
+// banksDistinct says whether the width words from each of words (word
+// offsets) fall in distinct 4-byte banks of the 32: one conflict-free
+// shared-memory phase.
+func banksDistinct(words []int, width int) bool {
+	used := map[int]bool{}
+	for _, w := range words {
+		for q := range width {
+			if used[(w+q)%32] {
+				return false
+			}
+			used[(w+q)%32] = true
+		}
+	}
+	return true
+}
+
 // TestBF16BanksFromIndexMath: straight from the index functions, without
 // running a kernel: every ldmatrix phase of every warp's A and B loads
 // covers the 32 banks once, and so does every warp-wide store of both
 // loader orders; with the swizzle left out (chunk c of row r at r*4+c)
 // the ldmatrix phases conflict, so this check can fail.
 func TestBF16BanksFromIndexMath(t *testing.T) {
-	distinct := func(words []int, width int) bool {
-		used := map[int]bool{}
-		for _, w := range words {
-			for q := range width {
-				if used[(w+q)%32] {
-					return false
-				}
-				used[(w+q)%32] = true
-			}
-		}
-		return true
-	}
 	phases := func(chunk func(row, c int) int) (bad int) {
 		for k16 := 0; k16 < BF16Chunks; k16 += 2 {
 			for _, tile := range []struct {
@@ -402,7 +406,7 @@ func TestBF16BanksFromIndexMath(t *testing.T) {
 							r, c := tile.ldsm(8*j + q)
 							words[q] = chunk(r0+r, k16+c)
 						}
-						if !distinct(words, 4) {
+						if !banksDistinct(words, 4) {
 							bad++
 						}
 					}
@@ -428,7 +432,7 @@ func TestBF16BanksFromIndexMath(t *testing.T) {
 				for lane := range 32 {
 					words[lane] = SmemPair(tt.slot(warp*32+lane, l))
 				}
-				if !distinct(words, 1) {
+				if !banksDistinct(words, 1) {
 					t.Errorf("%s: warp %d copy %d stores with bank conflicts", tt.name, warp, l)
 				}
 			}

@@ -63,6 +63,12 @@ const (
 	MutCOwner   Mutation = C.EMU_MUT_C_OWNER  // accumulators c1 and c2 stored at each other's place
 	MutWait     Mutation = C.EMU_MUT_WAIT     // wait_group allows one group too many in flight
 	MutPrefetch Mutation = C.EMU_MUT_PREFETCH // the prefetch refills the stage being read
+	// Of the kernels with the swizzled layout and ldmatrix (the forward
+	// and the data gradient):
+	MutSwizzleLoad Mutation = C.EMU_MUT_SWIZZLE_LOAD // ldmatrix addresses unswizzled (the stores swizzled)
+	MutNoSwizzle   Mutation = C.EMU_MUT_NO_SWIZZLE   // no swizzle anywhere: right values, bank conflicts
+	MutLdsmLane    Mutation = C.EMU_MUT_LDSM_LANE    // A's ldmatrix lanes point at matrices 1 and 2 swapped
+	MutSwizzleBits Mutation = C.EMU_MUT_SWIZZLE_BITS // the swizzle XORs row bits 0-1, not 1-2: right values, bank conflicts
 )
 
 // Conv2DForwardTF32 runs conv2d_forward_tf32's whole grid on the host:
@@ -97,8 +103,26 @@ func Conv2DForwardEpilogueTF32(g Conv, flat bool, x, w, b []float32, e Epilogue,
 }
 
 func forward(g Conv, kind C.int, op string, x, w, b []float32, e Epilogue, y []float32, p Pipeline, mut Mutation) error {
-	return runEpilogue(g, kind, 1, op, x, w, b, e, y,
-		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, p, mut)
+	return forwardBanks(g, kind, op, x, w, b, e, y, p, mut, nil)
+}
+
+func forwardBanks(g Conv, kind C.int, op string, x, w, b []float32, e Epilogue, y []float32, p Pipeline, mut Mutation, bk *Banks) error {
+	return runBanks(g, kind, 1, op, x, w, b, e, y,
+		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, p, mut, bk)
+}
+
+// Conv2DForwardTF32Banks is Conv2DForwardTF32 that adds the kernel's
+// shared-memory bank phases (ldmatrix phases and cp.async stores of its
+// swizzled layout) to bk (nil: not wanted).
+func Conv2DForwardTF32Banks(g Conv, x, w, b, y []float32, p Pipeline, mut Mutation, bk *Banks) error {
+	return forwardBanks(g, C.EMU_FORWARD, "conv2d forward tf32", x, w, b, Epilogue{}, y, p, mut, bk)
+}
+
+// Conv2DBackwardDataTF32Banks is Conv2DBackwardDataTF32 that adds the
+// kernel's shared-memory bank phases to bk (nil: not wanted).
+func Conv2DBackwardDataTF32Banks(g Conv, dy, w, dx []float32, p Pipeline, mut Mutation, bk *Banks) error {
+	return runBanks(g, C.EMU_DATA, 1, "conv2d backward data tf32", dy, w, nil, Epilogue{}, dx,
+		[]int{g.N * g.K * g.OH() * g.OW(), g.K * g.C * g.R * g.S, 0, g.N * g.C * g.H * g.W}, p, mut, bk)
 }
 
 // ForwardClass is tc_forward_class: the shape class of g's forward, one
@@ -159,14 +183,25 @@ func Conv2DBackwardDataTF32(g Conv, dy, w, dx []float32, p Pipeline, mut Mutatio
 // (K,C,R,S). It fails when an element of a slab is stored other than
 // exactly once.
 func Conv2DBackwardFilterTF32(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
-	return filter(g, C.EMU_FILTER, "conv2d backward filter tf32", x, dy, dw, splits, p, mut)
+	return Conv2DBackwardFilterTF32Banks(g, x, dy, dw, splits, p, mut, nil)
+}
+
+// Conv2DBackwardFilterTF32Banks is Conv2DBackwardFilterTF32 that adds the
+// kernel's shared-memory bank phases to bk (nil: not wanted).
+func Conv2DBackwardFilterTF32Banks(g Conv, x, dy, dw []float32, splits int, p Pipeline, mut Mutation, bk *Banks) error {
+	return filterBanks(g, C.EMU_FILTER, "conv2d backward filter tf32", x, dy, dw, splits, p, mut, bk)
 }
 
 // filter runs filter gradient kernel kind (EMU_FILTER, EMU_LIN_FILTER) with
 // splits slabs on the emulator, then adds them as sum_splits does.
 func filter(g Conv, kind C.int, op string, x, dy, dw []float32, splits int, p Pipeline, mut Mutation) error {
+	return filterBanks(g, kind, op, x, dy, dw, splits, p, mut, nil)
+}
+
+// filterBanks is filter that adds the bank phases to bk (nil: not wanted).
+func filterBanks(g Conv, kind C.int, op string, x, dy, dw []float32, splits int, p Pipeline, mut Mutation, bk *Banks) error {
 	return filterWith(g, op, x, dy, dw, splits, func(ws []float32, want []int) error {
-		return run(g, kind, splits, op, x, dy, nil, ws, want, p, mut)
+		return runBanks(g, kind, splits, op, x, dy, nil, Epilogue{}, ws, want, p, mut, bk)
 	})
 }
 
@@ -203,8 +238,22 @@ func run(g Conv, kind C.int, splits int, op string, a, b, bias, out []float32, w
 
 // runEpilogue is run with a forward kernel's epilogue e.
 func runEpilogue(g Conv, kind C.int, splits int, op string, a, b, bias []float32, e Epilogue, out []float32, want []int, p Pipeline, mut Mutation) error {
+	return runBanks(g, kind, splits, op, a, b, bias, e, out, want, p, mut, nil)
+}
+
+// runBanks is runEpilogue that adds the bank phases to bk (nil: not wanted).
+func runBanks(g Conv, kind C.int, splits int, op string, a, b, bias []float32, e Epilogue, out []float32, want []int, p Pipeline, mut Mutation, bk *Banks) error {
 	return runWith(g, op, a, b, bias, e, out, want, func(cg *C.TcConv, a, b, bias, res *C.float, relu C.int, out *C.float, written *C.int32_t) C.int {
-		return C.tc_emu_run(cg, kind, a, b, bias, res, relu, out, written, C.int(splits), C.int(p), C.int(mut))
+		var tb C.TcBanks
+		rc := C.tc_emu_run(cg, kind, a, b, bias, res, relu, out, written, C.int(splits), C.int(p), C.int(mut), &tb)
+		if bk != nil {
+			bk.LdsmPhases += int64(tb.ldsm_phases)
+			bk.LdsmConflicts += int64(tb.ldsm_conflicts)
+			bk.Misaligned += int64(tb.misaligned)
+			bk.StorePhases += int64(tb.store_phases)
+			bk.StoreConflicts += int64(tb.store_conflicts)
+		}
+		return rc
 	})
 }
 
@@ -279,6 +328,9 @@ const (
 	BLoads  = C.TC_B_LOADS
 	AStage  = C.TC_A_STAGE
 	BStage  = C.TC_B_STAGE
+	// The swizzled layout's stages (the forward, data and filter gradients).
+	ASwStage = C.TC_A_SW_STAGE
+	BSwStage = C.TC_B_SW_STAGE
 )
 
 // The index functions of conv2d_tc.cuh, one call each, for property tests.
@@ -288,6 +340,35 @@ func ASlot(tid, l int) (m, kk int) {
 	var cm, ck C.int
 	C.tc_a_slot(C.int(tid), C.int(l), &cm, &ck)
 	return int(cm), int(ck)
+}
+
+// ASlotSw is tc_a_slot_sw: the A tile element (m, kk) thread tid copies in
+// its l-th copy into the swizzled layout; ARowSw is tc_a_row_sw, its row.
+func ASlotSw(tid, l int) (m, kk int) {
+	var cm, ck C.int
+	C.tc_a_slot_sw(C.int(tid), C.int(l), &cm, &ck)
+	return int(cm), int(ck)
+}
+
+func ARowSw(tid int) int { return int(C.tc_a_row_sw(C.int(tid))) }
+
+// SwSmem is tc_sw_smem: element (row t, column kk)'s offset in a stage of
+// the swizzled layout.
+func SwSmem(t, kk int) int { return int(C.tc_sw_smem(C.int(t), C.int(kk))) }
+
+// LdsmATF32 and LdsmBTF32 are tc_ldsm_a and tc_ldsm_b: the element of an mma
+// tile's A (row, col), or of two adjacent tiles' B (column n, row kk),
+// whose shared address lane gives ldmatrix.x4.
+func LdsmATF32(lane int) (row, col int) {
+	var r, c C.int
+	C.tc_ldsm_a(C.int(lane), &r, &c)
+	return int(r), int(c)
+}
+
+func LdsmBTF32(lane int) (n, kk int) {
+	var cn, ck C.int
+	C.tc_ldsm_b(C.int(lane), &cn, &ck)
+	return int(cn), int(ck)
 }
 
 // BSlot is tc_b_slot: the B tile element (n, kk) thread tid copies in its l-th copy.

@@ -69,6 +69,32 @@ static void mma_m16n8k8_tf32(const uint32_t a[32][4], const uint32_t b[32][2], f
 	}
 }
 
+// sw_at is the offset of element (row t, column kk) in a stage of the
+// swizzled layout: tc_sw_smem, or as a mutation has it for the ldmatrix
+// addresses (load) or the stores.
+static int sw_at(int t, int kk, int mutation, int load)
+{
+	if (mutation == EMU_MUT_NO_SWIZZLE || (mutation == EMU_MUT_SWIZZLE_LOAD && load))
+		return t * TC_BK + kk;
+	if (mutation == EMU_MUT_SWIZZLE_BITS)
+		return t * TC_BK + ((((kk >> 2) ^ t) & 3) << 2) + (kk & 3);
+	return tc_sw_smem(t, kk);
+}
+
+// store_phases counts the bank phases of one stage's stores: offs[tid][l]
+// (loads copies per thread) is where thread tid's copy l went; each warp's
+// copy l is one phase, whose 32 words must fall in 32 distinct banks.
+static void store_phases(const int *offs, int loads, TcBanks *bk)
+{
+	for (int warp = 0; warp < TC_THREADS / 32; warp++)
+		for (int l = 0; l < loads; l++) {
+			int words[32];
+			for (int lane = 0; lane < 32; lane++)
+				words[lane] = offs[(warp * 32 + lane) * loads + l];
+			emu_store_phase(words, bk);
+		}
+}
+
 // copies is the block's cp.async traffic: each copy belongs to a group;
 // groups complete in order.
 typedef struct {
@@ -127,7 +153,29 @@ typedef struct {
 	long long alen, blen; // elements of a and b
 	long long outlen;     // elements of out (of one slab for EMU_FILTER)
 	int bad_store;	      // set when the epilogue stores outside out
+	int ldsm;	      // the swizzled layout and ldmatrix (EMU_FORWARD, EMU_DATA, EMU_FILTER)
+	int astage, bstage;   // floats per stage of A and of B in the op's layout
+	int mutation;
+	TcBanks banks;
+	// Where each thread's copies of the stage being loaded went: A copy l
+	// of thread tid at aoffs[tid*TC_A_LOADS + l], B's likewise.
+	int aoffs[TC_THREADS * TC_A_LOADS], boffs[TC_THREADS * TC_B_LOADS];
 } emu_op;
+
+// stage_at is where tile element (t, kk), copy l of thread tid, of A (b 0)
+// or B (b 1) goes in a stage of op's layout: the swizzled one (sw_at,
+// recorded for the bank count) or the padded one (tc_a_smem, tc_b_smem).
+static int stage_at(emu_op *op, int b, int tid, int l, int t, int kk)
+{
+	if (!op->ldsm)
+		return b ? tc_b_smem(t, kk) : tc_a_smem(t, kk);
+	int o = sw_at(t, kk, op->mutation, 0);
+	if (b)
+		op->boffs[tid * TC_B_LOADS + l] = o;
+	else
+		op->aoffs[tid * TC_A_LOADS + l] = o;
+	return o;
+}
 
 // src reads element off of v (n elements) for a copy the kernel marked
 // valid; an offset outside v is an out-of-bounds read on the GPU, which
@@ -169,7 +217,7 @@ static int emu_base(int kind)
 // load_filter is every thread's TcFilter::load: both tiles in tc_b_slot's
 // order, the thread's pixel decoded per step, its B columns' taps per block
 // (recomputed here per step: the same values).
-static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+static int load_filter(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
 	for (int tid = 0; tid < TC_THREADS; tid++) {
@@ -181,7 +229,7 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			int off = 0;
 			tc_b_slot(tid, l, &m, &kk);
 			int ok = tc_fdy_at(g, &f, m0 + m, &off);
-			int rc = copy4(q, As + tc_a_smem(m, kk), op->b, op->blen, ok, off);
+			int rc = copy4(q, As + stage_at(op, 0, tid, l, m, kk), op->b, op->blen, ok, off);
 			if (rc)
 				return rc;
 		}
@@ -190,7 +238,7 @@ static int load_filter(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 			tc_b_slot(tid, l, &n, &kk);
 			TcTap t = tc_tap(g, n0 + n);
 			int ok = tc_fx_at(g, &f, &t, &off);
-			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->a, op->alen, ok, off);
+			int rc = copy4(q, Bs + stage_at(op, 1, tid, l, n, kk), op->a, op->alen, ok, off);
 			if (rc)
 				return rc;
 		}
@@ -229,17 +277,19 @@ static int load_flat(const emu_op *op, float *As, float *Bs, int m0, int n0, int
 }
 
 // load_rm is thread tid's tc_load_rm (conv2d_tc.cu): loads copies of one
-// stage of a tile from the row-major (rows, cols) matrix p (plen
-// elements), copy l to tile element (t, kk) by slot, stored at smem(t, kk),
-// read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t) when kmajor.
-static int load_rm(emu_copies *q, int tid, int loads, void (*slot)(int, int, int *, int *), int (*smem)(int, int),
-		   const float *p, long long plen, int rows, int cols, int kmajor, int t0, int k0, float *S)
+// stage of tile b (0 A, 1 B) from the row-major (rows, cols) matrix p
+// (plen elements), copy l to tile element (t, kk) by slot, stored at
+// stage_at, read from element (t0+t, k0+kk) of p, or (k0+kk, t0+t) when
+// kmajor.
+static int load_rm(emu_op *op, emu_copies *q, int tid, int b, void (*slot)(int, int, int *, int *), const float *p,
+		   long long plen, int rows, int cols, int kmajor, int t0, int k0, float *S)
 {
+	int loads = b ? TC_B_LOADS : TC_A_LOADS;
 	for (int l = 0; l < loads; l++) {
 		int t, kk, off = 0;
 		slot(tid, l, &t, &kk);
 		int ok = kmajor ? tc_rm_at(rows, cols, k0 + kk, t0 + t, &off) : tc_rm_at(rows, cols, t0 + t, k0 + kk, &off);
-		int rc = copy4(q, S + smem(t, kk), p, plen, ok, off);
+		int rc = copy4(q, S + stage_at(op, b, tid, l, t, kk), p, plen, ok, off);
 		if (rc)
 			return rc;
 	}
@@ -249,24 +299,24 @@ static int load_rm(emu_copies *q, int tid, int loads, void (*slot)(int, int, int
 // load_linear is every thread's TcLinFwd, TcLinData or TcLinFilter::load
 // (op->kind EMU_LIN_*): N = g->N, I = g->C, O = g->K; op->a and op->b are
 // x and w, dy and w, x and dy.
-static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+static int load_linear(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
 	int k0 = (op->begin + kt) * TC_BK; // begin: 0 but in the filter gradient's splits
 	for (int tid = 0; tid < TC_THREADS; tid++) {
 		int rc;
 		if (op->kind == EMU_LIN_FWD) {
-			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->C, 0, m0, k0, As);
+			rc = load_rm(op, q, tid, 0, tc_b_slot, op->a, op->alen, g->N, g->C, 0, m0, k0, As);
 			if (!rc)
-				rc = load_rm(q, tid, TC_B_LOADS, tc_b_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 0, n0, k0, Bs);
+				rc = load_rm(op, q, tid, 1, tc_b_slot, op->b, op->blen, g->K, g->C, 0, n0, k0, Bs);
 		} else if (op->kind == EMU_LIN_DATA) {
-			rc = load_rm(q, tid, TC_A_LOADS, tc_b_slot, tc_a_smem, op->a, op->alen, g->N, g->K, 0, m0, k0, As);
+			rc = load_rm(op, q, tid, 0, tc_b_slot, op->a, op->alen, g->N, g->K, 0, m0, k0, As);
 			if (!rc)
-				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->b, op->blen, g->K, g->C, 1, n0, k0, Bs);
+				rc = load_rm(op, q, tid, 1, tc_bn_slot, op->b, op->blen, g->K, g->C, 1, n0, k0, Bs);
 		} else {
-			rc = load_rm(q, tid, TC_A_LOADS, tc_a_slot, tc_a_smem, op->b, op->blen, g->N, g->K, 1, m0, k0, As);
+			rc = load_rm(op, q, tid, 0, tc_a_slot, op->b, op->blen, g->N, g->K, 1, m0, k0, As);
 			if (!rc)
-				rc = load_rm(q, tid, TC_B_LOADS, tc_bn_slot, tc_b_smem, op->a, op->alen, g->N, g->C, 1, n0, k0, Bs);
+				rc = load_rm(op, q, tid, 1, tc_bn_slot, op->a, op->alen, g->N, g->C, 1, n0, k0, Bs);
 		}
 		if (rc)
 			return rc;
@@ -274,58 +324,70 @@ static int load_linear(const emu_op *op, float *As, float *Bs, int m0, int n0, i
 	return 0;
 }
 
-// load_stage is every thread's tc_load of the kernel's op (TcFwd, TcData:
-// a_at and b_at), each thread with its pixel decoded once per block as the
-// kernel does. The stage is first poisoned with NaN: an element no thread
-// copies, or a stage read while it is being refilled, shows as NaN in the
-// output.
-static int load_stage(const emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+// load_sw is every thread's tc_load_sw of the kernel's op (TcFwd, TcData:
+// a_row, a_at and b_at) into the swizzled layout, each thread with its
+// pixel decoded once per block as the kernel does (here per step: the same
+// values).
+static int load_sw(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
 {
 	const TcConv *g = op->g;
-	for (int i = 0; i < TC_A_STAGE; i++)
-		As[i] = NAN;
-	for (int i = 0; i < TC_B_STAGE; i++)
-		Bs[i] = NAN;
-	if (op->kind == EMU_FILTER)
-		return load_filter(op, As, Bs, m0, n0, kt, q);
-	if (op->kind == EMU_FLAT)
-		return load_flat(op, As, Bs, m0, n0, kt, q);
-	if (op->kind >= EMU_LIN_FWD)
-		return load_linear(op, As, Bs, m0, n0, kt, q);
 	int r, s, c0;
 	tc_step(g, op->kind == EMU_FORWARD ? g->C : g->K, kt, &r, &s, &c0);
 	for (int tid = 0; tid < TC_THREADS; tid++) {
-		int am, akk;
-		tc_a_slot(tid, 0, &am, &akk);
-		TcPixel pix = tc_pixel(g, m0 + am);
-		TcDataPixel dpix = tc_data_pixel(g, m0 + am);
+		int pm = m0 + tc_a_row_sw(tid);
+		TcPixel pix = tc_pixel(g, pm);
+		TcDataPixel dpix = tc_data_pixel(g, pm);
 		TcRow row = op->kind == EMU_FORWARD ? tc_im2col_row(g, &pix, r, s) : tc_dy_row(g, &dpix, r, s);
 		for (int l = 0; l < TC_A_LOADS; l++) {
-			int m, kk, ok;
-			int off = 0;
-			tc_a_slot(tid, l, &m, &kk);
+			int m, kk, ok, off = 0;
+			tc_a_slot_sw(tid, l, &m, &kk);
 			if (op->kind == EMU_FORWARD)
 				ok = tc_im2col(g, &row, c0 + kk, &off);
 			else
 				ok = tc_dy_at(g, &row, c0 + kk, &off);
-			int rc = copy4(q, As + tc_a_smem(m, kk), op->a, op->alen, ok, off);
+			int rc = copy4(q, As + stage_at(op, 0, tid, l, m, kk), op->a, op->alen, ok, off);
 			if (rc)
 				return rc;
 		}
 		for (int l = 0; l < TC_B_LOADS; l++) {
-			int n, kk, ok;
-			int off = 0;
+			int n, kk, ok, off = 0;
 			tc_b_slot(tid, l, &n, &kk);
 			if (op->kind == EMU_FORWARD)
 				ok = tc_w_at(g, n0 + n, r, s, c0 + kk, &off);
 			else
 				ok = tc_wt_at(g, n0 + n, r, s, c0 + kk, &off);
-			int rc = copy4(q, Bs + tc_b_smem(n, kk), op->b, op->blen, ok, off);
+			int rc = copy4(q, Bs + stage_at(op, 1, tid, l, n, kk), op->b, op->blen, ok, off);
 			if (rc)
 				return rc;
 		}
 	}
 	return 0;
+}
+
+// load_stage is every thread's op.load (TcFwd and TcData: tc_load_sw;
+// the others' own). The stage is first poisoned with NaN: an element no
+// thread copies, or a stage read while it is being refilled, shows as NaN
+// in the output.
+static int load_stage(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	for (int i = 0; i < op->astage; i++)
+		As[i] = NAN;
+	for (int i = 0; i < op->bstage; i++)
+		Bs[i] = NAN;
+	int rc;
+	if (op->kind == EMU_FILTER)
+		rc = load_filter(op, As, Bs, m0, n0, kt, q);
+	else if (op->kind == EMU_FLAT)
+		rc = load_flat(op, As, Bs, m0, n0, kt, q);
+	else if (op->kind >= EMU_LIN_FWD)
+		rc = load_linear(op, As, Bs, m0, n0, kt, q);
+	else
+		rc = load_sw(op, As, Bs, m0, n0, kt, q);
+	if (rc == 0 && op->ldsm) {
+		store_phases(op->aoffs, TC_A_LOADS, &op->banks);
+		store_phases(op->boffs, TC_B_LOADS, &op->banks);
+	}
+	return rc;
 }
 
 // warp_state is one warp's registers: fragments and accumulators per lane.
@@ -341,15 +403,60 @@ static void swap_u32(uint32_t *p, uint32_t *q)
 	*q = t;
 }
 
+// tf32_bits is cvt.rna.tf32.f32 of the float whose bits ldmatrix delivered.
+static uint32_t tf32_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return tc_emu_tf32(f);
+}
+
+// fragments_ldsm is one warp's fragment loads at column k8 of a stage in
+// the swizzled layout: an ldmatrix.x4 per mma tile of A (lanes through
+// tc_ldsm_a), one per two of B (tc_ldsm_b), each register then rounded to
+// TF32 as the kernel's cvt does.
+static void fragments_ldsm(const float *as, const float *bs, int wm, int wn, int k8, warp_state *s, int mutation,
+			   TcBanks *bk)
+{
+	int addr[32];
+	uint32_t d[32][4];
+	for (int i = 0; i < TC_MT; i++) {
+		for (int lane = 0; lane < 32; lane++) {
+			int row, col, ln = lane;
+			if (mutation == EMU_MUT_LDSM_LANE) // bits 3 and 4 of the lane swapped
+				ln = (lane & 7) | ((lane >> 1) & 8) | ((lane << 1) & 16);
+			tc_ldsm_a(ln, &row, &col);
+			addr[lane] = sw_at(wm + 16 * i + row, k8 + col, mutation, 1);
+		}
+		emu_ldsm_x4(as, addr, d, bk);
+		for (int lane = 0; lane < 32; lane++)
+			for (int e = 0; e < 4; e++)
+				s->a[i][lane][e] = tf32_bits(d[lane][e]);
+	}
+	for (int j = 0; j < TC_NT; j += 2) {
+		for (int lane = 0; lane < 32; lane++) {
+			int n, kk;
+			tc_ldsm_b(lane, &n, &kk);
+			addr[lane] = sw_at(wn + 8 * j + n, k8 + kk, mutation, 1);
+		}
+		emu_ldsm_x4(bs, addr, d, bk);
+		for (int lane = 0; lane < 32; lane++)
+			for (int e = 0; e < 4; e++)
+				s->b[j + e / 2][lane][e % 2] = tf32_bits(d[lane][e]);
+	}
+}
+
 // compute is every warp's inner loop over one stage of the kernel.
-static void compute(const float *as, const float *bs, warp_state *ws, int mutation)
+static void compute(emu_op *op, const float *as, const float *bs, warp_state *ws, int mutation)
 {
 	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
 		warp_state *s = &ws[warp];
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
 		for (int k8 = 0; k8 < TC_BK; k8 += 8) {
-			for (int lane = 0; lane < 32; lane++) {
+			if (op->ldsm)
+				fragments_ldsm(as, bs, wm, wn, k8, s, mutation, &op->banks);
+			for (int lane = 0; lane < 32 && !op->ldsm; lane++) {
 				for (int i = 0; i < TC_MT; i++) {
 					for (int e = 0; e < 4; e++) {
 						int row, col;
@@ -368,6 +475,12 @@ static void compute(const float *as, const float *bs, warp_state *ws, int mutati
 					if (mutation == EMU_MUT_B_REGS)
 						swap_u32(&s->b[j][lane][0], &s->b[j][lane][1]);
 				}
+			}
+			for (int lane = 0; lane < 32 && op->ldsm; lane++) { // the same register faults after ldmatrix
+				for (int i = 0; i < TC_MT && mutation == EMU_MUT_A_REGS; i++)
+					swap_u32(&s->a[i][lane][1], &s->a[i][lane][2]);
+				for (int j = 0; j < TC_NT && mutation == EMU_MUT_B_REGS; j++)
+					swap_u32(&s->b[j][lane][0], &s->b[j][lane][1]);
 			}
 			for (int i = 0; i < TC_MT; i++)
 				for (int j = 0; j < TC_NT; j++)
@@ -420,15 +533,14 @@ static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs,
 	int pending = TC_WAIT_PENDING + (mutation == EMU_MUT_WAIT);
 	memset(ws, 0, (TC_THREADS / 32) * sizeof *ws);
 	q->n = q->done = q->committed = 0;
-	for (int i = 0; i < TC_STAGES * TC_A_STAGE; i++)
+	int as = op->astage, bs = op->bstage;
+	for (int i = 0; i < TC_STAGES * as; i++)
 		As[i] = NAN; // shared memory starts as garbage
-	for (int i = 0; i < TC_STAGES * TC_B_STAGE; i++)
+	for (int i = 0; i < TC_STAGES * bs; i++)
 		Bs[i] = NAN;
 
 	for (int kt = 0; kt < TC_STAGES - 1; kt++) {
-		int rc = kt < steps ? load_stage(op, As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, m0,
-						 n0, kt, q)
-				    : 0;
+		int rc = kt < steps ? load_stage(op, As + tc_stage(kt) * as, Bs + tc_stage(kt) * bs, m0, n0, kt, q) : 0;
 		if (rc)
 			return rc;
 		q->committed++;
@@ -437,22 +549,26 @@ static int block(emu_op *op, int bx, int by, int mutation, float *As, float *Bs,
 		wait_group(q, pending); // then __syncthreads: every thread sees every landed copy
 		int next = kt + TC_STAGES - 1;
 		int slot = mutation == EMU_MUT_PREFETCH ? tc_stage(kt) : tc_stage(next);
-		int rc = next < steps ? load_stage(op, As + slot * TC_A_STAGE, Bs + slot * TC_B_STAGE, m0, n0, next, q) : 0;
+		int rc = next < steps ? load_stage(op, As + slot * as, Bs + slot * bs, m0, n0, next, q) : 0;
 		if (rc)
 			return rc;
 		q->committed++;
-		compute(As + tc_stage(kt) * TC_A_STAGE, Bs + tc_stage(kt) * TC_B_STAGE, ws, mutation);
+		compute(op, As + tc_stage(kt) * as, Bs + tc_stage(kt) * bs, ws, mutation);
 	}
 	epilogue(op, m0, n0, ws, mutation);
 	return 0;
 }
 
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
-	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation)
+	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation, TcBanks *banks)
 {
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
 	emu_op op = {g, kind, a, b, bias, res, relu, out, written, 0, 0, 0, 0, x, w};
+	op.ldsm = kind == EMU_FORWARD || kind == EMU_DATA || kind == EMU_FILTER;
+	op.astage = op.ldsm ? TC_A_SW_STAGE : TC_A_STAGE;
+	op.bstage = op.ldsm ? TC_B_SW_STAGE : TC_B_STAGE;
+	op.mutation = mutation;
 	kind = emu_base(kind);
 	if (kind == EMU_DATA)
 		op.alen = y;
@@ -482,6 +598,7 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	int gx = (op.rows + TC_BM - 1) / TC_BM, gy = (op.cols + TC_BN - 1) / TC_BN;
 	for (int z = 0; z < splits && rc == 0; z++) {
 		emu_op zop = op;
+		memset(&zop.banks, 0, sizeof zop.banks);
 		if (kind == EMU_FILTER) {
 			int end;
 			int steps = op.kind == EMU_LIN_FILTER ? tc_linear_steps(g->N) : tc_filter_steps(g);
@@ -495,7 +612,14 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 				rc = block(&zop, bx, by, mutation, As, Bs, ws, &q);
 		if (rc == 0 && zop.bad_store)
 			rc = -3;
+		op.banks.ldsm_phases += zop.banks.ldsm_phases;
+		op.banks.ldsm_conflicts += zop.banks.ldsm_conflicts;
+		op.banks.misaligned += zop.banks.misaligned;
+		op.banks.store_phases += zop.banks.store_phases;
+		op.banks.store_conflicts += zop.banks.store_conflicts;
 	}
+	if (banks)
+		*banks = op.banks;
 	free(q.ops);
 	free(ws);
 	free(Bs);

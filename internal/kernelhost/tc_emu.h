@@ -10,6 +10,7 @@
 // rebuilds this package (and reruns its tests).
 #include "conv2d_tc.h"
 #include "tc_dep_epilogue_cuh.h"
+#include "smem_emu.h"
 
 // Pipeline models of cp.async: EMU_LAZY lands a group's copies only when a
 // wait_group lets it complete (the latest a GPU may deliver them), EMU_EAGER
@@ -25,7 +26,17 @@ enum {
 	EMU_MUT_C_OWNER = 3,	  // accumulators c1 and c2 stored at each other's place
 	EMU_MUT_WAIT = 4,	  // wait_group allows one more group in flight
 	EMU_MUT_PREFETCH = 5,	  // the prefetch overwrites the stage being read
+	// Of the kernels with the swizzled layout (EMU_FORWARD, EMU_DATA, EMU_FILTER):
+	EMU_MUT_SWIZZLE_LOAD = 6, // ldmatrix addresses unswizzled (the stores swizzled)
+	EMU_MUT_NO_SWIZZLE = 7,	  // no swizzle anywhere: right values, bank conflicts
+	EMU_MUT_LDSM_LANE = 8,	  // A's ldmatrix lanes point at matrices 1 and 2 swapped
+	EMU_MUT_SWIZZLE_BITS = 9, // the swizzle XORs row bits 0-1 instead of 1-2, stores and loads
 };
+
+// TcBanks counts the shared-memory phases (smem_emu.h) of the kernels with
+// the swizzled layout (EMU_FORWARD, EMU_DATA, EMU_FILTER): their ldmatrix phases and
+// their warp-wide cp.async stores (one copy l of the warp's 32 threads).
+typedef EmuBanks TcBanks;
 
 // The kernels the emulator runs.
 enum {
@@ -45,9 +56,9 @@ enum {
 // The forward kernels apply the epilogue (conv_epilogue: bias, residual
 // res of y's shape or NULL, ReLU when relu). Returns 0; -1 when memory ran
 // out; -2 when a copy the kernel marks valid reads outside its tensor; -3
-// when a store falls outside out.
+// when a store falls outside out. banks (not NULL) receives the bank counts.
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
-	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation);
+	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation, TcBanks *banks);
 
 // tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.
