@@ -86,6 +86,8 @@ cat >"$tmp/b2/gpu.test" <<EOS
 echo "\$*" >>"$tmp/gpu-test-calls"
 EOS
 chmod +x "$tmp/b2/cnnctl-cuda" "$tmp/python3" "$tmp/b2/gpu.test"
+# Packed as build packs the executables (gzip -9): run must unpack them.
+gzip -9 "$tmp/b2/cnnctl-cuda" "$tmp/b2/gpu.test"
 echo test >"$tmp/b2/commit"
 GPU_CHECK_BUNDLE=$tmp/b2 OUT=$tmp/out2 PYTHON=$tmp/python3 GPU_CHECK_RATIO_MODELS="lenet resnet20" XDG_CACHE_HOME=$tmp/cache \
 	scripts/gpu-check.sh run ratios tests >"$tmp/run2.txt" 2>&1 || {
@@ -93,6 +95,8 @@ GPU_CHECK_BUNDLE=$tmp/b2 OUT=$tmp/out2 PYTHON=$tmp/python3 GPU_CHECK_RATIO_MODEL
 	fail "run 2 failed"
 }
 cat "$tmp/out2/summary.txt"
+[ -x "$tmp/b2/gpu.test" ] && [ -x "$tmp/b2/cnnctl-cuda" ] && ! ls "$tmp/b2"/*.gz >/dev/null 2>&1 ||
+	fail "run 2 did not unpack the gzipped executables: $(ls "$tmp/b2")"
 for s in 'ratios: cnnctl --all fp32' 'ratios: cnnctl --all tf32' 'ratios: cnnctl --all bf16' 'ratios: PyTorch --tf32 off' \
 	'ratios: PyTorch --tf32 default' 'ratios: PyTorch --amp bf16' 'ratios: PyTorch --amp bf16 --channels-last' \
 	'test TestBackendTF32' 'test TestBackendBF16' 'bench gpu.test BatchNorm'; do
