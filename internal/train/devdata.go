@@ -27,22 +27,66 @@ const (
 // backend and the source that yields its batches, or "data: streamed from
 // the host: <why>" with src itself and no set.
 func placeData(cfg Config, be tensor.Backend, src Source) (Source, tensor.DataSet, string) {
+	got, set, words := holdSplit(cfg.DataOn, be, src, "training set", cfg.DeviceReserve, "the run's %.0f MiB (its memory plan)")
+	if set == nil {
+		return got, nil, "data: streamed from the host: " + words
+	}
+	return got, set, "data: on the device (" + words + " and their tables)"
+}
+
+// placeEval decides where an evaluation's batches are made (the
+// validation split during training, cnnctl eval's split), by the same
+// rule as the training set's: beside is the device memory already spoken
+// for (the run's or the evaluation's memory plan and a held training set).
+// The words say where, for the caller's one line: "on the device (N MiB:
+// …)" or "streamed from the host: <why>".
+func placeEval(dataOn string, be tensor.Backend, src Source, what string, beside int64) (Source, tensor.DataSet, string) {
+	got, set, words := holdSplit(dataOn, be, src, what, beside, "the %.0f MiB the run needs beside it")
+	if set == nil {
+		return got, nil, "streamed from the host: " + words
+	}
+	return got, set, "on the device (" + words + ")"
+}
+
+// PlaceEval holds the split that src walks on be for an evaluation
+// (cnnctl eval), by the rule of Config.DataOn (dataOn: auto, device or
+// host), when it fits beside the beside bytes the evaluation itself needs
+// on the device. It returns the source to give EvaluateWith, a function
+// that frees the held set (nothing when streamed) and one line saying
+// where the data is: "data: on the device (…)" or "data: streamed from the
+// host: <why>".
+func PlaceEval(dataOn string, be tensor.Backend, src Source, beside int64) (Source, func(), string) {
+	got, set, where := placeEval(dataOn, be, src, "evaluation set", beside)
+	release := func() {}
+	if set != nil {
+		release = set.Free
+	}
+	return got, release, "data: " + where
+}
+
+// holdSplit holds src on be when dataOn and the backend's memory allow it
+// (the rule of DataAuto, DataDevice and DataHost) and returns the source
+// that yields its batches with the set and "N MiB: n images of CxHxW";
+// otherwise src, no set and why not. what names the split in the words,
+// beside is the device memory needed besides the set, described by
+// besideWords (a format taking its MiB).
+func holdSplit(dataOn string, be tensor.Backend, src Source, what string, beside int64, besideWords string) (Source, tensor.DataSet, string) {
 	streamed := func(format string, args ...any) (Source, tensor.DataSet, string) {
-		return src, nil, "data: streamed from the host: " + fmt.Sprintf(format, args...)
+		return src, nil, fmt.Sprintf(format, args...)
 	}
 	holder, canHold := be.(tensor.DataHolder)
 	hs, holdable := src.(HoldableSource)
 	mi, device := be.(tensor.MemInfo)
 	switch {
-	case cfg.DataOn == DataHost:
+	case dataOn == DataHost:
 		return streamed("asked for (--data-on host)")
-	case cfg.DataOn != "" && cfg.DataOn != DataAuto && cfg.DataOn != DataDevice:
-		return streamed("unknown data placement %q (want auto, device or host)", cfg.DataOn)
+	case dataOn != "" && dataOn != DataAuto && dataOn != DataDevice:
+		return streamed("unknown data placement %q (want auto, device or host)", dataOn)
 	case !canHold:
 		return streamed("the backend (%s) cannot hold a data set", be.Name())
 	case !holdable:
-		return streamed("the training source (%T) cannot be held by a backend", src)
-	case cfg.DataOn != DataDevice && !device:
+		return streamed("the %s's source (%T) cannot be held by a backend", what, src)
+	case dataOn != DataDevice && !device:
 		return streamed("the backend (%s) uses the host's memory, where the loader's workers make the batches beside the step", be.Name())
 	}
 	images, labels, p := hs.HoldData()
@@ -50,24 +94,24 @@ func placeData(cfg Config, be tensor.Backend, src Source) (Source, tensor.DataSe
 	if device {
 		free, _, name := mi.DeviceMemory()
 		if free <= 0 {
-			return streamed("%s reported no free memory to check the training set's %.0f MiB against", name, MiB(need))
+			return streamed("%s reported no free memory to check the %s's %.0f MiB against", name, what, MiB(need))
 		}
-		if need+cfg.DeviceReserve > free {
-			return streamed("the training set's %.0f MiB and the run's %.0f MiB (its memory plan) do not fit the %.0f MiB free on %s",
-				MiB(need), MiB(cfg.DeviceReserve), MiB(free), name)
+		if need+beside > free {
+			return streamed("the %s's %.0f MiB and "+besideWords+" do not fit the %.0f MiB free on %s",
+				what, MiB(need), MiB(beside), MiB(free), name)
 		}
 	}
 	set, err := holder.HoldData(images, labels, p)
 	if err != nil {
 		return streamed("%v", err)
 	}
-	return heldSource{hs, set}, set, fmt.Sprintf("data: on the device (%.0f MiB: %s images of %dx%dx%d and their tables; validation streams from the host)",
-		MiB(need), Commas(int64(p.N)), p.C, p.H, p.W)
+	return heldSource{hs, set}, set, fmt.Sprintf("%.0f MiB: %s images of %dx%dx%d", MiB(need), Commas(int64(p.N)), p.C, p.H, p.W)
 }
 
 // heldSource yields the batches of a set held by the backend: each epoch
-// uploads the source's tables, and each batch is only its size (Batch.Held):
-// Step.Run gathers it on the backend.
+// uploads the source's tables, and each batch is its size and its labels
+// on the host (Batch.Held): the images stay on the backend, where
+// Step.Run or an evaluation gathers them.
 type heldSource struct {
 	src HoldableSource
 	set tensor.DataSet
@@ -80,14 +124,30 @@ func (h heldSource) Images() int  { return h.src.Images() }
 func (h heldSource) Epoch(e, skip int) Iterator {
 	order, crops := h.src.Tables(e)
 	h.set.SetEpoch(order, crops)
-	return &heldIter{h: h, b: max(skip, 0)}
+	_, labels, _ := h.src.HoldData()
+	return &heldIter{h: h, b: max(skip, 0), order: order, labels: labels}
 }
 
-// heldIter counts the batches of one epoch; the images stay on the backend.
+// batchSize is the size of every batch but the last, as the gather takes it.
+func (h heldSource) batchSize() int { return h.src.BatchSize() }
+
+// held is the set and its batch size, for an evaluation (heldSplit).
+func (h heldSource) held() (tensor.DataSet, int) { return h.set, h.src.BatchSize() }
+
+// heldSplit is a Source whose batches are gathered from a held set.
+type heldSplit interface {
+	Source
+	held() (set tensor.DataSet, batch int)
+}
+
+// heldIter counts the batches of one epoch and looks up their labels.
 type heldIter struct {
-	h     heldSource
-	b     int
-	batch Batch
+	h      heldSource
+	b      int
+	order  []int32 // the epoch's image at each position
+	labels []int32 // the set's labels, by image
+	y      []float32
+	batch  Batch
 }
 
 func (it *heldIter) Next() (*Batch, bool) {
@@ -95,7 +155,12 @@ func (it *heldIter) Next() (*Batch, bool) {
 	if it.b >= it.h.Batches() {
 		return nil, false
 	}
-	it.batch = Batch{N: min(bs, it.h.Images()-it.b*bs), Held: true}
+	n, first := min(bs, it.h.Images()-it.b*bs), it.b*bs
+	it.y = it.y[:0]
+	for _, i := range it.order[first : first+n] {
+		it.y = append(it.y, float32(it.labels[i]))
+	}
+	it.batch = Batch{Y: it.y, N: n, Held: true}
 	it.b++
 	return &it.batch, true
 }

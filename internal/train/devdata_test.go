@@ -55,9 +55,22 @@ func (n *notes) Step(batch int, loss, top1, imagesPerSec float64) {
 	}
 }
 
+// evalLoader walks s in order without augmentation, as a validation or
+// cnnctl eval's loader does.
+func evalLoader(t *testing.T, s *data.Split, batch int) LoaderSource {
+	t.Helper()
+	l, err := data.NewLoader(s, data.LoaderOptions{BatchSize: batch, Workers: 2,
+		Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2470, 0.2435, 0.2616}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return LoaderSource{l}
+}
+
 // heldRun trains resnet20 on be with SGD for 2 epochs of 21 images at batch 8
-// (the last batch of each epoch holds 5) on the CPU, its batches made
-// where place says; stopAt > 0 interrupts after that many steps.
+// (the last batch of each epoch holds 5), validating on 11 others (the
+// last batch of 3), its batches made where place says; stopAt > 0
+// interrupts after that many steps.
 func heldRun(t *testing.T, be tensor.Backend, out, place string, stopAt int, resume *checkpoint.Checkpoint) (*Result, *notes, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,6 +81,7 @@ func heldRun(t *testing.T, be tensor.Backend, out, place string, stopAt int, res
 			Optimizer: OptimizerConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4},
 			Schedule:  Schedule{Kind: "cosine", BaseLR: 0.05, Epochs: 2, WarmupEpochs: 0.5}},
 		Model: buildModel(t, be, "resnet20"), Train: cifarLoader(t, synthSplit(t, 21), 8), Resume: resume, Progress: pr,
+		Val:  evalLoader(t, synthSplit(t, 32).Subset([]int{21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31}), 8),
 		Meta: checkpoint.Meta{Model: "resnet20", Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
 	}
 	res, err := r.Execute(ctx)
@@ -75,11 +89,12 @@ func heldRun(t *testing.T, be tensor.Backend, out, place string, stopAt int, res
 }
 
 // TestHeldDataSameBits: training resnet20 with batches gathered from the
-// set held by the (CPU) backend gives, bit for bit, the weights, optimiser
-// state, epoch metrics and checkpoints of training on the loader's
-// batches, smaller last batches included; each run says where its data
-// is; and a held run interrupted mid-epoch and resumed ends as the
-// uninterrupted one.
+// set held by the (CPU) backend, and validating on a held validation set,
+// gives, bit for bit, the weights, optimiser state, epoch metrics
+// (validation loss, top-1 and top-5 too) and checkpoints of training and
+// validating on the loader's batches, smaller last batches included; each
+// run says where its data is; and a held run interrupted mid-epoch and
+// resumed ends as the uninterrupted one.
 func TestHeldDataSameBits(t *testing.T) {
 	heldSameBits(t, func() tensor.Backend { return cpu.New() })
 }
@@ -95,10 +110,10 @@ func heldSameBits(t *testing.T, open func() tensor.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hn.lines) == 0 || hn.lines[0] != "data: streamed from the host: asked for (--data-on host)" {
+	if len(hn.lines) == 0 || hn.lines[0] != "data: streamed from the host: asked for (--data-on host); validation too" {
 		t.Errorf("host run's notes %q", hn.lines)
 	}
-	if len(dn.lines) == 0 || !strings.HasPrefix(dn.lines[0], "data: on the device (0 MiB: 21 images of 3x32x32") {
+	if len(dn.lines) == 0 || !strings.HasPrefix(dn.lines[0], "data: on the device (0 MiB: 21 images of 3x32x32 and their tables); validation on the device (0 MiB: 11 images of 3x32x32)") {
 		t.Errorf("held run's notes %q", dn.lines)
 	}
 	hm, err := ReadMetrics(host.LastPath[:len(host.LastPath)-len("/last")])
@@ -115,6 +130,9 @@ func heldSameBits(t *testing.T, open func() tensor.Backend) {
 	for i := range hm {
 		if math.Float64bits(hm[i].TrainLoss) != math.Float64bits(dm[i].TrainLoss) || hm[i].TrainTop1 != dm[i].TrainTop1 || hm[i].Step != dm[i].Step {
 			t.Errorf("epoch %d: host loss %v top-1 %v step %d, held %v %v %d", i+1, hm[i].TrainLoss, hm[i].TrainTop1, hm[i].Step, dm[i].TrainLoss, dm[i].TrainTop1, dm[i].Step)
+		}
+		if !hm[i].HasVal || math.Float64bits(hm[i].ValLoss) != math.Float64bits(dm[i].ValLoss) || hm[i].ValTop1 != dm[i].ValTop1 || hm[i].ValTop5 != dm[i].ValTop5 {
+			t.Errorf("epoch %d: host validation loss %v top-1 %v top-5 %v, held %v %v %v", i+1, hm[i].ValLoss, hm[i].ValTop1, hm[i].ValTop5, dm[i].ValLoss, dm[i].ValTop1, dm[i].ValTop5)
 		}
 	}
 	if hm[1].Step != 6 {
@@ -174,7 +192,7 @@ func TestPlaceData(t *testing.T) {
 		{"unknown placement", memBackend{cpu.New(), 1 << 30}, "gpu", 0, src, false, `data: streamed from the host: unknown data placement "gpu" (want auto, device or host)`},
 		{"auto on the CPU", cpu.New(), DataAuto, 0, src, false, "data: streamed from the host: the backend (" + cpu.New().Name() + ") uses the host's memory, where the loader's workers make the batches beside the step"},
 		{"unset on the CPU", cpu.New(), "", 0, src, false, "data: streamed from the host: the backend (" + cpu.New().Name() + ") uses the host's memory, where the loader's workers make the batches beside the step"},
-		{"device on the CPU", cpu.New(), DataDevice, 0, src, true, "data: on the device (0 MiB: 100 images of 3x32x32 and their tables; validation streams from the host)"},
+		{"device on the CPU", cpu.New(), DataDevice, 0, src, true, "data: on the device (0 MiB: 100 images of 3x32x32 and their tables)"},
 		{"auto on a device", memBackend{cpu.New(), 1 << 30}, DataAuto, 1 << 29, src, true, "data: on the device (0 MiB: 100 images"},
 		{"fits exactly", memBackend{cpu.New(), need + 1000}, DataAuto, 1000, src, true, "data: on the device"},
 		{"a byte short", memBackend{cpu.New(), need + 999}, DataAuto, 1000, src, false,
@@ -184,7 +202,7 @@ func TestPlaceData(t *testing.T) {
 		{"free memory unknown", memBackend{cpu.New(), 0}, DataAuto, 0, src, false, "data: streamed from the host: fake GPU reported no free memory to check the training set's 0 MiB against"},
 		{"no DataHolder", noHold{cpu.New()}, DataDevice, 0, src, false, "data: streamed from the host: the backend (" + cpu.New().Name() + ") cannot hold a data set"},
 		{"source not holdable", cpu.New(), DataDevice, 0, &memSource{bs: batches([]int{2})}, false,
-			"data: streamed from the host: the training source (*train.memSource) cannot be held by a backend"},
+			"data: streamed from the host: the training set's source (*train.memSource) cannot be held by a backend"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, set, note := placeData(Config{DataOn: tc.place, DeviceReserve: tc.reserve}, tc.be, tc.src)

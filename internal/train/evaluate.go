@@ -47,6 +47,10 @@ type stepper struct {
 	x, y   *tensor.Tensor
 	logits []float32
 	outs   map[int][2]*tensor.Tensor // by batch size: logits and per-sample losses (evalForward)
+
+	set      tensor.DataSet // the held split (a heldSource's), or nil
+	setBatch int            // its batch size
+	at       *tensor.Tensor // (1) the batch counter the gather reads, when set
 }
 
 func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
@@ -64,6 +68,9 @@ func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
 func (s *stepper) free() {
 	s.be.Free(s.x)
 	s.be.Free(s.y)
+	if s.at != nil {
+		s.be.Free(s.at)
+	}
 	s.loss.Free()
 }
 
@@ -77,10 +84,15 @@ func (s *stepper) forward(b *Batch, train bool) (float64, *tensor.Tensor) {
 	return float64(loss), out
 }
 
+// views are the stepper's input tensors at b's size: images (N,C,H,W) and
+// labels (N).
+func (s *stepper) views(b *Batch) (x, y *tensor.Tensor) {
+	return s.x.View(append(tensor.Shape{b.N}, s.m.In...)), s.y.View(tensor.Shape{b.N})
+}
+
 // load uploads b and returns its images (N,C,H,W) and labels (N) on the backend.
 func (s *stepper) load(b *Batch) (x, y *tensor.Tensor) {
-	x = s.x.View(append(tensor.Shape{b.N}, s.m.In...))
-	y = s.y.View(tensor.Shape{b.N})
+	x, y = s.views(b)
 	s.be.Upload(x, b.X[:x.Numel()])
 	s.be.Upload(y, b.Y[:b.N])
 	return x, y
@@ -100,71 +112,295 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 	return EvaluateWith(m, src, classes, maxBatch, EvalOptions{})
 }
 
-// EvaluateWith is Evaluate with options.
+// EvaluateWith is Evaluate with options. src may be a split held by the
+// backend (PlaceEval): its batches are then gathered there, in order,
+// without augmentation.
+//
+// Two paths give the same bits. On a backend with tensor.StepOps (both of
+// ours) each batch's mean loss and top-1 hits are summed on the device
+// (StepOps.StepMetrics into one slot per batch) and its logits copied
+// beside the previous batches' (evalDevice): the host reads once per
+// evaluation (once per 64 MiB of logits), not per batch, and nothing in a
+// batch waits for the device. Elsewhere each batch's loss and logits are
+// read back when it is done (evalPerBatch), the plain path the other is
+// tested against.
 func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o EvalOptions) (*Evaluation, error) {
 	k := m.Out.Numel()
 	if len(classes) != k {
 		return nil, fmt.Errorf("evaluate: model has %d outputs but the data has %d classes", k, len(classes))
 	}
+	be := m.Ctx.Backend
 	s := newStepper(m, maxBatch, 0)
 	defer s.free() // evaluated every epoch: device memory must not pile up
+	if h, ok := src.(heldSplit); ok {
+		if s.set, s.setBatch = h.held(); s.setBatch > maxBatch {
+			return nil, fmt.Errorf("evaluate: the held split's batches of %d exceed the evaluation's %d", s.setBatch, maxBatch)
+		}
+		s.at = be.New(tensor.Shape{1})
+	}
 	if p, err := attachPlan(m, maxBatch, false); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	} else if p != nil {
 		defer p.Free()
 	}
-	g := o.graphs(m.Ctx.Backend)
+	g := o.graphs(be)
 	defer g.close()
-	ev := &Evaluation{Classes: classes, Confusion: make([][]int, k)}
-	for i := range ev.Confusion {
-		ev.Confusion[i] = make([]int, k)
+	t := newTally(classes)
+	var err error
+	if ops, ok := be.(tensor.StepOps); ok && !o.perBatch {
+		err = s.evalDevice(ops, g, src, t, o)
+	} else {
+		err = s.evalPerBatch(g, src, t, o.clock)
 	}
-	var lossSum float64
-	var top1, top5 int
-	lost := make([]int, k) // non-finite rows per true class
+	if err != nil {
+		return nil, err
+	}
+	return t.evaluation()
+}
+
+// evalPerBatch evaluates src reading each batch's loss and logits back
+// when it is done.
+func (s *stepper) evalPerBatch(g *graphs, src Source, t *tally, c *clock) error {
 	it := src.Epoch(0, 0)
 	defer it.Close()
-	for {
+	for bi := 0; ; bi++ {
+		b, ok := it.Next()
+		if !ok {
+			return nil
+		}
+		if err := t.checkBatch(b, s); err != nil {
+			return err
+		}
+		span := c.begin()
+		loss := s.evalForward(g, b, bi)
+		c.end(span)
+		if err := s.be.Err(); err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		t.add(float64(loss), b.N, s.logits, b.Y)
+	}
+}
+
+// evalForward loads b (batch bi: an upload, or the held set's gather),
+// runs the model in eval mode and the loss, as a replay of g's graph for
+// b's size where there is one (g nil: op by op), and returns the mean
+// loss with the logits in s.logits: the bits of forward(b, false).
+func (s *stepper) evalForward(g *graphs, b *Batch, bi int) float64 {
+	var x, y *tensor.Tensor
+	if b.Held {
+		x, y = s.views(b)
+		s.be.Fill(s.at, float32(bi))
+		s.set.Gather(x, y, s.at, s.setBatch)
+	} else {
+		x, y = s.load(b)
+	}
+	if s.outs == nil {
+		s.outs = map[int][2]*tensor.Tensor{}
+	}
+	enqueue := func() {
+		out := s.m.Forward(x, false)
+		s.outs[b.N] = [2]*tensor.Tensor{out, s.loss.Enqueue(out, y)}
+	}
+	if !g.do(b.N, enqueue, nil) {
+		enqueue()
+	}
+	t := s.outs[b.N]
+	loss := s.loss.Mean(t[1])
+	s.readLogits(t[0])
+	return float64(loss)
+}
+
+// maxEvalLogitBytes bounds the logits an evaluation keeps on the device
+// between two reads (a few batches of ImageNet's 1,000 classes; all of
+// CIFAR-10's).
+const maxEvalLogitBytes = 64 << 20
+
+// evalDevice evaluates src with the loss and hits of each batch summed on
+// the device and the logits kept there, read at the end (or every 64 MiB
+// of them): a batch's work is its load (an upload; nothing for a held
+// split, whose gather is in the graph), a graph replay (or its ops) that
+// gathers, runs the model, the loss and StepMetrics into the batch's slot
+// and advances the batch counter, and a copy of its logits beside the
+// previous batches'. After the first batch nothing allocates and, but for
+// those reads, nothing waits for the device.
+func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally, o EvalOptions) error {
+	be, k, maxN, c := s.be, t.k, s.y.Numel(), o.clock
+	batches, limit := src.Batches(), o.logitBytes
+	if limit <= 0 {
+		limit = maxEvalLogitBytes
+	}
+	window := max(1, min(batches, limit/(4*maxN*k)))
+	acc := be.New(tensor.Shape{2 * max(batches, 1)}) // mean loss, hits of each batch
+	state := be.New(tensor.Shape{2})                 // the batch counter (gather position, metric slot), StepMetrics' flag
+	logits := be.New(tensor.Shape{window * maxN * k})
+	defer func() {
+		for _, x := range []*tensor.Tensor{acc, state, logits} {
+			be.Free(x)
+		}
+	}()
+	at, flag := state.Slice(0, tensor.Shape{1}), state.Slice(1, tensor.Shape{1})
+	be.Fill(state, 0)
+	if s.outs == nil {
+		s.outs = map[int][2]*tensor.Tensor{}
+	}
+	host := make([]float32, window*maxN*k)
+	labels := make([]float32, 0, window*maxN)
+	var sizes []int // of the batches since the last read of the logits
+	var all []int   // of every batch
+	read := func() error {
+		n := len(labels)
+		if n == 0 {
+			return nil
+		}
+		be.Download(host[:n*k], logits.View(tensor.Shape{n * k}))
+		if err := be.Err(); err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		off := 0
+		for _, bn := range sizes {
+			t.addLogits(host[off*k:(off+bn)*k], labels[off:off+bn])
+			off += bn
+		}
+		labels, sizes = labels[:0], sizes[:0]
+		return nil
+	}
+	it := src.Epoch(0, 0)
+	defer it.Close()
+	for bi := 0; ; bi++ {
 		b, ok := it.Next()
 		if !ok {
 			break
 		}
-		loss := s.evalForward(g, b)
-		if err := m.Ctx.Backend.Err(); err != nil {
-			return nil, fmt.Errorf("evaluate: %w", err)
+		if bi >= batches {
+			return fmt.Errorf("evaluate: the split yields more than its %d batches", batches)
 		}
-		lossSum += loss * float64(b.N)
-		for i := 0; i < b.N; i++ {
-			row := s.logits[i*k : (i+1)*k]
-			label := int(b.Y[i])
-			pred, rank := argmaxRank(row, label)
-			if label < 0 || label >= k {
-				return nil, fmt.Errorf("evaluate: label %d out of range for %d classes", label, k)
-			}
-			if pred < 0 {
-				ev.NonFinite++
-				lost[label]++
-				continue
-			}
-			ev.Confusion[label][pred]++
-			if rank == 0 {
-				top1++
-			}
-			if rank < 5 {
-				top5++
+		if err := t.checkBatch(b, s); err != nil {
+			return err
+		}
+		if len(sizes) == window {
+			if err := read(); err != nil {
+				return err
 			}
 		}
-		ev.N += b.N
+		span := c.begin()
+		x, y := s.views(b)
+		if !b.Held {
+			be.Upload(x, b.X[:x.Numel()])
+			be.Upload(y, b.Y[:b.N])
+		}
+		enqueue := func() {
+			if b.Held {
+				s.set.Gather(x, y, at, s.setBatch)
+			}
+			out := s.m.Forward(x, false)
+			loss := s.loss.Enqueue(out, y)
+			ops.StepMetrics(loss, out.View(tensor.Shape{b.N, k}), y, acc, at, flag)
+			ops.AddScalar(at, 1)
+			s.outs[b.N] = [2]*tensor.Tensor{out, loss}
+		}
+		if !g.do(b.N, enqueue, nil) {
+			enqueue()
+		}
+		off := len(labels) * k
+		be.Copy(logits.Slice(off, tensor.Shape{b.N * k}), s.outs[b.N][0].View(tensor.Shape{b.N * k}))
+		c.end(span)
+		labels = append(labels, b.Y[:b.N]...)
+		sizes, all = append(sizes, b.N), append(all, b.N)
 	}
+	if len(all) == 0 {
+		return nil
+	}
+	got := make([]float32, 2*len(all))
+	be.Download(got, acc.View(tensor.Shape{2 * len(all)}))
+	if err := read(); err != nil {
+		return err
+	}
+	for i, n := range all {
+		t.addMetrics(float64(got[2*i]), n, int(got[2*i+1]))
+	}
+	return nil
+}
+
+// tally adds up an evaluation on the host.
+type tally struct {
+	ev      *Evaluation
+	k       int
+	lossSum float64
+	top1    int
+	top5    int
+	lost    []int // non-finite rows per true class
+}
+
+func newTally(classes []string) *tally {
+	k := len(classes)
+	t := &tally{ev: &Evaluation{Classes: classes, Confusion: make([][]int, k)}, k: k, lost: make([]int, k)}
+	for i := range t.ev.Confusion {
+		t.ev.Confusion[i] = make([]int, k)
+	}
+	return t
+}
+
+// checkBatch refuses a held batch without a held set, and a batch with
+// a label that is not a class index.
+func (t *tally) checkBatch(b *Batch, s *stepper) error {
+	if b.Held && s.set == nil {
+		return fmt.Errorf("evaluate: a held batch from a source that holds no set")
+	}
+	for _, l := range b.Y[:b.N] {
+		if label := int(l); label < 0 || label >= t.k {
+			return fmt.Errorf("evaluate: label %d out of range for %d classes", label, t.k)
+		}
+	}
+	return nil
+}
+
+// add counts a batch of n from its mean loss, its logits (n,K) and labels (n).
+func (t *tally) add(loss float64, n int, logits, labels []float32) {
+	t.addMetrics(loss, n, t.addLogits(logits, labels[:n]))
+}
+
+// addLogits counts the top-5 hits, the confusion and the non-finite rows
+// of logits (n,K) with their labels (n), and returns the top-1 hits.
+func (t *tally) addLogits(logits, labels []float32) (top1 int) {
+	for i, l := range labels {
+		label := int(l)
+		pred, rank := argmaxRank(logits[i*t.k:(i+1)*t.k], label)
+		if pred < 0 {
+			t.ev.NonFinite++
+			t.lost[label]++
+			continue
+		}
+		t.ev.Confusion[label][pred]++
+		if rank == 0 {
+			top1++
+		}
+		if rank < 5 {
+			t.top5++
+		}
+	}
+	return top1
+}
+
+// addMetrics counts a batch of n from its mean loss and top-1 hits as
+// StepOps.StepMetrics computed them on the device.
+func (t *tally) addMetrics(loss float64, n, top1 int) {
+	t.lossSum += loss * float64(n)
+	t.top1 += top1
+	t.ev.N += n
+}
+
+// evaluation is the tally's result.
+func (t *tally) evaluation() (*Evaluation, error) {
+	ev := t.ev
 	if ev.N == 0 {
 		return nil, fmt.Errorf("evaluate: the split has no images")
 	}
-	ev.Loss = lossSum / float64(ev.N)
-	ev.Top1 = float64(top1) / float64(ev.N)
-	ev.Top5 = float64(top5) / float64(ev.N)
-	ev.PerClass = make([]float64, k)
+	ev.Loss = t.lossSum / float64(ev.N)
+	ev.Top1 = float64(t.top1) / float64(ev.N)
+	ev.Top5 = float64(t.top5) / float64(ev.N)
+	ev.PerClass = make([]float64, t.k)
 	for c := range ev.Confusion {
-		total := lost[c]
+		total := t.lost[c]
 		for _, v := range ev.Confusion[c] {
 			total += v
 		}

@@ -208,6 +208,12 @@ type EvalOptions struct {
 	Graphs bool
 	// Note gets the one line that says why graphs were turned off.
 	Note func(format string, args ...any)
+
+	clock    *clock // times each batch's device work for a run's Summary (nil: none)
+	perBatch bool   // read each batch back (evalPerBatch) even where StepOps allow not to
+	// logitBytes bounds the logits kept on the device between reads (0:
+	// maxEvalLogitBytes).
+	logitBytes int
 }
 
 // graphs is the evaluation's graphs, nil when off or not possible.
@@ -219,32 +225,12 @@ func (o EvalOptions) graphs(be tensor.Backend) *graphs {
 	return newGraphs(c, "evaluation", o.Note)
 }
 
-// evalForward uploads b, runs the model in eval mode and the loss, as a
-// replay of g's graph for b's size where there is one (g nil: op by op),
-// and returns the mean loss with the logits in s.logits: the bits of
-// forward(b, false).
-func (s *stepper) evalForward(g *graphs, b *Batch) float64 {
-	x, y := s.load(b)
-	if s.outs == nil {
-		s.outs = map[int][2]*tensor.Tensor{}
-	}
-	enqueue := func() {
-		out := s.m.Forward(x, false)
-		s.outs[b.N] = [2]*tensor.Tensor{out, s.loss.Enqueue(out, y)}
-	}
-	if !g.do(b.N, enqueue, nil) {
-		enqueue()
-	}
-	t := s.outs[b.N]
-	loss := s.loss.Mean(t[1])
-	s.readLogits(t[0])
-	return float64(loss)
-}
-
 // evalOptions are the validation's options: graphs unless --no-graphs or
-// a capture (of the training step or of an earlier validation) failed.
+// a capture (of the training step or of an earlier validation) failed, and
+// each batch's device work timed for the run's Summary.
 func (e *execution) evalOptions() EvalOptions {
 	return EvalOptions{
+		clock:  e.clock,
 		Graphs: !e.r.Cfg.NoGraphs && !e.evalGraphsOff && (e.step.graphs == nil || !e.step.graphs.off),
 		Note: func(format string, args ...any) {
 			e.evalGraphsOff = true

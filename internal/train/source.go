@@ -2,14 +2,16 @@ package train
 
 import "github.com/cnnctl/cnnctl/internal/tensor"
 
-// Batch is one batch on the host, ready to upload, or (Held) the size of
-// a batch that the step gathers from the data set held by the backend.
+// Batch is one batch on the host, ready to upload, or (Held) the size and
+// labels of a batch that the step or an evaluation gathers from the data
+// set held by the backend.
 type Batch struct {
 	X []float32 // (N,C,H,W), normalised
 	Y []float32 // (N), class indices as float32
 	N int
-	// Held: X and Y are nil; Step.Run gathers the batch from its held
-	// data set at its batch counter (the device-data path, devdata.go).
+	// Held: X is nil and Y the labels the gather will make, for the
+	// host's tallies; Step.Run (or an evaluation) gathers the batch from
+	// its held data set at its batch counter (devdata.go).
 	Held bool
 }
 

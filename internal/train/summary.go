@@ -19,15 +19,19 @@ type Summary struct {
 	Epochs float64 `json:"epochs"`
 	// SecondsPerEpoch is WallSeconds / Epochs (0 when nothing trained).
 	SecondsPerEpoch float64 `json:"s_per_epoch"`
-	// Images is the training images stepped over; ImagesPerSec per wall second.
+	// Images is the training images stepped over; ImagesPerSec is Images
+	// per second of WallSeconds, so that the time spent validating and
+	// writing checkpoints lowers it (validation images are not counted).
 	Images       int64   `json:"images"`
 	ImagesPerSec float64 `json:"images_per_sec"`
 	// DeviceIdle is the share of the wall time the device did nothing:
-	// 1 - (device time of the steps and validations, timed by the device's
-	// events from the start of each one's work to its end) / wall time.
-	// Gaps inside a step (between its kernels, when the host launches
-	// them slower than they run) count as busy, so with --no-graphs it is
-	// a lower bound. Nil on a backend without a device of its own (the
+	// 1 - (device time of the steps and validation batches, timed by the
+	// device's events from the start of each one's work to its end) /
+	// wall time. A validation is timed batch by batch, so its host work
+	// (building its plan, reading results) is idle time; gaps inside a
+	// step or batch (between its kernels, when the host launches them
+	// slower than they run) count as busy, so with --no-graphs it is a
+	// lower bound. Nil on a backend without a device of its own (the
 	// CPU), where the line says "cpu".
 	DeviceIdle *float64 `json:"gpu_idle_share"`
 }
@@ -71,10 +75,11 @@ func newClock(be tensor.Backend) *clock {
 	return c
 }
 
-// begin marks the start of a step's (or validation's) work on the device;
-// end, called with begin's result, its end. Neither waits.
+// begin marks the start of a step's (or validation batch's) work on the
+// device; end, called with begin's result, its end. Neither waits; a nil
+// clock times nothing.
 func (c *clock) begin() tensor.Span {
-	if c.spans == nil {
+	if c == nil || c.spans == nil {
 		return nil
 	}
 	return c.spans.StartSpan()

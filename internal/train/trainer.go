@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cnnctl/cnnctl/internal/checkpoint"
@@ -34,9 +35,9 @@ type Config struct {
 	// is a copy), 8 on a device (tensor.MemInfo), where a read waits for
 	// the queue. Training is the same bits whatever it is.
 	ReadEvery int
-	// DataOn is where the training batches are made: DataAuto (or ""),
-	// DataDevice or DataHost (devdata.go); validation always streams
-	// from the host.
+	// DataOn is where the training and validation batches are made:
+	// DataAuto (or ""), DataDevice or DataHost (devdata.go); the
+	// validation split is held when the training set is and it fits too.
 	DataOn string
 	// DeviceReserve is the device memory the run itself needs (its
 	// memory plan), kept free beside a training set held on the device.
@@ -106,9 +107,10 @@ type execution struct {
 	seen    int
 
 	// train is where the training batches come from: Run.Train, or the
-	// set held by the backend (set, nil when none).
-	train Source
-	set   tensor.DataSet
+	// set held by the backend (set, nil when none); val and valSet the
+	// same for Run.Val.
+	train, val  Source
+	set, valSet tensor.DataSet
 }
 
 // readEvery is Config.ReadEvery, chosen where it is 0.
@@ -170,7 +172,22 @@ func (r *Run) start() (*execution, error) {
 	var note string
 	e.train, e.set, note = placeData(cfg, m.Ctx.Backend, r.Train)
 	if e.set != nil {
-		e.step.Hold(e.set, e.train.(heldSource).src.BatchSize())
+		e.step.Hold(e.set, e.train.(heldSource).batchSize())
+	}
+	e.val = r.Val
+	if r.Val != nil {
+		beside, trainWhy := cfg.DeviceReserve, ""
+		if e.set != nil {
+			beside += e.set.Params().Bytes()
+		} else {
+			trainWhy = strings.TrimPrefix(note, "data: ")
+		}
+		var where string
+		e.val, e.valSet, where = placeEval(cfg.DataOn, m.Ctx.Backend, r.Val, "validation set", beside)
+		if where == trainWhy {
+			where = "too"
+		}
+		note += "; validation " + where
 	}
 	r.Progress.Note("%s", note)
 	e.step.Steps = e.steps // the dropout counter of a resumed run goes on
@@ -183,11 +200,13 @@ func (r *Run) start() (*execution, error) {
 	return e, nil
 }
 
-// free releases the step and the held training set.
+// free releases the step and the held sets.
 func (e *execution) free() {
 	e.step.Free()
-	if e.set != nil {
-		e.set.Free()
+	for _, set := range []tensor.DataSet{e.set, e.valSet} {
+		if set != nil {
+			set.Free()
+		}
 	}
 }
 
@@ -339,10 +358,8 @@ func (e *execution) endEpoch(epoch int, em EpochMetrics) error {
 		return e.diverged(epoch, em.TrainLoss, " (found at the end of the epoch: --nan-check step stops at the step)")
 	}
 	score := em.TrainTop1
-	if r.Val != nil {
-		span := e.clock.begin()
-		ev, err := EvaluateWith(r.Model, r.Val, e.meta.Classes, r.Cfg.BatchSize, e.evalOptions())
-		e.clock.end(span)
+	if e.val != nil {
+		ev, err := EvaluateWith(r.Model, e.val, e.meta.Classes, r.Cfg.BatchSize, e.evalOptions())
 		if err != nil {
 			return err
 		}
