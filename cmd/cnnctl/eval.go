@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cnnctl/cnnctl/internal/data"
+	"github.com/cnnctl/cnnctl/internal/train"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +21,8 @@ type evalOptions struct {
 	JSON   bool
 	// NoGraph is --no-graphs.
 	NoGraph bool
+	// DataOn is --data-on: auto, device or host.
+	DataOn string
 
 	precNote precisionNote // the CPU's precision line, once for all checkpoints
 }
@@ -52,6 +55,8 @@ set it was trained on unless --data is given; --json then prints an array.
 For imagefolder data, class folders are matched to the checkpoint's class
 names by name.
 
+` + evalDataOnHelp + `
+
 ` + graphsHelp,
 		Example: `  cnnctl eval runs/lenet/best
   cnnctl eval runs/resnet/best --data imagefolder:cifar10-test-jpeg/      # every image there
@@ -75,6 +80,9 @@ names by name.
 			if err := checkPrecision(opts.Prec); err != nil {
 				return err
 			}
+			if err := checkDataOn("eval", opts.DataOn); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -91,8 +99,28 @@ names by name.
 	fl.StringVar(&opts.Device, "device", "auto", "auto, cpu, cuda or cuda:N")
 	addPrecisionFlag(fl, &opts.Prec)
 	addGraphsFlag(fl, &opts.NoGraph)
+	fl.StringVar(&opts.DataOn, "data-on", "auto", "where the batches are made: auto (on the GPU when the split fits beside the model), device, or host (the loader's workers)")
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON: checkpoint, model, params, data, split (test, val, train or all), images (which, in words), precision (what eval ran in), trained_precision, n, top1, top5, loss, images_per_sec, classes, per_class, confusion (an array for several checkpoints)")
 	return cmd
+}
+
+// evalDataOnHelp is the paragraph of eval's long help on --data-on.
+const evalDataOnHelp = `Where the batches are made (--data-on, one line on stderr says which and
+why): auto uploads the split's decoded images (uint8) once to a GPU when they
+fit beside the model's forward pass in the free memory, and each batch is
+gathered and normalised there, in order, inside the batch's CUDA graph; the
+loss and top-1 hits are summed on the device and the logits kept there, read
+once at the end (every 64 MiB of logits for large splits) instead of after
+every batch. On the CPU auto streams batches from the loader; device holds the
+split on the CPU backend too; host always streams. The results are the same
+bits.`
+
+// checkDataOn rejects a --data-on other than auto, device and host.
+func checkDataOn(cmd, v string) error {
+	if v != train.DataAuto && v != train.DataDevice && v != train.DataHost {
+		return usagef("%s: --data-on must be auto, device or host, got %q", cmd, v)
+	}
+	return nil
 }
 
 func runEval(o *evalOptions) error {

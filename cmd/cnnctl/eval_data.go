@@ -85,7 +85,8 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 		return nil, err
 	}
 	batch := min(o.Batch, split.N) // a larger batch allocates for nothing
-	if err := checkInferenceMemory(lm, batch); err != nil {
+	need, err := checkInferenceMemory(lm, batch)
+	if err != nil {
 		return nil, err
 	}
 	loader, err := data.NewLoader(split, data.LoaderOptions{BatchSize: batch, Mean: ck.Mean, Std: ck.Std, Workers: 2})
@@ -93,7 +94,10 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	ev, err := train.EvaluateWith(lm.model, train.LoaderSource{L: loader}, ck.Classes, batch, train.EvalOptions{Graphs: !o.NoGraph, Note: func(format string, args ...any) {
+	src, release, where := train.PlaceEval(o.DataOn, lm.be, train.LoaderSource{L: loader}, need)
+	defer release()
+	fmt.Fprintln(o.f.ErrOut, where)
+	ev, err := train.EvaluateWith(lm.model, src, ck.Classes, batch, train.EvalOptions{Graphs: !o.NoGraph, Note: func(format string, args ...any) {
 		fmt.Fprintf(o.f.ErrOut, format+"\n", args...)
 	}})
 	if err != nil {

@@ -9,15 +9,16 @@ import (
 
 // checkInferenceMemory refuses an eval or predict batch whose forward pass
 // (weights, the input batch and the evaluation plan's arena, or without a
-// plan every layer's output) does not fit.
-func checkInferenceMemory(lm *loadedModel, batch int) error {
+// plan every layer's output) does not fit, and returns the device bytes it
+// needs (what a split held for eval must fit beside).
+func checkInferenceMemory(lm *loadedModel, batch int) (int64, error) {
 	in := tensor.Shape(lm.ck.Input)
 	p, err := train.EstimateMemory(lm.be, lm.spec, in, len(lm.ck.Classes), 1, false)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// eval's loader (2 workers) or predict's one batch of images.
-	return train.CheckMemory(lm.be, p, batch, train.LoaderBytes(in, 2, 1))
+	return p.Bytes(batch), train.CheckMemory(lm.be, p, batch, train.LoaderBytes(in, 2, 1))
 }
 
 // checkBenchMemory refuses a benchmark whose training step (SGD with

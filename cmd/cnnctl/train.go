@@ -165,7 +165,7 @@ separate device to wait for).`,
 	fl.BoolVar(&opts.JSON, "json", false, "print the final result as JSON on stdout")
 	fl.BoolVar(&opts.SkipBad, "skip-bad-images", false, "imagefolder: skip (and count) files that do not decode")
 	fl.IntVar(&opts.Workers, "workers", 2, "background batch preparation goroutines")
-	fl.StringVar(&opts.DataOn, "data-on", "auto", "where training batches are made: auto (on the GPU when the training set fits beside the run), device, or host (the loader's workers)")
+	fl.StringVar(&opts.DataOn, "data-on", "auto", "where training and validation batches are made: auto (on the GPU when each set fits beside the run), device, or host (the loader's workers)")
 	addGraphsFlag(fl, &opts.NoGraph)
 	return cmd
 }
@@ -202,8 +202,9 @@ func (o *trainOptions) resolve() error {
 		return usagef("train: --workers must be in [1, 256], got %d", o.Workers)
 	case o.CropPad < 0:
 		return usagef("train: --crop-padding must not be negative, got %d", o.CropPad)
-	case o.DataOn != train.DataAuto && o.DataOn != train.DataDevice && o.DataOn != train.DataHost:
-		return usagef("train: --data-on must be auto, device or host, got %q", o.DataOn)
+	}
+	if err := checkDataOn("train", o.DataOn); err != nil {
+		return err
 	}
 	if err := checkFiniteFlags(o.f, o.cmd); err != nil {
 		return err
