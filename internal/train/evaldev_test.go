@@ -87,9 +87,9 @@ type evalFixture struct {
 	held     Source
 }
 
-func newEvalFixture(t *testing.T) *evalFixture {
+func newEvalFixture(t *testing.T, base tensor.Backend) *evalFixture {
 	t.Helper()
-	rec := newRecorder(cpu.New())
+	rec := newRecorder(base)
 	be := graphHoldRecorder{stepRecorder{recorder: rec, ops: rec.be.(tensor.StepOps)}}
 	f := &evalFixture{rec: rec, be: be, m: buildModel(t, be, "resnet20"), streamed: evalLoader(t, synthSplit(t, 19), 8)}
 	held, set, where := placeEval(DataDevice, be, f.streamed, "evaluation set", 0)
@@ -110,8 +110,10 @@ func newEvalFixture(t *testing.T) *evalFixture {
 // plain path that uploads each batch and reads its loss and logits back:
 // loss, top-1, top-5, per-class accuracy, confusion; with and without
 // graphs, and with the logits read every two batches.
-func TestEvalOnDeviceSameBits(t *testing.T) {
-	f := newEvalFixture(t)
+func TestEvalOnDeviceSameBits(t *testing.T) { evalOnDeviceSameBits(t, newEvalFixture(t, cpu.New())) }
+
+// evalOnDeviceSameBits is TestEvalOnDeviceSameBits on f's backend.
+func evalOnDeviceSameBits(t *testing.T, f *evalFixture) {
 	var notes []string
 	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
 	want := evalBits(t)(EvaluateWith(f.m, f.streamed, tenClasses, 8, EvalOptions{perBatch: true}))
@@ -154,7 +156,11 @@ func TestEvalOnDeviceSameBits(t *testing.T) {
 // the logits). The per-batch path, run the same way, waits in every batch,
 // which shows that the count can see a wait.
 func TestEvalOnDeviceNoHostSyncPerBatch(t *testing.T) {
-	f := newEvalFixture(t)
+	evalOnDeviceNoHostSync(t, newEvalFixture(t, cpu.New()))
+}
+
+// evalOnDeviceNoHostSync is TestEvalOnDeviceNoHostSyncPerBatch on f's backend.
+func evalOnDeviceNoHostSync(t *testing.T, f *evalFixture) {
 	for _, tc := range []struct {
 		name      string
 		src       Source

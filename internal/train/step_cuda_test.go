@@ -4,6 +4,7 @@ package train
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 
@@ -97,4 +98,41 @@ func TestGPUGraphsBitIdentical(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGPUEvalOnDeviceSameBits: on the GPU, evaluations with the split held
+// on the device (gather_batch in order, no augmentation) and the loss and
+// hits summed by the StepMetrics kernel, the logits read once, report the
+// bits of the per-batch path that uploads each batch and reads its loss
+// and logits back; with graphs replayed by the recording fake around the
+// GPU, and with the GPU's own CUDA graphs.
+func TestGPUEvalOnDeviceSameBits(t *testing.T) {
+	be := gpuBackend(t)
+	evalOnDeviceSameBits(t, newEvalFixture(t, be))
+	m := buildModel(t, be, "resnet20")
+	streamed := evalLoader(t, synthSplit(t, 19), 8)
+	held, set, where := placeEval(DataDevice, be, streamed, "evaluation set", 0)
+	if set == nil {
+		t.Fatal(where)
+	}
+	defer set.Free()
+	var notes []string
+	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	want := evalBits(t)(EvaluateWith(m, streamed, tenClasses, 8, EvalOptions{perBatch: true}))
+	for _, src := range []Source{streamed, held} {
+		for _, o := range []EvalOptions{{}, {Graphs: true, Note: note}, {Graphs: true, Note: note, logitBytes: 2 * 8 * 10 * 4}} {
+			if got := evalBits(t)(EvaluateWith(m, src, tenClasses, 8, o)); got != want {
+				t.Errorf("%T, graphs %v, logit bytes %d:\n%s\nwant (streamed, per batch)\n%s", src, o.Graphs, o.logitBytes, got, want)
+			}
+		}
+	}
+	if len(notes) != 0 {
+		t.Errorf("graphs were turned off: %q", notes)
+	}
+}
+
+// TestGPUEvalOnDeviceNoHostSync: on the GPU, an evaluation's batches after
+// the first wait for nothing and allocate nothing (held: copy nothing).
+func TestGPUEvalOnDeviceNoHostSync(t *testing.T) {
+	evalOnDeviceNoHostSync(t, newEvalFixture(t, gpuBackend(t)))
 }
