@@ -62,6 +62,9 @@ type Backend struct {
 	// into a CUDA graph, graph.go). Every launch, copy and memset goes
 	// there, so work runs in the order it was queued.
 	stream cu.Stream
+	// copies is the stream of UploadAside (copyqueue.go), created on
+	// first use: the copy engine runs it beside stream's kernels.
+	copies cu.Stream
 	mod    cu.Module
 	fns    map[string]cu.Function
 	pool   *pool

@@ -129,3 +129,32 @@ func CheckGather(p DataParams, x, y, at Shape, batch int) error {
 	}
 	return nil
 }
+
+// CopyQueue is implemented by backends that can copy from the host on a
+// queue of their own beside the queue that runs the ops (on a GPU, a
+// second CUDA stream, served by the copy engine while the SMs compute), so
+// that a batch streamed from the host is copied while the step before it
+// still runs: a training set too big for the device is then not a copy
+// then a step, in turn, on one queue. Fences order the two queues with
+// each other without the host waiting for either.
+type CopyQueue interface {
+	Pinned
+	// NewFence makes a fence (a CUDA event), passed until first set.
+	NewFence() (Fence, error)
+	// UploadAside queues on the copy queue: wait until wait (nil: no
+	// wait) has passed, copy src, memory from PinnedFloats, into t, and
+	// set done after the copy. It returns at once: src must not change
+	// until the host has waited for the op queue after an Await of done.
+	UploadAside(t *Tensor, src []float32, wait, done Fence)
+	// Await makes the ops queued after it wait until f has passed; the
+	// host does not wait. Not while capturing a graph.
+	Await(f Fence)
+	// Signal sets f after the ops queued so far.
+	Signal(f Fence)
+}
+
+// Fence is a point in one of a CopyQueue's queues. Free releases it once
+// nothing queued waits for it any more.
+type Fence interface {
+	Free()
+}

@@ -18,15 +18,37 @@ const maxPinnedBytes = 256 << 20
 // wait. A slot is written again only after the host has waited for the
 // device (Read's Download), when its upload is surely done; a load past
 // the last free slot goes through Upload from ordinary memory.
+//
+// On one queue the upload of batch i+1 waits for step i's kernels, and
+// step i+1's for the upload: copy and compute take turns. On a backend
+// with a copy queue of its own (tensor.CopyQueue: a second CUDA stream)
+// the upload goes there instead, into one of two device slots, so that it
+// runs while the steps queued before it compute:
+//
+//	copy queue:  wait done[k]; slot → dev[k]; set ready[k]
+//	op queue:    wait ready[k]; dev[k] → the step's x and y; set done[k]
+//
+// with k alternating. The copy of batch i+1 into dev[k] waits only for the
+// op queue to have copied batch i-1 out of it (done[k], at the start of
+// step i-1), not for step i; the step waits for its own batch only. The
+// copies out (device to device) are outside any captured graph: Load
+// queues them before Run.
 type staging struct {
 	p     tensor.Pinned
 	slots [][]float32
 	used  int // slots queued since the host last waited for the device
+
+	q           tensor.CopyQueue // nil: uploads go on the op queue
+	be          tensor.Backend
+	dev         [2]*tensor.Tensor // device slots, x then y
+	ready, done [2]tensor.Fence   // the copy into dev[k] is done; the op queue is done with dev[k]
+	next        int               // the device slot of the next upload
 }
 
 // UsePinned makes Load copy batches through page-locked host memory where
-// the backend has it (tensor.Pinned) and reports whether it does; note
-// gets the one line that says why not, when pinning fails.
+// the backend has it (tensor.Pinned), on the backend's copy queue where it
+// has one (tensor.CopyQueue), and reports whether it does; note gets the
+// one line that says why not, when pinning (or the copy queue) fails.
 func (s *Step) UsePinned(note func(format string, args ...any)) bool {
 	p, ok := s.be.(tensor.Pinned)
 	if !ok || s.pin != nil {
@@ -38,7 +60,7 @@ func (s *Step) UsePinned(note func(format string, args ...any)) bool {
 			s.window, MiB(int64(4*per)), MiB(bytes), maxPinnedBytes>>20)
 		return false
 	}
-	st := &staging{p: p}
+	st := &staging{p: p, be: s.be}
 	for range s.window {
 		buf, err := p.PinnedFloats(per)
 		if err != nil {
@@ -48,8 +70,35 @@ func (s *Step) UsePinned(note func(format string, args ...any)) bool {
 		}
 		st.slots = append(st.slots, buf)
 	}
+	if q, ok := s.be.(tensor.CopyQueue); ok {
+		if err := st.aside(q, per); err != nil {
+			note("warning: pinned: %v: batches are copied on the compute queue, between the steps", err)
+		}
+	}
 	s.pin = st
 	return true
+}
+
+// aside sets up the copy queue's device slots and fences; on failure it
+// leaves the uploads on the op queue.
+func (st *staging) aside(q tensor.CopyQueue, per int) error {
+	var fences []tensor.Fence
+	for range 4 {
+		f, err := q.NewFence()
+		if err != nil {
+			for _, f := range fences {
+				f.Free()
+			}
+			return err
+		}
+		fences = append(fences, f)
+	}
+	st.q = q
+	st.ready, st.done = [2]tensor.Fence{fences[0], fences[1]}, [2]tensor.Fence{fences[2], fences[3]}
+	for k := range st.dev {
+		st.dev[k] = st.be.New(tensor.Shape{per})
+	}
+	return nil
 }
 
 // upload queues the copy of b into x (N,C,H,W) and y (N) through the next
@@ -66,8 +115,18 @@ func (st *staging) upload(x, y *tensor.Tensor, b *Batch) bool {
 	}
 	copy(buf[:nx], b.X[:nx])
 	copy(buf[nx:nx+n], b.Y[:n])
-	st.p.UploadPinned(x, buf[:nx])
-	st.p.UploadPinned(y, buf[nx:nx+n])
+	if st.q == nil {
+		st.p.UploadPinned(x, buf[:nx])
+		st.p.UploadPinned(y, buf[nx:nx+n])
+		return true
+	}
+	k, d := st.next, st.dev[st.next]
+	st.next ^= 1
+	st.q.UploadAside(d.Slice(0, tensor.Shape{nx + n}), buf[:nx+n], st.done[k], st.ready[k])
+	st.q.Await(st.ready[k])
+	st.be.Copy(x, d.Slice(0, x.Shape))
+	st.be.Copy(y, d.Slice(nx, y.Shape))
+	st.q.Signal(st.done[k])
 	return true
 }
 
@@ -78,7 +137,7 @@ func (st *staging) waited() {
 	}
 }
 
-// free releases the slots.
+// free releases the slots, the device slots and the fences.
 func (st *staging) free() {
 	if st == nil {
 		return
@@ -87,4 +146,12 @@ func (st *staging) free() {
 		st.p.FreePinned(buf)
 	}
 	st.slots = nil
+	if st.q != nil {
+		for k := range st.dev {
+			st.be.Free(st.dev[k])
+			st.ready[k].Free()
+			st.done[k].Free()
+		}
+		st.q = nil
+	}
 }

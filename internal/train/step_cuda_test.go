@@ -76,7 +76,9 @@ func TestGPUHeldDataSameBits(t *testing.T) {
 
 // TestGPUGraphsBitIdentical: on the GPU, two epochs whose steps are
 // captured per batch size and replayed as CUDA graphs (with the batches
-// copied through pinned memory) leave the bits of the same steps queued
+// copied through pinned memory on the copy stream, tensor.CopyQueue, into
+// two device slots, each awaited by the step's stream through an event)
+// leave the bits of the same steps queued
 // op by op: weights, buffers, optimiser state, losses and hits, on
 // resnet20 (SGD), lenet-bn (Adam) and nin (AdamW, dropout, whose counter
 // the replays read on the device).
