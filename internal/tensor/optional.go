@@ -148,8 +148,9 @@ type Span interface {
 }
 
 // Pinned is implemented by backends whose copies from the host run
-// asynchronously, overlapped with the device's work, when the host memory
-// is page-locked (CUDA's pinned memory). A training step copies its batch
+// asynchronously, overlapped with the host's work, when the host memory
+// is page-locked (CUDA's pinned memory); with a CopyQueue (devdata.go)
+// they overlap the device's work too. A training step copies its batch
 // through it; a backend without it, or a failed PinnedFloats, leaves the
 // caller with Upload from ordinary memory.
 type Pinned interface {

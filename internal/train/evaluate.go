@@ -50,7 +50,7 @@ type stepper struct {
 
 	set      tensor.DataSet // the held split (a heldSource's), or nil
 	setBatch int            // its batch size
-	at       *tensor.Tensor // (1) the batch counter the gather reads, when set
+	at       *tensor.Tensor // (1) the batch counter evalPerBatch's gather reads, when set
 }
 
 func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
@@ -136,7 +136,6 @@ func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o
 		if s.set, s.setBatch = h.held(); s.setBatch > maxBatch {
 			return nil, fmt.Errorf("evaluate: the held split's batches of %d exceed the evaluation's %d", s.setBatch, maxBatch)
 		}
-		s.at = be.New(tensor.Shape{1})
 	}
 	if p, err := attachPlan(m, maxBatch, false); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
@@ -161,6 +160,9 @@ func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o
 // evalPerBatch evaluates src reading each batch's loss and logits back
 // when it is done.
 func (s *stepper) evalPerBatch(g *graphs, src Source, t *tally, c *clock) error {
+	if s.set != nil {
+		s.at = s.be.New(tensor.Shape{1})
+	}
 	it := src.Epoch(0, 0)
 	defer it.Close()
 	for bi := 0; ; bi++ {
