@@ -72,3 +72,7 @@ func BNForwardPartials(p BNPlan, part []float64, relu bool, x, gamma, beta, runM
 		C.int(BNStatsTileRows), f(coef))
 	return nil
 }
+
+// BNStatsCombineThreads is batchnorm_partials_combine's block size
+// (BNS_COMBINE_THREADS): one block per channel.
+const BNStatsCombineThreads = C.BNS_COMBINE_THREADS
