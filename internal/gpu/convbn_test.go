@@ -75,9 +75,9 @@ func TestConvBatchNorm(t *testing.T) {
 	ref := cpu.NewReference()
 	sq := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	geoms := []tensortest.Conv{
-		{N: 4, C: 3, H: 32, W: 32, K: 64, R: 3, S: 3, P: sq, Bias: true},                                        // small-c
+		{N: 4, C: 3, H: 32, W: 32, K: 64, R: 3, S: 3, P: sq, Bias: true},                                       // small-c
 		{N: 3, C: 48, H: 7, W: 7, K: 70, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}, // 1x1, ragged
-		{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq},                                                  // wide
+		{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq},                                                 // wide
 		{N: 2, C: 16, H: 9, W: 11, K: 5, R: 3, S: 3, P: tensor.ConvParams{StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, Bias: true},
 	}
 	bp := tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5}
