@@ -260,9 +260,19 @@ func (l *ConvBatchNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 
 // Slots are the convolution's and the batch norm's (or the batchnorm+relu
 // node's): the convolution's output and the batch norm's input gradient
-// are internal to the node.
+// are internal to the node. With the fused op (the tail one batch norm
+// node), that gradient is scratch: written by the batch norm's backward
+// and read by the convolution's, inside this node's Backward.
 func (l *ConvBatchNorm) Slots(n int, train bool) []Slot {
-	return fallback(l.Conv.Slots(n, train), l.tail.(Planner).Slots(n, train))
+	s := fallback(l.Conv.Slots(n, train), l.tail.(Planner).Slots(n, train))
+	if _, ok := l.fused(); ok {
+		for i := range s {
+			if s[i].T == &l.BN.dx {
+				s[i].Scratch = true
+			}
+		}
+	}
+	return s
 }
 
 // ResidualReLU is a Residual block whose post is a ReLU (type

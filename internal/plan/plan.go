@@ -389,13 +389,13 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 			slots = append(slots, s)
 		}
 	})
-	color := map[int]int{} // slot index -> shared buffer 0 or 1
+	color := map[int]int{} // slot index -> shared buffer 0, 1 or 2 (scratch)
 	if p.Opts.Share {
 		color = share(p.Root, slots, byLayer, dup, p.Train)
 	}
-	// Unshared slots first, each aligned, then the two shared buffers.
+	// Unshared slots first, each aligned, then the three shared buffers.
 	offs = make([]int, len(slots))
-	shared := [2]int{}
+	shared := [3]int{}
 	p.Stats = Stats{Slots: len(slots), Shared: len(color)}
 	for i, s := range slots {
 		size := s.Shape.Numel()
@@ -408,8 +408,9 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 		offs[i] = total
 		total += roundUp(size)
 	}
-	base := [2]int{total, total + roundUp(shared[0])}
-	total = base[1] + roundUp(shared[1])
+	base := [3]int{total, total + roundUp(shared[0])}
+	base[2] = base[1] + roundUp(shared[1])
+	total = base[2] + roundUp(shared[2])
 	for i, c := range color {
 		offs[i] = base[c]
 	}
@@ -421,7 +422,7 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 func roundUp(n int) int { return (n + align - 1) / align * align }
 
 // share chooses the tensors that may share memory and returns each one's
-// buffer (0 or 1) by slot index: in training the input gradients, in
+// buffer (0 or 1; 2 for scratch) by slot index: in training the input gradients, in
 // evaluation the outputs (training keeps every output for the backward).
 //
 // The rule for gradients: in a sequential, the gradient that child i
@@ -439,8 +440,19 @@ func roundUp(n int) int { return (n + align - 1) / align * align }
 // child i (i before the last) is read by child i+1's Forward only, when
 // both consume (in evaluation no layer keeps its input past its
 // Forward); the last child's output leaves the sequential.
+//
+// Scratch gradients (layers.Slot.Scratch: alive only inside their leaf's
+// Backward, which runs no other layer of the tree) all share buffer 2:
+// no two leaves' Backwards overlap.
 func share(root layers.Layer, slots []layers.Slot, byLayer map[layers.Layer][]int, dup map[layers.Layer]bool, train bool) map[int]int {
 	color := map[int]int{}
+	for l, idx := range byLayer {
+		for _, si := range idx {
+			if train && slots[si].Scratch && layers.Consumes(l) && !dup[l] {
+				color[si] = 2
+			}
+		}
+	}
 	layers.Walk(root, func(l layers.Layer, _ int) {
 		seq, ok := l.(*layers.Sequential)
 		if !ok {
