@@ -266,28 +266,11 @@ template <class Op, bool STATS = false> __device__ __forceinline__ void bf_gemm(
 		__syncthreads();
 	}
 
-	// Epilogue: each lane stores the accumulators it owns.
-#pragma unroll
-	for (int i = 0; i < TC_MT; i++)
-#pragma unroll
-		for (int j = 0; j < TC_NT; j++)
-#pragma unroll
-			for (int e = 0; e < 4; e++) {
-				int row, col;
-				tc_frag_c(lane, e, &row, &col);
-				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-				if (m < M && n < Nc) {
-					if constexpr (STATS)
-						acc[i][j][e] = op.store(m, n, acc[i][j][e]);
-					else
-						op.store(m, n, acc[i][j][e]);
-				}
-			}
-	if constexpr (STATS) {
-		// The main loop's last barrier: no warp reads the stages any more.
-		static_assert(sizeof(As) >= BNS_SMEM_BYTES, "the statistics reuse the pipeline's shared memory");
-		conv_bn_partials(acc, m0, n0, wm, wn, M, Nc, part, reinterpret_cast<BnsAcc *>(As));
-	}
+	// Epilogue: each lane stores the accumulators it owns (then, with
+	// STATS, the block's batch-norm partials in the stages' memory: the
+	// main loop's last barrier passed, no warp reads them any more).
+	static_assert(!STATS || sizeof(As) >= BNS_SMEM_BYTES, "the statistics reuse the pipeline's shared memory");
+	tc_store_tile<STATS>(op, acc, m0, n0, wm, wn, M, Nc, part, As);
 }
 
 
@@ -301,6 +284,24 @@ template <class P, P (*decode)(const TcConv *, int)> __device__ __forceinline__ 
 		bf_slot_m(threadIdx.x, 4 * i, &m, &kp);
 		pix[i] = decode(g, blockIdx.x * BF_BM + m);
 	}
+}
+
+// bf_fwd is block (blockIdx.x, blockIdx.y)'s forward op of convolution g.
+__device__ __forceinline__ BfFwd bf_fwd(const TcConv &g, const float *x, const float *w, const float *b, const float *res,
+					 float *y, int relu)
+{
+	BfFwd op;
+	op.g = g;
+	op.a = x;
+	op.b = w;
+	op.bias = b;
+	op.res = res;
+	op.y = y;
+	op.relu = relu;
+	op.n0 = blockIdx.y * BF_BN;
+	op.tap = BfTap{0, 0, 0};
+	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
+	return op;
 }
 #endif
 
@@ -317,17 +318,7 @@ conv2d_forward_bf16(const float *x, const float *w, const float *b, const float 
 		    int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if BF_ARCH_OK
-	BfFwd op;
-	op.g = TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	op.a = x;
-	op.b = w;
-	op.bias = b;
-	op.res = res;
-	op.y = y;
-	op.relu = relu;
-	op.n0 = blockIdx.y * BF_BN;
-	op.tap = BfTap{0, 0, 0};
-	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
+	BfFwd op = bf_fwd(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, res, y, relu);
 	bf_gemm(op);
 #else
 	__trap();
@@ -342,17 +333,7 @@ conv2d_forward_bnstats_bf16(const float *x, const float *w, const float *b, floa
 			    int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if BF_ARCH_OK
-	BfFwd op;
-	op.g = TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	op.a = x;
-	op.b = w;
-	op.bias = b;
-	op.res = nullptr;
-	op.y = y;
-	op.relu = 0;
-	op.n0 = blockIdx.y * BF_BN;
-	op.tap = BfTap{0, 0, 0};
-	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
+	BfFwd op = bf_fwd(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, nullptr, y, 0);
 	bf_gemm<BfFwd, true>(op, part);
 #else
 	__trap();

@@ -400,28 +400,14 @@ template <class Op, bool STATS = false> __device__ __forceinline__ void tc_gemm(
 		}
 	}
 
-	// Epilogue: each lane stores the accumulators it owns.
-#pragma unroll
-	for (int i = 0; i < TC_MT; i++)
-#pragma unroll
-		for (int j = 0; j < TC_NT; j++)
-#pragma unroll
-			for (int e = 0; e < 4; e++) {
-				int row, col;
-				tc_frag_c(lane, e, &row, &col);
-				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-				if (m < M && n < Nc) {
-					if constexpr (STATS)
-						acc[i][j][e] = op.store(m, n, acc[i][j][e]);
-					else
-						op.store(m, n, acc[i][j][e]);
-				}
-			}
+	// Epilogue: each lane stores the accumulators it owns (then, with
+	// STATS, the block's batch-norm partials in the stages' memory, once
+	// no copy is in flight).
 	if constexpr (STATS) {
 		static_assert(sizeof(As) >= BNS_SMEM_BYTES, "the statistics reuse the pipeline's shared memory");
 		tc_cp_async_wait<0>();
-		conv_bn_partials(acc, m0, n0, wm, wn, M, Nc, part, reinterpret_cast<BnsAcc *>(As));
 	}
+	tc_store_tile<STATS>(op, acc, m0, n0, wm, wn, M, Nc, part, As);
 }
 // tc_row is the GEMM row whose A elements this thread copies (tc_a_slot's
 // row, the same for all its copies), so that it decodes its pixel once per

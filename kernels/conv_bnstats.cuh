@@ -68,4 +68,35 @@ __device__ __forceinline__ void conv_bn_partials(const float (&acc)[TC_MT][TC_NT
 	}
 }
 
+// tc_store_tile is the tensor-core GEMMs' epilogue (tc_gemm, bf_gemm):
+// each lane stores the accumulators it owns through op.store, at block
+// rows m0 and columns n0, warp origin (wm, wn), inside the M x Nc GEMM.
+// With STATS (a forward whose store returns the value stored) acc keeps
+// the stored values and the block's batch-norm partials go to part, smem
+// being the pipeline's shared memory, which no thread reads any more.
+template <bool STATS, class Op>
+__device__ __forceinline__ void tc_store_tile(const Op &op, float (&acc)[TC_MT][TC_NT][4], int m0, int n0, int wm, int wn,
+					      int M, int Nc, double *part, void *smem)
+{
+	const int lane = threadIdx.x & 31;
+#pragma unroll
+	for (int i = 0; i < TC_MT; i++)
+#pragma unroll
+		for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+			for (int e = 0; e < 4; e++) {
+				int row, col;
+				tc_frag_c(lane, e, &row, &col);
+				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
+				if (m < M && n < Nc) {
+					if constexpr (STATS)
+						acc[i][j][e] = op.store(m, n, acc[i][j][e]);
+					else
+						op.store(m, n, acc[i][j][e]);
+				}
+			}
+	if constexpr (STATS)
+		conv_bn_partials(acc, m0, n0, wm, wn, M, Nc, part, static_cast<BnsAcc *>(smem));
+}
+
 #endif

@@ -56,16 +56,7 @@ func TestRewrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.Free()
-			got := map[string]int{}
-			for _, f := range p.Fusions {
-				got[f.Pattern]++
-			}
-			if fmt.Sprint(got) != fmt.Sprint(c.want) {
-				t.Errorf("fusions %v, want %v\n%s", got, c.want, p)
-			}
-			if c.first != nil && !slices.ContainsFunc(p.Fusions, func(f Fusion) bool { return slices.Equal(f.Layers, c.first) }) {
-				t.Errorf("no fusion of %v in\n%s", c.first, p)
-			}
+			checkFusions(t, p, c.want, c.first)
 			// The model's own tree is untouched: no fused node in it.
 			layers.Walk(m.Root, func(l layers.Layer, _ int) {
 				switch l.(type) {
@@ -82,6 +73,22 @@ func TestRewrites(t *testing.T) {
 			}
 			off.Free()
 		})
+	}
+}
+
+// checkFusions fails t unless p made want fusions of each pattern and,
+// when first is not nil, one of exactly the layers first.
+func checkFusions(t *testing.T, p *Plan, want map[string]int, first []string) {
+	t.Helper()
+	got := map[string]int{}
+	for _, f := range p.Fusions {
+		got[f.Pattern]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fusions %v, want %v\n%s", got, want, p)
+	}
+	if first != nil && !slices.ContainsFunc(p.Fusions, func(f Fusion) bool { return slices.Equal(f.Layers, first) }) {
+		t.Errorf("no fusion of %v in\n%s", first, p)
 	}
 }
 
@@ -109,16 +116,7 @@ func TestRewritesConvBN(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]int{}
-			for _, f := range p.Fusions {
-				got[f.Pattern]++
-			}
-			if fmt.Sprint(got) != fmt.Sprint(c.want) {
-				t.Errorf("fusions %v, want %v\n%s", got, c.want, p)
-			}
-			if c.first != nil && !slices.ContainsFunc(p.Fusions, func(f Fusion) bool { return slices.Equal(f.Layers, c.first) }) {
-				t.Errorf("no fusion of %v in\n%s", c.first, p)
-			}
+			checkFusions(t, p, c.want, c.first)
 			if !strings.Contains(p.String(), "fused conv2d+batchnorm") && c.model != "lenet" {
 				t.Errorf("the plan's summary does not show the fusion:\n%s", p)
 			}
