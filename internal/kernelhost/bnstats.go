@@ -76,3 +76,6 @@ func BNForwardPartials(p BNPlan, part []float64, relu bool, x, gamma, beta, runM
 // BNStatsCombineThreads is batchnorm_partials_combine's block size
 // (BNS_COMBINE_THREADS): one block per channel.
 const BNStatsCombineThreads = C.BNS_COMBINE_THREADS
+
+// bnStatsFragMismatches is bns_emu_frag_mismatches (for the tests).
+func bnStatsFragMismatches() int { return int(C.bns_emu_frag_mismatches()) }

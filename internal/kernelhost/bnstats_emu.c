@@ -80,3 +80,24 @@ void bns_emu_combine(const double *part, int C, int nparts, int tile_rows, int r
 		warps[w] = bns_tree32(v + 32 * w);
 	bns_moments(bns_chain(warps, BNS_COMBINE_THREADS / 32, 1), mean, var);
 }
+
+int bns_emu_frag_mismatches(void)
+{
+	int bad = 0;
+	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
+		int wm, wn;
+		tc_warp_origin(warp, &wm, &wn);
+		for (int lane = 0; lane < 32; lane++)
+			for (int i = 0; i < TC_MT; i++)
+				for (int j = 0; j < TC_NT; j++)
+					for (int e = 0; e < 4; e++) {
+						// conv_bn_partials reads acc[i][j][e] as leaf value q = 2i + e/2 of
+						// column slot (j, e%2).
+						int row, col, q = 2 * i + (e >> 1), p = e & 1;
+						tc_frag_c(lane, e, &row, &col);
+						bad += bns_leaf_row(wm, lane, q) != wm + 16 * i + row ||
+						       bns_leaf_col(wn, lane, j, p) != wn + 8 * j + col;
+					}
+	}
+	return bad;
+}

@@ -11,6 +11,10 @@ void bns_emu_conv_partials(const float *y, int N, int K, int ohw, double *part);
 // bns_emu_combine is batchnorm_partials_combine's merge of channel c's
 // partials: thread chains, warp trees, the warps in order.
 void bns_emu_combine(const double *part, int C, int nparts, int tile_rows, int rows, int c, double *mean, double *var);
+// bns_emu_frag_mismatches counts the accumulators whose block-tile row or
+// column by bnstats.cuh's leaf order differs from tc_frag_c's (0: the
+// statistics read every stored element at its place).
+int bns_emu_frag_mismatches(void);
 // bns_emu_tile_rows is TC_BM, the rows of a partial's tile.
 int bns_emu_tile_rows(void);
 #endif

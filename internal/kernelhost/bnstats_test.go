@@ -112,6 +112,15 @@ func TestBNStatsFloat64(t *testing.T) {
 	t.Logf("largest relative variance error by data: %v", actual)
 }
 
+// TestBNStatsLeafOrder: the epilogue's leaf order (bns_leaf_row,
+// bns_leaf_col) names, for every warp, lane and accumulator, the element
+// tc_frag_c says the accumulator holds.
+func TestBNStatsLeafOrder(t *testing.T) {
+	if n := bnStatsFragMismatches(); n != 0 {
+		t.Errorf("%d accumulators read at the wrong row or column", n)
+	}
+}
+
 // TestBNStatsPartialLayout: partial (c, b) holds exactly row tile b of
 // channel c: its mean and M2 within the bound of the tile's float64
 // statistics (depth 8: leaf, 3 group merges, 4 warp merges), for every
