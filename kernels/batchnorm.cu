@@ -10,7 +10,9 @@
 //
 // Training forward: batchnorm_stats (partials of the shifted moments) then
 // batchnorm_forward_train (combine, normalise; block 0 of each channel tile
-// saves mean and invstd and updates the running statistics). Backward:
+// saves mean and invstd and updates the running statistics); or, after a
+// convolution that gathered the statistics in its epilogue (bnstats.cuh),
+// batchnorm_partials_combine then batchnorm_forward_coef. Backward:
 // batchnorm_backward_stats then batchnorm_backward. Inference:
 // batchnorm_forward_infer, elementwise on the same tiles.
 //
@@ -33,6 +35,7 @@
 // 16-byte aligned: float4 loads and stores, same order of arithmetic.
 #include "common.cuh"
 #include "batchnorm.cuh"
+#include "bnstats.cuh"
 
 // The plan's fields as kernel parameters (internal/gpu passes them in this order).
 #define BN_PLAN_PARAMS int N, int C, int L, int g, int cb, int lw, int nb, int tiles_c, int chunks_n, int chunks_l, int B
@@ -354,4 +357,82 @@ extern "C" __global__ void __launch_bounds__(BN_THREADS, 6)
 		bn_backward<4, false>(p, x, dy, yr, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
 	else
 		bn_backward<1, false>(p, x, dy, yr, gamma, save_mean, save_invstd, dx, dgamma, dbeta, part, sh);
+}
+
+// The training forward from a convolution epilogue's partials
+// (bnstats.cuh): x (N,C,L) is the convolution's output y, whose partials
+// part holds, per channel c, nparts (count, mean, M2) triples of tiles of
+// tile_rows values (the count from the shape): means at part[c*nparts +
+// b], M2s at part[(C+c)*nparts + b]. Every block of batchnorm_forward_train
+// combines its channels' partials itself, which is cheap for
+// batchnorm_stats's few partials per channel but not for the epilogue's
+// (one per 128 values: 1024 per channel for a 32x32 layer at batch 128),
+// so here one block per channel combines them once and the normalisation
+// reads the result.
+
+// batchnorm_partials_combine: channel c = blockIdx.x, merged by Chan's
+// formula in bnstats.cuh's order (thread chains, warp trees, the warps in
+// order), then, as batchnorm_forward_train's block 0, save_mean,
+// save_invstd and the running statistics, and coef[c] = (float)mean,
+// coef[C+c] = gamma·invstd (the normalisation's float scale). rows = N*L
+// >= 2 (the launcher checks). grid C, block BNS_COMBINE_THREADS.
+extern "C" __global__ void __launch_bounds__(BNS_COMBINE_THREADS)
+	batchnorm_partials_combine(const double *part, int nparts, int tile_rows, int rows, int C, const float *gamma,
+				   float *run_mean, float *run_var, float *save_mean, float *save_invstd, float *coef,
+				   float momentum, float eps)
+{
+	__shared__ BnsAcc warps[BNS_COMBINE_THREADS / 32];
+	int lane = threadIdx.x & 31, c = blockIdx.x;
+	BnsAcc a = bns_thread_partial(part + (long long)c * nparts, part + (long long)(C + c) * nparts, nparts,
+				      tile_rows, rows, threadIdx.x);
+	for (int o = 16; o > 0; o >>= 1) {
+		BnsAcc b;
+		b.n = __shfl_down_sync(0xffffffffu, a.n, o);
+		b.mean = __shfl_down_sync(0xffffffffu, a.mean, o);
+		b.m2 = __shfl_down_sync(0xffffffffu, a.m2, o);
+		a = bns_chan(a, b);
+	}
+	if (lane == 0)
+		warps[threadIdx.x >> 5] = a;
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		double mean, var;
+		bns_moments(bns_chain(warps, BNS_COMBINE_THREADS / 32, 1), &mean, &var);
+		double invstd = bn_invstd(var, eps);
+		coef[c] = (float)mean;
+		coef[C + c] = bn_scale(gamma[c], invstd);
+		save_mean[c] = (float)mean;
+		save_invstd[c] = (float)invstd;
+		run_mean[c] = bn_running(run_mean[c], mean, momentum);
+		run_var[c] = bn_running(run_var[c], bn_unbiased(var, rows), momentum);
+	}
+}
+
+template <int G, bool VEC>
+__device__ __forceinline__ void bn_coef(const bn_plan &p, const float *x, const float *coef, const float *beta, float *y,
+					bool relu)
+{
+	bn_tile t = bn_tile_of(&p, blockIdx.x, blockIdx.y);
+	int cl = bn_lane_ch(&p, threadIdx.x & 31);
+	if (cl >= t.cbt)
+		return;
+	int c = t.c0 + cl;
+	bn_normalise<G, VEC>(p, t, x, y, coef[c], coef[p.C + c], beta[c], relu);
+}
+
+// batchnorm_forward_coef: y = (x - coef[c])·coef[C+c] + beta[c] (then
+// ReLU when relu): batchnorm_forward_train's normalisation, its float
+// mean and scale from batchnorm_partials_combine. grid (B, tiles_c),
+// block 256.
+extern "C" __global__ void __launch_bounds__(BN_THREADS, 8)
+	batchnorm_forward_coef(const float *x, const float *coef, const float *beta, float *y, int relu, BN_PLAN_PARAMS,
+			       int vec)
+{
+	bn_plan p = BN_PLAN_INIT;
+	if (p.G == 4 && vec)
+		bn_coef<4, true>(p, x, coef, beta, y, relu);
+	else if (p.G == 4)
+		bn_coef<4, false>(p, x, coef, beta, y, relu);
+	else
+		bn_coef<1, false>(p, x, coef, beta, y, relu);
 }

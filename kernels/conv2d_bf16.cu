@@ -19,6 +19,7 @@
 #include "hd.cuh"
 #include "conv2d_bf16.cuh"
 #include "epilogue.cuh"
+#include "conv_bnstats.cuh"
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define BF_ARCH_OK 1
@@ -130,10 +131,11 @@ struct BfFwd {
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void fetch(BfRegs &regs) { bf_fetch_m(*this, g.C, regs); }
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
-	__device__ void store(int m, int k, float v) const
+	// store writes Y[m][k] through the epilogue and returns the value stored.
+	__device__ float store(int m, int k, float v) const
 	{
 		int off = tc_y_offset(&g, m, k);
-		y[off] = conv_epilogue(v, bias, k, res, off, relu);
+		return y[off] = conv_epilogue(v, bias, k, res, off, relu);
 	}
 };
 
@@ -201,7 +203,9 @@ struct BfFilter {
 // kt+1's loads in flight during step kt's mma), the warps' ldmatrix and
 // mma.sync over each stage, and the epilogue's stores. op.fetch loads the
 // steps in order, one per call (op keeps the cursor).
-template <class Op> __device__ __forceinline__ void bf_gemm(Op &op)
+// With STATS (BfFwd), the epilogue then writes the block's batch-norm
+// partials of its output to part, as tc_gemm does (conv_bnstats.cuh).
+template <class Op, bool STATS = false> __device__ __forceinline__ void bf_gemm(Op &op, double *part = nullptr)
 {
 	__shared__ __align__(128) unsigned As[BF_STAGES * BF_A_STAGE];
 	__shared__ __align__(128) unsigned Bs[BF_STAGES * BF_B_STAGE];
@@ -262,19 +266,11 @@ template <class Op> __device__ __forceinline__ void bf_gemm(Op &op)
 		__syncthreads();
 	}
 
-	// Epilogue: each lane stores the accumulators it owns.
-#pragma unroll
-	for (int i = 0; i < TC_MT; i++)
-#pragma unroll
-		for (int j = 0; j < TC_NT; j++)
-#pragma unroll
-			for (int e = 0; e < 4; e++) {
-				int row, col;
-				tc_frag_c(lane, e, &row, &col);
-				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-				if (m < M && n < Nc)
-					op.store(m, n, acc[i][j][e]);
-			}
+	// Epilogue: each lane stores the accumulators it owns (then, with
+	// STATS, the block's batch-norm partials in the stages' memory: the
+	// main loop's last barrier passed, no warp reads them any more).
+	static_assert(!STATS || sizeof(As) >= BNS_SMEM_BYTES, "the statistics reuse the pipeline's shared memory");
+	tc_store_tile<STATS>(op, acc, m0, n0, wm, wn, M, Nc, part, As);
 }
 
 
@@ -288,6 +284,24 @@ template <class P, P (*decode)(const TcConv *, int)> __device__ __forceinline__ 
 		bf_slot_m(threadIdx.x, 4 * i, &m, &kp);
 		pix[i] = decode(g, blockIdx.x * BF_BM + m);
 	}
+}
+
+// bf_fwd is block (blockIdx.x, blockIdx.y)'s forward op of convolution g.
+__device__ __forceinline__ BfFwd bf_fwd(const TcConv &g, const float *x, const float *w, const float *b, const float *res,
+					 float *y, int relu)
+{
+	BfFwd op;
+	op.g = g;
+	op.a = x;
+	op.b = w;
+	op.bias = b;
+	op.res = res;
+	op.y = y;
+	op.relu = relu;
+	op.n0 = blockIdx.y * BF_BN;
+	op.tap = BfTap{0, 0, 0};
+	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
+	return op;
 }
 #endif
 
@@ -304,18 +318,23 @@ conv2d_forward_bf16(const float *x, const float *w, const float *b, const float 
 		    int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 #if BF_ARCH_OK
-	BfFwd op;
-	op.g = TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	op.a = x;
-	op.b = w;
-	op.bias = b;
-	op.res = res;
-	op.y = y;
-	op.relu = relu;
-	op.n0 = blockIdx.y * BF_BN;
-	op.tap = BfTap{0, 0, 0};
-	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
+	BfFwd op = bf_fwd(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, res, y, relu);
 	bf_gemm(op);
+#else
+	__trap();
+#endif
+}
+
+// conv2d_forward_bnstats_bf16: conv2d_forward_bf16 with no residual or
+// ReLU (a batch norm follows) that also writes the batch-norm partials of
+// y to part (2*K*gridDim.x doubles, bnstats.cuh). Same grid.
+extern "C" __global__ void __launch_bounds__(BF_THREADS)
+conv2d_forward_bnstats_bf16(const float *x, const float *w, const float *b, float *y, double *part, int N, int C,
+			    int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if BF_ARCH_OK
+	BfFwd op = bf_fwd(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, nullptr, y, 0);
+	bf_gemm<BfFwd, true>(op, part);
 #else
 	__trap();
 #endif

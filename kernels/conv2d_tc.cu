@@ -14,6 +14,7 @@
 #include "hd.cuh"
 #include "conv2d_tc.cuh"
 #include "epilogue.cuh"
+#include "conv_bnstats.cuh"
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define TC_ARCH_OK 1
@@ -116,10 +117,11 @@ struct TcFwd {
 	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.C, kt, x, w, As, Bs); }
-	__device__ void store(int m, int k, float v) const
+	// store writes Y[m][k] through the epilogue and returns the value stored.
+	__device__ float store(int m, int k, float v) const
 	{
 		int off = tc_y_offset(&g, m, k);
-		y[off] = conv_epilogue(v, b, k, res, off, relu);
+		return y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };
 
@@ -158,10 +160,11 @@ struct TcFwdFlat {
 			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
 		}
 	}
-	__device__ void store(int m, int k, float v) const
+	// store writes Y[m][k] through the epilogue and returns the value stored.
+	__device__ float store(int m, int k, float v) const
 	{
 		int off = tc_y_offset(&g, m, k);
-		y[off] = conv_epilogue(v, b, k, res, off, relu);
+		return y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };
 
@@ -303,8 +306,11 @@ struct TcLinFilter {
 };
 
 // tc_gemm runs one block tile of op: the cp.async pipeline, the warps'
-// mma.sync over each stage, and the epilogue's stores.
-template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
+// mma.sync over each stage, and the epilogue's stores. With STATS (the
+// forwards whose store returns the stored value), the epilogue then
+// writes the block's batch-norm partials of its output to part
+// (conv_bnstats.cuh, bnstats.cuh).
+template <class Op, bool STATS = false> __device__ __forceinline__ void tc_gemm(const Op &op, double *part = nullptr)
 {
 	// Stage sizes of the op's layout: swizzled (Op::ldsm) or padded.
 	constexpr int A_STAGE = Op::ldsm ? TC_A_SW_STAGE : TC_A_STAGE, B_STAGE = Op::ldsm ? TC_B_SW_STAGE : TC_B_STAGE;
@@ -394,19 +400,14 @@ template <class Op> __device__ __forceinline__ void tc_gemm(const Op &op)
 		}
 	}
 
-	// Epilogue: each lane stores the accumulators it owns.
-#pragma unroll
-	for (int i = 0; i < TC_MT; i++)
-#pragma unroll
-		for (int j = 0; j < TC_NT; j++)
-#pragma unroll
-			for (int e = 0; e < 4; e++) {
-				int row, col;
-				tc_frag_c(lane, e, &row, &col);
-				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-				if (m < M && n < Nc)
-					op.store(m, n, acc[i][j][e]);
-			}
+	// Epilogue: each lane stores the accumulators it owns (then, with
+	// STATS, the block's batch-norm partials in the stages' memory, once
+	// no copy is in flight).
+	if constexpr (STATS) {
+		static_assert(sizeof(As) >= BNS_SMEM_BYTES, "the statistics reuse the pipeline's shared memory");
+		tc_cp_async_wait<0>();
+	}
+	tc_store_tile<STATS>(op, acc, m0, n0, wm, wn, M, Nc, part, As);
 }
 // tc_row is the GEMM row whose A elements this thread copies (tc_a_slot's
 // row, the same for all its copies), so that it decodes its pixel once per
@@ -482,6 +483,41 @@ conv2d_forward_flat_tf32(const float *x, const float *w, const float *b, const f
 #if TC_ARCH_OK
 	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
 	tc_gemm(TcFwdFlat{g, x, w, b, res, y, relu, tc_filter_pixel(&g, tc_row()), tc_col0()});
+#else
+	__trap();
+#endif
+}
+
+// The epilogue-statistics forwards (bnstats.cuh): conv2d_forward_tf32 and
+// conv2d_forward_flat_tf32 with b (or NULL) and no residual or ReLU (a
+// batch norm follows), which also write part (2*K*gridDim.x doubles): each
+// block's mean and M2 of every output channel over its rows of y. Same
+// grid; the launch bounds of the kernels they extend.
+
+// conv2d_forward_bnstats_tf32: x, w, b (or NULL) -> y and the partials.
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
+conv2d_forward_bnstats_tf32(const float *x, const float *w, const float *b, float *y, double *part, int N, int C,
+			    int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	tc_gemm<TcFwd, true>(TcFwd{g, x, w, b, nullptr, y, 0, tc_pixel(&g, tc_row_sw()), tc_col0()}, part);
+#else
+	__trap();
+#endif
+}
+
+// conv2d_forward_flat_bnstats_tf32: the small-channel class's
+// conv2d_forward_bnstats_tf32. At 64 registers (conv2d_forward_flat_tf32's
+// bound) the statistics need a stack frame, so 3 blocks per SM (80).
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3)
+conv2d_forward_flat_bnstats_tf32(const float *x, const float *w, const float *b, float *y, double *part, int N,
+				 int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph,
+				 int pw)
+{
+#if TC_ARCH_OK
+	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
+	tc_gemm<TcFwdFlat, true>(TcFwdFlat{g, x, w, b, nullptr, y, 0, tc_filter_pixel(&g, tc_row()), tc_col0()}, part);
 #else
 	__trap();
 #endif

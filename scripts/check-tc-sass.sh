@@ -24,12 +24,13 @@ NVCC=${NVCC:-nvcc}
 SOURCES="tc bf16"
 SRC_tc=kernels/conv2d_tc.cu
 KERNELS_tc="conv2d_forward_tf32 conv2d_forward_flat_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32
-  linear_forward_tf32 linear_backward_data_tf32 linear_backward_filter_tf32"
+  linear_forward_tf32 linear_backward_data_tf32 linear_backward_filter_tf32
+  conv2d_forward_bnstats_tf32 conv2d_forward_flat_bnstats_tf32"
 NEED_tc="HMMA LDGSTS"
 # TF32 kernels whose fragments ldmatrix loads (Op::ldsm in conv2d_tc.cu).
-LDSM_tc="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32"
+LDSM_tc="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32 conv2d_forward_bnstats_tf32"
 SRC_bf16=kernels/conv2d_bf16.cu
-KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filter_bf16"
+KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filter_bf16 conv2d_forward_bnstats_bf16"
 NEED_bf16="HMMA.16816.F32.BF16 LDSM"
 THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh (BF_THREADS in conv2d_bf16.cuh)
 KERNELS="$KERNELS_tc $KERNELS_bf16"

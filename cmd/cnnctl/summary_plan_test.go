@@ -22,3 +22,27 @@ func TestSummaryPlan(t *testing.T) {
 		t.Errorf("--plan with --json: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// TestSummaryPlanConvBN: summary --plan N shows a training plan's
+// conv2d+batchnorm fusions (resnet20's stem: conv1, bn1, relu; a block's
+// second convolution and its batch norm), and with CNNCTL_FUSE_CONVBN=0
+// the batch norm fused with its ReLU alone.
+func TestSummaryPlanConvBN(t *testing.T) {
+	code, out, errOut := runCLI(t, "summary", "resnet20", "--plan", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"fused conv2d+batchnorm+relu conv1 + bn1 + relu", "fused conv2d+batchnorm layer1.0.conv2 + layer1.0.bn2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	t.Setenv("CNNCTL_FUSE_CONVBN", "0")
+	code, out, errOut = runCLI(t, "summary", "resnet20", "--plan", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "fused batchnorm+relu  bn1 + relu") || strings.Contains(out, "conv2d+batchnorm") {
+		t.Errorf("with CNNCTL_FUSE_CONVBN=0:\n%s", out)
+	}
+}

@@ -113,3 +113,29 @@ func parallelChunks(n int, f func(lo, hi int)) {
 func overlap(a, b *tensor.Tensor) bool {
 	return a.Buf == b.Buf && a.Off < b.Off+b.Numel() && b.Off < a.Off+a.Numel()
 }
+
+var _ tensor.ConvBatchNorm = (*Backend)(nil)
+
+// ConvBatchNormForwardTrain is Conv2DForward, then BatchNormForwardTrain
+// (BatchNormReLUForwardTrain when relu) on its output: the plain sequence,
+// bit for bit, on both engines (the batch statistics are a pass over y
+// either way on the CPU, and the sequence is the specification the GPU's
+// epilogue statistics are tested against).
+func (b *Backend) ConvBatchNormForwardTrain(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, bn tensor.BatchNormTrain, relu bool) {
+	c := b.call("conv2d+batchnorm forward train")
+	c.data("y", y, 4)
+	c.data("bn y", bn.Y, 4)
+	c.check(c.err != nil || !overlap(y, bn.Y), "the batch norm's output (%v) overlaps the convolution's", bn.Y.Shape)
+	if !c.ok() {
+		return
+	}
+	b.Conv2DForward(x, w, bias, y, p)
+	if b.Err() != nil {
+		return
+	}
+	if relu {
+		b.BatchNormReLUForwardTrain(y, bn.Gamma, bn.Beta, bn.RunMean, bn.RunVar, bn.Y, bn.SaveMean, bn.SaveInvStd, bn.P)
+		return
+	}
+	b.BatchNormForwardTrain(y, bn.Gamma, bn.Beta, bn.RunMean, bn.RunVar, bn.Y, bn.SaveMean, bn.SaveInvStd, bn.P)
+}

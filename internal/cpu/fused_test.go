@@ -18,7 +18,7 @@ type plainOnly struct{ tensor.Backend }
 func fusedCases() []tensortest.Case {
 	var cs []tensortest.Case
 	for _, c := range tensortest.Cases() {
-		if strings.Contains(c.Op, "ReLU") || strings.Contains(c.Op, "Epilogue") {
+		if strings.Contains(c.Op, "ReLU") || strings.Contains(c.Op, "Epilogue") || strings.Contains(c.Op, "ConvBatchNorm") {
 			cs = append(cs, c)
 		}
 	}

@@ -63,6 +63,18 @@ func Kernels() []Kernel {
 	ks = append(ks, Kernel{Op: "Conv2DForward", Slot: "conv2d_forward", Variant: "tf32", DType: tensor.F32,
 		Math: MathTF32, MinSM: 80, Name: "conv2d_forward_flat_tf32", Class: classSmallC})
 	bf16mma("Conv2DForward", "conv2d_forward")
+	// The tensor-core forwards' epilogue-statistics forms (shapeclass.go's
+	// bnStatsForward), run by ConvBatchNormForwardTrain where a selected
+	// forward has one.
+	for _, k := range []struct{ variant, name, class string }{{"tf32", "conv2d_forward_bnstats_tf32", classBNStats},
+		{"tf32", "conv2d_forward_flat_bnstats_tf32", classSmallCBNStats}, {"bf16", "conv2d_forward_bnstats_bf16", classBNStats}} {
+		math := MathTF32
+		if k.variant == "bf16" {
+			math = MathBF16
+		}
+		ks = append(ks, Kernel{Op: "Conv2DForward", Slot: "conv2d_forward", Variant: k.variant, DType: tensor.F32,
+			Math: math, MinSM: 80, Name: k.name, Class: k.class})
+	}
 	fp32("Conv2DBackwardData", "conv2d_backward_data")
 	tf32("Conv2DBackwardData", "conv2d_backward_data")
 	bf16mma("Conv2DBackwardData", "conv2d_backward_data")
@@ -79,6 +91,7 @@ func Kernels() []Kernel {
 	fp32("AvgPool2DForward", "avgpool2d_forward")
 	fp32("AvgPool2DBackward", "avgpool2d_backward")
 	fp32("BatchNormForwardTrain", "batchnorm_stats", "batchnorm_forward_train")
+	fp32("ConvBatchNormForwardTrain", "batchnorm_partials_combine", "batchnorm_forward_coef")
 	fp32("BatchNormForwardInfer", "batchnorm_forward_infer")
 	fp32("BatchNormBackward", "batchnorm_backward_stats", "batchnorm_backward")
 	fp32("SoftmaxCrossEntropy", "softmax_cross_entropy")

@@ -19,6 +19,31 @@ const (
 	classWide = "wide"
 )
 
+// The epilogue-statistics forms of the tensor-core forwards
+// (kernels/conv_bnstats.cuh): registered under these classes, never
+// selected themselves; bnStatsForward maps a selected forward to its form.
+const (
+	classBNStats       = "bnstats"
+	classSmallCBNStats = "small-c bnstats"
+)
+
+// bnStatsForward is the form of forward kernel name that also writes the
+// batch-norm partials of its output (kernels/bnstats.cuh), if it has one:
+// the TF32 and bf16 tensor-core forwards do; the fp32 CUDA-core forward
+// does not (fp32 stays the plain ops' bits: conv2d_forward, then
+// batchnorm_stats and batchnorm_forward_train).
+func bnStatsForward(name string) (string, bool) {
+	switch name {
+	case "conv2d_forward_tf32":
+		return "conv2d_forward_bnstats_tf32", true
+	case "conv2d_forward_flat_tf32":
+		return "conv2d_forward_flat_bnstats_tf32", true
+	case "conv2d_forward_bf16":
+		return "conv2d_forward_bnstats_bf16", true
+	}
+	return "", false
+}
+
 // tcSmallC is TC_SMALL_C in kernels/conv2d_tc.cuh; tcStep is TC_BK.
 const tcSmallC, tcStep = 4, 16
 

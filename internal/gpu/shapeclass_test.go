@@ -63,3 +63,35 @@ func TestShapeClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestBNStatsForward: every tensor-core forward the backend may launch
+// (the selected tf32 and bf16 conv2d_forward and the small-channel form)
+// has an epilogue-statistics form registered under a class of its own
+// (never selected), of the same math; the fp32 forward has none (fp32
+// keeps the plain ops' bits).
+func TestBNStatsForward(t *testing.T) {
+	byName := map[string]Kernel{}
+	for _, k := range Kernels() {
+		byName[k.Name] = k
+	}
+	for _, k := range Kernels() {
+		if k.Slot != "conv2d_forward" || k.Class == classBNStats || k.Class == classSmallCBNStats {
+			continue
+		}
+		name, ok := bnStatsForward(k.Name)
+		if !k.Math.TensorCore() {
+			if ok {
+				t.Errorf("%s (%v) has the epilogue-statistics form %s", k.Name, k.Math, name)
+			}
+			continue
+		}
+		s, found := byName[name]
+		want := classBNStats
+		if k.Class == classSmallC {
+			want = classSmallCBNStats
+		}
+		if !ok || !found || s.Math != k.Math || s.Class != want || s.MinSM != k.MinSM {
+			t.Errorf("%s (%v, class %q): epilogue-statistics form %q %v, registered %+v", k.Name, k.Math, k.Class, name, ok, s)
+		}
+	}
+}

@@ -12,14 +12,18 @@
 #endif
 #include <stdlib.h>
 #include "batchnorm.cuh"
+#include "bnstats_emu.h"
 #include "bn_emu.h"
 
-enum { STATS, FORWARD, INFER, BSTATS, BACKWARD };
+// FCOEF is batchnorm_forward_coef: FORWARD's normalisation with the float
+// mean and scale that batchnorm_partials_combine wrote to coef.
+enum { STATS, FORWARD, INFER, BSTATS, BACKWARD, FCOEF };
 
 typedef struct {
 	const float *x, *dy, *yr, *gamma, *beta, *mean, *invstd, *run_mean_in, *run_var_in;
 	float *y, *dx, *run_mean, *run_var, *save_mean, *save_invstd, *dgamma, *dbeta;
 	double *part;
+	const float *coef; // FCOEF: mean (C), then scale (C)
 	float momentum, eps;
 	int relu; // forward: y = relu(bn(x)); the backward's ReLU is yr != NULL
 	int *count; // coverage: visits per element (bn_emu_cover)
@@ -102,6 +106,9 @@ static void block(const bn_plan *p, int kind, int bx, int by, bn_args *a)
 		case STATS:
 			K = (double)a->x[(long long)c * p->L];
 			break;
+		case FCOEF:
+			m = a->coef[c], s = a->coef[p->C + c], b = a->beta[c];
+			break;
 		case FORWARD:
 			m = sh[cl], s = sh[BN_MAX_CB + cl], b = sh[2 * BN_MAX_CB + cl];
 			break;
@@ -132,6 +139,7 @@ static void block(const bn_plan *p, int kind, int bx, int by, bn_args *a)
 					}
 					break;
 				case FORWARD:
+				case FCOEF:
 				case INFER: {
 					float v = bn_forward_y(a->x[e], m, s, b);
 					a->y[e] = a->relu ? bn_relu(v) : v;
@@ -179,6 +187,29 @@ void bn_emu_forward_train(const bn_plan *p, const float *x, const float *gamma, 
 	a.save_mean = save_mean, a.save_invstd = save_invstd, a.momentum = momentum, a.eps = eps, a.part = part;
 	launch(p, STATS, &a);
 	launch(p, FORWARD, &a);
+}
+
+void bn_emu_forward_partials(const bn_plan *p, const float *x, const float *gamma, const float *beta, float *run_mean,
+			     float *run_var, float *y, float *save_mean, float *save_invstd, float momentum, float eps,
+			     int relu, const double *part, int nparts, int tile_rows, float *coef)
+{
+	int rows = p->N * p->L;
+	// batchnorm_partials_combine, block c.
+	for (int c = 0; c < p->C; c++) {
+		double mean, var;
+		bns_emu_combine(part, p->C, nparts, tile_rows, rows, c, &mean, &var);
+		double invstd = bn_invstd(var, eps);
+		coef[c] = (float)mean;
+		coef[p->C + c] = bn_scale(gamma[c], invstd);
+		save_mean[c] = (float)mean;
+		save_invstd[c] = (float)invstd;
+		run_mean[c] = bn_running(run_mean[c], mean, momentum);
+		run_var[c] = bn_running(run_var[c], bn_unbiased(var, rows), momentum);
+	}
+	bn_args a = {0};
+	a.relu = relu;
+	a.x = x, a.beta = beta, a.y = y, a.coef = coef;
+	launch(p, FCOEF, &a);
 }
 
 void bn_emu_forward_infer(const bn_plan *p, const float *x, const float *gamma, const float *beta,

@@ -9,6 +9,13 @@ long long bn_emu_partials(const bn_plan *p);
 void bn_emu_forward_train(const bn_plan *p, const float *x, const float *gamma, const float *beta, float *run_mean,
 			  float *run_var, float *y, float *save_mean, float *save_invstd, float momentum, float eps,
 			  int relu, double *part);
+// bn_emu_forward_partials is batchnorm_partials_combine then
+// batchnorm_forward_coef: the training forward from a convolution
+// epilogue's partials (bnstats.cuh's layout, nparts per channel of
+// tile_rows rows each); coef is their 2*C floats of scratch.
+void bn_emu_forward_partials(const bn_plan *p, const float *x, const float *gamma, const float *beta, float *run_mean,
+			     float *run_var, float *y, float *save_mean, float *save_invstd, float momentum, float eps,
+			     int relu, const double *part, int nparts, int tile_rows, float *coef);
 void bn_emu_forward_infer(const bn_plan *p, const float *x, const float *gamma, const float *beta,
 			  const float *run_mean, const float *run_var, float *y, float eps, int relu);
 // yr: the fused BN+ReLU forward's output, or NULL for plain batch norm.

@@ -177,6 +177,104 @@ func (l *ConvReLU) Slots(n int, train bool) []Slot {
 	return s
 }
 
+// ConvBatchNorm is a Conv2D and the batch norm after it, and the ReLU
+// after that when ReLU is not nil (types "conv2d+batchnorm" and
+// "conv2d+batchnorm+relu"): in training, the batch statistics are
+// gathered in the convolution's epilogue (tensor.ConvBatchNorm); in
+// evaluation, and with a backend without the fused op, the convolution
+// then the batch norm (with the ReLU: the batchnorm+relu node). The
+// backward is the batch norm's (through the ReLU), then the convolution's.
+type ConvBatchNorm struct {
+	Conv *Conv2D
+	BN   *BatchNorm
+	ReLU *Activation // nil: no ReLU
+	noChildren
+
+	tail Layer // the batch norm, or its batchnorm+relu node
+}
+
+// FuseConvBatchNorm returns the fused node of conv followed by bn and,
+// when relu is not nil, by relu (whose function must be tensor.ReLU).
+func FuseConvBatchNorm(conv *Conv2D, bn *BatchNorm, relu *Activation) *ConvBatchNorm {
+	l := &ConvBatchNorm{Conv: conv, BN: bn, ReLU: relu, tail: bn}
+	if relu != nil {
+		l.tail = FuseBatchNormReLU(bn, relu)
+	}
+	return l
+}
+
+// Name is the convolution's name.
+func (l *ConvBatchNorm) Name() string { return l.Conv.Name() }
+
+// Type is "conv2d+batchnorm", or "conv2d+batchnorm+relu".
+func (l *ConvBatchNorm) Type() string {
+	if l.ReLU != nil {
+		return "conv2d+batchnorm+relu"
+	}
+	return "conv2d+batchnorm"
+}
+
+// Setup sets up nothing: the fused node is made from layers already set up.
+func (l *ConvBatchNorm) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
+	return l.Conv.out.Clone(), nil
+}
+
+// MACs are the convolution's.
+func (l *ConvBatchNorm) MACs() int64 { return l.Conv.MACs() }
+
+// fused returns the backend's fused op where this node can use it: the
+// ReLU's backward then needs the batch norm's fused form too.
+func (l *ConvBatchNorm) fused() (tensor.ConvBatchNorm, bool) {
+	f, ok := l.Conv.be.(tensor.ConvBatchNorm)
+	if _, bnr := l.Conv.be.(tensor.BatchNormReLU); l.ReLU != nil && !bnr {
+		return nil, false
+	}
+	return f, ok
+}
+
+// Forward: y = bn(conv(x)) (then ReLU), in training with the batch's
+// statistics (and num_batches_tracked counted), else with the running ones.
+func (l *ConvBatchNorm) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
+	c, bn := l.Conv, l.BN
+	f, ok := l.fused()
+	if !train || !ok {
+		return l.tail.Forward(c.Forward(x, train), train)
+	}
+	c.x = x
+	y := ensure(c.be, &c.y, batched(x.Shape[0], c.out))
+	bn.x, bn.train = y, true
+	z := ensure(bn.be, &bn.y, y.Shape)
+	ch := tensor.Shape{bn.C}
+	t := tensor.BatchNormTrain{Gamma: bn.Weight.Value, Beta: bn.Bias.Value, RunMean: bn.RunMean.Value, RunVar: bn.RunVar.Value,
+		Y: z, SaveMean: ensure(bn.be, &bn.saveMean, ch), SaveInvStd: ensure(bn.be, &bn.saveInvStd, ch), P: bn.P}
+	f.ConvBatchNormForwardTrain(x, c.Weight.Value, value(c.Bias), y, c.P, t, l.ReLU != nil)
+	bn.batches++
+	return z
+}
+
+// Backward: the batch norm's (and the ReLU's) gradient, then the
+// convolution's.
+func (l *ConvBatchNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	return l.Conv.Backward(l.tail.Backward(dy))
+}
+
+// Slots are the convolution's and the batch norm's (or the batchnorm+relu
+// node's): the convolution's output and the batch norm's input gradient
+// are internal to the node. With the fused op (the tail one batch norm
+// node), that gradient is scratch: written by the batch norm's backward
+// and read by the convolution's, inside this node's Backward.
+func (l *ConvBatchNorm) Slots(n int, train bool) []Slot {
+	s := fallback(l.Conv.Slots(n, train), l.tail.(Planner).Slots(n, train))
+	if _, ok := l.fused(); ok {
+		for i := range s {
+			if s[i].T == &l.BN.dx {
+				s[i].Scratch = true
+			}
+		}
+	}
+	return s
+}
+
 // ResidualReLU is a Residual block whose post is a ReLU (type
 // "residual+relu"): the sum and the ReLU are one op, tensor.AddReLU.
 // Body and Shortcut are the block's (rewritten by the plan where they hold
@@ -293,5 +391,6 @@ func WithChildren(l Layer, children []Layer) (c Layer, ok bool) {
 var (
 	_ Planner = (*BatchNormReLU)(nil)
 	_ Planner = (*ConvReLU)(nil)
+	_ Planner = (*ConvBatchNorm)(nil)
 	_ Planner = (*ResidualReLU)(nil)
 )

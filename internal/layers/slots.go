@@ -53,6 +53,11 @@ type Slot struct {
 	// and Returned the output its Forward returns (its y): the tensors a
 	// plan may share between layers by liveness.
 	InputGrad, Returned bool
+	// Scratch marks a gradient that lives only while its layer's Backward
+	// runs (written and read inside it, e.g. a fused node's gradient
+	// between its parts): a plan may share it with every other leaf's
+	// scratch, never alive at the same time.
+	Scratch bool
 }
 
 // Planner is a layer that declares its per-batch tensors. Slots lists them
@@ -167,7 +172,7 @@ func Consumes(l Layer) bool {
 	// Flatten (a view of dy), nor containers or wrappers.
 	switch l.(type) {
 	case *Conv2D, *Linear, *BatchNorm, *Activation, *Pool2D, *GlobalAvgPool, *ShortcutPad,
-		*BatchNormReLU, *ConvReLU:
+		*BatchNormReLU, *ConvReLU, *ConvBatchNorm:
 		return true
 	}
 	return false

@@ -15,8 +15,8 @@ type Dry struct {
 }
 
 // DryFused is Dry with the fused ops of tensor.BatchNormReLU,
-// tensor.ConvEpilogue and tensor.AddReLU (each computing nothing), as the
-// CPU and GPU backends have them.
+// tensor.ConvEpilogue, tensor.AddReLU and tensor.ConvBatchNorm (each
+// computing nothing), as the CPU and GPU backends have them.
 type DryFused struct{ *Dry }
 
 // NewDryLike returns a dry backend with the fused ops that be has (be nil:
@@ -31,10 +31,11 @@ func NewDryLike(be tensor.Backend) (d tensor.Backend, ok bool) {
 	_, bnr := be.(tensor.BatchNormReLU)
 	_, epi := be.(tensor.ConvEpilogue)
 	_, ar := be.(tensor.AddReLU)
+	_, cbn := be.(tensor.ConvBatchNorm)
 	switch {
-	case bnr && epi && ar:
+	case bnr && epi && ar && cbn:
 		return DryFused{&Dry{}}, true
-	case !bnr && !epi && !ar:
+	case !bnr && !epi && !ar && !cbn:
 		return &Dry{}, true
 	}
 	return nil, false
@@ -126,10 +127,15 @@ func (z DryFused) Conv2DForwardEpilogue(_, _, _, _ *tensor.Tensor, _ tensor.Conv
 // AddReLU computes nothing.
 func (z DryFused) AddReLU(_, _, _ *tensor.Tensor) {}
 
+// ConvBatchNormForwardTrain computes nothing.
+func (z DryFused) ConvBatchNormForwardTrain(_, _, _, _ *tensor.Tensor, _ tensor.ConvParams, _ tensor.BatchNormTrain, _ bool) {
+}
+
 var (
 	_ tensor.Backend       = (*Dry)(nil)
 	_ tensor.Backend       = DryFused{}
 	_ tensor.BatchNormReLU = DryFused{}
 	_ tensor.ConvEpilogue  = DryFused{}
 	_ tensor.AddReLU       = DryFused{}
+	_ tensor.ConvBatchNorm = DryFused{}
 )

@@ -30,11 +30,18 @@ type Options struct {
 	// Fuse runs the rewrite pass (fused nodes); off, the plan runs the
 	// model's own tree.
 	Fuse bool
+	// ConvBN (with Fuse, in a training plan) fuses a convolution with the
+	// batch norm after it (and the ReLU after that): the batch statistics
+	// are gathered in the convolution's epilogue (conv2d+batchnorm,
+	// conv2d+batchnorm+relu). Off, the batch norm fuses with its ReLU
+	// alone (batchnorm+relu), as in evaluation.
+	ConvBN bool
 	// Share lets neighbouring layers' input gradients (in evaluation,
 	// their outputs) share memory (the rule in share).
 	Share bool
 	// Wrap, when set, is called with each fused leaf node the rewrite
-	// makes (batchnorm+relu, conv2d+relu; not residual+relu, a container)
+	// makes (batchnorm+relu, conv2d+relu, conv2d+batchnorm[+relu]; not
+	// residual+relu, a container)
 	// and the layers it replaces, as they stood in the tree (wrappers
 	// included); what it returns takes the node's place. A wrapper must
 	// keep the node's Name and Type, delegate Forward and Backward, and
@@ -42,10 +49,12 @@ type Options struct {
 	Wrap func(fused layers.Layer, parts []layers.Layer) layers.Layer
 }
 
-// FromEnv returns the default options, both on, with CNNCTL_FUSE=0 and
-// CNNCTL_PLAN_SHARE=0 turning each off.
+// FromEnv returns the default options, all on, with CNNCTL_FUSE=0,
+// CNNCTL_FUSE_CONVBN=0 and CNNCTL_PLAN_SHARE=0 turning each off
+// (CNNCTL_FUSE=0 turns off every rewrite, ConvBN's too).
 func FromEnv() Options {
-	return Options{Fuse: os.Getenv("CNNCTL_FUSE") != "0", Share: os.Getenv("CNNCTL_PLAN_SHARE") != "0"}
+	return Options{Fuse: os.Getenv("CNNCTL_FUSE") != "0", ConvBN: os.Getenv("CNNCTL_FUSE_CONVBN") != "0",
+		Share: os.Getenv("CNNCTL_PLAN_SHARE") != "0"}
 }
 
 // Enabled reports whether training should compile a plan at all: not with
@@ -264,12 +273,29 @@ func (p *Plan) rewrite(l layers.Layer) layers.Layer {
 
 // fuseChain replaces, in a sequential's children, a batch norm followed by
 // a ReLU (batchnorm+relu) and a convolution followed by a ReLU
-// (conv2d+relu: the ReLU as the convolution's epilogue). In conv, BN, ReLU
-// the batch norm and the ReLU fuse and the convolution stays: its output
-// is the batch statistics' input.
+// (conv2d+relu: the ReLU as the convolution's epilogue). In a training
+// plan with Options.ConvBN, a convolution followed by a batch norm, and
+// the ReLU after that if there is one, fuse into conv2d+batchnorm[+relu]
+// (the batch statistics gathered in the convolution's epilogue);
+// otherwise in conv, BN, ReLU the batch norm and the ReLU fuse and the
+// convolution stays: its output is the batch statistics' input.
 func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 	var out []layers.Layer
 	for i := 0; i < len(kids); i++ {
+		if n := p.convBN(kids[i:]); n > 0 {
+			conv, bn := unwrap(kids[i]).(*layers.Conv2D), unwrap(kids[i+1]).(*layers.BatchNorm)
+			var relu *layers.Activation
+			names := []string{conv.Name(), bn.Name()}
+			if n == 3 {
+				relu, _ = isReLU(kids[i+2])
+				names = append(names, relu.Name())
+			}
+			f := layers.FuseConvBatchNorm(conv, bn, relu)
+			out = append(out, p.wrap(f, kids[i:i+n]...))
+			p.Fusions = append(p.Fusions, Fusion{f.Type(), names})
+			i += n - 1
+			continue
+		}
 		if i+1 < len(kids) {
 			if relu, ok := isReLU(kids[i+1]); ok {
 				switch v := unwrap(kids[i]).(type) {
@@ -289,6 +315,26 @@ func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 		out = append(out, kids[i])
 	}
 	return out
+}
+
+// convBN is the number of layers at the start of kids that fuse into
+// conv2d+batchnorm (2) or conv2d+batchnorm+relu (3), or 0: a convolution,
+// a batch norm and maybe a ReLU, in a training plan with ConvBN.
+func (p *Plan) convBN(kids []layers.Layer) int {
+	if !p.Opts.ConvBN || !p.Train || len(kids) < 2 {
+		return 0
+	}
+	_, conv := unwrap(kids[0]).(*layers.Conv2D)
+	_, bn := unwrap(kids[1]).(*layers.BatchNorm)
+	if !conv || !bn {
+		return 0
+	}
+	if len(kids) > 2 {
+		if _, relu := isReLU(kids[2]); relu {
+			return 3
+		}
+	}
+	return 2
 }
 
 // place lists the per-batch tensors of the plan's tree for batches of n,
@@ -343,13 +389,13 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 			slots = append(slots, s)
 		}
 	})
-	color := map[int]int{} // slot index -> shared buffer 0 or 1
+	color := map[int]int{} // slot index -> shared buffer 0, 1 or 2 (scratch)
 	if p.Opts.Share {
 		color = share(p.Root, slots, byLayer, dup, p.Train)
 	}
-	// Unshared slots first, each aligned, then the two shared buffers.
+	// Unshared slots first, each aligned, then the three shared buffers.
 	offs = make([]int, len(slots))
-	shared := [2]int{}
+	shared := [3]int{}
 	p.Stats = Stats{Slots: len(slots), Shared: len(color)}
 	for i, s := range slots {
 		size := s.Shape.Numel()
@@ -362,8 +408,9 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 		offs[i] = total
 		total += roundUp(size)
 	}
-	base := [2]int{total, total + roundUp(shared[0])}
-	total = base[1] + roundUp(shared[1])
+	base := [3]int{total, total + roundUp(shared[0])}
+	base[2] = base[1] + roundUp(shared[1])
+	total = base[2] + roundUp(shared[2])
 	for i, c := range color {
 		offs[i] = base[c]
 	}
@@ -375,7 +422,7 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 func roundUp(n int) int { return (n + align - 1) / align * align }
 
 // share chooses the tensors that may share memory and returns each one's
-// buffer (0 or 1) by slot index: in training the input gradients, in
+// buffer (0 or 1; 2 for scratch) by slot index: in training the input gradients, in
 // evaluation the outputs (training keeps every output for the backward).
 //
 // The rule for gradients: in a sequential, the gradient that child i
@@ -393,8 +440,19 @@ func roundUp(n int) int { return (n + align - 1) / align * align }
 // child i (i before the last) is read by child i+1's Forward only, when
 // both consume (in evaluation no layer keeps its input past its
 // Forward); the last child's output leaves the sequential.
+//
+// Scratch gradients (layers.Slot.Scratch: alive only inside their leaf's
+// Backward, which runs no other layer of the tree) all share buffer 2:
+// no two leaves' Backwards overlap.
 func share(root layers.Layer, slots []layers.Slot, byLayer map[layers.Layer][]int, dup map[layers.Layer]bool, train bool) map[int]int {
 	color := map[int]int{}
+	for l, idx := range byLayer {
+		for _, si := range idx {
+			if train && slots[si].Scratch && layers.Consumes(l) && !dup[l] {
+				color[si] = 2
+			}
+		}
+	}
 	layers.Walk(root, func(l layers.Layer, _ int) {
 		seq, ok := l.(*layers.Sequential)
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cnnctl/cnnctl/internal/cpu"
@@ -55,16 +56,7 @@ func TestRewrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.Free()
-			got := map[string]int{}
-			for _, f := range p.Fusions {
-				got[f.Pattern]++
-			}
-			if fmt.Sprint(got) != fmt.Sprint(c.want) {
-				t.Errorf("fusions %v, want %v\n%s", got, c.want, p)
-			}
-			if c.first != nil && !slices.ContainsFunc(p.Fusions, func(f Fusion) bool { return slices.Equal(f.Layers, c.first) }) {
-				t.Errorf("no fusion of %v in\n%s", c.first, p)
-			}
+			checkFusions(t, p, c.want, c.first)
 			// The model's own tree is untouched: no fused node in it.
 			layers.Walk(m.Root, func(l layers.Layer, _ int) {
 				switch l.(type) {
@@ -81,6 +73,75 @@ func TestRewrites(t *testing.T) {
 			}
 			off.Free()
 		})
+	}
+}
+
+// checkFusions fails t unless p made want fusions of each pattern and,
+// when first is not nil, one of exactly the layers first.
+func checkFusions(t *testing.T, p *Plan, want map[string]int, first []string) {
+	t.Helper()
+	got := map[string]int{}
+	for _, f := range p.Fusions {
+		got[f.Pattern]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fusions %v, want %v\n%s", got, want, p)
+	}
+	if first != nil && !slices.ContainsFunc(p.Fusions, func(f Fusion) bool { return slices.Equal(f.Layers, first) }) {
+		t.Errorf("no fusion of %v in\n%s", first, p)
+	}
+}
+
+// TestRewritesConvBN: with ConvBN a training plan fuses each convolution
+// with the batch norm after it, and the ReLU after that: resnet20's stem
+// and each block's first convolution (conv, BN, ReLU) and each block's
+// second (conv, BN; the ReLU is the block's post); vgg11-bn's eight conv,
+// BN, ReLU; googlenet's stem and 7 per Inception block. An evaluation plan
+// does not (its batch norm uses the running statistics), nor does a
+// training plan without ConvBN (TestRewrites).
+func TestRewritesConvBN(t *testing.T) {
+	for _, c := range []struct {
+		model string
+		want  map[string]int
+		first []string // one fusion's layers
+	}{
+		{"resnet20", map[string]int{"conv2d+batchnorm+relu": 10, "conv2d+batchnorm": 9, "residual+relu": 9}, []string{"conv1", "bn1", "relu"}},
+		{"vgg11-bn", map[string]int{"conv2d+batchnorm+relu": 8}, []string{"features.0", "features.1", "features.2"}},
+		{"googlenet", map[string]int{"conv2d+batchnorm+relu": 1 + 7*9}, []string{"pre_layers.0", "pre_layers.1", "pre_layers.2"}},
+		{"lenet", map[string]int{"conv2d+relu": 2}, nil},
+	} {
+		t.Run(c.model, func(t *testing.T) {
+			m := build(t, cpu.New(), c.model)
+			p, err := Describe(m, 2, true, Options{Fuse: true, ConvBN: true, Share: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFusions(t, p, c.want, c.first)
+			if !strings.Contains(p.String(), "fused conv2d+batchnorm") && c.model != "lenet" {
+				t.Errorf("the plan's summary does not show the fusion:\n%s", p)
+			}
+			ev, err := Describe(m, 2, false, Options{Fuse: true, ConvBN: true, Share: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range ev.Fusions {
+				if strings.HasPrefix(f.Pattern, "conv2d+batchnorm") {
+					t.Fatalf("the evaluation plan fused %v", f)
+				}
+			}
+		})
+	}
+}
+
+// TestFromEnvConvBN: CNNCTL_FUSE_CONVBN=0 turns the conv2d+batchnorm
+// rewrite off and leaves the others on; by default it is on.
+func TestFromEnvConvBN(t *testing.T) {
+	if o := FromEnv(); !o.ConvBN || !o.Fuse {
+		t.Errorf("default options %+v, want Fuse and ConvBN on", o)
+	}
+	t.Setenv("CNNCTL_FUSE_CONVBN", "0")
+	if o := FromEnv(); o.ConvBN || !o.Fuse || !o.Share {
+		t.Errorf("with CNNCTL_FUSE_CONVBN=0: %+v, want ConvBN off and the others on", o)
 	}
 }
 
@@ -159,7 +220,8 @@ func zooModels() []string {
 // step) and compares every bit: training output, input gradient,
 // parameter gradients, the parameters and running statistics, and the
 // evaluation output, at the plan's batch and at a smaller one (views of
-// the same arena). The CPU's fused ops give the plain sequences' bits, so
+// the same arena), with every rewrite on (conv2d+batchnorm too). The
+// CPU's fused ops give the plain sequences' bits, so
 // the comparison is exact. The same runs on a backend without fused ops
 // (the fused nodes' fallback) and on the reference engine.
 func TestPlanEquivalence(t *testing.T) {
@@ -181,7 +243,7 @@ func TestPlanEquivalence(t *testing.T) {
 				n := 2
 				plain, planned := build(t, e.new(), name), build(t, e.new(), name)
 				plain.InputGrad, planned.InputGrad = true, true
-				p, err := Attach(planned, n, true, Options{Fuse: true, Share: true})
+				p, err := Attach(planned, n, true, Options{Fuse: true, ConvBN: true, Share: true})
 				if err != nil {
 					t.Fatal(err)
 				}

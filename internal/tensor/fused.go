@@ -44,3 +44,25 @@ type AddReLU interface {
 	// then ActivationForward(ReLU, y, y).
 	AddReLU(a, b, y *Tensor)
 }
+
+// BatchNormTrain is a training-mode batch norm's tensors and settings, as
+// BatchNormForwardTrain takes them: x's normalisation into Y with Gamma
+// and Beta, the batch statistics saved in SaveMean and SaveInvStd and the
+// running ones updated in place.
+type BatchNormTrain struct {
+	Gamma, Beta, RunMean, RunVar, Y, SaveMean, SaveInvStd *Tensor
+	P                                                     BatchNormParams
+}
+
+// ConvBatchNorm fuses a convolution with the training-mode batch norm
+// after it: the batch statistics are gathered as the convolution stores
+// its output, so the batch norm reads that output once instead of twice.
+type ConvBatchNorm interface {
+	// ConvBatchNormForwardTrain is Conv2DForward(x, w, b, y, p), then
+	// BatchNormForwardTrain(y, bn.Gamma, bn.Beta, bn.RunMean, bn.RunVar,
+	// bn.Y, bn.SaveMean, bn.SaveInvStd, bn.P), or
+	// BatchNormReLUForwardTrain with the same arguments when relu. y
+	// holds the convolution's output afterwards (the backward's input);
+	// bn.Y must not overlap y. The backward is the plain ops'.
+	ConvBatchNormForwardTrain(x, w, b, y *Tensor, p ConvParams, bn BatchNormTrain, relu bool)
+}

@@ -87,6 +87,35 @@ func fusedCases() []Case {
 				}})
 		}
 	}
+	for _, g := range ConvGeometries() {
+		oh, ow, p := g.OH(), g.OW(), g.P
+		if g.N*oh*ow < 2 {
+			continue // training statistics need two values per channel
+		}
+		bp := tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5}
+		for _, relu := range []bool{false, true} {
+			args := []Arg{in("x", g.N, g.C, g.H, g.W), in("w", g.K, g.C, g.R, g.S), out("y", g.N, g.K, oh, ow),
+				with(in("gamma", g.K), uniform(0.5, 1.5)), in("beta", g.K), inout("runMean", signed, g.K),
+				inout("runVar", uniform(0.5, 1.5), g.K), out("z", g.N, g.K, oh, ow), out("saveMean", g.K), out("saveInvStd", g.K)}
+			if g.Bias {
+				args = append(args, in("b", g.K))
+			}
+			cs = append(cs, Case{Op: "ConvBatchNormForwardTrain", Name: fmt.Sprintf("%s relu=%t", g.Name(), relu), Args: args,
+				Run: func(be tensor.Backend, t Tensors) {
+					bn := tensor.BatchNormTrain{Gamma: t["gamma"], Beta: t["beta"], RunMean: t["runMean"], RunVar: t["runVar"],
+						Y: t["z"], SaveMean: t["saveMean"], SaveInvStd: t["saveInvStd"], P: bp}
+					if f, ok := be.(tensor.ConvBatchNorm); ok {
+						f.ConvBatchNormForwardTrain(t["x"], t["w"], t["b"], t["y"], p, bn, relu)
+						return
+					}
+					be.Conv2DForward(t["x"], t["w"], t["b"], t["y"], p)
+					be.BatchNormForwardTrain(t["y"], bn.Gamma, bn.Beta, bn.RunMean, bn.RunVar, bn.Y, bn.SaveMean, bn.SaveInvStd, bp)
+					if relu {
+						be.ActivationForward(tensor.ReLU, bn.Y, bn.Y)
+					}
+				}})
+		}
+	}
 	addReLU := func(be tensor.Backend, a, b, y *tensor.Tensor) {
 		if f, ok := be.(tensor.AddReLU); ok {
 			f.AddReLU(a, b, y)
