@@ -25,8 +25,11 @@ func selfCheckGeometries() []tensortest.Conv {
 }
 
 // selfCheckCases are selfCheckGeometries' forward, data-gradient and
-// filter-gradient cases plus the shared linear cases (linear layers run
-// through the same GEMM core where a precision puts them on tensor cores).
+// filter-gradient cases plus the shared linear cases and one linear with
+// edge tiles in every GEMM dimension (linear layers run through the same
+// GEMM cores, TF32 and bf16, where a precision puts them on tensor cores):
+// 130 rows (two row blocks), 70 outputs (two column blocks), 40 inputs
+// (two bf16 steps, three TF32 ones, the last partial).
 func selfCheckCases() []tensortest.Case {
 	var cs []tensortest.Case
 	for _, g := range selfCheckGeometries() {
@@ -37,7 +40,7 @@ func selfCheckCases() []tensortest.Case {
 			cs = append(cs, c)
 		}
 	}
-	return cs
+	return append(cs, tensortest.LinearCases(130, 40, 70, true)...)
 }
 
 // checkPrecisionKernels runs selfCheckCases on be, whose arithmetic has just

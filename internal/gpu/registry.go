@@ -74,6 +74,9 @@ func Kernels() []Kernel {
 	fp32("LinearBackward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias")
 	tf32("LinearBackward", "linear_backward_data")
 	tf32("LinearBackward", "linear_backward_filter")
+	bf16mma("LinearForward", "linear_forward")
+	bf16mma("LinearBackward", "linear_backward_data")
+	bf16mma("LinearBackward", "linear_backward_filter")
 	fp32("MaxPool2DForward", "maxpool2d_forward")
 	fp32("MaxPool2DBackward", "maxpool2d_backward")
 	fp32("AvgPool2DForward", "avgpool2d_forward")
@@ -125,8 +128,8 @@ func Kernels() []Kernel {
 // Options configure a backend when it starts (NewWith).
 type Options struct {
 	// Math is the arithmetic of the convolutions and linears: MathFP32
-	// (the default), MathTF32 (convolutions and linears) or MathBF16
-	// (convolutions only; the linears stay fp32), both sm_80 and later.
+	// (the default), MathTF32 or MathBF16 (convolutions and linears on
+	// tensor cores), both sm_80 and later.
 	Math Math
 	// Variants pins slots to a variant by name ("conv2d_forward": "tf32"),
 	// whatever Math says; the tests run every registered variant this way.

@@ -207,70 +207,17 @@ func linearCases() []tensortest.Case {
 // summation terms, u = 2^-11). The bias gradient is the float32
 // linear_backward_bias kernel's, which no emulator runs: the reference's.
 func TestLinearTF32(t *testing.T) {
-	ref := cpu.NewReference()
-	n := 0
-	for _, c := range linearCases() {
-		if c.Op != "LinearForward" && c.Op != "LinearBackward" {
-			continue
-		}
-		n++
-		shapes := map[string]tensor.Shape{}
-		for _, a := range c.Args {
-			shapes[a.Name] = a.Shape
-		}
-		ln, li, lo := shapes["x"][0], shapes["x"][1], shapes["w"][0]
-		g := tensortest.Conv{N: ln, C: li, H: 1, W: 1, K: lo, R: 1, S: 1,
-			P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: shapes["b"] != nil}
-		if lg := Linear(ln, li, lo); lg != convOf(g) {
-			t.Fatalf("%v: tc_linear gives %v, want %v", c, lg, convOf(g))
-		}
-		want, err := tensortest.Outputs(ref, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := c.Inputs()
-		t.Run(c.String(), func(t *testing.T) {
-			got := map[string][]float32{}
-			if c.Op == "LinearForward" {
-				y := nans(ln * lo)
-				if err := LinearForwardTF32(ln, li, lo, in["x"], in["w"], in["b"], y, Lazy, MutNone); err != nil {
-					t.Fatal(err)
-				}
-				if err := checkExact(g, "Conv2DForward", in, y, RoundTF32); err != nil {
-					t.Error(err)
-				}
-				got["y"] = y
-			} else {
-				if shapes["dx"] != nil {
-					dx := nans(ln * li)
-					if err := LinearBackwardDataTF32(ln, li, lo, in["dy"], in["w"], dx, Lazy, MutNone); err != nil {
-						t.Fatal(err)
-					}
-					if err := checkExact(g, "Conv2DBackwardData", in, dx, RoundTF32); err != nil {
-						t.Error(err)
-					}
-					got["dx"] = dx
-				}
-				dw := nans(lo * li)
-				if err := LinearBackwardFilterTF32(ln, li, lo, in["x"], in["dy"], dw, filterSplits, Lazy, MutNone); err != nil {
-					t.Fatal(err)
-				}
-				if err := checkExact(g, "Conv2DBackwardFilter", in, dw, RoundTF32); err != nil {
-					t.Error(err)
-				}
-				got["dw"] = dw
-				if db, ok := want["db"]; ok {
-					got["db"] = db
-				}
-			}
-			if err := c.Check(got, want, tensortest.TF32); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	if n < 21 {
-		t.Fatalf("%d linear cases, want the 18 shared ones and 3 more", n)
-	}
+	checkLinears(t, linearKernels{
+		fwd: func(n, i, o int, x, w, b, y []float32) error {
+			return LinearForwardTF32(n, i, o, x, w, b, y, Lazy, MutNone)
+		},
+		data: func(n, i, o int, dy, w, dx []float32) error {
+			return LinearBackwardDataTF32(n, i, o, dy, w, dx, Lazy, MutNone)
+		},
+		filter: func(n, i, o int, x, dy, dw []float32) error {
+			return LinearBackwardFilterTF32(n, i, o, x, dy, dw, filterSplits, Lazy, MutNone)
+		},
+	}, RoundTF32, tensortest.TF32)
 }
 
 // TestLinearTF32Mutations: the linear kernels with a broken fragment
