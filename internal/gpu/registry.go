@@ -62,6 +62,14 @@ func Kernels() []Kernel {
 	tf32("Conv2DForward", "conv2d_forward")
 	ks = append(ks, Kernel{Op: "Conv2DForward", Slot: "conv2d_forward", Variant: "tf32", DType: tensor.F32,
 		Math: MathTF32, MinSM: 80, Name: "conv2d_forward_flat_tf32", Class: classSmallC})
+	// The 1x1 class's kernels (kernels/gemm_tc.cu), 4-byte and 16-byte forms.
+	for _, s := range []struct{ op, slot string }{{"Conv2DForward", "conv2d_forward"},
+		{"Conv2DBackwardData", "conv2d_backward_data"}, {"Conv2DBackwardFilter", "conv2d_backward_filter"}} {
+		for _, form := range []string{"_1x1_tf32", "_1x1_v4_tf32"} {
+			ks = append(ks, Kernel{Op: s.op, Slot: s.slot, Variant: "tf32", DType: tensor.F32, Math: MathTF32, MinSM: 80,
+				Name: s.slot + form, Class: class1x1})
+		}
+	}
 	bf16mma("Conv2DForward", "conv2d_forward")
 	fp32("Conv2DBackwardData", "conv2d_backward_data")
 	tf32("Conv2DBackwardData", "conv2d_backward_data")
@@ -120,7 +128,10 @@ func Kernels() []Kernel {
 		if a.Variant != b.Variant {
 			return a.Variant < b.Variant
 		}
-		return a.Class < b.Class
+		if a.Class != b.Class {
+			return a.Class < b.Class
+		}
+		return a.Name < b.Name
 	})
 	return ks
 }
@@ -134,6 +145,10 @@ type Options struct {
 	// Variants pins slots to a variant by name ("conv2d_forward": "tf32"),
 	// whatever Math says; the tests run every registered variant this way.
 	Variants map[string]string
+	// GenericTF32 runs the generic TF32 convolution kernels for every
+	// shape instead of the forms the shape classes choose (shapeclass.go):
+	// the reference those are tested against on a GPU.
+	GenericTF32 bool
 }
 
 // Select is the one place where kernels are chosen: for each slot of ks,
