@@ -8,7 +8,7 @@
 #   - the TF32 kernels with the swizzled layout (LDSM_tc: the forward and the
 #     data and filter gradients) contain LDSM (ldmatrix),
 #   - each bf16 kernel contains HMMA in its bf16 form (HMMA.16816.F32.BF16)
-#     and LDSM (ldmatrix), the bf16 linears (gemm_bf16.cu) too,
+#     and LDSM (ldmatrix), the bf16 linears and 1x1 kernels (gemm_bf16.cu) too,
 #   - the 1x1 kernels (gemm_tc.cu) contain HMMA and LDGSTS, their filter
 #     gradients LDSM, their 16-byte forms (_v4) LDGSTS.E.BYPASS.128
 #     (cp.async.cg of 16 bytes),
@@ -42,7 +42,8 @@ LDSM_g1="conv2d_backward_filter_1x1_tf32 conv2d_backward_filter_1x1_v4_tf32"
 # Kernels whose copies are (partly) 16-byte cp.async.
 VEC_g1="conv2d_forward_1x1_v4_tf32 conv2d_backward_data_1x1_v4_tf32 conv2d_backward_filter_1x1_v4_tf32"
 SRC_bflin=kernels/gemm_bf16.cu
-KERNELS_bflin="linear_forward_bf16 linear_backward_data_bf16 linear_backward_filter_bf16"
+KERNELS_bflin="linear_forward_bf16 linear_backward_data_bf16 linear_backward_filter_bf16
+  conv2d_forward_1x1_bf16 conv2d_backward_data_1x1_bf16 conv2d_backward_filter_1x1_bf16"
 NEED_bflin="HMMA.16816.F32.BF16 LDSM"
 THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh (BF_THREADS in conv2d_bf16.cuh)
 KERNELS="$KERNELS_tc $KERNELS_bf16 $KERNELS_g1 $KERNELS_bflin"

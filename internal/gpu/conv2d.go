@@ -42,12 +42,12 @@ func (g conv2D) tcShape(aligned bool) tcShape {
 		HW: g.H * g.W, Aligned: aligned}
 }
 
-// tcClasses reports whether the TF32 launchers take the shape classes'
-// forms (not Options.GenericTF32).
+// tcClasses reports whether the tensor-core launchers take the shape
+// classes' forms (not Options.NoShapeClasses).
 func (b *Backend) tcClasses() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !b.opts.GenericTF32
+	return !b.opts.NoShapeClasses
 }
 
 // aligned16 reports whether every pointer of ps is 16-byte aligned.
@@ -113,6 +113,8 @@ func (b *Backend) convForward(op string, x, w, bias, y *tensor.Tensor, p tensor.
 	if k.Math.TensorCore() {
 		if k.Math == MathTF32 && b.tcClasses() {
 			name = tcForward(g.tcShape(aligned16(xp, wp))).Kernel
+		} else if k.Math == MathBF16 && b.tcClasses() {
+			name = bfKernel(k.Slot, g.tcShape(false))
 		}
 		d = dims{gx: ceilDiv(g.N*g.OH*g.OW, tcTileM), gy: ceilDiv(g.K, tcTileN), gz: 1, block: tcThreads}
 	}
@@ -134,6 +136,8 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvPara
 	if k.Math.TensorCore() {
 		if k.Math == MathTF32 && b.tcClasses() {
 			name = tcBackward(k.Slot, g.tcShape(aligned16(dyp)))
+		} else if k.Math == MathBF16 && b.tcClasses() {
+			name = bfKernel(k.Slot, g.tcShape(false))
 		}
 		d = dims{gx: ceilDiv(g.N*g.H*g.W, tcTileM), gy: ceilDiv(g.C, tcTileN), gz: 1, block: tcThreads}
 	}
@@ -157,6 +161,8 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	name := k.Name
 	if k.Math == MathTF32 && b.tcClasses() {
 		name = tcBackward(k.Slot, g.tcShape(aligned16(xp, dyp)))
+	} else if k.Math == MathBF16 && b.tcClasses() {
+		name = bfKernel(k.Slot, g.tcShape(false))
 	}
 	tiles := ceilDiv(crs, gemmTile) * ceilDiv(g.K, gemmTile)
 	splits := splitK(tiles, kd, b.info.SMs)

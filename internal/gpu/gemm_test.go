@@ -28,17 +28,29 @@ func conv1x1Cases() []tensortest.Conv {
 	}
 }
 
-// TestConv1x1TF32 runs the 1x1 class's kernels (chosen by shapeclass.go,
-// 16-byte and 4-byte forms) against the CPU reference at the TF32
-// tolerance derived from TF32's 10-bit mantissa (tensortest.TF32: per
-// output (2u + u²)·Σ|a||b| plus the float32 summation terms, u = 2^-11),
-// outputs NaN-poisoned first, and bit for bit against the generic TF32
-// kernels (Options.GenericTF32), which load the same TF32 operands into
-// the same fragments and sum them in the same order (as the host
-// emulation shows: internal/kernelhost's TestConv2D1x1TF32).
-func TestConv1x1TF32(t *testing.T) {
-	be := newTF32Backend(t)
-	gen, err := NewWith(0, Options{Math: MathTF32, GenericTF32: true})
+// TestConv1x1TF32 runs the TF32 1x1 class's kernels (chosen by
+// shapeclass.go, 16-byte and 4-byte forms) against the CPU reference at
+// the TF32 tolerance derived from TF32's 10-bit mantissa
+// (tensortest.TF32: per output (2u + u²)·Σ|a||b| plus the float32
+// summation terms, u = 2^-11), outputs NaN-poisoned first, and bit for
+// bit against the generic TF32 kernels (Options.NoShapeClasses), which
+// load the same TF32 operands into the same fragments and sum them in the
+// same order (as the host emulation shows: internal/kernelhost's
+// TestConv2D1x1TF32).
+func TestConv1x1TF32(t *testing.T) { checkConv1x1(t, newTF32Backend(t), MathTF32, tensortest.TF32) }
+
+// TestConv1x1BF16 is TestConv1x1TF32 for the bf16 1x1 kernels
+// (kernels/gemm_bf16.cu), at the tolerance derived from bf16's 8
+// significant bits (tensortest.BF16, u = 2^-8), bit for bit against the
+// generic bf16 kernels (host emulation: TestConv2D1x1BF16).
+func TestConv1x1BF16(t *testing.T) {
+	checkConv1x1(t, newTensorCoreBackend(t, MathBF16), MathBF16, tensortest.BF16)
+}
+
+// checkConv1x1 runs conv1x1Cases on be (math m) against the CPU reference
+// at precision p and against the generic kernels of m bit for bit.
+func checkConv1x1(t *testing.T, be *Backend, m Math, p tensortest.Precision) {
+	gen, err := NewWith(0, Options{Math: m, NoShapeClasses: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +61,7 @@ func TestConv1x1TF32(t *testing.T) {
 			t.Fatalf("%v: class %s, want %s", g, cl, class1x1)
 		}
 		cs := g.Cases()
-		tensortest.CheckCasesPrecision(t, be, cs, tensortest.TF32)
+		tensortest.CheckCasesPrecision(t, be, cs, p)
 		for _, c := range cs {
 			got, err := tensortest.Outputs(be, c)
 			if err != nil {

@@ -69,6 +69,8 @@ func Kernels() []Kernel {
 			ks = append(ks, Kernel{Op: s.op, Slot: s.slot, Variant: "tf32", DType: tensor.F32, Math: MathTF32, MinSM: 80,
 				Name: s.slot + form, Class: class1x1})
 		}
+		ks = append(ks, Kernel{Op: s.op, Slot: s.slot, Variant: "bf16", DType: tensor.F32, Math: MathBF16, MinSM: 80,
+			Name: s.slot + "_1x1_bf16", Class: class1x1}) // kernels/gemm_bf16.cu
 	}
 	bf16mma("Conv2DForward", "conv2d_forward")
 	fp32("Conv2DBackwardData", "conv2d_backward_data")
@@ -145,10 +147,10 @@ type Options struct {
 	// Variants pins slots to a variant by name ("conv2d_forward": "tf32"),
 	// whatever Math says; the tests run every registered variant this way.
 	Variants map[string]string
-	// GenericTF32 runs the generic TF32 convolution kernels for every
-	// shape instead of the forms the shape classes choose (shapeclass.go):
-	// the reference those are tested against on a GPU.
-	GenericTF32 bool
+	// NoShapeClasses runs the generic TF32 and bf16 convolution kernels
+	// for every shape instead of the forms the shape classes choose
+	// (shapeclass.go): the reference those are tested against on a GPU.
+	NoShapeClasses bool
 }
 
 // Select is the one place where kernels are chosen: for each slot of ks,

@@ -1,7 +1,7 @@
 package gpu
 
-// Shape classes of the TF32 convolutions: the one place that picks the
-// form a selected tf32 conv2d_forward, conv2d_backward_data or
+// Shape classes of the tensor-core convolutions: the one place that picks
+// the form a selected tf32 or bf16 conv2d_forward, conv2d_backward_data or
 // conv2d_backward_filter takes for a layer's shape. Free of cgo, so that
 // it is tested in every build; the classes are those of tc_forward_class
 // in kernels/conv2d_tc.cuh, the 16-byte choice g1_vec4's in
@@ -18,7 +18,8 @@ const (
 	// class1x1: R = S = 1, stride 1, padding 0 (GoogLeNet's reductions,
 	// NiN's mlpconv layers): the batched-GEMM kernels of
 	// kernels/gemm_tc.cu, no im2col, for the forward and both gradients,
-	// each with 16-byte copies where tc1x1Vec4 allows.
+	// each with 16-byte copies where tc1x1Vec4 allows; in bf16 those of
+	// kernels/gemm_bf16.cu.
 	class1x1 = "1x1"
 	// classWide: the rest (3x3 and larger over more than tcSmallC
 	// channels, strided or padded 1x1).
@@ -87,6 +88,17 @@ func tcBackward(slot string, g tcShape) string {
 		return tc1x1Kernel(slot, g)
 	}
 	return slot + "_tf32"
+}
+
+// bfKernel chooses the bf16 kernel of slot (any of the three) for g: the
+// 1x1 class's own (kernels/gemm_bf16.cu: the batched GEMM's addressing in
+// the generic kernels' loaders), else the generic one (the bf16 kernels
+// have no small-channel form).
+func bfKernel(slot string, g tcShape) string {
+	if g.class() == class1x1 {
+		return slot + "_1x1_bf16"
+	}
+	return slot + "_bf16"
 }
 
 // tc1x1Kernel is the 1x1 class's kernel of slot: its 16-byte form where

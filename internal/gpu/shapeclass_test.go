@@ -103,6 +103,13 @@ func checkShapeClass(t *testing.T, g tcShape, kg kernelhost.Conv, names map[stri
 		if k.Class != want {
 			t.Errorf("%+v: class %s launches %s of class %q for %s", g, p.Class, name, k.Class, slot)
 		}
+		bf, want := bfKernel(slot, g), ""
+		if p.Class == class1x1 {
+			want = class1x1
+		}
+		if k, ok := names[bf]; !ok || k.Slot != slot || k.Math != MathBF16 || k.Class != want {
+			t.Errorf("%+v: %s is no registered bf16 %s kernel of class %q (%+v)", g, bf, slot, want, k)
+		}
 		if p.Class == class1x1 {
 			if v4, w := tc1x1Vec4(slot, g), kernelhost.Vec4(kg, s, g.Aligned); v4 != w {
 				t.Errorf("%+v %s: 16-byte form %v, g1_vec4 says %v", g, slot, v4, w)

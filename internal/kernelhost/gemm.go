@@ -118,3 +118,27 @@ func store16Phases(words [32]int) Banks {
 	return Banks{LdsmPhases: int64(bk.ldsm_phases), LdsmConflicts: int64(bk.ldsm_conflicts), Misaligned: int64(bk.misaligned),
 		StorePhases: int64(bk.store_phases), StoreConflicts: int64(bk.store_conflicts)}
 }
+
+// Conv2DForward1x1BF16 runs conv2d_forward_1x1_bf16 over its whole grid on
+// the host: x (N,C,H,W), w (K,C,1,1), b (K) or nil -> y (N,K,H,W).
+func Conv2DForward1x1BF16(g Conv, x, w, b, y []float32, r BF16Run) error {
+	return runWith(g, "conv2d forward 1x1 bf16", x, w, b, Epilogue{}, y,
+		[]int{g.N * g.C * g.H * g.W, g.K * g.C * g.R * g.S, g.K, g.N * g.K * g.OH() * g.OW()}, r.emu(C.BF_EMU_1X1_FORWARD, 1))
+}
+
+// Conv2DBackwardData1x1BF16 runs conv2d_backward_data_1x1_bf16 on the
+// host: dy (N,K,H,W), w (K,C,1,1) -> dx (N,C,H,W).
+func Conv2DBackwardData1x1BF16(g Conv, dy, w, dx []float32, r BF16Run) error {
+	return runWith(g, "conv2d backward data 1x1 bf16", dy, w, nil, Epilogue{}, dx,
+		[]int{g.N * g.K * g.OH() * g.OW(), g.K * g.C * g.R * g.S, 0, g.N * g.C * g.H * g.W}, r.emu(C.BF_EMU_1X1_DATA, 1))
+}
+
+// Conv2DBackwardFilter1x1BF16 runs conv2d_backward_filter_1x1_bf16 with
+// splits slabs along z on the host, then adds the slabs as sum_splits
+// does: x (N,C,H,W), dy (N,K,H,W) -> dw (K,C,1,1).
+func Conv2DBackwardFilter1x1BF16(g Conv, x, dy, dw []float32, splits int, r BF16Run) error {
+	const op = "conv2d backward filter 1x1 bf16"
+	return filterWith(g, op, x, dy, dw, splits, func(ws []float32, want []int) error {
+		return runWith(g, op, x, dy, nil, Epilogue{}, ws, want, r.emu(C.BF_EMU_1X1_FILTER, splits))
+	})
+}

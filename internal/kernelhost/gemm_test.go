@@ -378,3 +378,86 @@ func TestStore16Phases(t *testing.T) {
 		t.Errorf("a lane at word 6: %+v; want it misaligned", bk)
 	}
 }
+
+// run1x1BF16 runs the emulated bf16 1x1 kernel of case op on in; its
+// output's name and values.
+func run1x1BF16(g tensortest.Conv, op string, in map[string][]float32, r BF16Run) (string, []float32, error) {
+	switch op {
+	case "Conv2DForward":
+		y := nans(g.N * g.K * g.OH() * g.OW())
+		return "y", y, Conv2DForward1x1BF16(convOf(g), in["x"], in["w"], in["b"], y, r)
+	case "Conv2DBackwardData":
+		dx := nans(g.N * g.C * g.H * g.W)
+		return "dx", dx, Conv2DBackwardData1x1BF16(convOf(g), in["dy"], in["w"], dx, r)
+	}
+	dw := nans(g.K * g.C)
+	return "dw", dw, Conv2DBackwardFilter1x1BF16(convOf(g), in["x"], in["dy"], dw, filterSplits, r)
+}
+
+// TestConv2D1x1BF16: the bf16 1x1 kernels (kernels/gemm_bf16.cu) over
+// whole grids on the host under both pipeline models, on
+// conv1x1Geometries: against the float64 result on the same bf16
+// operands, against the CPU reference at the bf16 tolerance
+// (tensortest.BF16, u = 2^-8), bit for bit against the generic bf16
+// kernels (conv2d_bf16.cu: the reference path, emulated the same way),
+// and with no bank conflicts in any ldmatrix phase or loader store.
+func TestConv2D1x1BF16(t *testing.T) {
+	ref := cpu.NewReference()
+	for _, g := range conv1x1Geometries() {
+		for _, c := range g.Cases() {
+			want, err := tensortest.Outputs(ref, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := c.Inputs()
+			_, generic, err := bf16Kernels[c.Op](g, in, BF16Run{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range []Order{Late, Early} {
+				t.Run(fmt.Sprintf("%v/%v", c, o), func(t *testing.T) {
+					var bk Banks
+					name, got, err := run1x1BF16(g, c.Op, in, BF16Run{Order: o, Banks: &bk})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := checkExact(g, c.Op, in, got, RoundBF16); err != nil {
+						t.Error(err)
+					}
+					if err := c.Check(outputs(name, got, want), want, tensortest.BF16); err != nil {
+						t.Error(err)
+					}
+					if i := firstDiff(got, generic); i >= 0 {
+						t.Errorf("%s[%d] = %g, the generic bf16 kernel's %g", name, i, got[i], generic[i])
+					}
+					if bk.LdsmPhases == 0 || bk.StorePhases == 0 || bk.LdsmConflicts != 0 || bk.StoreConflicts != 0 || bk.Misaligned != 0 {
+						t.Errorf("shared memory: %+v; want phases and no conflicts", bk)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestConv2D1x1BF16Mutations: the bf16 1x1 kernels with a wrong channel
+// stride in their loaders, a wrong fragment, lane or accumulator mapping,
+// or a broken staging fail the float64 check (so TestConv2D1x1BF16's can
+// fail on them).
+func TestConv2D1x1BF16Mutations(t *testing.T) {
+	g := tensortest.Conv{N: 5, C: 36, H: 4, W: 8, K: 70, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}
+	for _, c := range g.Cases() {
+		in := c.Inputs()
+		for _, tt := range []struct {
+			mut BF16Mutation
+			o   Order
+		}{{BF16MutPixStride, Late}, {BF16MutLdsmLane, Late}, {BF16MutBRegs, Late}, {BF16MutCOwner, Late}, {BF16MutStage, Early}} {
+			_, got, err := run1x1BF16(g, c.Op, in, BF16Run{Order: tt.o, Mut: tt.mut})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if checkExact(g, c.Op, in, got, RoundBF16) == nil {
+				t.Errorf("%v: mutation %d (%v): the float64 check passed a broken kernel", c, tt.mut, tt.o)
+			}
+		}
+	}
+}
