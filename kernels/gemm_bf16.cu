@@ -192,6 +192,23 @@ __device__ __forceinline__ void bf1_mn(const TcConv &g, const float *a, const fl
 	}
 	bf_gemm(op);
 }
+
+// bf1_filter runs one block of the 1x1 filter gradient: split
+// blockIdx.z's slab of ws (splits, K, C).
+__device__ __forceinline__ void bf1_filter(const TcConv &g, const float *x, const float *dy, float *ws)
+{
+	Bf1Filter op{g, x, dy, ws + (long long)blockIdx.z * g.K * g.C, 0, 0, (int)blockIdx.x * BF_BM, (int)blockIdx.y * BF_BN, 0};
+	tc_split(bf_filter_steps(&g), gridDim.z, blockIdx.z, &op.begin, &op.end);
+	bf_gemm(op);
+}
+#endif
+
+// BF_BODY is a kernel's body on sm_80 and later; below, where the kernels
+// are compiled but never selected, a trap.
+#if BF_ARCH_OK
+#define BF_BODY(call) call
+#else
+#define BF_BODY(call) __trap()
 #endif
 
 // The 1x1 kernels take their generic counterparts' arguments (R = S = 1,
@@ -203,11 +220,7 @@ extern "C" __global__ void __launch_bounds__(BF_THREADS)
 conv2d_forward_1x1_bf16(const float *x, const float *w, const float *b, const float *res, float *y, int relu, int N,
 			int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
-#if BF_ARCH_OK
-	bf1_mn<false>(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, res, y, relu);
-#else
-	__trap();
-#endif
+	BF_BODY(bf1_mn<false>(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, res, y, relu));
 }
 
 // conv2d_backward_data_1x1_bf16: conv2d_backward_data_bf16 for the 1x1 class.
@@ -215,11 +228,7 @@ extern "C" __global__ void __launch_bounds__(BF_THREADS)
 conv2d_backward_data_1x1_bf16(const float *dy, const float *w, float *dx, int N, int C, int H, int W, int K, int R,
 			      int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
-#if BF_ARCH_OK
-	bf1_mn<true>(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, dy, w, nullptr, nullptr, dx, 0);
-#else
-	__trap();
-#endif
+	BF_BODY(bf1_mn<true>(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, dy, w, nullptr, nullptr, dx, 0));
 }
 
 // conv2d_backward_filter_1x1_bf16: conv2d_backward_filter_bf16 for the 1x1
@@ -228,14 +237,7 @@ extern "C" __global__ void __launch_bounds__(BF_THREADS)
 conv2d_backward_filter_1x1_bf16(const float *x, const float *dy, float *ws, int N, int C, int H, int W, int K, int R,
 				int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
-#if BF_ARCH_OK
-	const TcConv g = {N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw};
-	Bf1Filter op{g, x, dy, ws + (long long)blockIdx.z * K * C, 0, 0, (int)blockIdx.x * BF_BM, (int)blockIdx.y * BF_BN, 0};
-	tc_split(bf_filter_steps(&g), gridDim.z, blockIdx.z, &op.begin, &op.end);
-	bf_gemm(op);
-#else
-	__trap();
-#endif
+	BF_BODY(bf1_filter(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, dy, ws));
 }
 
 // The linear kernels: BF_THREADS threads, the TF32 linears' grids. Compiled for
@@ -246,22 +248,14 @@ conv2d_backward_filter_1x1_bf16(const float *x, const float *dy, float *ws, int 
 extern "C" __global__ void __launch_bounds__(BF_THREADS)
 linear_forward_bf16(const float *x, const float *w, const float *b, float *y, int N, int I, int O)
 {
-#if BF_ARCH_OK
-	bf_linear_fwd(x, w, b, y, N, I, O);
-#else
-	__trap();
-#endif
+	BF_BODY(bf_linear_fwd(x, w, b, y, N, I, O));
 }
 
 // linear_backward_data_bf16: dx = dy·w; grid (ceil(N/BF_BM), ceil(I/BF_BN)).
 extern "C" __global__ void __launch_bounds__(BF_THREADS)
 linear_backward_data_bf16(const float *dy, const float *w, float *dx, int N, int I, int O)
 {
-#if BF_ARCH_OK
-	bf_linear_data(dy, w, dx, N, I, O);
-#else
-	__trap();
-#endif
+	BF_BODY(bf_linear_data(dy, w, dx, N, I, O));
 }
 
 // linear_backward_filter_bf16: x, dy -> ws (splits, O, I), the reduction
@@ -270,9 +264,7 @@ linear_backward_data_bf16(const float *dy, const float *w, float *dx, int N, int
 extern "C" __global__ void __launch_bounds__(BF_THREADS)
 linear_backward_filter_bf16(const float *x, const float *dy, float *ws, int N, int I, int O)
 {
-#if BF_ARCH_OK
-	bf_linear_filter(x, dy, ws, N, I, O);
-#else
-	__trap();
-#endif
+	BF_BODY(bf_linear_filter(x, dy, ws, N, I, O));
 }
+
+#undef BF_BODY

@@ -121,29 +121,37 @@ func TestLinearBF16(t *testing.T) {
 // the float64 check (so TestLinearBF16's check can fail on them), on a
 // shape with several blocks along both GEMM dimensions and several steps.
 func TestLinearBF16Mutations(t *testing.T) {
-	const n, i, o = 150, 200, 70
-	g := tensortest.Conv{N: n, C: i, H: 1, W: 1, K: o, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}
-	c := tensortest.LinearCases(n, i, o, true)[1] // backward: x, w, dy
-	in := c.Inputs()
-	in["b"] = make([]float32, o)
 	for _, tt := range []struct {
 		mut BF16Mutation
 		o   Order
 	}{{BF16MutSwizzleLoad, Late}, {BF16MutLdsmLane, Late}, {BF16MutBRegs, Late}, {BF16MutCOwner, Late},
 		{BF16MutStage, Early}, {BF16MutRound, Late}} {
-		k := bf16Linears(BF16Run{Order: tt.o, Mut: tt.mut})
-		y, dx, dw := nans(n*o), nans(n*i), nans(o*i)
-		if err := errors.Join(k.fwd(n, i, o, in["x"], in["w"], in["b"], y), k.data(n, i, o, in["dy"], in["w"], dx),
-			k.filter(n, i, o, in["x"], in["dy"], dw)); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range []struct {
-			op  string
-			got []float32
-		}{{"Conv2DForward", y}, {"Conv2DBackwardData", dx}, {"Conv2DBackwardFilter", dw}} {
-			if checkExact(g, r.op, in, r.got, RoundBF16) == nil {
-				t.Errorf("mutation %d (%v): the float64 check passed a broken bf16 linear kernel (%s)", tt.mut, tt.o, r.op)
-			}
+		checkLinearMutant(t, bf16Linears(BF16Run{Order: tt.o, Mut: tt.mut}), RoundBF16, fmt.Sprintf("mutation %d (%v)", tt.mut, tt.o))
+	}
+}
+
+// checkLinearMutant runs the broken linear kernels k (what says how they
+// are broken) on a shape with several blocks along both GEMM dimensions
+// and 13 TF32 (7 bf16) pipeline steps forward, and fails t unless the
+// float64 check on operands rounded by round fails each of their outputs.
+func checkLinearMutant(t *testing.T, k linearKernels, round func(float32) float32, what string) {
+	t.Helper()
+	const n, i, o = 150, 200, 70
+	g := tensortest.Conv{N: n, C: i, H: 1, W: 1, K: o, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}
+	c := tensortest.LinearCases(n, i, o, true)[1] // backward: x, w, dy
+	in := c.Inputs()
+	in["b"] = make([]float32, o)
+	y, dx, dw := nans(n*o), nans(n*i), nans(o*i)
+	if err := errors.Join(k.fwd(n, i, o, in["x"], in["w"], in["b"], y), k.data(n, i, o, in["dy"], in["w"], dx),
+		k.filter(n, i, o, in["x"], in["dy"], dw)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		op  string
+		got []float32
+	}{{"Conv2DForward", y}, {"Conv2DBackwardData", dx}, {"Conv2DBackwardFilter", dw}} {
+		if checkExact(g, r.op, in, r.got, round) == nil {
+			t.Errorf("%s: the float64 check passed a broken linear kernel (%s)", what, r.op)
 		}
 	}
 }
@@ -176,19 +184,38 @@ func conv1x1Geometries() []tensortest.Conv {
 var slot1x1 = map[string]int{"Conv2DForward": Slot1x1Forward, "Conv2DBackwardData": Slot1x1Data,
 	"Conv2DBackwardFilter": Slot1x1Filter}
 
-// run1x1 runs the emulated 1x1 kernel of case op on in; its output's name
-// and values.
-func run1x1(g tensortest.Conv, op string, in map[string][]float32, r Conv1x1Run) (string, []float32, error) {
+// conv1x1Kernels are one precision's emulated 1x1 kernels, run as the
+// caller chose.
+type conv1x1Kernels struct {
+	fwd    func(g Conv, x, w, b, y []float32) error
+	data   func(g Conv, dy, w, dx []float32) error
+	filter func(g Conv, x, dy, dw []float32, splits int) error
+}
+
+// run runs the kernel of case op on in (the filter gradient with
+// filterSplits splits); its output's name and values.
+func (k conv1x1Kernels) run(g tensortest.Conv, op string, in map[string][]float32) (string, []float32, error) {
 	switch op {
 	case "Conv2DForward":
 		y := nans(g.N * g.K * g.OH() * g.OW())
-		return "y", y, Conv2DForward1x1TF32(convOf(g), in["x"], in["w"], in["b"], y, r)
+		return "y", y, k.fwd(convOf(g), in["x"], in["w"], in["b"], y)
 	case "Conv2DBackwardData":
 		dx := nans(g.N * g.C * g.H * g.W)
-		return "dx", dx, Conv2DBackwardData1x1TF32(convOf(g), in["dy"], in["w"], dx, r)
+		return "dx", dx, k.data(convOf(g), in["dy"], in["w"], dx)
 	}
 	dw := nans(g.K * g.C)
-	return "dw", dw, Conv2DBackwardFilter1x1TF32(convOf(g), in["x"], in["dy"], dw, filterSplits, r)
+	return "dw", dw, k.filter(convOf(g), in["x"], in["dy"], dw, filterSplits)
+}
+
+// run1x1 runs the emulated TF32 1x1 kernel of case op on in as r says.
+func run1x1(g tensortest.Conv, op string, in map[string][]float32, r Conv1x1Run) (string, []float32, error) {
+	return conv1x1Kernels{
+		fwd:  func(g Conv, x, w, b, y []float32) error { return Conv2DForward1x1TF32(g, x, w, b, y, r) },
+		data: func(g Conv, dy, w, dx []float32) error { return Conv2DBackwardData1x1TF32(g, dy, w, dx, r) },
+		filter: func(g Conv, x, dy, dw []float32, splits int) error {
+			return Conv2DBackwardFilter1x1TF32(g, x, dy, dw, splits, r)
+		},
+	}.run(g, op, in)
 }
 
 // TestConv2D1x1TF32: the 1x1 kernels (gemm_tc.cu), in their 4-byte form
@@ -379,19 +406,15 @@ func TestStore16Phases(t *testing.T) {
 	}
 }
 
-// run1x1BF16 runs the emulated bf16 1x1 kernel of case op on in; its
-// output's name and values.
+// run1x1BF16 runs the emulated bf16 1x1 kernel of case op on in as r says.
 func run1x1BF16(g tensortest.Conv, op string, in map[string][]float32, r BF16Run) (string, []float32, error) {
-	switch op {
-	case "Conv2DForward":
-		y := nans(g.N * g.K * g.OH() * g.OW())
-		return "y", y, Conv2DForward1x1BF16(convOf(g), in["x"], in["w"], in["b"], y, r)
-	case "Conv2DBackwardData":
-		dx := nans(g.N * g.C * g.H * g.W)
-		return "dx", dx, Conv2DBackwardData1x1BF16(convOf(g), in["dy"], in["w"], dx, r)
-	}
-	dw := nans(g.K * g.C)
-	return "dw", dw, Conv2DBackwardFilter1x1BF16(convOf(g), in["x"], in["dy"], dw, filterSplits, r)
+	return conv1x1Kernels{
+		fwd:  func(g Conv, x, w, b, y []float32) error { return Conv2DForward1x1BF16(g, x, w, b, y, r) },
+		data: func(g Conv, dy, w, dx []float32) error { return Conv2DBackwardData1x1BF16(g, dy, w, dx, r) },
+		filter: func(g Conv, x, dy, dw []float32, splits int) error {
+			return Conv2DBackwardFilter1x1BF16(g, x, dy, dw, splits, r)
+		},
+	}.run(g, op, in)
 }
 
 // TestConv2D1x1BF16: the bf16 1x1 kernels (kernels/gemm_bf16.cu) over

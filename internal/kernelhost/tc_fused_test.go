@@ -1,7 +1,6 @@
 package kernelhost
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -224,30 +223,21 @@ func TestLinearTF32(t *testing.T) {
 // mapping or pipeline fail the float64 check on a shape with several
 // blocks and 13 pipeline steps forward (so that check can fail on them).
 func TestLinearTF32Mutations(t *testing.T) {
-	const n, i, o = 150, 200, 70
-	g := tensortest.Conv{N: n, C: i, H: 1, W: 1, K: o, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}
-	c := tensortest.LinearCases(n, i, o, true)[1] // backward: x, w, dy
-	in := c.Inputs()
-	in["b"] = make([]float32, o)
 	for _, tt := range []struct {
 		mut Mutation
 		p   Pipeline
 	}{{MutARegs, Lazy}, {MutBRegs, Lazy}, {MutCOwner, Lazy}, {MutWait, Lazy}, {MutPrefetch, Eager}} {
-		y, dx, dw := nans(n*o), nans(n*i), nans(o*i)
-		err := errors.Join(LinearForwardTF32(n, i, o, in["x"], in["w"], in["b"], y, tt.p, tt.mut),
-			LinearBackwardDataTF32(n, i, o, in["dy"], in["w"], dx, tt.p, tt.mut),
-			LinearBackwardFilterTF32(n, i, o, in["x"], in["dy"], dw, filterSplits, tt.p, tt.mut))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range []struct {
-			op  string
-			got []float32
-		}{{"Conv2DForward", y}, {"Conv2DBackwardData", dx}, {"Conv2DBackwardFilter", dw}} {
-			if checkExact(g, r.op, in, r.got, RoundTF32) == nil {
-				t.Errorf("mutation %d (%v): the float64 check passed a broken linear kernel (%s)", tt.mut, tt.p, r.op)
-			}
-		}
+		checkLinearMutant(t, linearKernels{
+			fwd: func(n, i, o int, x, w, b, y []float32) error {
+				return LinearForwardTF32(n, i, o, x, w, b, y, tt.p, tt.mut)
+			},
+			data: func(n, i, o int, dy, w, dx []float32) error {
+				return LinearBackwardDataTF32(n, i, o, dy, w, dx, tt.p, tt.mut)
+			},
+			filter: func(n, i, o int, x, dy, dw []float32) error {
+				return LinearBackwardFilterTF32(n, i, o, x, dy, dw, filterSplits, tt.p, tt.mut)
+			},
+		}, RoundTF32, fmt.Sprintf("mutation %d (%v)", tt.mut, tt.p))
 	}
 }
 
