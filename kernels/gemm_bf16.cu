@@ -10,12 +10,12 @@
 // storage fp32.
 //
 // A linear is the 1x1 convolution on 1x1 images tc_linear (conv2d_tc.cuh)
-// builds: x (N,I,1,1), w (O,I,1,1), y (N,O,1,1), whose im2col, output and
-// filter addressing are the row-major ones. So each kernel here runs the
-// bf16 convolution op (BfFwd, BfData, BfFilter) on that geometry: the index
-// math is the convolutions', which internal/kernelhost emulates on the host
-// (bf16_emu.c) on exactly this geometry against the CPU linear
-// (TestLinearBF16).
+// builds: x (N,I,1,1), w (O,I,1,1), y (N,O,1,1), of stride 1 and padding
+// 0, whose batched-GEMM addressing (gemm_tc.cuh: g1_pix, g1_at with PQ =
+// 1) is the row-major one. So each linear kernel here runs the 1x1
+// kernels' op (Bf1, Bf1Filter, below) on that geometry, which
+// internal/kernelhost emulates on the host (bf16_emu.c) on exactly this
+// geometry against the CPU linear (TestLinearBF16).
 //
 // The 1x1 convolutions of stride 1 and padding 0 (the 1x1 shape class,
 // internal/gpu/shapeclass.go) run bf_gemm on gemm_tc.cuh's batched-GEMM
@@ -31,58 +31,6 @@
 #include "gemm_tc.cuh"
 
 #if BF_ARCH_OK
-// bf_linear_fwd: one block of y = x·wᵀ + b (b may be NULL) as conv2d_forward_bf16 on tc_linear.
-__device__ __forceinline__ void bf_linear_fwd(const float *x, const float *w, const float *b, float *y, int N, int I, int O)
-{
-	BfFwd op;
-	op.g = tc_linear(N, I, O);
-	op.a = x;
-	op.b = w;
-	op.bias = b;
-	op.res = nullptr;
-	op.y = y;
-	op.relu = 0;
-	op.n0 = blockIdx.y * BF_BN;
-	op.tap = BfTap{0, 0, 0};
-	bf_pixels<TcPixel, tc_pixel>(&op.g, op.pix);
-	bf_gemm(op);
-}
-
-// bf_linear_data: one block of dx = dy·w as conv2d_backward_data_bf16 on tc_linear.
-__device__ __forceinline__ void bf_linear_data(const float *dy, const float *w, float *dx, int N, int I, int O)
-{
-	BfData op;
-	op.g = tc_linear(N, I, O);
-	op.a = dy;
-	op.b = w;
-	op.dx = dx;
-	op.n0 = blockIdx.y * BF_BN;
-	op.tap = BfTap{0, 0, 0};
-	bf_pixels<TcDataPixel, tc_data_pixel>(&op.g, op.pix);
-	bf_gemm(op);
-}
-
-// bf_linear_filter: split blockIdx.z's slab of dw = dyᵀ·x as
-// conv2d_backward_filter_bf16 on tc_linear (the reduction over the batch).
-__device__ __forceinline__ void bf_linear_filter(const float *x, const float *dy, float *ws, int N, int I, int O)
-{
-	BfFilter op;
-	op.g = tc_linear(N, I, O);
-	op.x = x;
-	op.dy = dy;
-	op.slab = ws + (long long)blockIdx.z * O * I;
-	op.m0 = blockIdx.x * BF_BM;
-	op.next = 0;
-	tc_split(bf_filter_steps(&op.g), gridDim.z, blockIdx.z, &op.begin, &op.end);
-#pragma unroll
-	for (int l = 0; l < BF_B_LOADS; l++) {
-		int n, kp;
-		bf_slot_k(threadIdx.x, l, &n, &kp);
-		op.taps[l] = tc_tap(&op.g, blockIdx.y * BF_BN + n);
-	}
-	bf_gemm(op);
-}
-
 // Bf1: the 1x1 forward (DATA false: Y (N*PQ, K) = X · wᵀ, then the
 // epilogue as BfFwd's) or data gradient (DATA true: DX (N*PQ, C) = DY ·
 // w): A rows are pixels (bf_slot_m: a thread's two pixels decoded once per
@@ -248,14 +196,14 @@ conv2d_backward_filter_1x1_bf16(const float *x, const float *dy, float *ws, int 
 extern "C" __global__ void __launch_bounds__(BF_THREADS)
 linear_forward_bf16(const float *x, const float *w, const float *b, float *y, int N, int I, int O)
 {
-	BF_BODY(bf_linear_fwd(x, w, b, y, N, I, O));
+	BF_BODY(bf1_mn<false>(tc_linear(N, I, O), x, w, b, nullptr, y, 0));
 }
 
 // linear_backward_data_bf16: dx = dy·w; grid (ceil(N/BF_BM), ceil(I/BF_BN)).
 extern "C" __global__ void __launch_bounds__(BF_THREADS)
 linear_backward_data_bf16(const float *dy, const float *w, float *dx, int N, int I, int O)
 {
-	BF_BODY(bf_linear_data(dy, w, dx, N, I, O));
+	BF_BODY(bf1_mn<true>(tc_linear(N, I, O), dy, w, nullptr, nullptr, dx, 0));
 }
 
 // linear_backward_filter_bf16: x, dy -> ws (splits, O, I), the reduction
@@ -264,7 +212,7 @@ linear_backward_data_bf16(const float *dy, const float *w, float *dx, int N, int
 extern "C" __global__ void __launch_bounds__(BF_THREADS)
 linear_backward_filter_bf16(const float *x, const float *dy, float *ws, int N, int I, int O)
 {
-	BF_BODY(bf_linear_filter(x, dy, ws, N, I, O));
+	BF_BODY(bf1_filter(tc_linear(N, I, O), x, dy, ws));
 }
 
 #undef BF_BODY

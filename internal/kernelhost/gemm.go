@@ -1,8 +1,8 @@
-// gemm.go: the GEMM kernels that are not convolutions of their own index
-// math: the bf16 linears (kernels/gemm_bf16.cu), which run the bf16
-// convolutions on tc_linear's 1x1 geometry and are emulated as such by
-// bf16_emu.c; and the 1x1 convolutions' own path (kernels/gemm_tc.cu,
-// gemm_tc.cuh), emulated by tc_emu.c.
+// gemm.go: the batched-GEMM kernels of kernels/gemm_tc.cuh: the 1x1
+// convolutions' own path (kernels/gemm_tc.cu, emulated by tc_emu.c;
+// kernels/gemm_bf16.cu, emulated by bf16_emu.c) and the bf16 linears
+// (kernels/gemm_bf16.cu), which run the bf16 1x1 kernels' ops on
+// tc_linear's 1x1 geometry and are emulated as such.
 package kernelhost
 
 /*
@@ -17,14 +17,14 @@ import "C"
 // to bf16. It fails when an element of y is stored other than exactly once.
 func LinearForwardBF16(n, i, o int, x, w, b, y []float32, r BF16Run) error {
 	return runWith(Linear(n, i, o), "linear forward bf16", x, w, b, Epilogue{}, y,
-		[]int{n * i, o * i, o, n * o}, r.emu(C.BF_EMU_FORWARD, 1))
+		[]int{n * i, o * i, o, n * o}, r.emu(C.BF_EMU_1X1_FORWARD, 1))
 }
 
 // LinearBackwardDataBF16 runs linear_backward_data_bf16's whole grid on
 // the host: dy (n,o), w (o,i) -> dx (n,i) = dy·w.
 func LinearBackwardDataBF16(n, i, o int, dy, w, dx []float32, r BF16Run) error {
 	return runWith(Linear(n, i, o), "linear backward data bf16", dy, w, nil, Epilogue{}, dx,
-		[]int{n * o, o * i, 0, n * i}, r.emu(C.BF_EMU_DATA, 1))
+		[]int{n * o, o * i, 0, n * i}, r.emu(C.BF_EMU_1X1_DATA, 1))
 }
 
 // LinearBackwardFilterBF16 runs linear_backward_filter_bf16's whole grid
@@ -34,7 +34,7 @@ func LinearBackwardFilterBF16(n, i, o int, x, dy, dw []float32, splits int, r BF
 	const op = "linear backward filter bf16"
 	g := Linear(n, i, o)
 	return filterWith(g, op, x, dy, dw, splits, func(ws []float32, want []int) error {
-		return runWith(g, op, x, dy, nil, Epilogue{}, ws, want, r.emu(C.BF_EMU_FILTER, splits))
+		return runWith(g, op, x, dy, nil, Epilogue{}, ws, want, r.emu(C.BF_EMU_1X1_FILTER, splits))
 	})
 }
 
