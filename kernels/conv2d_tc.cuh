@@ -473,13 +473,14 @@ CNNCTL_HD int tc_wflat_at(const TcConv *g, int k, int j, int *off)
 // (internal/gpu/shapeclass.go chooses; the tests hold it to this):
 //   TC_CLASS_SMALL_C: C <= TC_SMALL_C (first layers on RGB or grey
 //     images): the flat reduction above, conv2d_forward_flat_tf32;
-//   TC_CLASS_1X1: R = S = 1 (GoogLeNet's and NiN's 1x1 layers): tc_step's
-//     tap loop has one tap, so the generic kernel's steps are already
-//     plain channel blocks with no padding test that can fail:
-//     conv2d_forward_tf32 (a tile narrower than TC_BN for their small K is
-//     not built);
+//   TC_CLASS_1X1: R = S = 1, stride 1, padding 0 (GoogLeNet's and NiN's
+//     1x1 layers): the batched plain GEMM of gemm_tc.cuh, no im2col, for
+//     the forward and both gradients (conv2d_*_1x1_tf32 and their 16-byte
+//     _v4 forms); the generic kernels compute the same sums bit for bit
+//     and are their reference (a tile narrower than TC_BN for their small
+//     K is not built);
 //   TC_CLASS_WIDE: everything else (the 3x3 layers of 16 channels and
-//     more): conv2d_forward_tf32.
+//     more, strided or padded 1x1): conv2d_forward_tf32.
 enum { TC_CLASS_WIDE = 0, TC_CLASS_SMALL_C = 1, TC_CLASS_1X1 = 2, TC_SMALL_C = 4 };
 
 // tc_forward_class is the shape class of convolution g's forward.
@@ -487,7 +488,7 @@ CNNCTL_HD int tc_forward_class(const TcConv *g)
 {
 	if (g->C <= TC_SMALL_C)
 		return TC_CLASS_SMALL_C;
-	if (g->R == 1 && g->S == 1)
+	if (g->R == 1 && g->S == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0)
 		return TC_CLASS_1X1;
 	return TC_CLASS_WIDE;
 }

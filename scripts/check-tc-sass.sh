@@ -8,7 +8,10 @@
 #   - the TF32 kernels with the swizzled layout (LDSM_tc: the forward and the
 #     data and filter gradients) contain LDSM (ldmatrix),
 #   - each bf16 kernel contains HMMA in its bf16 form (HMMA.16816.F32.BF16)
-#     and LDSM (ldmatrix),
+#     and LDSM (ldmatrix), the bf16 linears and 1x1 kernels (gemm_bf16.cu) too,
+#   - the 1x1 kernels (gemm_tc.cu) contain HMMA and LDGSTS, their filter
+#     gradients LDSM, their 16-byte forms (_v4) LDGSTS.E.BYPASS.128
+#     (cp.async.cg of 16 bytes),
 #   - none spills or has a stack frame (ptxas -v);
 # and for sm_70 (in the same fatbin, never selected) that none holds HMMA;
 # then the same of the shipped fatbin, where build-kernels.sh has built it.
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/.."
 NVCC=${NVCC:-nvcc}
 # Per source: its kernels and the SASS each must contain on sm_80/sm_90
 # (an instruction's name, or name.with.modifiers for an exact form).
-SOURCES="tc bf16"
+SOURCES="tc bf16 g1 bflin"
 SRC_tc=kernels/conv2d_tc.cu
 KERNELS_tc="conv2d_forward_tf32 conv2d_forward_flat_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf32
   linear_forward_tf32 linear_backward_data_tf32 linear_backward_filter_tf32
@@ -32,8 +35,19 @@ LDSM_tc="conv2d_forward_tf32 conv2d_backward_data_tf32 conv2d_backward_filter_tf
 SRC_bf16=kernels/conv2d_bf16.cu
 KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filter_bf16 conv2d_forward_bnstats_bf16"
 NEED_bf16="HMMA.16816.F32.BF16 LDSM"
+SRC_g1=kernels/gemm_tc.cu
+KERNELS_g1="conv2d_forward_1x1_tf32 conv2d_forward_1x1_v4_tf32 conv2d_backward_data_1x1_tf32
+  conv2d_backward_data_1x1_v4_tf32 conv2d_backward_filter_1x1_tf32 conv2d_backward_filter_1x1_v4_tf32"
+NEED_g1="HMMA.1688.F32.TF32 LDGSTS"
+LDSM_g1="conv2d_backward_filter_1x1_tf32 conv2d_backward_filter_1x1_v4_tf32"
+# Kernels whose copies are (partly) 16-byte cp.async.
+VEC_g1="conv2d_forward_1x1_v4_tf32 conv2d_backward_data_1x1_v4_tf32 conv2d_backward_filter_1x1_v4_tf32"
+SRC_bflin=kernels/gemm_bf16.cu
+KERNELS_bflin="linear_forward_bf16 linear_backward_data_bf16 linear_backward_filter_bf16
+  conv2d_forward_1x1_bf16 conv2d_backward_data_1x1_bf16 conv2d_backward_filter_1x1_bf16"
+NEED_bflin="HMMA.16816.F32.BF16 LDSM"
 THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh (BF_THREADS in conv2d_bf16.cuh)
-KERNELS="$KERNELS_tc $KERNELS_bf16"
+KERNELS="$KERNELS_tc $KERNELS_bf16 $KERNELS_g1 $KERNELS_bflin"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -77,6 +91,8 @@ for arch in 70 80 90; do
     needk=${!need}
     ldsm=LDSM_$grp
     case " ${!ldsm:-} " in *" $k "*) needk="$needk LDSM" ;; esac
+    vec=VEC_$grp
+    case " $(echo ${!vec:-}) " in *" $k "*) needk="$needk LDGSTS.E.BYPASS.128" ;; esac
     for o in $needk; do
       case $o in *.*) n=$(form "$o") ;; *) n=$(count "$o") ;; esac
       have="$have$n $o, "
@@ -106,5 +122,5 @@ if [ -f "$FATBIN" ]; then
   done
   echo "$FATBIN: the TF32 and bf16 kernels have HMMA for sm_80 and sm_90, none for sm_70"
 fi
-[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32 convolutions, flat forward and linears: HMMA and LDGSTS, the forward, data and filter gradients LDSM; bf16: HMMA.16816.F32.BF16 and LDSM; no spills)"
+[ "$fail" = 0 ] && echo "check-tc-sass: ok (TF32 convolutions, flat forward, 1x1 kernels and linears: HMMA and LDGSTS, the forward, data and filter gradients LDSM, the 1x1 _v4 forms LDGSTS.E.BYPASS.128; bf16 convolutions and linears: HMMA.16816.F32.BF16 and LDSM; no spills)"
 exit "$fail"

@@ -69,7 +69,7 @@ reason.
 
 --precision fp32|tf32|bf16 sets the GPU's arithmetic as for train (default
 tf32, self-checked against the CPU reference when the GPU opens; the CPU runs
-fp32). tf32 covers the convolutions and linears, bf16 the convolutions only.
+fp32). tf32 and bf16 cover the convolutions and linears.
 Each convolution and linear row says the arithmetic it ran in (math), its
 achieved TFLOP/s and the percentage of that arithmetic's peak (%peak).
 

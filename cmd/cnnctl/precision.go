@@ -14,7 +14,7 @@ import (
 const (
 	precisionFP32 = "fp32" // float32 on CUDA cores: the engine as it always was
 	precisionTF32 = "tf32" // TF32 tensor-core convolutions and linears, fp32 storage (sm_80+)
-	precisionBF16 = "bf16" // bf16 tensor-core convolutions: bf16 operands, fp32 accumulation and storage (sm_80+); linears stay fp32
+	precisionBF16 = "bf16" // bf16 tensor-core convolutions and linears: bf16 operands, fp32 accumulation and storage (sm_80+)
 )
 
 // defaultPrecision is --precision's default, for every command, in this one
@@ -29,8 +29,8 @@ const defaultPrecision = precisionTF32
 const precisionUsage = "arithmetic of the GPU's convolutions and linears: fp32 (CUDA cores, strict float32), " +
 	"tf32 (TF32 tensor cores for the convolutions and linears, fp32 storage and accumulation; sm_80 and later; " +
 	"PyTorch's default for convolutions) " +
-	"or bf16 (bf16 tensor cores: convolution operands rounded to bf16, fp32 accumulation and fp32 storage; " +
-	"convolutions only, the linears stay fp32; sm_80 and later). " +
+	"or bf16 (bf16 tensor cores: convolution and linear operands rounded to bf16, fp32 accumulation and fp32 storage; " +
+	"sm_80 and later). " +
 	"tf32 and bf16 are checked against the CPU reference when the GPU opens, and fp32 runs " +
 	"(with one line saying why) if that fails or the GPU is older than sm_80; the CPU always runs fp32"
 
@@ -91,7 +91,7 @@ func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string
 	}
 	what := "tensor-core convolutions and linears, fp32 storage and accumulation"
 	if p == precisionBF16 {
-		what = "tensor-core convolutions, bf16 operands, fp32 accumulation and storage; linears fp32"
+		what = "tensor-core convolutions and linears, bf16 operands, fp32 accumulation and storage"
 	}
 	fmt.Fprintf(log, "precision: %s (%s; self-checked against the CPU reference)\n", p, what)
 	return p

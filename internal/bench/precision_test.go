@@ -18,8 +18,8 @@ import (
 // TestPrecisionRows: under tf32 the convolution and linear rows (lenet's
 // fused conv2d+relu rows included) run in
 // tf32 and their percentages are of the TF32 peak (gpu.MathTF32's
-// LayerTypes); under bf16 the convolution rows run in bf16, of the bf16
-// peak, and the linears stay fp32, of the fp32 peak.
+// LayerTypes); under bf16 the convolution and linear rows run in bf16, of
+// the bf16 peak.
 func TestPrecisionRows(t *testing.T) {
 	spec, err := zoo.Load("lenet")
 	if err != nil {
@@ -28,7 +28,7 @@ func TestPrecisionRows(t *testing.T) {
 	be := cpu.New()
 	tf32, bf16 := 40.0, 80.0
 	peaks := &Peaks{Device: be.Name(), GFLOPS: 10, GBPS: 20, TF32GFLOPS: &tf32, TF32Method: "test", BF16GFLOPS: &bf16, BF16Method: "test"}
-	tensorCore := map[string][]string{"tf32": {"conv2d", "linear"}, "bf16": {"conv2d"}}
+	tensorCore := map[string][]string{"tf32": {"conv2d", "linear"}, "bf16": {"conv2d", "linear"}}
 	for _, prec := range []string{"tf32", "bf16"} {
 		r, err := Run(spec, be, Config{Batch: 2, Iters: 1, Warmup: 0, Mode: "train", Seed: 1, Peaks: peaks,
 			Precision: prec, TensorCore: tensorCore[prec]})

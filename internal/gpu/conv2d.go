@@ -34,6 +34,32 @@ func (c *call) conv(x, w, y *tensor.Tensor, p tensor.ConvParams) conv2D {
 	return g
 }
 
+// tcShape is g's shape for the TF32 kernels' shape classes
+// (shapeclass.go), with aligned: whether the tensors the kernel copies from
+// are 16-byte aligned.
+func (g conv2D) tcShape(aligned bool) tcShape {
+	return tcShape{C: g.C, R: g.R, S: g.S, StrideH: g.p.StrideH, StrideW: g.p.StrideW, PadH: g.p.PadH, PadW: g.p.PadW,
+		HW: g.H * g.W, Aligned: aligned}
+}
+
+// tcClasses reports whether the tensor-core launchers take the shape
+// classes' forms (not Options.NoShapeClasses).
+func (b *Backend) tcClasses() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.opts.NoShapeClasses
+}
+
+// aligned16 reports whether every pointer of ps is 16-byte aligned.
+func aligned16(ps ...cu.DevicePtr) bool {
+	for _, p := range ps {
+		if uint64(p)%16 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // args are the kernels' CONV_PARAMS.
 func (g conv2D) args() []any {
 	return []any{g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.OH, g.OW, g.p.StrideH, g.p.StrideW, g.p.PadH, g.p.PadW}
@@ -82,38 +108,58 @@ func (b *Backend) convForward(op string, x, w, bias, y *tensor.Tensor, p tensor.
 		relu = 1
 	}
 	k := b.kernel("conv2d_forward")
-	name := k.Name
+	name := b.forwardKernel(k, g, aligned16(xp, wp))
 	d := dims{gx: ceilDiv(g.N*g.OH*g.OW, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: 1, block: 256}
 	if k.Math.TensorCore() {
-		if k.Math == MathTF32 {
-			name = tcForward(g.C, g.R, g.S).Kernel
-		}
 		d = dims{gx: ceilDiv(g.N*g.OH*g.OW, tcTileM), gy: ceilDiv(g.K, tcTileN), gz: 1, block: tcThreads}
 	}
 	c.launch(name, d, append([]any{xp, wp, bp, rp, yp, relu}, g.args()...)...)
 }
 
+// forwardKernel is the forward kernel launched for convolution g when k is
+// the selected conv2d_forward: the shape class's own where the tensor-core
+// launchers take classes (aligned: x and w 16-byte aligned), else k's.
+// ConvBatchNormForwardTrain asks it too, so that the fused op's statistics
+// form extends exactly the kernel the plain forward would run.
+func (b *Backend) forwardKernel(k Kernel, g conv2D, aligned bool) string {
+	switch {
+	case k.Math == MathTF32 && b.tcClasses():
+		return tcForward(g.tcShape(aligned)).Kernel
+	case k.Math == MathBF16 && b.tcClasses():
+		return bfKernel(k.Slot, g.tcShape(false))
+	}
+	return k.Name
+}
+
 // Conv2DBackwardData: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W), as the
 // gather GEMM DX (C, N*H*W) = Wᵀ (C, K*R*S) · D̂Y (K*R*S, N*H*W), on CUDA
 // cores or, with MathTF32 or MathBF16, on tensor cores (Select chose,
-// registry.go).
+// registry.go; under MathTF32 the shape class picks the kernel's form,
+// shapeclass.go).
 func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward data")
 	dyp, wp, dxp := c.ptr("dy", dy, 4), c.ptr("w", w, 4), c.ptr("dx", dx, 4)
 	g := c.conv(dx, w, dy, p)
 	k := b.kernel("conv2d_backward_data")
+	name := k.Name
 	d := dims{gx: ceilDiv(g.N*g.H*g.W, gemmTile), gy: ceilDiv(g.C, gemmTile), gz: 1, block: 256}
 	if k.Math.TensorCore() {
+		if k.Math == MathTF32 && b.tcClasses() {
+			name = tcBackward(k.Slot, g.tcShape(aligned16(dyp)))
+		} else if k.Math == MathBF16 && b.tcClasses() {
+			name = bfKernel(k.Slot, g.tcShape(false))
+		}
 		d = dims{gx: ceilDiv(g.N*g.H*g.W, tcTileM), gy: ceilDiv(g.C, tcTileN), gz: 1, block: tcThreads}
 	}
-	c.launch(k.Name, d, append([]any{dyp, wp, dxp}, g.args()...)...)
+	c.launch(name, d, append([]any{dyp, wp, dxp}, g.args()...)...)
 }
 
 // Conv2DBackwardFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C,R,S), db (K)
 // or nil. DW (K, C*R*S) = DY (K, N*OH*OW) · im2col(X)ᵀ with the long
 // reduction split over blocks into a scratch slab per split, then summed in
 // a fixed order (deterministic); on CUDA cores or, with MathTF32 or
-// MathBF16, on tensor cores (Select chose, registry.go).
+// MathBF16, on tensor cores (Select chose, registry.go; under MathTF32 the
+// shape class picks the kernel's form, shapeclass.go).
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.ConvParams) {
 	c := b.call("conv2d backward filter")
 	xp, dyp, dwp := c.ptr("x", x, 4), c.ptr("dy", dy, 4), c.ptr("dw", dw, 4)
@@ -122,6 +168,12 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	c.shape("db", db, g.K)
 	crs, kd := g.C*g.R*g.S, g.N*g.OH*g.OW
 	k := b.kernel("conv2d_backward_filter")
+	name := k.Name
+	if k.Math == MathTF32 && b.tcClasses() {
+		name = tcBackward(k.Slot, g.tcShape(aligned16(xp, dyp)))
+	} else if k.Math == MathBF16 && b.tcClasses() {
+		name = bfKernel(k.Slot, g.tcShape(false))
+	}
 	tiles := ceilDiv(crs, gemmTile) * ceilDiv(g.K, gemmTile)
 	splits := splitK(tiles, kd, b.info.SMs)
 	d := dims{gx: ceilDiv(crs, gemmTile), gy: ceilDiv(g.K, gemmTile), gz: splits, block: 256}
@@ -138,14 +190,14 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.Co
 	b.do(c.op, func() {
 		if splits == 1 {
 			slots[2] = uint64(dwp)
-			c.launchHere(k.Name, d, slots)
+			c.launchHere(name, d, slots)
 		} else {
 			ws, release, ok := c.scratch(int64(splits) * int64(g.K*crs) * 4)
 			if !ok {
 				return
 			}
 			slots[2], sum[0] = uint64(ws), uint64(ws)
-			c.launchHere(k.Name, d, slots)
+			c.launchHere(name, d, slots)
 			c.launchHere("sum_splits", b.grid1D(g.K*crs), sum)
 			release()
 		}

@@ -15,8 +15,9 @@ import (
 
 // newTensorCoreBackend opens GPU 0 with math m (MathTF32 or MathBF16),
 // or skips where there is no GPU or it has no tensor cores for m (below
-// sm_80, where SetMath must refuse m); the three convolution slots must
-// then run their kernels of m (name suffix "_tf32", "_bf16").
+// sm_80, where SetMath must refuse m); the convolution and linear slots
+// (tf32Slots, which are the bf16 ones too) must then run their kernels of
+// m (name suffix "_tf32", "_bf16").
 func newTensorCoreBackend(t testing.TB, m Math) *Backend {
 	t.Helper()
 	be := newBackend(t)
@@ -29,7 +30,7 @@ func newTensorCoreBackend(t testing.TB, m Math) *Backend {
 	if err := be.SetMath(m); err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []string{"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter"} {
+	for _, op := range tf32Slots {
 		if got, want := be.kernel(op).Name, op+"_"+m.String(); got != want {
 			t.Fatalf("with %v %s runs %s, want %s", m, op, got, want)
 		}
@@ -37,9 +38,9 @@ func newTensorCoreBackend(t testing.TB, m Math) *Backend {
 	return be
 }
 
-// TestBackendBF16 checks the bf16 convolutions (forward, data and filter
-// gradients; tf32Cases: the shared cases and layers over several blocks
-// and steps) against the CPU reference with the tolerance derived from
+// TestBackendBF16 checks the bf16 convolutions and linears (forward, data
+// and filter gradients; tf32Cases: the shared cases, a VGG classifier
+// linear and layers over several blocks and steps) against the CPU reference with the tolerance derived from
 // bf16's 8 significant bits (tensortest.Case.Tolerances at BF16: per
 // output (2u + u²)·Σ|a||b| with u = 2^-8, half an ulp of an operand
 // rounded to nearest even, plus the float32 summation terms), not
@@ -104,7 +105,7 @@ func TestBF16Tiling(t *testing.T) {
 }
 
 // TestBF16KernelChoice: Select (through SetMath) gives the bf16 variants
-// only with MathBF16 on sm_80 or later; SetMath refuses bf16 below sm_80
+// of the convolutions and linears only with MathBF16 on sm_80 or later; SetMath refuses bf16 below sm_80
 // and leaves the kernels as they were (no GPU needed).
 func TestBF16KernelChoice(t *testing.T) {
 	for _, major := range []int{7, 8, 9} {
@@ -113,7 +114,7 @@ func TestBF16KernelChoice(t *testing.T) {
 		if (err == nil) != (major >= 8) {
 			t.Fatalf("sm_%d0: SetMath(bf16) = %v", major, err)
 		}
-		for _, op := range []string{"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter"} {
+		for _, op := range tf32Slots {
 			want := op
 			if major >= 8 {
 				want = op + "_bf16"

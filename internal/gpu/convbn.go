@@ -23,9 +23,13 @@ var _ tensor.ConvBatchNorm = (*Backend)(nil)
 // (Conv2DForward, BatchNormForwardTrain or BatchNormReLUForwardTrain), so
 // that fp32 keeps their bits.
 func (b *Backend) ConvBatchNormForwardTrain(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, bn tensor.BatchNormTrain, relu bool) {
-	name := b.kernel("conv2d_forward").Name
-	if len(w.Shape) == 4 && name == "conv2d_forward_tf32" {
-		name = tcForward(w.Shape[1], w.Shape[2], w.Shape[3]).Kernel
+	k := b.kernel("conv2d_forward")
+	name := k.Name
+	if len(w.Shape) == 4 && len(x.Shape) == 4 {
+		// The kernel the plain forward would launch (its 16-byte forms
+		// exist only in the 1x1 class, which has no statistics form).
+		g := conv2D{C: w.Shape[1], H: x.Shape[2], W: x.Shape[3], R: w.Shape[2], S: w.Shape[3], p: p}
+		name = b.forwardKernel(k, g, false)
 	}
 	stats, ok := bnStatsForward(name)
 	if !ok {

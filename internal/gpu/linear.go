@@ -10,8 +10,9 @@ import (
 
 // LinearForward: x (N,I), w (O,I), b (O) or nil -> y (N,O) = x·wᵀ + b, on
 // CUDA cores or, with MathTF32, on tensor cores through the TF32
-// convolutions' GEMM core with row-major loaders (kernels/conv2d_tc.cu;
-// Select chose, registry.go).
+// convolutions' GEMM core with row-major loaders (kernels/conv2d_tc.cu),
+// with MathBF16 through the bf16 convolutions' (kernels/gemm_bf16.cu: the
+// linear as a 1x1 convolution on 1x1 images); Select chose, registry.go.
 func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 	c := b.call("linear forward")
 	xp, wp, yp := c.ptr("x", x, 2), c.ptr("w", w, 2), c.ptr("y", y, 2)
@@ -26,7 +27,7 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 	c.shape("y", y, n, out)
 	k := b.kernel("linear_forward")
 	d := dims{gx: ceilDiv(out, gemmTile), gy: ceilDiv(n, gemmTile), gz: 1, block: 256}
-	if k.Math == MathTF32 {
+	if k.Math.TensorCore() {
 		d = dims{gx: ceilDiv(n, tcTileM), gy: ceilDiv(out, tcTileN), gz: 1, block: tcThreads}
 	}
 	c.launch(k.Name, d, xp, wp, bp, yp, n, in, out)
@@ -34,8 +35,9 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 
 // LinearBackward: x (N,I), w (O,I), dy (N,O) -> dx (N,I) or nil, dw (O,I),
 // db (O) or nil. dx = dy·w; dw = dyᵀ·x (reduction over N split over blocks
-// when the output is small); db = Σ_n dy (float32 in every math). With
-// MathTF32 dx and dw run on tensor cores as the forward does (Select chose).
+// when the output is small, in a fixed order); db = Σ_n dy (float32 in
+// every math). With MathTF32 or MathBF16 dx and dw run on tensor cores as
+// the forward does (Select chose).
 func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
 	c := b.call("linear backward")
 	xp, wp, dyp, dwp := c.ptr("x", x, 2), c.ptr("w", w, 2), c.ptr("dy", dy, 2), c.ptr("dw", dw, 2)
@@ -52,12 +54,12 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
 	c.shape("db", db, out)
 	kd, kf := b.kernel("linear_backward_data"), b.kernel("linear_backward_filter")
 	dd := dims{gx: ceilDiv(in, gemmTile), gy: ceilDiv(n, gemmTile), gz: 1, block: 256}
-	if kd.Math == MathTF32 {
+	if kd.Math.TensorCore() {
 		dd = dims{gx: ceilDiv(n, tcTileM), gy: ceilDiv(in, tcTileN), gz: 1, block: tcThreads}
 	}
 	splits := splitK(ceilDiv(in, gemmTile)*ceilDiv(out, gemmTile), n, b.info.SMs)
 	df := dims{gx: ceilDiv(in, gemmTile), gy: ceilDiv(out, gemmTile), gz: splits, block: 256}
-	if kf.Math == MathTF32 {
+	if kf.Math.TensorCore() {
 		splits = splitK(ceilDiv(out, tcTileM)*ceilDiv(in, tcTileN), n, b.info.SMs)
 		df = dims{gx: ceilDiv(out, tcTileM), gy: ceilDiv(in, tcTileN), gz: splits, block: tcThreads}
 	}

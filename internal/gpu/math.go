@@ -36,15 +36,12 @@ func (m Math) String() string {
 
 // LayerTypes are the layer types whose FLOPs run in m: under MathTF32 the
 // convolutions and linears (the slots with a tf32 variant in Kernels:
-// forward, data and filter gradients), under MathBF16 the convolutions
-// only (the slots with a bf16 variant; linears stay fp32); pools and the
-// rest stay fp32. None under MathFP32, where everything is fp32 anyway.
+// forward, data and filter gradients), under MathBF16 the same (the slots
+// with a bf16 variant); pools and the rest stay fp32. None under MathFP32, where everything is fp32 anyway.
 func (m Math) LayerTypes() []string {
 	switch m {
-	case MathTF32:
+	case MathTF32, MathBF16:
 		return []string{"conv2d", "linear"}
-	case MathBF16:
-		return []string{"conv2d"}
 	}
 	return nil
 }

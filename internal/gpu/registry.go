@@ -62,6 +62,16 @@ func Kernels() []Kernel {
 	tf32("Conv2DForward", "conv2d_forward")
 	ks = append(ks, Kernel{Op: "Conv2DForward", Slot: "conv2d_forward", Variant: "tf32", DType: tensor.F32,
 		Math: MathTF32, MinSM: 80, Name: "conv2d_forward_flat_tf32", Class: classSmallC})
+	// The 1x1 class's kernels (kernels/gemm_tc.cu), 4-byte and 16-byte forms.
+	for _, s := range []struct{ op, slot string }{{"Conv2DForward", "conv2d_forward"},
+		{"Conv2DBackwardData", "conv2d_backward_data"}, {"Conv2DBackwardFilter", "conv2d_backward_filter"}} {
+		for _, form := range []string{"_1x1_tf32", "_1x1_v4_tf32"} {
+			ks = append(ks, Kernel{Op: s.op, Slot: s.slot, Variant: "tf32", DType: tensor.F32, Math: MathTF32, MinSM: 80,
+				Name: s.slot + form, Class: class1x1})
+		}
+		ks = append(ks, Kernel{Op: s.op, Slot: s.slot, Variant: "bf16", DType: tensor.F32, Math: MathBF16, MinSM: 80,
+			Name: s.slot + "_1x1_bf16", Class: class1x1}) // kernels/gemm_bf16.cu
+	}
 	bf16mma("Conv2DForward", "conv2d_forward")
 	// The tensor-core forwards' epilogue-statistics forms (shapeclass.go's
 	// bnStatsForward), run by ConvBatchNormForwardTrain where a selected
@@ -86,6 +96,9 @@ func Kernels() []Kernel {
 	fp32("LinearBackward", "linear_backward_data", "linear_backward_filter", "linear_backward_bias")
 	tf32("LinearBackward", "linear_backward_data")
 	tf32("LinearBackward", "linear_backward_filter")
+	bf16mma("LinearForward", "linear_forward")
+	bf16mma("LinearBackward", "linear_backward_data")
+	bf16mma("LinearBackward", "linear_backward_filter")
 	fp32("MaxPool2DForward", "maxpool2d_forward")
 	fp32("MaxPool2DBackward", "maxpool2d_backward")
 	fp32("AvgPool2DForward", "avgpool2d_forward")
@@ -130,7 +143,10 @@ func Kernels() []Kernel {
 		if a.Variant != b.Variant {
 			return a.Variant < b.Variant
 		}
-		return a.Class < b.Class
+		if a.Class != b.Class {
+			return a.Class < b.Class
+		}
+		return a.Name < b.Name
 	})
 	return ks
 }
@@ -138,12 +154,16 @@ func Kernels() []Kernel {
 // Options configure a backend when it starts (NewWith).
 type Options struct {
 	// Math is the arithmetic of the convolutions and linears: MathFP32
-	// (the default), MathTF32 (convolutions and linears) or MathBF16
-	// (convolutions only; the linears stay fp32), both sm_80 and later.
+	// (the default), MathTF32 or MathBF16 (convolutions and linears on
+	// tensor cores), both sm_80 and later.
 	Math Math
 	// Variants pins slots to a variant by name ("conv2d_forward": "tf32"),
 	// whatever Math says; the tests run every registered variant this way.
 	Variants map[string]string
+	// NoShapeClasses runs the generic TF32 and bf16 convolution kernels
+	// for every shape instead of the forms the shape classes choose
+	// (shapeclass.go): the reference those are tested against on a GPU.
+	NoShapeClasses bool
 }
 
 // Select is the one place where kernels are chosen: for each slot of ks,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestRegistrySources(t *testing.T) {
 }
 
 // TestSelect: the default is fp32 everywhere; tf32 and bf16 take their
-// tensor-core convolutions from sm_80; a pin wins over the math; bad requests fail
+// tensor-core convolutions and linears from sm_80; a pin wins over the math; bad requests fail
 // with words that say why.
 func TestSelect(t *testing.T) {
 	ks := Kernels()
@@ -113,8 +114,8 @@ func TestSelect(t *testing.T) {
 		}
 		bf := pick(sm, Options{Math: MathBF16})
 		for slot, k := range bf {
-			conv := slot == "conv2d_forward" || slot == "conv2d_backward_data" || slot == "conv2d_backward_filter"
-			if conv && (k.Name != slot+"_bf16" || k.Math != MathBF16 || k.DType != tensor.F32) || !conv && k.Math != MathFP32 {
+			tc := slices.Contains(tf32Slots, slot) // the bf16 slots are the tf32 ones
+			if tc && (k.Name != slot+"_bf16" || k.Math != MathBF16 || k.DType != tensor.F32) || !tc && k.Math != MathFP32 {
 				t.Errorf("sm_%d bf16: %s runs %+v", sm, slot, k)
 			}
 		}
@@ -168,8 +169,8 @@ var tf32Slots = []string{"conv2d_forward", "conv2d_backward_data", "conv2d_backw
 	"linear_forward", "linear_backward_data", "linear_backward_filter"}
 
 // TestLayerTypesMatchRegistry: Math.LayerTypes names exactly the layer
-// types whose ops have a kernel of that math in the registry (TF32:
-// convolutions and linears; bf16: convolutions only), so bench's
+// types whose ops have a kernel of that math in the registry (TF32 and
+// bf16: convolutions and linears), so bench's
 // per-layer math cannot drift from what Select runs; none for fp32.
 func TestLayerTypesMatchRegistry(t *testing.T) {
 	layer := map[string]string{"Conv2D": "conv2d", "Linear": "linear"}

@@ -39,6 +39,7 @@ const (
 	BF16MutCOwner      BF16Mutation = C.BF_MUT_C_OWNER      // accumulators c1 and c2 stored at each other's place
 	BF16MutStage       BF16Mutation = C.BF_MUT_STAGE        // the next step staged into the stage being read
 	BF16MutRound       BF16Mutation = C.BF_MUT_ROUND        // operands truncated instead of rounded to nearest even
+	BF16MutPixStride   BF16Mutation = C.BF_MUT_PIX_STRIDE   // the 1x1 loaders' channel stride W instead of H*W
 )
 
 // Banks counts the emulated shared-memory phases and those with bank

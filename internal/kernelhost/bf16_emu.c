@@ -105,6 +105,8 @@ typedef struct {
 	int begin;
 	long long alen, blen, outlen;
 	int bad_store;
+	int one;      // the 1x1 kernels (BF_EMU_1X1_*; kind is then their base kind)
+	int mutation; // for the 1x1 loaders' BF_MUT_PIX_STRIDE
 } bf_op;
 
 // get reads v[off] (n elements) for a load the kernel marked valid, 0 for
@@ -121,10 +123,70 @@ static int get(const float *v, long long n, int ok, int off, float *out)
 	return 0;
 }
 
+// fetch_1x1 is every thread's Bf1<DATA>::fetch or Bf1Filter::fetch of step
+// kt (kernels/gemm_bf16.cu): gemm_tc.cuh's addressing in the generic
+// kernels' slot orders, each thread's pixels decoded once per block
+// (forward, data gradient; here per step: the same values) or per step
+// (filter gradient).
+static int fetch_1x1(const bf_op *op, int m0, int n0, int kt, regs *rg)
+{
+	const TcConv *g = op->g;
+	TcConv gm = *g; // the geometry g1_pix and g1_at see
+	if (op->mutation == BF_MUT_PIX_STRIDE)
+		gm.H = 1;
+	for (int tid = 0; tid < BF_THREADS; tid++) {
+		regs *t = &rg[tid];
+		int row, kp, m, n;
+		if (op->kind == BF_EMU_FILTER) {
+			bf_slot_k(tid, 0, &row, &kp);
+			int p = (op->begin + kt) * BF_BK + 2 * kp;
+			G1Pix pd[2] = {g1_pix(&gm, g->K, p), g1_pix(&gm, g->K, p + 1)};
+			G1Pix px[2] = {g1_pix(&gm, g->C, p), g1_pix(&gm, g->C, p + 1)};
+			for (int l = 0; l < BF_A_LOADS + BF_B_LOADS; l++) {
+				int b = l >= BF_A_LOADS, lb = b ? l - BF_A_LOADS : l;
+				bf_slot_k(tid, lb, &row, &kp);
+				for (int e = 0; e < 2; e++) {
+					int off = 0, ok = b ? g1_at(&gm, &px[e], g->C, n0 + row, &off)
+							    : g1_at(&gm, &pd[e], g->K, m0 + row, &off);
+					if (get(b ? op->a : op->b, b ? op->alen : op->blen, ok, off, b ? &t->b[lb][e] : &t->a[lb][e]))
+						return -2;
+				}
+			}
+			continue;
+		}
+		int data = op->kind == BF_EMU_DATA, ch = data ? g->K : g->C, c0 = kt * BF_BK;
+		G1Pix pix[2];
+		for (int i = 0; i < 2; i++) {
+			bf_slot_m(tid, 4 * i, &m, &kp);
+			pix[i] = g1_pix(&gm, ch, m0 + m);
+		}
+		for (int l = 0; l < BF_A_LOADS; l++) {
+			bf_slot_m(tid, l, &m, &kp);
+			for (int e = 0; e < 2; e++) {
+				int off = 0, ok = g1_at(&gm, &pix[l >> 2], ch, c0 + 2 * kp + e, &off);
+				if (get(op->a, op->alen, ok, off, &t->a[l][e]))
+					return -2;
+			}
+		}
+		for (int l = 0; l < BF_B_LOADS; l++) {
+			bf_slot_m(tid, l, &n, &kp);
+			for (int e = 0; e < 2; e++) {
+				int off = 0, c = c0 + 2 * kp + e;
+				int ok = data ? tc_wt_at(g, n0 + n, 0, 0, c, &off) : tc_w_at(g, n0 + n, 0, 0, c, &off);
+				if (get(op->b, op->blen, ok, off, &t->b[l][e]))
+					return -2;
+			}
+		}
+	}
+	return 0;
+}
+
 // fetch is every thread's op.fetch of step kt (BfFwd, BfData: bf_fetch_m
 // at the cursor tap, then moved on; BfFilter::fetch).
 static int fetch(const bf_op *op, int m0, int n0, int kt, BfTap *tap, regs *rg)
 {
+	if (op->one)
+		return fetch_1x1(op, m0, n0, kt, rg);
 	const TcConv *g = op->g;
 	int fwd = op->kind == BF_EMU_FORWARD;
 	for (int tid = 0; tid < BF_THREADS; tid++) {
@@ -356,7 +418,12 @@ int bf_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 {
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
+	int one = kind >= BF_EMU_1X1_FORWARD;
+	if (one)
+		kind -= BF_EMU_1X1_FORWARD; // the 1x1 kernels' operands, grids and stores are their base kind's
 	bf_op op = {g, kind, a, b, bias, kind == BF_EMU_FORWARD ? res : NULL, kind == BF_EMU_FORWARD && relu, out, written};
+	op.one = one;
+	op.mutation = mutation;
 	op.alen = kind == BF_EMU_DATA ? y : x;
 	op.blen = kind == BF_EMU_FILTER ? y : w;
 	op.outlen = kind == BF_EMU_FORWARD ? y : kind == BF_EMU_DATA ? x : w;

@@ -7,6 +7,7 @@
 // conv2d_bf16.h is a symbolic link to kernels/conv2d_bf16.cuh (see tc_emu.h:
 // through it an edit of the kernels' index math reruns this package's tests).
 #include "conv2d_bf16.h"
+#include "gemm_tc.h"
 #include "tc_dep_epilogue_cuh.h"
 #include "smem_emu.h"
 
@@ -26,6 +27,7 @@ enum {
 	BF_MUT_C_OWNER = 5,	 // accumulators c1 and c2 stored at each other's place
 	BF_MUT_STAGE = 6,	 // step kt+1 staged into the stage being read
 	BF_MUT_ROUND = 7,	 // operands truncated to bf16 instead of rounded to nearest even
+	BF_MUT_PIX_STRIDE = 8,	 // the 1x1 loaders take the channel stride as W instead of H*W
 };
 
 // The kernels the emulator runs (as tc_emu.h's EMU_FORWARD, EMU_DATA, EMU_FILTER).
@@ -33,6 +35,10 @@ enum {
 	BF_EMU_FORWARD = 0, // conv2d_forward_bf16: a x, b w, bias or NULL, res or NULL, relu -> out y
 	BF_EMU_DATA = 1,    // conv2d_backward_data_bf16: a dy, b w -> out dx
 	BF_EMU_FILTER = 2,  // conv2d_backward_filter_bf16: a x, b dy -> out ws (splits,K,C*R*S)
+	// The 1x1 class's kernels (kernels/gemm_bf16.cu), operands as their base kind's:
+	BF_EMU_1X1_FORWARD = 3, // conv2d_forward_1x1_bf16
+	BF_EMU_1X1_DATA = 4,	// conv2d_backward_data_1x1_bf16
+	BF_EMU_1X1_FILTER = 5,	// conv2d_backward_filter_1x1_bf16
 };
 
 // BfBanks counts the kernels' shared-memory phases (smem_emu.h).

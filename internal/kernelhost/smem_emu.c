@@ -34,3 +34,19 @@ void emu_store_phase(const int words[32], EmuBanks *bk)
 	bk->store_phases++;
 	bk->store_conflicts += conflict;
 }
+
+void emu_store16_phases(const int words[32], EmuBanks *bk)
+{
+	for (int p = 0; p < 4; p++) {
+		int used[32] = {0}, conflict = 0;
+		for (int lane = 8 * p; lane < 8 * p + 8; lane++) {
+			if (words[lane] % 4)
+				bk->misaligned++;
+			for (int w = 0; w < 4; w++)
+				if (used[(words[lane] + w) % 32]++)
+					conflict = 1;
+		}
+		bk->store_phases++;
+		bk->store_conflicts += conflict;
+	}
+}

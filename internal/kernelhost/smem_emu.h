@@ -26,4 +26,10 @@ void emu_ldsm_x4(const void *smem, const int addr[32], uint32_t d[32][4], EmuBan
 // words[] in bk.
 void emu_store_phase(const int words[32], EmuBanks *bk);
 
+// emu_store16_phases counts one warp-wide 16-byte store (cp.async of 16
+// bytes) to the word offsets words[] in bk: four phases of 8 lanes, each
+// of whose 128 bytes must cover the 32 banks once; a word offset not a
+// multiple of 4 (16 bytes) counts as misaligned.
+void emu_store16_phases(const int words[32], EmuBanks *bk);
+
 #endif

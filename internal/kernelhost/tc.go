@@ -69,6 +69,10 @@ const (
 	MutNoSwizzle   Mutation = C.EMU_MUT_NO_SWIZZLE   // no swizzle anywhere: right values, bank conflicts
 	MutLdsmLane    Mutation = C.EMU_MUT_LDSM_LANE    // A's ldmatrix lanes point at matrices 1 and 2 swapped
 	MutSwizzleBits Mutation = C.EMU_MUT_SWIZZLE_BITS // the swizzle XORs row bits 0-1, not 1-2: right values, bank conflicts
+	// Of the 1x1 kernels' loaders (gemm_tc.cu):
+	MutVecOrder  Mutation = C.EMU_MUT_VEC_ORDER  // an A 16-byte copy's four floats land in reverse order
+	MutPixStride Mutation = C.EMU_MUT_PIX_STRIDE // the channel stride taken as W instead of H*W
+	MutVecChunk  Mutation = C.EMU_MUT_VEC_CHUNK  // the filter gradient's A 16-byte copies land at logical chunk q+1
 )
 
 // Conv2DForwardTF32 runs conv2d_forward_tf32's whole grid on the host:
@@ -301,6 +305,8 @@ func runWith(g Conv, op string, a, b, bias []float32, e Epilogue, out []float32,
 		return fmt.Errorf("kernelhost: %s %v: a copy reads outside its tensor", op, g)
 	case -3:
 		return fmt.Errorf("kernelhost: %s %v: a store falls outside the output", op, g)
+	case -4:
+		return fmt.Errorf("kernelhost: %s %v: a 16-byte copy is not 16-byte aligned", op, g)
 	default:
 		return fmt.Errorf("kernelhost: %s: out of memory", op)
 	}

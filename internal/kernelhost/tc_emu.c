@@ -210,6 +210,15 @@ static int emu_base(int kind)
 		return EMU_DATA;
 	case EMU_LIN_FILTER:
 		return EMU_FILTER;
+	case EMU_1X1_FWD:
+	case EMU_1X1_FWD_V4:
+		return EMU_FORWARD;
+	case EMU_1X1_DATA:
+	case EMU_1X1_DATA_V4:
+		return EMU_DATA;
+	case EMU_1X1_FILTER:
+	case EMU_1X1_FILTER_V4:
+		return EMU_FILTER;
 	}
 	return kind;
 }
@@ -324,6 +333,135 @@ static int load_linear(emu_op *op, float *As, float *Bs, int m0, int n0, int kt,
 	return 0;
 }
 
+// copy16 is one g1_cp_async16: elements off .. off+3 of v (n elements)
+// into dst .. dst+3 when ok, else zeros; -4 when dst (from the stage's
+// start, which the kernel aligns to 16 bytes) or a valid off is not a
+// multiple of 4 floats. EMU_MUT_VEC_ORDER lands the four in reverse.
+static int copy16(emu_copies *q, const float *stage, float *dst, const float *v, long long n, int ok, int off,
+		  int mutation)
+{
+	if ((dst - stage) % 4 || (ok && off % 4))
+		return -4;
+	for (int j = 0; j < 4; j++) {
+		float x = 0.f;
+		if (ok && src(v, n, off + j, &x))
+			return -2;
+		if (issue(q, dst + (mutation == EMU_MUT_VEC_ORDER ? 3 - j : j), x))
+			return -1;
+	}
+	return 0;
+}
+
+// load_1x1 is every thread's G1Fwd, G1Data or G1Filter::load (gemm_tc.cu)
+// of op->kind EMU_1X1_*: the 4-byte or 16-byte (_V4) copies through
+// gemm_tc.cuh's slots and addressing, each thread's pixel decoded once
+// per block (forward, data gradient) or step (filter gradient) as the
+// kernels do. It counts the bank phases of its stores: per warp and copy,
+// one 4-byte phase or four 16-byte ones.
+static int load_1x1(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, emu_copies *q)
+{
+	const TcConv *g = op->g;
+	TcConv gm = *g; // the geometry g1_pix and g1_at see
+	if (op->mutation == EMU_MUT_PIX_STRIDE)
+		gm.H = 1;
+	int v4 = op->kind >= EMU_1X1_FWD_V4, kind = emu_base(op->kind), mut = op->mutation, rc = 0;
+	int al = 0, bl = 0; // copies per thread of A and B
+	for (int tid = 0; tid < TC_THREADS && rc == 0; tid++) {
+		int m, n, t, kk, qq, off;
+		if (kind != EMU_FILTER) {
+			int ch = kind == EMU_FORWARD ? g->C : g->K, c0 = kt * TC_BK;
+			if (v4)
+				g1_a_slot4(tid, 0, &m, &kk);
+			else
+				tc_a_slot(tid, 0, &m, &kk);
+			G1Pix pix = g1_pix(&gm, ch, m0 + m);
+			al = v4 ? G1_A_VLOADS : TC_A_LOADS;
+			for (int l = 0; l < al && rc == 0; l++) {
+				off = 0;
+				if (v4)
+					g1_a_slot4(tid, l, &m, &kk);
+				else
+					tc_a_slot(tid, l, &m, &kk);
+				int ok = g1_at(&gm, &pix, ch, c0 + kk, &off);
+				op->aoffs[tid * TC_A_LOADS + l] = tc_a_smem(m, kk);
+				rc = v4 ? copy16(q, As, As + op->aoffs[tid * TC_A_LOADS + l], op->a, op->alen, ok, off, mut)
+					: copy4(q, As + op->aoffs[tid * TC_A_LOADS + l], op->a, op->alen, ok, off);
+			}
+			int b4 = v4 && kind == EMU_FORWARD;
+			bl = b4 ? G1_B_VLOADS : TC_B_LOADS;
+			for (int l = 0; l < bl && rc == 0; l++) {
+				off = 0;
+				if (b4)
+					g1_b_slot4(tid, &n, &kk);
+				else
+					g1_b_slot(tid, l, &n, &kk);
+				int ok = kind == EMU_FORWARD ? tc_w_at(g, n0 + n, 0, 0, c0 + kk, &off)
+							     : tc_wt_at(g, n0 + n, 0, 0, c0 + kk, &off);
+				op->boffs[tid * TC_B_LOADS + l] = tc_b_smem(n, kk);
+				rc = b4 ? copy16(q, Bs, Bs + op->boffs[tid * TC_B_LOADS + l], op->b, op->blen, ok, off, EMU_MUT_NONE)
+					: copy4(q, Bs + op->boffs[tid * TC_B_LOADS + l], op->b, op->blen, ok, off);
+			}
+			continue;
+		}
+		// The filter gradient: op->a is x, op->b is dy (as EMU_FILTER).
+		int p0 = (op->begin + kt) * TC_BK;
+		if (v4) {
+			g1_sw_slot4(tid, 0, &t, &qq);
+			G1Pix pd = g1_pix(&gm, g->K, p0 + 4 * qq), px = g1_pix(&gm, g->C, p0 + 4 * qq);
+			al = TC_BM * 4 / TC_THREADS;
+			bl = 1;
+			for (int l = 0; l < al + bl && rc == 0; l++) {
+				int b = l >= al;
+				off = 0;
+				g1_sw_slot4(tid, b ? 0 : l, &t, &qq);
+				int ok = b ? g1_at(&gm, &px, g->C, n0 + t, &off) : g1_at(&gm, &pd, g->K, m0 + t, &off);
+				// The loader faults hit A only: the same permutation of the
+				// reduction in both operands would leave the sums right.
+				int ch = mut == EMU_MUT_VEC_CHUNK && !b ? (qq + 1) & 3 : qq;
+				int w = sw_at(t, 4 * ch, mut, 0);
+				if (b)
+					op->boffs[tid * TC_B_LOADS + 0] = w;
+				else
+					op->aoffs[tid * TC_A_LOADS + l] = w;
+				rc = b ? copy16(q, Bs, Bs + w, op->a, op->alen, ok, off, EMU_MUT_NONE)
+				       : copy16(q, As, As + w, op->b, op->blen, ok, off, mut);
+			}
+		} else {
+			tc_b_slot(tid, 0, &t, &kk);
+			G1Pix pd = g1_pix(&gm, g->K, p0 + kk), px = g1_pix(&gm, g->C, p0 + kk);
+			al = TC_A_LOADS;
+			bl = TC_B_LOADS;
+			for (int l = 0; l < al + bl && rc == 0; l++) {
+				int b = l >= al, lb = b ? l - al : l;
+				off = 0;
+				tc_b_slot(tid, lb, &t, &kk);
+				int ok = b ? g1_at(&gm, &px, g->C, n0 + t, &off) : g1_at(&gm, &pd, g->K, m0 + t, &off);
+				int w = sw_at(t, kk, mut, 0);
+				if (b)
+					op->boffs[tid * TC_B_LOADS + lb] = w;
+				else
+					op->aoffs[tid * TC_A_LOADS + lb] = w;
+				rc = b ? copy4(q, Bs + w, op->a, op->alen, ok, off) : copy4(q, As + w, op->b, op->blen, ok, off);
+			}
+		}
+	}
+	if (rc)
+		return rc;
+	int a16 = v4, b16 = v4 && kind != EMU_DATA;
+	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
+		for (int l = 0; l < al + bl; l++) {
+			int b = l >= al, lb = b ? l - al : l, words[32];
+			for (int lane = 0; lane < 32; lane++)
+				words[lane] = b ? op->boffs[(warp * 32 + lane) * TC_B_LOADS + lb] : op->aoffs[(warp * 32 + lane) * TC_A_LOADS + lb];
+			if (b ? b16 : a16)
+				emu_store16_phases(words, &op->banks);
+			else
+				emu_store_phase(words, &op->banks);
+		}
+	}
+	return 0;
+}
+
 // load_sw is every thread's tc_load_sw of the kernel's op (TcFwd, TcData:
 // a_row, a_at and b_at) into the swizzled layout, each thread with its
 // pixel decoded once per block as the kernel does (here per step: the same
@@ -379,11 +517,13 @@ static int load_stage(emu_op *op, float *As, float *Bs, int m0, int n0, int kt, 
 		rc = load_filter(op, As, Bs, m0, n0, kt, q);
 	else if (op->kind == EMU_FLAT)
 		rc = load_flat(op, As, Bs, m0, n0, kt, q);
+	else if (op->kind >= EMU_1X1_FWD)
+		rc = load_1x1(op, As, Bs, m0, n0, kt, q);
 	else if (op->kind >= EMU_LIN_FWD)
 		rc = load_linear(op, As, Bs, m0, n0, kt, q);
 	else
 		rc = load_sw(op, As, Bs, m0, n0, kt, q);
-	if (rc == 0 && op->ldsm) {
+	if (rc == 0 && op->ldsm && op->kind < EMU_1X1_FWD) {
 		store_phases(op->aoffs, TC_A_LOADS, &op->banks);
 		store_phases(op->boffs, TC_B_LOADS, &op->banks);
 	}
@@ -565,7 +705,8 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	long long x = (long long)g->N * g->C * g->H * g->W, w = (long long)g->K * g->C * g->R * g->S,
 		  y = (long long)g->N * g->K * g->OH * g->OW;
 	emu_op op = {g, kind, a, b, bias, res, relu, out, written, 0, 0, 0, 0, x, w};
-	op.ldsm = kind == EMU_FORWARD || kind == EMU_DATA || kind == EMU_FILTER;
+	op.ldsm = kind == EMU_FORWARD || kind == EMU_DATA || kind == EMU_FILTER || kind == EMU_1X1_FILTER ||
+		  kind == EMU_1X1_FILTER_V4;
 	op.astage = op.ldsm ? TC_A_SW_STAGE : TC_A_STAGE;
 	op.bstage = op.ldsm ? TC_B_SW_STAGE : TC_B_STAGE;
 	op.mutation = mutation;

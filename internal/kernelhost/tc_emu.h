@@ -9,6 +9,7 @@
 // folder only, so through the links an edit of the kernel's index math
 // rebuilds this package (and reruns its tests).
 #include "conv2d_tc.h"
+#include "gemm_tc.h"
 #include "tc_dep_epilogue_cuh.h"
 #include "smem_emu.h"
 
@@ -31,6 +32,10 @@ enum {
 	EMU_MUT_NO_SWIZZLE = 7,	  // no swizzle anywhere: right values, bank conflicts
 	EMU_MUT_LDSM_LANE = 8,	  // A's ldmatrix lanes point at matrices 1 and 2 swapped
 	EMU_MUT_SWIZZLE_BITS = 9, // the swizzle XORs row bits 0-1 instead of 1-2, stores and loads
+	// Of the 1x1 kernels' loaders (EMU_1X1_*):
+	EMU_MUT_VEC_ORDER = 10,	  // an A 16-byte copy's four floats land in reverse order
+	EMU_MUT_PIX_STRIDE = 11,  // the channel stride taken as W instead of H*W
+	EMU_MUT_VEC_CHUNK = 12,	  // the filter's A 16-byte copies land at logical chunk q+1
 };
 
 // TcBanks counts the shared-memory phases (smem_emu.h) of the kernels with
@@ -49,6 +54,14 @@ enum {
 	EMU_LIN_FWD = 4,    // linear_forward_tf32: as EMU_FORWARD
 	EMU_LIN_DATA = 5,   // linear_backward_data_tf32: as EMU_DATA
 	EMU_LIN_FILTER = 6, // linear_backward_filter_tf32: as EMU_FILTER
+	// The 1x1 convolutions' own path (gemm_tc.cu), operands as the
+	// generic kernel's, in their 4-byte and 16-byte (_V4) forms:
+	EMU_1X1_FWD = 7,	// conv2d_forward_1x1_tf32
+	EMU_1X1_DATA = 8,	// conv2d_backward_data_1x1_tf32
+	EMU_1X1_FILTER = 9,	// conv2d_backward_filter_1x1_tf32
+	EMU_1X1_FWD_V4 = 10,	// conv2d_forward_1x1_v4_tf32
+	EMU_1X1_DATA_V4 = 11,	// conv2d_backward_data_1x1_v4_tf32
+	EMU_1X1_FILTER_V4 = 12, // conv2d_backward_filter_1x1_v4_tf32
 };
 
 // tc_emu_run runs a kernel over its whole grid (splits slabs along z for
@@ -56,7 +69,10 @@ enum {
 // The forward kernels apply the epilogue (conv_epilogue: bias, residual
 // res of y's shape or NULL, ReLU when relu). Returns 0; -1 when memory ran
 // out; -2 when a copy the kernel marks valid reads outside its tensor; -3
-// when a store falls outside out. banks (not NULL) receives the bank counts.
+// when a store falls outside out; -4 when a 16-byte copy is misaligned in
+// global or shared memory. banks (not NULL) receives the bank counts (of
+// the 1x1 kernels: their loaders' 4- and 16-byte stores, and the filter
+// gradient's ldmatrix phases).
 int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const float *bias, const float *res,
 	       int relu, float *out, int32_t *written, int splits, int pipeline, int mutation, TcBanks *banks);
 

@@ -1,7 +1,6 @@
 package kernelhost
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -207,100 +206,38 @@ func linearCases() []tensortest.Case {
 // summation terms, u = 2^-11). The bias gradient is the float32
 // linear_backward_bias kernel's, which no emulator runs: the reference's.
 func TestLinearTF32(t *testing.T) {
-	ref := cpu.NewReference()
-	n := 0
-	for _, c := range linearCases() {
-		if c.Op != "LinearForward" && c.Op != "LinearBackward" {
-			continue
-		}
-		n++
-		shapes := map[string]tensor.Shape{}
-		for _, a := range c.Args {
-			shapes[a.Name] = a.Shape
-		}
-		ln, li, lo := shapes["x"][0], shapes["x"][1], shapes["w"][0]
-		g := tensortest.Conv{N: ln, C: li, H: 1, W: 1, K: lo, R: 1, S: 1,
-			P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: shapes["b"] != nil}
-		if lg := Linear(ln, li, lo); lg != convOf(g) {
-			t.Fatalf("%v: tc_linear gives %v, want %v", c, lg, convOf(g))
-		}
-		want, err := tensortest.Outputs(ref, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := c.Inputs()
-		t.Run(c.String(), func(t *testing.T) {
-			got := map[string][]float32{}
-			if c.Op == "LinearForward" {
-				y := nans(ln * lo)
-				if err := LinearForwardTF32(ln, li, lo, in["x"], in["w"], in["b"], y, Lazy, MutNone); err != nil {
-					t.Fatal(err)
-				}
-				if err := checkExact(g, "Conv2DForward", in, y, RoundTF32); err != nil {
-					t.Error(err)
-				}
-				got["y"] = y
-			} else {
-				if shapes["dx"] != nil {
-					dx := nans(ln * li)
-					if err := LinearBackwardDataTF32(ln, li, lo, in["dy"], in["w"], dx, Lazy, MutNone); err != nil {
-						t.Fatal(err)
-					}
-					if err := checkExact(g, "Conv2DBackwardData", in, dx, RoundTF32); err != nil {
-						t.Error(err)
-					}
-					got["dx"] = dx
-				}
-				dw := nans(lo * li)
-				if err := LinearBackwardFilterTF32(ln, li, lo, in["x"], in["dy"], dw, filterSplits, Lazy, MutNone); err != nil {
-					t.Fatal(err)
-				}
-				if err := checkExact(g, "Conv2DBackwardFilter", in, dw, RoundTF32); err != nil {
-					t.Error(err)
-				}
-				got["dw"] = dw
-				if db, ok := want["db"]; ok {
-					got["db"] = db
-				}
-			}
-			if err := c.Check(got, want, tensortest.TF32); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	if n < 21 {
-		t.Fatalf("%d linear cases, want the 18 shared ones and 3 more", n)
-	}
+	checkLinears(t, linearKernels{
+		fwd: func(n, i, o int, x, w, b, y []float32) error {
+			return LinearForwardTF32(n, i, o, x, w, b, y, Lazy, MutNone)
+		},
+		data: func(n, i, o int, dy, w, dx []float32) error {
+			return LinearBackwardDataTF32(n, i, o, dy, w, dx, Lazy, MutNone)
+		},
+		filter: func(n, i, o int, x, dy, dw []float32) error {
+			return LinearBackwardFilterTF32(n, i, o, x, dy, dw, filterSplits, Lazy, MutNone)
+		},
+	}, RoundTF32, tensortest.TF32)
 }
 
 // TestLinearTF32Mutations: the linear kernels with a broken fragment
 // mapping or pipeline fail the float64 check on a shape with several
 // blocks and 13 pipeline steps forward (so that check can fail on them).
 func TestLinearTF32Mutations(t *testing.T) {
-	const n, i, o = 150, 200, 70
-	g := tensortest.Conv{N: n, C: i, H: 1, W: 1, K: o, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}
-	c := tensortest.LinearCases(n, i, o, true)[1] // backward: x, w, dy
-	in := c.Inputs()
-	in["b"] = make([]float32, o)
 	for _, tt := range []struct {
 		mut Mutation
 		p   Pipeline
 	}{{MutARegs, Lazy}, {MutBRegs, Lazy}, {MutCOwner, Lazy}, {MutWait, Lazy}, {MutPrefetch, Eager}} {
-		y, dx, dw := nans(n*o), nans(n*i), nans(o*i)
-		err := errors.Join(LinearForwardTF32(n, i, o, in["x"], in["w"], in["b"], y, tt.p, tt.mut),
-			LinearBackwardDataTF32(n, i, o, in["dy"], in["w"], dx, tt.p, tt.mut),
-			LinearBackwardFilterTF32(n, i, o, in["x"], in["dy"], dw, filterSplits, tt.p, tt.mut))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range []struct {
-			op  string
-			got []float32
-		}{{"Conv2DForward", y}, {"Conv2DBackwardData", dx}, {"Conv2DBackwardFilter", dw}} {
-			if checkExact(g, r.op, in, r.got, RoundTF32) == nil {
-				t.Errorf("mutation %d (%v): the float64 check passed a broken linear kernel (%s)", tt.mut, tt.p, r.op)
-			}
-		}
+		checkLinearMutant(t, linearKernels{
+			fwd: func(n, i, o int, x, w, b, y []float32) error {
+				return LinearForwardTF32(n, i, o, x, w, b, y, tt.p, tt.mut)
+			},
+			data: func(n, i, o int, dy, w, dx []float32) error {
+				return LinearBackwardDataTF32(n, i, o, dy, w, dx, tt.p, tt.mut)
+			},
+			filter: func(n, i, o int, x, dy, dw []float32) error {
+				return LinearBackwardFilterTF32(n, i, o, x, dy, dw, filterSplits, tt.p, tt.mut)
+			},
+		}, RoundTF32, fmt.Sprintf("mutation %d (%v)", tt.mut, tt.p))
 	}
 }
 

@@ -22,9 +22,9 @@ const (
 	// bits, round to nearest), products summed in float32; see
 	// Case.Tolerances.
 	TF32
-	// BF16: convolution operands rounded to bfloat16 (8 significant bits,
-	// round to nearest even), products summed in float32 (linears stay
-	// float32); see Case.Tolerances.
+	// BF16: convolution and linear operands rounded to bfloat16 (8
+	// significant bits, round to nearest even), products summed in
+	// float32; see Case.Tolerances.
 	BF16
 )
 
@@ -60,34 +60,30 @@ const (
 )
 
 // convOutputs names, per op, the convolution outputs that the TF32 and
-// bf16 kernels compute, linearOutputs the linear ones, which only the TF32
-// kernels compute (the bias gradients are plain float32 sums).
+// bf16 kernels compute, linearOutputs the linear ones, which both compute
+// too (the bias gradients are plain float32 sums).
 var (
 	convOutputs   = map[string][]string{"Conv2DForward": {"y"}, "Conv2DBackwardData": {"dx"}, "Conv2DBackwardFilter": {"dw"}}
 	linearOutputs = map[string][]string{"LinearForward": {"y"}, "LinearBackward": {"dx", "dw"}}
 )
 
 // outputs names the outputs of op that p's tensor-core kernels compute:
-// the convolutions' at TF32 and BF16, the linears' at TF32 only; none at
-// FP32.
+// the convolutions' and the linears' at TF32 and BF16; none at FP32.
 func (p Precision) outputs(op string) []string {
-	switch p {
-	case TF32:
-		if names, ok := linearOutputs[op]; ok {
-			return names
-		}
-		return convOutputs[op]
-	case BF16:
-		return convOutputs[op]
+	if p != TF32 && p != BF16 {
+		return nil
 	}
-	return nil
+	if names, ok := linearOutputs[op]; ok {
+		return names
+	}
+	return convOutputs[op]
 }
 
 // Tolerances returns, for each output of c, the largest |got - want| each
 // element may show at precision p; want is the reference's outputs.
 //
 // At TF32 or BF16 an output y = Σ_j a_j b_j (n terms) of a convolution
-// (or, at TF32, a linear) is computed from ã = a(1+δa), b̃ = b(1+δb),
+// or a linear is computed from ã = a(1+δa), b̃ = b(1+δb),
 // |δ| <= u (u = 2^-11 for TF32's cvt.rna, 2^-8 for bf16's cvt.rn:
 // unitRoundoff), so the operands' rounding moves it by at most
 // (2u + u²)·S, S = Σ_j |a_j||b_j|.

@@ -1,0 +1,1 @@
+../../kernels/gemm_tc.cuh
