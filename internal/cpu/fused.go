@@ -50,7 +50,9 @@ func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.C
 		rd = c.data("residual", e.Residual, 0)
 		c.shape("residual", e.Residual, y.Shape...)
 		for _, t := range []*tensor.Tensor{x, w, bias, y} {
-			c.check(t == nil || !overlap(e.Residual, t), "residual (%v) overlaps the convolution's tensors", e.Residual.Shape)
+			if !(t == nil || !overlap(e.Residual, t)) {
+				c.fail("residual (%v) overlaps the convolution's tensors", e.Residual.Shape)
+			}
 		}
 	}
 	if !c.ok() {
