@@ -93,6 +93,7 @@ func BenchmarkInfer(b *testing.B) {
 				infer() // warm-up: buffers allocated
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := cpuSeconds()
 				for range b.N {
 					infer()
 				}
@@ -100,6 +101,9 @@ func BenchmarkInfer(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/op")
+				if used := cpuSeconds() - cpu0; used > 0 {
+					b.ReportMetric(used*1e3/float64(b.N), "cpu-ms/op")
+				}
 			})
 		}
 	}
