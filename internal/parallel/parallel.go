@@ -14,9 +14,9 @@
 // wakes as many as it has pieces beyond the caller's first, and the caller
 // and the woken workers take pieces from an atomic counter, so a worker
 // that the operating system has not scheduled yet delays nothing: the
-// caller takes its pieces; and a worker still busy or not yet running is
-// passed over, not queued for. The caller returns when every piece is
-// done. A loop allocates nothing: its job record comes from a free list,
+// caller takes its pieces; and a job a worker has not taken yet is
+// replaced by the next one, never queued behind. The caller returns when
+// every piece is done. A loop allocates nothing: its job record comes from a free list,
 // the wake and completion signals are sends on buffered channels, and a
 // body that is a pointer or a func value is stored in the Body interface
 // as it is.
@@ -115,20 +115,20 @@ type pool struct {
 	free    chan *job // finished jobs, for reuse
 }
 
-// worker is one pool goroutine's mailbox.
+// worker is one pool goroutine's mailbox: capacity 1, the latest job sent
+// to it that it has not taken yet.
 type worker struct {
-	// idle is set while the worker waits for a job; a caller that clears
-	// it owns the right to send the worker one job.
-	idle atomic.Bool
-	wake chan *job // capacity 1: never more than one job waiting
+	wake chan *job
 }
 
 var thePool = &pool{free: make(chan *job, 64)}
 
-// run is Split's parallel case: up to helpers idle workers are woken to
-// share the pieces with the caller. A worker that is busy, or was woken
-// and has not run yet, is passed over, so wake-ups never queue up behind
-// a worker the operating system is not running.
+// run is Split's parallel case: helpers workers are sent the job to share
+// its pieces with the caller. A worker still busy gets it in its mailbox
+// and takes it when free (finding nothing left, if the caller was
+// quicker); a job a worker has not taken yet is replaced by this one, so
+// wake-ups never queue up behind a worker the operating system is not
+// running, and no worker is passed over because it was late once.
 func (p *pool) run(n, pieces, helpers int, body Body) {
 	ws := p.workers.Load()
 	if ws == nil || len(*ws) < helpers {
@@ -144,14 +144,17 @@ func (p *pool) run(n, pieces, helpers int, body Body) {
 	j.next.Store(0)
 	j.left.Store(int64(pieces))
 	j.refs.Store(1)
-	for _, w := range *ws {
-		if helpers == 0 {
-			break
+	for _, w := range (*ws)[:helpers] {
+		select {
+		case old := <-w.wake: // not taken: this job replaces it
+			p.release(old)
+		default:
 		}
-		if w.idle.CompareAndSwap(true, false) {
-			j.refs.Add(1)
-			w.wake <- j
-			helpers--
+		j.refs.Add(1)
+		select {
+		case w.wake <- j:
+		default: // another caller's job got there first
+			j.refs.Add(-1)
 		}
 	}
 	if !j.work() {
@@ -185,7 +188,6 @@ func (p *pool) start(n int) *[]*worker {
 	ws = append([]*worker(nil), ws...)
 	for len(ws) < n {
 		w := &worker{wake: make(chan *job, 1)}
-		w.idle.Store(true)
 		go p.work(w)
 		ws = append(ws, w)
 	}
@@ -193,7 +195,7 @@ func (p *pool) start(n int) *[]*worker {
 	return &ws
 }
 
-// work is worker w's life: it helps with every job it is sent.
+// work is worker w's life: it helps with every job it takes.
 func (p *pool) work(w *worker) {
 	for j := range w.wake {
 		last := j.work()
@@ -204,6 +206,5 @@ func (p *pool) work(w *worker) {
 		if last {
 			j.done <- struct{}{}
 		}
-		w.idle.Store(true)
 	}
 }
