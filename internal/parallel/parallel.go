@@ -10,16 +10,16 @@
 //
 // The workers are goroutines started once, on the first parallel loop,
 // and added as GOMAXPROCS grows (up to GOMAXPROCS−1 of them: the caller is
-// the other worker). Between loops they are parked on a channel. A loop
-// wakes as many as it has pieces beyond the caller's first, and the caller
-// and the woken workers take pieces from an atomic counter, so a worker
-// that the operating system has not scheduled yet delays nothing: the
-// caller takes its pieces; and a job a worker has not taken yet is
-// replaced by the next one, never queued behind. The caller returns when
-// every piece is done. A loop allocates nothing: its job record comes from a free list,
-// the wake and completion signals are sends on buffered channels, and a
-// body that is a pointer or a func value is stored in the Body interface
-// as it is.
+// the other worker). Between loops they are parked on a one-slot channel
+// each. A loop is sent to as many workers as it has pieces beyond the
+// caller's, and the caller and the workers take pieces from an atomic
+// counter, so a worker that the operating system has not run yet delays
+// nothing: the caller takes its pieces. A job a worker has not taken yet
+// is replaced by the next one, never queued behind. The caller returns
+// when every piece is done. A loop allocates nothing: its job record comes
+// from a free list, the wake and completion signals are sends on buffered
+// channels, and a body that is a pointer or a func value is stored in the
+// Body interface as it is.
 //
 // Loops may run from several goroutines at once (each has its own job) and
 // may nest (a piece that starts a loop becomes that loop's caller): no
@@ -57,7 +57,8 @@ func Threads() int { return runtime.GOMAXPROCS(0) }
 // [w·n/pieces, (w+1)·n/pieces), computed by body.Run(w, lo, hi) on the
 // calling goroutine or a pool worker, each piece exactly once. It returns
 // when all are done. With pieces ≤ 1, or one thread, the pieces run in
-// order on the caller. pieces must not exceed n (no piece is empty).
+// order on the caller. With more pieces than n some pieces are empty
+// (lo == hi); body still runs for them.
 func Split(n, pieces int, body Body) {
 	if n <= 0 {
 		return
