@@ -9,10 +9,12 @@ import (
 // ActivationForward: y = f(x) elementwise, any shape; y may be x.
 // relu: max(x, 0); sigmoid: 1/(1+e^-x); tanh: tanh x.
 func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
-	c := b.call(a.String() + " forward")
+	c := b.call(activationOp(a, "forward"))
 	xd := c.data("x", x, 0)
 	yd := c.data("y", y, 0)
-	c.check(len(xd) == len(yd), "x %v and y %v differ in size", x.Shape, y.Shape)
+	if !(len(xd) == len(yd)) {
+		c.fail("x %v and y %v differ in size", x.Shape, y.Shape)
+	}
 	c.check(a == tensor.ReLU || a == tensor.Sigmoid || a == tensor.Tanh, "unknown activation")
 	if !c.ok() {
 		return
@@ -49,11 +51,13 @@ func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
 // ActivationBackward: dx = dy · f'(x), written with y = f(x); dx may be dy.
 // relu: dy if y > 0 else 0; sigmoid: dy·y·(1-y); tanh: dy·(1-y²).
 func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tensor) {
-	c := b.call(a.String() + " backward")
+	c := b.call(activationOp(a, "backward"))
 	yd := c.data("y", y, 0)
 	dyd := c.data("dy", dy, 0)
 	dxd := c.data("dx", dx, 0)
-	c.check(len(yd) == len(dyd) && len(yd) == len(dxd), "y %v, dy %v and dx %v differ in size", y.Shape, dy.Shape, dx.Shape)
+	if !(len(yd) == len(dyd) && len(yd) == len(dxd)) {
+		c.fail("y %v, dy %v and dx %v differ in size", y.Shape, dy.Shape, dx.Shape)
+	}
 	c.check(a == tensor.ReLU || a == tensor.Sigmoid || a == tensor.Tanh, "unknown activation")
 	if !c.ok() {
 		return
@@ -111,4 +115,24 @@ func reluBackward(y, dy, dx []float32) {
 		}
 		dx[i] = math.Float32frombits(g)
 	}
+}
+
+// activationOp names an activation's pass for errors: a constant for the
+// known activations, so that an op does not build the string every call.
+func activationOp(a tensor.Activation, pass string) string {
+	switch {
+	case a == tensor.ReLU && pass == "forward":
+		return "relu forward"
+	case a == tensor.ReLU && pass == "backward":
+		return "relu backward"
+	case a == tensor.Sigmoid && pass == "forward":
+		return "sigmoid forward"
+	case a == tensor.Sigmoid && pass == "backward":
+		return "sigmoid backward"
+	case a == tensor.Tanh && pass == "forward":
+		return "tanh forward"
+	case a == tensor.Tanh && pass == "backward":
+		return "tanh backward"
+	}
+	return a.String() + " " + pass
 }

@@ -12,7 +12,9 @@ import (
 type batchNorm struct{ N, C, L int }
 
 func newBatchNorm(c *call, x *tensor.Tensor) batchNorm {
-	c.check(len(x.Shape) >= 2, "x is %v, want (N,C) or (N,C,H,W)", x.Shape)
+	if !(len(x.Shape) >= 2) {
+		c.fail("x is %v, want (N,C) or (N,C,H,W)", x.Shape)
+	}
 	if c.err != nil {
 		return batchNorm{}
 	}
@@ -54,10 +56,14 @@ func (b *Backend) batchNormForwardTrain(op string, x, gamma, beta, runMean, runV
 	g := newBatchNorm(c, x)
 	c.shape("y", y, x.Shape...)
 	for _, t := range []*tensor.Tensor{gamma, beta, runMean, runVar, saveMean, saveInvStd} {
-		c.check(t.Shape.Equal(tensor.Shape{g.C}), "per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+		if !(t.Shape.Equal(tensor.Shape{g.C})) {
+			c.fail("per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+		}
 	}
 	m := g.N * g.L
-	c.check(m > 1, "x %v has one value per channel: a batch needs more than one", x.Shape)
+	if !(m > 1) {
+		c.fail("x %v has one value per channel: a batch needs more than one", x.Shape)
+	}
 	if !c.ok() {
 		return
 	}
@@ -122,7 +128,9 @@ func (b *Backend) batchNormForwardInfer(op string, x, gamma, beta, runMean, runV
 	g := newBatchNorm(c, x)
 	c.shape("y", y, x.Shape...)
 	for _, t := range []*tensor.Tensor{gamma, beta, runMean, runVar} {
-		c.check(t.Shape.Equal(tensor.Shape{g.C}), "per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+		if !(t.Shape.Equal(tensor.Shape{g.C})) {
+			c.fail("per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+		}
 	}
 	if !c.ok() {
 		return
@@ -183,7 +191,9 @@ func (b *Backend) batchNormBackward(op string, x, y, dy, gamma, saveMean, saveIn
 	c.shape("dy", dy, x.Shape...)
 	c.shape("dx", dx, x.Shape...)
 	for _, t := range []*tensor.Tensor{gamma, saveMean, saveInvStd, dgamma, dbeta} {
-		c.check(t.Shape.Equal(tensor.Shape{g.C}), "per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+		if !(t.Shape.Equal(tensor.Shape{g.C})) {
+			c.fail("per-channel tensor is %v, want %d for x %v", t.Shape, g.C, x.Shape)
+		}
 	}
 	if !c.ok() {
 		return

@@ -15,7 +15,9 @@ import (
 func (b *Backend) Cast(dst, src *tensor.Tensor) {
 	c := b.call("cast")
 	d, s := c.raw("dst", dst), c.raw("src", src)
-	c.check(dst.Numel() == src.Numel(), "dst %v and src %v differ in size", dst.Shape, src.Shape)
+	if !(dst.Numel() == src.Numel()) {
+		c.fail("dst %v and src %v differ in size", dst.Shape, src.Shape)
+	}
 	if !c.ok() {
 		return
 	}

@@ -7,10 +7,12 @@ import (
 // channelCopy checks small (N,Cs,H,W) against channels [off, off+Cs) of big
 // (N,Cb,H,W) and returns, per sample, the lengths of both runs.
 func channelCopy(c *call, small, big *tensor.Tensor, off int) (n, smallRun, bigRun, offset int) {
-	c.check(small.Shape[0] == big.Shape[0] && small.Shape[2] == big.Shape[2] && small.Shape[3] == big.Shape[3],
-		"%v and %v differ in batch or size", small.Shape, big.Shape)
-	c.check(off >= 0 && off+small.Shape[1] <= big.Shape[1],
-		"channels [%d, %d) lie outside the %d of %v", off, off+small.Shape[1], big.Shape[1], big.Shape)
+	if !(small.Shape[0] == big.Shape[0] && small.Shape[2] == big.Shape[2] && small.Shape[3] == big.Shape[3]) {
+		c.fail("%v and %v differ in batch or size", small.Shape, big.Shape)
+	}
+	if !(off >= 0 && off+small.Shape[1] <= big.Shape[1]) {
+		c.fail("channels [%d, %d) lie outside the %d of %v", off, off+small.Shape[1], big.Shape[1], big.Shape)
+	}
 	hw := small.Shape[2] * small.Shape[3]
 	return small.Shape[0], small.Shape[1] * hw, big.Shape[1] * hw, off * hw
 }

@@ -28,12 +28,14 @@ import (
 	"sync"
 
 	"github.com/cnnctl/cnnctl/internal/gemm"
+	"github.com/cnnctl/cnnctl/internal/parallel"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
 // Backend runs every op on the host. Its methods may be called from one
 // goroutine at a time; the big ops spread their work over
-// runtime.GOMAXPROCS goroutines themselves.
+// runtime.GOMAXPROCS threads themselves, through the worker pool of
+// internal/parallel.
 type Backend struct {
 	mu  sync.Mutex
 	err error
@@ -159,33 +161,16 @@ func (c *call) ok() bool {
 	return true
 }
 
-// parallelFor splits [0, n) into contiguous ranges, one per goroutine up to
-// runtime.GOMAXPROCS, and runs f on each. It returns when all are done.
+// parallelFor splits [0, n) into contiguous ranges, one per thread up to
+// runtime.GOMAXPROCS, and runs f on each: f(w, lo, hi) for range w, on the
+// caller or a worker of the pool (internal/parallel), whose split depends
+// on n and GOMAXPROCS only. It returns when all are done.
 func parallelFor(n int, f func(worker, lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		if n > 0 {
-			f(0, 0, n)
-		}
-		return
-	}
-	// Workers 1.. on new goroutines, worker 0 on the caller's: one
-	// goroutine (and its allocations) fewer per call.
-	var wg sync.WaitGroup
-	wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		lo, hi := w*n/workers, (w+1)*n/workers
-		go func() {
-			defer wg.Done()
-			f(w, lo, hi)
-		}()
-	}
-	f(0, 0, n/workers)
-	wg.Wait()
+	parallel.Split(n, workers(n), parallel.Func(f))
 }
 
 // workers is how many ranges parallelFor(n, ...) makes.
-func workers(n int) int { return max(1, min(runtime.GOMAXPROCS(0), n)) }
+func workers(n int) int { return max(1, min(parallel.Threads(), n)) }
 
 // parallelElems is parallelFor for cheap elementwise loops: below 1<<15
 // elements it runs f on the caller's goroutine.
@@ -194,7 +179,7 @@ func parallelElems(n int, f func(lo, hi int)) {
 		f(0, n)
 		return
 	}
-	parallelFor(n, func(_, lo, hi int) { f(lo, hi) })
+	parallel.Split(n, workers(n), parallel.Range(f))
 }
 
 // Scratch slots: the buffers one op may use at once, per worker.

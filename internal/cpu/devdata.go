@@ -63,7 +63,9 @@ func (d *dataSet) Gather(x, y, at *tensor.Tensor, batch int) {
 		n := x.Shape[0]
 		b := c.index("at", at, (d.p.N+batch-1)/batch)
 		first = b * batch
-		c.check(first+n <= d.p.N, "batch %d of %d images reaches position %d, past the %d images", b, n, first+n-1, d.p.N)
+		if !(first+n <= d.p.N) {
+			c.fail("batch %d of %d images reaches position %d, past the %d images", b, n, first+n-1, d.p.N)
+		}
 	}
 	if !c.ok() {
 		return

@@ -13,8 +13,12 @@ func (b *Backend) DropoutForward(x, mask, y *tensor.Tensor, p float32, seed, cou
 	xd := c.data("x", x, 0)
 	md := c.data("mask", mask, 0)
 	yd := c.data("y", y, 0)
-	c.check(len(xd) == len(md) && len(xd) == len(yd), "x %v, mask %v and y %v differ in size", x.Shape, mask.Shape, y.Shape)
-	c.check(p >= 0 && p <= 1, "p = %g, want 0 <= p <= 1", p)
+	if !(len(xd) == len(md) && len(xd) == len(yd)) {
+		c.fail("x %v, mask %v and y %v differ in size", x.Shape, mask.Shape, y.Shape)
+	}
+	if !(p >= 0 && p <= 1) {
+		c.fail("p = %g, want 0 <= p <= 1", p)
+	}
 	if !c.ok() {
 		return
 	}

@@ -22,7 +22,9 @@ func (b *Backend) binary(op string, a, bt, y *tensor.Tensor, f func(u, v float32
 	ad := c.data("a", a, 0)
 	bd := c.data("b", bt, 0)
 	yd := c.data("y", y, 0)
-	c.check(len(ad) == len(bd) && len(ad) == len(yd), "a %v, b %v and y %v differ in size", a.Shape, bt.Shape, y.Shape)
+	if !(len(ad) == len(bd) && len(ad) == len(yd)) {
+		c.fail("a %v, b %v and y %v differ in size", a.Shape, bt.Shape, y.Shape)
+	}
 	if !c.ok() {
 		return
 	}

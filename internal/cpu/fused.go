@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"github.com/cnnctl/cnnctl/internal/parallel"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
@@ -49,7 +50,9 @@ func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.C
 		rd = c.data("residual", e.Residual, 0)
 		c.shape("residual", e.Residual, y.Shape...)
 		for _, t := range []*tensor.Tensor{x, w, bias, y} {
-			c.check(t == nil || !overlap(e.Residual, t), "residual (%v) overlaps the convolution's tensors", e.Residual.Shape)
+			if !(t == nil || !overlap(e.Residual, t)) {
+				c.fail("residual (%v) overlaps the convolution's tensors", e.Residual.Shape)
+			}
 		}
 	}
 	if !c.ok() {
@@ -102,11 +105,22 @@ func addReLURange(a, b, y []float32) {
 // parallelChunks is parallelElems whose ranges are cut into fusedChunk
 // pieces: f runs on each piece in order within a worker's range.
 func parallelChunks(n int, f func(lo, hi int)) {
-	parallelElems(n, func(lo, hi int) {
-		for ; lo < hi; lo += fusedChunk {
-			f(lo, min(lo+fusedChunk, hi))
-		}
-	})
+	if n < 1<<15 {
+		chunked(f).Run(0, 0, n)
+		return
+	}
+	parallel.Split(n, workers(n), chunked(f))
+}
+
+// chunked is a parallel.Body that runs f on its range fusedChunk elements
+// at a time.
+type chunked func(lo, hi int)
+
+// Run calls f on [lo, hi) in fusedChunk pieces, in order.
+func (f chunked) Run(_, lo, hi int) {
+	for ; lo < hi; lo += fusedChunk {
+		f(lo, min(lo+fusedChunk, hi))
+	}
 }
 
 // overlap reports whether two tensors of this backend share an element.

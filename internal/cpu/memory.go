@@ -57,7 +57,9 @@ func (b *Backend) Free(t *tensor.Tensor) {
 func (b *Backend) Upload(t *tensor.Tensor, src []float32) {
 	c := b.call("upload")
 	d := c.data("t", t, 0)
-	c.check(len(src) == len(d), "%d host values for t %v", len(src), t.Shape)
+	if !(len(src) == len(d)) {
+		c.fail("%d host values for t %v", len(src), t.Shape)
+	}
 	if c.ok() {
 		copy(d, src)
 	}
@@ -67,7 +69,9 @@ func (b *Backend) Upload(t *tensor.Tensor, src []float32) {
 func (b *Backend) Download(dst []float32, t *tensor.Tensor) {
 	c := b.call("download")
 	d := c.data("t", t, 0)
-	c.check(len(dst) == len(d), "%d host values for t %v", len(dst), t.Shape)
+	if !(len(dst) == len(d)) {
+		c.fail("%d host values for t %v", len(dst), t.Shape)
+	}
 	if c.ok() {
 		copy(dst, d)
 	}
@@ -77,7 +81,9 @@ func (b *Backend) Download(dst []float32, t *tensor.Tensor) {
 func (b *Backend) UploadBytes(t *tensor.Tensor, src []byte) {
 	c := b.call("upload bytes")
 	v := c.raw("t", t)
-	c.check(len(src) == t.Numel()*t.DType.Size(), "%d bytes for t %v %v (%d bytes)", len(src), t.Shape, t.DType, t.Numel()*t.DType.Size())
+	if !(len(src) == t.Numel()*t.DType.Size()) {
+		c.fail("%d bytes for t %v %v (%d bytes)", len(src), t.Shape, t.DType, t.Numel()*t.DType.Size())
+	}
 	if !c.ok() {
 		return
 	}
@@ -96,7 +102,9 @@ func (b *Backend) UploadBytes(t *tensor.Tensor, src []byte) {
 func (b *Backend) DownloadBytes(dst []byte, t *tensor.Tensor) {
 	c := b.call("download bytes")
 	v := c.raw("t", t)
-	c.check(len(dst) == t.Numel()*t.DType.Size(), "%d bytes for t %v %v (%d bytes)", len(dst), t.Shape, t.DType, t.Numel()*t.DType.Size())
+	if !(len(dst) == t.Numel()*t.DType.Size()) {
+		c.fail("%d bytes for t %v %v (%d bytes)", len(dst), t.Shape, t.DType, t.Numel()*t.DType.Size())
+	}
 	if !c.ok() {
 		return
 	}
@@ -127,8 +135,12 @@ func (b *Backend) Fill(t *tensor.Tensor, v float32) {
 func (b *Backend) Copy(dst, src *tensor.Tensor) {
 	c := b.call("copy")
 	d, s := c.raw("dst", dst), c.raw("src", src)
-	c.check(dst.Numel() == src.Numel(), "dst %v and src %v differ in size", dst.Shape, src.Shape)
-	c.check(dst.DType == src.DType, "dst is %v, src %v; use Cast to convert", dst.DType, src.DType)
+	if !(dst.Numel() == src.Numel()) {
+		c.fail("dst %v and src %v differ in size", dst.Shape, src.Shape)
+	}
+	if !(dst.DType == src.DType) {
+		c.fail("dst is %v, src %v; use Cast to convert", dst.DType, src.DType)
+	}
 	if c.ok() {
 		copy(d.f32, s.f32)
 		copy(d.bf16, s.bf16)

@@ -18,7 +18,9 @@ func (b *Backend) SGDUpdate(w, g, v *tensor.Tensor, p tensor.SGDParams) {
 	wd := c.data("w", w, 0)
 	gd := c.data("g", g, 0)
 	vd := c.data("v", v, 0)
-	c.check(len(wd) == len(gd) && len(wd) == len(vd), "w %v, g %v and v %v differ in size", w.Shape, g.Shape, v.Shape)
+	if !(len(wd) == len(gd) && len(wd) == len(vd)) {
+		c.fail("w %v, g %v and v %v differ in size", w.Shape, g.Shape, v.Shape)
+	}
 	if !c.ok() {
 		return
 	}
@@ -50,9 +52,12 @@ func (b *Backend) AdamUpdate(w, g, m, v *tensor.Tensor, p tensor.AdamParams) {
 	gd := c.data("g", g, 0)
 	md := c.data("m", m, 0)
 	vd := c.data("v", v, 0)
-	c.check(len(wd) == len(gd) && len(wd) == len(md) && len(wd) == len(vd),
-		"w %v, g %v, m %v and v %v differ in size", w.Shape, g.Shape, m.Shape, v.Shape)
-	c.check(p.Step >= 1, "step %d, want >= 1", p.Step)
+	if !(len(wd) == len(gd) && len(wd) == len(md) && len(wd) == len(vd)) {
+		c.fail("w %v, g %v, m %v and v %v differ in size", w.Shape, g.Shape, m.Shape, v.Shape)
+	}
+	if !(p.Step >= 1) {
+		c.fail("step %d, want >= 1", p.Step)
+	}
 	if !c.ok() {
 		return
 	}

@@ -16,12 +16,15 @@ type pool2D struct {
 // most half the window) and derives OH, OW (floor mode).
 func newPool2D(c *call, x *tensor.Tensor, p tensor.PoolParams) pool2D {
 	g := pool2D{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], p: p}
-	c.check(p.R >= 1 && p.S >= 1 && p.StrideH >= 1 && p.StrideW >= 1,
-		"window %dx%d stride %dx%d: want sizes and strides >= 1", p.R, p.S, p.StrideH, p.StrideW)
-	c.check(p.PadH >= 0 && p.PadW >= 0 && 2*p.PadH <= p.R && 2*p.PadW <= p.S,
-		"padding %dx%d: want at most half the window %dx%d", p.PadH, p.PadW, p.R, p.S)
-	c.check(g.H+2*p.PadH >= p.R && g.W+2*p.PadW >= p.S,
-		"window %dx%d is larger than the padded input %dx%d", p.R, p.S, g.H+2*p.PadH, g.W+2*p.PadW)
+	if !(p.R >= 1 && p.S >= 1 && p.StrideH >= 1 && p.StrideW >= 1) {
+		c.fail("window %dx%d stride %dx%d: want sizes and strides >= 1", p.R, p.S, p.StrideH, p.StrideW)
+	}
+	if !(p.PadH >= 0 && p.PadW >= 0 && 2*p.PadH <= p.R && 2*p.PadW <= p.S) {
+		c.fail("padding %dx%d: want at most half the window %dx%d", p.PadH, p.PadW, p.R, p.S)
+	}
+	if !(g.H+2*p.PadH >= p.R && g.W+2*p.PadW >= p.S) {
+		c.fail("window %dx%d is larger than the padded input %dx%d", p.R, p.S, g.H+2*p.PadH, g.W+2*p.PadW)
+	}
 	if c.err == nil {
 		g.OH = (g.H+2*p.PadH-p.R)/p.StrideH + 1
 		g.OW = (g.W+2*p.PadW-p.S)/p.StrideW + 1

@@ -9,7 +9,9 @@ import (
 type shortcut struct{ N, C, H, W, K, OH, OW, stride, off int }
 
 func newShortcut(c *call, x, y *tensor.Tensor, stride int) shortcut {
-	c.check(stride >= 1, "stride %d, want >= 1", stride)
+	if !(stride >= 1) {
+		c.fail("stride %d, want >= 1", stride)
+	}
 	if c.err != nil {
 		return shortcut{}
 	}

@@ -33,7 +33,9 @@ func (b *Backend) SoftmaxCrossEntropy(logits, labels, loss, dlogits *tensor.Tens
 	if dlogits != nil {
 		c.shape("dlogits", dlogits, n, k)
 	}
-	c.check(smoothing >= 0 && smoothing <= 1, "smoothing %g, want 0 <= smoothing <= 1", smoothing)
+	if !(smoothing >= 0 && smoothing <= 1) {
+		c.fail("smoothing %g, want 0 <= smoothing <= 1", smoothing)
+	}
 	for i := 0; i < n && c.err == nil; i++ {
 		// The condition outside c.check: its arguments would be boxed (an
 		// allocation per sample) even when the label is good.

@@ -12,19 +12,25 @@ var _ tensor.StepOps = (*Backend)(nil)
 // that it indexes a table of n entries.
 func (c *call) index(name string, at *tensor.Tensor, n int) int {
 	d := c.data(name, at, 0)
-	c.check(len(d) == 1, "%s is %v, want one element", name, at.Shape)
+	if !(len(d) == 1) {
+		c.fail("%s is %v, want one element", name, at.Shape)
+	}
 	if c.err != nil {
 		return 0
 	}
 	i := int(d[0])
-	c.check(float32(i) == d[0] && i >= 0 && i < n, "%s = %g is not an index below %d", name, d[0], n)
+	if !(float32(i) == d[0] && i >= 0 && i < n) {
+		c.fail("%s = %g is not an index below %d", name, d[0], n)
+	}
 	return i
 }
 
 // skip reads the 1-element flag: true when it is set (non-zero).
 func (c *call) skip(flag *tensor.Tensor) bool {
 	d := c.data("skip", flag, 0)
-	c.check(len(d) == 1, "skip is %v, want one element", flag.Shape)
+	if !(len(d) == 1) {
+		c.fail("skip is %v, want one element", flag.Shape)
+	}
 	return !c.ok() || d[0] != 0
 }
 
@@ -66,8 +72,12 @@ func (b *Backend) StepMetrics(loss, logits, labels, acc, at, flag *tensor.Tensor
 	i := c.index("at", at, len(ad)/2)
 	if c.err == nil {
 		n := len(ld)
-		c.check(n > 0 && logits.Shape[0] == n && len(yd) == n, "loss %v, logits %v and labels %v disagree on the batch", loss.Shape, logits.Shape, labels.Shape)
-		c.check(len(fd) == 1, "flag is %v, want one element", flag.Shape)
+		if !(n > 0 && logits.Shape[0] == n && len(yd) == n) {
+			c.fail("loss %v, logits %v and labels %v disagree on the batch", loss.Shape, logits.Shape, labels.Shape)
+		}
+		if !(len(fd) == 1) {
+			c.fail("flag is %v, want one element", flag.Shape)
+		}
 	}
 	if !c.ok() {
 		return

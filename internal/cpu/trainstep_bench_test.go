@@ -1,6 +1,7 @@
 package cpu_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -78,4 +79,53 @@ func trainStep(tb testing.TB, be *cpu.Backend, name string, n int) (func(), *cpu
 		m.Backward(loss.Backward())
 		opt.Update(0.01)
 	}, be
+}
+
+// BenchmarkInfer times one inference forward pass (no gradients) on the
+// fast engine at batch 1, the latency predict users feel, and at batch 128.
+//
+//	go test -run '^$' -bench 'Infer/1/resnet20$' -benchtime 200x -count 5 ./internal/cpu
+func BenchmarkInfer(b *testing.B) {
+	for _, n := range []int{1, 128} {
+		for _, name := range []string{"lenet", "lenet-bn", "resnet", "resnet20", "alexnet", "nin", "vgg11-bn"} {
+			b.Run(fmt.Sprintf("%d/%s", n, name), func(b *testing.B) {
+				infer, be := inferStep(b, cpu.New(), name, n)
+				infer() // warm-up: buffers allocated
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu0 := cpuSeconds()
+				for range b.N {
+					infer()
+				}
+				if err := be.Err(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/op")
+				if used := cpuSeconds() - cpu0; used > 0 {
+					b.ReportMetric(used*1e3/float64(b.N), "cpu-ms/op")
+				}
+			})
+		}
+	}
+}
+
+// inferStep builds model name on be with random images of batch n and
+// returns one inference forward pass.
+func inferStep(tb testing.TB, be *cpu.Backend, name string, n int) (func(), *cpu.Backend) {
+	spec, err := zoo.Load(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := zoo.Build(spec, be, tensor.Shape{3, 32, 32}, 10, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	xs := make([]float32, n*3*32*32)
+	for i := range xs {
+		xs[i] = float32(rng.NormFloat64())
+	}
+	x := be.New(tensor.Shape{n, 3, 32, 32})
+	be.Upload(x, xs)
+	return func() { m.Forward(x, false) }, be
 }

@@ -4,7 +4,7 @@
 // (the GotoBLAS/BLIS design), blocks for the caches, and runs a register-blocked
 // micro-kernel: AVX-512 or AVX2+FMA assembly on amd64, chosen at run time, or a
 // portable Go kernel elsewhere. Large products are split across
-// runtime.GOMAXPROCS goroutines.
+// runtime.GOMAXPROCS threads by the worker pool of internal/parallel.
 //
 // Dimension letters: C is M×N, op(A) is M×K, op(B) is K×N.
 package gemm
@@ -16,6 +16,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cnnctl/cnnctl/internal/parallel"
 )
 
 // Reference computes C = alpha*op(A)*op(B) + beta*C with plain loops. It is the
@@ -195,16 +197,39 @@ func sgemm(workers int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	}
 	per := (tiles + workers - 1) / workers * tile
 	chunks := (tiles*tile + per - 1) / per
-	var wg sync.WaitGroup
-	wg.Add(chunks - 1)
-	for w := 1; w < chunks; w++ {
-		go func() {
-			defer wg.Done()
-			chunk(kr, splitN, w*per, (w+1)*per, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		}()
+	t := tasks.Get().(*task)
+	*t = task{f: f, kr: kr, splitN: splitN, per: per, transA: transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	parallel.Split(chunks, chunks, t)
+	*t = task{}
+	tasks.Put(t)
+}
+
+// task is one parallel product's arguments: piece w of parallel.Split is
+// chunk w of per columns (rows if !splitN) of C, or of the row-dot path's
+// per rows of B. Tasks are reused, so a parallel product allocates nothing.
+type task struct {
+	f              *family
+	kr             *kernel // nil: the row-dot path
+	splitN         bool
+	per            int
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+var tasks = sync.Pool{New: func() any { return new(task) }}
+
+// Run computes chunk w (parallel.Body; lo and hi are w and w+1).
+func (t *task) Run(w, _, _ int) {
+	lo, hi := w*t.per, (w+1)*t.per
+	if t.kr == nil {
+		rowDotRange(t.f, lo, min(t.n, hi), t.m, t.k, t.alpha, t.a, t.lda, t.b, t.ldb, t.beta, t.c, t.ldc)
+		return
 	}
-	chunk(kr, splitN, 0, per, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	wg.Wait()
+	chunk(t.kr, t.splitN, lo, hi, t.transA, t.transB, t.m, t.n, t.k, t.alpha, t.a, t.lda, t.b, t.ldb, t.beta, t.c, t.ldc)
 }
 
 // chunk computes columns [lo, hi) of C (rows if !splitN) on the calling goroutine.

@@ -1,6 +1,6 @@
 package gemm
 
-import "sync"
+import "github.com/cnnctl/cnnctl/internal/parallel"
 
 // The row-dot path: C = alpha·A·Bᵀ + beta·C for an A of at most rowDotMaxM
 // rows, the shape of a linear layer at batch 1 (a matrix-vector product:
@@ -28,7 +28,7 @@ func (f *family) useRowDot(transA, transB bool, m, k int) bool {
 }
 
 // rowDots computes C = alpha·A·Bᵀ + beta·C (A m×K, B n×K, C m×n, row-major)
-// over up to workers goroutines, splitting the rows of B.
+// over up to workers threads, splitting the rows of B.
 func rowDots(f *family, workers, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	// Split B's rows in chunks of a multiple of 4 rows.
 	const unit = 4
@@ -43,16 +43,11 @@ func rowDots(f *family, workers, m, n, k int, alpha float32, a []float32, lda in
 		rowDotRange(f, 0, n, m, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Add(chunks - 1)
-	for w := 1; w < chunks; w++ {
-		go func() {
-			defer wg.Done()
-			rowDotRange(f, w*per, min(n, (w+1)*per), m, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		}()
-	}
-	rowDotRange(f, 0, per, m, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	wg.Wait()
+	t := tasks.Get().(*task)
+	*t = task{f: f, per: per, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	parallel.Split(chunks, chunks, t)
+	*t = task{}
+	tasks.Put(t)
 }
 
 // rowDotRange computes columns [lo, hi) of C on the calling goroutine.
