@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -79,6 +81,9 @@ underscores), e.g. CNNCTL_BATCH_SIZE=64.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().Int("threads", 0, "threads of the CPU engine (0: every core the process may use). "+
+		"The same seed and thread count give bit-identical runs; another count may change the last bits")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyThreads(cmd) }
 	root.SetOut(f.Out)
 	root.SetErr(f.ErrOut)
 	root.SetIn(f.In)
@@ -105,6 +110,7 @@ underscores), e.g. CNNCTL_BATCH_SIZE=64.`,
 func run(args []string, in io.Reader, out, errOut io.Writer) int {
 	f := newFactory(in, out, errOut)
 	root := newRootCmd(f)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // --threads lasts one command line
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -142,4 +148,26 @@ func bindFlags(f *Factory, cmd *cobra.Command) error {
 		return err
 	}
 	return f.Viper.BindPFlags(cmd.Flags())
+}
+
+// applyThreads sets the CPU engine's thread count from --threads, else
+// CNNCTL_THREADS, when either is positive: the engine's loops split over
+// GOMAXPROCS goroutines (internal/parallel), so that is the one setting.
+func applyThreads(cmd *cobra.Command) error {
+	fl := cmd.Flags().Lookup("threads")
+	if fl == nil {
+		return nil
+	}
+	val, from := fl.Value.String(), "--threads"
+	if env, ok := os.LookupEnv(envName("threads")); ok && env != "" && !fl.Changed {
+		val, from = env, fmt.Sprintf("environment variable %s", envName("threads"))
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(val))
+	if err != nil || n < 0 {
+		return usagef("%s=%q: want a thread count, 0 or more (0: every core)", from, val)
+	}
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
+	return nil
 }
