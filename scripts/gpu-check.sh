@@ -17,8 +17,9 @@
 #   TestBackend 120, TestBackendTF32 60, TestBackendBF16 60, TestModelStep 240, the other
 #   GPU tests 60, cnnctl device 30, bench --peak 45, bench resnet and vgg16-bn (--json) 60
 #   each, vgg16-bn --precision tf32 and bf16 (--json) 60 each, lenet and resnet20 40 each,
-#   other packages' CUDA tests 60 each, the conv2d (with the fused epilogue and the TF32
-#   linear) and BatchNorm Go benchmarks 30 each,
+#   other packages' CUDA tests 60 each, the conv2d (with the fused epilogue, the 1x1 class
+#   against the generic kernels and the TF32 linear) Go benchmarks 60, the BatchNorm ones
+#   (with conv2d+batchnorm fused against plain) 30,
 #   the PyTorch + cuDNN reference (part of `bench`) 90, the ratios (below) 90 per cnnctl
 #   and 120 per PyTorch run, train 2 epochs 150.
 # GPU_CHECK_TEST_S, GPU_CHECK_BENCH_S, GPU_CHECK_TORCH_S, GPU_CHECK_RATIO_S and
@@ -322,8 +323,8 @@ run() {
 			dir=$(cat "$t.dir")
 			step "test $(basename "$t")" "${GPU_CHECK_TEST_S:-60}" bash -c "cd '$dir' && '$bundle/$(basename "$t")' -test.v -test.count=1"
 		done
-		step "bench gpu.test conv2d, linear" 30 \
-			bash -c "cd internal/gpu && '$bundle/gpu.test' -test.run '^\$' -test.bench 'Conv2D|LinearTF32' -test.benchtime 20x"
+		step "bench gpu.test conv2d, 1x1, linear" 60 \
+			bash -c "cd internal/gpu && '$bundle/gpu.test' -test.run '^\$' -test.bench 'Conv2D|Conv1x1|LinearTF32' -test.benchtime 20x"
 		step "bench gpu.test BatchNorm" 30 \
 			bash -c "cd internal/gpu && '$bundle/gpu.test' -test.run '^\$' -test.bench BatchNorm -test.benchtime 20x"
 	fi
