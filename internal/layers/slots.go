@@ -53,6 +53,9 @@ type Slot struct {
 	// and Returned the output its Forward returns (its y): the tensors a
 	// plan may share between layers by liveness.
 	InputGrad, Returned bool
+	// DType is the slot's dtype: set by the plan (SlotDType) for a
+	// layer's slots, by Model.Slots for the model's boundary.
+	DType tensor.DType
 }
 
 // Planner is a layer that declares its per-batch tensors. Slots lists them
