@@ -101,4 +101,3 @@ func TestStorageRejectsMismatch(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
