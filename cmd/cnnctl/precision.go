@@ -6,6 +6,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/internal/bench"
 	"github.com/cnnctl/cnnctl/internal/gpu"
+	"github.com/cnnctl/cnnctl/internal/layers"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/spf13/pflag"
 )
@@ -14,8 +15,28 @@ import (
 const (
 	precisionFP32 = "fp32" // float32 on CUDA cores: the engine as it always was
 	precisionTF32 = "tf32" // TF32 tensor-core convolutions and linears, fp32 storage (sm_80+)
-	precisionBF16 = "bf16" // bf16 tensor-core convolutions: bf16 operands, fp32 accumulation and storage (sm_80+); linears stay fp32
+	precisionBF16 = "bf16" // GPU: bf16 tensor-core convolutions, bf16 operands, fp32 accumulation and storage (sm_80+); CPU: bf16 activations (activations below)
 )
+
+// activations is the one place that decides the dtype of a model's
+// activations and their gradients for precision p on be: bf16 for bf16 on
+// a backend that runs every op on bf16 tensors (tensor.BF16Storage: the
+// CPU, where it is the reference emulation of mixed precision, widen,
+// compute in float32, round; internal/layers/precision.go says which
+// tensors are bf16), float32 otherwise. The GPU has no bf16-storage
+// kernels yet, so bf16 there keeps float32 storage and rounds the
+// convolutions' operands only.
+func activations(be tensor.Backend, p string) tensor.DType {
+	if s, ok := be.(tensor.BF16Storage); ok && p == precisionBF16 && s.StoresBF16() {
+		return tensor.BF16
+	}
+	return tensor.F32
+}
+
+// setActivations gives m the activations of precision p on be (SetAct).
+func setActivations(m *layers.Model, be tensor.Backend, p string) error {
+	return m.SetAct(activations(be, p))
+}
 
 // defaultPrecision is --precision's default, for every command, in this one
 // place: tf32, PyTorch's own default for convolutions (torch.backends.cudnn.
@@ -66,6 +87,15 @@ type precisionNote struct{ said bool }
 // saying why where the GPU cannot (below sm_80); bf16 likewise.
 func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string {
 	ms, ok := be.(mathSetter)
+	if !ok && activations(be, p) == tensor.BF16 {
+		if !n.said {
+			fmt.Fprintf(log, "precision: bf16 on the CPU emulates mixed precision: bf16 activations and gradients, "+
+				"float32 master weights, statistics and loss, every op widening, computing in float32 and rounding "+
+				"(the GPU's numerics, not a speed-up)\n")
+			n.said = true
+		}
+		return p
+	}
 	if !ok {
 		// tf32 is a tensor-core mode of the GPU and the default: the CPU
 		// runs fp32 without a word, as PyTorch ignores allow_tf32 there.

@@ -20,6 +20,12 @@ import (
 // grown to the largest size asked for, so a step in mixed precision
 // allocates nothing once every shape has been seen.
 
+var _ tensor.BF16Storage = (*Backend)(nil)
+
+// StoresBF16 is true: both engines run every op mixed precision uses on
+// BF16 tensors, by emulate.
+func (b *Backend) StoresBF16() bool { return true }
+
 // hasBF16 reports whether any of ts (nil entries allowed) is BF16.
 func hasBF16(ts ...*tensor.Tensor) bool {
 	for _, t := range ts {

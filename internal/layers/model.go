@@ -42,7 +42,7 @@ type Model struct {
 	// xin, yout and dyin are the casts at the model's boundary with
 	// bf16 activations: the input in bf16, the output in float32 and the
 	// output's gradient in bf16 (precision.go).
-	xin, yout, dyin *tensor.Tensor
+	xin, yout, dyin, dxout *tensor.Tensor
 }
 
 // Runner runs a model's forward and backward: Root itself, or a plan
@@ -181,18 +181,27 @@ func (m *Model) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // Backward propagates dy (N, Out...) through the network, filling Grads. It
 // returns the gradient of the input (N, In...) when InputGrad is set, and
 // otherwise may return nil. With bf16 activations dy is rounded to bf16
-// first, and the input's gradient is bf16.
+// first, and the input's gradient widened to float32.
 func (m *Model) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	m.SkipInputGrad()
+	be := m.Ctx.Backend
 	if act := m.Ctx.Act; dy.DType != act {
-		d := ensure(m.Ctx.Backend, &m.dyin, dy.Shape, act)
-		m.Ctx.Backend.Cast(d, dy)
+		d := ensure(be, &m.dyin, dy.Shape, act)
+		be.Cast(d, dy)
 		dy = d
 	}
+	var dx *tensor.Tensor
 	if m.Runner != nil {
-		return m.Runner.Backward(dy)
+		dx = m.Runner.Backward(dy)
+	} else {
+		dx = m.Root.Backward(dy)
 	}
-	return m.Root.Backward(dy)
+	if dx != nil && dx.DType != tensor.F32 {
+		d := ensure(be, &m.dxout, dx.Shape, tensor.F32)
+		be.Cast(d, dx)
+		dx = d
+	}
+	return dx
 }
 
 // SetAct makes act the dtype of the model's activations and their
@@ -204,7 +213,7 @@ func (m *Model) SetAct(act tensor.DType) error {
 		return fmt.Errorf("model: activations in %v: want f32 or bf16", act)
 	}
 	be := m.Ctx.Backend
-	for _, t := range []**tensor.Tensor{&m.Half, &m.xin, &m.yout, &m.dyin} {
+	for _, t := range []**tensor.Tensor{&m.Half, &m.xin, &m.yout, &m.dyin, &m.dxout} {
 		if *t != nil {
 			be.Free(*t)
 			*t = nil
@@ -231,8 +240,9 @@ func (m *Model) SetAct(act tensor.DType) error {
 
 // Slots are the tensors of the model's own boundary for a batch of n
 // (precision.go): with bf16 activations the input in bf16, the output in
-// float32 and, in training, the output's gradient in bf16; none with
-// float32 activations. Their DType is set.
+// float32 and, in training, the output's gradient in bf16 (and with
+// InputGrad the input's gradient in float32); none with float32
+// activations. Their DType is set.
 func (m *Model) Slots(n int, train bool) []Slot {
 	act := m.Ctx.Act
 	if act == tensor.F32 {
@@ -244,6 +254,9 @@ func (m *Model) Slots(n int, train bool) []Slot {
 	}
 	if train {
 		s = append(s, Slot{Name: "doutput", Kind: Grad, Shape: batched(n, m.Out), T: &m.dyin, DType: act})
+		if m.InputGrad {
+			s = append(s, Slot{Name: "dinput", Kind: Grad, Shape: batched(n, m.In), T: &m.dxout, DType: tensor.F32})
+		}
 	}
 	return s
 }

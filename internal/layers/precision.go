@@ -42,7 +42,9 @@ import (
 //   - the model's boundary: the input batch as the data pipeline makes it
 //     (Forward casts it to bf16), the logits Forward returns (cast from
 //     the last layer's bf16 output, exactly), and so the softmax, the loss,
-//     its gradient (Backward casts it to bf16) and the metrics.
+//     its gradient (Backward casts it to bf16) and the metrics; the
+//     input's gradient, when asked for (Model.InputGrad), is widened to
+//     float32 too.
 //
 // Every op computes in float32: it widens its bf16 operands exactly on
 // load and rounds each bf16 output to nearest, ties to even, on store
