@@ -43,7 +43,7 @@ func setActivations(m *layers.Model, be tensor.Backend, p string) error {
 // allow_tf32). Each command that gets a tensor-core precision on a GPU first
 // runs the kernels against the CPU reference (checkPrecisionKernels) and
 // runs fp32, saying why in one line, if they disagree or the GPU is older
-// than sm_80. The CPU runs fp32 whatever is asked.
+// than sm_80. The CPU runs fp32, or bf16 activations for bf16 (activations).
 const defaultPrecision = precisionTF32
 
 // precisionUsage is the flag's help line; it states the default and the plan.
@@ -53,7 +53,8 @@ const precisionUsage = "arithmetic of the GPU's convolutions and linears: fp32 (
 	"or bf16 (bf16 tensor cores: convolution operands rounded to bf16, fp32 accumulation and fp32 storage; " +
 	"convolutions only, the linears stay fp32; sm_80 and later). " +
 	"tf32 and bf16 are checked against the CPU reference when the GPU opens, and fp32 runs " +
-	"(with one line saying why) if that fails or the GPU is older than sm_80; the CPU always runs fp32"
+	"(with one line saying why) if that fails or the GPU is older than sm_80; on the CPU bf16 emulates mixed precision " +
+	"(bf16 activations and gradients, float32 master weights; slower than fp32) and tf32 runs fp32"
 
 // addPrecisionFlag adds --precision to a command's flags.
 func addPrecisionFlag(fl *pflag.FlagSet, p *string) {
@@ -82,8 +83,9 @@ var _ mathSetter = (*gpu.Backend)(nil)
 type precisionNote struct{ said bool }
 
 // apply sets precision p (checked by checkPrecision) on be and returns the
-// precision that runs: on the CPU always fp32 (said once on log when another
-// was asked for); on a GPU, tf32 through SetMath, or fp32 with one line
+// precision that runs: on the CPU bf16 where it stores bf16 (activations:
+// the emulation, said once on log), else fp32 (said once on log when
+// another was asked for); on a GPU, tf32 through SetMath, or fp32 with one line
 // saying why where the GPU cannot (below sm_80); bf16 likewise.
 func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string {
 	ms, ok := be.(mathSetter)
