@@ -87,6 +87,13 @@ func Kernels() []Kernel {
 	fp32("Add", "add")
 	fp32("AddReLU", "add_relu")
 	fp32("Mul", "mul")
+	// bf16 storage (mixed precision, storage.go): own slots, chosen by
+	// the tensors' dtypes.
+	bf16("ActivationForward", "activation_forward_bf16")
+	bf16("ActivationBackward", "activation_backward_bf16")
+	bf16("Add", "add_bf16")
+	bf16("AddReLU", "add_relu_bf16")
+	bf16("Mul", "mul_bf16_f32")
 	fp32("Fill", "fill")
 	fp32("Copy", "copy")
 	bf16("Copy", "copy_bf16")
