@@ -13,7 +13,10 @@ import (
 // compute in float32, round to nearest even on store; internal/cpu/bf16.go
 // is the reference) runs it when its tensors have the dtypes that kernel
 // takes. So far the elementwise ops have one (activation forward and
-// backward, add, add+relu, and mul for dropout's backward); the others
+// backward, add, add+relu, and mul for dropout's backward), and the moves
+// (shortcut pad forward and backward, copy and extract channels) and the
+// pools (max and average, forward and backward) and dropout's forward
+// (the mask float32); the others
 // take float32 only and say so, and the backend does not offer
 // tensor.BF16Storage, so no model keeps bf16 activations on the GPU yet.
 
@@ -53,5 +56,5 @@ func (c *call) storage(base, variant string, ts []*tensor.Tensor, names []string
 var (
 	bf16x2  = []tensor.DType{tensor.BF16, tensor.BF16}
 	bf16x3  = []tensor.DType{tensor.BF16, tensor.BF16, tensor.BF16}
-	bf16Mul = []tensor.DType{tensor.BF16, tensor.F32, tensor.BF16}
+	bf16Mul = []tensor.DType{tensor.BF16, tensor.F32, tensor.BF16} // also dropout's x, mask, y
 )

@@ -11,7 +11,10 @@ import (
 )
 
 // storageOps are the ops with bf16-storage kernels (storage.go).
-var storageOps = map[string]bool{"ActivationForward": true, "ActivationBackward": true, "Add": true, "AddReLU": true, "Mul": true}
+var storageOps = map[string]bool{"ActivationForward": true, "ActivationBackward": true, "Add": true, "AddReLU": true, "Mul": true,
+	"ShortcutPadForward": true, "ShortcutPadBackward": true, "CopyChannels": true, "ExtractChannels": true,
+	"MaxPool2DForward": true, "MaxPool2DBackward": true, "AvgPool2DForward": true, "AvgPool2DBackward": true,
+	"DropoutForward": true, "DropoutForwardAt": true}
 
 // TestStorageKernels runs the bf16-storage kernels on their ops' storage
 // cases (tensortest.StorageCases: bf16 activations and gradients, outputs
@@ -42,8 +45,11 @@ func TestStorageRefuses(t *testing.T) {
 	}{
 		{"activation forward f32 -> bf16", func(be *Backend, f, h *tensor.Tensor) { be.ActivationForward(tensor.ReLU, f, h) }, "activation forward: takes all f32 or x bf16, y bf16"},
 		{"add with a float32 b", func(be *Backend, f, h *tensor.Tensor) { be.Add(h, f, h) }, "add: takes all f32 or a bf16, b bf16, y bf16"},
-		{"maxpool2d on bf16", func(be *Backend, f, h *tensor.Tensor) {
-			be.MaxPool2DForward(h.View(tensor.Shape{1, 1, 2, 4}), h.View(tensor.Shape{1, 1, 1, 2}), tensor.PoolParams{R: 2, S: 2, StrideH: 2, StrideW: 2})
+		{"maxpool2d f32 -> bf16", func(be *Backend, f, h *tensor.Tensor) {
+			be.MaxPool2DForward(f.View(tensor.Shape{1, 1, 2, 4}), h.View(tensor.Shape{1, 1, 1, 2}), tensor.PoolParams{R: 2, S: 2, StrideH: 2, StrideW: 2})
+		}, "maxpool2d forward: takes all f32 or x bf16, y bf16"},
+		{"batch norm on bf16 (no kernel yet)", func(be *Backend, f, h *tensor.Tensor) {
+			be.BatchNormForwardInfer(h.View(tensor.Shape{4, 2}), f.Slice(0, tensor.Shape{2}), f.Slice(2, tensor.Shape{2}), f.Slice(4, tensor.Shape{2}), f.Slice(6, tensor.Shape{2}), h.View(tensor.Shape{4, 2}), tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5})
 		}, "takes f32 tensors only"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -131,3 +131,25 @@ func forward(t *testing.T, m *layers.Model, x []float32) []float32 {
 	}
 	return out
 }
+
+// TestMixedFirstNonFinite: with bf16 activations (and a plan, whose
+// arenas hold them) the diagnosis of a diverged step finds the first
+// layer whose output is not finite, reading bf16 outputs through a Cast.
+func TestMixedFirstNonFinite(t *testing.T) {
+	m := buildMixed(t, cpu.New(), "lenet-bn")
+	if _, err := attachPlan(m, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	be := m.Ctx.Backend
+	x := be.New(append(tensor.Shape{2}, m.In...))
+	v := probe(m)[:x.Numel()]
+	v[5] = float32(math.Inf(1))
+	be.Upload(x, v)
+	got := FirstNonFinite(m, x)
+	if !strings.Contains(got, "first non-finite output: layer") {
+		t.Errorf("FirstNonFinite = %q, want the first layer with a non-finite output", got)
+	}
+	if err := be.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -40,6 +40,7 @@ var storageArgs = map[string][]string{
 	"CopyChannels":              {"dst", "src"},
 	"ExtractChannels":           {"dst", "src"},
 	"DropoutForward":            {"x", "y"},
+	"DropoutForwardAt":          {"x", "y"},
 }
 
 // StorageCases are the cases of every op that mixed precision runs on
