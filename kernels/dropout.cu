@@ -4,8 +4,11 @@
 // For element i: Philox4x32-10 with counter (lo(i), hi(i), lo(counter),
 // hi(counter)) and key (lo(seed), hi(seed)); u = (out[0] >> 8) * 2^-24;
 // mask[i] = scale (= 1/(1-p), computed on the host) if u >= p, else 0;
-// y[i] = x[i] * mask[i]. x, mask, y have one shape; y may be x.
+// y[i] = x[i] * mask[i]. x, mask, y have one shape; y may be x. x and y
+// are float32 or, in the _bf16 kernels, bf16 (storage.cuh); the mask is
+// float32 always (1/(1-p) is no bf16 value in general).
 #include "common.cuh"
+#include "storage.cuh"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -42,15 +45,28 @@ __host__ __device__ inline float philox_uniform(unsigned long long seed, unsigne
 	return (float)(ctr[0] >> 8) * (1.0f / 16777216.0f);
 }
 
-extern "C" __global__ void dropout_forward(const float *x, float *mask, float *y, long long n, float p, float scale,
-					   unsigned long long seed, unsigned long long counter)
+template <typename T>
+__device__ __forceinline__ void dropout_t(const T *x, float *mask, T *y, long long n, float p, float scale,
+					  unsigned long long seed, unsigned long long counter)
 {
 	grid_stride(i, n)
 	{
 		float m = philox_uniform(seed, counter, (unsigned long long)i) >= p ? scale : 0.f;
 		mask[i] = m;
-		y[i] = x[i] * m;
+		store_rn(y, i, load_f32(x, i) * m);
 	}
+}
+
+extern "C" __global__ void dropout_forward(const float *x, float *mask, float *y, long long n, float p, float scale,
+					   unsigned long long seed, unsigned long long counter)
+{
+	dropout_t(x, mask, y, n, p, scale, seed, counter);
+}
+
+extern "C" __global__ void dropout_forward_bf16(const bf16_t *x, float *mask, bf16_t *y, long long n, float p,
+						float scale, unsigned long long seed, unsigned long long counter)
+{
+	dropout_t(x, mask, y, n, p, scale, seed, counter);
 }
 
 // dropout_forward_at is dropout_forward with the counter read on the device:
@@ -60,11 +76,11 @@ extern "C" __global__ void dropout_forward(const float *x, float *mask, float *y
 extern "C" __global__ void dropout_forward_at(const float *x, float *mask, float *y, long long n, float p, float scale,
 					      unsigned long long seed, const float *counter)
 {
-	unsigned long long ctr = (unsigned long long)counter[0];
-	grid_stride(i, n)
-	{
-		float m = philox_uniform(seed, ctr, (unsigned long long)i) >= p ? scale : 0.f;
-		mask[i] = m;
-		y[i] = x[i] * m;
-	}
+	dropout_t(x, mask, y, n, p, scale, seed, (unsigned long long)counter[0]);
+}
+
+extern "C" __global__ void dropout_forward_at_bf16(const bf16_t *x, float *mask, bf16_t *y, long long n, float p,
+						   float scale, unsigned long long seed, const float *counter)
+{
+	dropout_t(x, mask, y, n, p, scale, seed, (unsigned long long)counter[0]);
 }

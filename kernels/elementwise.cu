@@ -1,17 +1,34 @@
 // elementwise.cu: add, mul, fill, copy over n elements (any shape).
 // y may alias a or b.
+// add, mul and add_relu are templates over the storage (storage.cuh),
+// instantiated for float32 and for mixed precision's bf16 tensors (_bf16:
+// all bf16; mul_bf16_f32: a and y bf16, b float32, dropout's backward,
+// dy times its float32 mask).
 #include "common.cuh"
 #include "epilogue.cuh"
+#include "storage.cuh"
 
-extern "C" __global__ void add(const float *a, const float *b, float *y, long long n)
+template <typename TA, typename TB, typename TY>
+__device__ __forceinline__ void add_t(const TA *a, const TB *b, TY *y, long long n)
 {
-	grid_stride(i, n) y[i] = a[i] + b[i];
+	grid_stride(i, n) store_rn(y, i, load_f32(a, i) + load_f32(b, i));
 }
 
-extern "C" __global__ void mul(const float *a, const float *b, float *y, long long n)
+template <typename TA, typename TB, typename TY>
+__device__ __forceinline__ void mul_t(const TA *a, const TB *b, TY *y, long long n)
 {
-	grid_stride(i, n) y[i] = a[i] * b[i];
+	grid_stride(i, n) store_rn(y, i, load_f32(a, i) * load_f32(b, i));
 }
+
+extern "C" __global__ void add(const float *a, const float *b, float *y, long long n) { add_t(a, b, y, n); }
+
+// a, b, y (n) bf16
+extern "C" __global__ void add_bf16(const bf16_t *a, const bf16_t *b, bf16_t *y, long long n) { add_t(a, b, y, n); }
+
+extern "C" __global__ void mul(const float *a, const float *b, float *y, long long n) { mul_t(a, b, y, n); }
+
+// a, y (n) bf16, b (n) float32
+extern "C" __global__ void mul_bf16_f32(const bf16_t *a, const float *b, bf16_t *y, long long n) { mul_t(a, b, y, n); }
 
 extern "C" __global__ void fill(float *y, float v, long long n)
 {
@@ -41,4 +58,11 @@ extern "C" __global__ void add_relu(const float *a, const float *b, float *y, lo
 	}
 	long long t = vec4_tail(n, aligned);
 	grid_stride(i, n - t) y[t + i] = relu_value(a[t + i] + b[t + i]);
+}
+
+// add_relu_bf16: add_relu on a, b, y (n) bf16, one element at a time: the
+// sum and the ReLU in float32, rounded once.
+extern "C" __global__ void add_relu_bf16(const bf16_t *a, const bf16_t *b, bf16_t *y, long long n)
+{
+	grid_stride(i, n) store_rn(y, i, relu_value(load_f32(a, i) + load_f32(b, i)));
 }

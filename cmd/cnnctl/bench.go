@@ -196,6 +196,10 @@ func runBench(opts *benchOptions) error {
 	}
 
 	prec := (&precisionNote{}).apply(be, opts.Prec, errOut)
+	if activations(be, prec) != tensor.F32 {
+		fmt.Fprintf(errOut, "bench: bf16 activations are a CPU emulation, not timed; benchmarking fp32\n")
+		prec = precisionFP32
+	}
 	cfg := bench.Config{Batch: opts.Batch, Classes: opts.Classes, Iters: opts.Iters, Warmup: opts.Warmup, Mode: opts.Mode, Seed: opts.Seed, Peaks: peaks,
 		Precision: prec, TensorCore: precisionMath(prec).LayerTypes(), NoGraphs: opts.NoGraph}
 	if opts.Input != "" {

@@ -59,6 +59,9 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 	}
 	defer lm.be.Close()
 	prec := o.precNote.apply(lm.be, o.Prec, o.f.ErrOut)
+	if err := setActivations(lm.model, lm.be, prec); err != nil {
+		return nil, err
+	}
 	ck := lm.ck
 	spec, own := o.Data, true
 	if spec == "" {

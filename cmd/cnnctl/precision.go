@@ -6,6 +6,7 @@ import (
 
 	"github.com/cnnctl/cnnctl/internal/bench"
 	"github.com/cnnctl/cnnctl/internal/gpu"
+	"github.com/cnnctl/cnnctl/internal/layers"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 	"github.com/spf13/pflag"
 )
@@ -14,15 +15,35 @@ import (
 const (
 	precisionFP32 = "fp32" // float32 on CUDA cores: the engine as it always was
 	precisionTF32 = "tf32" // TF32 tensor-core convolutions and linears, fp32 storage (sm_80+)
-	precisionBF16 = "bf16" // bf16 tensor-core convolutions and linears: bf16 operands, fp32 accumulation and storage (sm_80+)
+	precisionBF16 = "bf16" // GPU: bf16 tensor-core convolutions and linears, bf16 operands, fp32 accumulation and storage (sm_80+); CPU: bf16 activations (activations below)
 )
+
+// activations is the one place that decides the dtype of a model's
+// activations and their gradients for precision p on be: bf16 for bf16 on
+// a backend that runs every op on bf16 tensors (tensor.BF16Storage: the
+// CPU, where it is the reference emulation of mixed precision, widen,
+// compute in float32, round; internal/layers/precision.go says which
+// tensors are bf16), float32 otherwise. The GPU has no bf16-storage
+// kernels yet, so bf16 there keeps float32 storage and rounds the
+// convolutions' operands only.
+func activations(be tensor.Backend, p string) tensor.DType {
+	if s, ok := be.(tensor.BF16Storage); ok && p == precisionBF16 && s.StoresBF16() {
+		return tensor.BF16
+	}
+	return tensor.F32
+}
+
+// setActivations gives m the activations of precision p on be (SetAct).
+func setActivations(m *layers.Model, be tensor.Backend, p string) error {
+	return m.SetAct(activations(be, p))
+}
 
 // defaultPrecision is --precision's default, for every command, in this one
 // place: tf32, PyTorch's own default for convolutions (torch.backends.cudnn.
 // allow_tf32). Each command that gets a tensor-core precision on a GPU first
 // runs the kernels against the CPU reference (checkPrecisionKernels) and
 // runs fp32, saying why in one line, if they disagree or the GPU is older
-// than sm_80. The CPU runs fp32 whatever is asked.
+// than sm_80. The CPU runs fp32, or bf16 activations for bf16 (activations).
 const defaultPrecision = precisionTF32
 
 // precisionUsage is the flag's help line; it states the default and the plan.
@@ -32,7 +53,8 @@ const precisionUsage = "arithmetic of the GPU's convolutions and linears: fp32 (
 	"or bf16 (bf16 tensor cores: convolution and linear operands rounded to bf16, fp32 accumulation and fp32 storage; " +
 	"sm_80 and later). " +
 	"tf32 and bf16 are checked against the CPU reference when the GPU opens, and fp32 runs " +
-	"(with one line saying why) if that fails or the GPU is older than sm_80; the CPU always runs fp32"
+	"(with one line saying why) if that fails or the GPU is older than sm_80; on the CPU bf16 emulates mixed precision " +
+	"(bf16 activations and gradients, float32 master weights; slower than fp32) and tf32 runs fp32"
 
 // addPrecisionFlag adds --precision to a command's flags.
 func addPrecisionFlag(fl *pflag.FlagSet, p *string) {
@@ -61,11 +83,21 @@ var _ mathSetter = (*gpu.Backend)(nil)
 type precisionNote struct{ said bool }
 
 // apply sets precision p (checked by checkPrecision) on be and returns the
-// precision that runs: on the CPU always fp32 (said once on log when another
-// was asked for); on a GPU, tf32 through SetMath, or fp32 with one line
+// precision that runs: on the CPU bf16 where it stores bf16 (activations:
+// the emulation, said once on log), else fp32 (said once on log when
+// another was asked for); on a GPU, tf32 through SetMath, or fp32 with one line
 // saying why where the GPU cannot (below sm_80); bf16 likewise.
 func (n *precisionNote) apply(be tensor.Backend, p string, log io.Writer) string {
 	ms, ok := be.(mathSetter)
+	if !ok && activations(be, p) == tensor.BF16 {
+		if !n.said {
+			fmt.Fprintf(log, "precision: bf16 on the CPU emulates mixed precision: bf16 activations and gradients, "+
+				"float32 master weights, statistics and loss, every op widening, computing in float32 and rounding "+
+				"(the GPU's numerics, not a speed-up)\n")
+			n.said = true
+		}
+		return p
+	}
 	if !ok {
 		// tf32 is a tensor-core mode of the GPU and the default: the CPU
 		// runs fp32 without a word, as PyTorch ignores allow_tf32 there.

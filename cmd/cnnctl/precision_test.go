@@ -171,18 +171,19 @@ func abs32(x float32) float32 {
 	return x
 }
 
-// TestPrecisionApply: the CPU runs fp32 and says so once; a GPU gets
-// SetMath, and one below sm_80 falls back to fp32 with one line why.
+// TestPrecisionApply: the CPU runs bf16 as its emulation of mixed
+// precision and says so once, and fp32 for the rest; a GPU gets SetMath,
+// and one below sm_80 falls back to fp32 with one line why.
 func TestPrecisionApply(t *testing.T) {
 	var log bytes.Buffer
 	var note precisionNote
 	be := cpu.New()
 	for range 2 {
-		if got := note.apply(be, "bf16", &log); got != "fp32" {
-			t.Errorf("CPU, bf16 asked: runs %q, want fp32", got)
+		if got := note.apply(be, "bf16", &log); got != "bf16" {
+			t.Errorf("CPU, bf16 asked: runs %q, want bf16 (the emulation)", got)
 		}
 	}
-	if n := strings.Count(log.String(), "the CPU engine runs fp32"); n != 1 {
+	if n := strings.Count(log.String(), "bf16 on the CPU emulates mixed precision"); n != 1 {
 		t.Errorf("CPU line said %d times, want once:\n%s", n, log.String())
 	}
 	log.Reset()
@@ -204,8 +205,17 @@ func TestPrecisionApply(t *testing.T) {
 		t.Errorf("GPU, bf16: runs %q, SetMath calls %v, log %q", got, g.set, log.String())
 	}
 	log.Reset()
-	if got := (&precisionNote{}).apply(be, "bf16", &log); got != "fp32" || !strings.Contains(log.String(), "bf16 applies to the GPU only; the CPU engine runs fp32") {
-		t.Errorf("CPU, bf16 asked: runs %q, log %q; want fp32 and the CPU line", got, log.String())
+	if got := (&precisionNote{}).apply(plainCPU{be}, "bf16", &log); got != "fp32" || !strings.Contains(log.String(), "bf16 applies to the GPU only; the CPU engine runs fp32") {
+		t.Errorf("a backend without bf16 storage or SetMath, bf16 asked: runs %q, log %q; want fp32 and the line", got, log.String())
+	}
+	for _, c := range []struct {
+		be   tensor.Backend
+		p    string
+		want tensor.DType
+	}{{be, "bf16", tensor.BF16}, {be, "fp32", tensor.F32}, {be, "tf32", tensor.F32}, {plainCPU{be}, "bf16", tensor.F32}} {
+		if got := activations(c.be, c.p); got != c.want {
+			t.Errorf("activations(%s, %s) = %v, want %v", c.be.Name(), c.p, got, c.want)
+		}
 	}
 	g = &fakeGPU{Backend: be}
 	if got := (&precisionNote{}).apply(g, "fp32", io.Discard); got != "fp32" || len(g.set) != 1 || g.set[0] != gpu.MathFP32 {
@@ -295,3 +305,7 @@ func TestPrecisionCheckpoint(t *testing.T) {
 		t.Errorf("eval --json: precision %q, trained_precision %q (%v); want fp32 and fp32", ev.Precision, ev.Trained, err)
 	}
 }
+
+// plainCPU is the CPU without its optional interfaces: a backend that
+// stores no bf16 (tensor.BF16Storage) and has no SetMath.
+type plainCPU struct{ tensor.Backend }

@@ -109,7 +109,9 @@ func runPredict(o *predictOptions) error {
 		return err
 	}
 	defer lm.be.Close()
-	(&precisionNote{}).apply(lm.be, o.Prec, o.f.ErrOut)
+	if err := setActivations(lm.model, lm.be, (&precisionNote{}).apply(lm.be, o.Prec, o.f.ErrOut)); err != nil {
+		return err
+	}
 	ck := lm.ck
 	c, h, w := ck.Input[0], ck.Input[1], ck.Input[2]
 	batch := min(o.Batch, len(paths))

@@ -16,7 +16,8 @@ type summaryOptions struct {
 	Input   string
 	Classes int
 	JSON    bool
-	Plan    int // batch size of the plan view; 0: none
+	Plan    int    // batch size of the plan view; 0: none
+	Prec    string // the plan view's --precision: bf16 lays out bf16 activations
 }
 
 func newSummaryCmd(f *Factory, runF func(*summaryOptions) error) *cobra.Command {
@@ -30,7 +31,8 @@ totals. MODEL is a zoo name ('cnnctl models') or the path of a model YAML.`,
 		Example: `  cnnctl summary resnet
   cnnctl summary lenet --input 1x28x28
   cnnctl summary my-net.yaml --classes 100 --json
-  cnnctl summary resnet20 --plan 128`,
+  cnnctl summary resnet20 --plan 128
+  cnnctl summary resnet20 --plan 128 --precision bf16`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model = args[0]
@@ -44,6 +46,7 @@ totals. MODEL is a zoo name ('cnnctl models') or the path of a model YAML.`,
 	cmd.Flags().IntVar(&opts.Classes, "classes", 10, "number of classes")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	cmd.Flags().IntVar(&opts.Plan, "plan", 0, "also print the training plan for this batch size: the fused nodes and the arena (internal/plan)")
+	cmd.Flags().StringVar(&opts.Prec, "precision", precisionFP32, "the plan's precision: bf16 keeps activations and their gradients in bf16 (half the arena); fp32 and tf32 lay out float32")
 	return cmd
 }
 
@@ -64,6 +67,9 @@ func runSummary(opts *summaryOptions) error {
 	if opts.Classes < 1 {
 		return usagef("--classes must be at least 1, got %d", opts.Classes)
 	}
+	if err := checkPrecision(opts.Prec); err != nil {
+		return err
+	}
 	if opts.Plan < 0 || opts.Plan > 0 && opts.JSON {
 		return usagef("--plan takes a batch size >= 1 and prints text only (not with --json)")
 	}
@@ -83,8 +89,12 @@ func runSummary(opts *summaryOptions) error {
 // writePlan prints what the training plan of the model does at batch
 // opts.Plan (built on the CPU; the arena is laid out, not allocated).
 func writePlan(opts *summaryOptions, spec *zoo.Spec, in tensor.Shape) error {
-	m, err := zoo.Build(spec, cpu.New(), in, opts.Classes, 1)
+	be := cpu.New()
+	m, err := zoo.Build(spec, be, in, opts.Classes, 1)
 	if err != nil {
+		return err
+	}
+	if err := setActivations(m, be, opts.Prec); err != nil {
 		return err
 	}
 	p, err := plan.Describe(m, opts.Plan, true, plan.FromEnv())

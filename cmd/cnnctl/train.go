@@ -94,9 +94,12 @@ for convolutions: TF32 tensor cores for convolutions and linears, float32
 storage and accumulation), fp32 (strict float32 on CUDA cores) or bf16 (bf16
 operands for convolutions, float32 accumulation and storage). tf32 and bf16
 need sm_80 or later and are checked against the CPU reference when the GPU
-opens; otherwise fp32 runs, with one line saying why. The CPU engine runs
-fp32 whatever is asked. Checkpoints record the precision the run trained
-in; their weights are float32 always.
+opens; otherwise fp32 runs, with one line saying why. On the CPU, bf16
+emulates mixed precision (bf16 activations and gradients, float32 master
+weights, batch-norm statistics and loss; every op widens, computes in
+float32 and rounds): the GPU's numerics, slower than fp32; tf32 runs fp32
+there. Checkpoints record the precision the run trained in; their weights
+are float32 always and load in any precision.
 Ctrl-C finishes the current step, saves --out/last and exits; continue with
 --resume auto.
 

@@ -83,6 +83,9 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := setActivations(model, be, prec); err != nil {
+		return err
+	}
 	run, err := newRun(o, spec, model, td, resume, prec)
 	if err != nil {
 		return err

@@ -9,6 +9,10 @@ import (
 // ActivationForward: y = f(x) elementwise, any shape; y may be x.
 // relu: max(x, 0); sigmoid: 1/(1+e^-x); tanh: tanh x.
 func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
+	if hasBF16(x, y) {
+		b.emulate("activation forward", []*tensor.Tensor{x, y}, 1<<1, func(t []*tensor.Tensor) { b.ActivationForward(a, t[0], t[1]) })
+		return
+	}
 	c := b.call(activationOp(a, "forward"))
 	xd := c.data("x", x, 0)
 	yd := c.data("y", y, 0)
@@ -51,6 +55,10 @@ func (b *Backend) ActivationForward(a tensor.Activation, x, y *tensor.Tensor) {
 // ActivationBackward: dx = dy · f'(x), written with y = f(x); dx may be dy.
 // relu: dy if y > 0 else 0; sigmoid: dy·y·(1-y); tanh: dy·(1-y²).
 func (b *Backend) ActivationBackward(a tensor.Activation, y, dy, dx *tensor.Tensor) {
+	if hasBF16(y, dy, dx) {
+		b.emulate("activation backward", []*tensor.Tensor{y, dy, dx}, 1<<2, func(t []*tensor.Tensor) { b.ActivationBackward(a, t[0], t[1], t[2]) })
+		return
+	}
 	c := b.call(activationOp(a, "backward"))
 	yd := c.data("y", y, 0)
 	dyd := c.data("dy", dy, 0)

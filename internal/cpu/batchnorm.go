@@ -38,6 +38,10 @@ func (g batchNorm) channel(x []float32, ch int, f func(run []float32, n int)) {
 //
 // Statistics are accumulated in float64.
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd *tensor.Tensor, p tensor.BatchNormParams) {
+	if hasBF16(x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd) {
+		b.emulate("batchnorm forward train", []*tensor.Tensor{x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd}, 1<<3|1<<4|1<<5|1<<6|1<<7, func(t []*tensor.Tensor) { b.BatchNormForwardTrain(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], p) })
+		return
+	}
 	b.batchNormForwardTrain("batchnorm forward train", x, gamma, beta, runMean, runVar, y, saveMean, saveInvStd, p, false)
 }
 
@@ -112,6 +116,10 @@ func (b *Backend) batchNormForwardTrain(op string, x, gamma, beta, runMean, runV
 // BatchNormForwardInfer: as the training forward with the running statistics:
 // y = gamma·(x-runMean)/sqrt(runVar+eps) + beta.
 func (b *Backend) BatchNormForwardInfer(x, gamma, beta, runMean, runVar, y *tensor.Tensor, p tensor.BatchNormParams) {
+	if hasBF16(x, gamma, beta, runMean, runVar, y) {
+		b.emulate("batchnorm forward infer", []*tensor.Tensor{x, gamma, beta, runMean, runVar, y}, 1<<5, func(t []*tensor.Tensor) { b.BatchNormForwardInfer(t[0], t[1], t[2], t[3], t[4], t[5], p) })
+		return
+	}
 	b.batchNormForwardInfer("batchnorm forward infer", x, gamma, beta, runMean, runVar, y, p, false)
 }
 
@@ -165,6 +173,10 @@ func (b *Backend) batchNormForwardInfer(op string, x, gamma, beta, runMean, runV
 //	dgamma = Σ dy·xhat
 //	dx     = gamma·invstd/m · (m·dy - dbeta - xhat·dgamma)
 func (b *Backend) BatchNormBackward(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *tensor.Tensor) {
+	if hasBF16(x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta) {
+		b.emulate("batchnorm backward", []*tensor.Tensor{x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta}, 1<<5|1<<6|1<<7, func(t []*tensor.Tensor) { b.BatchNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]) })
+		return
+	}
 	b.batchNormBackward("batchnorm backward", x, nil, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
 }
 

@@ -20,6 +20,10 @@ func channelCopy(c *call, small, big *tensor.Tensor, off int) (n, smallRun, bigR
 // CopyChannels: src (N,Cs,H,W) -> channels [off, off+Cs) of dst (N,Cd,H,W);
 // the other channels of dst are left as they are.
 func (b *Backend) CopyChannels(dst, src *tensor.Tensor, off int) {
+	if hasBF16(dst, src) {
+		b.emulate("copy channels", []*tensor.Tensor{dst, src}, 1<<0, func(t []*tensor.Tensor) { b.CopyChannels(t[0], t[1], off) })
+		return
+	}
 	c := b.call("copy channels")
 	dd := c.data("dst", dst, 4)
 	sd := c.data("src", src, 4)
@@ -38,6 +42,10 @@ func (b *Backend) CopyChannels(dst, src *tensor.Tensor, off int) {
 
 // ExtractChannels: channels [off, off+Cd) of src (N,Cs,H,W) -> dst (N,Cd,H,W).
 func (b *Backend) ExtractChannels(dst, src *tensor.Tensor, off int) {
+	if hasBF16(dst, src) {
+		b.emulate("extract channels", []*tensor.Tensor{dst, src}, 1<<0, func(t []*tensor.Tensor) { b.ExtractChannels(t[0], t[1], off) })
+		return
+	}
 	c := b.call("extract channels")
 	dd := c.data("dst", dst, 4)
 	sd := c.data("src", src, 4)

@@ -73,6 +73,10 @@ func (g *conv2D) col2im(col, x []float32) {
 // y[n][k][oh][ow] = b[k] + Σ_{c,r,s} w[k][c][r][s] · x[n][c][oh*sh-ph+r][ow*sw-pw+s].
 // Per sample: y[n] (K, OH*OW) = w (K, C*R*S) · im2col(x[n]) (C*R*S, OH*OW).
 func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParams) {
+	if hasBF16(x, w, bias, y) {
+		b.emulate("conv2d forward", []*tensor.Tensor{x, w, bias, y}, 1<<3, func(t []*tensor.Tensor) { b.Conv2DForward(t[0], t[1], t[2], t[3], p) })
+		return
+	}
 	c := b.call("conv2d forward")
 	xd := c.data("x", x, 4)
 	wd := c.data("w", w, 4)
@@ -123,6 +127,10 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 // Conv2DBackwardData: dy (N,K,OH,OW), w (K,C,R,S) -> dx (N,C,H,W),
 // dx[n] = col2im(wᵀ (C*R*S, K) · dy[n] (K, OH*OW)).
 func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvParams) {
+	if hasBF16(dy, w, dx) {
+		b.emulate("conv2d backward data", []*tensor.Tensor{dy, w, dx}, 1<<2, func(t []*tensor.Tensor) { b.Conv2DBackwardData(t[0], t[1], t[2], p) })
+		return
+	}
 	c := b.call("conv2d backward data")
 	dyd := c.data("dy", dy, 4)
 	wd := c.data("w", w, 4)
@@ -161,6 +169,10 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *tensor.Tensor, p tensor.ConvPara
 // dw (K, C*R*S) = Σ_n dy[n] (K, OH*OW) · im2col(x[n])ᵀ (OH*OW, C*R*S),
 // db[k] = Σ_{n,oh,ow} dy[n][k][oh][ow].
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw, db *tensor.Tensor, p tensor.ConvParams) {
+	if hasBF16(x, dy, dw, db) {
+		b.emulate("conv2d backward filter", []*tensor.Tensor{x, dy, dw, db}, 1<<2|1<<3, func(t []*tensor.Tensor) { b.Conv2DBackwardFilter(t[0], t[1], t[2], t[3], p) })
+		return
+	}
 	c := b.call("conv2d backward filter")
 	xd := c.data("x", x, 4)
 	dyd := c.data("dy", dy, 4)

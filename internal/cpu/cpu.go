@@ -47,6 +47,9 @@ type Backend struct {
 	ints    []int // offsets of the indirect convolutions
 	// pixelPlans caches the per-pixel convolutions' groups by geometry.
 	pixelPlans map[conv2D][]pixelGroup
+	// standIns are the float32 stand-ins of BF16 tensors (bf16.go), one
+	// per argument position.
+	standIns [][]float32
 }
 
 var _ tensor.Backend = (*Backend)(nil)

@@ -9,6 +9,10 @@ import (
 // mask[i] = 1/(1-p) (computed in float32) if u >= p, else 0; y[i] = x[i]*mask[i].
 // p = 0 keeps everything, p = 1 drops everything.
 func (b *Backend) DropoutForward(x, mask, y *tensor.Tensor, p float32, seed, counter uint64) {
+	if hasBF16(x, mask, y) {
+		b.emulate("dropout forward", []*tensor.Tensor{x, mask, y}, 1<<1|1<<2, func(t []*tensor.Tensor) { b.DropoutForward(t[0], t[1], t[2], p, seed, counter) })
+		return
+	}
 	c := b.call("dropout forward")
 	xd := c.data("x", x, 0)
 	md := c.data("mask", mask, 0)

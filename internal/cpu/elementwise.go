@@ -6,11 +6,19 @@ import (
 
 // Add: y = a + b elementwise (same element count); y may be a or b.
 func (b *Backend) Add(a, bt, y *tensor.Tensor) {
+	if hasBF16(a, bt, y) {
+		b.emulate("add", []*tensor.Tensor{a, bt, y}, 1<<2, func(t []*tensor.Tensor) { b.Add(t[0], t[1], t[2]) })
+		return
+	}
 	b.binary("add", a, bt, y, func(u, v float32) float32 { return u + v }, addRange)
 }
 
 // Mul: y = a * b elementwise (same element count); y may be a or b.
 func (b *Backend) Mul(a, bt, y *tensor.Tensor) {
+	if hasBF16(a, bt, y) {
+		b.emulate("mul", []*tensor.Tensor{a, bt, y}, 1<<2, func(t []*tensor.Tensor) { b.Mul(t[0], t[1], t[2]) })
+		return
+	}
 	b.binary("mul", a, bt, y, func(u, v float32) float32 { return u * v }, mulRange)
 }
 

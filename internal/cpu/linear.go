@@ -7,6 +7,10 @@ import (
 // LinearForward: x (N,I), w (O,I), b (O) or nil -> y (N,O),
 // y[n][o] = b[o] + Σ_i x[n][i] · w[o][i]. The batch is split over goroutines.
 func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
+	if hasBF16(x, w, bias, y) {
+		b.emulate("linear forward", []*tensor.Tensor{x, w, bias, y}, 1<<3, func(t []*tensor.Tensor) { b.LinearForward(t[0], t[1], t[2], t[3]) })
+		return
+	}
 	c := b.call("linear forward")
 	xd := c.data("x", x, 2)
 	wd := c.data("w", w, 2)
@@ -49,6 +53,10 @@ func (b *Backend) LinearForward(x, w, bias, y *tensor.Tensor) {
 // LinearBackward: x (N,I), w (O,I), dy (N,O) -> dx (N,I) or nil, dw (O,I), db (O) or nil:
 // dx = dy · w, dw = dyᵀ · x, db[o] = Σ_n dy[n][o].
 func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *tensor.Tensor) {
+	if hasBF16(x, w, dy, dx, dw, db) {
+		b.emulate("linear backward", []*tensor.Tensor{x, w, dy, dx, dw, db}, 1<<3|1<<4|1<<5, func(t []*tensor.Tensor) { b.LinearBackward(t[0], t[1], t[2], t[3], t[4], t[5]) })
+		return
+	}
 	c := b.call("linear backward")
 	xd := c.data("x", x, 2)
 	wd := c.data("w", w, 2)

@@ -61,6 +61,10 @@ func (g *pool2D) argmax(plane []float32, oh, ow int) int {
 // MaxPool2DForward: x (N,C,H,W) -> y (N,C,OH,OW),
 // y[n][c][oh][ow] = max over the window, padding counting as -inf.
 func (b *Backend) MaxPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
+	if hasBF16(x, y) {
+		b.emulate("maxpool2d forward", []*tensor.Tensor{x, y}, 1<<1, func(t []*tensor.Tensor) { b.MaxPool2DForward(t[0], t[1], p) })
+		return
+	}
 	c := b.call("maxpool2d forward")
 	xd := c.data("x", x, 4)
 	yd := c.data("y", y, 4)
@@ -93,6 +97,10 @@ func (b *Backend) MaxPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 // MaxPool2DBackward: x (N,C,H,W), dy (N,C,OH,OW) -> dx (N,C,H,W): each
 // dy[n][c][oh][ow] is added to dx at its window's first maximum in x.
 func (b *Backend) MaxPool2DBackward(x, dy, dx *tensor.Tensor, p tensor.PoolParams) {
+	if hasBF16(x, dy, dx) {
+		b.emulate("maxpool2d backward", []*tensor.Tensor{x, dy, dx}, 1<<2, func(t []*tensor.Tensor) { b.MaxPool2DBackward(t[0], t[1], t[2], p) })
+		return
+	}
 	c := b.call("maxpool2d backward")
 	xd := c.data("x", x, 4)
 	dyd := c.data("dy", dy, 4)
@@ -129,6 +137,10 @@ func (b *Backend) MaxPool2DBackward(x, dy, dx *tensor.Tensor, p tensor.PoolParam
 // AvgPool2DForward: x (N,C,H,W) -> y (N,C,OH,OW),
 // y[n][c][oh][ow] = (Σ over the window) / (R*S): padded zeros count.
 func (b *Backend) AvgPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
+	if hasBF16(x, y) {
+		b.emulate("avgpool2d forward", []*tensor.Tensor{x, y}, 1<<1, func(t []*tensor.Tensor) { b.AvgPool2DForward(t[0], t[1], p) })
+		return
+	}
 	c := b.call("avgpool2d forward")
 	xd := c.data("x", x, 4)
 	yd := c.data("y", y, 4)
@@ -169,6 +181,10 @@ func (b *Backend) AvgPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 // AvgPool2DBackward: dy (N,C,OH,OW) -> dx (N,C,H,W): each dy[n][c][oh][ow]/(R*S)
 // is added to every input pixel of its window.
 func (b *Backend) AvgPool2DBackward(dy, dx *tensor.Tensor, p tensor.PoolParams) {
+	if hasBF16(dy, dx) {
+		b.emulate("avgpool2d backward", []*tensor.Tensor{dy, dx}, 1<<1, func(t []*tensor.Tensor) { b.AvgPool2DBackward(t[0], t[1], p) })
+		return
+	}
 	c := b.call("avgpool2d backward")
 	dyd := c.data("dy", dy, 4)
 	dxd := c.data("dx", dx, 4)

@@ -29,6 +29,10 @@ func newShortcut(c *call, x, y *tensor.Tensor, stride int) shortcut {
 // y[n][k][oh][ow] = x[n][k-off][oh*stride][ow*stride] for off <= k < off+C, else 0,
 // with off = (K-C)/2 (PyTorch: F.pad(x[:, :, ::stride, ::stride], (0,0,0,0,off,K-C-off))).
 func (b *Backend) ShortcutPadForward(x, y *tensor.Tensor, stride int) {
+	if hasBF16(x, y) {
+		b.emulate("shortcut pad forward", []*tensor.Tensor{x, y}, 1<<1, func(t []*tensor.Tensor) { b.ShortcutPadForward(t[0], t[1], stride) })
+		return
+	}
 	c := b.call("shortcut pad forward")
 	xd := c.data("x", x, 4)
 	yd := c.data("y", y, 4)
@@ -61,6 +65,10 @@ func (b *Backend) ShortcutPadForward(x, y *tensor.Tensor, stride int) {
 // ShortcutPadBackward: dy (N,K,OH,OW) -> dx (N,C,H,W),
 // dx[n][c][oh*stride][ow*stride] = dy[n][c+off][oh][ow], 0 at the skipped pixels.
 func (b *Backend) ShortcutPadBackward(dy, dx *tensor.Tensor, stride int) {
+	if hasBF16(dy, dx) {
+		b.emulate("shortcut pad backward", []*tensor.Tensor{dy, dx}, 1<<1, func(t []*tensor.Tensor) { b.ShortcutPadBackward(t[0], t[1], stride) })
+		return
+	}
 	c := b.call("shortcut pad backward")
 	dyd := c.data("dy", dy, 4)
 	dxd := c.data("dx", dx, 4)

@@ -15,6 +15,10 @@ import (
 //
 // Each row is computed in float64.
 func (b *Backend) SoftmaxCrossEntropy(logits, labels, loss, dlogits *tensor.Tensor, smoothing float32) {
+	if hasBF16(logits, labels, loss, dlogits) {
+		b.emulate("softmax cross entropy", []*tensor.Tensor{logits, labels, loss, dlogits}, 1<<2|1<<3, func(t []*tensor.Tensor) { b.SoftmaxCrossEntropy(t[0], t[1], t[2], t[3], smoothing) })
+		return
+	}
 	c := b.call("softmax cross-entropy")
 	zd := c.data("logits", logits, 2)
 	ld := c.data("labels", labels, 1)

@@ -21,18 +21,22 @@ func (c *call) channels(dst, src *tensor.Tensor, off int, copying bool) []any {
 	return []any{n, cs, cd, dst.Shape[2] * dst.Shape[3], off}
 }
 
-// CopyChannels writes src (N,Cs,H,W) into channels [off, off+Cs) of dst (N,Cd,H,W).
+// CopyChannels writes src (N,Cs,H,W) into channels [off, off+Cs) of dst
+// (N,Cd,H,W). Both f32 or both bf16.
 func (b *Backend) CopyChannels(dst, src *tensor.Tensor, off int) {
 	c := b.call("copy channels")
-	dp, sp := c.ptr("dst", dst, 4), c.ptr("src", src, 4)
+	name := c.storage("copy_channels", "copy_channels_bf16", []*tensor.Tensor{dst, src}, []string{"dst", "src"}, bf16x2)
+	dp, sp := c.raw("dst", dst, 4), c.raw("src", src, 4)
 	args := c.channels(dst, src, off, true)
-	c.launch("copy_channels", b.grid1D(src.Numel()), append([]any{dp, sp}, args...)...)
+	c.launch(name, b.grid1D(src.Numel()), append([]any{dp, sp}, args...)...)
 }
 
-// ExtractChannels reads channels [off, off+Cd) of src (N,Cs,H,W) into dst (N,Cd,H,W).
+// ExtractChannels reads channels [off, off+Cd) of src (N,Cs,H,W) into dst
+// (N,Cd,H,W). Both f32 or both bf16.
 func (b *Backend) ExtractChannels(dst, src *tensor.Tensor, off int) {
 	c := b.call("extract channels")
-	dp, sp := c.ptr("dst", dst, 4), c.ptr("src", src, 4)
+	name := c.storage("extract_channels", "extract_channels_bf16", []*tensor.Tensor{dst, src}, []string{"dst", "src"}, bf16x2)
+	dp, sp := c.raw("dst", dst, 4), c.raw("src", src, 4)
 	args := c.channels(dst, src, off, false)
-	c.launch("extract_channels", b.grid1D(dst.Numel()), append([]any{dp, sp}, args...)...)
+	c.launch(name, b.grid1D(dst.Numel()), append([]any{dp, sp}, args...)...)
 }

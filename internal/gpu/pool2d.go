@@ -39,33 +39,37 @@ func (g pool2D) args() []any {
 // MaxPool2DForward: x (N,C,H,W) -> y (N,C,OH,OW), one thread per output.
 func (b *Backend) MaxPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 	c := b.call("maxpool2d forward")
-	xp, yp := c.ptr("x", x, 4), c.ptr("y", y, 4)
+	name := c.storage("maxpool2d_forward", "maxpool2d_forward_bf16", []*tensor.Tensor{x, y}, []string{"x", "y"}, bf16x2)
+	xp, yp := c.raw("x", x, 4), c.raw("y", y, 4)
 	g := c.pool(x, y, p)
-	c.launch("maxpool2d_forward", b.grid1D(g.N*g.C*g.OH*g.OW), append([]any{xp, yp}, g.args()...)...)
+	c.launch(name, b.grid1D(g.N*g.C*g.OH*g.OW), append([]any{xp, yp}, g.args()...)...)
 }
 
 // MaxPool2DBackward: x (N,C,H,W), dy (N,C,OH,OW) -> dx (N,C,H,W), one thread
 // per input element gathering from the windows whose first maximum it is.
 func (b *Backend) MaxPool2DBackward(x, dy, dx *tensor.Tensor, p tensor.PoolParams) {
 	c := b.call("maxpool2d backward")
-	xp, dyp, dxp := c.ptr("x", x, 4), c.ptr("dy", dy, 4), c.ptr("dx", dx, 4)
+	name := c.storage("maxpool2d_backward", "maxpool2d_backward_bf16", []*tensor.Tensor{x, dy, dx}, []string{"x", "dy", "dx"}, bf16x3)
+	xp, dyp, dxp := c.raw("x", x, 4), c.raw("dy", dy, 4), c.raw("dx", dx, 4)
 	g := c.pool(x, dy, p)
 	c.shape("dx", dx, g.N, g.C, g.H, g.W)
-	c.launch("maxpool2d_backward", b.grid1D(g.N*g.C*g.H*g.W), append([]any{xp, dyp, dxp}, g.args()...)...)
+	c.launch(name, b.grid1D(g.N*g.C*g.H*g.W), append([]any{xp, dyp, dxp}, g.args()...)...)
 }
 
 // AvgPool2DForward: x (N,C,H,W) -> y (N,C,OH,OW), dividing by R*S.
 func (b *Backend) AvgPool2DForward(x, y *tensor.Tensor, p tensor.PoolParams) {
 	c := b.call("avgpool2d forward")
-	xp, yp := c.ptr("x", x, 4), c.ptr("y", y, 4)
+	name := c.storage("avgpool2d_forward", "avgpool2d_forward_bf16", []*tensor.Tensor{x, y}, []string{"x", "y"}, bf16x2)
+	xp, yp := c.raw("x", x, 4), c.raw("y", y, 4)
 	g := c.pool(x, y, p)
-	c.launch("avgpool2d_forward", b.grid1D(g.N*g.C*g.OH*g.OW), append([]any{xp, yp}, g.args()...)...)
+	c.launch(name, b.grid1D(g.N*g.C*g.OH*g.OW), append([]any{xp, yp}, g.args()...)...)
 }
 
 // AvgPool2DBackward: dy (N,C,OH,OW) -> dx (N,C,H,W).
 func (b *Backend) AvgPool2DBackward(dy, dx *tensor.Tensor, p tensor.PoolParams) {
 	c := b.call("avgpool2d backward")
-	dyp, dxp := c.ptr("dy", dy, 4), c.ptr("dx", dx, 4)
+	name := c.storage("avgpool2d_backward", "avgpool2d_backward_bf16", []*tensor.Tensor{dy, dx}, []string{"dy", "dx"}, bf16x2)
+	dyp, dxp := c.raw("dy", dy, 4), c.raw("dx", dx, 4)
 	g := c.pool(dx, dy, p)
-	c.launch("avgpool2d_backward", b.grid1D(g.N*g.C*g.H*g.W), append([]any{dyp, dxp}, g.args()...)...)
+	c.launch(name, b.grid1D(g.N*g.C*g.H*g.W), append([]any{dyp, dxp}, g.args()...)...)
 }

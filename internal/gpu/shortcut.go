@@ -21,18 +21,20 @@ func (c *call) shortcut(x, y *tensor.Tensor, stride int) []any {
 }
 
 // ShortcutPadForward: x (N,C,H,W) -> y (N,K,OH,OW), every stride-th pixel,
-// the C channels at offset (K-C)/2, zeros elsewhere.
+// the C channels at offset (K-C)/2, zeros elsewhere. Both f32 or both bf16.
 func (b *Backend) ShortcutPadForward(x, y *tensor.Tensor, stride int) {
 	c := b.call("shortcut pad forward")
-	xp, yp := c.ptr("x", x, 4), c.ptr("y", y, 4)
+	name := c.storage("shortcut_pad_forward", "shortcut_pad_forward_bf16", []*tensor.Tensor{x, y}, []string{"x", "y"}, bf16x2)
+	xp, yp := c.raw("x", x, 4), c.raw("y", y, 4)
 	args := c.shortcut(x, y, stride)
-	c.launch("shortcut_pad_forward", b.grid1D(y.Numel()), append([]any{xp, yp}, args...)...)
+	c.launch(name, b.grid1D(y.Numel()), append([]any{xp, yp}, args...)...)
 }
 
-// ShortcutPadBackward: dy (N,K,OH,OW) -> dx (N,C,H,W).
+// ShortcutPadBackward: dy (N,K,OH,OW) -> dx (N,C,H,W). Both f32 or both bf16.
 func (b *Backend) ShortcutPadBackward(dy, dx *tensor.Tensor, stride int) {
 	c := b.call("shortcut pad backward")
-	dyp, dxp := c.ptr("dy", dy, 4), c.ptr("dx", dx, 4)
+	name := c.storage("shortcut_pad_backward", "shortcut_pad_backward_bf16", []*tensor.Tensor{dy, dx}, []string{"dy", "dx"}, bf16x2)
+	dyp, dxp := c.raw("dy", dy, 4), c.raw("dx", dx, 4)
 	args := c.shortcut(dx, dy, stride)
-	c.launch("shortcut_pad_backward", b.grid1D(dx.Numel()), append([]any{dyp, dxp}, args...)...)
+	c.launch(name, b.grid1D(dx.Numel()), append([]any{dyp, dxp}, args...)...)
 }

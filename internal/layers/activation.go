@@ -37,14 +37,14 @@ func (l *Activation) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) 
 
 // Forward: y = f(x), into the layer's own tensor (x is left as it is).
 func (l *Activation) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	y := ensure(l.be, &l.y, x.Shape)
+	y := ensure(l.be, &l.y, x.Shape, x.DType)
 	l.be.ActivationForward(l.A, x, y)
 	return y
 }
 
 // Backward: dx = dy * f'(x), written with the saved output y.
 func (l *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := ensure(l.be, &l.dx, l.y.Shape)
+	dx := ensure(l.be, &l.dx, l.y.Shape, dy.DType)
 	l.be.ActivationBackward(l.A, l.y, dy, dx)
 	return dx
 }

@@ -75,14 +75,14 @@ func (l *BatchNorm) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 func (l *BatchNorm) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	be := l.be
 	l.x, l.train = x, train
-	y := ensure(be, &l.y, x.Shape)
+	y := ensure(be, &l.y, x.Shape, x.DType)
 	if !train {
 		be.BatchNormForwardInfer(x, l.Weight.Value, l.Bias.Value, l.RunMean.Value, l.RunVar.Value, y, l.P)
 		return y
 	}
 	c := tensor.Shape{l.C}
-	sm := ensure(be, &l.saveMean, c)
-	si := ensure(be, &l.saveInvStd, c)
+	sm := ensure(be, &l.saveMean, c, tensor.F32)
+	si := ensure(be, &l.saveInvStd, c, tensor.F32)
 	be.BatchNormForwardTrain(x, l.Weight.Value, l.Bias.Value, l.RunMean.Value, l.RunVar.Value, y, sm, si, l.P)
 	l.batches++
 	return y
@@ -94,7 +94,7 @@ func (l *BatchNorm) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // map y = weight*(x-running_mean)/sqrt(running_var+eps) + bias.
 func (l *BatchNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	be := l.be
-	dx := ensure(be, &l.dx, l.x.Shape)
+	dx := ensure(be, &l.dx, l.x.Shape, dy.DType)
 	if l.train {
 		be.BatchNormBackward(l.x, dy, l.Weight.Value, l.saveMean, l.saveInvStd, dx, l.Weight.Grad, l.Bias.Grad)
 		return dx

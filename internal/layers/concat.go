@@ -55,7 +55,7 @@ func (l *Concat) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 
 // Forward runs each branch on x and copies its output into its channels of y.
 func (l *Concat) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out))
+	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out), x.DType)
 	off := 0
 	for i, b := range l.Branches {
 		l.be.CopyChannels(y, b.Forward(x, train), off)
@@ -70,12 +70,12 @@ func (l *Concat) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	var dx *tensor.Tensor
 	off := 0
 	for i, b := range l.Branches {
-		dyi := ensure(l.be, &l.dys[i], batched(n, l.outs[i]))
+		dyi := ensure(l.be, &l.dys[i], batched(n, l.outs[i]), dy.DType)
 		l.be.ExtractChannels(dyi, dy, off)
 		off += l.outs[i][0]
 		dxi := b.Backward(dyi)
 		if i == 0 {
-			dx = ensure(l.be, &l.dx, dxi.Shape)
+			dx = ensure(l.be, &l.dx, dxi.Shape, dxi.DType)
 			l.be.Copy(dx, dxi)
 		} else {
 			l.be.Add(dx, dxi, dx)

@@ -77,8 +77,8 @@ func (l *Conv2D) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 // Forward: x (N,C,H,W) -> y (N,K,OH,OW).
 func (l *Conv2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	l.x = x
-	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out))
-	l.be.Conv2DForward(x, l.Weight.Value, value(l.Bias), y, l.P)
+	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out), x.DType)
+	l.be.Conv2DForward(x, operand(l.Weight, x.DType), value(l.Bias), y, l.P)
 	return y
 }
 
@@ -88,8 +88,8 @@ func (l *Conv2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		l.be.Conv2DBackwardFilter(l.x, dy, l.Weight.Grad, grad(l.Bias), l.P)
 		return nil
 	}
-	dx := ensure(l.be, &l.dx, l.x.Shape)
-	l.be.Conv2DBackwardData(dy, l.Weight.Value, dx, l.P)
+	dx := ensure(l.be, &l.dx, l.x.Shape, dy.DType)
+	l.be.Conv2DBackwardData(dy, operand(l.Weight, dy.DType), dx, l.P)
 	l.be.Conv2DBackwardFilter(l.x, dy, l.Weight.Grad, grad(l.Bias), l.P)
 	return dx
 }

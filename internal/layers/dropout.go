@@ -64,8 +64,8 @@ func (l *Dropout) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		return x
 	}
 	be := l.ctx.Backend
-	mask := ensure(be, &l.mask, x.Shape)
-	y := ensure(be, &l.y, x.Shape)
+	mask := ensure(be, &l.mask, x.Shape, tensor.F32)
+	y := ensure(be, &l.y, x.Shape, x.DType)
 	if at, ok := be.(tensor.DropoutAt); ok && l.ctx.Counter != nil {
 		at.DropoutForwardAt(x, mask, y, l.P, l.Seed(), l.ctx.Counter)
 	} else {
@@ -80,7 +80,7 @@ func (l *Dropout) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		return dy
 	}
 	be := l.ctx.Backend
-	dx := ensure(be, &l.dx, dy.Shape)
+	dx := ensure(be, &l.dx, dy.Shape, dy.DType)
 	be.Mul(dy, l.mask, dx)
 	return dx
 }

@@ -52,14 +52,14 @@ func (l *BatchNormReLU) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		return l.ReLU.Forward(bn.Forward(x, train), train)
 	}
 	bn.x, bn.train = x, train
-	y := ensure(bn.be, &bn.y, x.Shape)
+	y := ensure(bn.be, &bn.y, x.Shape, x.DType)
 	if !train {
 		f.BatchNormReLUForwardInfer(x, bn.Weight.Value, bn.Bias.Value, bn.RunMean.Value, bn.RunVar.Value, y, bn.P)
 		return y
 	}
 	c := tensor.Shape{bn.C}
-	sm := ensure(bn.be, &bn.saveMean, c)
-	si := ensure(bn.be, &bn.saveInvStd, c)
+	sm := ensure(bn.be, &bn.saveMean, c, tensor.F32)
+	si := ensure(bn.be, &bn.saveInvStd, c, tensor.F32)
 	f.BatchNormReLUForwardTrain(x, bn.Weight.Value, bn.Bias.Value, bn.RunMean.Value, bn.RunVar.Value, y, sm, si, bn.P)
 	bn.batches++
 	return y
@@ -76,11 +76,11 @@ func (l *BatchNormReLU) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !bn.train {
 		// The ReLU's gradient into the activation's own tensor, then the
 		// batch norm's affine backward.
-		t := ensure(bn.be, &l.ReLU.dx, bn.y.Shape)
+		t := ensure(bn.be, &l.ReLU.dx, bn.y.Shape, dy.DType)
 		bn.be.ActivationBackward(tensor.ReLU, bn.y, dy, t)
 		return bn.Backward(t)
 	}
-	dx := ensure(bn.be, &bn.dx, bn.x.Shape)
+	dx := ensure(bn.be, &bn.dx, bn.x.Shape, dy.DType)
 	f.BatchNormReLUBackward(bn.x, bn.y, dy, bn.Weight.Value, bn.saveMean, bn.saveInvStd, dx, bn.Weight.Grad, bn.Bias.Grad)
 	return dx
 }
@@ -148,8 +148,8 @@ func (l *ConvReLU) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		return l.ReLU.Forward(c.Forward(x, train), train)
 	}
 	c.x = x
-	y := ensure(c.be, &c.y, batched(x.Shape[0], c.out))
-	f.Conv2DForwardEpilogue(x, c.Weight.Value, value(c.Bias), y, c.P, tensor.Epilogue{ReLU: true})
+	y := ensure(c.be, &c.y, batched(x.Shape[0], c.out), x.DType)
+	f.Conv2DForwardEpilogue(x, operand(c.Weight, x.DType), value(c.Bias), y, c.P, tensor.Epilogue{ReLU: true})
 	return y
 }
 
@@ -159,7 +159,7 @@ func (l *ConvReLU) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if _, ok := c.be.(tensor.ConvEpilogue); !ok {
 		return c.Backward(l.ReLU.Backward(dy))
 	}
-	t := ensure(c.be, &l.t, c.y.Shape)
+	t := ensure(c.be, &l.t, c.y.Shape, dy.DType)
 	c.be.ActivationBackward(tensor.ReLU, c.y, dy, t)
 	return c.Backward(t)
 }
@@ -241,13 +241,13 @@ func (l *ConvBatchNorm) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		return l.tail.Forward(c.Forward(x, train), train)
 	}
 	c.x = x
-	y := ensure(c.be, &c.y, batched(x.Shape[0], c.out))
+	y := ensure(c.be, &c.y, batched(x.Shape[0], c.out), x.DType)
 	bn.x, bn.train = y, true
-	z := ensure(bn.be, &bn.y, y.Shape)
+	z := ensure(bn.be, &bn.y, y.Shape, y.DType)
 	ch := tensor.Shape{bn.C}
 	t := tensor.BatchNormTrain{Gamma: bn.Weight.Value, Beta: bn.Bias.Value, RunMean: bn.RunMean.Value, RunVar: bn.RunVar.Value,
-		Y: z, SaveMean: ensure(bn.be, &bn.saveMean, ch), SaveInvStd: ensure(bn.be, &bn.saveInvStd, ch), P: bn.P}
-	f.ConvBatchNormForwardTrain(x, c.Weight.Value, value(c.Bias), y, c.P, t, l.ReLU != nil)
+		Y: z, SaveMean: ensure(bn.be, &bn.saveMean, ch, tensor.F32), SaveInvStd: ensure(bn.be, &bn.saveInvStd, ch, tensor.F32), P: bn.P}
+	f.ConvBatchNormForwardTrain(x, operand(c.Weight, x.DType), value(c.Bias), y, c.P, t, l.ReLU != nil)
 	bn.batches++
 	return z
 }
@@ -322,7 +322,7 @@ func (l *ResidualReLU) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	if l.Shortcut != nil {
 		s = l.Shortcut.Forward(x, train)
 	}
-	y := ensure(be, &l.y, b.Shape)
+	y := ensure(be, &l.y, b.Shape, b.DType)
 	if f, ok := be.(tensor.AddReLU); ok {
 		f.AddReLU(b, s, y)
 	} else {
@@ -336,14 +336,14 @@ func (l *ResidualReLU) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // shortcut.Backward(g) (g itself for the identity).
 func (l *ResidualReLU) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	be := l.Block.be
-	g := ensure(be, &l.g, l.y.Shape)
+	g := ensure(be, &l.g, l.y.Shape, dy.DType)
 	be.ActivationBackward(tensor.ReLU, l.y, dy, g)
 	db := l.Body.Backward(g)
 	ds := g
 	if l.Shortcut != nil {
 		ds = l.Shortcut.Backward(g)
 	}
-	dx := ensure(be, &l.dx, db.Shape)
+	dx := ensure(be, &l.dx, db.Shape, db.DType)
 	be.Add(db, ds, dx)
 	return dx
 }

@@ -156,7 +156,7 @@ func TestGradCheckFails(t *testing.T) {
 type wrongDerivative struct{ *Activation }
 
 func (l *wrongDerivative) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := ensure(l.be, &l.dx, l.y.Shape)
+	dx := ensure(l.be, &l.dx, l.y.Shape, dy.DType)
 	l.be.ActivationBackward(tensor.Sigmoid, l.y, dy, dx)
 	return dx
 }

@@ -49,6 +49,10 @@ type Param struct {
 
 	Value *tensor.Tensor
 	Grad  *tensor.Tensor
+	// Half is the bf16 copy of Value that convolutions and linears read
+	// as their weight operand in a model with bf16 activations (a view of
+	// Model.Half; precision.go); nil otherwise, and for buffers.
+	Half *tensor.Tensor
 }
 
 // Context is what layers share: the backend, the parameter registry and
@@ -64,6 +68,10 @@ type Context struct {
 	// randomness read it on the device (tensor.DropoutAt) where the
 	// backend can, so that a captured step replays with the new step.
 	Counter *tensor.Tensor
+	// Act is the dtype of the activations and their gradients: F32, or
+	// BF16 for mixed precision (precision.go lists what that changes).
+	// Set by Build.
+	Act tensor.DType
 
 	params []*Param
 }

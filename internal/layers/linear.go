@@ -49,15 +49,15 @@ func (l *Linear) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 // Forward: x (N,I) -> y (N,O).
 func (l *Linear) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	l.x = x
-	y := ensure(l.be, &l.y, tensor.Shape{x.Shape[0], l.O})
-	l.be.LinearForward(x, l.Weight.Value, value(l.Bias), y)
+	y := ensure(l.be, &l.y, tensor.Shape{x.Shape[0], l.O}, x.DType)
+	l.be.LinearForward(x, operand(l.Weight, x.DType), value(l.Bias), y)
 	return y
 }
 
 // Backward: dy (N,O) -> dx (N,I); fills the weight and bias gradients.
 func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := ensure(l.be, &l.dx, l.x.Shape)
-	l.be.LinearBackward(l.x, l.Weight.Value, dy, dx, l.Weight.Grad, grad(l.Bias))
+	dx := ensure(l.be, &l.dx, l.x.Shape, dy.DType)
+	l.be.LinearBackward(l.x, operand(l.Weight, dy.DType), dy, dx, l.Weight.Grad, grad(l.Bias))
 	return dx
 }
 

@@ -54,8 +54,8 @@ func (l *Loss) Mean(loss *tensor.Tensor) float32 {
 func (l *Loss) Enqueue(logits, labels *tensor.Tensor) *tensor.Tensor {
 	n := logits.Shape[0]
 	z := logits.View(tensor.Shape{n, logits.Numel() / n})
-	loss := ensure(l.be, &l.loss, tensor.Shape{n})
-	dz := ensure(l.be, &l.dlogits, z.Shape)
+	loss := ensure(l.be, &l.loss, tensor.Shape{n}, tensor.F32)
+	dz := ensure(l.be, &l.dlogits, z.Shape, z.DType)
 	l.be.SoftmaxCrossEntropy(z, labels, loss, dz, l.Smoothing)
 	l.grad = dz.View(logits.Shape)
 	return loss

@@ -22,6 +22,10 @@ type Model struct {
 	Weights *tensor.Tensor // all trainable values, contiguous
 	Grads   *tensor.Tensor // their gradients, same layout
 	State   *tensor.Tensor // all buffers, contiguous (may be nil)
+	// Half is Weights rounded to bf16, the weight operands of a model
+	// with bf16 activations (SetAct; precision.go), rounded again at
+	// every Forward; nil with float32 activations.
+	Half *tensor.Tensor
 
 	// InputGrad makes Backward compute and return the gradient of the
 	// network's input. Training never needs it, so by default the first
@@ -35,6 +39,10 @@ type Model struct {
 
 	// first is the model's first leaf when it can skip its input gradient.
 	first inputGradSkipper
+	// xin, yout and dyin are the casts at the model's boundary with
+	// bf16 activations: the input in bf16, the output in float32 and the
+	// output's gradient in bf16 (precision.go).
+	xin, yout, dyin, dxout *tensor.Tensor
 }
 
 // Runner runs a model's forward and backward: Root itself, or a plan
@@ -141,23 +149,116 @@ func Build(be tensor.Backend, root Layer, in tensor.Shape, seed int64) (*Model, 
 	return m, nil
 }
 
-// Forward runs the whole network on a batch x (N, In...).
+// Forward runs the whole network on a batch x (N, In...). With bf16
+// activations (SetAct) it first rounds the weights into Half and x into
+// bf16, and returns the output widened to float32 (precision.go).
 func (m *Model) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	if m.Runner != nil {
-		return m.Runner.Forward(x, train)
+	act, be := m.Ctx.Act, m.Ctx.Backend
+	if act != tensor.F32 {
+		if m.Half != nil {
+			be.Cast(m.Half, m.Weights)
+		}
+		if x.DType != act {
+			xin := ensure(be, &m.xin, x.Shape, act)
+			be.Cast(xin, x)
+			x = xin
+		}
 	}
-	return m.Root.Forward(x, train)
+	var y *tensor.Tensor
+	if m.Runner != nil {
+		y = m.Runner.Forward(x, train)
+	} else {
+		y = m.Root.Forward(x, train)
+	}
+	if y.DType != tensor.F32 {
+		out := ensure(be, &m.yout, y.Shape, tensor.F32)
+		be.Cast(out, y)
+		y = out
+	}
+	return y
 }
 
 // Backward propagates dy (N, Out...) through the network, filling Grads. It
 // returns the gradient of the input (N, In...) when InputGrad is set, and
-// otherwise may return nil.
+// otherwise may return nil. With bf16 activations dy is rounded to bf16
+// first, and the input's gradient widened to float32.
 func (m *Model) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	m.SkipInputGrad()
-	if m.Runner != nil {
-		return m.Runner.Backward(dy)
+	be := m.Ctx.Backend
+	if act := m.Ctx.Act; dy.DType != act {
+		d := ensure(be, &m.dyin, dy.Shape, act)
+		be.Cast(d, dy)
+		dy = d
 	}
-	return m.Root.Backward(dy)
+	var dx *tensor.Tensor
+	if m.Runner != nil {
+		dx = m.Runner.Backward(dy)
+	} else {
+		dx = m.Root.Backward(dy)
+	}
+	if dx != nil && dx.DType != tensor.F32 {
+		d := ensure(be, &m.dxout, dx.Shape, tensor.F32)
+		be.Cast(d, dx)
+		dx = d
+	}
+	return dx
+}
+
+// SetAct makes act the dtype of the model's activations and their
+// gradients: tensor.BF16 for mixed precision (allocating Half, the bf16
+// weight operands), tensor.F32 (the default) for float32 throughout.
+// Call it before the first Forward and before compiling a plan.
+func (m *Model) SetAct(act tensor.DType) error {
+	if act != tensor.F32 && act != tensor.BF16 {
+		return fmt.Errorf("model: activations in %v: want f32 or bf16", act)
+	}
+	be := m.Ctx.Backend
+	for _, t := range []**tensor.Tensor{&m.Half, &m.xin, &m.yout, &m.dyin, &m.dxout} {
+		if *t != nil {
+			be.Free(*t)
+			*t = nil
+		}
+	}
+	for _, p := range m.Params {
+		p.Half = nil
+	}
+	m.Ctx.Act = act
+	if act == tensor.F32 || m.Weights == nil {
+		return be.Err()
+	}
+	m.Half = be.NewTyped(m.Weights.Shape, act)
+	off := 0
+	for _, p := range m.Params {
+		p.Half = m.Half.Slice(off, p.Shape)
+		off += p.Shape.Numel()
+	}
+	if err := be.Err(); err != nil {
+		return fmt.Errorf("model: activations in %v: %w", act, err)
+	}
+	return nil
+}
+
+// Slots are the tensors of the model's own boundary for a batch of n
+// (precision.go): with bf16 activations the input in bf16, the output in
+// float32 and, in training, the output's gradient in bf16 (and with
+// InputGrad the input's gradient in float32); none with float32
+// activations. Their DType is set.
+func (m *Model) Slots(n int, train bool) []Slot {
+	act := m.Ctx.Act
+	if act == tensor.F32 {
+		return nil
+	}
+	s := []Slot{
+		{Name: "input", Kind: Output, Shape: batched(n, m.In), T: &m.xin, DType: act},
+		{Name: "output", Kind: Output, Shape: batched(n, m.Out), T: &m.yout, DType: tensor.F32},
+	}
+	if train {
+		s = append(s, Slot{Name: "doutput", Kind: Grad, Shape: batched(n, m.Out), T: &m.dyin, DType: act})
+		if m.InputGrad {
+			s = append(s, Slot{Name: "dinput", Kind: Grad, Shape: batched(n, m.In), T: &m.dxout, DType: tensor.F32})
+		}
+	}
+	return s
 }
 
 // SkipInputGrad tells the first layer whether to leave out the gradient
@@ -208,10 +309,11 @@ func Walk(l Layer, fn func(l Layer, depth int)) {
 	walk(l, 0)
 }
 
-// ensure makes *t a tensor of shape s on be, reusing its buffer when it is
-// large enough (a smaller last batch is a view, not a new allocation).
-func ensure(be tensor.Backend, t **tensor.Tensor, s tensor.Shape) *tensor.Tensor {
-	if *t != nil && (*t).Buf.Len()-(*t).Off >= s.Numel() {
+// ensure makes *t a tensor of shape s and dtype dt on be, reusing its
+// buffer when it has that dtype and is large enough (a smaller last batch
+// is a view, not a new allocation).
+func ensure(be tensor.Backend, t **tensor.Tensor, s tensor.Shape, dt tensor.DType) *tensor.Tensor {
+	if *t != nil && (*t).DType == dt && (*t).Buf.Len()-(*t).Off >= s.Numel() {
 		if !(*t).Shape.Equal(s) {
 			*t = &tensor.Tensor{Shape: s.Clone(), Buf: (*t).Buf, Off: (*t).Off, DType: (*t).DType}
 		}
@@ -220,7 +322,7 @@ func ensure(be tensor.Backend, t **tensor.Tensor, s tensor.Shape) *tensor.Tensor
 	if *t != nil {
 		be.Free(*t)
 	}
-	*t = be.New(s)
+	*t = be.NewTyped(s, dt)
 	return *t
 }
 

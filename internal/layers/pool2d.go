@@ -66,7 +66,7 @@ func (l *Pool2D) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
 // Forward: x (N,C,H,W) -> y (N,C,OH,OW).
 func (l *Pool2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	l.x = x
-	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out))
+	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out), x.DType)
 	if l.Max {
 		l.be.MaxPool2DForward(x, y, l.P)
 	} else {
@@ -78,7 +78,7 @@ func (l *Pool2D) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 // Backward: dy (N,C,OH,OW) -> dx (N,C,H,W). Max pooling sends each
 // gradient to the first maximum of its window.
 func (l *Pool2D) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := ensure(l.be, &l.dx, l.x.Shape)
+	dx := ensure(l.be, &l.dx, l.x.Shape, dy.DType)
 	if l.Max {
 		l.be.MaxPool2DBackward(l.x, dy, dx, l.P)
 	} else {
@@ -117,14 +117,14 @@ func (l *GlobalAvgPool) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, erro
 
 // Forward: x (N,C,H,W) -> y (N,C,1,1), the mean of each plane.
 func (l *GlobalAvgPool) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	y := ensure(l.be, &l.y, tensor.Shape{x.Shape[0], l.in[0], 1, 1})
+	y := ensure(l.be, &l.y, tensor.Shape{x.Shape[0], l.in[0], 1, 1}, x.DType)
 	l.be.AvgPool2DForward(x, y, l.p)
 	return y
 }
 
 // Backward: dy (N,C,1,1) -> dx (N,C,H,W) = dy/(H*W) everywhere.
 func (l *GlobalAvgPool) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := ensure(l.be, &l.dx, batched(dy.Shape[0], l.in))
+	dx := ensure(l.be, &l.dx, batched(dy.Shape[0], l.in), dy.DType)
 	l.be.AvgPool2DBackward(dy, dx, l.p)
 	return dx
 }

@@ -57,7 +57,7 @@ func (l *Residual) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	if l.Shortcut != nil {
 		s = l.Shortcut.Forward(x, train)
 	}
-	sum := ensure(l.be, &l.sum, b.Shape)
+	sum := ensure(l.be, &l.sum, b.Shape, b.DType)
 	l.be.Add(b, s, sum)
 	if l.Post != nil {
 		return l.Post.Forward(sum, train)
@@ -77,7 +77,7 @@ func (l *Residual) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if l.Shortcut != nil {
 		ds = l.Shortcut.Backward(g)
 	}
-	dx := ensure(l.be, &l.dx, db.Shape)
+	dx := ensure(l.be, &l.dx, db.Shape, db.DType)
 	l.be.Add(db, ds, dx)
 	return dx
 }

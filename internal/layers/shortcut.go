@@ -41,14 +41,14 @@ func (l *ShortcutPad) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error)
 
 // Forward: x (N,C,H,W) -> y (N,K,OH,OW).
 func (l *ShortcutPad) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
-	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out))
+	y := ensure(l.be, &l.y, batched(x.Shape[0], l.out), x.DType)
 	l.be.ShortcutPadForward(x, y, l.Stride)
 	return y
 }
 
 // Backward: dy (N,K,OH,OW) -> dx (N,C,H,W), zero at the skipped pixels.
 func (l *ShortcutPad) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := ensure(l.be, &l.dx, batched(dy.Shape[0], l.in))
+	dx := ensure(l.be, &l.dx, batched(dy.Shape[0], l.in), dy.DType)
 	l.be.ShortcutPadBackward(dy, dx, l.Stride)
 	return dx
 }

@@ -58,6 +58,9 @@ type Slot struct {
 	// between its parts): a plan may share it with every other leaf's
 	// scratch, never alive at the same time.
 	Scratch bool
+	// DType is the slot's dtype: set by the plan (SlotDType) for a
+	// layer's slots, by Model.Slots for the model's boundary.
+	DType tensor.DType
 }
 
 // Planner is a layer that declares its per-batch tensors. Slots lists them

@@ -77,8 +77,12 @@ type Stats struct {
 	// the layers of the plan's tree would allocate without the plan.
 	Unshared int64
 	// Arena is the arena's size (slots rounded up to 256 bytes, shared
-	// gradients counted once).
+	// gradients counted once): its float32 and bf16 parts together.
 	Arena int64
+	// ArenaByDType splits Arena by dtype (tensor.F32, tensor.BF16): with
+	// bf16 activations (layers.Context.Act) outputs and gradients are
+	// bf16, half the bytes (layers/precision.go).
+	ArenaByDType [2]int64
 	// Shared is the number of tensors placed in shared memory (input
 	// gradients; outputs in an evaluation plan).
 	Shared int
@@ -101,12 +105,13 @@ type Plan struct {
 
 	m     *layers.Model
 	be    tensor.Backend
-	arena *tensor.Tensor
+	arena *tensor.Tensor // the float32 slots
+	half  *tensor.Tensor // the bf16 slots (bf16 activations only)
 	slots []layers.Slot
 }
 
-// align is the arena's alignment of each slot, in elements (256 bytes).
-const align = 64
+// alignBytes is the arena's alignment of each slot: 256 bytes.
+const alignBytes = 256
 
 // Compile rewrites m's tree (with opts.Fuse) and places the per-batch
 // tensors of batches of n samples (those of training when train) in one
@@ -158,8 +163,8 @@ func Describe(m *layers.Model, n int, train bool, opts Options) (*Plan, error) {
 // anything. p itself is unchanged.
 func (p *Plan) ArenaBytes(n int) int64 {
 	q := *p
-	_, _, total := q.layout(n)
-	return int64(total) * 4
+	q.layout(n)
+	return q.Stats.Arena
 }
 
 // Attach compiles a plan for m and makes it m's Runner.
@@ -204,9 +209,11 @@ func (p *Plan) unbind() {
 		*s.T = nil
 	}
 	p.slots = nil
-	if p.arena != nil {
-		p.be.Free(p.arena)
-		p.arena = nil
+	for _, a := range []**tensor.Tensor{&p.arena, &p.half} {
+		if *a != nil {
+			p.be.Free(*a)
+			*a = nil
+		}
 	}
 }
 
@@ -344,24 +351,28 @@ func (p *Plan) convBN(kids []layers.Layer) int {
 // when the plan binds it (one it allocated itself) is freed.
 func (p *Plan) place(n int) {
 	p.unbind()
-	slots, offs, total := p.layout(n)
-	if total == 0 {
-		return
+	slots, offs, totals := p.layout(n)
+	arenas := [2]*tensor.Tensor{}
+	for dt, total := range totals {
+		if total > 0 {
+			arenas[dt] = p.be.NewTyped(tensor.Shape{total}, tensor.DType(dt))
+		}
 	}
-	p.arena = p.be.New(tensor.Shape{total})
+	p.arena, p.half = arenas[tensor.F32], arenas[tensor.BF16]
 	for i, s := range slots {
 		if t := *s.T; t != nil {
 			p.be.Free(t) // a tensor the layer allocated itself before the plan
 		}
-		*s.T = p.arena.Slice(offs[i], s.Shape)
+		*s.T = arenas[s.DType].Slice(offs[i], s.Shape)
 	}
 	p.slots = slots
 }
 
-// layout lists the per-batch tensors of the plan's tree for batches of n
-// and returns them with their offsets in an arena of total elements; it
-// sets N and Stats.
-func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
+// layout lists the per-batch tensors of the plan's tree (and of the
+// model's boundary, Model.Slots) for batches of n, each with its dtype
+// (layers.SlotDType), and returns them with their offsets in the arena of
+// their dtype, totals[dtype] elements each; it sets N and Stats.
+func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, totals [2]int) {
 	p.N = n
 	p.m.SkipInputGrad() // the first layer's dx is then not listed
 	byLayer := map[layers.Layer][]int{}
@@ -378,6 +389,7 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 		}
 		visited[l] = true
 		for _, s := range pl.Slots(n, p.Train) {
+			s.DType = layers.SlotDType(s.Kind, p.m.Ctx.Act)
 			if i, ok := seen[s.T]; ok {
 				if s.Shape.Numel() > slots[i].Shape.Numel() {
 					slots[i].Shape = s.Shape
@@ -389,37 +401,48 @@ func (p *Plan) layout(n int) (slots []layers.Slot, offs []int, total int) {
 			slots = append(slots, s)
 		}
 	})
-	color := map[int]int{} // slot index -> shared buffer 0, 1 or 2 (scratch)
+	slots = append(slots, p.m.Slots(n, p.Train)...)
+	color := map[int]int{} // slot index -> shared buffer 0, 1 or 2 (scratch), of its dtype
 	if p.Opts.Share {
 		color = share(p.Root, slots, byLayer, dup, p.Train)
 	}
-	// Unshared slots first, each aligned, then the three shared buffers.
+	// In each dtype's arena: unshared slots first, each aligned, then
+	// the three shared buffers.
 	offs = make([]int, len(slots))
-	shared := [3]int{}
+	shared := [2][3]int{} // [dtype][buffer]
 	p.Stats = Stats{Slots: len(slots), Shared: len(color)}
 	for i, s := range slots {
-		size := s.Shape.Numel()
-		p.Stats.Unshared += int64(size) * 4
-		p.Stats.ByKind[s.Kind] += int64(size) * 4
+		size, bytes := s.Shape.Numel(), int64(s.Shape.Numel()*s.DType.Size())
+		p.Stats.Unshared += bytes
+		p.Stats.ByKind[s.Kind] += bytes
 		if c, ok := color[i]; ok {
-			shared[c] = max(shared[c], size)
+			shared[s.DType][c] = max(shared[s.DType][c], size)
 			continue
 		}
-		offs[i] = total
-		total += roundUp(size)
+		offs[i] = totals[s.DType]
+		totals[s.DType] += roundUp(size, s.DType)
 	}
-	base := [3]int{total, total + roundUp(shared[0])}
-	base[2] = base[1] + roundUp(shared[1])
-	total = base[2] + roundUp(shared[2])
+	var base [2][3]int
+	for dt := range totals {
+		d := tensor.DType(dt)
+		base[dt][0] = totals[dt]
+		base[dt][1] = base[dt][0] + roundUp(shared[dt][0], d)
+		base[dt][2] = base[dt][1] + roundUp(shared[dt][1], d)
+		totals[dt] = base[dt][2] + roundUp(shared[dt][2], d)
+		p.Stats.ArenaByDType[dt] = int64(totals[dt] * d.Size())
+		p.Stats.Arena += p.Stats.ArenaByDType[dt]
+	}
 	for i, c := range color {
-		offs[i] = base[c]
+		offs[i] = base[slots[i].DType][c]
 	}
-	p.Stats.Arena = int64(total) * 4
-	return slots, offs, total
+	return slots, offs, totals
 }
 
-// roundUp rounds n up to the arena's alignment.
-func roundUp(n int) int { return (n + align - 1) / align * align }
+// roundUp rounds n elements of dtype dt up to the arena's alignment.
+func roundUp(n int, dt tensor.DType) int {
+	align := alignBytes / dt.Size()
+	return (n + align - 1) / align * align
+}
 
 // share chooses the tensors that may share memory and returns each one's
 // buffer (0 or 1; 2 for scratch) by slot index: in training the input gradients, in
@@ -482,6 +505,10 @@ func (p *Plan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan: batch %d, %d tensors in a %s arena (the layers allocate %s without a plan), %d tensors sharing memory\n",
 		p.N, p.Stats.Slots, mib(p.Stats.Arena), mib(p.Stats.Unplanned), p.Stats.Shared)
+	if bf := p.Stats.ArenaByDType[tensor.BF16]; bf > 0 {
+		fmt.Fprintf(&b, "  bf16 activations and gradients: %s bf16, %s f32 (saved statistics, masks, the float32 output)\n",
+			mib(bf), mib(p.Stats.ArenaByDType[tensor.F32]))
+	}
 	fmt.Fprintf(&b, "  before sharing: %s %s, %s %s, %s %s\n", mib(p.Stats.ByKind[layers.Output]), layers.Output,
 		mib(p.Stats.ByKind[layers.Grad]), layers.Grad, mib(p.Stats.ByKind[layers.Saved]), layers.Saved)
 	for _, f := range p.Fusions {

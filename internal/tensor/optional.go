@@ -9,6 +9,15 @@ import (
 // them with a type assertion (`if a, ok := be.(tensor.Augmenter); ok`) and
 // fall back to what every Backend offers where the answer is no.
 
+// BF16Storage is a backend that runs every op mixed precision uses on
+// BF16 tensors (internal/layers/precision.go lists them): a model on it
+// may keep its activations and their gradients in bf16.
+type BF16Storage interface {
+	// StoresBF16 reports whether it does (a backend may know only once
+	// it has looked at its device).
+	StoresBF16() bool
+}
+
 // AugmentParams are the per-batch settings of Augmenter.Augment.
 type AugmentParams struct {
 	// H and W are the source images' size; N, C, OH and OW are dst's.

@@ -127,6 +127,17 @@ func FirstNonFinite(m *layers.Model, x *tensor.Tensor) string {
 			return fmt.Sprintf("; first non-finite parameter: %s[%d] = %v (the previous update overflowed)", p.Name, i, v[i])
 		}
 	}
+	if act := m.Ctx.Act; act != tensor.F32 && x.DType != act {
+		// The layers run as Model.Forward runs them (layers/precision.go):
+		// on the input and weights rounded to bf16.
+		xa := be.NewTyped(x.Shape, act)
+		defer be.Free(xa)
+		be.Cast(xa, x)
+		if m.Half != nil {
+			be.Cast(m.Half, m.Weights)
+		}
+		x = xa
+	}
 	if l, i, v, _ := firstNonFiniteOutput(be, m.Root, x); l != nil {
 		return fmt.Sprintf("; first non-finite output: layer %s (%s), output[%d] = %v, with finite input and parameters", l.Name(), l.Type(), i, v)
 	}
@@ -155,7 +166,14 @@ func firstNonFiniteOutput(be tensor.Backend, l layers.Layer, x *tensor.Tensor) (
 	}
 	y = l.Forward(x, true)
 	h := make([]float32, y.Numel())
-	be.Download(h, y)
+	if y.DType != tensor.F32 {
+		w := be.New(y.Shape)
+		defer be.Free(w)
+		be.Cast(w, y)
+		be.Download(h, w)
+	} else {
+		be.Download(h, y)
+	}
 	if i := nonFinite(h); i >= 0 {
 		return l, i, h[i], y
 	}

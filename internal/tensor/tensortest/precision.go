@@ -102,6 +102,9 @@ func (c Case) Tolerances(p Precision, want map[string][]float32) (map[string][]f
 	for _, a := range c.Args {
 		if a.Out {
 			tol[a.Name] = dtypeTolerance(want[a.Name], a.DType)
+			if c.Storage && a.DType == tensor.BF16 {
+				tol[a.Name] = withTolerance(want[a.Name], StoredTolerance())
+			}
 		}
 	}
 	names, u := p.outputs(c.Op), p.unitRoundoff()
@@ -162,7 +165,11 @@ func DTypeTolerance(dt tensor.DType) Tolerance {
 func fp32Tolerance(want []float32) []float64 { return dtypeTolerance(want, tensor.F32) }
 
 func dtypeTolerance(want []float32, dt tensor.DType) []float64 {
-	tol := DTypeTolerance(dt)
+	return withTolerance(want, DTypeTolerance(dt))
+}
+
+// withTolerance is tol's bound for each element of want.
+func withTolerance(want []float32, tol Tolerance) []float64 {
 	t := make([]float64, len(want))
 	for i, w := range want {
 		t[i] = tol.Of(w)

@@ -67,6 +67,9 @@ type Case struct {
 	// Extra, when set, is a comparison of the outputs beyond the
 	// elementwise one (got from the backend, want from the reference).
 	Extra func(got, want map[string][]float32) error
+	// Storage marks a case of StorageCases: its bf16 outputs are rounded
+	// by the reference too, and are held to StoredTolerance.
+	Storage bool
 }
 
 func (c Case) String() string { return c.Op + "/" + c.Name }
