@@ -51,6 +51,7 @@ type stepper struct {
 	set      tensor.DataSet // the held split (a heldSource's), or nil
 	setBatch int            // its batch size
 	at       *tensor.Tensor // (1) the batch counter evalPerBatch's gather reads, when set
+	pin      *staging       // a streamed split's pinned upload slots (pinned.go); nil: none
 }
 
 func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
@@ -68,6 +69,8 @@ func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
 func (s *stepper) free() {
 	s.be.Free(s.x)
 	s.be.Free(s.y)
+	s.pin.free()
+	s.pin = nil
 	if s.at != nil {
 		s.be.Free(s.at)
 	}
@@ -90,21 +93,51 @@ func (s *stepper) views(b *Batch) (x, y *tensor.Tensor) {
 	return s.x.View(append(tensor.Shape{b.N}, s.m.In...)), s.y.View(tensor.Shape{b.N})
 }
 
-// load uploads b and returns its images (N,C,H,W) and labels (N) on the backend.
+// load uploads b and returns its images (N,C,H,W) and labels (N) on the
+// backend: through a pinned slot (and the copy queue) where usePinned set
+// them up and one is free, else from ordinary memory.
 func (s *stepper) load(b *Batch) (x, y *tensor.Tensor) {
 	x, y = s.views(b)
-	s.be.Upload(x, b.X[:x.Numel()])
-	s.be.Upload(y, b.Y[:b.N])
+	if !s.pin.upload(x, y, b) {
+		s.be.Upload(x, b.X[:x.Numel()])
+		s.be.Upload(y, b.Y[:b.N])
+	}
 	return x, y
 }
 
-// readLogits copies out (N,K) to s.logits.
+// usePinned sets up the pinned staging of Step.UsePinned for a streamed
+// split on a backend with pinned memory (tensor.Pinned), with a slot for
+// each of the window batches loaded between two host waits, at most
+// maxPinnedBytes of them, and returns the window that fits in the slots:
+// the evaluation waits for the device (reads its logits) at least that
+// often, so that every batch goes through a slot. Without pinned memory,
+// or when pinning fails (note says so), it returns window unchanged and
+// batches are uploaded from ordinary memory.
+func (s *stepper) usePinned(window int, note func(format string, args ...any)) int {
+	p, ok := s.be.(tensor.Pinned)
+	if !ok || s.set != nil {
+		return window
+	}
+	if note == nil {
+		note = func(string, ...any) {}
+	}
+	per := s.x.Numel() + s.y.Numel()
+	slots := max(1, min(window, maxPinnedBytes/(4*per)))
+	if s.pin = newStaging(p, s.be, per, slots, note); s.pin == nil {
+		return window
+	}
+	return slots
+}
+
+// readLogits copies out (N,K) to s.logits: a host wait, after which every
+// pinned slot is free.
 func (s *stepper) readLogits(out *tensor.Tensor) {
 	if cap(s.logits) < out.Numel() {
 		s.logits = make([]float32, out.Numel())
 	}
 	s.logits = s.logits[:out.Numel()]
 	s.be.Download(s.logits, out)
+	s.pin.waited()
 }
 
 // Evaluate runs the model in eval mode over one epoch of src, op by op.
@@ -149,7 +182,7 @@ func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o
 	if ops, ok := be.(tensor.StepOps); ok && !o.perBatch {
 		err = s.evalDevice(ops, g, src, t, o)
 	} else {
-		err = s.evalPerBatch(g, src, t, o.clock)
+		err = s.evalPerBatch(g, src, t, o.clock, o.Note)
 	}
 	if err != nil {
 		return nil, err
@@ -159,10 +192,11 @@ func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o
 
 // evalPerBatch evaluates src reading each batch's loss and logits back
 // when it is done.
-func (s *stepper) evalPerBatch(g *graphs, src Source, t *tally, c *clock) error {
+func (s *stepper) evalPerBatch(g *graphs, src Source, t *tally, c *clock, note func(format string, args ...any)) error {
 	if s.set != nil {
 		s.at = s.be.New(tensor.Shape{1})
 	}
+	s.usePinned(1, note) // each batch waits for the device (readLogits)
 	it := src.Epoch(0, 0)
 	defer it.Close()
 	for bi := 0; ; bi++ {
@@ -217,6 +251,20 @@ func (s *stepper) evalForward(g *graphs, b *Batch, bi int) float64 {
 // CIFAR-10's).
 const maxEvalLogitBytes = 64 << 20
 
+// evalLogitWindow is the number of batches of up to maxN images whose K
+// logits an evaluation of batches batches keeps on the device between two
+// reads: as many as limit bytes hold (at least one), at most all of them.
+func evalLogitWindow(batches, maxN, k, limit int) int {
+	return max(1, min(batches, limit/(4*maxN*k)))
+}
+
+// EvalLogitBytes is the device memory an evaluation at batch maxN of a
+// model with k outputs keeps for its logits (evalDevice's buffer) when
+// the split has enough batches to fill it: a batch's, or up to 64 MiB.
+func EvalLogitBytes(maxN, k int) int64 {
+	return int64(evalLogitWindow(math.MaxInt32, maxN, k, maxEvalLogitBytes)) * int64(maxN*k) * 4
+}
+
 // evalDevice evaluates src with the loss and hits of each batch summed on
 // the device and the logits kept there, read at the end (or every 64 MiB
 // of them): a batch's work is its load (an upload; nothing for a held
@@ -231,7 +279,7 @@ func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally
 	if limit <= 0 {
 		limit = maxEvalLogitBytes
 	}
-	window := max(1, min(batches, limit/(4*maxN*k)))
+	window := s.usePinned(evalLogitWindow(batches, maxN, k, limit), o.Note)
 	acc := be.New(tensor.Shape{2 * max(batches, 1)}) // mean loss, hits of each batch
 	state := be.New(tensor.Shape{2})                 // the batch counter (gather position, metric slot), StepMetrics' flag
 	logits := be.New(tensor.Shape{window * maxN * k})
@@ -255,6 +303,7 @@ func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally
 			return nil
 		}
 		be.Download(host[:n*k], logits.View(tensor.Shape{n * k}))
+		s.pin.waited()
 		if err := be.Err(); err != nil {
 			return fmt.Errorf("evaluate: %w", err)
 		}
@@ -285,10 +334,11 @@ func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally
 			}
 		}
 		span := c.begin()
-		x, y := s.views(b)
-		if !b.Held {
-			be.Upload(x, b.X[:x.Numel()])
-			be.Upload(y, b.Y[:b.N])
+		var x, y *tensor.Tensor
+		if b.Held {
+			x, y = s.views(b)
+		} else {
+			x, y = s.load(b)
 		}
 		enqueue := func() {
 			if b.Held {
