@@ -259,10 +259,15 @@ func evalLogitWindow(batches, maxN, k, limit int) int {
 }
 
 // EvalLogitBytes is the device memory an evaluation at batch maxN of a
-// model with k outputs keeps for its logits (evalDevice's buffer) when
-// the split has enough batches to fill it: a batch's, or up to 64 MiB.
-func EvalLogitBytes(maxN, k int) int64 {
-	return int64(evalLogitWindow(math.MaxInt32, maxN, k, maxEvalLogitBytes)) * int64(maxN*k) * 4
+// model with k outputs allocates for its logits (evalDevice's buffer) on a
+// split of images images (0: of any size, the most it can be): a batch's,
+// or up to 64 MiB.
+func EvalLogitBytes(maxN, k, images int) int64 {
+	batches := math.MaxInt32
+	if images > 0 {
+		batches = (images + maxN - 1) / maxN
+	}
+	return int64(evalLogitWindow(batches, maxN, k, maxEvalLogitBytes)) * int64(maxN*k) * 4
 }
 
 // evalDevice evaluates src with the loss and hits of each batch summed on
