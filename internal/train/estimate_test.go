@@ -342,7 +342,7 @@ func TestEstimateValidationAllocates(t *testing.T) {
 		t.Fatal("no copy queue")
 	}
 	stepFixed := int64(batches+5+2*window) * 4 // lrs, state, acc
-	loss := int64(n*(1+10)) * 4                 // losses and their gradient
+	loss := int64(n*(1+10)) * 4                // losses and their gradient
 	if got, want := *count-stepFixed, est.Activations(n)-est.Beside(n)-loss; got != want {
 		t.Errorf("the step allocated %d bytes of per-batch tensors, the estimate says %d", got, want)
 	}
