@@ -110,3 +110,46 @@ func TestEvalStreamPinned(t *testing.T) {
 		}
 	})
 }
+
+// TestEvaluatorReuse: one evaluator run again and again (a training run's
+// validations) on the copy queue fake gives the plain path's bits each
+// time; it pins its slots once, captures each batch size once (batch 8
+// in the first run, batch 3, warmed up there, in the second) and replays
+// after; a run whose logits buffer has another size allocates it afresh
+// and drops the graphs captured on the old one (warm-up and capture
+// again); the copy queue's ordering holds throughout, and free gives
+// every slot and fence back.
+func TestEvaluatorReuse(t *testing.T) {
+	ref := newEvalFixture(t, cpu.New())
+	want := evalBits(t)(EvaluateWith(ref.m, ref.streamed, tenClasses, 8, EvalOptions{perBatch: true}))
+	a := newAsideRecorder()
+	m := buildModel(t, a, "resnet20")
+	e, err := newEvaluator(m, ref.streamed, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		logitBytes                  int
+		captures, replays, newSlots int
+	}{
+		{0, 1, 1, 3},              // 8: warm-up, capture; 3: warm-up
+		{0, 1, 3, 0},              // 8, 8: replays; 3: capture
+		{0, 0, 3, 0},              // replays
+		{2 * 8 * 10 * 4, 1, 1, 0}, // new logits buffer: 8: warm-up, capture; 3: warm-up
+	} {
+		captures, replays, slots := a.captures, a.replays, a.allocated
+		got := evalBits(t)(e.run(ref.streamed, tenClasses, EvalOptions{Graphs: true, logitBytes: c.logitBytes}))
+		if got != want {
+			t.Fatalf("run %d:\n%s\nwant\n%s", i, got, want)
+		}
+		if a.captures-captures != c.captures || a.replays-replays != c.replays || a.allocated-slots != c.newSlots {
+			t.Errorf("run %d: %d captures, %d replays, %d slots pinned; want %d, %d, %d",
+				i, a.captures-captures, a.replays-replays, a.allocated-slots, c.captures, c.replays, c.newSlots)
+		}
+	}
+	e.free()
+	if len(a.violations) != 0 || len(a.pinnedRecorder.violations) != 0 || len(a.pending) != 0 || a.fences != 0 || a.freed != a.allocated {
+		t.Errorf("violations %q %q, %d copies never awaited, %d fences left, %d of %d slots freed",
+			a.violations, a.pinnedRecorder.violations, len(a.pending), a.fences, a.freed, a.allocated)
+	}
+}
