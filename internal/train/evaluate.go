@@ -180,7 +180,7 @@ func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o
 // tensors (input, loss, the device sums and logits buffer, the pinned
 // staging), the evaluation plan (nil on a training run, which evaluates on
 // its step's plan) and the captured graphs. A training run keeps one for
-// all its validations (execution.validate): every tensor keeps its
+// all its validations (execution.endEpoch): every tensor keeps its
 // address from one validation to the next, so the graphs captured in one
 // are replayed in the next instead of captured again.
 type evaluator struct {
