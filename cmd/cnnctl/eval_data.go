@@ -88,7 +88,7 @@ func evalCheckpoint(o *evalOptions, path string) (*evalResult, error) {
 		return nil, err
 	}
 	batch := min(o.Batch, split.N) // a larger batch allocates for nothing
-	need, err := checkInferenceMemory(lm, batch)
+	need, err := checkInferenceMemory(lm, batch, split.N)
 	if err != nil {
 		return nil, err
 	}

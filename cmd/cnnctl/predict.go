@@ -115,7 +115,7 @@ func runPredict(o *predictOptions) error {
 	ck := lm.ck
 	c, h, w := ck.Input[0], ck.Input[1], ck.Input[2]
 	batch := min(o.Batch, len(paths))
-	if _, err := checkInferenceMemory(lm, batch); err != nil {
+	if _, err := checkInferenceMemory(lm, batch, 0); err != nil {
 		return err
 	}
 	be := lm.be

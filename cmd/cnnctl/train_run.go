@@ -76,6 +76,9 @@ func runTrain(o *trainOptions) error {
 	if err != nil {
 		return err
 	}
+	if td.val != nil {
+		plan = plan.WithValidation(td.val.N)
+	}
 	if err := train.CheckMemory(be, plan, o.Batch, train.LoaderBytes(td.in, o.Workers, numLoaders(td.val))); err != nil {
 		return err
 	}
@@ -270,6 +273,9 @@ func dryRun(o *trainOptions, spec *zoo.Spec, in tensor.Shape, classes int, tr, v
 	p, err := train.EstimateMemory(nil, spec, in, classes, train.ParamSlots(o.Opt), true)
 	if err != nil {
 		return err
+	}
+	if val != nil {
+		p = p.WithValidation(val.N)
 	}
 	w := o.f.Out
 	fmt.Fprintf(w, "model:       %s (%s)\n", spec.Name, spec.File)

@@ -187,7 +187,8 @@ func TestLargestBatchWithArena(t *testing.T) {
 }
 
 // TestEstimateWithoutPlan: with CNNCTL_PLAN=0 the estimate is today's
-// (PlanMemory: every layer's tensors), for training and evaluation.
+// (PlanMemory: every layer's tensors), for training and evaluation (with
+// its logits buffer beside).
 func TestEstimateWithoutPlan(t *testing.T) {
 	t.Setenv("CNNCTL_PLAN", "0")
 	spec, err := zoo.Load("vgg11-bn")
@@ -206,8 +207,12 @@ func TestEstimateWithoutPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Arena != nil || got.Bytes(64) != want.Bytes(64) || got.ActPerImage != want.ActPerImage {
-			t.Errorf("train %v: estimate %d bytes at batch 64 (arena %v), want PlanMemory's %d", c.train, got.Bytes(64), got.Arena != nil, want.Bytes(64))
+		var logits int64 // an evaluation's logits buffer, beside the model
+		if !c.train {
+			logits = EvalLogitBytes(64, 10, 0)
+		}
+		if got.Arena != nil || got.Bytes(64) != want.Bytes(64)+logits || got.ActPerImage != want.ActPerImage {
+			t.Errorf("train %v: estimate %d bytes at batch 64 (arena %v), want PlanMemory's %d + %d of logits", c.train, got.Bytes(64), got.Arena != nil, want.Bytes(64), logits)
 		}
 	}
 }
@@ -243,5 +248,128 @@ func TestEstimateMixedFusedOps(t *testing.T) {
 	}
 	if got.Arena != nil || got.Bytes(32) != want.Bytes(32) {
 		t.Errorf("estimate %d bytes at batch 32, want PlanMemory's %d", got.Bytes(32), want.Bytes(32))
+	}
+}
+
+// countingAside is the copy queue fake (asideRecorder) around a counting
+// CPU: every device allocation of a run on it, the copy queue's slots
+// included, is counted in the returned bytes.
+func countingAside() (*asideRecorder, *int64) {
+	c := &counting{Backend: cpu.New()}
+	rec := newRecorder(c)
+	p := &pinnedRecorder{stepRecorder: stepRecorder{recorder: rec, ops: c}, inFlight: map[*float32]bool{}}
+	return &asideRecorder{pinnedRecorder: p}, &c.bytes
+}
+
+// TestEstimateEvalAllocates: what an evaluation allocates on the device is
+// its memory estimate for the split (EstimateMemory, EvalSplit): the
+// plan's arena, the stepper's per-image tensors, the copy queue's two
+// device slots of a batch and the logits buffer, plus its per-batch metric
+// slots and counters (8 bytes a batch and 8); on a backend without a copy
+// queue, the same less the slots; and a split held on the device allocates
+// no slots (the estimate, made before the placement, is then over by them).
+func TestEstimateEvalAllocates(t *testing.T) {
+	spec, err := zoo.Load("resnet20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := tensor.Shape{3, 32, 32}
+	ref := newEvalFixture(t, cpu.New())
+	const n, images, batches = 8, 19, 3
+	fixed := int64(2*batches+2) * 4
+	aside, asideBytes := countingAside()
+	plain := &counting{Backend: cpu.New()}
+	for _, tc := range []struct {
+		name  string
+		be    tensor.Backend
+		count *int64
+		src   Source
+		over  int64 // what the estimate counts that the run does not allocate
+	}{
+		{"copy queue, streamed", aside, asideBytes, ref.streamed, 0},
+		{"copy queue, held", aside, asideBytes, ref.held, copySlotBytes(in, n)},
+		{"no copy queue, streamed", plain, &plain.bytes, ref.streamed, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := buildModel(t, tc.be, "resnet20")
+			est, err := EstimateMemory(tc.be, spec, in, 10, 1, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			est = est.EvalSplit(images)
+			*tc.count = 0
+			if _, err := EvaluateWith(m, tc.src, tenClasses, n, EvalOptions{Graphs: true}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := *tc.count, est.Activations(n)+fixed-tc.over; got != want {
+				t.Errorf("the evaluation allocated %d bytes, the estimate says %d (+%d fixed, -%d not allocated)", got, est.Activations(n), fixed, tc.over)
+			}
+			if logits := int64(batches*n*10) * 4; est.Beside(n) != logits {
+				t.Errorf("logits buffer %d bytes in the estimate, want %d", est.Beside(n), logits)
+			}
+		})
+	}
+}
+
+// TestEstimateValidationAllocates: a training step on a backend with a
+// copy queue allocates its estimate less the validation's part (and the
+// loss's two tensors, allocated at its first step), the copy queue's slots
+// included; a validation after it (on the step's plan) allocates the
+// validation's part, WithValidation's Beside, plus its metric slots and
+// counters.
+func TestEstimateValidationAllocates(t *testing.T) {
+	spec, err := zoo.Load("resnet20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := tensor.Shape{3, 32, 32}
+	ref := newEvalFixture(t, cpu.New())
+	const n, images, batches, window = 8, 19, 3, 4
+	a, count := countingAside()
+	m := buildModel(t, a, "resnet20")
+	est, err := EstimateMemory(a, spec, in, 10, ParamSlots("sgd"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est = est.WithValidation(images)
+	*count = 0
+	s := NewStep(m, nil, n, batches, window, 0)
+	defer s.Free()
+	if s.perr != nil {
+		t.Fatal(s.perr)
+	}
+	if !s.UsePinned(t.Logf) || s.pin.q == nil {
+		t.Fatal("no copy queue")
+	}
+	stepFixed := int64(batches+5+2*window) * 4 // lrs, state, acc
+	loss := int64(n*(1+10)) * 4                // losses and their gradient
+	if got, want := *count-stepFixed, est.Activations(n)-est.Beside(n)-loss; got != want {
+		t.Errorf("the step allocated %d bytes of per-batch tensors, the estimate says %d", got, want)
+	}
+	*count = 0
+	if _, err := EvaluateWith(m, ref.streamed, tenClasses, n, EvalOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := *count, est.Beside(n)+int64(2*batches+2)*4; got != want {
+		t.Errorf("the validation allocated %d bytes, the estimate's validation part is %d (+%d fixed)", got, est.Beside(n), int64(2*batches+2)*4)
+	}
+}
+
+// TestEvalLogitBytes: the logits buffer holds the split's batches, up to
+// 64 MiB of them, at least one batch.
+func TestEvalLogitBytes(t *testing.T) {
+	for _, c := range []struct {
+		n, k, images int
+		want         int64
+	}{
+		{8, 10, 19, 3 * 8 * 10 * 4},
+		{8, 10, 16, 2 * 8 * 10 * 4},
+		{8, 10, 0, (64 << 20) / (8 * 10 * 4) * (8 * 10 * 4)},
+		{128, 1000, 50000, 131 * 128 * 1000 * 4},
+		{20000, 1000, 0, 20000 * 1000 * 4},
+	} {
+		if got := EvalLogitBytes(c.n, c.k, c.images); got != c.want {
+			t.Errorf("EvalLogitBytes(%d, %d, %d) = %d, want %d", c.n, c.k, c.images, got, c.want)
+		}
 	}
 }

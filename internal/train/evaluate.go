@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/cnnctl/cnnctl/internal/layers"
+	"github.com/cnnctl/cnnctl/internal/plan"
 	"github.com/cnnctl/cnnctl/internal/tensor"
 )
 
@@ -48,9 +49,11 @@ type stepper struct {
 	logits []float32
 	outs   map[int][2]*tensor.Tensor // by batch size: logits and per-sample losses (evalForward)
 
-	set      tensor.DataSet // the held split (a heldSource's), or nil
-	setBatch int            // its batch size
-	at       *tensor.Tensor // (1) the batch counter evalPerBatch's gather reads, when set
+	set      tensor.DataSet    // the held split (a heldSource's), or nil
+	setBatch int               // its batch size
+	at       *tensor.Tensor    // (1) the batch counter evalPerBatch's gather reads, when set
+	dev      [3]*tensor.Tensor // evalDevice's sums, counters and logits (sums), nil before
+	pin      *staging          // a streamed split's pinned upload slots (pinned.go); nil: none
 }
 
 func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
@@ -68,8 +71,15 @@ func newStepper(m *layers.Model, maxN int, smoothing float32) *stepper {
 func (s *stepper) free() {
 	s.be.Free(s.x)
 	s.be.Free(s.y)
+	s.pin.free()
+	s.pin = nil
 	if s.at != nil {
 		s.be.Free(s.at)
+	}
+	for _, t := range s.dev {
+		if t != nil {
+			s.be.Free(t)
+		}
 	}
 	s.loss.Free()
 }
@@ -90,21 +100,54 @@ func (s *stepper) views(b *Batch) (x, y *tensor.Tensor) {
 	return s.x.View(append(tensor.Shape{b.N}, s.m.In...)), s.y.View(tensor.Shape{b.N})
 }
 
-// load uploads b and returns its images (N,C,H,W) and labels (N) on the backend.
+// load uploads b and returns its images (N,C,H,W) and labels (N) on the
+// backend: through a pinned slot (and the copy queue) where usePinned set
+// them up and one is free, else from ordinary memory.
 func (s *stepper) load(b *Batch) (x, y *tensor.Tensor) {
 	x, y = s.views(b)
-	s.be.Upload(x, b.X[:x.Numel()])
-	s.be.Upload(y, b.Y[:b.N])
+	if !s.pin.upload(x, y, b) {
+		s.be.Upload(x, b.X[:x.Numel()])
+		s.be.Upload(y, b.Y[:b.N])
+	}
 	return x, y
 }
 
-// readLogits copies out (N,K) to s.logits.
+// usePinned sets up the pinned staging of Step.UsePinned for a streamed
+// split on a backend with pinned memory (tensor.Pinned), with a slot for
+// each of the window batches loaded between two host waits, at most
+// maxPinnedBytes of them, and returns the window that fits in the slots:
+// the evaluation waits for the device (reads its logits) at least that
+// often, so that every batch goes through a slot. Without pinned memory,
+// or when pinning fails (note says so), it returns window unchanged and
+// batches are uploaded from ordinary memory.
+func (s *stepper) usePinned(window int, note func(format string, args ...any)) int {
+	if s.pin != nil { // an earlier evaluation's
+		return min(window, len(s.pin.slots))
+	}
+	p, ok := s.be.(tensor.Pinned)
+	if !ok || s.set != nil {
+		return window
+	}
+	if note == nil {
+		note = func(string, ...any) {}
+	}
+	per := s.x.Numel() + s.y.Numel()
+	slots := max(1, min(window, maxPinnedBytes/(4*per)))
+	if s.pin = newStaging(p, s.be, per, slots, note); s.pin == nil {
+		return window
+	}
+	return slots
+}
+
+// readLogits copies out (N,K) to s.logits: a host wait, after which every
+// pinned slot is free.
 func (s *stepper) readLogits(out *tensor.Tensor) {
 	if cap(s.logits) < out.Numel() {
 		s.logits = make([]float32, out.Numel())
 	}
 	s.logits = s.logits[:out.Numel()]
 	s.be.Download(s.logits, out)
+	s.pin.waited()
 }
 
 // Evaluate runs the model in eval mode over one epoch of src, op by op.
@@ -125,31 +168,74 @@ func Evaluate(m *layers.Model, src Source, classes []string, maxBatch int) (*Eva
 // read back when it is done (evalPerBatch), the plain path the other is
 // tested against.
 func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o EvalOptions) (*Evaluation, error) {
-	k := m.Out.Numel()
-	if len(classes) != k {
-		return nil, fmt.Errorf("evaluate: model has %d outputs but the data has %d classes", k, len(classes))
+	ev, err := newEvaluator(m, src, maxBatch)
+	if err != nil {
+		return nil, err
 	}
-	be := m.Ctx.Backend
+	defer ev.free() // one evaluation: its device memory goes back at once
+	return ev.run(src, classes, o)
+}
+
+// evaluator is an evaluation's state on the backend: the stepper's
+// tensors (input, loss, the device sums and logits buffer, the pinned
+// staging), the evaluation plan (nil on a training run, which evaluates on
+// its step's plan) and the captured graphs. A training run keeps one for
+// all its validations (execution.endEpoch): every tensor keeps its
+// address from one validation to the next, so the graphs captured in one
+// are replayed in the next instead of captured again.
+type evaluator struct {
+	s    *stepper
+	plan *plan.Plan
+	g    *graphs
+}
+
+// newEvaluator sets up the evaluation of src (a streamed or held split)
+// at batches of up to maxBatch.
+func newEvaluator(m *layers.Model, src Source, maxBatch int) (*evaluator, error) {
 	s := newStepper(m, maxBatch, 0)
-	defer s.free() // evaluated every epoch: device memory must not pile up
 	if h, ok := src.(heldSplit); ok {
 		if s.set, s.setBatch = h.held(); s.setBatch > maxBatch {
+			s.free()
 			return nil, fmt.Errorf("evaluate: the held split's batches of %d exceed the evaluation's %d", s.setBatch, maxBatch)
 		}
 	}
-	if p, err := attachPlan(m, maxBatch, false); err != nil {
+	p, err := attachPlan(m, maxBatch, false)
+	if err != nil {
+		s.free()
 		return nil, fmt.Errorf("evaluate: %w", err)
-	} else if p != nil {
-		defer p.Free()
 	}
-	g := o.graphs(be)
-	defer g.close()
+	return &evaluator{s: s, plan: p}, nil
+}
+
+// free releases the evaluator's tensors, plan and graphs.
+func (e *evaluator) free() {
+	e.g.close()
+	e.s.free()
+	if e.plan != nil {
+		e.plan.Free()
+	}
+}
+
+// run evaluates src, the split newEvaluator was given, with the graphs of
+// earlier runs where o asks for graphs (and none failed).
+func (e *evaluator) run(src Source, classes []string, o EvalOptions) (*Evaluation, error) {
+	s := e.s
+	if k := s.m.Out.Numel(); len(classes) != k {
+		return nil, fmt.Errorf("evaluate: model has %d outputs but the data has %d classes", k, len(classes))
+	}
+	if !o.Graphs || e.g != nil && e.g.off {
+		e.g.close()
+		e.g = nil
+	}
+	if e.g == nil {
+		e.g = o.graphs(s.be)
+	}
 	t := newTally(classes)
 	var err error
-	if ops, ok := be.(tensor.StepOps); ok && !o.perBatch {
-		err = s.evalDevice(ops, g, src, t, o)
+	if ops, ok := s.be.(tensor.StepOps); ok && !o.perBatch {
+		err = s.evalDevice(ops, e.g, src, t, o)
 	} else {
-		err = s.evalPerBatch(g, src, t, o.clock)
+		err = s.evalPerBatch(e.g, src, t, o.clock, o.Note)
 	}
 	if err != nil {
 		return nil, err
@@ -159,10 +245,11 @@ func EvaluateWith(m *layers.Model, src Source, classes []string, maxBatch int, o
 
 // evalPerBatch evaluates src reading each batch's loss and logits back
 // when it is done.
-func (s *stepper) evalPerBatch(g *graphs, src Source, t *tally, c *clock) error {
-	if s.set != nil {
+func (s *stepper) evalPerBatch(g *graphs, src Source, t *tally, c *clock, note func(format string, args ...any)) error {
+	if s.set != nil && s.at == nil {
 		s.at = s.be.New(tensor.Shape{1})
 	}
+	s.usePinned(1, note) // each batch waits for the device (readLogits)
 	it := src.Epoch(0, 0)
 	defer it.Close()
 	for bi := 0; ; bi++ {
@@ -217,6 +304,25 @@ func (s *stepper) evalForward(g *graphs, b *Batch, bi int) float64 {
 // CIFAR-10's).
 const maxEvalLogitBytes = 64 << 20
 
+// evalLogitWindow is the number of batches of up to maxN images whose K
+// logits an evaluation of batches batches keeps on the device between two
+// reads: as many as limit bytes hold (at least one), at most all of them.
+func evalLogitWindow(batches, maxN, k, limit int) int {
+	return max(1, min(batches, limit/(4*maxN*k)))
+}
+
+// EvalLogitBytes is the device memory an evaluation at batch maxN of a
+// model with k outputs allocates for its logits (evalDevice's buffer) on a
+// split of images images (0: of any size, the most it can be): a batch's,
+// or up to 64 MiB.
+func EvalLogitBytes(maxN, k, images int) int64 {
+	batches := math.MaxInt32
+	if images > 0 {
+		batches = (images + maxN - 1) / maxN
+	}
+	return int64(evalLogitWindow(batches, maxN, k, maxEvalLogitBytes)) * int64(maxN*k) * 4
+}
+
 // evalDevice evaluates src with the loss and hits of each batch summed on
 // the device and the logits kept there, read at the end (or every 64 MiB
 // of them): a batch's work is its load (an upload; nothing for a held
@@ -231,15 +337,8 @@ func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally
 	if limit <= 0 {
 		limit = maxEvalLogitBytes
 	}
-	window := max(1, min(batches, limit/(4*maxN*k)))
-	acc := be.New(tensor.Shape{2 * max(batches, 1)}) // mean loss, hits of each batch
-	state := be.New(tensor.Shape{2})                 // the batch counter (gather position, metric slot), StepMetrics' flag
-	logits := be.New(tensor.Shape{window * maxN * k})
-	defer func() {
-		for _, x := range []*tensor.Tensor{acc, state, logits} {
-			be.Free(x)
-		}
-	}()
+	window := s.usePinned(evalLogitWindow(batches, maxN, k, limit), o.Note)
+	acc, state, logits := s.sums(g, max(batches, 1), window*maxN*k)
 	at, flag := state.Slice(0, tensor.Shape{1}), state.Slice(1, tensor.Shape{1})
 	be.Fill(state, 0)
 	if s.outs == nil {
@@ -255,6 +354,7 @@ func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally
 			return nil
 		}
 		be.Download(host[:n*k], logits.View(tensor.Shape{n * k}))
+		s.pin.waited()
 		if err := be.Err(); err != nil {
 			return fmt.Errorf("evaluate: %w", err)
 		}
@@ -285,10 +385,11 @@ func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally
 			}
 		}
 		span := c.begin()
-		x, y := s.views(b)
-		if !b.Held {
-			be.Upload(x, b.X[:x.Numel()])
-			be.Upload(y, b.Y[:b.N])
+		var x, y *tensor.Tensor
+		if b.Held {
+			x, y = s.views(b)
+		} else {
+			x, y = s.load(b)
 		}
 		enqueue := func() {
 			if b.Held {
@@ -321,6 +422,30 @@ func (s *stepper) evalDevice(ops tensor.StepOps, g *graphs, src Source, t *tally
 		t.addMetrics(float64(got[2*i]), n, int(got[2*i+1]))
 	}
 	return nil
+}
+
+// sums returns evalDevice's tensors: acc, the mean loss and hits of each
+// of batches batches; state, the batch counter and StepMetrics' flag; and
+// the logits buffer of logits floats. An earlier evaluation's are kept
+// where their sizes are the same (with g's graphs, which read them);
+// else they are allocated afresh and g's graphs, captured on the old
+// ones, dropped.
+func (s *stepper) sums(g *graphs, batches, logits int) (acc, state, buf *tensor.Tensor) {
+	sizes := [3]int{2 * batches, 2, logits}
+	same := s.dev[0] != nil
+	for i, t := range s.dev {
+		same = same && t.Numel() == sizes[i]
+	}
+	if !same {
+		for i, t := range s.dev {
+			if t != nil {
+				s.be.Free(t)
+			}
+			s.dev[i] = s.be.New(tensor.Shape{sizes[i]})
+		}
+		g.reset()
+	}
+	return s.dev[0], s.dev[1], s.dev[2]
 }
 
 // tally adds up an evaluation on the host.

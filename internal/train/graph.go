@@ -189,6 +189,15 @@ func (g *graphs) fail(format string, args ...any) {
 	}
 }
 
+// reset frees the captured graphs and forgets the warm-ups: the next
+// batch of each size runs uncaptured, as the first ever did.
+func (g *graphs) reset() {
+	if g != nil {
+		g.close()
+		clear(g.warm)
+	}
+}
+
 // close frees the captured graphs.
 func (g *graphs) close() {
 	if g == nil {
@@ -204,7 +213,8 @@ func (g *graphs) close() {
 type EvalOptions struct {
 	// Graphs captures the forward and loss of each batch size once and
 	// replays it, where the backend can capture (tensor.Capturer); the
-	// graphs live for one evaluation (its input buffers are its own).
+	// graphs live for one evaluation (its input buffers are its own), or
+	// for a training run's validations.
 	Graphs bool
 	// Note gets the one line that says why graphs were turned off.
 	Note func(format string, args ...any)

@@ -274,3 +274,64 @@ func TestEvaluateGraphsSameBits(t *testing.T) {
 		t.Errorf("notes %q", notes)
 	}
 }
+
+// valLog is a Progress that keeps each epoch's validation metrics, bits
+// included, and the notes.
+type valLog struct {
+	quiet
+	vals  []string
+	notes []string
+}
+
+func (v *valLog) EndEpoch(m EpochMetrics) {
+	v.vals = append(v.vals, fmt.Sprintf("loss %#x top1 %v top5 %v", math.Float64bits(m.ValLoss), m.ValTop1, m.ValTop5))
+}
+func (v *valLog) Note(format string, args ...any) {
+	v.notes = append(v.notes, fmt.Sprintf(format, args...))
+}
+
+// TestValidationKeepsGraphs: a training run's validations share their
+// buffers and graphs, so each validation batch size is captured once in
+// the run, not once per epoch: over 3 epochs with validation batches of
+// 4, 4 and 3, the validation captures batch 4 in the first epoch (after
+// its warm-up) and batch 3 in the second, and replays them after: 4
+// captures in all with the training step's 2 (where graphs that lived
+// for one validation made 5: batch 4 captured every epoch, batch 3
+// never). Each epoch's validation metrics have the bits of --no-graphs.
+func TestValidationKeepsGraphs(t *testing.T) {
+	dir := t.TempDir()
+	run := func(noGraphs bool) (*valLog, *recorder) {
+		rec := newRecorder(cpu.New())
+		m := buildModel(t, stepRecorder{recorder: rec, ops: rec.be.(tensor.StepOps)}, "lenet-bn")
+		log := &valLog{}
+		r := &Run{
+			Cfg: Config{Epochs: 3, BatchSize: 4, Out: filepath.Join(dir, fmt.Sprint(noGraphs)), NaNCheck: "step", ReadEvery: 3, NoGraphs: noGraphs,
+				Optimizer: OptimizerConfig{Kind: "sgd", Momentum: 0.9},
+				Schedule:  Schedule{Kind: "cosine", BaseLR: 0.01, Epochs: 3, WarmupEpochs: 0.5}},
+			Model: m, Train: &memSource{bs: batches([]int{4, 4, 4, 4, 3})}, Val: &memSource{bs: batches([]int{4, 4, 3})}, Progress: log,
+			Meta: checkpoint.Meta{Model: "lenet-bn", Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+		}
+		if _, err := r.Execute(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return log, rec
+	}
+	off, recOff := run(true)
+	on, recOn := run(false)
+	if recOff.captures != 0 {
+		t.Errorf("--no-graphs: %d captures", recOff.captures)
+	}
+	// Training: 15 steps, 2 warm-ups, 2 captures (each replayed once), 11
+	// replays; validation: 9 batches, 2 warm-ups, 2 captures, 5 replays.
+	if recOn.captures != 4 || recOn.replays != 2+11+2+5 {
+		t.Errorf("graphs: %d captures and %d replays, want 4 and %d", recOn.captures, recOn.replays, 2+11+2+5)
+	}
+	if len(on.vals) != 3 || strings.Join(on.vals, "\n") != strings.Join(off.vals, "\n") {
+		t.Errorf("validation with graphs:\n%s\nwith --no-graphs:\n%s", strings.Join(on.vals, "\n"), strings.Join(off.vals, "\n"))
+	}
+	for _, n := range on.notes {
+		if strings.Contains(n, "graphs") {
+			t.Errorf("note %q", n)
+		}
+	}
+}

@@ -29,6 +29,16 @@ type MemoryPlan struct {
 	// Arena, when not nil, is the plan's arena in bytes for a batch: what
 	// plan.Compile allocates for it (plan.Plan.ArenaBytes).
 	Arena func(batch int) int64
+	// Beside, when not nil, is what a batch needs on the device beside
+	// the arena that does not grow by image: an evaluation's logits buffer
+	// (EvalLogitBytes), and for a validating run the validation's buffers
+	// (WithValidation).
+	Beside func(batch int) int64
+
+	classes    int   // the model's outputs, for EvalSplit and WithValidation
+	evalImage  int64 // an evaluation's per-image tensors outside a plan (its stepper's input, labels, losses, loss gradient)
+	copyImage  int64 // the copy queue's device slots per image (copySlotBytes), 0 without one
+	logitsFrom int   // the split's images the logits are sized for (0: any split)
 }
 
 // ParamSlots is the number of copies of the parameters training with the
@@ -67,7 +77,59 @@ func PlanMemory(spec *zoo.Spec, in tensor.Shape, classes int, slots, acts int64)
 // Compile will allocate; plus, per image, the step's input, labels, losses
 // and loss gradient. With CNNCTL_PLAN=0 (or a backend with only some of
 // the fused ops), it is PlanMemory's estimate: every layer's tensors.
+//
+// Either way it adds the device buffers of the run outside the model: on a
+// backend with a copy queue (tensor.CopyQueue) its two device slots of a
+// batch (the estimate assumes streamed batches: a set held on the device
+// allocates none), and for an evaluation its logits buffer (Beside:
+// EvalLogitBytes for a split of any size; EvalSplit sizes it for one).
 func EstimateMemory(be tensor.Backend, spec *zoo.Spec, in tensor.Shape, classes int, slots int64, train bool) (MemoryPlan, error) {
+	p, err := estimateModel(be, spec, in, classes, slots, train)
+	if err != nil {
+		return p, err
+	}
+	p.classes = classes
+	p.evalImage = int64(in.Numel()+2+classes) * 4
+	if _, ok := be.(tensor.CopyQueue); ok {
+		p.copyImage = copySlotBytes(in, 1)
+		p.ActPerImage += p.copyImage
+	}
+	if !train {
+		p.Beside = p.logits
+	}
+	return p, nil
+}
+
+// logits is an evaluation's logits buffer at batch batch (EvalLogitBytes).
+func (p MemoryPlan) logits(batch int) int64 { return EvalLogitBytes(batch, p.classes, p.logitsFrom) }
+
+// EvalSplit is evaluation plan p (EstimateMemory's, train false) for a
+// split of images images: its logits buffer holds at most the split's.
+func (p MemoryPlan) EvalSplit(images int) MemoryPlan {
+	p.logitsFrom = images
+	if p.Beside != nil {
+		p.Beside = p.logits
+	}
+	return p
+}
+
+// WithValidation is training plan p (EstimateMemory's, train true) for a
+// run that validates on a split of images images after each epoch: the
+// validation runs on the step's plan (no arena of its own) but allocates
+// beside the step, for as long as it runs, its input, labels, losses and
+// loss gradient, the copy queue's slots (p's backend has one) and its
+// logits buffer.
+func (p MemoryPlan) WithValidation(images int) MemoryPlan {
+	p.logitsFrom = images
+	p.Beside = func(batch int) int64 {
+		return (p.evalImage+p.copyImage)*int64(batch) + p.logits(batch)
+	}
+	return p
+}
+
+// estimateModel is EstimateMemory's model part: the plan's arena and the
+// step's per-image tensors, or PlanMemory's every layer's tensors.
+func estimateModel(be tensor.Backend, spec *zoo.Spec, in tensor.Shape, classes int, slots int64, train bool) (MemoryPlan, error) {
 	acts := int64(1)
 	if train {
 		acts = 2
@@ -97,22 +159,25 @@ func EstimateMemory(be tensor.Backend, spec *zoo.Spec, in tensor.Shape, classes 
 // Bytes is the plan's total at batch size batch.
 func (p MemoryPlan) Bytes(batch int) int64 { return p.ParamBytes + p.Activations(batch) }
 
-// Activations is the per-batch part of Bytes: the arena (if any) and
-// ActPerImage per image.
+// Activations is the per-batch part of Bytes: the arena and Beside (if
+// any) and ActPerImage per image.
 func (p MemoryPlan) Activations(batch int) int64 {
 	a := p.ActPerImage * int64(batch)
 	if p.Arena != nil {
 		a += p.Arena(batch)
 	}
+	if p.Beside != nil {
+		a += p.Beside(batch)
+	}
 	return a
 }
 
 // LargestBatch is the biggest batch whose plan fits in free bytes (0 when
-// none does). With an arena, whose size is not linear in the batch
-// (alignment, tensors of a fixed size), it is searched for: Bytes grows
+// none does). With an arena or Beside, whose sizes are not linear in the
+// batch (alignment, tensors of a fixed size), it is searched for: Bytes grows
 // with the batch.
 func (p MemoryPlan) LargestBatch(free int64) int64 {
-	if p.Arena == nil {
+	if p.Arena == nil && p.Beside == nil {
 		if p.ActPerImage == 0 || free <= p.ParamBytes {
 			return 0
 		}

@@ -60,23 +60,38 @@ func (s *Step) UsePinned(note func(format string, args ...any)) bool {
 			s.window, MiB(int64(4*per)), MiB(bytes), maxPinnedBytes>>20)
 		return false
 	}
-	st := &staging{p: p, be: s.be}
-	for range s.window {
+	s.pin = newStaging(p, s.be, per, s.window, note)
+	return s.pin != nil
+}
+
+// newStaging pins slots slots of per floats on p (be) and, where be has a
+// copy queue, sets up its device slots and fences; nil (with the one line
+// to note) when pinning fails. A training step (Step.UsePinned) and a
+// streamed evaluation (stepper.usePinned) share it.
+func newStaging(p tensor.Pinned, be tensor.Backend, per, slots int, note func(format string, args ...any)) *staging {
+	st := &staging{p: p, be: be}
+	for range slots {
 		buf, err := p.PinnedFloats(per)
 		if err != nil {
 			st.free()
 			note("warning: pinned: %v: batches are copied from pageable memory", err)
-			return false
+			return nil
 		}
 		st.slots = append(st.slots, buf)
 	}
-	if q, ok := s.be.(tensor.CopyQueue); ok {
+	if q, ok := be.(tensor.CopyQueue); ok {
 		if err := st.aside(q, per); err != nil {
 			note("warning: pinned: %v: batches are copied on the compute queue, between the steps", err)
 		}
 	}
-	s.pin = st
-	return true
+	return st
+}
+
+// copySlotBytes is the device memory a copy queue's staging allocates for
+// batches of n images of shape in (with their labels): two device slots
+// (staging.aside), each a batch.
+func copySlotBytes(in tensor.Shape, n int) int64 {
+	return 2 * int64(n) * int64(in.Numel()+1) * 4
 }
 
 // aside sets up the copy queue's device slots and fences; on failure it

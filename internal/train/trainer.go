@@ -111,6 +111,10 @@ type execution struct {
 	// same for Run.Val.
 	train, val  Source
 	set, valSet tensor.DataSet
+	// eval is the validation's state on the backend (evaluate.go), kept
+	// from one epoch's validation to the next with its graphs; nil before
+	// the first.
+	eval *evaluator
 }
 
 // readEvery is Config.ReadEvery, chosen where it is 0.
@@ -200,8 +204,11 @@ func (r *Run) start() (*execution, error) {
 	return e, nil
 }
 
-// free releases the step and the held sets.
+// free releases the validation's state, the step and the held sets.
 func (e *execution) free() {
+	if e.eval != nil {
+		e.eval.free()
+	}
 	e.step.Free()
 	for _, set := range []tensor.DataSet{e.set, e.valSet} {
 		if set != nil {
@@ -359,7 +366,13 @@ func (e *execution) endEpoch(epoch int, em EpochMetrics) error {
 	}
 	score := em.TrainTop1
 	if e.val != nil {
-		ev, err := EvaluateWith(r.Model, e.val, e.meta.Classes, r.Cfg.BatchSize, e.evalOptions())
+		if e.eval == nil {
+			var err error
+			if e.eval, err = newEvaluator(r.Model, e.val, r.Cfg.BatchSize); err != nil {
+				return err
+			}
+		}
+		ev, err := e.eval.run(e.val, e.meta.Classes, e.evalOptions())
 		if err != nil {
 			return err
 		}
