@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -45,6 +46,48 @@ func TestFastBatchNormLarge(t *testing.T) {
 			}
 			for o, what := range []string{"y", "saveMean", "saveInvStd", "runMean", "runVar", "dx", "dgamma", "dbeta", "y infer"} {
 				expect(t, name+" "+what, outs[0][o], f64(outs[1][o]), 1e-4)
+			}
+		}
+	}
+}
+
+// TestNormalizeVector checks that normalizeReLU (assembly prefix, Go tail)
+// gives the bits of the plain loops, (x-mean)*scale + beta rounded at each
+// step, then max(y, 0) with NaN kept, for every length up to 80 and
+// special values (NaN, ±Inf, -0, denormals) at every position, in place
+// and not, with and without the ReLU.
+func TestNormalizeVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 1e-40, -1e-40, 0}
+	for n := 0; n <= 80; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+			if rng.IntN(5) == 0 {
+				x[i] = special[rng.IntN(len(special))]
+			}
+		}
+		mean, scale, beta := float32(rng.NormFloat64()), float32(rng.NormFloat64()*2), float32(rng.NormFloat64())
+		for _, relu := range []bool{false, true} {
+			want := make([]float32, n)
+			for i, v := range x {
+				w := (v-mean)*scale + beta
+				if relu {
+					w = max(w, 0)
+				}
+				want[i] = w
+			}
+			got := make([]float32, n)
+			for i := range got {
+				got[i] = float32(math.NaN()) // poisoned: every element must be written
+			}
+			normalizeReLU(x, got, mean, scale, beta, relu)
+			inPlace := append([]float32(nil), x...)
+			normalizeReLU(inPlace, inPlace, mean, scale, beta, relu)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d relu=%v: element %d of x=%v: got %v (in place %v), want %v", n, relu, i, x[i], got[i], inPlace[i], want[i])
+				}
 			}
 		}
 	}

@@ -197,16 +197,36 @@ func (g *conv2D) gatherDY(dy []float32, n0, nb int, dst []float32) {
 // conv2DForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
 // Per group: y (K, nb*OH*OW) = w · col + b, scattered to the images.
 func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
+	b.conv2DForwardPost(g, xd, wd, bd, yd, nil)
+}
+
+// postFunc is a convolution's epilogue: it finishes the outputs of images
+// [n0, n1), which the convolution has just written (on the worker that
+// wrote them, while they are in its cache); it must touch nothing else.
+type postFunc func(n0, n1 int)
+
+// conv2DForwardPost is conv2DForward, then post (when not nil) on every
+// image's output, each exactly once: per image or group as the path
+// finishes it, or (the paths that compute the whole batch at once) over
+// the workers after.
+func (b *Backend) conv2DForwardPost(g *conv2D, xd, wd, bd, yd []float32, post postFunc) {
+	whole := func() {
+		if post != nil {
+			parallelFor(g.N, func(_, lo, hi int) { post(lo, hi) })
+		}
+	}
 	if g.pixelPath(false) {
 		b.conv2DPixelForward(g, xd, wd, bd, yd)
+		whole()
 		return
 	}
 	if g.indirectForward() {
-		b.conv2DIndirectForward(g, xd, wd, bd, yd)
+		b.conv2DIndirectForward(g, xd, wd, bd, yd, post)
 		return
 	}
 	if g.rowDotForward() {
 		b.conv2DRowDotForward(g, xd, wd, bd, yd)
+		whole()
 		return
 	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
@@ -243,6 +263,9 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 				beta = 1
 			}
 			mm(false, false, g.K, ohw, crs, 1, wd, crs, col, ld, beta, yn, ohw)
+			if post != nil {
+				post(n0, n0+m)
+			}
 			return
 		}
 		out := outs[worker]
@@ -261,6 +284,9 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 					dst[j] = v + bk
 				}
 			}
+		}
+		if post != nil {
+			post(n0, n0+m)
 		}
 	})
 }

@@ -172,8 +172,9 @@ func (b *Backend) indirectScratch(g *conv2D, nw, need int) [][]float32 {
 	return xs
 }
 
-// conv2DIndirectForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
-func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32) {
+// conv2DIndirectForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y
+// (N,K,OH,OW), then post (when not nil) on each image as it is written.
+func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32, post postFunc) {
 	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
 	_, wp := g.phases()
 	pos := g.OH * wp
@@ -201,6 +202,9 @@ func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32) {
 						dst[i] = v + bias
 					}
 				}
+			}
+			if post != nil {
+				post(n, n+1)
 			}
 		}
 	})

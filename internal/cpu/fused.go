@@ -14,6 +14,7 @@ var (
 	_ tensor.BatchNormReLU = (*Backend)(nil)
 	_ tensor.ConvEpilogue  = (*Backend)(nil)
 	_ tensor.AddReLU       = (*Backend)(nil)
+	_ tensor.ConvBatchNorm = (*Backend)(nil)
 )
 
 // fusedChunk is how many elements the fast engine's elementwise epilogues
@@ -74,6 +75,52 @@ func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.C
 		}
 		if e.ReLU {
 			reluForward(yd[lo:hi], yd[lo:hi])
+		}
+	})
+}
+
+// Conv2DBatchNormInfer is Conv2DForward, then BatchNormForwardInfer on y
+// in place, then (with relu) ReLU. The reference engine runs the three
+// ops; the fast engine normalizes each image's output (normalizeReLU, the
+// fast batch norm's own loop, with the same per-channel scale) as soon as
+// the convolution has written it, on the worker that wrote it: the bits
+// of the sequence (TestFusedBitIdentical, TestConvBatchNormPaths), one
+// pass over memory fewer.
+func (b *Backend) Conv2DBatchNormInfer(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, gamma, beta, runMean, runVar *tensor.Tensor, bp tensor.BatchNormParams, relu bool) {
+	if b.ref {
+		b.Conv2DForward(x, w, bias, y, p)
+		if b.Err() != nil {
+			return
+		}
+		b.BatchNormForwardInfer(y, gamma, beta, runMean, runVar, y, bp)
+		if relu {
+			b.ActivationForward(tensor.ReLU, y, y)
+		}
+		return
+	}
+	c := b.call("conv2d+batchnorm forward infer")
+	g, xd, wd, bd, yd := convForwardArgs(c, x, w, bias, y, p)
+	gd := c.data("gamma", gamma, 1)
+	bed := c.data("beta", beta, 1)
+	rm := c.data("running mean", runMean, 1)
+	rv := c.data("running var", runVar, 1)
+	for _, t := range []*tensor.Tensor{gamma, beta, runMean, runVar} {
+		c.check(t.Shape.Equal(tensor.Shape{g.K}), "per-channel tensor is %v, want %d for w %v", t.Shape, g.K, w.Shape)
+	}
+	if !c.ok() {
+		return
+	}
+	scale := b.bufs(slotBNScale, 1, g.K)[0]
+	for k := range g.K {
+		scale[k] = bnScale(gd[k], rv[k], float64(bp.Eps))
+	}
+	ohw := g.OH * g.OW
+	b.conv2DForwardPost(&g, xd, wd, bd, yd, func(n0, n1 int) {
+		for n := n0; n < n1; n++ {
+			for k := range g.K {
+				run := yd[(n*g.K+k)*ohw:][:ohw]
+				normalizeReLU(run, run, rm[k], scale[k], bed[k], relu)
+			}
 		}
 	})
 }

@@ -66,3 +66,23 @@ func reluBackwardVector(y, dy, dx []float32) int {
 	reluBackwardAVX2(&y[0], &dy[0], &dx[0], n)
 	return n
 }
+
+//go:noescape
+func normalizeAVX2(x, y *float32, n int, mean, scale, beta float32, relu int)
+
+// normalizeVector computes normalizeReLU on the longest multiple-of-8
+// prefix of x with AVX2 (the same bits: no FMA) and returns how many
+// elements it did.
+func normalizeVector(x, y []float32, mean, scale, beta float32, relu bool) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_ = y[n-1]
+	r := 0
+	if relu {
+		r = 1
+	}
+	normalizeAVX2(&x[0], &y[0], n, mean, scale, beta, r)
+	return n
+}

@@ -44,3 +44,16 @@ type AddReLU interface {
 	// then ActivationForward(ReLU, y, y).
 	AddReLU(a, b, y *Tensor)
 }
+
+// ConvBatchNorm fuses a convolution with the evaluation-mode batch norm
+// after it (and the ReLU after that): the batch norm's affine map runs on
+// each piece of the convolution's output as it is written, instead of as
+// a second pass over memory. Training keeps the two ops (the batch
+// statistics need the whole output first).
+type ConvBatchNorm interface {
+	// Conv2DBatchNormInfer is Conv2DForward(x, w, b, y, p), then
+	// BatchNormForwardInfer(y, gamma, beta, runMean, runVar, y, bp), then
+	// ActivationForward(ReLU, y, y) when relu. gamma, beta, runMean and
+	// runVar are (K).
+	Conv2DBatchNormInfer(x, w, b, y *Tensor, p ConvParams, gamma, beta, runMean, runVar *Tensor, bp BatchNormParams, relu bool)
+}

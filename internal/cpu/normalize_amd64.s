@@ -1,0 +1,81 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func normalizeAVX2(x, y *float32, n int, mean, scale, beta float32, relu int)
+//
+// y = (x-mean)*scale + beta for n elements (a multiple of 8, at least 8),
+// then, when relu != 0, y = y where y > 0 or y is NaN, else +0: three
+// separately rounded operations per element (no FMA), so the bits of the
+// Go loop in normalize, and reluAVX2's mask.
+TEXT ·normalizeAVX2(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS mean+24(FP), Y12
+	VBROADCASTSS scale+28(FP), Y13
+	VBROADCASTSS beta+32(FP), Y14
+	MOVQ relu+40(FP), DX
+	VXORPS Y15, Y15, Y15
+	MOVQ CX, BX
+	SHRQ $5, BX
+	ANDQ $31, CX
+	TESTQ BX, BX
+	JZ tail
+loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VSUBPS Y12, Y0, Y0
+	VSUBPS Y12, Y1, Y1
+	VSUBPS Y12, Y2, Y2
+	VSUBPS Y12, Y3, Y3
+	VMULPS Y13, Y0, Y0
+	VMULPS Y13, Y1, Y1
+	VMULPS Y13, Y2, Y2
+	VMULPS Y13, Y3, Y3
+	VADDPS Y14, Y0, Y0
+	VADDPS Y14, Y1, Y1
+	VADDPS Y14, Y2, Y2
+	VADDPS Y14, Y3, Y3
+	TESTQ DX, DX
+	JZ store4
+	VCMPPS $6, Y15, Y0, Y4
+	VCMPPS $6, Y15, Y1, Y5
+	VCMPPS $6, Y15, Y2, Y6
+	VCMPPS $6, Y15, Y3, Y7
+	VANDPS Y0, Y4, Y0
+	VANDPS Y1, Y5, Y1
+	VANDPS Y2, Y6, Y2
+	VANDPS Y3, Y7, Y3
+store4:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	DECQ BX
+	JNZ loop
+tail:
+	SHRQ $3, CX
+	JZ done
+tailloop:
+	VMOVUPS 0(SI), Y0
+	VSUBPS Y12, Y0, Y0
+	VMULPS Y13, Y0, Y0
+	VADDPS Y14, Y0, Y0
+	TESTQ DX, DX
+	JZ store1
+	VCMPPS $6, Y15, Y0, Y4
+	VANDPS Y0, Y4, Y0
+store1:
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ tailloop
+done:
+	VZEROUPPER
+	RET
