@@ -14,7 +14,12 @@ import (
 // fusedCalls is the CPU backend counting its fused ops' calls.
 type fusedCalls struct {
 	*cpu.Backend
-	bnrTrain, bnrInfer, epilogue int
+	bnrTrain, bnrInfer, epilogue, convBN int
+}
+
+func (f *fusedCalls) Conv2DBatchNormInfer(x, w, b, y *tensor.Tensor, p tensor.ConvParams, g, beta, rm, rv *tensor.Tensor, bp tensor.BatchNormParams, relu bool) {
+	f.convBN++
+	f.Backend.Conv2DBatchNormInfer(x, w, b, y, p, g, beta, rm, rv, bp, relu)
 }
 
 func (f *fusedCalls) BatchNormReLUForwardTrain(x, g, b, rm, rv, y, sm, si *tensor.Tensor, p tensor.BatchNormParams) {
@@ -45,10 +50,10 @@ func (f *fusedCalls) Conv2DForwardEpilogue(x, w, b, y *tensor.Tensor, p tensor.C
 func TestFusedRows(t *testing.T) {
 	for _, c := range []struct {
 		model, mode string
-		pattern     string // the fused leaf nodes expected
+		patterns    []string // the fused leaf nodes expected
 	}{
-		{"resnet", "train", "batchnorm+relu"},
-		{"lenet", "infer", "conv2d+relu"},
+		{"resnet", "train", []string{"conv2d+batchnorm+relu", "conv2d+batchnorm"}},
+		{"lenet", "infer", []string{"conv2d+relu"}},
 	} {
 		t.Run(c.model+"/"+c.mode, func(t *testing.T) {
 			spec, err := zoo.Load(c.model)
@@ -62,7 +67,7 @@ func TestFusedRows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if plain.bnrTrain+plain.bnrInfer+plain.epilogue != 0 {
+			if plain.bnrTrain+plain.bnrInfer+plain.epilogue+plain.convBN != 0 {
 				t.Errorf("with CNNCTL_FUSE=0 the fused ops ran: %+v", *plain)
 			}
 			t.Setenv("CNNCTL_FUSE", "1")
@@ -85,31 +90,42 @@ func TestFusedRows(t *testing.T) {
 			}
 			fused := map[string]plan.Fusion{} // first part -> fusion
 			gone := map[string]bool{}         // rows that must not be there
-			leaf := 0
+			leaf := map[string]int{} // fused leaf nodes by pattern
 			for _, f := range p.Fusions {
 				switch f.Pattern {
 				case "residual+relu":
 					gone[f.Layers[1]+"#2"] = true // resnet's post ReLU, the second call of the block's relu
 				default:
 					fused[f.Layers[0]] = f
-					gone[f.Layers[0]], gone[f.Layers[1]] = true, true
-					leaf++
+					for _, part := range f.Layers {
+						gone[part] = true
+					}
+					leaf[f.Pattern]++
 				}
 			}
-			if leaf == 0 {
+			if len(leaf) == 0 {
 				t.Fatalf("no fused leaf node in %s:\n%s", c.model, p)
 			}
 
 			// Every fused node ran as the fused op on every forward.
 			runs := cfg.Warmup + cfg.Iters // the step's (or inference's) timing
+			// Batch norm and ReLU: fused in training (inside the
+			// conv2d+batchnorm+relu nodes too), and in evaluation where no
+			// convolution comes before; conv2d+batchnorm(+relu) one op in
+			// evaluation.
+			bnr := leaf["batchnorm+relu"] + leaf["conv2d+batchnorm+relu"]
+			convBN := leaf["conv2d+batchnorm"] + leaf["conv2d+batchnorm+relu"]
 			if c.mode == "train" {
-				if want := (runs + cfg.Iters) * leaf; be.bnrTrain != want { // + the per-layer run
+				if want := (runs + cfg.Iters) * bnr; be.bnrTrain != want { // + the per-layer run
 					t.Errorf("fused batch norm in training ran %d times, want %d", be.bnrTrain, want)
 				}
-				if want := runs * leaf; be.bnrInfer != want { // the inference timing
+				if want := runs * leaf["batchnorm+relu"]; be.bnrInfer != want { // the inference timing
 					t.Errorf("fused batch norm in inference ran %d times, want %d", be.bnrInfer, want)
 				}
-			} else if want := (runs + cfg.Iters) * leaf; be.epilogue != want {
+				if want := runs * convBN; be.convBN != want || want == 0 {
+					t.Errorf("fused convolution and batch norm in inference ran %d times, want %d (> 0)", be.convBN, want)
+				}
+			} else if want := (runs + cfg.Iters) * leaf["conv2d+relu"]; be.epilogue != want {
 				t.Errorf("fused convolution ran %d times, want %d", be.epilogue, want)
 			}
 
@@ -120,7 +136,8 @@ func TestFusedRows(t *testing.T) {
 			var want []string
 			for _, l := range u.Layers {
 				if f, ok := fused[l.Name]; ok {
-					want = append(want, l.Name+"+"+f.Layers[1][strings.LastIndex(f.Layers[1], ".")+1:])
+					last := f.Layers[len(f.Layers)-1]
+					want = append(want, l.Name+"+"+last[strings.LastIndex(last, ".")+1:])
 				} else if !gone[l.Name] {
 					want = append(want, l.Name)
 				}
@@ -141,20 +158,36 @@ func TestFusedRows(t *testing.T) {
 					}
 					continue
 				}
-				a, b := urows[f.Layers[0]], urows[f.Layers[1]]
-				if l.Type != f.Pattern || l.Type != c.pattern {
-					t.Errorf("%s: type %q, want %q", l.Name, l.Type, f.Pattern)
+				if l.Type != f.Pattern || !slices.Contains(c.patterns, l.Type) {
+					t.Errorf("%s: type %q, want %q (one of %v)", l.Name, l.Type, f.Pattern, c.patterns)
 				}
-				if l.In != a.In || l.Out != b.Out || l.MACs != a.MACs+b.MACs || l.Params != a.Params+b.Params {
-					t.Errorf("%s: %s -> %s, %d MACs, %d params; parts %s -> %s, %d + %d MACs, %d + %d params",
-						l.Name, l.In, l.Out, l.MACs, l.Params, a.In, b.Out, a.MACs, b.MACs, a.Params, b.Params)
+				// The sums over the parts' rows in the unfused run.
+				var sum Layer
+				if c.mode == "train" {
+					sum.Backward = &Phase{}
 				}
-				if l.Forward.FLOPs != a.Forward.FLOPs+b.Forward.FLOPs || l.Forward.Bytes != a.Forward.Bytes+b.Forward.Bytes || l.Forward.FLOPs == 0 {
-					t.Errorf("%s: forward %d FLOPs %d bytes, parts %d + %d FLOPs, %d + %d bytes", l.Name,
-						l.Forward.FLOPs, l.Forward.Bytes, a.Forward.FLOPs, b.Forward.FLOPs, a.Forward.Bytes, b.Forward.Bytes)
+				for _, part := range f.Layers {
+					o := urows[part]
+					sum.MACs += o.MACs
+					sum.Params += o.Params
+					sum.Forward.FLOPs += o.Forward.FLOPs
+					sum.Forward.Bytes += o.Forward.Bytes
+					if sum.Backward != nil {
+						sum.Backward.FLOPs += o.Backward.FLOPs
+						sum.Backward.Bytes += o.Backward.Bytes
+					}
 				}
-				if c.mode == "train" && (l.Backward == nil || l.Backward.FLOPs != a.Backward.FLOPs+b.Backward.FLOPs || l.Backward.Bytes != a.Backward.Bytes+b.Backward.Bytes) {
-					t.Errorf("%s: backward %+v, parts %+v and %+v", l.Name, l.Backward, a.Backward, b.Backward)
+				first, last := urows[f.Layers[0]], urows[f.Layers[len(f.Layers)-1]]
+				if l.In != first.In || l.Out != last.Out || l.MACs != sum.MACs || l.Params != sum.Params {
+					t.Errorf("%s: %s -> %s, %d MACs, %d params; parts %s -> %s, %d MACs, %d params",
+						l.Name, l.In, l.Out, l.MACs, l.Params, first.In, last.Out, sum.MACs, sum.Params)
+				}
+				if l.Forward.FLOPs != sum.Forward.FLOPs || l.Forward.Bytes != sum.Forward.Bytes || l.Forward.FLOPs == 0 {
+					t.Errorf("%s: forward %d FLOPs %d bytes, parts %d FLOPs, %d bytes", l.Name,
+						l.Forward.FLOPs, l.Forward.Bytes, sum.Forward.FLOPs, sum.Forward.Bytes)
+				}
+				if c.mode == "train" && (l.Backward == nil || l.Backward.FLOPs != sum.Backward.FLOPs || l.Backward.Bytes != sum.Backward.Bytes) {
+					t.Errorf("%s: backward %+v, parts %+v", l.Name, l.Backward, sum.Backward)
 				}
 				if l.Forward.MedianMS <= 0 {
 					t.Errorf("%s: forward median %g ms: the fused node was not timed", l.Name, l.Forward.MedianMS)

@@ -177,6 +177,91 @@ func (l *ConvReLU) Slots(n int, train bool) []Slot {
 	return s
 }
 
+// ConvBatchNorm is a Conv2D, the BatchNorm after it and optionally the
+// ReLU after that (types "conv2d+batchnorm" and "conv2d+batchnorm+relu").
+// An evaluation forward is one op, tensor.ConvBatchNorm: the batch norm's
+// affine map (with the running statistics) and the ReLU applied to the
+// convolution's output as it is written, into the batch norm's output. A
+// training forward (whose batch statistics need the whole output) and
+// every backward run the convolution, then the batch norm (with the ReLU:
+// BatchNormReLU's fused op), exactly as the layers would on their own.
+type ConvBatchNorm struct {
+	Conv *Conv2D
+	BN   *BatchNorm
+	ReLU *Activation // nil: no ReLU
+	noChildren
+
+	norm  Layer          // BN, or BN and ReLU fused (BatchNormReLU)
+	x     *tensor.Tensor // the input of the last forward
+	fused bool           // the last forward was the fused op's
+}
+
+// FuseConvBatchNorm returns the fused node of conv followed by bn and,
+// when relu is not nil, by relu (whose function must be tensor.ReLU).
+func FuseConvBatchNorm(conv *Conv2D, bn *BatchNorm, relu *Activation) *ConvBatchNorm {
+	l := &ConvBatchNorm{Conv: conv, BN: bn, ReLU: relu, norm: bn}
+	if relu != nil {
+		l.norm = FuseBatchNormReLU(bn, relu)
+	}
+	return l
+}
+
+// Name is the convolution's name.
+func (l *ConvBatchNorm) Name() string { return l.Conv.Name() }
+
+// Type is "conv2d+batchnorm" or "conv2d+batchnorm+relu".
+func (l *ConvBatchNorm) Type() string {
+	if l.ReLU != nil {
+		return "conv2d+batchnorm+relu"
+	}
+	return "conv2d+batchnorm"
+}
+
+// Setup sets up nothing: the fused node is made from layers already set up.
+func (l *ConvBatchNorm) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, error) {
+	return l.Conv.out.Clone(), nil
+}
+
+// MACs are the convolution's.
+func (l *ConvBatchNorm) MACs() int64 { return l.Conv.MACs() }
+
+// Forward: y = [relu](batchnorm(conv(x))); in evaluation on a backend
+// with tensor.ConvBatchNorm, one op.
+func (l *ConvBatchNorm) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
+	c, bn := l.Conv, l.BN
+	f, ok := c.be.(tensor.ConvBatchNorm)
+	l.x, l.fused = x, ok && !train
+	if !l.fused {
+		return l.norm.Forward(c.Forward(x, train), train)
+	}
+	y := ensure(c.be, &bn.y, batched(x.Shape[0], c.out))
+	f.Conv2DBatchNormInfer(x, c.Weight.Value, value(c.Bias), y, c.P, bn.Weight.Value, bn.Bias.Value, bn.RunMean.Value, bn.RunVar.Value, bn.P, l.ReLU != nil)
+	return y
+}
+
+// Backward: the batch norm's (and ReLU's) gradient, then the
+// convolution's. After a fused evaluation forward, which kept neither the
+// convolution's output nor the batch norm's input, the two layers'
+// evaluation forwards run first (the same bits) for their backwards.
+func (l *ConvBatchNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	if l.fused {
+		l.norm.Forward(l.Conv.Forward(l.x, false), false)
+		l.fused = false
+	}
+	return l.Conv.Backward(l.norm.Backward(dy))
+}
+
+// Slots: in training the convolution's and the batch norm's (the
+// convolution's output and the batch norm's gradient internal to the
+// node); in evaluation with the fused op only the batch norm's output.
+func (l *ConvBatchNorm) Slots(n int, train bool) []Slot {
+	second := l.norm.(Planner).Slots(n, train)
+	if _, ok := l.Conv.be.(tensor.ConvBatchNorm); ok && !train {
+		return second
+	}
+	return fallback(l.Conv.Slots(n, train), second)
+}
+
 // ResidualReLU is a Residual block whose post is a ReLU (type
 // "residual+relu"): the sum and the ReLU are one op, tensor.AddReLU.
 // Body and Shortcut are the block's (rewritten by the plan where they hold
@@ -293,5 +378,6 @@ func WithChildren(l Layer, children []Layer) (c Layer, ok bool) {
 var (
 	_ Planner = (*BatchNormReLU)(nil)
 	_ Planner = (*ConvReLU)(nil)
+	_ Planner = (*ConvBatchNorm)(nil)
 	_ Planner = (*ResidualReLU)(nil)
 )

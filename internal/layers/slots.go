@@ -167,7 +167,7 @@ func Consumes(l Layer) bool {
 	// Flatten (a view of dy), nor containers or wrappers.
 	switch l.(type) {
 	case *Conv2D, *Linear, *BatchNorm, *Activation, *Pool2D, *GlobalAvgPool, *ShortcutPad,
-		*BatchNormReLU, *ConvReLU:
+		*BatchNormReLU, *ConvReLU, *ConvBatchNorm:
 		return true
 	}
 	return false

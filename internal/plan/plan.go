@@ -262,14 +262,31 @@ func (p *Plan) rewrite(l layers.Layer) layers.Layer {
 	return l
 }
 
-// fuseChain replaces, in a sequential's children, a batch norm followed by
-// a ReLU (batchnorm+relu) and a convolution followed by a ReLU
-// (conv2d+relu: the ReLU as the convolution's epilogue). In conv, BN, ReLU
-// the batch norm and the ReLU fuse and the convolution stays: its output
-// is the batch statistics' input.
+// fuseChain replaces, in a sequential's children, a convolution followed
+// by a batch norm and optionally a ReLU (conv2d+batchnorm[+relu]: one op
+// in evaluation, the plain layers in training; on backends with
+// tensor.ConvBatchNorm), a batch norm followed by a ReLU (batchnorm+relu)
+// and a convolution followed by a ReLU (conv2d+relu: the ReLU as the
+// convolution's epilogue).
 func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 	var out []layers.Layer
 	for i := 0; i < len(kids); i++ {
+		if n := p.convBatchNorm(kids[i:]); n > 0 {
+			parts := kids[i : i+n]
+			var relu *layers.Activation
+			if n == 3 {
+				relu, _ = isReLU(parts[2])
+			}
+			node := layers.FuseConvBatchNorm(unwrap(parts[0]).(*layers.Conv2D), unwrap(parts[1]).(*layers.BatchNorm), relu)
+			out = append(out, p.wrap(node, parts...))
+			names := make([]string, n)
+			for j, l := range parts {
+				names[j] = unwrap(l).Name()
+			}
+			p.Fusions = append(p.Fusions, Fusion{node.Type(), names})
+			i += n - 1
+			continue
+		}
 		if i+1 < len(kids) {
 			if relu, ok := isReLU(kids[i+1]); ok {
 				switch v := unwrap(kids[i]).(type) {
@@ -289,6 +306,29 @@ func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 		out = append(out, kids[i])
 	}
 	return out
+}
+
+// convBatchNorm returns how many of kids, from the first, make a
+// conv2d+batchnorm(+relu) node: 3 for a convolution, a batch norm and a
+// ReLU, 2 without the ReLU, 0 when they do not start that way or the
+// backend has no tensor.ConvBatchNorm (then conv, BN, ReLU fuses as
+// before: the convolution, then batchnorm+relu).
+func (p *Plan) convBatchNorm(kids []layers.Layer) int {
+	if _, ok := p.be.(tensor.ConvBatchNorm); !ok || len(kids) < 2 {
+		return 0
+	}
+	if _, ok := unwrap(kids[0]).(*layers.Conv2D); !ok {
+		return 0
+	}
+	if _, ok := unwrap(kids[1]).(*layers.BatchNorm); !ok {
+		return 0
+	}
+	if len(kids) > 2 {
+		if _, ok := isReLU(kids[2]); ok {
+			return 3
+		}
+	}
+	return 2
 }
 
 // place lists the per-batch tensors of the plan's tree for batches of n,

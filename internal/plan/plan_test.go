@@ -32,24 +32,34 @@ func build(t testing.TB, be tensor.Backend, name string) *layers.Model {
 
 // TestRewrites: the patterns the pass finds in five zoo models, counted
 // from their YAML: resnet20's stem and nine blocks (conv, BN, ReLU, conv,
-// BN, post ReLU) give ten batchnorm+relu and nine residual+relu; vgg11-bn
-// has eight conv, BN, ReLU; nin nine conv, ReLU; googlenet one BN+ReLU in
-// the stem and 7 per Inception block of nine; lenet two conv, ReLU (its
-// linear, ReLU pairs have no fused op).
+// BN, post ReLU) give ten conv2d+batchnorm+relu, nine conv2d+batchnorm
+// and nine residual+relu; vgg11-bn has eight conv, BN, ReLU; nin nine
+// conv, ReLU; googlenet one conv, BN, ReLU in the stem and 7 per
+// Inception block of nine; lenet two conv, ReLU (its linear, ReLU pairs
+// have no fused op). On a backend without tensor.ConvBatchNorm (plain:
+// the CPU with its Backend methods only) conv, BN, ReLU keeps the
+// convolution and fuses the rest: resnet20's ten batchnorm+relu.
 func TestRewrites(t *testing.T) {
 	for _, c := range []struct {
 		model string
+		plain bool
 		want  map[string]int
 		first []string // one fusion's layers
 	}{
-		{"resnet20", map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
-		{"vgg11-bn", map[string]int{"batchnorm+relu": 8}, []string{"features.1", "features.2"}},
-		{"nin", map[string]int{"conv2d+relu": 9}, nil},
-		{"googlenet", map[string]int{"batchnorm+relu": 1 + 7*9}, []string{"pre_layers.1", "pre_layers.2"}},
-		{"lenet", map[string]int{"conv2d+relu": 2}, []string{"conv1", "relu1"}},
+		{"resnet20", false, map[string]int{"conv2d+batchnorm+relu": 10, "conv2d+batchnorm": 9, "residual+relu": 9}, []string{"conv1", "bn1", "relu"}},
+		{"resnet20", true, map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
+		{"vgg11-bn", false, map[string]int{"conv2d+batchnorm+relu": 8}, []string{"features.0", "features.1", "features.2"}},
+		{"vgg11-bn", true, map[string]int{"batchnorm+relu": 8}, []string{"features.1", "features.2"}},
+		{"nin", false, map[string]int{"conv2d+relu": 9}, nil},
+		{"googlenet", false, map[string]int{"conv2d+batchnorm+relu": 1 + 7*9}, []string{"pre_layers.0", "pre_layers.1", "pre_layers.2"}},
+		{"lenet", false, map[string]int{"conv2d+relu": 2}, []string{"conv1", "relu1"}},
 	} {
-		t.Run(c.model, func(t *testing.T) {
-			m := build(t, cpu.New(), c.model)
+		t.Run(fmt.Sprintf("%s/plain=%t", c.model, c.plain), func(t *testing.T) {
+			var be tensor.Backend = cpu.New()
+			if c.plain {
+				be = struct{ tensor.Backend }{be}
+			}
+			m := build(t, be, c.model)
 			p, err := Compile(m, 2, true, Options{Fuse: true, Share: true})
 			if err != nil {
 				t.Fatal(err)
@@ -68,7 +78,7 @@ func TestRewrites(t *testing.T) {
 			// The model's own tree is untouched: no fused node in it.
 			layers.Walk(m.Root, func(l layers.Layer, _ int) {
 				switch l.(type) {
-				case *layers.BatchNormReLU, *layers.ConvReLU, *layers.ResidualReLU:
+				case *layers.BatchNormReLU, *layers.ConvReLU, *layers.ConvBatchNorm, *layers.ResidualReLU:
 					t.Errorf("the model's tree holds the fused node %s", l.Name())
 				}
 			})
@@ -260,6 +270,7 @@ type counter struct {
 		tensor.BatchNormReLU
 		tensor.ConvEpilogue
 		tensor.AddReLU
+		tensor.ConvBatchNorm
 	}
 	news, frees int
 }
@@ -285,6 +296,9 @@ func (c *counter) Conv2DForwardEpilogue(x, w, b, y *tensor.Tensor, p tensor.Conv
 	c.fused.Conv2DForwardEpilogue(x, w, b, y, p, e)
 }
 func (c *counter) AddReLU(a, b, y *tensor.Tensor) { c.fused.AddReLU(a, b, y) }
+func (c *counter) Conv2DBatchNormInfer(x, w, b, y *tensor.Tensor, p tensor.ConvParams, gamma, beta, runMean, runVar *tensor.Tensor, bp tensor.BatchNormParams, relu bool) {
+	c.fused.Conv2DBatchNormInfer(x, w, b, y, p, gamma, beta, runMean, runVar, bp, relu)
+}
 
 // TestArenaAllocatesNothing: after Compile, training and evaluation steps
 // at the plan's batch and a smaller one allocate nothing on the backend
