@@ -90,7 +90,7 @@ func TestFusedRows(t *testing.T) {
 			}
 			fused := map[string]plan.Fusion{} // first part -> fusion
 			gone := map[string]bool{}         // rows that must not be there
-			leaf := map[string]int{} // fused leaf nodes by pattern
+			leaf := map[string]int{}          // fused leaf nodes by pattern
 			for _, f := range p.Fusions {
 				switch f.Pattern {
 				case "residual+relu":
