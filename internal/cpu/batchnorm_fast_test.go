@@ -92,3 +92,56 @@ func TestNormalizeVector(t *testing.T) {
 		}
 	}
 }
+
+// TestEpilogueVector checks convEpilogue.apply (assembly prefix, Go tail)
+// against the plain steps, x + bias, (v-mean)*scale + beta, max(v, 0),
+// each rounded, for every combination of the three, every length up to
+// 40 and special values, in place and not.
+func TestEpilogueVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 1e-40, 0}
+	for flags := range 8 {
+		for n := 0; n <= 40; n++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 3)
+				if rng.IntN(5) == 0 {
+					x[i] = special[rng.IntN(len(special))]
+				}
+			}
+			const k = 1
+			e := &convEpilogue{relu: flags&4 != 0}
+			if flags&2 != 0 {
+				e.mean = []float32{0, float32(rng.NormFloat64())}
+				e.scale = []float32{0, float32(rng.NormFloat64() * 2)}
+				e.beta = []float32{0, float32(rng.NormFloat64())}
+			}
+			bias := float32(rng.NormFloat64())
+			want := make([]float32, n)
+			for i, v := range x {
+				if flags&1 != 0 {
+					v += bias
+				}
+				if flags&2 != 0 {
+					v = (v-e.mean[k])*e.scale[k] + e.beta[k]
+				}
+				if flags&4 != 0 {
+					v = max(v, 0)
+				}
+				want[i] = v
+			}
+			got := make([]float32, n)
+			for i := range got {
+				got[i] = float32(math.NaN())
+			}
+			e.apply(x, got, k, flags&1 != 0, bias)
+			inPlace := append([]float32(nil), x...)
+			e.apply(inPlace, inPlace, k, flags&1 != 0, bias)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("flags %b n=%d: element %d of x=%v: got %v (in place %v), want %v", flags, n, i, x[i], got[i], inPlace[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -40,8 +40,9 @@ func (b *Backend) BatchNormReLUBackward(x, y, dy, gamma, saveMean, saveInvStd, d
 }
 
 // Conv2DForwardEpilogue is Conv2DForward, then y += e.Residual (when set),
-// then ReLU on y (when e.ReLU). The fast engine finishes the epilogue in
-// one pass over y, a chunk at a time.
+// then ReLU on y (when e.ReLU). The fast engine applies a lone ReLU to
+// each image's output as the convolution writes it (convEpilogue), and
+// otherwise finishes the epilogue in one pass over y, a chunk at a time.
 func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, e tensor.Epilogue) {
 	c := b.call("conv2d forward epilogue")
 	yd := c.data("y", y, 4)
@@ -54,6 +55,14 @@ func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.C
 		}
 	}
 	if !c.ok() {
+		return
+	}
+	if !b.ref && rd == nil && e.ReLU {
+		c := b.call("conv2d forward")
+		g, xd, wd, bd, yd := convForwardArgs(c, x, w, bias, y, p)
+		if c.ok() {
+			b.conv2DForwardEpi(&g, xd, wd, bd, yd, &convEpilogue{relu: true})
+		}
 		return
 	}
 	b.Conv2DForward(x, w, bias, y, p)
@@ -81,11 +90,11 @@ func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.C
 
 // Conv2DBatchNormInfer is Conv2DForward, then BatchNormForwardInfer on y
 // in place, then (with relu) ReLU. The reference engine runs the three
-// ops; the fast engine normalizes each image's output (normalizeReLU, the
-// fast batch norm's own loop, with the same per-channel scale) as soon as
-// the convolution has written it, on the worker that wrote it: the bits
-// of the sequence (TestFusedBitIdentical, TestConvBatchNormPaths), one
-// pass over memory fewer.
+// ops; the fast engine normalizes each output channel's values
+// (convEpilogue: the fast batch norm's arithmetic, with its per-channel
+// scale) as the convolution writes them, on the worker that wrote them:
+// the bits of the sequence (TestFusedBitIdentical, TestConvBatchNormPaths),
+// one pass over memory fewer.
 func (b *Backend) Conv2DBatchNormInfer(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, gamma, beta, runMean, runVar *tensor.Tensor, bp tensor.BatchNormParams, relu bool) {
 	if b.ref {
 		b.Conv2DForward(x, w, bias, y, p)
@@ -114,15 +123,7 @@ func (b *Backend) Conv2DBatchNormInfer(x, w, bias, y *tensor.Tensor, p tensor.Co
 	for k := range g.K {
 		scale[k] = bnScale(gd[k], rv[k], float64(bp.Eps))
 	}
-	ohw := g.OH * g.OW
-	b.conv2DForwardPost(&g, xd, wd, bd, yd, func(n0, n1 int) {
-		for n := n0; n < n1; n++ {
-			for k := range g.K {
-				run := yd[(n*g.K+k)*ohw:][:ohw]
-				normalizeReLU(run, run, rm[k], scale[k], bed[k], relu)
-			}
-		}
-	})
+	b.conv2DForwardEpi(&g, xd, wd, bd, yd, &convEpilogue{mean: rm, scale: scale, beta: bed, relu: relu})
 }
 
 // AddReLU: y = max(0, a + b) elementwise (NaN kept); y may be a or b. The

@@ -79,3 +79,47 @@ store1:
 done:
 	VZEROUPPER
 	RET
+
+// func epilogueAVX2(x, y *float32, n int, c *[4]float32, flags int)
+//
+// For n elements (a multiple of 8, at least 8), with c = {bias, mean,
+// scale, beta}: v = x; v = v + bias (flags&1); v = (v-mean)*scale + beta
+// (flags&2); v = v where v > 0 or v is NaN, else +0 (flags&4); y = v.
+// Each operation rounded on its own (no FMA): the bits of the Go loop in
+// convEpilogue.apply.
+TEXT ·epilogueAVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ c+24(FP), AX
+	MOVQ flags+32(FP), DX
+	VBROADCASTSS 0(AX), Y11
+	VBROADCASTSS 4(AX), Y12
+	VBROADCASTSS 8(AX), Y13
+	VBROADCASTSS 12(AX), Y14
+	VXORPS Y15, Y15, Y15
+	SHRQ $3, CX
+eloop:
+	VMOVUPS 0(SI), Y0
+	TESTQ $1, DX
+	JZ enobias
+	VADDPS Y11, Y0, Y0
+enobias:
+	TESTQ $2, DX
+	JZ enonorm
+	VSUBPS Y12, Y0, Y0
+	VMULPS Y13, Y0, Y0
+	VADDPS Y14, Y0, Y0
+enonorm:
+	TESTQ $4, DX
+	JZ enorelu
+	VCMPPS $6, Y15, Y0, Y4
+	VANDPS Y0, Y4, Y0
+enorelu:
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ eloop
+	VZEROUPPER
+	RET

@@ -86,3 +86,20 @@ func normalizeVector(x, y []float32, mean, scale, beta float32, relu bool) int {
 	normalizeAVX2(&x[0], &y[0], n, mean, scale, beta, r)
 	return n
 }
+
+//go:noescape
+func epilogueAVX2(x, y *float32, n int, c *[4]float32, flags int)
+
+// epilogueVector computes convEpilogue.apply's loop on the longest
+// multiple-of-8 prefix of x with AVX2 (the same bits) and returns how many
+// elements it did. c is {bias, mean, scale, beta}; flags: 1 add the bias,
+// 2 the batch norm's affine map, 4 ReLU.
+func epilogueVector(x, y []float32, c *[4]float32, flags int) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_ = y[n-1]
+	epilogueAVX2(&x[0], &y[0], n, c, flags)
+	return n
+}

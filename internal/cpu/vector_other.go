@@ -13,3 +13,6 @@ func reluBackwardVector(y, dy, dx []float32) int { return 0 }
 
 // normalizeVector does nothing here: normalizeReLU's Go loops do it all.
 func normalizeVector(x, y []float32, mean, scale, beta float32, relu bool) int { return 0 }
+
+// epilogueVector does nothing here: convEpilogue.apply's Go loop does it all.
+func epilogueVector(x, y []float32, c *[4]float32, flags int) int { return 0 }
