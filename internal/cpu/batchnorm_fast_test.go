@@ -145,3 +145,37 @@ func TestEpilogueVector(t *testing.T) {
 		}
 	}
 }
+
+// TestDeinterleaveVector checks the stride-2 input split (assembly prefix,
+// Go tail as indirectInput runs them) for every length up to 40, the odd
+// lengths' last even element included, with NaN-poisoned outputs.
+func TestDeinterleaveVector(t *testing.T) {
+	for w := 0; w <= 40; w++ {
+		row := make([]float32, w)
+		for i := range row {
+			row[i] = float32(i) + 0.5
+		}
+		even, odd := make([]float32, (w+1)/2), make([]float32, w/2)
+		for i := range even {
+			even[i] = float32(math.NaN())
+		}
+		for i := range odd {
+			odd[i] = float32(math.NaN())
+		}
+		for i := deinterleaveVector(row, even, odd); i < len(odd); i++ {
+			even[i], odd[i] = row[2*i], row[2*i+1]
+		}
+		if w%2 == 1 {
+			even[w/2] = row[w-1]
+		}
+		for i, v := range row {
+			got := odd
+			if i%2 == 0 {
+				got = even
+			}
+			if got[i/2] != v {
+				t.Fatalf("width %d: element %d went to %v, want %v", w, i, got[i/2], v)
+			}
+		}
+	}
+}

@@ -134,7 +134,7 @@ func (g *conv2D) indirectInput(xd []float32, n int, xs []float32, need int) []fl
 				pe, po := pw%2, (1+pw)%2
 				de := plane[pe*hq*wq+pw/2:][:(g.W+1)/2]
 				do := plane[po*hq*wq+(1+pw)/2:][:g.W/2]
-				for i := range do {
+				for i := deinterleaveVector(row, de, do); i < len(do); i++ {
 					pair := row[2*i : 2*i+2 : 2*i+2]
 					de[i], do[i] = pair[0], pair[1]
 				}

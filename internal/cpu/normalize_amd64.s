@@ -123,3 +123,30 @@ enorelu:
 	JNZ eloop
 	VZEROUPPER
 	RET
+
+// func deinterleaveAVX2(x, even, odd *float32, n int)
+//
+// even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of 8, at least
+// 8): a stride-2 convolution's input split into its column phases.
+TEXT ·deinterleaveAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ even+8(FP), DI
+	MOVQ odd+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+dloop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, 0(DI)
+	VMOVUPS Y3, 0(DX)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ dloop
+	VZEROUPPER
+	RET

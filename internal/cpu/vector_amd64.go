@@ -103,3 +103,19 @@ func epilogueVector(x, y []float32, c *[4]float32, flags int) int {
 	epilogueAVX2(&x[0], &y[0], n, c, flags)
 	return n
 }
+
+//go:noescape
+func deinterleaveAVX2(x, even, odd *float32, n int)
+
+// deinterleaveVector sets even[i] = x[2i], odd[i] = x[2i+1] for the
+// longest multiple-of-8 prefix of odd with AVX2 and returns how many
+// pairs it did.
+func deinterleaveVector(x, even, odd []float32) int {
+	n := len(odd) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_, _ = x[2*n-1], even[n-1]
+	deinterleaveAVX2(&x[0], &even[0], &odd[0], n)
+	return n
+}
