@@ -137,14 +137,13 @@ func (b *Backend) AddReLU(a, bt, y *tensor.Tensor) {
 	b.binary("add+relu", a, bt, y, nil, addReLURange)
 }
 
-// addReLURange writes y = max(0, a + b): addRange then reluForward, a
-// chunk at a time.
+// addReLURange writes y = max(0, a + b): addRange then reluForward, in
+// one vector pass (addVector) and the two Go loops on the tail.
 func addReLURange(a, b, y []float32) {
-	for lo := 0; lo < len(a); lo += fusedChunk {
-		hi := min(lo+fusedChunk, len(a))
-		addRange(a[lo:hi], b[lo:hi], y[lo:hi])
-		reluForward(y[lo:hi], y[lo:hi])
-	}
+	b, y = b[:len(a)], y[:len(a)]
+	done := addVector(a, b, y, true)
+	addRange(a[done:], b[done:], y[done:])
+	reluForward(y[done:], y[done:])
 }
 
 // parallelChunks is parallelElems whose ranges are cut into fusedChunk

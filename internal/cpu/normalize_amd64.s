@@ -150,3 +150,33 @@ dloop:
 	JNZ dloop
 	VZEROUPPER
 	RET
+
+// func addAVX2(a, b, y *float32, n int, relu int)
+//
+// y = a + b for n elements (a multiple of 8, at least 8), then, when
+// relu != 0, y = y where y > 0 or y is NaN, else +0 (reluAVX2's mask): the
+// bits of addRange's and reluForward's Go loops. y may be a or b.
+TEXT ·addAVX2(SB), NOSPLIT, $0-40
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), BX
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	MOVQ relu+32(FP), DX
+	VXORPS Y15, Y15, Y15
+	SHRQ $3, CX
+aloop:
+	VMOVUPS 0(SI), Y0
+	VADDPS 0(BX), Y0, Y0
+	TESTQ DX, DX
+	JZ astore
+	VCMPPS $6, Y15, Y0, Y4
+	VANDPS Y0, Y4, Y0
+astore:
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ aloop
+	VZEROUPPER
+	RET

@@ -119,3 +119,23 @@ func deinterleaveVector(x, even, odd []float32) int {
 	deinterleaveAVX2(&x[0], &even[0], &odd[0], n)
 	return n
 }
+
+//go:noescape
+func addAVX2(a, b, y *float32, n int, relu int)
+
+// addVector sets y = a + b (then, with relu, max(y, 0) with NaN kept) on
+// the longest multiple-of-8 prefix of a with AVX2 (the bits of the Go
+// loops) and returns how many elements it did.
+func addVector(a, b, y []float32, relu bool) int {
+	n := len(a) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_, _ = b[n-1], y[n-1]
+	r := 0
+	if relu {
+		r = 1
+	}
+	addAVX2(&a[0], &b[0], &y[0], n, r)
+	return n
+}

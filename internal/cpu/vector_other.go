@@ -19,3 +19,6 @@ func epilogueVector(x, y []float32, c *[4]float32, flags int) int { return 0 }
 
 // deinterleaveVector does nothing here: the Go loop does it all.
 func deinterleaveVector(x, even, odd []float32) int { return 0 }
+
+// addVector does nothing here: the Go loops do it all.
+func addVector(a, b, y []float32, relu bool) int { return 0 }
