@@ -32,35 +32,39 @@ func build(t testing.TB, be tensor.Backend, name string) *layers.Model {
 
 // TestRewrites: the patterns the pass finds in five zoo models, counted
 // from their YAML: resnet20's stem and nine blocks (conv, BN, ReLU, conv,
-// BN, post ReLU) give ten conv2d+batchnorm+relu, nine conv2d+batchnorm
-// and nine residual+relu; vgg11-bn has eight conv, BN, ReLU; nin nine
-// conv, ReLU; googlenet one conv, BN, ReLU in the stem and 7 per
-// Inception block of nine; lenet two conv, ReLU (its linear, ReLU pairs
-// have no fused op). On a backend without tensor.ConvBatchNorm (plain:
-// the CPU with its Backend methods only) conv, BN, ReLU keeps the
-// convolution and fuses the rest: resnet20's ten batchnorm+relu.
+// BN, post ReLU) give ten batchnorm+relu and nine residual+relu; vgg11-bn
+// has eight conv, BN, ReLU; nin nine conv, ReLU; googlenet one BN+ReLU in
+// the stem and 7 per Inception block of nine; lenet two conv, ReLU (its
+// linear, ReLU pairs have no fused op). In an evaluation plan on the CPU
+// (tensor.ConvBatchNorm) conv, BN (, ReLU) is one node: resnet20's ten
+// conv2d+batchnorm+relu and nine conv2d+batchnorm; on a backend without
+// the op (plain: the CPU with its Backend methods only) the evaluation
+// plan fuses as the training plan does.
 func TestRewrites(t *testing.T) {
 	for _, c := range []struct {
 		model string
+		eval  bool
 		plain bool
 		want  map[string]int
 		first []string // one fusion's layers
 	}{
-		{"resnet20", false, map[string]int{"conv2d+batchnorm+relu": 10, "conv2d+batchnorm": 9, "residual+relu": 9}, []string{"conv1", "bn1", "relu"}},
-		{"resnet20", true, map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
-		{"vgg11-bn", false, map[string]int{"conv2d+batchnorm+relu": 8}, []string{"features.0", "features.1", "features.2"}},
-		{"vgg11-bn", true, map[string]int{"batchnorm+relu": 8}, []string{"features.1", "features.2"}},
-		{"nin", false, map[string]int{"conv2d+relu": 9}, nil},
-		{"googlenet", false, map[string]int{"conv2d+batchnorm+relu": 1 + 7*9}, []string{"pre_layers.0", "pre_layers.1", "pre_layers.2"}},
-		{"lenet", false, map[string]int{"conv2d+relu": 2}, []string{"conv1", "relu1"}},
+		{"resnet20", false, false, map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
+		{"resnet20", true, false, map[string]int{"conv2d+batchnorm+relu": 10, "conv2d+batchnorm": 9, "residual+relu": 9}, []string{"conv1", "bn1", "relu"}},
+		{"resnet20", true, true, map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
+		{"vgg11-bn", false, false, map[string]int{"batchnorm+relu": 8}, []string{"features.1", "features.2"}},
+		{"vgg11-bn", true, false, map[string]int{"conv2d+batchnorm+relu": 8}, []string{"features.0", "features.1", "features.2"}},
+		{"nin", false, false, map[string]int{"conv2d+relu": 9}, nil},
+		{"googlenet", false, false, map[string]int{"batchnorm+relu": 1 + 7*9}, []string{"pre_layers.1", "pre_layers.2"}},
+		{"googlenet", true, false, map[string]int{"conv2d+batchnorm+relu": 1 + 7*9}, []string{"pre_layers.0", "pre_layers.1", "pre_layers.2"}},
+		{"lenet", false, false, map[string]int{"conv2d+relu": 2}, []string{"conv1", "relu1"}},
 	} {
-		t.Run(fmt.Sprintf("%s/plain=%t", c.model, c.plain), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/eval=%t/plain=%t", c.model, c.eval, c.plain), func(t *testing.T) {
 			var be tensor.Backend = cpu.New()
 			if c.plain {
 				be = struct{ tensor.Backend }{be}
 			}
 			m := build(t, be, c.model)
-			p, err := Compile(m, 2, true, Options{Fuse: true, Share: true})
+			p, err := Compile(m, 2, !c.eval, Options{Fuse: true, Share: true})
 			if err != nil {
 				t.Fatal(err)
 			}
