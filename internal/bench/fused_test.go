@@ -15,7 +15,17 @@ import (
 // fusedCalls is the CPU backend counting its fused ops' calls.
 type fusedCalls struct {
 	*cpu.Backend
-	bnrTrain, bnrInfer, epilogue, convBN int
+	bnrTrain, bnrInfer, epilogue, convBNTrain, convBNInfer int
+}
+
+func (f *fusedCalls) ConvBatchNormForwardTrain(x, w, b, y *tensor.Tensor, p tensor.ConvParams, bn tensor.BatchNormTrain, relu bool) {
+	f.convBNTrain++
+	f.Backend.ConvBatchNormForwardTrain(x, w, b, y, p, bn, relu)
+}
+
+func (f *fusedCalls) Conv2DBatchNormInfer(x, w, b, y *tensor.Tensor, p tensor.ConvParams, g, beta, rm, rv *tensor.Tensor, bp tensor.BatchNormParams, relu bool) {
+	f.convBNInfer++
+	f.Backend.Conv2DBatchNormInfer(x, w, b, y, p, g, beta, rm, rv, bp, relu)
 }
 
 func (f *fusedCalls) BatchNormReLUForwardTrain(x, g, b, rm, rv, y, sm, si *tensor.Tensor, p tensor.BatchNormParams) {
@@ -26,11 +36,6 @@ func (f *fusedCalls) BatchNormReLUForwardTrain(x, g, b, rm, rv, y, sm, si *tenso
 func (f *fusedCalls) BatchNormReLUForwardInfer(x, g, b, rm, rv, y *tensor.Tensor, p tensor.BatchNormParams) {
 	f.bnrInfer++
 	f.Backend.BatchNormReLUForwardInfer(x, g, b, rm, rv, y, p)
-}
-
-func (f *fusedCalls) ConvBatchNormForwardTrain(x, w, b, y *tensor.Tensor, p tensor.ConvParams, bn tensor.BatchNormTrain, relu bool) {
-	f.convBN++
-	f.Backend.ConvBatchNormForwardTrain(x, w, b, y, p, bn, relu)
 }
 
 func (f *fusedCalls) Conv2DForwardEpilogue(x, w, b, y *tensor.Tensor, p tensor.ConvParams, e tensor.Epilogue) {
@@ -48,17 +53,22 @@ func (f *fusedCalls) Conv2DForwardEpilogue(x, w, b, y *tensor.Tensor, p tensor.C
 // other row is the unfused run's. A fused row's FLOPs, bytes and
 // parameters are the sums of its parts' rows in the unfused run. The JSON
 // validates and the step adds up. With the conv2d+batchnorm rewrite
-// (convBN) the training forwards call ConvBatchNormForwardTrain once per
-// such node, and the inference forwards the batch norm (+ReLU) of each.
+// (convBN, CNNCTL_FUSE_CONVBN) a convolution, its batch norm and ReLU are
+// one node: its training forwards call ConvBatchNormForwardTrain, its
+// evaluation forwards (an evaluation plan's, or a training plan's
+// inference timing) Conv2DBatchNormInfer; without it a training plan
+// fuses the batch norm and ReLU alone.
 func TestFusedRows(t *testing.T) {
 	for _, c := range []struct {
 		model, mode string
-		pattern     string // the fused leaf nodes expected (their types' prefix)
-		convBN      bool   // CNNCTL_FUSE_CONVBN on
+		patterns    []string // the fused leaf nodes expected
+		convBN      bool     // CNNCTL_FUSE_CONVBN on
 	}{
-		{"resnet", "train", "batchnorm+relu", false},
-		{"resnet", "train", "conv2d+batchnorm", true},
-		{"lenet", "infer", "conv2d+relu", true},
+		{"resnet", "train", []string{"batchnorm+relu"}, false},
+		{"resnet", "train", []string{"conv2d+batchnorm+relu", "conv2d+batchnorm"}, true},
+		{"resnet", "infer", []string{"conv2d+batchnorm+relu", "conv2d+batchnorm"}, true},
+		{"resnet", "infer", []string{"batchnorm+relu"}, false},
+		{"lenet", "infer", []string{"conv2d+relu"}, false},
 	} {
 		t.Run(fmt.Sprintf("%s/%s/convbn=%v", c.model, c.mode, c.convBN), func(t *testing.T) {
 			spec, err := zoo.Load(c.model)
@@ -75,7 +85,7 @@ func TestFusedRows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if plain.bnrTrain+plain.bnrInfer+plain.epilogue+plain.convBN != 0 {
+			if plain.bnrTrain+plain.bnrInfer+plain.epilogue+plain.convBNTrain+plain.convBNInfer != 0 {
 				t.Errorf("with CNNCTL_FUSE=0 the fused ops ran: %+v", *plain)
 			}
 			t.Setenv("CNNCTL_FUSE", "1")
@@ -98,45 +108,58 @@ func TestFusedRows(t *testing.T) {
 			}
 			fused := map[string]plan.Fusion{} // first part -> fusion
 			gone := map[string]bool{}         // rows that must not be there
-			leaf, relus := 0, 0               // fused leaf nodes, those ending in a ReLU
+			leaf := map[string]int{}          // fused leaf nodes by pattern
 			for _, f := range p.Fusions {
 				switch f.Pattern {
 				case "residual+relu":
 					gone[f.Layers[1]+"#2"] = true // resnet's post ReLU, the second call of the block's relu
 				default:
 					fused[f.Layers[0]] = f
-					for _, l := range f.Layers {
-						gone[l] = true
+					for _, part := range f.Layers {
+						gone[part] = true
 					}
-					leaf++
-					if strings.HasSuffix(f.Pattern, "+relu") {
-						relus++
-					}
+					leaf[f.Pattern]++
 				}
 			}
-			if leaf == 0 {
+			if len(leaf) == 0 {
 				t.Fatalf("no fused leaf node in %s:\n%s", c.model, p)
 			}
 
 			// Every fused node ran as the fused op on every forward.
 			runs := cfg.Warmup + cfg.Iters // the step's (or inference's) timing
-			trainOps, inferOps := be.bnrTrain, be.bnrInfer
-			if c.convBN {
-				trainOps = be.convBN // the batch norm's inference is then plain without a ReLU
-				leaf, inferOps = relus, be.bnrInfer
-				if be.bnrTrain != 0 {
-					t.Errorf("batchnorm+relu ran %d times in training beside conv2d+batchnorm", be.bnrTrain)
-				}
+			// Training forwards run each batchnorm+relu and conv2d+batchnorm
+			// node's training op, the inference timing their evaluation
+			// ops; an evaluation plan runs each node's evaluation op.
+			convBN := leaf["conv2d+batchnorm"] + leaf["conv2d+batchnorm+relu"]
+			if c.convBN != (convBN > 0) {
+				t.Errorf("convBN %v: the plan made %d conv2d+batchnorm nodes", c.convBN, convBN)
 			}
 			if c.mode == "train" {
-				if want := (runs + cfg.Iters) * len(fused); trainOps != want { // + the per-layer run
-					t.Errorf("fused ops in training ran %d times, want %d", trainOps, want)
+				if want := (runs + cfg.Iters) * leaf["batchnorm+relu"]; be.bnrTrain != want { // + the per-layer run
+					t.Errorf("fused batch norm in training ran %d times, want %d", be.bnrTrain, want)
 				}
-				if want := runs * leaf; inferOps != want { // the inference timing
-					t.Errorf("fused batch norm in inference ran %d times, want %d", inferOps, want)
+				if want := runs * leaf["batchnorm+relu"]; be.bnrInfer != want { // the inference timing
+					t.Errorf("fused batch norm in inference ran %d times, want %d", be.bnrInfer, want)
 				}
-			} else if want := (runs + cfg.Iters) * leaf; be.epilogue != want {
-				t.Errorf("fused convolution ran %d times, want %d", be.epilogue, want)
+				if want := (runs + cfg.Iters) * convBN; be.convBNTrain != want {
+					t.Errorf("conv2d+batchnorm in training ran %d times, want %d", be.convBNTrain, want)
+				}
+				if want := runs * convBN; be.convBNInfer != want {
+					t.Errorf("conv2d+batchnorm in inference ran %d times, want %d", be.convBNInfer, want)
+				}
+			} else {
+				if want := (runs + cfg.Iters) * leaf["conv2d+relu"]; be.epilogue != want {
+					t.Errorf("fused convolution ran %d times, want %d", be.epilogue, want)
+				}
+				if want := (runs + cfg.Iters) * convBN; be.convBNInfer != want {
+					t.Errorf("fused convolution and batch norm ran %d times, want %d", be.convBNInfer, want)
+				}
+				if want := (runs + cfg.Iters) * leaf["batchnorm+relu"]; be.bnrInfer != want {
+					t.Errorf("fused batch norm ran %d times, want %d", be.bnrInfer, want)
+				}
+				if be.convBNTrain != 0 {
+					t.Errorf("an evaluation plan ran conv2d+batchnorm's training op %d times", be.convBNTrain)
+				}
 			}
 
 			urows := map[string]Layer{}
@@ -168,27 +191,29 @@ func TestFusedRows(t *testing.T) {
 					}
 					continue
 				}
-				// The parts' sums.
+				if l.Type != f.Pattern || !slices.Contains(c.patterns, l.Type) {
+					t.Errorf("%s: type %q, want %q (one of %v)", l.Name, l.Type, f.Pattern, c.patterns)
+				}
+				// The sums over the parts' rows in the unfused run.
 				var sum Layer
-				sum.Backward = &Phase{}
-				for _, name := range f.Layers {
-					o := urows[name]
+				if c.mode == "train" {
+					sum.Backward = &Phase{}
+				}
+				for _, part := range f.Layers {
+					o := urows[part]
 					sum.MACs += o.MACs
 					sum.Params += o.Params
 					sum.Forward.FLOPs += o.Forward.FLOPs
 					sum.Forward.Bytes += o.Forward.Bytes
-					if o.Backward != nil {
+					if sum.Backward != nil {
 						sum.Backward.FLOPs += o.Backward.FLOPs
 						sum.Backward.Bytes += o.Backward.Bytes
 					}
 				}
-				a, b := urows[f.Layers[0]], urows[f.Layers[len(f.Layers)-1]]
-				if l.Type != f.Pattern || !strings.HasPrefix(l.Type, c.pattern) {
-					t.Errorf("%s: type %q, want %q", l.Name, l.Type, f.Pattern)
-				}
-				if l.In != a.In || l.Out != b.Out || l.MACs != sum.MACs || l.Params != sum.Params {
+				first, last := urows[f.Layers[0]], urows[f.Layers[len(f.Layers)-1]]
+				if l.In != first.In || l.Out != last.Out || l.MACs != sum.MACs || l.Params != sum.Params {
 					t.Errorf("%s: %s -> %s, %d MACs, %d params; parts %s -> %s, %d MACs, %d params",
-						l.Name, l.In, l.Out, l.MACs, l.Params, a.In, b.Out, sum.MACs, sum.Params)
+						l.Name, l.In, l.Out, l.MACs, l.Params, first.In, last.Out, sum.MACs, sum.Params)
 				}
 				if l.Forward.FLOPs != sum.Forward.FLOPs || l.Forward.Bytes != sum.Forward.Bytes || l.Forward.FLOPs == 0 {
 					t.Errorf("%s: forward %d FLOPs %d bytes, parts %d FLOPs, %d bytes", l.Name,

@@ -71,11 +71,15 @@ func normalize(x, y []float32, mean, scale, beta float32) {
 
 // normalizeReLU is normalize, then (with relu) the fast ReLU on the run
 // just written, while it is in the cache: one pass over memory, and the
-// bits of BatchNorm then ReLU, since it runs the same two loops.
+// bits of BatchNorm then ReLU. The assembly (normalizeVector) does both
+// on the multiple-of-8 prefix with the same three roundings per element
+// and ReLU's mask; the Go loops do the rest (TestNormalizeVector).
 func normalizeReLU(x, y []float32, mean, scale, beta float32, relu bool) {
-	normalize(x, y, mean, scale, beta)
+	y = y[:len(x)]
+	done := normalizeVector(x, y, mean, scale, beta, relu)
+	normalize(x[done:], y[done:], mean, scale, beta)
 	if relu {
-		reluForward(y[:len(x)], y[:len(x)])
+		reluForward(y[done:], y[done:])
 	}
 }
 
@@ -108,12 +112,18 @@ func (g batchNorm) forwardTrainFast(xd, yd, gd, bd, rm, rv, sm, si []float32, mo
 	})
 }
 
+// bnScale is the evaluation-mode batch norm's per-channel scale,
+// gamma/sqrt(running_var + eps) in float64, rounded once.
+func bnScale(gamma, runVar float32, eps float64) float32 {
+	return float32(float64(gamma) / math.Sqrt(float64(runVar)+eps))
+}
+
 // forwardInferFast is BatchNormForwardInfer on the fast engine, followed by
 // a ReLU when relu is set.
 func (g batchNorm) forwardInferFast(xd, yd, gd, bd, rm, rv []float32, eps float64, relu bool) {
 	forChannels(g.C, len(xd), func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
-			scale := float32(float64(gd[ch]) / math.Sqrt(float64(rv[ch])+eps))
+			scale := bnScale(gd[ch], rv[ch], eps)
 			for n := range g.N {
 				o := (n*g.C + ch) * g.L
 				normalizeReLU(xd[o:o+g.L], yd[o:o+g.L], rm[ch], scale, bd[ch], relu)

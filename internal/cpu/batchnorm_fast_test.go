@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -45,6 +46,187 @@ func TestFastBatchNormLarge(t *testing.T) {
 			}
 			for o, what := range []string{"y", "saveMean", "saveInvStd", "runMean", "runVar", "dx", "dgamma", "dbeta", "y infer"} {
 				expect(t, name+" "+what, outs[0][o], f64(outs[1][o]), 1e-4)
+			}
+		}
+	}
+}
+
+// TestNormalizeVector checks that normalizeReLU (assembly prefix, Go tail)
+// gives the bits of the plain loops, (x-mean)*scale + beta rounded at each
+// step, then max(y, 0) with NaN kept, for every length up to 80 and
+// special values (NaN, ±Inf, -0, denormals) at every position, in place
+// and not, with and without the ReLU.
+func TestNormalizeVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 1e-40, -1e-40, 0}
+	for n := 0; n <= 80; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+			if rng.IntN(5) == 0 {
+				x[i] = special[rng.IntN(len(special))]
+			}
+		}
+		mean, scale, beta := float32(rng.NormFloat64()), float32(rng.NormFloat64()*2), float32(rng.NormFloat64())
+		for _, relu := range []bool{false, true} {
+			want := make([]float32, n)
+			for i, v := range x {
+				w := (v-mean)*scale + beta
+				if relu {
+					w = max(w, 0)
+				}
+				want[i] = w
+			}
+			got := make([]float32, n)
+			for i := range got {
+				got[i] = float32(math.NaN()) // poisoned: every element must be written
+			}
+			normalizeReLU(x, got, mean, scale, beta, relu)
+			inPlace := append([]float32(nil), x...)
+			normalizeReLU(inPlace, inPlace, mean, scale, beta, relu)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d relu=%v: element %d of x=%v: got %v (in place %v), want %v", n, relu, i, x[i], got[i], inPlace[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestEpilogueVector checks convEpilogue.apply (assembly prefix, Go tail)
+// against the plain steps, x + bias, (v-mean)*scale + beta, max(v, 0),
+// each rounded, for every combination of the three, every length up to
+// 40 and special values, in place and not.
+func TestEpilogueVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 1e-40, 0}
+	for flags := range 8 {
+		for n := 0; n <= 40; n++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 3)
+				if rng.IntN(5) == 0 {
+					x[i] = special[rng.IntN(len(special))]
+				}
+			}
+			const k = 1
+			e := &convEpilogue{relu: flags&4 != 0}
+			if flags&2 != 0 {
+				e.mean = []float32{0, float32(rng.NormFloat64())}
+				e.scale = []float32{0, float32(rng.NormFloat64() * 2)}
+				e.beta = []float32{0, float32(rng.NormFloat64())}
+			}
+			bias := float32(rng.NormFloat64())
+			want := make([]float32, n)
+			for i, v := range x {
+				if flags&1 != 0 {
+					v += bias
+				}
+				if flags&2 != 0 {
+					v = (v-e.mean[k])*e.scale[k] + e.beta[k]
+				}
+				if flags&4 != 0 {
+					v = max(v, 0)
+				}
+				want[i] = v
+			}
+			got := make([]float32, n)
+			for i := range got {
+				got[i] = float32(math.NaN())
+			}
+			e.apply(x, got, k, flags&1 != 0, bias)
+			inPlace := append([]float32(nil), x...)
+			e.apply(inPlace, inPlace, k, flags&1 != 0, bias)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(inPlace[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("flags %b n=%d: element %d of x=%v: got %v (in place %v), want %v", flags, n, i, x[i], got[i], inPlace[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestDeinterleaveVector checks the stride-2 input split (assembly prefix,
+// Go tail as indirectInput runs them) for every length up to 40, the odd
+// lengths' last even element included, with NaN-poisoned outputs.
+func TestDeinterleaveVector(t *testing.T) {
+	for w := 0; w <= 40; w++ {
+		row := make([]float32, w)
+		for i := range row {
+			row[i] = float32(i) + 0.5
+		}
+		even, odd := make([]float32, (w+1)/2), make([]float32, w/2)
+		for i := range even {
+			even[i] = float32(math.NaN())
+		}
+		for i := range odd {
+			odd[i] = float32(math.NaN())
+		}
+		for i := deinterleaveVector(row, even, odd); i < len(odd); i++ {
+			even[i], odd[i] = row[2*i], row[2*i+1]
+		}
+		if w%2 == 1 {
+			even[w/2] = row[w-1]
+		}
+		for i, v := range row {
+			got := odd
+			if i%2 == 0 {
+				got = even
+			}
+			if got[i/2] != v {
+				t.Fatalf("width %d: element %d went to %v, want %v", w, i, got[i/2], v)
+			}
+		}
+	}
+}
+
+// TestAddVector checks addRange and addReLURange (assembly prefix, Go
+// tail) against the plain loops, a + b then max(v, 0), for every length up
+// to 40 with special values, into y and in place over a and over b: the
+// same bits, a NaN where the loops give one.
+func TestAddVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)), 0}
+	draw := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+			if rng.IntN(4) == 0 {
+				v[i] = special[rng.IntN(len(special))]
+			}
+		}
+		return v
+	}
+	for n := 0; n <= 40; n++ {
+		a, b := draw(n), draw(n)
+		for _, relu := range []bool{false, true} {
+			f := addRange
+			if relu {
+				f = addReLURange
+			}
+			want := make([]float32, n)
+			for i := range a {
+				want[i] = a[i] + b[i]
+				if relu {
+					want[i] = max(want[i], 0)
+				}
+			}
+			y := make([]float32, n)
+			for i := range y {
+				y[i] = float32(math.NaN())
+			}
+			overA, overB := append([]float32(nil), a...), append([]float32(nil), b...)
+			f(a, b, y)
+			f(overA, b, overA)
+			f(a, overB, overB)
+			for i := range want {
+				for _, got := range [][]float32{y, overA, overB} {
+					// Any NaN for a NaN: Go's max and the vector mask keep
+					// different NaN payloads, as reluForward's two loops do.
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+						t.Fatalf("n=%d relu=%v: element %d (%v + %v) = %v, want %v", n, relu, i, a[i], b[i], got[i], want[i])
+					}
+				}
 			}
 		}
 	}

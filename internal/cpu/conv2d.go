@@ -69,6 +69,31 @@ func (g *conv2D) col2im(col, x []float32) {
 	}
 }
 
+// convForwardArgs checks the tensors of a convolution forward (x
+// (N,C,H,W), w (K,C,R,S), b (K) or nil, y (N,K,OH,OW)), recording the
+// first failure in c, and returns the geometry and the data.
+func convForwardArgs(c *call, x, w, bias, y *tensor.Tensor, p tensor.ConvParams) (g conv2D, xd, wd, bd, yd []float32) {
+	xd = c.data("x", x, 4)
+	wd = c.data("w", w, 4)
+	yd = c.data("y", y, 4)
+	if bias != nil {
+		bd = c.data("b", bias, 1)
+	}
+	if c.err != nil {
+		return g, nil, nil, nil, nil
+	}
+	g = conv2D{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], K: w.Shape[0], R: w.Shape[2], S: w.Shape[3], p: p}
+	if w.Shape[1] != g.C {
+		c.fail("w %v does not match the %d channels of x %v", w.Shape, g.C, x.Shape)
+	}
+	g.geometry(c)
+	c.shape("y", y, g.N, g.K, g.OH, g.OW)
+	if bias != nil {
+		c.shape("b", bias, g.K)
+	}
+	return g, xd, wd, bd, yd
+}
+
 // Conv2DForward: x (N,C,H,W), w (K,C,R,S), b (K) or nil -> y (N,K,OH,OW),
 // y[n][k][oh][ow] = b[k] + Σ_{c,r,s} w[k][c][r][s] · x[n][c][oh*sh-ph+r][ow*sw-pw+s].
 // Per sample: y[n] (K, OH*OW) = w (K, C*R*S) · im2col(x[n]) (C*R*S, OH*OW).
@@ -78,26 +103,7 @@ func (b *Backend) Conv2DForward(x, w, bias, y *tensor.Tensor, p tensor.ConvParam
 		return
 	}
 	c := b.call("conv2d forward")
-	xd := c.data("x", x, 4)
-	wd := c.data("w", w, 4)
-	yd := c.data("y", y, 4)
-	var bd []float32
-	if bias != nil {
-		bd = c.data("b", bias, 1)
-	}
-	if c.err != nil {
-		c.ok()
-		return
-	}
-	g := conv2D{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], K: w.Shape[0], R: w.Shape[2], S: w.Shape[3], p: p}
-	if c.err == nil && w.Shape[1] != g.C {
-		c.fail("w %v does not match the %d channels of x %v", w.Shape, g.C, x.Shape)
-	}
-	g.geometry(c)
-	c.shape("y", y, g.N, g.K, g.OH, g.OW)
-	if bias != nil {
-		c.shape("b", bias, g.K)
-	}
+	g, xd, wd, bd, yd := convForwardArgs(c, x, w, bias, y, p)
 	if !c.ok() {
 		return
 	}

@@ -197,16 +197,95 @@ func (g *conv2D) gatherDY(dy []float32, n0, nb int, dst []float32) {
 // conv2DForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
 // Per group: y (K, nb*OH*OW) = w · col + b, scattered to the images.
 func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
+	b.conv2DForwardEpi(g, xd, wd, bd, yd, nil)
+}
+
+// convEpilogue is what a fast convolution does to each output channel's
+// values as it writes them, after the bias: the evaluation-mode batch
+// norm's affine map (mean, scale, beta per channel; nil: none), then
+// ReLU. A nil *convEpilogue does nothing after the bias.
+type convEpilogue struct {
+	mean, scale, beta []float32
+	relu              bool
+}
+
+// finishes reports whether e does anything after the bias.
+func (e *convEpilogue) finishes() bool { return e != nil && (e.mean != nil || e.relu) }
+
+// apply writes y = x + bias (when add), then (x-mean)*scale + beta and
+// max(v, 0) as e says, for output channel k: each step rounded as the
+// plain ops round it (the convolution's bias, normalize, reluForward), so
+// the bits of Conv2DForward, BatchNormForwardInfer and ReLU one after the
+// other. y may be x.
+func (e *convEpilogue) apply(x, y []float32, k int, add bool, bias float32) {
+	c := [4]float32{bias}
+	flags := 0
+	if add {
+		flags |= 1
+	}
+	if e != nil && e.mean != nil {
+		flags |= 2
+		c[1], c[2], c[3] = e.mean[k], e.scale[k], e.beta[k]
+	}
+	if e != nil && e.relu {
+		flags |= 4
+	}
+	y = y[:len(x)]
+	if flags == 0 {
+		copy(y, x)
+		return
+	}
+	mean, scale, beta := c[1], c[2], c[3]
+	for i := epilogueVector(x, y, &c, flags); i < len(x); i++ {
+		v := x[i]
+		if flags&1 != 0 {
+			v += bias
+		}
+		if flags&2 != 0 {
+			v = (v-mean)*scale + beta
+		}
+		if flags&4 != 0 {
+			v = max(v, 0)
+		}
+		y[i] = v
+	}
+}
+
+// finish applies e (after the bias) to images [n0, n1) of y (N,K,OH*OW).
+func (e *convEpilogue) finish(g *conv2D, yd []float32, n0, n1 int) {
+	if !e.finishes() {
+		return
+	}
+	ohw := g.OH * g.OW
+	for n := n0; n < n1; n++ {
+		for k := range g.K {
+			run := yd[(n*g.K+k)*ohw:][:ohw]
+			e.apply(run, run, k, false, 0)
+		}
+	}
+}
+
+// conv2DForwardEpi is conv2DForward followed by epi (nil: nothing): on
+// each image or group as the path writes it, or (the paths that compute
+// the whole batch at once) over the workers after.
+func (b *Backend) conv2DForwardEpi(g *conv2D, xd, wd, bd, yd []float32, epi *convEpilogue) {
+	whole := func() {
+		if epi.finishes() {
+			parallelFor(g.N, func(_, lo, hi int) { epi.finish(g, yd, lo, hi) })
+		}
+	}
 	if g.pixelPath(false) {
 		b.conv2DPixelForward(g, xd, wd, bd, yd)
+		whole()
 		return
 	}
 	if g.indirectForward() {
-		b.conv2DIndirectForward(g, xd, wd, bd, yd)
+		b.conv2DIndirectForward(g, xd, wd, bd, yd, epi)
 		return
 	}
 	if g.rowDotForward() {
 		b.conv2DRowDotForward(g, xd, wd, bd, yd)
+		whole()
 		return
 	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
@@ -243,23 +322,22 @@ func (b *Backend) conv2DForward(g *conv2D, xd, wd, bd, yd []float32) {
 				beta = 1
 			}
 			mm(false, false, g.K, ohw, crs, 1, wd, crs, col, ld, beta, yn, ohw)
+			epi.finish(g, yd, n0, n0+m)
 			return
 		}
 		out := outs[worker]
 		mm(false, false, g.K, ld, crs, 1, wd, crs, col, ld, 0, out, ld)
-		for i := range m {
-			img := yd[(n0+i)*g.K*ohw:]
-			for k := range g.K {
-				dst := img[k*ohw : (k+1)*ohw]
-				src := out[(k*m+i)*ohw:][:ohw]
-				if bd == nil {
-					copy(dst, src)
-					continue
-				}
-				bk := bd[k]
-				for j, v := range src {
-					dst[j] = v + bk
-				}
+		for k := range g.K {
+			// Channel k of the group's images, contiguous: finished in
+			// place, then scattered.
+			var bk float32
+			if bd != nil {
+				bk = bd[k]
+			}
+			row := out[k*ld : (k+1)*ld]
+			epi.apply(row, row, k, bd != nil, bk)
+			for i := range m {
+				copy(yd[((n0+i)*g.K+k)*ohw:][:ohw], row[i*ohw:(i+1)*ohw])
 			}
 		}
 	})

@@ -134,7 +134,7 @@ func (g *conv2D) indirectInput(xd []float32, n int, xs []float32, need int) []fl
 				pe, po := pw%2, (1+pw)%2
 				de := plane[pe*hq*wq+pw/2:][:(g.W+1)/2]
 				do := plane[po*hq*wq+(1+pw)/2:][:g.W/2]
-				for i := range do {
+				for i := deinterleaveVector(row, de, do); i < len(do); i++ {
 					pair := row[2*i : 2*i+2 : 2*i+2]
 					de[i], do[i] = pair[0], pair[1]
 				}
@@ -172,8 +172,11 @@ func (b *Backend) indirectScratch(g *conv2D, nw, need int) [][]float32 {
 	return xs
 }
 
-// conv2DIndirectForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y (N,K,OH,OW).
-func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32) {
+// conv2DIndirectForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y
+// (N,K,OH,OW), finished by epi (nil: nothing after the bias). Each
+// channel's positions (junk columns included) get the bias and epi in
+// place, then the valid ones are copied out.
+func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32, epi *convEpilogue) {
 	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
 	_, wp := g.phases()
 	pos := g.OH * wp
@@ -190,16 +193,14 @@ func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32) {
 			a.Multiply(pos, in, offs, yfull, pos)
 			yn := yd[n*g.K*ohw : (n+1)*g.K*ohw]
 			for k := range g.K {
-				var bias float32
+				var bias float32 // 0 without a bias: added all the same
 				if bd != nil {
 					bias = bd[k]
 				}
+				row := yfull[k*pos : (k+1)*pos]
+				epi.apply(row, row, k, true, bias)
 				for oh := range g.OH {
-					src := yfull[k*pos+oh*wp:][:g.OW]
-					dst := yn[k*ohw+oh*g.OW:][:g.OW]
-					for i, v := range src {
-						dst[i] = v + bias
-					}
+					copy(yn[k*ohw+oh*g.OW:][:g.OW], row[oh*wp:][:g.OW])
 				}
 			}
 		}

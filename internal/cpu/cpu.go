@@ -192,6 +192,7 @@ const (
 	slotPartial        // one worker's share of a reduced gradient
 	slotWeights        // weights rearranged (flipped kernels)
 	slotPacked         // weights packed for an indirect product
+	slotBNScale        // a fused batch norm's per-channel scales
 	numSlots
 )
 

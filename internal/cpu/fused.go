@@ -12,9 +12,10 @@ import (
 // are the sequence's bits (TestFusedBitIdentical).
 
 var (
-	_ tensor.BatchNormReLU = (*Backend)(nil)
-	_ tensor.ConvEpilogue  = (*Backend)(nil)
-	_ tensor.AddReLU       = (*Backend)(nil)
+	_ tensor.BatchNormReLU      = (*Backend)(nil)
+	_ tensor.ConvEpilogue       = (*Backend)(nil)
+	_ tensor.AddReLU            = (*Backend)(nil)
+	_ tensor.ConvBatchNormInfer = (*Backend)(nil)
 )
 
 // fusedChunk is how many elements the fast engine's elementwise epilogues
@@ -56,8 +57,9 @@ func (b *Backend) BatchNormReLUBackward(x, y, dy, gamma, saveMean, saveInvStd, d
 }
 
 // Conv2DForwardEpilogue is Conv2DForward, then y += e.Residual (when set),
-// then ReLU on y (when e.ReLU). The fast engine finishes the epilogue in
-// one pass over y, a chunk at a time.
+// then ReLU on y (when e.ReLU). The fast engine applies a lone ReLU to
+// each image's output as the convolution writes it (convEpilogue), and
+// otherwise finishes the epilogue in one pass over y, a chunk at a time.
 func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, e tensor.Epilogue) {
 	if hasBF16(x, w, bias, y, e.Residual) {
 		b.emulate("conv2d forward epilogue", []*tensor.Tensor{x, w, bias, y, e.Residual}, 1<<3, func(t []*tensor.Tensor) {
@@ -78,6 +80,14 @@ func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.C
 		}
 	}
 	if !c.ok() {
+		return
+	}
+	if !b.ref && rd == nil && e.ReLU {
+		c := b.call("conv2d forward")
+		g, xd, wd, bd, yd := convForwardArgs(c, x, w, bias, y, p)
+		if c.ok() {
+			b.conv2DForwardEpi(&g, xd, wd, bd, yd, &convEpilogue{relu: true})
+		}
 		return
 	}
 	b.Conv2DForward(x, w, bias, y, p)
@@ -103,6 +113,44 @@ func (b *Backend) Conv2DForwardEpilogue(x, w, bias, y *tensor.Tensor, p tensor.C
 	})
 }
 
+// Conv2DBatchNormInfer is Conv2DForward, then BatchNormForwardInfer on y
+// in place, then (with relu) ReLU. The reference engine runs the three
+// ops; the fast engine normalizes each output channel's values
+// (convEpilogue: the fast batch norm's arithmetic, with its per-channel
+// scale) as the convolution writes them, on the worker that wrote them:
+// the bits of the sequence (TestFusedBitIdentical, TestConvBatchNormPaths),
+// one pass over memory fewer.
+func (b *Backend) Conv2DBatchNormInfer(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, gamma, beta, runMean, runVar *tensor.Tensor, bp tensor.BatchNormParams, relu bool) {
+	if b.ref {
+		b.Conv2DForward(x, w, bias, y, p)
+		if b.Err() != nil {
+			return
+		}
+		b.BatchNormForwardInfer(y, gamma, beta, runMean, runVar, y, bp)
+		if relu {
+			b.ActivationForward(tensor.ReLU, y, y)
+		}
+		return
+	}
+	c := b.call("conv2d+batchnorm forward infer")
+	g, xd, wd, bd, yd := convForwardArgs(c, x, w, bias, y, p)
+	gd := c.data("gamma", gamma, 1)
+	bed := c.data("beta", beta, 1)
+	rm := c.data("running mean", runMean, 1)
+	rv := c.data("running var", runVar, 1)
+	for _, t := range []*tensor.Tensor{gamma, beta, runMean, runVar} {
+		c.check(t.Shape.Equal(tensor.Shape{g.K}), "per-channel tensor is %v, want %d for w %v", t.Shape, g.K, w.Shape)
+	}
+	if !c.ok() {
+		return
+	}
+	scale := b.bufs(slotBNScale, 1, g.K)[0]
+	for k := range g.K {
+		scale[k] = bnScale(gd[k], rv[k], float64(bp.Eps))
+	}
+	b.conv2DForwardEpi(&g, xd, wd, bd, yd, &convEpilogue{mean: rm, scale: scale, beta: bed, relu: relu})
+}
+
 // AddReLU: y = max(0, a + b) elementwise (NaN kept); y may be a or b. The
 // fast engine adds and rectifies each chunk while it is in the cache.
 func (b *Backend) AddReLU(a, bt, y *tensor.Tensor) {
@@ -118,14 +166,13 @@ func (b *Backend) AddReLU(a, bt, y *tensor.Tensor) {
 	b.binary("add+relu", a, bt, y, nil, addReLURange)
 }
 
-// addReLURange writes y = max(0, a + b): addRange then reluForward, a
-// chunk at a time.
+// addReLURange writes y = max(0, a + b): addRange then reluForward, in
+// one vector pass (addVector) and the two Go loops on the tail.
 func addReLURange(a, b, y []float32) {
-	for lo := 0; lo < len(a); lo += fusedChunk {
-		hi := min(lo+fusedChunk, len(a))
-		addRange(a[lo:hi], b[lo:hi], y[lo:hi])
-		reluForward(y[lo:hi], y[lo:hi])
-	}
+	b, y = b[:len(a)], y[:len(a)]
+	done := addVector(a, b, y, true)
+	addRange(a[done:], b[done:], y[done:])
+	reluForward(y[done:], y[done:])
 }
 
 // parallelChunks is parallelElems whose ranges are cut into fusedChunk

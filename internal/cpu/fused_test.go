@@ -2,6 +2,7 @@ package cpu_test
 
 import (
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ type plainOnly struct{ tensor.Backend }
 func fusedCases() []tensortest.Case {
 	var cs []tensortest.Case
 	for _, c := range tensortest.Cases() {
-		if strings.Contains(c.Op, "ReLU") || strings.Contains(c.Op, "Epilogue") || strings.Contains(c.Op, "ConvBatchNorm") {
+		if strings.Contains(c.Op, "ReLU") || strings.Contains(c.Op, "Epilogue") || strings.Contains(c.Op, "ConvBatchNorm") || c.Op == "Conv2DBatchNormInfer" {
 			cs = append(cs, c)
 		}
 	}
@@ -64,6 +65,48 @@ func TestFusedBitIdentical(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConvBatchNormPaths runs the Conv2DBatchNormInfer cases on every
+// convolution path (the epilogue is called from each: per image, per
+// group, or after the whole batch) with 1 and 2 workers, against the plain
+// sequence on the same path, bit for bit.
+func TestConvBatchNormPaths(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	n := 0
+	for _, mode := range convModes {
+		for _, procs := range []int{1, 2} {
+			runtime.GOMAXPROCS(procs)
+			cpu.SetIndirect(mode.indirect)
+			cpu.SetPixel(mode.pixel)
+			cpu.SetRowDot(mode.rowDot)
+			for _, c := range fusedCases() {
+				if c.Op != "Conv2DBatchNormInfer" {
+					continue
+				}
+				n++
+				got, err := tensortest.Outputs(cpu.New(), c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := tensortest.Outputs(plainOnly{cpu.New()}, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, w := range want["y"] {
+					if g := got["y"][i]; math.Float32bits(g) != math.Float32bits(w) {
+						t.Fatalf("%s, %d workers: %v: y[%d] = %g fused, %g as the sequence", mode.name, procs, c, i, g, w)
+					}
+				}
+			}
+		}
+	}
+	cpu.SetIndirect(0)
+	cpu.SetPixel(0)
+	cpu.SetRowDot(0)
+	if n == 0 {
+		t.Fatal("no Conv2DBatchNormInfer cases")
 	}
 }
 

@@ -66,3 +66,76 @@ func reluBackwardVector(y, dy, dx []float32) int {
 	reluBackwardAVX2(&y[0], &dy[0], &dx[0], n)
 	return n
 }
+
+//go:noescape
+func normalizeAVX2(x, y *float32, n int, mean, scale, beta float32, relu int)
+
+// normalizeVector computes normalizeReLU on the longest multiple-of-8
+// prefix of x with AVX2 (the same bits: no FMA) and returns how many
+// elements it did.
+func normalizeVector(x, y []float32, mean, scale, beta float32, relu bool) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_ = y[n-1]
+	r := 0
+	if relu {
+		r = 1
+	}
+	normalizeAVX2(&x[0], &y[0], n, mean, scale, beta, r)
+	return n
+}
+
+//go:noescape
+func epilogueAVX2(x, y *float32, n int, c *[4]float32, flags int)
+
+// epilogueVector computes convEpilogue.apply's loop on the longest
+// multiple-of-8 prefix of x with AVX2 (the same bits) and returns how many
+// elements it did. c is {bias, mean, scale, beta}; flags: 1 add the bias,
+// 2 the batch norm's affine map, 4 ReLU.
+func epilogueVector(x, y []float32, c *[4]float32, flags int) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_ = y[n-1]
+	epilogueAVX2(&x[0], &y[0], n, c, flags)
+	return n
+}
+
+//go:noescape
+func deinterleaveAVX2(x, even, odd *float32, n int)
+
+// deinterleaveVector sets even[i] = x[2i], odd[i] = x[2i+1] for the
+// longest multiple-of-8 prefix of odd with AVX2 and returns how many
+// pairs it did.
+func deinterleaveVector(x, even, odd []float32) int {
+	n := len(odd) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_, _ = x[2*n-1], even[n-1]
+	deinterleaveAVX2(&x[0], &even[0], &odd[0], n)
+	return n
+}
+
+//go:noescape
+func addAVX2(a, b, y *float32, n int, relu int)
+
+// addVector sets y = a + b (then, with relu, max(y, 0) with NaN kept) on
+// the longest multiple-of-8 prefix of a with AVX2 (the bits of the Go
+// loops) and returns how many elements it did.
+func addVector(a, b, y []float32, relu bool) int {
+	n := len(a) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_, _ = b[n-1], y[n-1]
+	r := 0
+	if relu {
+		r = 1
+	}
+	addAVX2(&a[0], &b[0], &y[0], n, r)
+	return n
+}

@@ -10,3 +10,15 @@ func reluVector(x, y []float32) int { return 0 }
 
 // reluBackwardVector does nothing here: reluBackward's Go loop does it all.
 func reluBackwardVector(y, dy, dx []float32) int { return 0 }
+
+// normalizeVector does nothing here: normalizeReLU's Go loops do it all.
+func normalizeVector(x, y []float32, mean, scale, beta float32, relu bool) int { return 0 }
+
+// epilogueVector does nothing here: convEpilogue.apply's Go loop does it all.
+func epilogueVector(x, y []float32, c *[4]float32, flags int) int { return 0 }
+
+// deinterleaveVector does nothing here: the Go loop does it all.
+func deinterleaveVector(x, even, odd []float32) int { return 0 }
+
+// addVector does nothing here: the Go loops do it all.
+func addVector(a, b, y []float32, relu bool) int { return 0 }

@@ -179,18 +179,23 @@ func (l *ConvReLU) Slots(n int, train bool) []Slot {
 
 // ConvBatchNorm is a Conv2D and the batch norm after it, and the ReLU
 // after that when ReLU is not nil (types "conv2d+batchnorm" and
-// "conv2d+batchnorm+relu"): in training, the batch statistics are
-// gathered in the convolution's epilogue (tensor.ConvBatchNorm); in
-// evaluation, and with a backend without the fused op, the convolution
-// then the batch norm (with the ReLU: the batchnorm+relu node). The
-// backward is the batch norm's (through the ReLU), then the convolution's.
+// "conv2d+batchnorm+relu"). In training, on a backend with
+// tensor.ConvBatchNorm, one op gathers the batch statistics in the
+// convolution's epilogue (the GPU's tensor-core forwards; the CPU runs the
+// sequence); in evaluation, on a backend with tensor.ConvBatchNormInfer,
+// one op applies the batch norm's affine map (and the ReLU) to the
+// convolution's output as it is written (the CPU). Otherwise, and for
+// every backward, the convolution then the batch norm (with the ReLU: the
+// batchnorm+relu node), exactly as the layers would run on their own.
 type ConvBatchNorm struct {
 	Conv *Conv2D
 	BN   *BatchNorm
 	ReLU *Activation // nil: no ReLU
 	noChildren
 
-	tail Layer // the batch norm, or its batchnorm+relu node
+	tail     Layer          // the batch norm, or its batchnorm+relu node
+	x        *tensor.Tensor // the input of the last forward
+	inferred bool           // the last forward was the evaluation op's
 }
 
 // FuseConvBatchNorm returns the fused node of conv followed by bn and,
@@ -222,9 +227,9 @@ func (l *ConvBatchNorm) Setup(ctx *Context, in tensor.Shape) (tensor.Shape, erro
 // MACs are the convolution's.
 func (l *ConvBatchNorm) MACs() int64 { return l.Conv.MACs() }
 
-// fused returns the backend's fused op where this node can use it: the
-// ReLU's backward then needs the batch norm's fused form too.
-func (l *ConvBatchNorm) fused() (tensor.ConvBatchNorm, bool) {
+// trainOp returns the backend's training op where this node can use it:
+// the ReLU's backward then needs the batch norm's fused form too.
+func (l *ConvBatchNorm) trainOp() (tensor.ConvBatchNorm, bool) {
 	f, ok := l.Conv.be.(tensor.ConvBatchNorm)
 	if _, bnr := l.Conv.be.(tensor.BatchNormReLU); l.ReLU != nil && !bnr {
 		return nil, false
@@ -232,13 +237,31 @@ func (l *ConvBatchNorm) fused() (tensor.ConvBatchNorm, bool) {
 	return f, ok
 }
 
+// inferOp returns the backend's evaluation op where this node can use it:
+// on float32 activations (the op has no bf16 form).
+func (l *ConvBatchNorm) inferOp(x *tensor.Tensor) (tensor.ConvBatchNormInfer, bool) {
+	f, ok := l.Conv.be.(tensor.ConvBatchNormInfer)
+	return f, ok && x.DType == tensor.F32
+}
+
 // Forward: y = bn(conv(x)) (then ReLU), in training with the batch's
 // statistics (and num_batches_tracked counted), else with the running ones.
 func (l *ConvBatchNorm) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 	c, bn := l.Conv, l.BN
-	f, ok := l.fused()
-	if !train || !ok {
-		return l.tail.Forward(c.Forward(x, train), train)
+	l.x, l.inferred = x, false
+	if !train {
+		f, ok := l.inferOp(x)
+		if !ok {
+			return l.tail.Forward(c.Forward(x, false), false)
+		}
+		l.inferred = true
+		y := ensure(c.be, &bn.y, batched(x.Shape[0], c.out), x.DType)
+		f.Conv2DBatchNormInfer(x, c.Weight.Value, value(c.Bias), y, c.P, bn.Weight.Value, bn.Bias.Value, bn.RunMean.Value, bn.RunVar.Value, bn.P, l.ReLU != nil)
+		return y
+	}
+	f, ok := l.trainOp()
+	if !ok {
+		return l.tail.Forward(c.Forward(x, true), true)
 	}
 	c.x = x
 	y := ensure(c.be, &c.y, batched(x.Shape[0], c.out), x.DType)
@@ -253,19 +276,30 @@ func (l *ConvBatchNorm) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 }
 
 // Backward: the batch norm's (and the ReLU's) gradient, then the
-// convolution's.
+// convolution's. After the evaluation op, which kept neither the
+// convolution's output nor the batch norm's input, the two layers'
+// evaluation forwards run first (the same bits) for their backwards.
 func (l *ConvBatchNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	if l.inferred {
+		l.tail.Forward(l.Conv.Forward(l.x, false), false)
+		l.inferred = false
+	}
 	return l.Conv.Backward(l.tail.Backward(dy))
 }
 
-// Slots are the convolution's and the batch norm's (or the batchnorm+relu
-// node's): the convolution's output and the batch norm's input gradient
-// are internal to the node. With the fused op (the tail one batch norm
-// node), that gradient is scratch: written by the batch norm's backward
-// and read by the convolution's, inside this node's Backward.
+// Slots: in training the convolution's and the batch norm's (or the
+// batchnorm+relu node's): the convolution's output and the batch norm's
+// input gradient are internal to the node; with the training op that
+// gradient is scratch, written by the batch norm's backward and read by
+// the convolution's inside this node's Backward. In evaluation with the
+// evaluation op only the batch norm's output.
 func (l *ConvBatchNorm) Slots(n int, train bool) []Slot {
-	s := fallback(l.Conv.Slots(n, train), l.tail.(Planner).Slots(n, train))
-	if _, ok := l.fused(); ok {
+	second := l.tail.(Planner).Slots(n, train)
+	if _, ok := l.Conv.be.(tensor.ConvBatchNormInfer); ok && !train {
+		return second
+	}
+	s := fallback(l.Conv.Slots(n, train), second)
+	if _, ok := l.trainOp(); ok && train {
 		for i := range s {
 			if s[i].T == &l.BN.dx {
 				s[i].Scratch = true

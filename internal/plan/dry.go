@@ -32,13 +32,33 @@ func NewDryLike(be tensor.Backend) (d tensor.Backend, ok bool) {
 	_, epi := be.(tensor.ConvEpilogue)
 	_, ar := be.(tensor.AddReLU)
 	_, cbn := be.(tensor.ConvBatchNorm)
+	_, inf := be.(tensor.ConvBatchNormInfer)
 	switch {
-	case bnr && epi && ar && cbn:
+	case bnr && epi && ar && cbn && inf:
 		return DryFused{&Dry{}}, true
-	case !bnr && !epi && !ar && !cbn:
+	case bnr && epi && ar && cbn:
+		return NewDryFusedTrain(&Dry{}), true
+	case !bnr && !epi && !ar && !cbn && !inf:
 		return &Dry{}, true
 	}
 	return nil, false
+}
+
+// DryFusedTrain is a dry backend with DryFused's ops but the evaluation
+// op tensor.ConvBatchNormInfer: the GPU's set (a plan on it makes no
+// conv2d+batchnorm node in evaluation).
+type DryFusedTrain struct {
+	*Dry
+	tensor.BatchNormReLU
+	tensor.ConvEpilogue
+	tensor.AddReLU
+	tensor.ConvBatchNorm
+}
+
+// NewDryFusedTrain returns the DryFusedTrain counting into d.
+func NewDryFusedTrain(d *Dry) DryFusedTrain {
+	f := DryFused{d}
+	return DryFusedTrain{Dry: d, BatchNormReLU: f, ConvEpilogue: f, AddReLU: f, ConvBatchNorm: f}
 }
 
 // dryBuf is a dry buffer: a length.
@@ -131,11 +151,17 @@ func (z DryFused) AddReLU(_, _, _ *tensor.Tensor) {}
 func (z DryFused) ConvBatchNormForwardTrain(_, _, _, _ *tensor.Tensor, _ tensor.ConvParams, _ tensor.BatchNormTrain, _ bool) {
 }
 
+// Conv2DBatchNormInfer computes nothing.
+func (z DryFused) Conv2DBatchNormInfer(_, _, _, _ *tensor.Tensor, _ tensor.ConvParams, _, _, _, _ *tensor.Tensor, _ tensor.BatchNormParams, _ bool) {
+}
+
 var (
-	_ tensor.Backend       = (*Dry)(nil)
-	_ tensor.Backend       = DryFused{}
-	_ tensor.BatchNormReLU = DryFused{}
-	_ tensor.ConvEpilogue  = DryFused{}
-	_ tensor.AddReLU       = DryFused{}
-	_ tensor.ConvBatchNorm = DryFused{}
+	_ tensor.Backend            = (*Dry)(nil)
+	_ tensor.Backend            = DryFused{}
+	_ tensor.BatchNormReLU      = DryFused{}
+	_ tensor.ConvEpilogue       = DryFused{}
+	_ tensor.AddReLU            = DryFused{}
+	_ tensor.ConvBatchNorm      = DryFused{}
+	_ tensor.ConvBatchNormInfer = DryFused{}
+	_ tensor.ConvBatchNorm      = DryFusedTrain{}
 )

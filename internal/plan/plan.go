@@ -30,11 +30,13 @@ type Options struct {
 	// Fuse runs the rewrite pass (fused nodes); off, the plan runs the
 	// model's own tree.
 	Fuse bool
-	// ConvBN (with Fuse, in a training plan) fuses a convolution with the
-	// batch norm after it (and the ReLU after that): the batch statistics
-	// are gathered in the convolution's epilogue (conv2d+batchnorm,
-	// conv2d+batchnorm+relu). Off, the batch norm fuses with its ReLU
-	// alone (batchnorm+relu), as in evaluation.
+	// ConvBN (with Fuse) fuses a convolution with the batch norm after it
+	// (and the ReLU after that) into conv2d+batchnorm[+relu]: in a
+	// training plan the batch statistics are gathered in the
+	// convolution's epilogue; in an evaluation plan, on a backend with
+	// tensor.ConvBatchNormInfer, the batch norm is applied as the
+	// convolution writes. Off, the batch norm fuses with its ReLU alone
+	// (batchnorm+relu).
 	ConvBN bool
 	// Share lets neighbouring layers' input gradients (in evaluation,
 	// their outputs) share memory (the rule in share).
@@ -280,12 +282,13 @@ func (p *Plan) rewrite(l layers.Layer) layers.Layer {
 
 // fuseChain replaces, in a sequential's children, a batch norm followed by
 // a ReLU (batchnorm+relu) and a convolution followed by a ReLU
-// (conv2d+relu: the ReLU as the convolution's epilogue). In a training
-// plan with Options.ConvBN, a convolution followed by a batch norm, and
-// the ReLU after that if there is one, fuse into conv2d+batchnorm[+relu]
-// (the batch statistics gathered in the convolution's epilogue);
-// otherwise in conv, BN, ReLU the batch norm and the ReLU fuse and the
-// convolution stays: its output is the batch statistics' input.
+// (conv2d+relu: the ReLU as the convolution's epilogue). With
+// Options.ConvBN (convBN says where), a convolution followed by a batch
+// norm, and the ReLU after that if there is one, fuse into
+// conv2d+batchnorm[+relu]: in training the batch statistics gathered in
+// the convolution's epilogue, in evaluation the batch norm applied as the
+// convolution writes; otherwise in conv, BN, ReLU the batch norm and the
+// ReLU fuse and the convolution stays.
 func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 	var out []layers.Layer
 	for i := 0; i < len(kids); i++ {
@@ -326,10 +329,19 @@ func (p *Plan) fuseChain(kids []layers.Layer) []layers.Layer {
 
 // convBN is the number of layers at the start of kids that fuse into
 // conv2d+batchnorm (2) or conv2d+batchnorm+relu (3), or 0: a convolution,
-// a batch norm and maybe a ReLU, in a training plan with ConvBN.
+// a batch norm and maybe a ReLU, with Options.ConvBN, in a training plan,
+// or in an evaluation plan on a backend with tensor.ConvBatchNormInfer
+// and float32 activations (elsewhere the node would run the same ops as
+// the layers in evaluation, so conv, BN, ReLU fuses as before: the
+// convolution, then batchnorm+relu).
 func (p *Plan) convBN(kids []layers.Layer) int {
-	if !p.Opts.ConvBN || !p.Train || len(kids) < 2 {
+	if !p.Opts.ConvBN || len(kids) < 2 {
 		return 0
+	}
+	if !p.Train {
+		if _, ok := p.be.(tensor.ConvBatchNormInfer); !ok || p.m.Ctx.Act != tensor.F32 {
+			return 0
+		}
 	}
 	_, conv := unwrap(kids[0]).(*layers.Conv2D)
 	_, bn := unwrap(kids[1]).(*layers.BatchNorm)

@@ -36,22 +36,38 @@ func build(t testing.TB, be tensor.Backend, name string) *layers.Model {
 // BN, post ReLU) give ten batchnorm+relu and nine residual+relu; vgg11-bn
 // has eight conv, BN, ReLU; nin nine conv, ReLU; googlenet one BN+ReLU in
 // the stem and 7 per Inception block of nine; lenet two conv, ReLU (its
-// linear, ReLU pairs have no fused op).
+// linear, ReLU pairs have no fused op). In an evaluation plan on the CPU
+// (tensor.ConvBatchNormInfer) conv, BN (, ReLU) is one node: resnet20's ten
+// conv2d+batchnorm+relu and nine conv2d+batchnorm; on a backend without
+// the op (plain: the CPU with its Backend methods only) the evaluation
+// plan fuses as the training plan does.
 func TestRewrites(t *testing.T) {
 	for _, c := range []struct {
 		model string
+		eval  bool
+		plain bool
 		want  map[string]int
 		first []string // one fusion's layers
 	}{
-		{"resnet20", map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
-		{"vgg11-bn", map[string]int{"batchnorm+relu": 8}, []string{"features.1", "features.2"}},
-		{"nin", map[string]int{"conv2d+relu": 9}, nil},
-		{"googlenet", map[string]int{"batchnorm+relu": 1 + 7*9}, []string{"pre_layers.1", "pre_layers.2"}},
-		{"lenet", map[string]int{"conv2d+relu": 2}, []string{"conv1", "relu1"}},
+		{"resnet20", false, false, map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
+		{"resnet20", true, false, map[string]int{"conv2d+batchnorm+relu": 10, "conv2d+batchnorm": 9, "residual+relu": 9}, []string{"conv1", "bn1", "relu"}},
+		{"resnet20", true, true, map[string]int{"batchnorm+relu": 10, "residual+relu": 9}, []string{"bn1", "relu"}},
+		{"vgg11-bn", false, false, map[string]int{"batchnorm+relu": 8}, []string{"features.1", "features.2"}},
+		{"vgg11-bn", true, false, map[string]int{"conv2d+batchnorm+relu": 8}, []string{"features.0", "features.1", "features.2"}},
+		{"nin", false, false, map[string]int{"conv2d+relu": 9}, nil},
+		{"googlenet", false, false, map[string]int{"batchnorm+relu": 1 + 7*9}, []string{"pre_layers.1", "pre_layers.2"}},
+		{"googlenet", true, false, map[string]int{"conv2d+batchnorm+relu": 1 + 7*9}, []string{"pre_layers.0", "pre_layers.1", "pre_layers.2"}},
+		{"lenet", false, false, map[string]int{"conv2d+relu": 2}, []string{"conv1", "relu1"}},
 	} {
-		t.Run(c.model, func(t *testing.T) {
-			m := build(t, cpu.New(), c.model)
-			p, err := Compile(m, 2, true, Options{Fuse: true, Share: true})
+		t.Run(fmt.Sprintf("%s/eval=%t/plain=%t", c.model, c.eval, c.plain), func(t *testing.T) {
+			var be tensor.Backend = cpu.New()
+			if c.plain {
+				be = struct{ tensor.Backend }{be}
+			}
+			m := build(t, be, c.model)
+			// Training plans without ConvBN (TestRewritesConvBN has it);
+			// evaluation plans with it, as by default.
+			p, err := Compile(m, 2, !c.eval, Options{Fuse: true, ConvBN: c.eval, Share: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +76,7 @@ func TestRewrites(t *testing.T) {
 			// The model's own tree is untouched: no fused node in it.
 			layers.Walk(m.Root, func(l layers.Layer, _ int) {
 				switch l.(type) {
-				case *layers.BatchNormReLU, *layers.ConvReLU, *layers.ResidualReLU:
+				case *layers.BatchNormReLU, *layers.ConvReLU, *layers.ConvBatchNorm, *layers.ResidualReLU:
 					t.Errorf("the model's tree holds the fused node %s", l.Name())
 				}
 			})
@@ -97,8 +113,9 @@ func checkFusions(t *testing.T, p *Plan, want map[string]int, first []string) {
 // and each block's first convolution (conv, BN, ReLU) and each block's
 // second (conv, BN; the ReLU is the block's post); vgg11-bn's eight conv,
 // BN, ReLU; googlenet's stem and 7 per Inception block. An evaluation plan
-// does not (its batch norm uses the running statistics), nor does a
-// training plan without ConvBN (TestRewrites).
+// does too on a backend with tensor.ConvBatchNormInfer (the CPU), not on
+// one without (the GPU's set); a training plan without ConvBN does not
+// (TestRewrites).
 func TestRewritesConvBN(t *testing.T) {
 	for _, c := range []struct {
 		model string
@@ -120,13 +137,22 @@ func TestRewritesConvBN(t *testing.T) {
 			if !strings.Contains(p.String(), "fused conv2d+batchnorm") && c.model != "lenet" {
 				t.Errorf("the plan's summary does not show the fusion:\n%s", p)
 			}
+			// In evaluation the CPU (tensor.ConvBatchNormInfer) fuses the
+			// same layers; a backend without the evaluation op (the GPU's
+			// set of fused ops) does not.
 			ev, err := Describe(m, 2, false, Options{Fuse: true, ConvBN: true, Share: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range ev.Fusions {
+			checkFusions(t, ev, c.want, c.first)
+			gm := build(t, NewDryFusedTrain(&Dry{}), c.model)
+			gev, err := Describe(gm, 2, false, Options{Fuse: true, ConvBN: true, Share: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range gev.Fusions {
 				if strings.HasPrefix(f.Pattern, "conv2d+batchnorm") {
-					t.Fatalf("the evaluation plan fused %v", f)
+					t.Fatalf("the evaluation plan without the evaluation op fused %v", f)
 				}
 			}
 		})
@@ -322,6 +348,8 @@ type counter struct {
 		tensor.BatchNormReLU
 		tensor.ConvEpilogue
 		tensor.AddReLU
+		tensor.ConvBatchNorm
+		tensor.ConvBatchNormInfer
 	}
 	news, frees int
 }
@@ -347,6 +375,12 @@ func (c *counter) Conv2DForwardEpilogue(x, w, b, y *tensor.Tensor, p tensor.Conv
 	c.fused.Conv2DForwardEpilogue(x, w, b, y, p, e)
 }
 func (c *counter) AddReLU(a, b, y *tensor.Tensor) { c.fused.AddReLU(a, b, y) }
+func (c *counter) ConvBatchNormForwardTrain(x, w, b, y *tensor.Tensor, p tensor.ConvParams, bn tensor.BatchNormTrain, relu bool) {
+	c.fused.ConvBatchNormForwardTrain(x, w, b, y, p, bn, relu)
+}
+func (c *counter) Conv2DBatchNormInfer(x, w, b, y *tensor.Tensor, p tensor.ConvParams, gamma, beta, runMean, runVar *tensor.Tensor, bp tensor.BatchNormParams, relu bool) {
+	c.fused.Conv2DBatchNormInfer(x, w, b, y, p, gamma, beta, runMean, runVar, bp, relu)
+}
 
 // TestArenaAllocatesNothing: after Compile, training and evaluation steps
 // at the plan's batch and a smaller one allocate nothing on the backend

@@ -81,7 +81,7 @@ func TestWrappedLeaves(t *testing.T) {
 			layers.Walk(pw.Root, func(l layers.Layer, _ int) {
 				if p, ok := l.(*passthrough); ok {
 					switch p.Layer.(type) {
-					case *layers.BatchNormReLU, *layers.ConvReLU:
+					case *layers.BatchNormReLU, *layers.ConvReLU, *layers.ConvBatchNorm:
 						ran++
 					}
 				}

@@ -66,3 +66,17 @@ type ConvBatchNorm interface {
 	// bn.Y must not overlap y. The backward is the plain ops'.
 	ConvBatchNormForwardTrain(x, w, b, y *Tensor, p ConvParams, bn BatchNormTrain, relu bool)
 }
+
+// ConvBatchNormInfer fuses a convolution with the evaluation-mode batch norm
+// after it (and the ReLU after that): the batch norm's affine map runs on
+// each piece of the convolution's output as it is written, instead of as
+// a second pass over memory. Training keeps the two ops (the batch
+// statistics need the whole output first: ConvBatchNorm gathers them in the
+// convolution's epilogue instead).
+type ConvBatchNormInfer interface {
+	// Conv2DBatchNormInfer is Conv2DForward(x, w, b, y, p), then
+	// BatchNormForwardInfer(y, gamma, beta, runMean, runVar, y, bp), then
+	// ActivationForward(ReLU, y, y) when relu. gamma, beta, runMean and
+	// runVar are (K).
+	Conv2DBatchNormInfer(x, w, b, y *Tensor, p ConvParams, gamma, beta, runMean, runVar *Tensor, bp BatchNormParams, relu bool)
+}

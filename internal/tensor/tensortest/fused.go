@@ -116,6 +116,39 @@ func fusedCases() []Case {
 				}})
 		}
 	}
+	// Convolution then evaluation-mode batch norm (then ReLU): the zoo's
+	// conv, BN (, ReLU) in evaluation, on the shared geometries and two of
+	// ResNet's (large enough for the indirect paths).
+	sq := func(stride int) tensor.ConvParams {
+		return tensor.ConvParams{StrideH: stride, StrideW: stride, PadH: 1, PadW: 1}
+	}
+	geoms := append(ConvGeometries(), Conv{5, 16, 16, 16, 16, 3, 3, sq(1), false}, Conv{3, 16, 16, 16, 32, 3, 3, sq(2), false})
+	for i, g := range geoms {
+		oh, ow, p := g.OH(), g.OW(), g.P
+		bp := tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5}
+		for _, relu := range []bool{true, false} {
+			if !relu && i%2 == 1 {
+				continue
+			}
+			args := []Arg{in("x", g.N, g.C, g.H, g.W), in("w", g.K, g.C, g.R, g.S), out("y", g.N, g.K, oh, ow),
+				with(in("gamma", g.K), uniform(0.5, 1.5)), in("beta", g.K), in("runMean", g.K), with(in("runVar", g.K), uniform(0.5, 1.5))}
+			if g.Bias {
+				args = append(args, in("b", g.K))
+			}
+			cs = append(cs, Case{Op: "Conv2DBatchNormInfer", Name: fmt.Sprintf("%s relu=%t", g.Name(), relu), Args: args,
+				Run: func(be tensor.Backend, t Tensors) {
+					if f, ok := be.(tensor.ConvBatchNormInfer); ok {
+						f.Conv2DBatchNormInfer(t["x"], t["w"], t["b"], t["y"], p, t["gamma"], t["beta"], t["runMean"], t["runVar"], bp, relu)
+						return
+					}
+					be.Conv2DForward(t["x"], t["w"], t["b"], t["y"], p)
+					be.BatchNormForwardInfer(t["y"], t["gamma"], t["beta"], t["runMean"], t["runVar"], t["y"], bp)
+					if relu {
+						be.ActivationForward(tensor.ReLU, t["y"], t["y"])
+					}
+				}})
+		}
+	}
 	addReLU := func(be tensor.Backend, a, b, y *tensor.Tensor) {
 		if f, ok := be.(tensor.AddReLU); ok {
 			f.AddReLU(a, b, y)
