@@ -73,14 +73,13 @@ template <bool DATA> struct Bf1 {
 		}
 	}
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
-	__device__ void store(int m, int n, float v) const
+	// store writes the output element and returns the value stored.
+	__device__ float store(int m, int n, float v) const
 	{
-		if (DATA) {
-			out[tc_dx_offset(&g, m, n)] = v;
-		} else {
-			int off = tc_y_offset(&g, m, n);
-			out[off] = conv_epilogue(v, bias, n, res, off, relu);
-		}
+		if (DATA)
+			return out[tc_dx_offset(&g, m, n)] = v;
+		int off = tc_y_offset(&g, m, n);
+		return out[off] = conv_epilogue(v, bias, n, res, off, relu);
 	}
 };
 
@@ -126,11 +125,14 @@ struct Bf1Filter {
 	__device__ void store(int k, int c, float v) const { slab[(long long)k * g.C + c] = v; }
 };
 
-// bf1_mn runs one block of the 1x1 forward (DATA false) or data gradient.
-template <bool DATA>
+// bf1_mn runs one block of the 1x1 forward (DATA false) or data gradient;
+// with STATS (a forward), also its batch-norm partials to part
+// (conv_bnstats.cuh's tc_store_tile).
+template <bool DATA, bool STATS = false>
 __device__ __forceinline__ void bf1_mn(const TcConv &g, const float *a, const float *b, const float *bias,
-				       const float *res, float *out, int relu)
+				       const float *res, float *out, int relu, double *part = nullptr)
 {
+	static_assert(!(DATA && STATS), "the statistics are of a forward's output");
 	Bf1<DATA> op{g, a, b, bias, res, out, relu, {}, 0, (int)blockIdx.y * BF_BN};
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
@@ -138,7 +140,7 @@ __device__ __forceinline__ void bf1_mn(const TcConv &g, const float *a, const fl
 		bf_slot_m(threadIdx.x, 4 * i, &m, &kp);
 		op.pix[i] = g1_pix(&g, op.ch(), blockIdx.x * BF_BM + m);
 	}
-	bf_gemm(op);
+	bf_gemm<Bf1<DATA>, STATS>(op, part);
 }
 
 // bf1_filter runs one block of the 1x1 filter gradient: split
@@ -169,6 +171,17 @@ conv2d_forward_1x1_bf16(const float *x, const float *w, const float *b, const fl
 			int C, int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
 {
 	BF_BODY(bf1_mn<false>(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, res, y, relu));
+}
+
+// conv2d_forward_1x1_bnstats_bf16: conv2d_forward_bnstats_bf16 for the 1x1
+// class: b (or NULL), no residual or ReLU (a batch norm follows), and the
+// batch-norm partials of y to part (2*K*gridDim.x doubles, bnstats.cuh),
+// over the same BF_BM flat rows of N*OH*OW. Same grid.
+extern "C" __global__ void __launch_bounds__(BF_THREADS)
+conv2d_forward_1x1_bnstats_bf16(const float *x, const float *w, const float *b, float *y, double *part, int N, int C,
+				int H, int W, int K, int R, int S, int OH, int OW, int sh, int sw, int ph, int pw)
+{
+	BF_BODY((bf1_mn<false, true>(TcConv{N, C, H, W, K, R, S, OH, OW, sh, sw, ph, pw}, x, w, b, nullptr, y, 0, part)));
 }
 
 // conv2d_backward_data_1x1_bf16: conv2d_backward_data_bf16 for the 1x1 class.

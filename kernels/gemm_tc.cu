@@ -102,10 +102,11 @@ template <bool V4> struct G1Fwd {
 			}
 		}
 	}
-	__device__ void store(int m, int k, float v) const
+	// store writes Y[m][k] through the epilogue and returns the value stored.
+	__device__ float store(int m, int k, float v) const
 	{
 		int off = tc_y_offset(&g, m, k);
-		y[off] = conv_epilogue(v, b, k, res, off, relu);
+		return y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };
 
@@ -188,11 +189,14 @@ template <bool V4> struct G1Filter {
 	__device__ void store(int k, int c, float v) const { slab[(long long)k * g.C + c] = v; }
 };
 
-template <bool V4>
+// g1_forward runs one block of the 1x1 forward; with STATS, also its
+// batch-norm partials to part (conv_bnstats.cuh's tc_store_tile).
+template <bool V4, bool STATS = false>
 __device__ __forceinline__ void g1_forward(const TcConv &g, const float *x, const float *w, const float *b,
-					   const float *res, float *y, int relu)
+					   const float *res, float *y, int relu, double *part = nullptr)
 {
-	tc_gemm(G1Fwd<V4>{g, x, w, b, res, y, relu, g1_pix(&g, g.C, blockIdx.x * TC_BM + g1_a_row<V4>()), tc_col0()});
+	tc_gemm<G1Fwd<V4>, STATS>(
+		G1Fwd<V4>{g, x, w, b, res, y, relu, g1_pix(&g, g.C, blockIdx.x * TC_BM + g1_a_row<V4>()), tc_col0()}, part);
 }
 
 template <bool V4> __device__ __forceinline__ void g1_data(const TcConv &g, const float *dy, const float *w, float *dx)
@@ -242,6 +246,27 @@ extern "C" __global__ void __launch_bounds__(TC_THREADS, 4) conv2d_forward_1x1_v
 	G1_BODY(g1_forward<true>(G1_CONV, x, w, b, res, y, relu));
 }
 
+// The epilogue-statistics forms of the two forwards (bnstats.cuh): b (or
+// NULL), no residual or ReLU (a batch norm follows), and part (2*K*gridDim.x
+// doubles) as conv2d_forward_bnstats_tf32's: the grid's rows are the same
+// TC_BM flat rows of N*OH*OW, so batchnorm_partials_combine reads them
+// unchanged. Same grid as the plain forms. At 64 registers (the plain
+// forms' bound) the statistics need a stack frame, so 3 blocks per SM (80
+// registers), as conv2d_forward_flat_bnstats_tf32.
+#define G1_BNS_ARGS                                                                                                    \
+	const float *x, const float *w, const float *b, float *y, double *part, int N, int C, int H, int W, int K,     \
+		int R, int S, int OH, int OW, int sh, int sw, int ph, int pw
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3) conv2d_forward_1x1_bnstats_tf32(G1_BNS_ARGS)
+{
+	G1_BODY((g1_forward<false, true>(G1_CONV, x, w, b, nullptr, y, 0, part)));
+}
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 3) conv2d_forward_1x1_v4_bnstats_tf32(G1_BNS_ARGS)
+{
+	G1_BODY((g1_forward<true, true>(G1_CONV, x, w, b, nullptr, y, 0, part)));
+}
+
 extern "C" __global__ void __launch_bounds__(TC_THREADS, 4) conv2d_backward_data_1x1_tf32(G1_DATA_ARGS)
 {
 	G1_BODY(g1_data<false>(G1_CONV, dy, w, dx));
@@ -264,6 +289,7 @@ extern "C" __global__ void __launch_bounds__(TC_THREADS, 3) conv2d_backward_filt
 
 #undef G1_BODY
 #undef G1_FWD_ARGS
+#undef G1_BNS_ARGS
 #undef G1_DATA_ARGS
 #undef G1_FILTER_ARGS
 #undef G1_CONV

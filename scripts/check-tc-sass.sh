@@ -37,14 +37,17 @@ KERNELS_bf16="conv2d_forward_bf16 conv2d_backward_data_bf16 conv2d_backward_filt
 NEED_bf16="HMMA.16816.F32.BF16 LDSM"
 SRC_g1=kernels/gemm_tc.cu
 KERNELS_g1="conv2d_forward_1x1_tf32 conv2d_forward_1x1_v4_tf32 conv2d_backward_data_1x1_tf32
-  conv2d_backward_data_1x1_v4_tf32 conv2d_backward_filter_1x1_tf32 conv2d_backward_filter_1x1_v4_tf32"
+  conv2d_backward_data_1x1_v4_tf32 conv2d_backward_filter_1x1_tf32 conv2d_backward_filter_1x1_v4_tf32
+  conv2d_forward_1x1_bnstats_tf32 conv2d_forward_1x1_v4_bnstats_tf32"
 NEED_g1="HMMA.1688.F32.TF32 LDGSTS"
 LDSM_g1="conv2d_backward_filter_1x1_tf32 conv2d_backward_filter_1x1_v4_tf32"
 # Kernels whose copies are (partly) 16-byte cp.async.
-VEC_g1="conv2d_forward_1x1_v4_tf32 conv2d_backward_data_1x1_v4_tf32 conv2d_backward_filter_1x1_v4_tf32"
+VEC_g1="conv2d_forward_1x1_v4_tf32 conv2d_backward_data_1x1_v4_tf32 conv2d_backward_filter_1x1_v4_tf32
+  conv2d_forward_1x1_v4_bnstats_tf32"
 SRC_bflin=kernels/gemm_bf16.cu
 KERNELS_bflin="linear_forward_bf16 linear_backward_data_bf16 linear_backward_filter_bf16
-  conv2d_forward_1x1_bf16 conv2d_backward_data_1x1_bf16 conv2d_backward_filter_1x1_bf16"
+  conv2d_forward_1x1_bf16 conv2d_backward_data_1x1_bf16 conv2d_backward_filter_1x1_bf16
+  conv2d_forward_1x1_bnstats_bf16"
 NEED_bflin="HMMA.16816.F32.BF16 LDSM"
 THREADS=256 # TC_THREADS in kernels/conv2d_tc.cuh (BF_THREADS in conv2d_bf16.cuh)
 KERNELS="$KERNELS_tc $KERNELS_bf16 $KERNELS_g1 $KERNELS_bflin"

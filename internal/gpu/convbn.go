@@ -23,16 +23,21 @@ var _ tensor.ConvBatchNorm = (*Backend)(nil)
 // (Conv2DForward, BatchNormForwardTrain or BatchNormReLUForwardTrain), so
 // that fp32 keeps their bits.
 func (b *Backend) ConvBatchNormForwardTrain(x, w, bias, y *tensor.Tensor, p tensor.ConvParams, bn tensor.BatchNormTrain, relu bool) {
+	c := b.call("conv2d+batchnorm forward train")
+	xp, wp, yp, zp := c.ptr("x", x, 4), c.ptr("w", w, 4), c.ptr("y", y, 4), c.ptr("bn y", bn.Y, 4)
+	g := c.conv(x, w, y, p)
 	k := b.kernel("conv2d_forward")
 	name := k.Name
-	if len(w.Shape) == 4 && len(x.Shape) == 4 {
-		// The kernel the plain forward would launch (its 16-byte forms
-		// exist only in the 1x1 class, which has no statistics form).
-		g := conv2D{C: w.Shape[1], H: x.Shape[2], W: x.Shape[3], R: w.Shape[2], S: w.Shape[3], p: p}
-		name = b.forwardKernel(k, g, false)
+	if c.err == nil {
+		// The kernel the plain forward would launch, for the alignment it
+		// sees (the 1x1 class's 16-byte forms need x and w 16-byte
+		// aligned, as in convForward).
+		name = b.forwardKernel(k, g, aligned16(xp, wp))
 	}
 	stats, ok := bnStatsForward(name)
 	if !ok {
+		// The plain ops check the arguments again and record their own
+		// errors; c's (if any) goes unrecorded.
 		b.Conv2DForward(x, w, bias, y, p)
 		if relu {
 			b.BatchNormReLUForwardTrain(y, bn.Gamma, bn.Beta, bn.RunMean, bn.RunVar, bn.Y, bn.SaveMean, bn.SaveInvStd, bn.P)
@@ -41,12 +46,9 @@ func (b *Backend) ConvBatchNormForwardTrain(x, w, bias, y *tensor.Tensor, p tens
 		}
 		return
 	}
-	c := b.call("conv2d+batchnorm forward train")
-	xp, wp, yp, zp := c.ptr("x", x, 4), c.ptr("w", w, 4), c.ptr("y", y, 4), c.ptr("bn y", bn.Y, 4)
 	bp := c.opt("b", bias, 1)
 	gp, bep, rmp, rvp := c.ptr("gamma", bn.Gamma, 0), c.ptr("beta", bn.Beta, 0), c.ptr("running mean", bn.RunMean, 0), c.ptr("running var", bn.RunVar, 0)
 	smp, sip := c.ptr("save mean", bn.SaveMean, 0), c.ptr("save invstd", bn.SaveInvStd, 0)
-	g := c.conv(x, w, y, p)
 	c.shape("b", bias, g.K)
 	c.check(c.err != nil || bn.Y.Shape.Equal(y.Shape), "the batch norm's output is %v, want y's %v", bn.Y.Shape, y.Shape)
 	c.check(c.err != nil || bn.Y.Buf != y.Buf || bn.Y.Off >= y.Off+y.Numel() || y.Off >= bn.Y.Off+bn.Y.Numel(),

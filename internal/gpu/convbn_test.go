@@ -58,8 +58,9 @@ func (s bnState) free(be tensor.Backend) {
 // path (Conv2DForward, then BatchNormForwardTrain or
 // BatchNormReLUForwardTrain) and the CPU reference's batch norm of the
 // same convolution output, in each math, for every shape class (the
-// small-channel first layers, 1x1, wide; rows and channels not multiples
-// of the 128x64 tile) and a bias that puts the means 100 to 1000 standard
+// small-channel first layers, 1x1 in its 4- and 16-byte forms (PQ = 49,
+// then PQ = 196 and C = 32 with aligned tensors), wide; rows and channels
+// not multiples of the 128x64 tile) and a bias that puts the means 100 to 1000 standard
 // deviations from zero; every output NaN-filled first. The convolution's
 // output is the plain forward's bit for bit (the same kernel's sums and
 // epilogue). In fp32 the fused op is the plain ops, so every output is
@@ -75,9 +76,10 @@ func TestConvBatchNorm(t *testing.T) {
 	ref := cpu.NewReference()
 	sq := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
 	geoms := []tensortest.Conv{
-		{N: 4, C: 3, H: 32, W: 32, K: 64, R: 3, S: 3, P: sq, Bias: true},                                       // small-c
-		{N: 3, C: 48, H: 7, W: 7, K: 70, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}, // 1x1, ragged
-		{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq},                                                 // wide
+		{N: 4, C: 3, H: 32, W: 32, K: 64, R: 3, S: 3, P: sq, Bias: true},                                         // small-c
+		{N: 3, C: 48, H: 7, W: 7, K: 70, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true},   // 1x1, ragged
+		{N: 3, C: 32, H: 14, W: 14, K: 40, R: 1, S: 1, P: tensor.ConvParams{StrideH: 1, StrideW: 1}, Bias: true}, // 1x1, 16-byte form in tf32
+		{N: 8, C: 64, H: 16, W: 16, K: 128, R: 3, S: 3, P: sq},                                                   // wide
 		{N: 2, C: 16, H: 9, W: 11, K: 5, R: 3, S: 3, P: tensor.ConvParams{StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, Bias: true},
 	}
 	bp := tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5}

@@ -77,7 +77,9 @@ func Kernels() []Kernel {
 	// bnStatsForward), run by ConvBatchNormForwardTrain where a selected
 	// forward has one.
 	for _, k := range []struct{ variant, name, class string }{{"tf32", "conv2d_forward_bnstats_tf32", classBNStats},
-		{"tf32", "conv2d_forward_flat_bnstats_tf32", classSmallCBNStats}, {"bf16", "conv2d_forward_bnstats_bf16", classBNStats}} {
+		{"tf32", "conv2d_forward_flat_bnstats_tf32", classSmallCBNStats}, {"bf16", "conv2d_forward_bnstats_bf16", classBNStats},
+		{"tf32", "conv2d_forward_1x1_bnstats_tf32", class1x1BNStats}, {"tf32", "conv2d_forward_1x1_v4_bnstats_tf32", class1x1BNStats},
+		{"bf16", "conv2d_forward_1x1_bnstats_bf16", class1x1BNStats}} {
 		math := MathTF32
 		if k.variant == "bf16" {
 			math = MathBF16

@@ -32,11 +32,13 @@ const (
 const (
 	classBNStats       = "bnstats"
 	classSmallCBNStats = "small-c bnstats"
+	class1x1BNStats    = "1x1 bnstats"
 )
 
 // bnStatsForward is the form of forward kernel name that also writes the
 // batch-norm partials of its output (kernels/bnstats.cuh), if it has one:
-// the TF32 and bf16 tensor-core forwards do; the fp32 CUDA-core forward
+// the TF32 and bf16 tensor-core forwards do (those of the 1x1 class too,
+// kernels/gemm_tc.cu and gemm_bf16.cu); the fp32 CUDA-core forward
 // does not (fp32 stays the plain ops' bits: conv2d_forward, then
 // batchnorm_stats and batchnorm_forward_train).
 func bnStatsForward(name string) (string, bool) {
@@ -47,6 +49,12 @@ func bnStatsForward(name string) (string, bool) {
 		return "conv2d_forward_flat_bnstats_tf32", true
 	case "conv2d_forward_bf16":
 		return "conv2d_forward_bnstats_bf16", true
+	case "conv2d_forward_1x1_tf32":
+		return "conv2d_forward_1x1_bnstats_tf32", true
+	case "conv2d_forward_1x1_v4_tf32":
+		return "conv2d_forward_1x1_v4_bnstats_tf32", true
+	case "conv2d_forward_1x1_bf16":
+		return "conv2d_forward_1x1_bnstats_bf16", true
 	}
 	return "", false
 }

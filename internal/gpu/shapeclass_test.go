@@ -119,28 +119,20 @@ func checkShapeClass(t *testing.T, g tcShape, kg kernelhost.Conv, names map[stri
 }
 
 // TestBNStatsForward: every tensor-core forward the backend may launch
-// (the selected tf32 and bf16 conv2d_forward and the small-channel form)
-// has an epilogue-statistics form registered under a class of its own
-// (never selected), of the same math; the fp32 forward has none (fp32
-// keeps the plain ops' bits).
+// (the selected tf32 and bf16 conv2d_forward, the small-channel form and
+// the 1x1 class's 4- and 16-byte forms) has an epilogue-statistics form
+// registered under a class of its own (never selected), of the same math;
+// the fp32 forward has none (fp32 keeps the plain ops' bits).
 func TestBNStatsForward(t *testing.T) {
 	byName := map[string]Kernel{}
 	for _, k := range Kernels() {
 		byName[k.Name] = k
 	}
 	for _, k := range Kernels() {
-		if k.Slot != "conv2d_forward" || k.Class == classBNStats || k.Class == classSmallCBNStats {
+		if k.Slot != "conv2d_forward" || k.Class == classBNStats || k.Class == classSmallCBNStats || k.Class == class1x1BNStats {
 			continue
 		}
 		name, ok := bnStatsForward(k.Name)
-		if k.Class == class1x1 {
-			// The 1x1 batched-GEMM forwards have no statistics form yet:
-			// the fused op runs the plain ops there (ConvBatchNormForwardTrain).
-			if ok {
-				t.Errorf("%s (class 1x1) maps to %s, which is not built", k.Name, name)
-			}
-			continue
-		}
 		if !k.Math.TensorCore() {
 			if ok {
 				t.Errorf("%s (%v) has the epilogue-statistics form %s", k.Name, k.Math, name)
@@ -149,8 +141,11 @@ func TestBNStatsForward(t *testing.T) {
 		}
 		s, found := byName[name]
 		want := classBNStats
-		if k.Class == classSmallC {
+		switch k.Class {
+		case classSmallC:
 			want = classSmallCBNStats
+		case class1x1:
+			want = class1x1BNStats
 		}
 		if !ok || !found || s.Math != k.Math || s.Class != want || s.MinSM != k.MinSM {
 			t.Errorf("%s (%v, class %q): epilogue-statistics form %q %v, registered %+v", k.Name, k.Math, k.Class, name, ok, s)

@@ -139,18 +139,53 @@ func TestBNStatsPartialLayout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for c := range k {
-			for b := range B {
-				lo, hi := b*BNStatsTileRows, min(rows, (b+1)*BNStatsTileRows)
-				mean, vr, amax := exactStats(in.x, n, k, l, c, lo, hi)
-				dMean, relVar := bnStatsBound(8, amax, math.Sqrt(vr))
-				m2, want := part[(k+c)*B+b], vr*float64(hi-lo)
-				if !(math.Abs(part[c*B+b]-mean) <= dMean && (m2 == want || math.Abs(m2-want) <= want*relVar)) {
-					t.Fatalf("%v: partial (channel %d, tile %d) = (%g, %g), want the tile's (%g, %g)", s, c, b, part[c*B+b], m2, mean, want)
-				}
+		if len(part) != 2*k*B {
+			t.Fatalf("%v: %d partials, want %d", s, len(part), 2*k*B)
+		}
+		if err := checkPartialLayout(in.x, n, k, l, part); err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+	}
+}
+
+// checkPartialLayout: partial (c, b) of part holds row tile b of channel
+// c of y (n,k,l): its mean and M2 within the bound of the tile's float64
+// statistics (depth 8: leaf, 3 group merges, 4 warp merges).
+func checkPartialLayout(y []float32, n, k, l int, part []float64) error {
+	rows := n * l
+	B := BNStatsParts(rows)
+	for c := range k {
+		for b := range B {
+			lo, hi := b*BNStatsTileRows, min(rows, (b+1)*BNStatsTileRows)
+			mean, vr, amax := exactStats(y, n, k, l, c, lo, hi)
+			dMean, relVar := bnStatsBound(8, amax, math.Sqrt(vr))
+			m2, want := part[(k+c)*B+b], vr*float64(hi-lo)
+			if !(math.Abs(part[c*B+b]-mean) <= dMean && (m2 == want || math.Abs(m2-want) <= want*relVar)) {
+				return fmt.Errorf("partial (channel %d, tile %d) = (%g, %g), want the tile's (%g, %g)", c, b, part[c*B+b], m2, mean, want)
 			}
 		}
 	}
+	return nil
+}
+
+// checkCombine: channel c's partials of y (n,k,l) combined as
+// batchnorm_partials_combine does are within bnstats.cuh's bound of the
+// float64 mean and variance, for every channel; it returns the largest
+// |Δ|/bound of the mean and of the variance.
+func checkCombine(y []float32, n, k, l int, part []float64) (worst [2]float64, err error) {
+	rows := n * l
+	D := bnStatsDepth(rows)
+	for c := range k {
+		mean, vr, amax := exactStats(y, n, k, l, c, 0, rows)
+		gm, gv := BNStatsCombine(part, k, rows, c)
+		dMean, relVar := bnStatsBound(D, amax, math.Sqrt(vr))
+		em, ev := math.Abs(gm-mean)/dMean, math.Abs(gv-vr)/(vr*relVar)
+		worst = [2]float64{max(worst[0], em), max(worst[1], ev)}
+		if !(em <= 1 && ev <= 1) && err == nil {
+			err = fmt.Errorf("channel %d: mean %.17g var %.17g, float64 %.17g %.17g: %.3g and %.3g × bound", c, gm, gv, mean, vr, em, ev)
+		}
+	}
+	return worst, err
 }
 
 // TestBNForwardPartialsMatchesCPU: batchnorm_partials_combine and batchnorm_forward_coef on the
