@@ -102,9 +102,11 @@ template <bool V4> struct G1Fwd {
 			}
 		}
 	}
-	__device__ void store(int m, int k, float v) const
+	// row is row m of Y, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_y_row(&g, m); }
+	__device__ void store(const TcRowOff &r, int k, float v) const
 	{
-		int off = tc_y_offset(&g, m, k);
+		int off = tc_row_at(&r, k);
 		y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };

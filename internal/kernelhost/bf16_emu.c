@@ -345,40 +345,60 @@ static void compute(const uint32_t *as, const uint32_t *bs, warp_acc *wa, int mu
 	}
 }
 
+// epilogue is tc_store_tile: each lane's rows (c_{2h}, c_{2h+1} of its
+// mma tiles i share one) decoded once, the forward's through tc_y_row and
+// the 1x1 data gradient's (Bf1<true>) through tc_row_off, then the row's
+// stores. BF_MUT_C_OWNER stores c1's value at c2's place
+// and c2's at c1's.
 static void epilogue(bf_op *op, int m0, int n0, const warp_acc *wa, int mutation)
 {
+	int fwd = op->kind == BF_EMU_FORWARD, data1 = op->kind == BF_EMU_DATA && op->one;
 	for (int warp = 0; warp < BF_THREADS / 32; warp++) {
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
 		for (int lane = 0; lane < 32; lane++)
 			for (int i = 0; i < TC_MT; i++)
-				for (int j = 0; j < TC_NT; j++)
-					for (int e = 0; e < 4; e++) {
-						int row, col, ee = e;
-						if (mutation == BF_MUT_C_OWNER && (e == 1 || e == 2))
-							ee = 3 - e;
-						tc_frag_c(lane, ee, &row, &col);
-						int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-						if (m >= op->rows || n >= op->cols)
-							continue;
-						float v = wa[warp].acc[i][j][lane][e];
-						long long off;
-						if (op->kind == BF_EMU_FORWARD) {
-							off = tc_y_offset(op->g, m, n);
-							if (off >= 0 && off < op->outlen)
-								v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
-						} else if (op->kind == BF_EMU_DATA) {
-							off = tc_dx_offset(op->g, m, n);
-						} else {
-							off = (long long)m * op->cols + n;
+				for (int h = 0; h < 2; h++) {
+					int row, col;
+					tc_frag_c(lane, 2 * h, &row, &col);
+					int m = m0 + wm + 16 * i + row;
+					if (m >= op->rows)
+						continue;
+					TcRowOff r = {0, 0};
+					if (fwd)
+						r = tc_y_row(op->g, m);
+					else if (data1)
+						r = tc_row_off(m, op->g->C, op->g->H * op->g->W);
+					for (int j = 0; j < TC_NT; j++)
+						for (int p = 0; p < 2; p++) {
+							int e = 2 * h + p, ee = e;
+							if (mutation == BF_MUT_C_OWNER && (e == 1 || e == 2))
+								ee = 3 - e;
+							tc_frag_c(lane, e, &row, &col);
+							int n = n0 + wn + 8 * j + col;
+							if (n >= op->cols)
+								continue;
+							float v = wa[warp].acc[i][j][lane][ee];
+							long long off;
+							if (fwd) {
+								off = tc_row_at(&r, n);
+								if (off >= 0 && off < op->outlen)
+									v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
+							} else if (data1) {
+								off = tc_row_at(&r, n);
+							} else if (op->kind == BF_EMU_DATA) {
+								off = tc_dx_offset(op->g, m, n);
+							} else {
+								off = (long long)m * op->cols + n;
+							}
+							if (off < 0 || off >= op->outlen) {
+								op->bad_store = 1;
+								continue;
+							}
+							op->out[off] = v;
+							op->written[off]++;
 						}
-						if (off < 0 || off >= op->outlen) {
-							op->bad_store = 1;
-							continue;
-						}
-						op->out[off] = v;
-						op->written[off]++;
-					}
+				}
 	}
 }
 

@@ -36,6 +36,8 @@ enum {
 	EMU_MUT_VEC_ORDER = 10,	  // an A 16-byte copy's four floats land in reverse order
 	EMU_MUT_PIX_STRIDE = 11,  // the channel stride taken as W instead of H*W
 	EMU_MUT_VEC_CHUNK = 12,	  // the filter's A 16-byte copies land at logical chunk q+1
+	// Of the forwards' stores (EMU_FORWARD, EMU_FLAT, EMU_LIN_FWD, EMU_1X1_FWD*):
+	EMU_MUT_ROW_STEP = 13,	  // a lane's second row (c2, c3) addressed as its first's plus 8 pixels
 };
 
 // TcBanks counts the shared-memory phases (smem_emu.h) of the kernels with
@@ -79,5 +81,15 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 // tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.
 uint32_t tc_emu_tf32(float f);
+
+// tc_emu_store_rows walks the rows of the forward's store loop
+// (tc_store_tile) over g's whole forward grid, or with data the data
+// gradient's (rows N*H*W, columns C: the bf16 1x1 kernel's), one handle per
+// row a lane owns (tc_y_row, tc_row_off), and compares every element's
+// tc_row_at with the plain division formula (tc_y_offset, tc_dx_offset);
+// written[off] (outlen of them) counts the elements it puts at off.
+// Returns the number of mismatches. mutation: EMU_MUT_NONE or
+// EMU_MUT_ROW_STEP, as tc_emu_run's forwards.
+long long tc_emu_store_rows(const TcConv *g, int data, int mutation, int32_t *written, long long outlen);
 
 #endif
