@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bf16_emu.h"
+#include "tc_emu.h" // tc_emu_store_row, tc_emu_store_col: the store loop shared with the TF32 emulator
 #include "cast_dep_cast_cuh.h"
 
 uint16_t bf_emu_round(float f)
@@ -359,23 +360,17 @@ static void epilogue(bf_op *op, int m0, int n0, const warp_acc *wa, int mutation
 		for (int lane = 0; lane < 32; lane++)
 			for (int i = 0; i < TC_MT; i++)
 				for (int h = 0; h < 2; h++) {
-					int row, col;
-					tc_frag_c(lane, 2 * h, &row, &col);
-					int m = m0 + wm + 16 * i + row;
-					if (m >= op->rows)
+					TcRowOff r0, r = {0, 0};
+					int m, chans = fwd ? op->g->K : op->g->C;
+					int plane = fwd ? op->g->OH * op->g->OW : data1 ? op->g->H * op->g->W : 0;
+					if (!tc_emu_store_row(m0, wm, lane, i, h, op->rows, chans, plane, EMU_MUT_NONE, &r0, &r, &m))
 						continue;
-					TcRowOff r = {0, 0};
-					if (fwd)
-						r = tc_y_row(op->g, m);
-					else if (data1)
-						r = tc_row_off(m, op->g->C, op->g->H * op->g->W);
 					for (int j = 0; j < TC_NT; j++)
 						for (int p = 0; p < 2; p++) {
 							int e = 2 * h + p, ee = e;
 							if (mutation == BF_MUT_C_OWNER && (e == 1 || e == 2))
 								ee = 3 - e;
-							tc_frag_c(lane, e, &row, &col);
-							int n = n0 + wn + 8 * j + col;
+							int n = tc_emu_store_col(n0, wn, lane, j, e);
 							if (n >= op->cols)
 								continue;
 							float v = wa[warp].acc[i][j][lane][ee];

@@ -629,6 +629,33 @@ static void compute(emu_op *op, const float *as, const float *bs, warp_state *ws
 	}
 }
 
+// tc_emu_store_row: see tc_emu.h.
+int tc_emu_store_row(int m0, int wm, int lane, int i, int h, int rows, int chans, int plane, int mutation,
+		     TcRowOff *r0, TcRowOff *r, int *m)
+{
+	int row, col;
+	tc_frag_c(lane, 2 * h, &row, &col);
+	*m = m0 + wm + 16 * i + row;
+	if (*m >= rows)
+		return 0;
+	if (plane) {
+		*r = tc_row_off(*m, chans, plane);
+		if (h == 0)
+			*r0 = *r;
+		else if (mutation == EMU_MUT_ROW_STEP)
+			r->off = r0->off + 8;
+	}
+	return 1;
+}
+
+// tc_emu_store_col: see tc_emu.h.
+int tc_emu_store_col(int n0, int wn, int lane, int j, int e)
+{
+	int row, col;
+	tc_frag_c(lane, e, &row, &col);
+	return n0 + wn + 8 * j + col;
+}
+
 // epilogue is tc_store_tile: each lane's rows (c_{2h}, c_{2h+1} of its
 // mma tiles i share one) decoded once, the forward's through tc_y_row
 // (EMU_MUT_ROW_STEP: the second row as the first's plus 8 pixels, no
@@ -636,31 +663,23 @@ static void compute(emu_op *op, const float *as, const float *bs, warp_state *ws
 // stores c1's value at c2's place and c2's at c1's.
 static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutation)
 {
-	int fwd = emu_base(op->kind) == EMU_FORWARD;
+	int fwd = emu_base(op->kind) == EMU_FORWARD, plane = op->g->OH * op->g->OW;
 	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
 		for (int lane = 0; lane < 32; lane++)
 			for (int i = 0; i < TC_MT; i++) {
-				TcRowOff r0 = {0, 0};
+				TcRowOff r0 = {0, 0}, r = {0, 0};
 				for (int h = 0; h < 2; h++) {
-					int row, col;
-					tc_frag_c(lane, 2 * h, &row, &col);
-					int m = m0 + wm + 16 * i + row;
-					if (m >= op->rows)
+					int m;
+					if (!tc_emu_store_row(m0, wm, lane, i, h, op->rows, op->g->K, fwd ? plane : 0, mutation, &r0, &r, &m))
 						continue;
-					TcRowOff r = fwd ? tc_y_row(op->g, m) : r0;
-					if (h == 0)
-						r0 = r;
-					else if (fwd && mutation == EMU_MUT_ROW_STEP)
-						r.off = r0.off + 8;
 					for (int j = 0; j < TC_NT; j++)
 						for (int p = 0; p < 2; p++) {
 							int e = 2 * h + p, ee = e;
 							if (mutation == EMU_MUT_C_OWNER && (e == 1 || e == 2))
 								ee = 3 - e;
-							tc_frag_c(lane, e, &row, &col);
-							int n = n0 + wn + 8 * j + col;
+							int n = tc_emu_store_col(n0, wn, lane, j, e);
 							if (n >= op->cols)
 								continue;
 							float v = ws[warp].acc[i][j][lane][ee];
@@ -800,22 +819,14 @@ long long tc_emu_store_rows(const TcConv *g, int data, int mutation, int32_t *wr
 				tc_warp_origin(warp, &wm, &wn);
 				for (int lane = 0; lane < 32; lane++)
 					for (int i = 0; i < TC_MT; i++) {
-						TcRowOff r0 = {0, 0};
+						TcRowOff r0 = {0, 0}, r = {0, 0};
 						for (int h = 0; h < 2; h++) {
-							int row, col;
-							tc_frag_c(lane, 2 * h, &row, &col);
-							int m = m0 + wm + 16 * i + row;
-							if (m >= rows)
+							int m;
+							if (!tc_emu_store_row(m0, wm, lane, i, h, rows, chans, plane, mutation, &r0, &r, &m))
 								continue;
-							TcRowOff r = data ? tc_row_off(m, chans, plane) : tc_y_row(g, m);
-							if (h == 0)
-								r0 = r;
-							else if (mutation == EMU_MUT_ROW_STEP)
-								r.off = r0.off + 8;
 							for (int j = 0; j < TC_NT; j++)
 								for (int p = 0; p < 2; p++) {
-									tc_frag_c(lane, 2 * h + p, &row, &col);
-									int n = n0 + wn + 8 * j + col;
+									int n = tc_emu_store_col(n0, wn, lane, j, 2 * h + p);
 									if (n >= chans)
 										continue;
 									long long off = tc_row_at(&r, n);

@@ -82,6 +82,20 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.
 uint32_t tc_emu_tf32(float f);
 
+// tc_emu_store_row is row h (c_{2h}, c_{2h+1}) of lane's mma tile i in the
+// store loop (tc_store_tile) at block row m0, warp row wm: 0 when it lies
+// outside the rows of the GEMM, else 1 with the row in *m and, where plane
+// is not 0 (an output of chans channels of plane pixels each: the forwards'
+// y, the bf16 1x1 data gradient's dx), its handle in *r (tc_row_off); r0
+// keeps the lane's row h = 0 for EMU_MUT_ROW_STEP (the row h = 1 as r0's
+// plus 8 pixels). Shared by the TF32 and bf16 emulators.
+int tc_emu_store_row(int m0, int wm, int lane, int i, int h, int rows, int chans, int plane, int mutation,
+		     TcRowOff *r0, TcRowOff *r, int *m);
+
+// tc_emu_store_col is the column of accumulator c_e of lane's mma tile j in
+// the store loop, at block column n0, warp column wn.
+int tc_emu_store_col(int n0, int wn, int lane, int j, int e);
+
 // tc_emu_store_rows walks the rows of the forward's store loop
 // (tc_store_tile) over g's whole forward grid, or with data the data
 // gradient's (rows N*H*W, columns C: the bf16 1x1 kernel's), one handle per
