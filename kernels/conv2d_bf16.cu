@@ -157,7 +157,9 @@ struct BfData {
 	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
 	__device__ void fetch(BfRegs &regs) { bf_fetch_m(*this, g.K, regs); }
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
-	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+	// row is row m of DX, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_dx_row(&g, m); }
+	__device__ void store(const TcRowOff &r, int c, float v) const { dx[tc_row_at(&r, c)] = v; }
 };
 
 // BfFilter: split blockIdx.z's slab of DW (K, CRS) = DY · X̂ over its

@@ -187,7 +187,9 @@ struct TcData {
 	__device__ int a_at(const TcRow *row, int k, int *off) const { return tc_dy_at(&g, row, k, off); }
 	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.K, kt, dy, w, As, Bs); }
-	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+	// row is row m of DX, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_dx_row(&g, m); }
+	__device__ void store(const TcRowOff &r, int c, float v) const { dx[tc_row_at(&r, c)] = v; }
 };
 
 // TcFilter: split blockIdx.z's slab of DW (K, CRS) = DY · X̂ over its

@@ -446,11 +446,12 @@ CNNCTL_HD int tc_y_offset(const TcConv *g, int m, int k)
 	return (n * g->K + k) * ohw + p;
 }
 
-// The forwards' store loop (tc_store_tile) decodes each GEMM row once, not
-// each element: a lane's accumulators cover 2*TC_MT rows (tc_frag_c: c0,
-// c1 and c2, c3 share one), 2*TC_NT columns each. TcRowOff is row m of a
-// GEMM whose rows are the pixels (n, p) of an (N, X, plane) tensor and whose
-// columns are its channels x (the forward's Y in y (N,K,OH,OW)): element
+// The store loop (tc_store_tile) of the forwards and data gradients decodes
+// each GEMM row once, not each element: a lane's accumulators cover 2*TC_MT
+// rows (tc_frag_c: c0, c1 and c2, c3 share one), 2*TC_NT columns each.
+// TcRowOff is row m of a GEMM whose rows are the pixels (n, p) of an
+// (N, X, plane) tensor and whose columns are its channels x (the forward's
+// Y in y (N,K,OH,OW), the data gradient's DX in dx (N,C,H,W)): element
 // (m, x) lies at off + x*plane, one multiply-add from the row.
 typedef struct {
 	int off, plane;
@@ -472,6 +473,10 @@ CNNCTL_HD int tc_row_at(const TcRowOff *r, int x) { return r->off + x * r->plane
 // tc_y_row is row m of the forward's Y (N*OH*OW, K) in y (N,K,OH,OW):
 // tc_row_at(&r, k) == tc_y_offset(g, m, k).
 CNNCTL_HD TcRowOff tc_y_row(const TcConv *g, int m) { return tc_row_off(m, g->K, g->OH * g->OW); }
+
+// tc_dx_row is row m of the data gradient's DX (N*H*W, C) in dx (N,C,H,W):
+// tc_row_at(&r, c) == tc_dx_offset(g, m, c).
+CNNCTL_HD TcRowOff tc_dx_row(const TcConv *g, int m) { return tc_row_off(m, g->C, g->H * g->W); }
 
 // The small-channel forward (TC_CLASS_SMALL_C): with C < TC_BK most of each
 // of tc_step's steps is zero channels (C 3: 13 of 16 columns), so this path

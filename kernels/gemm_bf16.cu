@@ -75,7 +75,7 @@ template <bool DATA> struct Bf1 {
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
 	// row is row m of DX (tc_dx_offset's) or Y (tc_y_offset's), decoded
 	// once for the row's stores (tc_store_tile).
-	__device__ TcRowOff row(int m) const { return DATA ? tc_row_off(m, g.C, g.H * g.W) : tc_y_row(&g, m); }
+	__device__ TcRowOff row(int m) const { return DATA ? tc_dx_row(&g, m) : tc_y_row(&g, m); }
 	__device__ void store(const TcRowOff &r, int n, float v) const
 	{
 		int off = tc_row_at(&r, n);

@@ -135,7 +135,9 @@ template <bool V4> struct G1Data {
 			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
 		}
 	}
-	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+	// row is row m of DX, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_dx_row(&g, m); }
+	__device__ void store(const TcRowOff &r, int c, float v) const { dx[tc_row_at(&r, c)] = v; }
 };
 
 // G1Filter: split blockIdx.z's slab of DW (K, C) = DY · Xᵀ over its pixels,

@@ -347,13 +347,13 @@ static void compute(const uint32_t *as, const uint32_t *bs, warp_acc *wa, int mu
 }
 
 // epilogue is tc_store_tile: each lane's rows (c_{2h}, c_{2h+1} of its
-// mma tiles i share one) decoded once, the forward's through tc_y_row and
-// the 1x1 data gradient's (Bf1<true>) through tc_row_off, then the row's
-// stores. BF_MUT_C_OWNER stores c1's value at c2's place
+// mma tiles i share one) decoded once, the forward's through tc_y_row, the
+// data gradient's through tc_dx_row, then the row's stores. BF_MUT_C_OWNER stores c1's value at c2's place
 // and c2's at c1's.
 static void epilogue(bf_op *op, int m0, int n0, const warp_acc *wa, int mutation)
 {
-	int fwd = op->kind == BF_EMU_FORWARD, data1 = op->kind == BF_EMU_DATA && op->one;
+	int fwd = op->kind == BF_EMU_FORWARD, data = op->kind == BF_EMU_DATA;
+	int out = fwd ? TC_EMU_ROW_Y : data ? TC_EMU_ROW_DX : TC_EMU_ROW_NONE;
 	for (int warp = 0; warp < BF_THREADS / 32; warp++) {
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
@@ -361,9 +361,8 @@ static void epilogue(bf_op *op, int m0, int n0, const warp_acc *wa, int mutation
 			for (int i = 0; i < TC_MT; i++)
 				for (int h = 0; h < 2; h++) {
 					TcRowOff r0, r = {0, 0};
-					int m, chans = fwd ? op->g->K : op->g->C;
-					int plane = fwd ? op->g->OH * op->g->OW : data1 ? op->g->H * op->g->W : 0;
-					if (!tc_emu_store_row(m0, wm, lane, i, h, op->rows, chans, plane, EMU_MUT_NONE, &r0, &r, &m))
+					int m;
+					if (!tc_emu_store_row(op->g, out, m0, wm, lane, i, h, op->rows, EMU_MUT_NONE, &r0, &r, &m))
 						continue;
 					for (int j = 0; j < TC_NT; j++)
 						for (int p = 0; p < 2; p++) {
@@ -379,10 +378,8 @@ static void epilogue(bf_op *op, int m0, int n0, const warp_acc *wa, int mutation
 								off = tc_row_at(&r, n);
 								if (off >= 0 && off < op->outlen)
 									v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
-							} else if (data1) {
+							} else if (data) {
 								off = tc_row_at(&r, n);
-							} else if (op->kind == BF_EMU_DATA) {
-								off = tc_dx_offset(op->g, m, n);
 							} else {
 								off = (long long)m * op->cols + n;
 							}

@@ -73,7 +73,7 @@ const (
 	MutVecOrder  Mutation = C.EMU_MUT_VEC_ORDER  // an A 16-byte copy's four floats land in reverse order
 	MutPixStride Mutation = C.EMU_MUT_PIX_STRIDE // the channel stride taken as W instead of H*W
 	MutVecChunk  Mutation = C.EMU_MUT_VEC_CHUNK  // the filter gradient's A 16-byte copies land at logical chunk q+1
-	// Of the forwards' stores (tc_store_tile's rows):
+	// Of the forwards' and data gradients' stores (tc_store_tile's rows):
 	MutRowStep Mutation = C.EMU_MUT_ROW_STEP // a lane's second row (c2, c3) addressed as its first's plus 8 pixels
 )
 
@@ -433,9 +433,9 @@ func Vec4Count(n int64, aligned bool) int64 {
 }
 func Vec4Tail(n int64, aligned bool) int64 { return int64(C.vec4_tail(C.longlong(n), cbool(aligned))) }
 
-// StoreRows walks the rows of the forwards' store loop (tc_store_tile) over
-// g's whole forward grid, or with data the data gradient's (the bf16 1x1
-// kernel's), one tc_y_row / tc_row_off per row a lane owns, and returns how
+// StoreRows walks the rows of the store loop (tc_store_tile) over g's whole
+// forward grid, or with data the data gradient's, one tc_y_row / tc_dx_row
+// per row a lane owns, and returns how
 // many elements' tc_row_at differ from the plain division formula
 // (tc_y_offset, tc_dx_offset) and how many elements it put at each offset
 // of y (dx). mut is MutNone or MutRowStep.

@@ -630,7 +630,7 @@ static void compute(emu_op *op, const float *as, const float *bs, warp_state *ws
 }
 
 // tc_emu_store_row: see tc_emu.h.
-int tc_emu_store_row(int m0, int wm, int lane, int i, int h, int rows, int chans, int plane, int mutation,
+int tc_emu_store_row(const TcConv *g, int out, int m0, int wm, int lane, int i, int h, int rows, int mutation,
 		     TcRowOff *r0, TcRowOff *r, int *m)
 {
 	int row, col;
@@ -638,8 +638,8 @@ int tc_emu_store_row(int m0, int wm, int lane, int i, int h, int rows, int chans
 	*m = m0 + wm + 16 * i + row;
 	if (*m >= rows)
 		return 0;
-	if (plane) {
-		*r = tc_row_off(*m, chans, plane);
+	if (out != TC_EMU_ROW_NONE) {
+		*r = out == TC_EMU_ROW_Y ? tc_y_row(g, *m) : tc_dx_row(g, *m);
 		if (h == 0)
 			*r0 = *r;
 		else if (mutation == EMU_MUT_ROW_STEP)
@@ -657,13 +657,14 @@ int tc_emu_store_col(int n0, int wn, int lane, int j, int e)
 }
 
 // epilogue is tc_store_tile: each lane's rows (c_{2h}, c_{2h+1} of its
-// mma tiles i share one) decoded once, the forward's through tc_y_row
-// (EMU_MUT_ROW_STEP: the second row as the first's plus 8 pixels, no
+// mma tiles i share one) decoded once, the forward's through tc_y_row, the
+// data gradient's through tc_dx_row (EMU_MUT_ROW_STEP: the second row as the first's plus 8 pixels, no
 // carry into the next image), then the row's stores. EMU_MUT_C_OWNER
 // stores c1's value at c2's place and c2's at c1's.
 static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutation)
 {
-	int fwd = emu_base(op->kind) == EMU_FORWARD, plane = op->g->OH * op->g->OW;
+	int base = emu_base(op->kind), fwd = base == EMU_FORWARD;
+	int out = fwd ? TC_EMU_ROW_Y : base == EMU_DATA ? TC_EMU_ROW_DX : TC_EMU_ROW_NONE;
 	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
@@ -672,7 +673,7 @@ static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutat
 				TcRowOff r0 = {0, 0}, r = {0, 0};
 				for (int h = 0; h < 2; h++) {
 					int m;
-					if (!tc_emu_store_row(m0, wm, lane, i, h, op->rows, op->g->K, fwd ? plane : 0, mutation, &r0, &r, &m))
+					if (!tc_emu_store_row(op->g, out, m0, wm, lane, i, h, op->rows, mutation, &r0, &r, &m))
 						continue;
 					for (int j = 0; j < TC_NT; j++)
 						for (int p = 0; p < 2; p++) {
@@ -687,8 +688,8 @@ static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutat
 							if (fwd) {
 								off = tc_row_at(&r, n);
 								v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
-							} else if (emu_base(op->kind) == EMU_DATA) {
-								off = tc_dx_offset(op->g, m, n);
+							} else if (out == TC_EMU_ROW_DX) {
+								off = tc_row_at(&r, n);
 							} else {
 								off = (long long)m * op->cols + n; // in the split's slab
 							}
@@ -822,7 +823,8 @@ long long tc_emu_store_rows(const TcConv *g, int data, int mutation, int32_t *wr
 						TcRowOff r0 = {0, 0}, r = {0, 0};
 						for (int h = 0; h < 2; h++) {
 							int m;
-							if (!tc_emu_store_row(m0, wm, lane, i, h, rows, chans, plane, mutation, &r0, &r, &m))
+							if (!tc_emu_store_row(g, data ? TC_EMU_ROW_DX : TC_EMU_ROW_Y, m0, wm, lane, i, h, rows,
+									      mutation, &r0, &r, &m))
 								continue;
 							for (int j = 0; j < TC_NT; j++)
 								for (int p = 0; p < 2; p++) {

@@ -27,8 +27,8 @@ func storeRowShapes() []Conv {
 	}
 }
 
-// TestStoreRowOffsets: the forwards' store loop, with each row a lane owns
-// decoded once (tc_y_row; the bf16 1x1 data gradient's tc_row_off), puts
+// TestStoreRowOffsets: the store loop of the forwards and data gradients,
+// with each row a lane owns decoded once (tc_y_row, tc_dx_row), puts
 // every element of y (dx) at the plain division formula's offset
 // (tc_y_offset, tc_dx_offset) and covers each exactly once, on edge shapes;
 // and a row derived from the lane's previous one without the carry into the
@@ -71,16 +71,19 @@ func TestStoreRowOffsets(t *testing.T) {
 	}
 }
 
-// TestConv2DTF32RowStepMutation: the whole emulated forward with a lane's
-// second row addressed without the carry into the next image (MutRowStep)
-// fails TestConv2DTF32's checks (OH*OW 81: rows straddle images).
+// TestConv2DTF32RowStepMutation: the whole emulated forward and data
+// gradient with a lane's second row addressed without the carry into the
+// next image (MutRowStep) fail TestConv2DTF32's checks (OH*OW = H*W = 81:
+// rows straddle images).
 func TestConv2DTF32RowStepMutation(t *testing.T) {
 	g := tensortest.Conv{N: 2, C: 20, H: 9, W: 9, K: 70, R: 3, S: 3,
 		P: tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}, Bias: true}
+	ran := 0
 	for _, c := range g.Cases() {
-		if c.Op != "Conv2DForward" {
+		if c.Op != "Conv2DForward" && c.Op != "Conv2DBackwardData" {
 			continue
 		}
+		ran++
 		want, err := tensortest.Outputs(cpu.NewReference(), c)
 		if err != nil {
 			t.Fatal(err)
@@ -88,13 +91,16 @@ func TestConv2DTF32RowStepMutation(t *testing.T) {
 		in := c.Inputs()
 		name, got, err := kernels[c.Op](g, in, Lazy, MutRowStep)
 		if err == nil {
-			t.Error("every element of y was stored exactly once")
+			t.Errorf("%v: every element was stored exactly once", c)
 		}
 		if checkExact(g, c.Op, in, got, RoundTF32) == nil {
-			t.Error("the float64 check passed a broken kernel")
+			t.Errorf("%v: the float64 check passed a broken kernel", c)
 		}
 		if err := c.Check(outputs(name, got, want), want, tensortest.TF32); err == nil {
-			t.Error("the TF32 tolerance passed a broken kernel")
+			t.Errorf("%v: the TF32 tolerance passed a broken kernel", c)
 		}
+	}
+	if ran != 2 {
+		t.Fatalf("%d of the forward and data cases ran, want 2", ran)
 	}
 }
