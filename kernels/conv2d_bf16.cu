@@ -131,10 +131,12 @@ struct BfFwd {
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void fetch(BfRegs &regs) { bf_fetch_m(*this, g.C, regs); }
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
+	// row is row m of Y, decoded once for the row's stores (tc_store_tile);
 	// store writes Y[m][k] through the epilogue and returns the value stored.
-	__device__ float store(int m, int k, float v) const
+	__device__ TcRowOff row(int m) const { return tc_y_row(&g, m); }
+	__device__ float store(const TcRowOff &r, int k, float v) const
 	{
-		int off = tc_y_offset(&g, m, k);
+		int off = tc_row_at(&r, k);
 		return y[off] = conv_epilogue(v, bias, k, res, off, relu);
 	}
 };
@@ -155,7 +157,9 @@ struct BfData {
 	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
 	__device__ void fetch(BfRegs &regs) { bf_fetch_m(*this, g.K, regs); }
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
-	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+	// row is row m of DX, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_dx_row(&g, m); }
+	__device__ void store(const TcRowOff &r, int c, float v) const { dx[tc_row_at(&r, c)] = v; }
 };
 
 // BfFilter: split blockIdx.z's slab of DW (K, CRS) = DY · X̂ over its

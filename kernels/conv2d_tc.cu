@@ -117,10 +117,12 @@ struct TcFwd {
 	__device__ int a_at(const TcRow *row, int c, int *off) const { return tc_im2col(&g, row, c, off); }
 	__device__ int b_at(int k, int r, int s, int c, int *off) const { return tc_w_at(&g, k, r, s, c, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.C, kt, x, w, As, Bs); }
+	// row is row m of Y, decoded once for the row's stores (tc_store_tile);
 	// store writes Y[m][k] through the epilogue and returns the value stored.
-	__device__ float store(int m, int k, float v) const
+	__device__ TcRowOff row(int m) const { return tc_y_row(&g, m); }
+	__device__ float store(const TcRowOff &r, int k, float v) const
 	{
-		int off = tc_y_offset(&g, m, k);
+		int off = tc_row_at(&r, k);
 		return y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };
@@ -160,10 +162,12 @@ struct TcFwdFlat {
 			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
 		}
 	}
+	// row is row m of Y, decoded once for the row's stores (tc_store_tile);
 	// store writes Y[m][k] through the epilogue and returns the value stored.
-	__device__ float store(int m, int k, float v) const
+	__device__ TcRowOff row(int m) const { return tc_y_row(&g, m); }
+	__device__ float store(const TcRowOff &r, int k, float v) const
 	{
-		int off = tc_y_offset(&g, m, k);
+		int off = tc_row_at(&r, k);
 		return y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };
@@ -183,7 +187,9 @@ struct TcData {
 	__device__ int a_at(const TcRow *row, int k, int *off) const { return tc_dy_at(&g, row, k, off); }
 	__device__ int b_at(int c, int r, int s, int k, int *off) const { return tc_wt_at(&g, c, r, s, k, off); }
 	__device__ void load(int kt, float *As, float *Bs) const { tc_load_sw(*this, g.K, kt, dy, w, As, Bs); }
-	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+	// row is row m of DX, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_dx_row(&g, m); }
+	__device__ void store(const TcRowOff &r, int c, float v) const { dx[tc_row_at(&r, c)] = v; }
 };
 
 // TcFilter: split blockIdx.z's slab of DW (K, CRS) = DY · X̂ over its

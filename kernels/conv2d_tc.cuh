@@ -446,6 +446,38 @@ CNNCTL_HD int tc_y_offset(const TcConv *g, int m, int k)
 	return (n * g->K + k) * ohw + p;
 }
 
+// The store loop (tc_store_tile) of the forwards and data gradients decodes
+// each GEMM row once, not each element: a lane's accumulators cover 2*TC_MT
+// rows (tc_frag_c: c0, c1 and c2, c3 share one), 2*TC_NT columns each.
+// TcRowOff is row m of a GEMM whose rows are the pixels (n, p) of an
+// (N, X, plane) tensor and whose columns are its channels x (the forward's
+// Y in y (N,K,OH,OW), the data gradient's DX in dx (N,C,H,W)): element
+// (m, x) lies at off + x*plane, one multiply-add from the row.
+typedef struct {
+	int off, plane;
+} TcRowOff;
+
+// tc_row_off is row m (inside the GEMM: m < N*plane) of such a GEMM over
+// chans channels: n*chans*plane + p with n = m / plane, p = m - n*plane,
+// written as n*(chans-1)*plane + m (no term exceeds the tensor's size).
+CNNCTL_HD TcRowOff tc_row_off(int m, int chans, int plane)
+{
+	int n = m / plane;
+	TcRowOff r = {n * (chans - 1) * plane + m, plane};
+	return r;
+}
+
+// tc_row_at is the offset of element (m, x) of row r = tc_row_off(m, ...).
+CNNCTL_HD int tc_row_at(const TcRowOff *r, int x) { return r->off + x * r->plane; }
+
+// tc_y_row is row m of the forward's Y (N*OH*OW, K) in y (N,K,OH,OW):
+// tc_row_at(&r, k) == tc_y_offset(g, m, k).
+CNNCTL_HD TcRowOff tc_y_row(const TcConv *g, int m) { return tc_row_off(m, g->K, g->OH * g->OW); }
+
+// tc_dx_row is row m of the data gradient's DX (N*H*W, C) in dx (N,C,H,W):
+// tc_row_at(&r, c) == tc_dx_offset(g, m, c).
+CNNCTL_HD TcRowOff tc_dx_row(const TcConv *g, int m) { return tc_row_off(m, g->C, g->H * g->W); }
+
 // The small-channel forward (TC_CLASS_SMALL_C): with C < TC_BK most of each
 // of tc_step's steps is zero channels (C 3: 13 of 16 columns), so this path
 // takes the reduction flat instead: step kt covers columns kt*TC_BK ..

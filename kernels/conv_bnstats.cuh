@@ -5,6 +5,9 @@
 #ifndef CNNCTL_CONV_BNSTATS_CUH
 #define CNNCTL_CONV_BNSTATS_CUH
 
+#include <type_traits>
+#include <utility>
+
 #include "bnstats.cuh"
 #include "conv2d_tc.cuh"
 
@@ -68,9 +71,27 @@ __device__ __forceinline__ void conv_bn_partials(const float (&acc)[TC_MT][TC_NT
 	}
 }
 
+// tc_op_row is the store loop's handle of GEMM row m of op: op.row(m)
+// where op has one (the forwards: the row decoded once, see tc_row_off),
+// else m itself; op.store takes it with the column.
+template <class Op, class = void> struct tc_has_row : std::false_type {
+};
+template <class Op>
+struct tc_has_row<Op, std::void_t<decltype(std::declval<const Op &>().row(0))>> : std::true_type {
+};
+template <class Op> __device__ __forceinline__ auto tc_op_row(const Op &op, int m)
+{
+	if constexpr (tc_has_row<Op>::value)
+		return op.row(m);
+	else
+		return m;
+}
+
 // tc_store_tile is the tensor-core GEMMs' epilogue (tc_gemm, bf_gemm):
 // each lane stores the accumulators it owns through op.store, at block
-// rows m0 and columns n0, warp origin (wm, wn), inside the M x Nc GEMM.
+// rows m0 and columns n0, warp origin (wm, wn), inside the M x Nc GEMM,
+// row by row: c_{2h} and c_{2h+1} of every mma tile along N lie on one row
+// (tc_frag_c), whose handle (tc_op_row) is formed once for them all.
 // With STATS (a forward whose store returns the value stored) acc keeps
 // the stored values and the block's batch-norm partials go to part, smem
 // being the pipeline's shared memory, which no thread reads any more.
@@ -82,19 +103,28 @@ __device__ __forceinline__ void tc_store_tile(const Op &op, float (&acc)[TC_MT][
 #pragma unroll
 	for (int i = 0; i < TC_MT; i++)
 #pragma unroll
-		for (int j = 0; j < TC_NT; j++)
+		for (int h = 0; h < 2; h++) {
+			int row, col;
+			tc_frag_c(lane, 2 * h, &row, &col);
+			const int m = m0 + wm + 16 * i + row;
+			if (m >= M)
+				continue;
+			const auto r = tc_op_row(op, m);
 #pragma unroll
-			for (int e = 0; e < 4; e++) {
-				int row, col;
-				tc_frag_c(lane, e, &row, &col);
-				int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-				if (m < M && n < Nc) {
-					if constexpr (STATS)
-						acc[i][j][e] = op.store(m, n, acc[i][j][e]);
-					else
-						op.store(m, n, acc[i][j][e]);
+			for (int j = 0; j < TC_NT; j++)
+#pragma unroll
+				for (int p = 0; p < 2; p++) {
+					const int e = 2 * h + p;
+					tc_frag_c(lane, e, &row, &col);
+					const int n = n0 + wn + 8 * j + col;
+					if (n < Nc) {
+						if constexpr (STATS)
+							acc[i][j][e] = op.store(r, n, acc[i][j][e]);
+						else
+							op.store(r, n, acc[i][j][e]);
+					}
 				}
-			}
+		}
 	if constexpr (STATS)
 		conv_bn_partials(acc, m0, n0, wm, wn, M, Nc, part, static_cast<BnsAcc *>(smem));
 }

@@ -73,12 +73,15 @@ template <bool DATA> struct Bf1 {
 		}
 	}
 	__device__ void stage(const BfRegs &regs, unsigned *As, unsigned *Bs) const { bf_stage<bf_slot_m>(regs, As, Bs); }
+	// row is row m of DX (tc_dx_offset's) or Y (tc_y_offset's), decoded
+	// once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return DATA ? tc_dx_row(&g, m) : tc_y_row(&g, m); }
 	// store writes the output element and returns the value stored.
-	__device__ float store(int m, int n, float v) const
+	__device__ float store(const TcRowOff &r, int n, float v) const
 	{
+		int off = tc_row_at(&r, n);
 		if (DATA)
-			return out[tc_dx_offset(&g, m, n)] = v;
-		int off = tc_y_offset(&g, m, n);
+			return out[off] = v;
 		return out[off] = conv_epilogue(v, bias, n, res, off, relu);
 	}
 };

@@ -102,10 +102,12 @@ template <bool V4> struct G1Fwd {
 			}
 		}
 	}
+	// row is row m of Y, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_y_row(&g, m); }
 	// store writes Y[m][k] through the epilogue and returns the value stored.
-	__device__ float store(int m, int k, float v) const
+	__device__ float store(const TcRowOff &r, int k, float v) const
 	{
-		int off = tc_y_offset(&g, m, k);
+		int off = tc_row_at(&r, k);
 		return y[off] = conv_epilogue(v, b, k, res, off, relu);
 	}
 };
@@ -134,7 +136,9 @@ template <bool V4> struct G1Data {
 			tc_cp_async4(Bs + tc_b_smem(n, kk), w + off, ok);
 		}
 	}
-	__device__ void store(int m, int c, float v) const { dx[tc_dx_offset(&g, m, c)] = v; }
+	// row is row m of DX, decoded once for the row's stores (tc_store_tile).
+	__device__ TcRowOff row(int m) const { return tc_dx_row(&g, m); }
+	__device__ void store(const TcRowOff &r, int c, float v) const { dx[tc_row_at(&r, c)] = v; }
 };
 
 // G1Filter: split blockIdx.z's slab of DW (K, C) = DY · Xᵀ over its pixels,

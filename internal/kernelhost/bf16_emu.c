@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bf16_emu.h"
+#include "tc_emu.h" // tc_emu_store_row, tc_emu_store_col: the store loop shared with the TF32 emulator
 #include "cast_dep_cast_cuh.h"
 
 uint16_t bf_emu_round(float f)
@@ -345,40 +346,51 @@ static void compute(const uint32_t *as, const uint32_t *bs, warp_acc *wa, int mu
 	}
 }
 
+// epilogue is tc_store_tile: each lane's rows (c_{2h}, c_{2h+1} of its
+// mma tiles i share one) decoded once, the forward's through tc_y_row, the
+// data gradient's through tc_dx_row, then the row's stores. BF_MUT_C_OWNER stores c1's value at c2's place
+// and c2's at c1's.
 static void epilogue(bf_op *op, int m0, int n0, const warp_acc *wa, int mutation)
 {
+	int fwd = op->kind == BF_EMU_FORWARD, data = op->kind == BF_EMU_DATA;
+	int out = fwd ? TC_EMU_ROW_Y : data ? TC_EMU_ROW_DX : TC_EMU_ROW_NONE;
 	for (int warp = 0; warp < BF_THREADS / 32; warp++) {
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
 		for (int lane = 0; lane < 32; lane++)
 			for (int i = 0; i < TC_MT; i++)
-				for (int j = 0; j < TC_NT; j++)
-					for (int e = 0; e < 4; e++) {
-						int row, col, ee = e;
-						if (mutation == BF_MUT_C_OWNER && (e == 1 || e == 2))
-							ee = 3 - e;
-						tc_frag_c(lane, ee, &row, &col);
-						int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-						if (m >= op->rows || n >= op->cols)
-							continue;
-						float v = wa[warp].acc[i][j][lane][e];
-						long long off;
-						if (op->kind == BF_EMU_FORWARD) {
-							off = tc_y_offset(op->g, m, n);
-							if (off >= 0 && off < op->outlen)
-								v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
-						} else if (op->kind == BF_EMU_DATA) {
-							off = tc_dx_offset(op->g, m, n);
-						} else {
-							off = (long long)m * op->cols + n;
+				for (int h = 0; h < 2; h++) {
+					TcRowOff r0, r = {0, 0};
+					int m;
+					if (!tc_emu_store_row(op->g, out, m0, wm, lane, i, h, op->rows, EMU_MUT_NONE, &r0, &r, &m))
+						continue;
+					for (int j = 0; j < TC_NT; j++)
+						for (int p = 0; p < 2; p++) {
+							int e = 2 * h + p, ee = e;
+							if (mutation == BF_MUT_C_OWNER && (e == 1 || e == 2))
+								ee = 3 - e;
+							int n = tc_emu_store_col(n0, wn, lane, j, e);
+							if (n >= op->cols)
+								continue;
+							float v = wa[warp].acc[i][j][lane][ee];
+							long long off;
+							if (fwd) {
+								off = tc_row_at(&r, n);
+								if (off >= 0 && off < op->outlen)
+									v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
+							} else if (data) {
+								off = tc_row_at(&r, n);
+							} else {
+								off = (long long)m * op->cols + n;
+							}
+							if (off < 0 || off >= op->outlen) {
+								op->bad_store = 1;
+								continue;
+							}
+							op->out[off] = v;
+							op->written[off]++;
 						}
-						if (off < 0 || off >= op->outlen) {
-							op->bad_store = 1;
-							continue;
-						}
-						op->out[off] = v;
-						op->written[off]++;
-					}
+				}
 	}
 }
 

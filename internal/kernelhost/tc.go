@@ -73,6 +73,8 @@ const (
 	MutVecOrder  Mutation = C.EMU_MUT_VEC_ORDER  // an A 16-byte copy's four floats land in reverse order
 	MutPixStride Mutation = C.EMU_MUT_PIX_STRIDE // the channel stride taken as W instead of H*W
 	MutVecChunk  Mutation = C.EMU_MUT_VEC_CHUNK  // the filter gradient's A 16-byte copies land at logical chunk q+1
+	// Of the forwards' and data gradients' stores (tc_store_tile's rows):
+	MutRowStep Mutation = C.EMU_MUT_ROW_STEP // a lane's second row (c2, c3) addressed as its first's plus 8 pixels
 )
 
 // Conv2DForwardTF32 runs conv2d_forward_tf32's whole grid on the host:
@@ -430,3 +432,24 @@ func Vec4Count(n int64, aligned bool) int64 {
 	return int64(C.vec4_count(C.longlong(n), cbool(aligned)))
 }
 func Vec4Tail(n int64, aligned bool) int64 { return int64(C.vec4_tail(C.longlong(n), cbool(aligned))) }
+
+// StoreRows walks the rows of the store loop (tc_store_tile) over g's whole
+// forward grid, or with data the data gradient's, one tc_y_row / tc_dx_row
+// per row a lane owns, and returns how
+// many elements' tc_row_at differ from the plain division formula
+// (tc_y_offset, tc_dx_offset) and how many elements it put at each offset
+// of y (dx). mut is MutNone or MutRowStep.
+func StoreRows(g Conv, data bool, mut Mutation) (mismatches int64, written []int32) {
+	n := g.N * g.K * g.OH() * g.OW()
+	if data {
+		n = g.N * g.C * g.H * g.W
+	}
+	written = make([]int32, n+1) // never empty: &written[0] below
+	cg := g.c()
+	d := C.int(0)
+	if data {
+		d = 1
+	}
+	bad := C.tc_emu_store_rows(&cg, d, C.int(mut), (*C.int32_t)(unsafe.Pointer(&written[0])), C.longlong(n))
+	return int64(bad), written[:n]
+}

@@ -629,39 +629,79 @@ static void compute(emu_op *op, const float *as, const float *bs, warp_state *ws
 	}
 }
 
+// tc_emu_store_row: see tc_emu.h.
+int tc_emu_store_row(const TcConv *g, int out, int m0, int wm, int lane, int i, int h, int rows, int mutation,
+		     TcRowOff *r0, TcRowOff *r, int *m)
+{
+	int row, col;
+	tc_frag_c(lane, 2 * h, &row, &col);
+	*m = m0 + wm + 16 * i + row;
+	if (*m >= rows)
+		return 0;
+	if (out != TC_EMU_ROW_NONE) {
+		*r = out == TC_EMU_ROW_Y ? tc_y_row(g, *m) : tc_dx_row(g, *m);
+		if (h == 0)
+			*r0 = *r;
+		else if (mutation == EMU_MUT_ROW_STEP)
+			r->off = r0->off + 8;
+	}
+	return 1;
+}
+
+// tc_emu_store_col: see tc_emu.h.
+int tc_emu_store_col(int n0, int wn, int lane, int j, int e)
+{
+	int row, col;
+	tc_frag_c(lane, e, &row, &col);
+	return n0 + wn + 8 * j + col;
+}
+
+// epilogue is tc_store_tile: each lane's rows (c_{2h}, c_{2h+1} of its
+// mma tiles i share one) decoded once, the forward's through tc_y_row, the
+// data gradient's through tc_dx_row (EMU_MUT_ROW_STEP: the second row as the first's plus 8 pixels, no
+// carry into the next image), then the row's stores. EMU_MUT_C_OWNER
+// stores c1's value at c2's place and c2's at c1's.
 static void epilogue(emu_op *op, int m0, int n0, const warp_state *ws, int mutation)
 {
+	int base = emu_base(op->kind), fwd = base == EMU_FORWARD;
+	int out = fwd ? TC_EMU_ROW_Y : base == EMU_DATA ? TC_EMU_ROW_DX : TC_EMU_ROW_NONE;
 	for (int warp = 0; warp < TC_THREADS / 32; warp++) {
 		int wm, wn;
 		tc_warp_origin(warp, &wm, &wn);
 		for (int lane = 0; lane < 32; lane++)
-			for (int i = 0; i < TC_MT; i++)
-				for (int j = 0; j < TC_NT; j++)
-					for (int e = 0; e < 4; e++) {
-						int row, col, ee = e;
-						if (mutation == EMU_MUT_C_OWNER && (e == 1 || e == 2))
-							ee = 3 - e;
-						tc_frag_c(lane, ee, &row, &col);
-						int m = m0 + wm + 16 * i + row, n = n0 + wn + 8 * j + col;
-						if (m >= op->rows || n >= op->cols)
-							continue;
-						float v = ws[warp].acc[i][j][lane][e];
-						long long off;
-						if (emu_base(op->kind) == EMU_FORWARD) {
-							off = tc_y_offset(op->g, m, n);
-							v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
-						} else if (emu_base(op->kind) == EMU_DATA) {
-							off = tc_dx_offset(op->g, m, n);
-						} else {
-							off = (long long)m * op->cols + n; // in the split's slab
+			for (int i = 0; i < TC_MT; i++) {
+				TcRowOff r0 = {0, 0}, r = {0, 0};
+				for (int h = 0; h < 2; h++) {
+					int m;
+					if (!tc_emu_store_row(op->g, out, m0, wm, lane, i, h, op->rows, mutation, &r0, &r, &m))
+						continue;
+					for (int j = 0; j < TC_NT; j++)
+						for (int p = 0; p < 2; p++) {
+							int e = 2 * h + p, ee = e;
+							if (mutation == EMU_MUT_C_OWNER && (e == 1 || e == 2))
+								ee = 3 - e;
+							int n = tc_emu_store_col(n0, wn, lane, j, e);
+							if (n >= op->cols)
+								continue;
+							float v = ws[warp].acc[i][j][lane][ee];
+							long long off;
+							if (fwd) {
+								off = tc_row_at(&r, n);
+								v = conv_epilogue(v, op->bias, n, op->res, off, op->relu);
+							} else if (out == TC_EMU_ROW_DX) {
+								off = tc_row_at(&r, n);
+							} else {
+								off = (long long)m * op->cols + n; // in the split's slab
+							}
+							if (off < 0 || off >= op->outlen) {
+								op->bad_store = 1;
+								continue;
+							}
+							op->out[off] = v;
+							op->written[off]++;
 						}
-						if (off < 0 || off >= op->outlen) {
-							op->bad_store = 1;
-							continue;
-						}
-						op->out[off] = v;
-						op->written[off]++;
-					}
+				}
+			}
 	}
 }
 
@@ -766,4 +806,39 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 	free(Bs);
 	free(As);
 	return rc;
+}
+
+long long tc_emu_store_rows(const TcConv *g, int data, int mutation, int32_t *written, long long outlen)
+{
+	int plane = data ? g->H * g->W : g->OH * g->OW, chans = data ? g->C : g->K;
+	int rows = g->N * plane;
+	long long bad = 0;
+	for (int m0 = 0; m0 < rows; m0 += TC_BM)
+		for (int n0 = 0; n0 < chans; n0 += TC_BN)
+			for (int warp = 0; warp < TC_THREADS / 32; warp++) {
+				int wm, wn;
+				tc_warp_origin(warp, &wm, &wn);
+				for (int lane = 0; lane < 32; lane++)
+					for (int i = 0; i < TC_MT; i++) {
+						TcRowOff r0 = {0, 0}, r = {0, 0};
+						for (int h = 0; h < 2; h++) {
+							int m;
+							if (!tc_emu_store_row(g, data ? TC_EMU_ROW_DX : TC_EMU_ROW_Y, m0, wm, lane, i, h, rows,
+									      mutation, &r0, &r, &m))
+								continue;
+							for (int j = 0; j < TC_NT; j++)
+								for (int p = 0; p < 2; p++) {
+									int n = tc_emu_store_col(n0, wn, lane, j, 2 * h + p);
+									if (n >= chans)
+										continue;
+									long long off = tc_row_at(&r, n);
+									long long want = data ? tc_dx_offset(g, m, n) : tc_y_offset(g, m, n);
+									bad += off != want;
+									if (off >= 0 && off < outlen)
+										written[off]++;
+								}
+						}
+					}
+			}
+	return bad;
 }

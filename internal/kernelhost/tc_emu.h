@@ -36,6 +36,8 @@ enum {
 	EMU_MUT_VEC_ORDER = 10,	  // an A 16-byte copy's four floats land in reverse order
 	EMU_MUT_PIX_STRIDE = 11,  // the channel stride taken as W instead of H*W
 	EMU_MUT_VEC_CHUNK = 12,	  // the filter's A 16-byte copies land at logical chunk q+1
+	// Of the forwards' and data gradients' stores:
+	EMU_MUT_ROW_STEP = 13,	  // a lane's second row (c2, c3) addressed as its first's plus 8 pixels
 };
 
 // TcBanks counts the shared-memory phases (smem_emu.h) of the kernels with
@@ -79,5 +81,32 @@ int tc_emu_run(const TcConv *g, int kind, const float *a, const float *b, const 
 // tc_emu_tf32 is cvt.rna.tf32.f32: f rounded to 10 mantissa bits, to
 // nearest, ties away from zero, as the 32-bit pattern the mma reads.
 uint32_t tc_emu_tf32(float f);
+
+// The outputs whose rows the store loop decodes once (tc_emu_store_row).
+enum { TC_EMU_ROW_NONE = 0, TC_EMU_ROW_Y = 1, TC_EMU_ROW_DX = 2 };
+
+// tc_emu_store_row is row h (c_{2h}, c_{2h+1}) of lane's mma tile i in the
+// store loop (tc_store_tile) at block row m0, warp row wm: 0 when it lies
+// outside the rows of the GEMM, else 1 with the row in *m and, for out
+// TC_EMU_ROW_Y (a forward's y) or TC_EMU_ROW_DX (a data gradient's dx), its
+// handle in *r (tc_y_row, tc_dx_row); r0 keeps the lane's row h = 0 for
+// EMU_MUT_ROW_STEP (the row h = 1 as r0's plus 8 pixels). Shared by the
+// TF32 and bf16 emulators.
+int tc_emu_store_row(const TcConv *g, int out, int m0, int wm, int lane, int i, int h, int rows, int mutation,
+		     TcRowOff *r0, TcRowOff *r, int *m);
+
+// tc_emu_store_col is the column of accumulator c_e of lane's mma tile j in
+// the store loop, at block column n0, warp column wn.
+int tc_emu_store_col(int n0, int wn, int lane, int j, int e);
+
+// tc_emu_store_rows walks the rows of the forward's store loop
+// (tc_store_tile) over g's whole forward grid, or with data the data
+// gradient's (rows N*H*W, columns C), one handle per row a lane owns
+// (tc_y_row, tc_dx_row), and compares every element's
+// tc_row_at with the plain division formula (tc_y_offset, tc_dx_offset);
+// written[off] (outlen of them) counts the elements it puts at off.
+// Returns the number of mismatches. mutation: EMU_MUT_NONE or
+// EMU_MUT_ROW_STEP, as tc_emu_run's forwards.
+long long tc_emu_store_rows(const TcConv *g, int data, int mutation, int32_t *written, long long outlen);
 
 #endif
