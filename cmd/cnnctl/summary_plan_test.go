@@ -13,7 +13,7 @@ func TestSummaryPlan(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"plan: batch 4,", "fused conv2d+relu     conv1 + relu1", "fused conv2d+relu     conv2 + relu2"} {
+	for _, want := range []string{"plan: batch 4,", "fused conv2d+relu           conv1 + relu1", "fused conv2d+relu           conv2 + relu2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
 		}
@@ -32,7 +32,7 @@ func TestSummaryPlanConvBN(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"fused conv2d+batchnorm+relu conv1 + bn1 + relu", "fused conv2d+batchnorm layer1.0.conv2 + layer1.0.bn2"} {
+	for _, want := range []string{"fused conv2d+batchnorm+relu conv1 + bn1 + relu", "fused conv2d+batchnorm      layer1.0.conv2 + layer1.0.bn2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
 		}
@@ -42,7 +42,7 @@ func TestSummaryPlanConvBN(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "fused batchnorm+relu  bn1 + relu") || strings.Contains(out, "conv2d+batchnorm") {
+	if !strings.Contains(out, "fused batchnorm+relu        bn1 + relu") || strings.Contains(out, "conv2d+batchnorm") {
 		t.Errorf("with CNNCTL_FUSE_CONVBN=0:\n%s", out)
 	}
 }

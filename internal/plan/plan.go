@@ -524,7 +524,7 @@ func (p *Plan) String() string {
 	fmt.Fprintf(&b, "  before sharing: %s %s, %s %s, %s %s\n", mib(p.Stats.ByKind[layers.Output]), layers.Output,
 		mib(p.Stats.ByKind[layers.Grad]), layers.Grad, mib(p.Stats.ByKind[layers.Saved]), layers.Saved)
 	for _, f := range p.Fusions {
-		fmt.Fprintf(&b, "  fused %-15s %s\n", f.Pattern, strings.Join(f.Layers, " + "))
+		fmt.Fprintf(&b, "  fused %-21s %s\n", f.Pattern, strings.Join(f.Layers, " + "))
 	}
 	return b.String()
 }
