@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/cnnctl/cnnctl/internal/tensor"
@@ -12,11 +11,7 @@ import (
 // records its error, naming the op and the shapes.
 func TestCheckErrors(t *testing.T) {
 	p := tensor.BatchNormParams{Momentum: 0.1, Eps: 1e-5}
-	tests := []struct {
-		name string
-		run  func(be *Backend)
-		want []string
-	}{
+	tests := []errorCase{
 		{"activation sizes", func(be *Backend) {
 			be.ActivationForward(tensor.ReLU, be.New(tensor.Shape{3}), be.New(tensor.Shape{4}))
 		}, []string{"relu forward", "x 3 and y 4 differ in size"}},
@@ -37,21 +32,7 @@ func TestCheckErrors(t *testing.T) {
 			be.SGDUpdate(be.New(tensor.Shape{3}), be.New(tensor.Shape{3}), be.New(tensor.Shape{5}), tensor.SGDParams{LR: 0.1})
 		}, []string{"sgd", "v 5 differ in size"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			be := New()
-			tt.run(be)
-			err := be.Sync()
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-		})
-	}
+	checkErrorCases(t, tests)
 }
 
 // TestChecksDoNotAllocate runs small ops whose arguments are valid: their

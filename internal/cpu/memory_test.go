@@ -31,11 +31,7 @@ type otherBuffer struct{}
 func (otherBuffer) Len() int { return 4 }
 
 func TestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		run  func(be *Backend)
-		want []string // substrings of the error
-	}{
+	tests := []errorCase{
 		{"foreign buffer", func(be *Backend) {
 			be.Fill(&tensor.Tensor{Shape: tensor.Shape{4}, Buf: otherBuffer{}}, 1)
 		}, []string{"fill", "cpu.otherBuffer", "not a cpu buffer"}},
@@ -63,6 +59,33 @@ func TestErrors(t *testing.T) {
 			be.DropoutForward(be.New(tensor.Shape{2}), be.New(tensor.Shape{2}), be.New(tensor.Shape{2}), 1.5, 0, 0)
 		}, []string{"dropout forward", "p = 1.5"}},
 	}
+	checkErrorCases(t, tests)
+}
+
+func TestFirstErrorKeptAndOpSkipped(t *testing.T) {
+	be := New()
+	y := from(be, []float32{7, 7, 7}, 3)
+	be.Add(be.New(tensor.Shape{3}), be.New(tensor.Shape{4}), y)
+	be.Mul(be.New(tensor.Shape{2}), be.New(tensor.Shape{3}), y)
+	if err := be.Err(); err == nil || !strings.Contains(err.Error(), "add") {
+		t.Errorf("Err() = %v, want the add's error", err)
+	}
+	// The failed ops wrote nothing.
+	expect(t, "y", values(be, y), []float64{7, 7, 7}, 0)
+}
+
+// errorCase is an op called with bad arguments and the substrings its
+// error must contain.
+type errorCase struct {
+	name string
+	run  func(be *Backend)
+	want []string // substrings of the error
+}
+
+// checkErrorCases runs each case on a fresh backend: Sync must return an
+// error that mentions every wanted substring.
+func checkErrorCases(t *testing.T, tests []errorCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			be := New()
@@ -78,16 +101,4 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestFirstErrorKeptAndOpSkipped(t *testing.T) {
-	be := New()
-	y := from(be, []float32{7, 7, 7}, 3)
-	be.Add(be.New(tensor.Shape{3}), be.New(tensor.Shape{4}), y)
-	be.Mul(be.New(tensor.Shape{2}), be.New(tensor.Shape{3}), y)
-	if err := be.Err(); err == nil || !strings.Contains(err.Error(), "add") {
-		t.Errorf("Err() = %v, want the add's error", err)
-	}
-	// The failed ops wrote nothing.
-	expect(t, "y", values(be, y), []float64{7, 7, 7}, 0)
 }
