@@ -2,7 +2,9 @@
 # cnnctl vs PyTorch on this CPU, side by side: for each model, three measurements
 # with the same thread count on both sides,
 #   train    the training step (forward + loss + backward + SGD-momentum), batch $BATCH
-#   infer    inference (eval-mode forward), batch $BATCH          (from the same runs)
+#   infer    inference (eval-mode forward), batch $BATCH: runs of their own in --mode infer,
+#            so cnnctl compiles the evaluation plan `cnnctl eval` runs (conv+BN nodes) and
+#            PyTorch runs model.eval() under no_grad
 #   latency  inference at batch 1: what `cnnctl predict` users feel
 # PyTorch through scripts/torch_cpu_bench.py (Debian's python3-torch), cnnctl through
 # `cnnctl bench --all --models M --device cpu` (step only, no per-layer run). Runs
@@ -18,13 +20,21 @@
 #   QUICK=1 scripts/bench-cpu.sh                      # 1 round, 3 iterations: a first look
 #   ROUNDS=5 ITERS=10 WARMUP=3 LAT_ITERS=50 BATCH=128 THREADS=2 OUT=DIR scripts/bench-cpu.sh
 #
+# PyTorch allocates its activations with glibc malloc, which by default maps every large
+# block with mmap and unmaps it on free: every forward then page-faults its activations in
+# afresh, and on this VM that made PyTorch's inference 3-4x slower than it can be (resnet at
+# batch 128, 1 thread: 230-290 ms against 57-80 ms). cnnctl keeps one arena and never pays
+# this. So PyTorch runs with glibc's malloc tuned to keep freed memory (TORCH_MALLOC=tuned,
+# the default: MALLOC_MMAP_THRESHOLD_=32 MiB, its maximum, MALLOC_TRIM_THRESHOLD_=4 GiB,
+# MALLOC_TOP_PAD_=1 GiB), the usual advice for PyTorch on CPUs; TORCH_MALLOC=default
+# measures it as installed.
 # PyTorch's first steps are slow (oneDNN primitive creation), hence WARMUP 3 (2 with QUICK).
 # Length: README, "Against PyTorch on the same machine" (over an hour for the default on a
 # 2-core VM; use MODELS= and QUICK=1 for a first look).
 #
 # Output: the table on stdout; $OUT/summary.json (schema "cnnctl.bench-cpu", written
 # atomically) with every per-round time; each run's own report in
-# $OUT/round-K/{torch,cnnctl}-MODEL-{train,latency}.json (schema cnnctl.bench, for
+# $OUT/round-K/{torch,cnnctl}-MODEL-{train,infer,latency}.json (schema cnnctl.bench, for
 # `cnnctl bench show` and `cnnctl bench compare`). Progress goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,12 +82,19 @@ case $TORCH_BLAS in
 *) echo "bench-cpu: warning: PyTorch runs on $TORCH_BLAS, not OpenBLAS: its linear layers are many times slower than they should be; apt-get install libopenblas0-pthread (or set LD_LIBRARY_PATH to its openblas-pthread folder)" >&2 ;;
 esac
 export TORCH_BLAS
+TORCH_MALLOC=${TORCH_MALLOC:-tuned}
+case $TORCH_MALLOC in
+tuned) TORCH_ENV=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=1073741824) ;;
+default) TORCH_ENV=() ;;
+*) usage "TORCH_MALLOC=$TORCH_MALLOC: want tuned or default" ;;
+esac
+export TORCH_MALLOC
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(load)
 START=$(date +%s)
 
 torch() { # MODEL MODE BATCH ITERS FILE
-	"$PY" scripts/torch_cpu_bench.py --model "$1" --mode "$2" --batch-size "$3" --iters "$4" \
+	env "${TORCH_ENV[@]}" "$PY" scripts/torch_cpu_bench.py --model "$1" --mode "$2" --batch-size "$3" --iters "$4" \
 		--warmup "$WARMUP" --threads "$THREADS" --no-layers -o "$5" 2>/dev/null ||
 		{ echo "bench-cpu: PyTorch $1 $2 batch $3 failed: rerun scripts/torch_cpu_bench.py --model $1 --mode $2 --batch-size $3 to see why" >&2; exit 1; }
 }
@@ -100,6 +117,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			$e "$m" train "$BATCH" "$ITERS" "$dir/$e-$m-train.json"
 		done
 		for e in $order; do
+			$e "$m" infer "$BATCH" "$ITERS" "$dir/$e-$m-infer.json"
+		done
+		for e in $order; do
 			$e "$m" infer 1 "$LAT_ITERS" "$dir/$e-$m-latency.json"
 		done
 	done
@@ -118,7 +138,7 @@ def read(path):
     return r[0] if isinstance(r, list) else r
 
 METRICS = (("train", "train", lambda r: r["step"]["median_ms"]),
-           ("infer", "train", lambda r: r["throughput"]["infer_ms"]),
+           ("infer", "infer", lambda r: r["step"]["median_ms"]),
            ("latency", "latency", lambda r: r["step"]["median_ms"]))
 rows, first = [], None
 for m in models:
@@ -151,9 +171,9 @@ for row in rows:
     print("%-9s  %s" % (row["model"], "  ".join(cell(row[k]) for k, _, _ in METRICS)))
 over = ["%s %s %.2f" % (row["model"], k, row[k]["ratio"]) for row in rows for k, _, _ in METRICS if row[k]["ratio"] > 1]
 print("ratio = cnnctl / PyTorch time (below 1: cnnctl faster), median of %d round(s); times: medians over the rounds" % rounds)
-print("%s vs %s (BLAS %s); %d threads each; load average %s at the start, %s at the end; %d s"
+print("%s vs %s (BLAS %s, malloc %s); %d threads each; load average %s at the start, %s at the end; %d s"
       % (cr["device"], "torch " + tr["version"], os.path.basename(os.environ["TORCH_BLAS"]),
-         int(os.environ.get("GOMAXPROCS", "0")), load0, load1, secs))
+         os.environ["TORCH_MALLOC"], int(os.environ.get("GOMAXPROCS", "0")), load0, load1, secs))
 print("above 1.0: " + (", ".join(over) if over else "none"))
 
 summary = {
@@ -161,6 +181,7 @@ summary = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "cnnctl_commit": cr["commit"], "cnnctl_version": cr["version"], "torch_version": tr["version"],
     "cnnctl_device": cr["device"], "torch_device": tr["device"], "torch_blas": os.environ["TORCH_BLAS"],
+    "torch_malloc": os.environ["TORCH_MALLOC"],
     "threads": int(os.environ.get("GOMAXPROCS", "0")), "batch": batch, "rounds": rounds,
     "iters": tr["iters"], "warmup": tr["warmup"], "latency_iters": read("%s/round-1/torch-%s-latency.json" % (out, models[0]))["iters"],
     "seconds": secs,
@@ -175,5 +196,5 @@ with open(path + ".tmp", "w") as f:
     f.flush()
     os.fsync(f.fileno())
 os.replace(path + ".tmp", path)
-print("summary: %s; each run: %s/round-K/{torch,cnnctl}-MODEL-{train,latency}.json" % (path, out))
+print("summary: %s; each run: %s/round-K/{torch,cnnctl}-MODEL-{train,infer,latency}.json" % (path, out))
 PY
