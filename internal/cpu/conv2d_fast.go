@@ -274,6 +274,10 @@ func (b *Backend) conv2DForwardEpi(g *conv2D, xd, wd, bd, yd []float32, epi *con
 			parallelFor(g.N, func(_, lo, hi int) { epi.finish(g, yd, lo, hi) })
 		}
 	}
+	if g.tapPath() {
+		b.conv2DTapForward(g, xd, wd, bd, yd, epi)
+		return
+	}
 	if g.pixelPath(false) {
 		b.conv2DPixelForward(g, xd, wd, bd, yd)
 		whole()
@@ -350,6 +354,10 @@ func (b *Backend) conv2DForwardEpi(g *conv2D, xd, wd, bd, yd []float32, epi *con
 // forward convolution of dy, padded by R-1-PadH and S-1-PadW, with the
 // kernels flipped and K and C swapped: im2col copies where col2im would add.
 func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
+	if g.tapPath() {
+		b.conv2DTapData(g, dyd, wd, dxd)
+		return
+	}
 	if g.pixelPath(true) {
 		b.conv2DPixelData(g, dyd, wd, dxd)
 		return
@@ -414,6 +422,8 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 // workers' sums added in worker order; db[k] row sums in float64.
 func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
 	switch {
+	case g.tapPath():
+		b.conv2DTapFilter(g, xd, dyd, dwd)
 	case g.pixelPath(true):
 		b.conv2DPixelFilter(g, xd, dyd, dwd)
 	case g.indirectFilter():

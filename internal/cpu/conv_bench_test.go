@@ -75,6 +75,7 @@ func BenchmarkConv(b *testing.B) {
 					defer cpu.SetIndirect(cpu.SetIndirect(mode.indirect))
 					defer cpu.SetPixel(cpu.SetPixel(mode.pixel))
 					defer cpu.SetRowDot(cpu.SetRowDot(mode.rowDot))
+					defer cpu.SetTap(cpu.SetTap(mode.tap))
 					op.run()
 					b.ResetTimer()
 					cpu0 := cpuSeconds()

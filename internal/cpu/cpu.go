@@ -47,6 +47,8 @@ type Backend struct {
 	ints    []int // offsets of the indirect convolutions
 	// pixelPlans caches the per-pixel convolutions' groups by geometry.
 	pixelPlans map[conv2D][]pixelGroup
+	// tapPlans caches the per-tap convolutions' pixel pairs by geometry.
+	tapPlans map[conv2D]*tapPlan
 	// standIns are the float32 stand-ins of BF16 tensors (bf16.go), one
 	// per argument position.
 	standIns [][]float32
@@ -193,6 +195,7 @@ const (
 	slotWeights        // weights rearranged (flipped kernels)
 	slotPacked         // weights packed for an indirect product
 	slotBNScale        // a fused batch norm's per-channel scales
+	slotTap            // the per-tap path's weights or filter sums (not slotWeights: a flipped backward data holds it)
 	numSlots
 )
 

@@ -11,7 +11,7 @@ import (
 
 // TestSharedCases runs the shared cases on the fast engine, once per gemm
 // micro-kernel family the CPU supports and per convolution path (the
-// engine's choice, then im2col, indirect and per-pixel wherever each
+// engine's choice, then im2col, indirect, per-pixel, row-dot and per-tap wherever each
 // applies), against the
 // plain-loop reference. The guard cells and NaN-poisoned outputs check the
 // fast kernels' edges.
@@ -20,6 +20,7 @@ func TestSharedCases(t *testing.T) {
 	defer cpu.SetIndirect(cpu.SetIndirect(0))
 	defer cpu.SetPixel(cpu.SetPixel(0))
 	defer cpu.SetRowDot(cpu.SetRowDot(0))
+	defer cpu.SetTap(cpu.SetTap(0))
 	for _, k := range gemm.Kernels() {
 		for _, mode := range convModes {
 			t.Run(k+"/"+mode.name, func(t *testing.T) {
@@ -29,18 +30,19 @@ func TestSharedCases(t *testing.T) {
 				cpu.SetIndirect(mode.indirect)
 				cpu.SetPixel(mode.pixel)
 				cpu.SetRowDot(mode.rowDot)
+				cpu.SetTap(mode.tap)
 				tensortest.CheckBackend(t, cpu.New())
 			})
 		}
 	}
 }
 
-// convModes are the convolution paths, as cpu.SetIndirect and cpu.SetPixel
-// modes: the engine's choice, then each path wherever it applies.
+// convModes are the convolution paths, as cpu.SetIndirect, cpu.SetPixel,
+// cpu.SetRowDot and cpu.SetTap modes: the engine's choice, then each path wherever it applies.
 var convModes = []struct {
-	name                    string
-	indirect, pixel, rowDot int
-}{{"auto", 0, 0, 0}, {"im2col", -1, -1, -1}, {"indirect", 1, -1, -1}, {"pixel", -1, 1, -1}, {"rowdot", -1, -1, 1}}
+	name                         string
+	indirect, pixel, rowDot, tap int
+}{{"auto", 0, 0, 0, 0}, {"im2col", -1, -1, -1, -1}, {"indirect", 1, -1, -1, -1}, {"pixel", -1, 1, -1, -1}, {"rowdot", -1, -1, 1, -1}, {"tap", -1, -1, -1, 1}}
 
 // TestReferenceSharedCases runs the shared cases on a second reference
 // backend: trivially equal, but it exercises the harness and the reference's

@@ -17,6 +17,14 @@ func SetPixel(mode int) int {
 	return prev
 }
 
+// SetTap forces the per-tap convolutions on (1), off (-1) or back to the
+// engine's choice (0); it returns the previous mode.
+func SetTap(mode int) int {
+	prev := tapMode
+	tapMode = mode
+	return prev
+}
+
 // SetRowDot forces the row-dot convolution on (1) or off (-1), 0 for the
 // engine's choice, and returns the previous mode.
 func SetRowDot(mode int) int {

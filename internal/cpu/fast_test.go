@@ -89,6 +89,7 @@ func TestFastConvPaths(t *testing.T) {
 	defer cpu.SetIndirect(cpu.SetIndirect(0))
 	defer cpu.SetPixel(cpu.SetPixel(0))
 	defer cpu.SetRowDot(cpu.SetRowDot(0))
+	defer cpu.SetTap(cpu.SetTap(0))
 	for _, mode := range convModes {
 		for _, procs := range []int{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s/procs%d", mode.name, procs), func(t *testing.T) {
@@ -96,6 +97,7 @@ func TestFastConvPaths(t *testing.T) {
 				cpu.SetIndirect(mode.indirect)
 				cpu.SetPixel(mode.pixel)
 				cpu.SetRowDot(mode.rowDot)
+				cpu.SetTap(mode.tap)
 				tensortest.CheckCases(t, cpu.New(), fastConvCases())
 			})
 		}

@@ -81,6 +81,7 @@ func TestConvBatchNormPaths(t *testing.T) {
 			cpu.SetIndirect(mode.indirect)
 			cpu.SetPixel(mode.pixel)
 			cpu.SetRowDot(mode.rowDot)
+			cpu.SetTap(mode.tap)
 			for _, c := range fusedCases() {
 				if c.Op != "Conv2DBatchNormInfer" {
 					continue
@@ -105,6 +106,7 @@ func TestConvBatchNormPaths(t *testing.T) {
 	cpu.SetIndirect(0)
 	cpu.SetPixel(0)
 	cpu.SetRowDot(0)
+	cpu.SetTap(0)
 	if n == 0 {
 		t.Fatal("no Conv2DBatchNormInfer cases")
 	}
