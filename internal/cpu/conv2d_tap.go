@@ -42,14 +42,15 @@ const tapChunkRows = 256
 
 // tapPath reports whether g runs on the per-tap path: outputs of at most
 // 8x8, at least 128 channels in and out, and a batch of at least 256
-// output pixels (smaller batches keep the latency paths). BenchmarkConv,
-// batch 128, 2 threads, per-tap time over the engine's earlier choice
-// (forward, backward data, filter): vgg512x4 0.59, 0.43, 0.71 (im2col,
-// per-pixel, per-pixel); vgg512x2 0.33, 0.30, 0.71 (per-pixel);
-// vgg256x8 0.88, 0.86, 0.98 (indirect, indirect, im2col); alex192x4
-// 0.54, 0.58, 0.69 (im2col). At 64 channels (resnet64x8) it lost to the
-// indirect path (1.13, 1.17), and at 16x16 with 128 channels to it and
-// im2col (1.27, 1.49, 1.24).
+// output pixels (smaller batches keep the latency paths). BenchmarkConv
+// auto, batch 128, 2 threads, two alternating runs of the test binaries
+// before and after, per-tap time over the earlier choice (forward,
+// backward data, filter): vgg512x4 0.64-0.67, 0.49-0.50, 0.74-0.76
+// (im2col, per-pixel, per-pixel); vgg512x2 0.61-1.01, 0.51-0.56,
+// 0.86-0.90 (per-pixel); vgg256x8 0.79-0.83, 0.77, 0.88 (indirect,
+// indirect, im2col); alex192x4 0.62-0.67, 0.46-0.49, 0.63-0.66 (im2col).
+// At 64 channels (resnet64x8) it lost to the indirect path (forward and
+// data 1.13 and 1.17), and at 16x16 with 128 channels to it and to im2col.
 func (g *conv2D) tapPath() bool {
 	if tapMode != 0 {
 		return tapMode > 0

@@ -206,3 +206,56 @@ func TestFastConvAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTapThreadBits: on the per-tap path a forward or backward-data output
+// row is the same sum whichever chunk computes it, so 1, 2 and 3 threads
+// (chunks of 16, 12 and 8 images) give the same bits.
+func TestTapThreadBits(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	defer cpu.SetTap(cpu.SetTap(1))
+	const n, c, k, h = 24, 32, 40, 4
+	p := tensor.ConvParams{StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}
+	r := rand.New(rand.NewPCG(3, 4))
+	vals := func(m int) []float32 {
+		v := make([]float32, m)
+		for i := range v {
+			v[i] = 2*r.Float32() - 1
+		}
+		return v
+	}
+	hx, hw, hb, hdy := vals(n*c*h*h), vals(k*c*9), vals(k), vals(n*k*h*h)
+	run := func(procs int) (y, dx []float32) {
+		runtime.GOMAXPROCS(procs)
+		be := cpu.New()
+		up := func(v []float32, s ...int) *tensor.Tensor {
+			t := be.New(s)
+			be.Upload(t, v)
+			return t
+		}
+		x, w, b, dy := up(hx, n, c, h, h), up(hw, k, c, 3, 3), up(hb, k), up(hdy, n, k, h, h)
+		yt, dxt := be.New(tensor.Shape{n, k, h, h}), be.New(tensor.Shape{n, c, h, h})
+		be.Conv2DForward(x, w, b, yt, p)
+		be.Conv2DBackwardData(dy, w, dxt, p)
+		y, dx = make([]float32, yt.Numel()), make([]float32, dxt.Numel())
+		be.Download(y, yt)
+		be.Download(dx, dxt)
+		if err := be.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return y, dx
+	}
+	y1, dx1 := run(1)
+	for _, procs := range []int{2, 3} {
+		y, dx := run(procs)
+		for i := range y1 {
+			if math.Float32bits(y[i]) != math.Float32bits(y1[i]) {
+				t.Fatalf("%d threads: y[%d] = %g, 1 thread %g", procs, i, y[i], y1[i])
+			}
+		}
+		for i := range dx1 {
+			if math.Float32bits(dx[i]) != math.Float32bits(dx1[i]) {
+				t.Fatalf("%d threads: dx[%d] = %g, 1 thread %g", procs, i, dx[i], dx1[i])
+			}
+		}
+	}
+}
