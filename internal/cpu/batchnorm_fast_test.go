@@ -180,6 +180,31 @@ func TestDeinterleaveVector(t *testing.T) {
 	}
 }
 
+// TestInterleaveRow checks interleaveRow (assembly prefix, Go tail) for
+// every length up to 40, odd lengths' last element included, with a
+// NaN-poisoned row.
+func TestInterleaveRow(t *testing.T) {
+	for w := 0; w <= 40; w++ {
+		even, odd := make([]float32, (w+1)/2), make([]float32, w/2)
+		for i := range even {
+			even[i] = float32(2*i) + 0.5
+		}
+		for i := range odd {
+			odd[i] = float32(2*i+1) + 0.5
+		}
+		row := make([]float32, w)
+		for i := range row {
+			row[i] = float32(math.NaN())
+		}
+		interleaveRow(even, odd, row)
+		for i, v := range row {
+			if want := float32(i) + 0.5; v != want {
+				t.Fatalf("width %d: row[%d] = %v, want %v", w, i, v, want)
+			}
+		}
+	}
+}
+
 // TestAddVector checks addRange and addReLURange (assembly prefix, Go
 // tail) against the plain loops, a + b then max(v, 0), for every length up
 // to 40 with special values, into y and in place over a and over b: the

@@ -362,6 +362,10 @@ func (b *Backend) conv2DBackwardData(g *conv2D, dyd, wd, dxd []float32) {
 		b.conv2DPixelData(g, dyd, wd, dxd)
 		return
 	}
+	if g.phaseData() {
+		b.conv2DPhaseData(g, dyd, wd, dxd)
+		return
+	}
 	crs, ohw, chw := g.C*g.R*g.S, g.OH*g.OW, g.C*g.H*g.W
 	p := g.p
 	flipped := conv2D{N: g.N, C: g.K, H: g.OH, W: g.OW, K: g.C, R: g.R, S: g.S, OH: g.H, OW: g.W,

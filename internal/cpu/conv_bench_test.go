@@ -72,10 +72,7 @@ func BenchmarkConv(b *testing.B) {
 		} {
 			for _, mode := range convModes {
 				b.Run(fmt.Sprintf("%s/%s/%s", g.name, mode.name, op.name), func(b *testing.B) {
-					defer cpu.SetIndirect(cpu.SetIndirect(mode.indirect))
-					defer cpu.SetPixel(cpu.SetPixel(mode.pixel))
-					defer cpu.SetRowDot(cpu.SetRowDot(mode.rowDot))
-					defer cpu.SetTap(cpu.SetTap(mode.tap))
+					defer mode.set().restore()
 					op.run()
 					b.ResetTimer()
 					cpu0 := cpuSeconds()

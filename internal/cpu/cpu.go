@@ -49,6 +49,8 @@ type Backend struct {
 	pixelPlans map[conv2D][]pixelGroup
 	// tapPlans caches the per-tap convolutions' pixel pairs by geometry.
 	tapPlans map[conv2D]*tapPlan
+	// phasePlans caches the per-phase backward data's phases by geometry.
+	phasePlans map[conv2D]*phasePlan
 	// standIns are the float32 stand-ins of BF16 tensors (bf16.go), one
 	// per argument position.
 	standIns [][]float32

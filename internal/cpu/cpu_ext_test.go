@@ -11,38 +11,47 @@ import (
 
 // TestSharedCases runs the shared cases on the fast engine, once per gemm
 // micro-kernel family the CPU supports and per convolution path (the
-// engine's choice, then im2col, indirect, per-pixel, row-dot and per-tap wherever each
-// applies), against the
+// engine's choice, then im2col, indirect, per-pixel, row-dot, per-tap and
+// per-phase wherever each applies), against the
 // plain-loop reference. The guard cells and NaN-poisoned outputs check the
 // fast kernels' edges.
 func TestSharedCases(t *testing.T) {
 	defer gemm.SetKernel(gemm.Kernel())
-	defer cpu.SetIndirect(cpu.SetIndirect(0))
-	defer cpu.SetPixel(cpu.SetPixel(0))
-	defer cpu.SetRowDot(cpu.SetRowDot(0))
-	defer cpu.SetTap(cpu.SetTap(0))
+	defer convModes[0].set().restore()
 	for _, k := range gemm.Kernels() {
 		for _, mode := range convModes {
 			t.Run(k+"/"+mode.name, func(t *testing.T) {
 				if err := gemm.SetKernel(k); err != nil {
 					t.Fatal(err)
 				}
-				cpu.SetIndirect(mode.indirect)
-				cpu.SetPixel(mode.pixel)
-				cpu.SetRowDot(mode.rowDot)
-				cpu.SetTap(mode.tap)
+				mode.set()
 				tensortest.CheckBackend(t, cpu.New())
 			})
 		}
 	}
 }
 
-// convModes are the convolution paths, as cpu.SetIndirect, cpu.SetPixel,
-// cpu.SetRowDot and cpu.SetTap modes: the engine's choice, then each path wherever it applies.
-var convModes = []struct {
-	name                         string
-	indirect, pixel, rowDot, tap int
-}{{"auto", 0, 0, 0, 0}, {"im2col", -1, -1, -1, -1}, {"indirect", 1, -1, -1, -1}, {"pixel", -1, 1, -1, -1}, {"rowdot", -1, -1, 1, -1}, {"tap", -1, -1, -1, 1}}
+// convMode is a choice of convolution paths, as cpu.SetIndirect,
+// cpu.SetPixel, cpu.SetRowDot, cpu.SetTap and cpu.SetPhase modes.
+type convMode struct {
+	name                                string
+	indirect, pixel, rowDot, tap, phase int
+}
+
+// set switches the engine to m's paths and returns the previous choice.
+func (m convMode) set() convMode {
+	return convMode{"previous", cpu.SetIndirect(m.indirect), cpu.SetPixel(m.pixel), cpu.SetRowDot(m.rowDot), cpu.SetTap(m.tap), cpu.SetPhase(m.phase)}
+}
+
+// restore is set without the result, for defer.
+func (m convMode) restore() { m.set() }
+
+// convModes are the convolution paths: the engine's choice, then each path
+// wherever it applies (im2col: none of the others).
+var convModes = []convMode{
+	{"auto", 0, 0, 0, 0, 0}, {"im2col", -1, -1, -1, -1, -1}, {"indirect", 1, -1, -1, -1, -1}, {"pixel", -1, 1, -1, -1, -1},
+	{"rowdot", -1, -1, 1, -1, -1}, {"tap", -1, -1, -1, 1, -1}, {"phase", -1, -1, -1, -1, 1},
+}
 
 // TestReferenceSharedCases runs the shared cases on a second reference
 // backend: trivially equal, but it exercises the harness and the reference's

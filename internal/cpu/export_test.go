@@ -25,6 +25,14 @@ func SetTap(mode int) int {
 	return prev
 }
 
+// SetPhase forces the per-phase backward data on (1, stride 1 included) or
+// off (-1), 0 for the engine's choice, and returns the previous mode.
+func SetPhase(mode int) int {
+	prev := phaseMode
+	phaseMode = mode
+	return prev
+}
+
 // SetRowDot forces the row-dot convolution on (1) or off (-1), 0 for the
 // engine's choice, and returns the previous mode.
 func SetRowDot(mode int) int {

@@ -41,6 +41,8 @@ func fastConvCases() []tensortest.Case {
 		{40, 6, 8, 8, 9, 1, 1, sq(1, 0), false},  // 1x1 gathered
 		{6, 4, 33, 33, 5, 5, 5, sq(2, 2), true},  // stride 2, one image per product
 		{9, 3, 12, 12, 4, 3, 3, sq(3, 1), true},  // stride 3
+		{4, 6, 9, 8, 5, 1, 1, sq(2, 0), false},   // 1x1 stride 2: backward data phases without taps
+		{3, 4, 10, 10, 3, 2, 2, sq(3, 0), true},  // kernel below the stride: pixels no output reads
 		{4, 16, 16, 16, 8, 3, 3, sq(2, 1), true}, // stride 2, pad 1, even width: ResNet's downsampling
 		{3, 5, 15, 14, 6, 3, 3, tensor.ConvParams{StrideH: 2, StrideW: 3, PadH: 0, PadW: 2}, false},
 		{6, 16, 9, 11, 5, 3, 3, sq(1, 1), true},  // backward data with flipped kernels
@@ -86,18 +88,12 @@ func fastConvCases() []tensortest.Case {
 // fastConvCases with 1, 2 and 3 workers, on each convolution path.
 func TestFastConvPaths(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	defer cpu.SetIndirect(cpu.SetIndirect(0))
-	defer cpu.SetPixel(cpu.SetPixel(0))
-	defer cpu.SetRowDot(cpu.SetRowDot(0))
-	defer cpu.SetTap(cpu.SetTap(0))
+	defer convModes[0].set().restore()
 	for _, mode := range convModes {
 		for _, procs := range []int{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s/procs%d", mode.name, procs), func(t *testing.T) {
 				runtime.GOMAXPROCS(procs)
-				cpu.SetIndirect(mode.indirect)
-				cpu.SetPixel(mode.pixel)
-				cpu.SetRowDot(mode.rowDot)
-				cpu.SetTap(mode.tap)
+				mode.set()
 				tensortest.CheckCases(t, cpu.New(), fastConvCases())
 			})
 		}

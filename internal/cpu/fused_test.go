@@ -74,14 +74,12 @@ func TestFusedBitIdentical(t *testing.T) {
 // sequence on the same path, bit for bit.
 func TestConvBatchNormPaths(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	defer convModes[0].set().restore()
 	n := 0
 	for _, mode := range convModes {
 		for _, procs := range []int{1, 2} {
 			runtime.GOMAXPROCS(procs)
-			cpu.SetIndirect(mode.indirect)
-			cpu.SetPixel(mode.pixel)
-			cpu.SetRowDot(mode.rowDot)
-			cpu.SetTap(mode.tap)
+			mode.set()
 			for _, c := range fusedCases() {
 				if c.Op != "Conv2DBatchNormInfer" {
 					continue
@@ -103,10 +101,6 @@ func TestConvBatchNormPaths(t *testing.T) {
 			}
 		}
 	}
-	cpu.SetIndirect(0)
-	cpu.SetPixel(0)
-	cpu.SetRowDot(0)
-	cpu.SetTap(0)
 	if n == 0 {
 		t.Fatal("no Conv2DBatchNormInfer cases")
 	}

@@ -151,6 +151,34 @@ dloop:
 	VZEROUPPER
 	RET
 
+// func interleaveAVX2(even, odd, x *float32, n int)
+//
+// x[2i] = even[i], x[2i+1] = odd[i] for i < n (a multiple of 8, at least
+// 8): deinterleaveAVX2 the other way, a stride-2 backward data's column
+// phases put back together.
+TEXT ·interleaveAVX2(SB), NOSPLIT, $0-32
+	MOVQ even+0(FP), SI
+	MOVQ odd+8(FP), DX
+	MOVQ x+16(FP), DI
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+iloop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 0(DX), Y1
+	VUNPCKLPS Y1, Y0, Y2
+	VUNPCKHPS Y1, Y0, Y3
+	VPERM2F128 $0x20, Y3, Y2, Y4
+	VPERM2F128 $0x31, Y3, Y2, Y5
+	VMOVUPS Y4, 0(DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ iloop
+	VZEROUPPER
+	RET
+
 // func addAVX2(a, b, y *float32, n int, relu int)
 //
 // y = a + b for n elements (a multiple of 8, at least 8), then, when

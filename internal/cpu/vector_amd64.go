@@ -121,6 +121,21 @@ func deinterleaveVector(x, even, odd []float32) int {
 }
 
 //go:noescape
+func interleaveAVX2(even, odd, x *float32, n int)
+
+// interleaveVector sets x[2i] = even[i], x[2i+1] = odd[i] for the longest
+// multiple-of-8 prefix of odd with AVX2 and returns how many pairs it did.
+func interleaveVector(even, odd, x []float32) int {
+	n := len(odd) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_, _ = x[2*n-1], even[n-1]
+	interleaveAVX2(&even[0], &odd[0], &x[0], n)
+	return n
+}
+
+//go:noescape
 func addAVX2(a, b, y *float32, n int, relu int)
 
 // addVector sets y = a + b (then, with relu, max(y, 0) with NaN kept) on

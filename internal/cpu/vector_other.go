@@ -17,6 +17,9 @@ func normalizeVector(x, y []float32, mean, scale, beta float32, relu bool) int {
 // epilogueVector does nothing here: convEpilogue.apply's Go loop does it all.
 func epilogueVector(x, y []float32, c *[4]float32, flags int) int { return 0 }
 
+// interleaveVector does nothing here: the Go loop does it all.
+func interleaveVector(even, odd, x []float32) int { return 0 }
+
 // deinterleaveVector does nothing here: the Go loop does it all.
 func deinterleaveVector(x, even, odd []float32) int { return 0 }
 

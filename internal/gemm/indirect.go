@@ -67,6 +67,10 @@ func PackIndirect(dst []float32, m, n, k int, a []float32, lda int) IndirectA {
 	return IndirectA{kr: kr, m: m, k: k, a: dst[:size]}
 }
 
+// IndirectReach is the Reach of the A that PackIndirect packs for an m-row
+// product about n columns wide, known before packing.
+func IndirectReach(m, n int) int { return roundUp(n, current().pickIndirect(m, n).nr) }
+
 // Reach is how far past each offset Multiply reads B for n columns.
 func (p IndirectA) Reach(n int) int { return roundUp(n, p.kr.nr) }
 
