@@ -4,8 +4,8 @@ import "math"
 
 // The fast engine's BatchNorm: two passes over each channel in float32
 // (statistics, then the output), channels spread over the workers when the
-// tensor is large. Each run of L values is summed in float32 with four
-// accumulators and the runs' sums are added in float64; the variance is
+// tensor is large. Each run of L values is summed in float32 with 32
+// lanes (sumLanes, AVX2 on amd64) and the runs' sums are added in float64; the variance is
 // taken from sums shifted by the channel's first value, which keeps the
 // one-pass formula from cancelling when the mean is far from 0.
 
@@ -19,40 +19,74 @@ func forChannels(c, elems int, f func(lo, hi int)) {
 	parallelFor(c, func(_, lo, hi int) { f(lo, hi) })
 }
 
-// sumShifted returns Σ(v-s) and Σ(v-s)² over run.
+// sumShifted returns Σ(v-s) and Σ(v-s)² over run, in sumLanes' order.
 func sumShifted(run []float32, s float32) (sum, sq float64) {
-	var a0, a1, a2, a3, q0, q1, q2, q3 float32
-	i := 0
-	for ; i+4 <= len(run); i += 4 {
-		r := run[i : i+4 : i+4]
-		d0, d1, d2, d3 := r[0]-s, r[1]-s, r[2]-s, r[3]-s
-		a0, a1, a2, a3 = a0+d0, a1+d1, a2+d2, a3+d3
-		q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
+	a, q, done := sumShiftedVector(run, s)
+	if done == 0 {
+		a, q, done = sumLanes(run, nil, s)
 	}
-	for ; i < len(run); i++ {
-		d := run[i] - s
-		a0 += d
-		q0 += d * d
+	for _, v := range run[done:] {
+		d := v - s
+		a += d
+		q += float32(d * d)
 	}
-	return float64((a0 + a1) + (a2 + a3)), float64((q0 + q1) + (q2 + q3))
+	return float64(a), float64(q)
 }
 
-// sumDot returns Σdy and Σdy·(x-mean) over a run.
+// sumDot returns Σdy and Σdy·(x-mean) over a run, in sumLanes' order.
 func sumDot(x, dy []float32, mean float32) (sum, dot float64) {
 	dy = dy[:len(x)]
-	var a0, a1, a2, a3, p0, p1, p2, p3 float32
+	a, p, done := sumDotVector(x, dy, mean)
+	if done == 0 {
+		a, p, done = sumLanes(x, dy, mean)
+	}
+	for i := done; i < len(x); i++ {
+		a += dy[i]
+		p += float32(dy[i] * (x[i] - mean))
+	}
+	return float64(a), float64(p)
+}
+
+// sumLanes is the order of the batch norm's sums (the assembly's, see
+// batchnorm_amd64.s), over the longest multiple-of-8 prefix of x: with dy
+// nil, Σ(x-s) and Σ(x-s)², else Σdy and Σdy·(x-s). Value i goes to lane
+// i mod 32 of four 8-lane accumulators in blocks of 32, then to lane i
+// mod 8 of the first; the accumulators are added (a0+a1)+(a2+a3), then
+// lanes l and l+4, then (0+2)+(1+3). The callers add the rest in order.
+func sumLanes(x, dy []float32, s float32) (sum, sq float32, done int) {
+	var a, q [4][8]float32
+	add := func(u, i int) {
+		for l := range 8 {
+			d := x[i+l] - s
+			if dy == nil {
+				a[u][l] += d
+				q[u][l] += float32(d * d)
+			} else {
+				a[u][l] += dy[i+l]
+				q[u][l] += float32(dy[i+l] * d)
+			}
+		}
+	}
 	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		r, d := x[i:i+4:i+4], dy[i:i+4:i+4]
-		a0, a1, a2, a3 = a0+d[0], a1+d[1], a2+d[2], a3+d[3]
-		p0, p1 = p0+d[0]*(r[0]-mean), p1+d[1]*(r[1]-mean)
-		p2, p3 = p2+d[2]*(r[2]-mean), p3+d[3]*(r[3]-mean)
+	for ; i+32 <= len(x); i += 32 {
+		for u := range 4 {
+			add(u, i+8*u)
+		}
 	}
-	for ; i < len(x); i++ {
-		a0 += dy[i]
-		p0 += dy[i] * (x[i] - mean)
+	for ; i+8 <= len(x); i += 8 {
+		add(0, i)
 	}
-	return float64((a0 + a1) + (a2 + a3)), float64((p0 + p1) + (p2 + p3))
+	return laneSum(&a), laneSum(&q), i
+}
+
+// laneSum adds four 8-lane accumulators in sumLanes' order.
+func laneSum(v *[4][8]float32) float32 {
+	var t [8]float32
+	for l := range 8 {
+		t[l] = (v[0][l] + v[1][l]) + (v[2][l] + v[3][l])
+	}
+	h0, h1, h2, h3 := t[0]+t[4], t[1]+t[5], t[2]+t[6], t[3]+t[7]
+	return (h0 + h2) + (h1 + h3)
 }
 
 // normalize writes y = (x-mean)·scale + beta. The mean is subtracted
@@ -139,11 +173,12 @@ func (g batchNorm) finishBackward(xd, dyd, dxd, gd, dgd, dbd []float32, ch int, 
 	sdyx := sdx * invstd // Σ dy·xhat
 	k := float64(gd[ch]) * invstd / m
 	a, b, c := float32(k*m), float32(-k*invstd*sdyx), float32(-k*sdy)
+	consts := [4]float32{a, b, c, mean}
 	for n := range g.N {
 		o := (n*g.C + ch) * g.L
 		x, dy, dx := xd[o:o+g.L], dyd[o:o+g.L], dxd[o:o+g.L]
-		for i, v := range x {
-			dx[i] = a*dy[i] + b*(v-mean) + c
+		for i := bnBackwardVector(x, dy, dx, &consts); i < len(x); i++ {
+			dx[i] = float32(a*dy[i]) + float32(b*(x[i]-mean)) + c
 		}
 	}
 	dgd[ch] = float32(sdyx)

@@ -93,6 +93,97 @@ func TestNormalizeVector(t *testing.T) {
 	}
 }
 
+// TestBatchNormSums checks the batch norm's run sums: sumShifted and
+// sumDot give the bits of sumLanes' order (then the tail in order) with
+// the assembly and without it, for every length up to 130, and stay
+// within a float32 summation's error of the float64 sums.
+func TestBatchNormSums(t *testing.T) {
+	defer func() { vectorOff = false }()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 130; n++ {
+		x, dy := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], dy[i] = float32(rng.NormFloat64()*3+1), float32(rng.NormFloat64())
+		}
+		s := float32(rng.NormFloat64())
+		var want [4]float32 // sumLanes, then the tail in order
+		a, q, done := sumLanes(x, nil, s)
+		b, p, _ := sumLanes(x, dy, s)
+		var exact [4]float64
+		for i := range x {
+			d := x[i] - s
+			if i >= done {
+				a += d
+				q += float32(d * d)
+				b += dy[i]
+				p += float32(dy[i] * d)
+			}
+			dd := float64(x[i]) - float64(s)
+			exact[0] += dd
+			exact[1] += dd * dd
+			exact[2] += float64(dy[i])
+			exact[3] += float64(dy[i]) * dd
+		}
+		want = [4]float32{a, q, b, p}
+		var abs [4]float64 // Σ|terms|: the error bound's scale
+		for i := range x {
+			dd := math.Abs(float64(x[i]) - float64(s))
+			abs[0] += dd
+			abs[1] += dd * dd
+			abs[2] += math.Abs(float64(dy[i]))
+			abs[3] += math.Abs(float64(dy[i])) * dd
+		}
+		for _, off := range []bool{false, true} {
+			vectorOff = off
+			s0, s1 := sumShifted(x, s)
+			d0, d1 := sumDot(x, dy, s)
+			got := [4]float64{s0, s1, d0, d1}
+			for i := range got {
+				if math.Float32bits(float32(got[i])) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d vector off=%v: sum %d = %v, want sumLanes' %v", n, off, i, got[i], want[i])
+				}
+				// float32 sums of n terms: each term's rounding plus
+				// the additions', at most ~(n+2)·2⁻²⁴·Σ|terms|.
+				if bound := float64(n+2) * 0x1p-24 * 2 * abs[i]; math.Abs(got[i]-exact[i]) > bound {
+					t.Fatalf("n=%d: sum %d = %v, float64 %v: off by more than %g", n, i, got[i], exact[i], bound)
+				}
+			}
+		}
+	}
+}
+
+// TestBatchNormBackwardVector checks finishBackward's loop (assembly
+// prefix, Go tail) against the plain expression, bit for bit, for every
+// length up to 40, in place (dx over dy) and not.
+func TestBatchNormBackwardVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 1; n <= 40; n++ {
+		g := batchNorm{N: 1, C: 1, L: n}
+		x, dy := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], dy[i] = float32(rng.NormFloat64()*2), float32(rng.NormFloat64())
+		}
+		mean, gamma := float32(rng.NormFloat64()), []float32{float32(rng.NormFloat64())}
+		invstd, sdy, sdx := 0.7+rng.Float64(), rng.NormFloat64(), rng.NormFloat64()
+		m := float64(n)
+		k := float64(gamma[0]) * invstd / m
+		a, b, c := float32(k*m), float32(-k*invstd*(sdx*invstd)), float32(-k*sdy)
+		got, dg, db := make([]float32, n), []float32{0}, []float32{0}
+		for i := range got {
+			got[i] = float32(math.NaN())
+		}
+		g.finishBackward(x, dy, got, gamma, dg, db, 0, mean, invstd, sdy, sdx, m)
+		inPlace := append([]float32(nil), dy...)
+		g.finishBackward(x, inPlace, inPlace, gamma, dg, db, 0, mean, invstd, sdy, sdx, m)
+		for i := range x {
+			want := float32(a*dy[i]) + float32(b*(x[i]-mean)) + c
+			if math.Float32bits(got[i]) != math.Float32bits(want) || math.Float32bits(inPlace[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: dx[%d] = %v (in place %v), want %v", n, i, got[i], inPlace[i], want)
+			}
+		}
+	}
+}
+
 // TestEpilogueVector checks convEpilogue.apply (assembly prefix, Go tail)
 // against the plain steps, x + bias, (v-mean)*scale + beta, max(v, 0),
 // each rounded, for every combination of the three, every length up to

@@ -154,3 +154,49 @@ func addVector(a, b, y []float32, relu bool) int {
 	addAVX2(&a[0], &b[0], &y[0], n, r)
 	return n
 }
+
+//go:noescape
+func sumShiftedAVX2(x *float32, n int, s float32, out *[2]float32)
+
+//go:noescape
+func sumDotAVX2(x, dy *float32, n int, mean float32, out *[2]float32)
+
+//go:noescape
+func bnBackwardAVX2(x, dy, dx *float32, n int, c *[4]float32)
+
+// sumShiftedVector returns sumLanes' Σ(x-s) and Σ(x-s)² over the longest
+// multiple-of-8 prefix of x, computed with AVX2, and its length.
+func sumShiftedVector(x []float32, s float32) (sum, sq float32, done int) {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0, 0, 0
+	}
+	var out [2]float32
+	sumShiftedAVX2(&x[0], n, s, &out)
+	return out[0], out[1], n
+}
+
+// sumDotVector is sumShiftedVector for sumDot: Σdy and Σdy·(x-mean).
+func sumDotVector(x, dy []float32, mean float32) (sum, dot float32, done int) {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0, 0, 0
+	}
+	_ = dy[n-1]
+	var out [2]float32
+	sumDotAVX2(&x[0], &dy[0], n, mean, &out)
+	return out[0], out[1], n
+}
+
+// bnBackwardVector computes finishBackward's loop on the longest
+// multiple-of-8 prefix of x with AVX2 (the same bits) and returns how many
+// elements it did; c is {a, b, c, mean}.
+func bnBackwardVector(x, dy, dx []float32, c *[4]float32) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 || vectorOff {
+		return 0
+	}
+	_, _ = dy[n-1], dx[n-1]
+	bnBackwardAVX2(&x[0], &dy[0], &dx[0], n, c)
+	return n
+}

@@ -25,3 +25,12 @@ func deinterleaveVector(x, even, odd []float32) int { return 0 }
 
 // addVector does nothing here: the Go loops do it all.
 func addVector(a, b, y []float32, relu bool) int { return 0 }
+
+// sumShiftedVector does nothing here: sumLanes does it all.
+func sumShiftedVector(x []float32, s float32) (sum, sq float32, done int) { return 0, 0, 0 }
+
+// sumDotVector does nothing here: sumLanes does it all.
+func sumDotVector(x, dy []float32, mean float32) (sum, dot float32, done int) { return 0, 0, 0 }
+
+// bnBackwardVector does nothing here: finishBackward's Go loop does it all.
+func bnBackwardVector(x, dy, dx []float32, c *[4]float32) int { return 0 }
