@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/cnnctl/cnnctl/internal/bench"
 	"github.com/cnnctl/cnnctl/internal/tensor"
@@ -32,7 +33,8 @@ type benchOptions struct {
 	Models  []string
 	Seed    int64
 	Prec    string
-	NoGraph bool // --no-graphs
+	NoGraph bool   // --no-graphs
+	Profile string // --cpuprofile
 
 	// set by the flag parsing: which of batch, iters and warmup the user gave
 	batchSet, itersSet, warmupSet bool
@@ -100,6 +102,13 @@ per-layer and per-step ratios of two such files.`,
 			if runF != nil {
 				return runF(opts)
 			}
+			if opts.Profile != "" {
+				stop, err := startCPUProfile(opts.Profile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return runBench(opts)
 		},
 	}
@@ -119,10 +128,28 @@ per-layer and per-step ratios of two such files.`,
 	fl.BoolVar(&opts.All, "all", false, "run every zoo model (or --models), one line each")
 	fl.StringSliceVar(&opts.Models, "models", nil, "with --all: these models only (comma-separated)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed of the weights and the random batch")
+	fl.StringVar(&opts.Profile, "cpuprofile", "", "write a Go CPU profile of the run to FILE (go tool pprof FILE): where the host's time goes, the CPU engine's kernels by name")
 	addGraphsFlag(fl, &opts.NoGraph)
 	addPrecisionFlag(fl, &opts.Prec)
 	cmd.AddCommand(newBenchCompareCmd(f, nil), newBenchShowCmd(f))
 	return cmd
+}
+
+// startCPUProfile starts a Go CPU profile into path; stop ends it and
+// closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func (o *benchOptions) validate() error {

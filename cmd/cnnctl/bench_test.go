@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,6 +91,19 @@ func TestBenchRun(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+	// --cpuprofile: a pprof file (gzipped protobuf), and a clear error
+	// where it cannot be written.
+	prof := filepath.Join(dir, "cpu.pprof")
+	if code := run([]string{"bench", "--model", "lenet", "--device", "cpu", "-b", "2", "--iters", "1", "--warmup", "0", "--cpuprofile", prof}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("--cpuprofile: exit %d: %s", code, errOut.String())
+	}
+	if b, err := os.ReadFile(prof); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("--cpuprofile wrote %d bytes (%v), want a gzipped profile", len(b), err)
+	}
+	errOut.Reset()
+	if code := run([]string{"bench", "--model", "lenet", "--device", "cpu", "-b", "1", "--iters", "1", "--cpuprofile", filepath.Join(dir, "no", "such", "dir", "p")}, nil, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "--cpuprofile") {
+		t.Errorf("--cpuprofile into a missing directory: exit %d, stderr %q", code, errOut.String())
 	}
 	out.Reset()
 	if code := run([]string{"bench", "compare", a, a}, nil, &out, &errOut); code != 0 {

@@ -93,6 +93,39 @@ func TestNormalizeVector(t *testing.T) {
 	}
 }
 
+// TestCopyRows checks copyRows (assembly and Go) on every width up to 20
+// and a few strides: the rows copied, nothing else written.
+func TestCopyRows(t *testing.T) {
+	defer func() { vectorOff = false }()
+	for _, off := range []bool{false, true} {
+		vectorOff = off
+		for w := 1; w <= 20; w++ {
+			for _, rows := range []int{1, 3} {
+				lds, ldd := w+2, w+5
+				src := make([]float32, (rows-1)*lds+w)
+				for i := range src {
+					src[i] = float32(i) + 0.5
+				}
+				dst := make([]float32, rows*ldd+3)
+				for i := range dst {
+					dst[i] = -1
+				}
+				copyRows(src, dst, rows, w, lds, ldd)
+				for i, v := range dst {
+					r, c := i/ldd, i%ldd
+					want := float32(-1)
+					if r < rows && c < w {
+						want = src[r*lds+c]
+					}
+					if v != want {
+						t.Fatalf("vector off=%v w=%d rows=%d: dst[%d] = %v, want %v", off, w, rows, i, v, want)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestBatchNormSums checks the batch norm's run sums: sumShifted and
 // sumDot give the bits of sumLanes' order (then the tail in order) with
 // the assembly and without it, for every length up to 130, and stay

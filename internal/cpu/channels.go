@@ -61,3 +61,10 @@ func (b *Backend) ExtractChannels(dst, src *tensor.Tensor, off int) {
 		copy(dd[i*run:(i+1)*run], sd[i*stride+at:i*stride+at+run])
 	}
 }
+
+// copyRowsGo is copyRows' plain loop.
+func copyRowsGo(src, dst []float32, rows, w, lds, ldd int) {
+	for r := range rows {
+		copy(dst[r*ldd:][:w], src[r*lds:][:w])
+	}
+}

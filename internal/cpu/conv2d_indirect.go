@@ -117,9 +117,7 @@ func (g *conv2D) indirectInput(xd []float32, n int, xs []float32, need int) []fl
 		}
 		hp, wp := g.phases()
 		for c := range g.C {
-			for h := range g.H {
-				copy(xs[c*hp*wp+(h+ph)*wp+pw:], img[(c*g.H+h)*g.W:][:g.W])
-			}
+			copyRows(img[c*g.H*g.W:], xs[c*hp*wp+ph*wp+pw:], g.H, g.W, g.W, wp)
 		}
 		return xs
 	}
@@ -173,9 +171,9 @@ func (b *Backend) indirectScratch(g *conv2D, nw, need int) [][]float32 {
 }
 
 // conv2DIndirectForward: x (N,C,H,W), w (K,C*R*S), b (K) or nil -> y
-// (N,K,OH,OW), finished by epi (nil: nothing after the bias). Each
-// channel's positions (junk columns included) get the bias and epi in
-// place, then the valid ones are copied out.
+// (N,K,OH,OW), finished by epi (nil: nothing after the bias). The valid
+// columns of each channel's positions get the bias and epi as they are
+// copied out; the junk columns are dropped.
 func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32, epi *convEpilogue) {
 	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
 	_, wp := g.phases()
@@ -197,10 +195,10 @@ func (b *Backend) conv2DIndirectForward(g *conv2D, xd, wd, bd, yd []float32, epi
 				if bd != nil {
 					bias = bd[k]
 				}
-				row := yfull[k*pos : (k+1)*pos]
-				epi.apply(row, row, k, true, bias)
+				// The valid columns of each row, finished on the way
+				// out: one pass.
 				for oh := range g.OH {
-					copy(yn[k*ohw+oh*g.OW:][:g.OW], row[oh*wp:][:g.OW])
+					epi.apply(yfull[k*pos+oh*wp:][:g.OW], yn[k*ohw+oh*g.OW:][:g.OW], k, true, bias)
 				}
 			}
 		}
@@ -232,9 +230,7 @@ func (b *Backend) conv2DIndirectFilter(g *conv2D, xd, dyd, dwd []float32) {
 			in := g.indirectInput(xd, n, xs[worker], need)
 			dyn := dyd[n*g.K*ohw : (n+1)*g.K*ohw]
 			for k := range g.K {
-				for oh := range g.OH {
-					copy(dyfull[k*width+oh*wp:][:g.OW], dyn[k*ohw+oh*g.OW:][:g.OW])
-				}
+				copyRows(dyn[k*ohw:], dyfull[k*width:], g.OH, g.OW, g.OW, wp)
 			}
 			d.Accumulate(pos, dyfull, width, in, offs, acc)
 		}

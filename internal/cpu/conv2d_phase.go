@@ -184,9 +184,7 @@ func (b *Backend) conv2DPhaseData(g *conv2D, dyd, wd, dxd []float32) {
 		for n := lo; n < hi; n++ {
 			dyn := dyd[n*g.K*ohw : (n+1)*g.K*ohw]
 			for k := range g.K {
-				for oh := range g.OH {
-					copy(dyp[k*plane+(oh+p.top)*p.wp+p.left:][:g.OW], dyn[(k*g.OH+oh)*g.OW:][:g.OW])
-				}
+				copyRows(dyn[k*ohw:], dyp[k*plane+p.top*p.wp+p.left:], g.OH, g.OW, g.OW, p.wp)
 			}
 			for i, ph := range p.phases {
 				if len(ph.taps) > 0 {

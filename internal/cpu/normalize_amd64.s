@@ -208,3 +208,47 @@ astore:
 	JNZ aloop
 	VZEROUPPER
 	RET
+
+// func copyRowsAVX2(src, dst *float32, rows, w, lds, ldd int)
+//
+// dst[r*ldd+i] = src[r*lds+i] for r < rows (at least 1), i < w (at least
+// 1): eight floats at a time, then one at a time. Leading dimensions in
+// elements. Rows must not overlap.
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ src+0(FP), SI
+	MOVQ dst+8(FP), DI
+	MOVQ rows+16(FP), BX
+	MOVQ w+24(FP), DX
+	MOVQ lds+32(FP), R8
+	MOVQ ldd+40(FP), R9
+	SHLQ $2, R8
+	SHLQ $2, R9
+crow:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ DX, CX
+c8:
+	CMPQ CX, $8
+	JLT c1
+	VMOVUPS 0(R10), Y0
+	VMOVUPS Y0, 0(R11)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	SUBQ $8, CX
+	JMP c8
+c1:
+	TESTQ CX, CX
+	JZ cnext
+	MOVSS 0(R10), X0
+	MOVSS X0, 0(R11)
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ CX
+	JMP c1
+cnext:
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ BX
+	JNZ crow
+	VZEROUPPER
+	RET

@@ -200,3 +200,21 @@ func bnBackwardVector(x, dy, dx []float32, c *[4]float32) int {
 	bnBackwardAVX2(&x[0], &dy[0], &dx[0], n, c)
 	return n
 }
+
+//go:noescape
+func copyRowsAVX2(src, dst *float32, rows, w, lds, ldd int)
+
+// copyRows sets dst[r*ldd+i] = src[r*lds+i] for r < rows, i < w: a
+// strided copy in one call (a memmove per row costs more than the copy at
+// the widths of the convolutions' rows). The rows must not overlap.
+func copyRows(src, dst []float32, rows, w, lds, ldd int) {
+	if rows < 1 || w < 1 {
+		return
+	}
+	_, _ = src[(rows-1)*lds+w-1], dst[(rows-1)*ldd+w-1]
+	if !hasAVX2 || vectorOff {
+		copyRowsGo(src, dst, rows, w, lds, ldd)
+		return
+	}
+	copyRowsAVX2(&src[0], &dst[0], rows, w, lds, ldd)
+}

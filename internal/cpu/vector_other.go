@@ -34,3 +34,6 @@ func sumDotVector(x, dy []float32, mean float32) (sum, dot float32, done int) { 
 
 // bnBackwardVector does nothing here: finishBackward's Go loop does it all.
 func bnBackwardVector(x, dy, dx []float32, c *[4]float32) int { return 0 }
+
+// copyRows sets dst[r*ldd+i] = src[r*lds+i] for r < rows, i < w.
+func copyRows(src, dst []float32, rows, w, lds, ldd int) { copyRowsGo(src, dst, rows, w, lds, ldd) }

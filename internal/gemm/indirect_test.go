@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -139,4 +140,35 @@ func TestIndirectBoundsChecked(t *testing.T) {
 		}
 	}()
 	p.Multiply(10, b, []int{0, 1, 20 - p.Reach(10) + 1}, make([]float32, 40), 10)
+}
+
+// BenchmarkIndirect times IndirectA.Multiply on one thread for ResNet's
+// stride-1 3x3 convolutions of one image (M filters, C channels, a W×W
+// image padded to W+2), in GFLOP/s of the positions computed, the padded
+// columns included: against BenchmarkMicroKernel, what the offset-table
+// products lose to their B loads.
+func BenchmarkIndirect(b *testing.B) {
+	for _, g := range []struct{ m, c, w int }{{16, 16, 32}, {32, 32, 16}, {64, 64, 8}} {
+		b.Run(fmt.Sprintf("%dx%dx%d", g.m, g.c, g.w), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			wp, k := g.w+2, g.c*9
+			plane := wp * wp
+			n := g.w * wp
+			offs := make([]int, k)
+			for c := range g.c {
+				for t := range 9 {
+					offs[c*9+t] = c*plane + t/3*wp + t%3
+				}
+			}
+			a := randSlice(r, g.m*k)
+			pa := PackIndirect(make([]float32, IndirectSize(g.m, n, k)), g.m, n, k, a, k)
+			x := randSlice(r, g.c*plane+pa.Reach(n))
+			y := make([]float32, g.m*n)
+			cpu0 := cpuSeconds()
+			for b.Loop() {
+				pa.Multiply(n, x, offs, y, n)
+			}
+			reportGFLOPs(b, 2*float64(g.m*k*n), cpu0)
+		})
+	}
 }
