@@ -56,6 +56,15 @@ var indirectKernels = []kernelSpec{
 	{name: "indirect6x64AVX512", reg: "Z", mr: 6, nv: 4},
 	{name: "indirect8x48AVX512", reg: "Z", mr: 8, nv: 3},
 	{name: "indirect12x32AVX512", reg: "Z", mr: 12, nv: 2},
+	// Narrower tiles of the same heights, for a product's last columns
+	// (an 8x8 output padded to 8x10 is 80 positions: 48 + 32, not 96).
+	{name: "indirect6x8AVX2", reg: "Y", mr: 6, nv: 1},
+	{name: "indirect6x48AVX512", reg: "Z", mr: 6, nv: 3},
+	{name: "indirect6x32AVX512", reg: "Z", mr: 6, nv: 2},
+	{name: "indirect6x16AVX512", reg: "Z", mr: 6, nv: 1},
+	{name: "indirect8x32AVX512", reg: "Z", mr: 8, nv: 2},
+	{name: "indirect8x16AVX512", reg: "Z", mr: 8, nv: 1},
+	{name: "indirect12x16AVX512", reg: "Z", mr: 12, nv: 1},
 }
 
 // dotKernels are the tiles of the indirect dot products (the filter

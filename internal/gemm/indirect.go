@@ -18,6 +18,42 @@ type indirectKernel struct {
 	mr, nr int
 	speed  float64
 	fn     func(k int, a, b []float32, offs []int, c []float32, ldc int)
+	// tails are narrower kernels of the same height (the same packing of
+	// A), narrowest first: a product's last columns take the narrowest
+	// that covers them instead of a full, mostly wasted tile.
+	tails []*indirectKernel
+}
+
+// withTails returns kr with the narrower kernels tails (same MR,
+// narrowest first).
+func withTails(kr *indirectKernel, tails ...*indirectKernel) *indirectKernel {
+	for _, t := range tails {
+		if t.mr != kr.mr || t.nr >= kr.nr {
+			panic(fmt.Sprintf("gemm: %s is no tail of %s", t.name, kr.name))
+		}
+	}
+	kr.tails = tails
+	return kr
+}
+
+// cover returns the kernel computing the last nn (< NR) columns of a
+// product: the narrowest tail at least nn wide, else kr itself.
+func (kr *indirectKernel) cover(nn int) *indirectKernel {
+	for _, t := range kr.tails {
+		if t.nr >= nn {
+			return t
+		}
+	}
+	return kr
+}
+
+// paddedCols is how many columns kr computes for an n-column product.
+func (kr *indirectKernel) paddedCols(n int) int {
+	full := n / kr.nr * kr.nr
+	if full == n {
+		return n
+	}
+	return full + kr.cover(n-full).nr
 }
 
 // dotKernel adds, for i < MR and q < NV, Σ_{s<steps} dy[i*lddy+s*L+l] *
@@ -34,7 +70,7 @@ func (f *family) pickIndirect(m, n int) *indirectKernel {
 	var best *indirectKernel
 	bestCost := 0.0
 	for _, kr := range f.indirect {
-		cost := float64(roundUp(m, kr.mr)*roundUp(n, kr.nr)) / kr.speed
+		cost := float64(roundUp(m, kr.mr)*kr.paddedCols(n)) / kr.speed
 		if best == nil || cost < bestCost {
 			best, bestCost = kr, cost
 		}
@@ -91,16 +127,20 @@ func (p IndirectA) Multiply(n int, b []float32, offs []int, c []float32, ldc int
 	// Columns outside, so the k×NR window of B stays in cache for all rows.
 	for j := 0; j < n; j += nr {
 		nn := min(nr, n-j)
+		kj := kr
+		if nn < nr {
+			kj = kr.cover(nn) // the last columns: a narrower tile
+		}
 		for i := 0; i < p.m; i += mr {
 			mm := min(mr, p.m-i)
 			ap := p.a[i*k:]
-			if mm == mr && nn == nr {
-				kr.fn(k, ap, b[j:], offs, c[i*ldc+j:], ldc)
+			if mm == mr && nn == kj.nr {
+				kj.fn(k, ap, b[j:], offs, c[i*ldc+j:], ldc)
 				continue
 			}
-			kr.fn(k, ap, b[j:], offs, ws.tile, nr)
+			kj.fn(k, ap, b[j:], offs, ws.tile, kj.nr)
 			for r := range mm {
-				copy(c[(i+r)*ldc+j:(i+r)*ldc+j+nn], ws.tile[r*nr:r*nr+nn])
+				copy(c[(i+r)*ldc+j:(i+r)*ldc+j+nn], ws.tile[r*kj.nr:r*kj.nr+nn])
 			}
 		}
 	}

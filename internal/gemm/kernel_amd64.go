@@ -36,6 +36,27 @@ func indirect8x48AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
 func indirect12x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
 
 //go:noescape
+func indirect6x8AVX2(k int, a, b *float32, offs *int, c *float32, ldc int)
+
+//go:noescape
+func indirect6x48AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
+
+//go:noescape
+func indirect6x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
+
+//go:noescape
+func indirect6x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
+
+//go:noescape
+func indirect8x32AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
+
+//go:noescape
+func indirect8x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
+
+//go:noescape
+func indirect12x16AVX512(k int, a, b *float32, offs *int, c *float32, ldc int)
+
+//go:noescape
 func dot4x3AVX2(steps int, dy *float32, lddy int, b *float32, offs *int, acc *float32)
 
 //go:noescape
@@ -116,8 +137,9 @@ var (
 			newKernel("avx2-6x16", kernel6x16AVX2, 1, 6, 16, 144, 256, 4096),
 			newKernel("avx2-4x16", kernel4x16AVX2, 0.85, 4, 16, 144, 256, 4096),
 		},
-		indirect: []*indirectKernel{newIndirect("avx2-i6x16", indirect6x16AVX2, 1, 6, 16)},
-		dot:      []*dotKernel{newDot("avx2-d4x3", dot4x3AVX2, 4, 3, 8)},
+		indirect: []*indirectKernel{withTails(newIndirect("avx2-i6x16", indirect6x16AVX2, 1, 6, 16),
+			newIndirect("avx2-i6x8", indirect6x8AVX2, 1, 6, 8))},
+		dot: []*dotKernel{newDot("avx2-d4x3", dot4x3AVX2, 4, 3, 8)},
 		rowDot: []*dotKernel{
 			newDot("avx2-d4x3", dot4x3AVX2, 4, 3, 8),
 			newDot("avx2-d2x4", dot2x4AVX2, 2, 4, 8),
@@ -132,9 +154,15 @@ var (
 			newKernel("avx512-8x32", kernel8x32AVX512, 0.95, 8, 32, 144, 256, 4096),
 		},
 		indirect: []*indirectKernel{
-			newIndirect("avx512-i6x64", indirect6x64AVX512, 1, 6, 64),
-			newIndirect("avx512-i8x48", indirect8x48AVX512, 1, 8, 48),
-			newIndirect("avx512-i12x32", indirect12x32AVX512, 1, 12, 32),
+			withTails(newIndirect("avx512-i6x64", indirect6x64AVX512, 1, 6, 64),
+				newIndirect("avx512-i6x16", indirect6x16AVX512, 1, 6, 16),
+				newIndirect("avx512-i6x32", indirect6x32AVX512, 1, 6, 32),
+				newIndirect("avx512-i6x48", indirect6x48AVX512, 1, 6, 48)),
+			withTails(newIndirect("avx512-i8x48", indirect8x48AVX512, 1, 8, 48),
+				newIndirect("avx512-i8x16", indirect8x16AVX512, 1, 8, 16),
+				newIndirect("avx512-i8x32", indirect8x32AVX512, 1, 8, 32)),
+			withTails(newIndirect("avx512-i12x32", indirect12x32AVX512, 1, 12, 32),
+				newIndirect("avx512-i12x16", indirect12x16AVX512, 1, 12, 16)),
 		},
 		dot: []*dotKernel{
 			newDot("avx512-d6x4", dot6x4AVX512, 6, 4, 16),
