@@ -461,20 +461,11 @@ func packB(dst, b []float32, ldb int, transB bool, pc, jc, kb, nb, nr int) {
 		// eight columns at a time so each p writes eight adjacent values.
 		j := 0
 		for ; j+8 <= nn; j += 8 {
-			off := (jc+jr+j)*ldb + pc
-			s0 := b[off : off+kb]
-			s1 := b[off+ldb : off+ldb+kb]
-			s2 := b[off+2*ldb : off+2*ldb+kb]
-			s3 := b[off+3*ldb : off+3*ldb+kb]
-			s4 := b[off+4*ldb : off+4*ldb+kb]
-			s5 := b[off+5*ldb : off+5*ldb+kb]
-			s6 := b[off+6*ldb : off+6*ldb+kb]
-			s7 := b[off+7*ldb : off+7*ldb+kb]
-			for p := range s0 {
-				d := panel[p*nr+j : p*nr+j+8 : p*nr+j+8]
-				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
-				d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
+			var offs [8]int
+			for i := range offs {
+				offs[i] = (jc+jr+j+i)*ldb + pc
 			}
+			packT8(b, &offs, kb, panel[j:], nr)
 		}
 		for ; j < nn; j++ {
 			src := b[(jc+jr+j)*ldb+pc : (jc+jr+j)*ldb+pc+kb]
@@ -487,6 +478,26 @@ func packB(dst, b []float32, ldb int, transB bool, pc, jc, kb, nb, nr int) {
 				clear(panel[p*nr+nn : p*nr+nr])
 			}
 		}
+	}
+}
+
+// packT8Go sets dst[p*ldd+i] = b[offs[i]+p] for i < 8 and from <= p < kb.
+func packT8Go(b []float32, offs *[8]int, from, kb int, dst []float32, ldd int) {
+	if from >= kb {
+		return
+	}
+	s0 := b[offs[0] : offs[0]+kb]
+	s1 := b[offs[1] : offs[1]+kb]
+	s2 := b[offs[2] : offs[2]+kb]
+	s3 := b[offs[3] : offs[3]+kb]
+	s4 := b[offs[4] : offs[4]+kb]
+	s5 := b[offs[5] : offs[5]+kb]
+	s6 := b[offs[6] : offs[6]+kb]
+	s7 := b[offs[7] : offs[7]+kb]
+	for p := from; p < kb; p++ {
+		d := dst[p*ldd : p*ldd+8 : p*ldd+8]
+		d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
 	}
 }
 

@@ -332,3 +332,37 @@ func reportGFLOPs(b *testing.B, flopsPerOp float64, cpu0 float64) {
 		b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 	}
 }
+
+// TestPackT8 checks the transposing pack of eight columns (assembly
+// prefix, Go tail; and the Go loop alone) for every depth up to 40 with
+// scattered column starts: each value in place, nothing else written.
+func TestPackT8(t *testing.T) {
+	defer func() { packVectorOff = false }()
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, off := range []bool{false, true} {
+		packVectorOff = off
+		for kb := 1; kb <= 40; kb++ {
+			b := randSlice(r, 400)
+			var offs [8]int
+			for i := range offs {
+				offs[i] = r.IntN(len(b) - kb + 1)
+			}
+			const ldd = 11
+			dst := make([]float32, kb*ldd+5)
+			for i := range dst {
+				dst[i] = float32(math.NaN())
+			}
+			packT8(b, &offs, kb, dst, ldd)
+			for i, v := range dst {
+				p, c := i/ldd, i%ldd
+				if p < kb && c < 8 {
+					if v != b[offs[c]+p] {
+						t.Fatalf("vector off=%v kb=%d: dst[%d,%d] = %v, want %v", off, kb, p, c, v, b[offs[c]+p])
+					}
+				} else if !math.IsNaN(float64(v)) {
+					t.Fatalf("vector off=%v kb=%d: dst[%d] written outside the panel", off, kb, i)
+				}
+			}
+		}
+	}
+}

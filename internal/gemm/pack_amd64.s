@@ -1,0 +1,88 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func packT8AVX2(b *float32, offs *[8]int, kb int, dst *float32, ldd int)
+//
+// dst[p*ldd+i] = b[offs[i]+p] for i < 8 and p < kb (a multiple of 8, at
+// least 8): eight columns of a transposed B, each contiguous in b, packed
+// into a panel eight values per p, an 8x8 transpose in registers at a
+// time. ldd in elements.
+TEXT ·packT8AVX2(SB), NOSPLIT, $0-40
+	MOVQ b+0(FP), R12
+	MOVQ offs+8(FP), R13
+	MOVQ kb+16(FP), R11
+	MOVQ dst+24(FP), R10
+	MOVQ ldd+32(FP), R9
+	SHLQ $2, R9
+	MOVQ 0(R13), AX
+	LEAQ (R12)(AX*4), AX
+	MOVQ 8(R13), BX
+	LEAQ (R12)(BX*4), BX
+	MOVQ 16(R13), CX
+	LEAQ (R12)(CX*4), CX
+	MOVQ 24(R13), DX
+	LEAQ (R12)(DX*4), DX
+	MOVQ 32(R13), SI
+	LEAQ (R12)(SI*4), SI
+	MOVQ 40(R13), DI
+	LEAQ (R12)(DI*4), DI
+	MOVQ 48(R13), R8
+	LEAQ (R12)(R8*4), R8
+	MOVQ 56(R13), R13
+	LEAQ (R12)(R13*4), R13
+	XORQ R12, R12 // byte offset of p in the sources
+tloop:
+	VMOVUPS (AX)(R12*1), Y0
+	VMOVUPS (BX)(R12*1), Y1
+	VMOVUPS (CX)(R12*1), Y2
+	VMOVUPS (DX)(R12*1), Y3
+	VMOVUPS (SI)(R12*1), Y4
+	VMOVUPS (DI)(R12*1), Y5
+	VMOVUPS (R8)(R12*1), Y6
+	VMOVUPS (R13)(R12*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, (R10)
+	ADDQ R9, R10
+	VMOVUPS Y9, (R10)
+	ADDQ R9, R10
+	VMOVUPS Y10, (R10)
+	ADDQ R9, R10
+	VMOVUPS Y11, (R10)
+	ADDQ R9, R10
+	VMOVUPS Y12, (R10)
+	ADDQ R9, R10
+	VMOVUPS Y13, (R10)
+	ADDQ R9, R10
+	VMOVUPS Y14, (R10)
+	ADDQ R9, R10
+	VMOVUPS Y15, (R10)
+	ADDQ R9, R10
+	ADDQ $32, R12
+	SUBQ $8, R11
+	JNZ tloop
+	VZEROUPPER
+	RET
