@@ -436,6 +436,8 @@ func (b *Backend) conv2DBackwardFilter(g *conv2D, xd, dyd, dwd, dbd []float32) {
 		b.conv2DTapFilter(g, xd, dyd, dwd)
 	case g.pixelPath(true):
 		b.conv2DPixelFilter(g, xd, dyd, dwd)
+	case g.shiftFilter():
+		b.conv2DShiftFilter(g, xd, dyd, dwd)
 	case g.indirectFilter():
 		b.conv2DIndirectFilter(g, xd, dyd, dwd)
 	default:
@@ -491,17 +493,23 @@ func (b *Backend) conv2DGemmFilter(g *conv2D, xd, dyd, dwd []float32) {
 		mm(false, true, g.K, crs, ld, 1, dyb, ld, col, ld, beta, part, crs)
 	})
 	if parts != nil {
-		parallelElems(len(dwd), func(lo, hi int) {
-			dst := dwd[lo:hi]
-			copy(dst, parts[0][lo:hi])
-			for _, p := range parts[1:] {
-				src := p[lo:hi]
-				for i := range dst {
-					dst[i] += src[i]
-				}
-			}
-		})
+		addParts(parts, dwd)
 	}
+}
+
+// addParts sets dst to the sum of the workers' partial sums, added in
+// worker order.
+func addParts(parts [][]float32, dst []float32) {
+	parallelElems(len(dst), func(lo, hi int) {
+		d := dst[lo:hi]
+		copy(d, parts[0][lo:hi])
+		for _, p := range parts[1:] {
+			src := p[lo:hi]
+			for i := range d {
+				d[i] += src[i]
+			}
+		}
+	})
 }
 
 // biasGrad sets db[k] to the sum of dy over images and pixels, in float64.

@@ -243,3 +243,72 @@ func (b *Backend) conv2DIndirectFilter(g *conv2D, xd, dyd, dwd []float32) {
 	}
 	d.Sum(total, dwd, crs)
 }
+
+// shiftMode forces the shifted-rows filter gradient on (1, wherever the
+// indirect layout applies) or off (-1) for tests and benchmarks; 0 lets
+// shiftFilter decide.
+var shiftMode = 0
+
+// shiftFilter reports whether g's filter gradient runs as products whose
+// im2col rows are read at their shifts (conv2DShiftFilter): strided
+// convolutions with at least 16 input channels that the indirect dot
+// products do not take. BenchmarkConv, batch 128, 2 threads, shifted rows
+// against the engine's earlier choice: ResNet's 32→64 stride-2 layer
+// 2.10-2.38 ms against 3.09-3.80 on im2col (4 runs); 16→32 stride 2 on
+// the dot products 2.2-3.5 against 2.5-3.0 (kept there); stride 1 it lost
+// at 16 to 128 channels (16x16 to 32x32: 1.07-1.6 times im2col's or the
+// dot products' time) and was even at 64 channels, 8x8.
+func (g *conv2D) shiftFilter() bool {
+	if !g.indirectApplies() || shiftMode < 0 {
+		return false
+	}
+	if shiftMode > 0 {
+		return true
+	}
+	strided := g.p.StrideH > 1 || g.p.StrideW > 1
+	return strided && g.C >= 16 && !g.indirectFilter()
+}
+
+// conv2DShiftFilter: x (N,C,H,W), dy (N,K,OH,OW) -> dw (K,C*R*S). Per image,
+// dw += dy · colᵀ where row (c, r, s) of col is the rearranged input (as
+// the indirect products read it) at that tap's offset: gemm.SgemmOffsetsB
+// packs those rows straight from the image, so no im2col is written. dy
+// is laid out at the products' positions with zeros in the junk columns.
+// Each worker sums its images; the workers' sums are added in worker order.
+func (b *Backend) conv2DShiftFilter(g *conv2D, xd, dyd, dwd []float32) {
+	crs, ohw := g.C*g.R*g.S, g.OH*g.OW
+	_, wp := g.phases()
+	pos := g.OH * wp
+	offs := b.intBuf(crs)
+	need := g.indirectOffsets(offs) + pos
+	nw := workers(g.N)
+	xs := b.indirectScratch(g, nw, need)
+	dys := b.bufs(slotGather, nw, g.K*pos)
+	var parts [][]float32
+	if nw > 1 {
+		parts = b.bufs(slotPartial, nw, g.K*crs)
+	}
+	parallelFor(g.N, func(worker, lo, hi int) {
+		dyfull := dys[worker]
+		clear(dyfull) // the junk columns stay zero: only dy's pixels are written
+		part := dwd
+		if parts != nil {
+			part = parts[worker]
+		}
+		for n := lo; n < hi; n++ {
+			in := g.indirectInput(xd, n, xs[worker], need)
+			dyn := dyd[n*g.K*ohw : (n+1)*g.K*ohw]
+			for k := range g.K {
+				copyRows(dyn[k*ohw:], dyfull[k*pos:], g.OH, g.OW, g.OW, wp)
+			}
+			beta := float32(1)
+			if n == lo {
+				beta = 0
+			}
+			gemm.SgemmOffsetsB(g.K, crs, pos, dyfull, pos, in, offs, beta, part, crs)
+		}
+	})
+	if parts != nil {
+		addParts(parts, dwd)
+	}
+}

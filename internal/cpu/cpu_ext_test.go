@@ -34,13 +34,13 @@ func TestSharedCases(t *testing.T) {
 // convMode is a choice of convolution paths, as cpu.SetIndirect,
 // cpu.SetPixel, cpu.SetRowDot, cpu.SetTap and cpu.SetPhase modes.
 type convMode struct {
-	name                                string
-	indirect, pixel, rowDot, tap, phase int
+	name                                       string
+	indirect, pixel, rowDot, tap, phase, shift int
 }
 
 // set switches the engine to m's paths and returns the previous choice.
 func (m convMode) set() convMode {
-	return convMode{"previous", cpu.SetIndirect(m.indirect), cpu.SetPixel(m.pixel), cpu.SetRowDot(m.rowDot), cpu.SetTap(m.tap), cpu.SetPhase(m.phase)}
+	return convMode{"previous", cpu.SetIndirect(m.indirect), cpu.SetPixel(m.pixel), cpu.SetRowDot(m.rowDot), cpu.SetTap(m.tap), cpu.SetPhase(m.phase), cpu.SetShift(m.shift)}
 }
 
 // restore is set without the result, for defer.
@@ -49,8 +49,8 @@ func (m convMode) restore() { m.set() }
 // convModes are the convolution paths: the engine's choice, then each path
 // wherever it applies (im2col: none of the others).
 var convModes = []convMode{
-	{"auto", 0, 0, 0, 0, 0}, {"im2col", -1, -1, -1, -1, -1}, {"indirect", 1, -1, -1, -1, -1}, {"pixel", -1, 1, -1, -1, -1},
-	{"rowdot", -1, -1, 1, -1, -1}, {"tap", -1, -1, -1, 1, -1}, {"phase", -1, -1, -1, -1, 1},
+	{"auto", 0, 0, 0, 0, 0, 0}, {"im2col", -1, -1, -1, -1, -1, -1}, {"indirect", 1, -1, -1, -1, -1, -1}, {"pixel", -1, 1, -1, -1, -1, -1},
+	{"rowdot", -1, -1, 1, -1, -1, -1}, {"tap", -1, -1, -1, 1, -1, -1}, {"phase", -1, -1, -1, -1, 1, -1}, {"shift", 0, -1, -1, -1, -1, 1},
 }
 
 // TestReferenceSharedCases runs the shared cases on a second reference

@@ -33,6 +33,14 @@ func SetPhase(mode int) int {
 	return prev
 }
 
+// SetShift forces the shifted-rows filter gradient on (1) or off (-1), 0
+// for the engine's choice, and returns the previous mode.
+func SetShift(mode int) int {
+	prev := shiftMode
+	shiftMode = mode
+	return prev
+}
+
 // SetRowDot forces the row-dot convolution on (1) or off (-1), 0 for the
 // engine's choice, and returns the previous mode.
 func SetRowDot(mode int) int {

@@ -191,7 +191,7 @@ func sgemm(workers int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	workers = min(workers, tiles)
 	if workers <= 1 {
 		ws := workspaces.Get().(*workspace)
-		blocked(ws, kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		blocked(ws, kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
 		workspaces.Put(ws)
 		return
 	}
@@ -203,6 +203,33 @@ func sgemm(workers int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	parallel.Split(chunks, chunks, t)
 	*t = task{}
 	tasks.Put(t)
+}
+
+// SgemmOffsetsB computes C = A·op(B) + beta·C on the calling goroutine,
+// A m×k (lda), where column j of op(B) (k×n) is the contiguous run
+// b[offs[j] : offs[j]+k]: a convolution's filter gradient, dy times the
+// im2col matrix read from the padded image, whose row (c, r, s) is the
+// image at a fixed shift: no im2col written. beta == 0 ignores the
+// contents of C.
+func SgemmOffsetsB(m, n, k int, a []float32, lda int, b []float32, offs []int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 || len(offs) < n || lda < max(k, 1) || ldc < max(n, 1) ||
+		m > 0 && k > 0 && len(a) < (m-1)*lda+k || m > 0 && n > 0 && len(c) < (m-1)*ldc+n {
+		panic(fmt.Sprintf("gemm: SgemmOffsetsB m=%d n=%d k=%d lda=%d ldc=%d len(a)=%d len(c)=%d len(offs)=%d", m, n, k, lda, ldc, len(a), len(c), len(offs)))
+	}
+	if n > 0 {
+		checkOffsets("SgemmOffsetsB", b, offs[:n], k)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scale(m, n, beta, c, ldc)
+		return
+	}
+	kr := current().pick(m)
+	ws := workspaces.Get().(*workspace)
+	blocked(ws, kr, false, true, m, n, k, 1, a, lda, b, 0, offs, beta, c, ldc)
+	workspaces.Put(ws)
 }
 
 // task is one parallel product's arguments: piece w of parallel.Split is
@@ -243,7 +270,7 @@ func chunk(kr *kernel, splitN bool, lo, hi int, transA, transB bool, m, n, k int
 		} else {
 			bs = b[lo:]
 		}
-		blocked(ws, kr, transA, transB, m, hi-lo, k, alpha, a, lda, bs, ldb, beta, c[lo:], ldc)
+		blocked(ws, kr, transA, transB, m, hi-lo, k, alpha, a, lda, bs, ldb, nil, beta, c[lo:], ldc)
 	} else {
 		hi = min(hi, m)
 		var as []float32
@@ -252,7 +279,7 @@ func chunk(kr *kernel, splitN bool, lo, hi int, transA, transB bool, m, n, k int
 		} else {
 			as = a[lo*lda:]
 		}
-		blocked(ws, kr, transA, transB, hi-lo, n, k, alpha, as, lda, b, ldb, beta, c[lo*ldc:], ldc)
+		blocked(ws, kr, transA, transB, hi-lo, n, k, alpha, as, lda, b, ldb, nil, beta, c[lo*ldc:], ldc)
 	}
 	workspaces.Put(ws)
 }
@@ -299,7 +326,10 @@ func scale(m, n int, beta float32, c []float32, ldc int) {
 // blocked runs the GotoBLAS loop nest on one goroutine: for each nc-wide block
 // of columns and kc-deep slice of K, pack B (kc×nc), then for each mc-tall block
 // of rows pack alpha*A (mc×kc) and sweep the micro-kernel over the tiles.
-func blocked(ws *workspace, kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+//
+// With boffs (transB), column j of op(B) starts at b[boffs[j]] instead of
+// b[j*ldb] (SgemmOffsetsB).
+func blocked(ws *workspace, kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, boffs []int, beta float32, c []float32, ldc int) {
 	mr, nr := kr.mr, kr.nr
 	kc := min(kr.kc, k)
 	// Balance the K slices so the last one is not tiny.
@@ -327,10 +357,10 @@ func blocked(ws *workspace, kr *kernel, transA, transB bool, m, n, k int, alpha 
 			if direct {
 				bsrc = b[pc*ldb+jc:]
 				if full := nb / nr * nr; full < nb {
-					packB(ws.b, b, ldb, false, pc, jc+full, kb, nb-full, nr)
+					packB(ws.b, b, ldb, false, nil, pc, jc+full, kb, nb-full, nr)
 				}
 			} else {
-				packB(ws.b, b, ldb, transB, pc, jc, kb, nb, nr)
+				packB(ws.b, b, ldb, transB, boffs, pc, jc, kb, nb, nr)
 			}
 			bet, loadC := beta, beta != 0
 			if pc > 0 {
@@ -444,7 +474,14 @@ func packA(dst, a []float32, lda int, transA bool, ic, pc, mb, kb, mr int, alpha
 
 // packB packs op(B)[pc:pc+kb, jc:jc+nb] into micro-panels of nr columns:
 // panel j holds, for each p, the nr values of columns j*nr.., zero-padded past nb.
-func packB(dst, b []float32, ldb int, transB bool, pc, jc, kb, nb, nr int) {
+// With boffs (transB only), column j of op(B) starts at b[boffs[j]].
+func packB(dst, b []float32, ldb int, transB bool, boffs []int, pc, jc, kb, nb, nr int) {
+	start := func(j int) int { // where column j of op(B) starts in b (transB)
+		if boffs != nil {
+			return boffs[j]
+		}
+		return j * ldb
+	}
 	for jr := 0; jr < nb; jr += nr {
 		nn := min(nr, nb-jr)
 		panel := dst[jr*kb : jr*kb+nr*kb]
@@ -463,12 +500,12 @@ func packB(dst, b []float32, ldb int, transB bool, pc, jc, kb, nb, nr int) {
 		for ; j+8 <= nn; j += 8 {
 			var offs [8]int
 			for i := range offs {
-				offs[i] = (jc+jr+j+i)*ldb + pc
+				offs[i] = start(jc+jr+j+i) + pc
 			}
 			packT8(b, &offs, kb, panel[j:], nr)
 		}
 		for ; j < nn; j++ {
-			src := b[(jc+jr+j)*ldb+pc : (jc+jr+j)*ldb+pc+kb]
+			src := b[start(jc+jr+j)+pc:][:kb]
 			for p, v := range src {
 				panel[p*nr+j] = v
 			}
